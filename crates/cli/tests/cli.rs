@@ -1,0 +1,208 @@
+//! The `tenantry` binary as a user runs it: output shape, exit codes, and
+//! errors that are clear, bounded in time and never echo a password.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tenantry_tests::{fixture, pg_server_url, sqlite_file, PgDatabase};
+
+const CANARY: &str = "Canary-Pw-5e1f0c";
+
+fn tenantry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .env_remove("TENANTRY_LOG")
+        .output()
+        .unwrap()
+}
+
+/// With every driver and engine log line on stderr, so a password that
+/// leaked into tracing would be caught too.
+fn tenantry_debug(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .env("TENANTRY_LOG", "trace")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_no_canary(o: &Output) {
+    let (out, err) = text(o);
+    assert!(!out.contains(CANARY), "password on stdout: {out}");
+    assert!(!err.contains(CANARY), "password on stderr: {err}");
+}
+
+async fn sqlite_tenant(dir: &std::path::Path) -> String {
+    let path = dir.join("tenant.db");
+    sqlite_file(&path, &fixture("sqlite", "template.sql")).await;
+    format!("sqlite:{}", path.display())
+}
+
+#[tokio::test]
+async fn hash_prints_one_line_and_inspect_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_tenant(dir.path()).await;
+    let o = tenantry(&["hash", &url]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    let line = out.strip_suffix('\n').unwrap();
+    assert!(!line.contains('\n'));
+    assert!(line.starts_with("v1:") && line.len() == 67, "{line}");
+
+    let o = tenantry(&["inspect", &url, "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["root_hash"], line);
+    assert_eq!(json["engine"], "sqlite");
+    assert_eq!(json["hash_format"], 1);
+    let tables = json["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 7);
+    assert!(tables
+        .iter()
+        .all(|t| t["hash"].as_str().unwrap().starts_with("v1:")));
+    assert!(tables.iter().any(|t| t["name"] == "invoice_lines"
+        && t["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "line_cents")));
+
+    let o = tenantry(&["inspect", &url]);
+    assert!(o.status.success());
+    assert!(text(&o).0.contains("root hash  v1:"));
+}
+
+#[tokio::test]
+async fn the_url_can_come_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_tenant(dir.path()).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["hash", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{url}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(text(&o).0, text(&tenantry(&["hash", &url])).0);
+}
+
+#[tokio::test]
+async fn postgres_schema_per_tenant_and_missing_schema() {
+    let db = PgDatabase::create().await;
+    db.apply("tenant_7", &fixture("postgres", "template.sql"))
+        .await;
+    let o = tenantry(&["hash", &db.url(), "--schema", "tenant_7"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = tenantry(&["hash", &db.url(), "--schema", "tenant_8"]);
+    assert_eq!(o.status.code(), Some(1));
+    let (out, err) = text(&o);
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("schema `tenant_8` does not exist"), "{err}");
+}
+
+#[test]
+fn an_unresponsive_server_times_out_quickly_without_echoing_the_password() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    for scheme in ["postgres", "mysql"] {
+        let url = format!("{scheme}://app:{CANARY}@127.0.0.1:{port}/acme");
+        let started = Instant::now();
+        let o = tenantry_debug(&["hash", &url, "--connect-timeout", "1"]);
+        let took = started.elapsed();
+        assert_eq!(o.status.code(), Some(1), "{scheme}: {:?}", text(&o));
+        assert!(took < Duration::from_secs(10), "{scheme}: took {took:?}");
+        let (_, err) = text(&o);
+        assert!(err.contains("timed out after 1s"), "{scheme}: {err}");
+        assert_no_canary(&o);
+    }
+}
+
+#[test]
+fn refused_connections_bad_urls_and_bad_passwords_are_one_clear_line() {
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mysql_wrong_password = format!("mysql://root:{CANARY}@127.0.0.1:3306/mysql");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("postgres://app:{CANARY}@127.0.0.1:{closed}/acme"),
+            "connect_failed",
+        ),
+        (
+            format!("postgres://app:{CANARY}@127.0.0.1:99999/acme"),
+            "invalid_url",
+        ),
+        (format!("oracle://app:{CANARY}@db1/acme"), "invalid_url"),
+        (format!("postgres://app:{CANARY}@/acme"), "invalid_url"),
+        (
+            format!(
+                "{}/no_such_db_{}?password={CANARY}",
+                pg_server_url(),
+                std::process::id()
+            ),
+            "database_not_found",
+        ),
+        (mysql_wrong_password, "authentication_failed"),
+        ("not a url".to_owned(), "invalid_url"),
+        (
+            "sqlite:/nonexistent/dir/tenant.db".to_owned(),
+            "sqlite_file_not_found",
+        ),
+    ];
+    for (url, code) in cases {
+        let o = tenantry_debug(&["hash", &url, "--connect-timeout", "5"]);
+        assert_eq!(o.status.code(), Some(1), "{url}: {:?}", text(&o));
+        let (out, err) = text(&o);
+        assert!(out.is_empty(), "{url}: {out}");
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with(&format!("tenantry: error[{code}]: ")),
+            "{url}: {err}"
+        );
+        assert_no_canary(&o);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(tenantry(&[]).status.code(), Some(2));
+    assert_eq!(tenantry(&["hash"]).status.code(), Some(2));
+    assert_eq!(
+        tenantry(&["hash", "x", "--connect-timeout", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn schema_is_refused_for_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_tenant(dir.path()).await;
+    let o = tenantry(&["hash", &url, "--schema", "other"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("error[unsupported]"));
+}

@@ -1,0 +1,250 @@
+//! The built-in demo fleet: a versioned SQLite template and a handful of
+//! tenants generated on first run in the app's data directory, some synced,
+//! some drifted, one on an older version and one never initialised.
+//!
+//! Generation never overwrites: an existing tenant file is left as it is, so
+//! changes a user makes to the demo survive restarts.
+
+use std::path::{Path, PathBuf};
+
+use tenantry_model::{Engine, SchemaStatus};
+
+use crate::{
+    apply_sqlite_migrations, assess, measure_sqlite_template, FleetError, Isolation, Migration,
+    Template, TemplateVersion, TenantOverview,
+};
+
+const INIT: Migration = Migration {
+    name: "0001_init.sql",
+    sql: include_str!("../templates/saas/sqlite/0001_init.sql"),
+};
+const BILLING: Migration = Migration {
+    name: "0002_billing.sql",
+    sql: include_str!("../templates/saas/sqlite/0002_billing.sql"),
+};
+
+/// The demo's template, `saas`, in two versions.
+pub fn template() -> Template {
+    Template {
+        name: "saas",
+        engine: Engine::Sqlite,
+        versions: vec![
+            TemplateVersion {
+                version: "1.0.0",
+                migrations: vec![INIT],
+            },
+            TemplateVersion {
+                version: "1.1.0",
+                migrations: vec![INIT, BILLING],
+            },
+        ],
+    }
+}
+
+/// Rows for a few tables; fits every version (it touches no billing table).
+const SAMPLE_DATA: Migration = Migration {
+    name: "sample data",
+    sql: "INSERT INTO accounts (name, plan) VALUES ('Main', 'pro');
+          INSERT INTO users (account_id, email, full_name, is_admin)
+               VALUES (1, 'ada@example.com', 'Ada Lovelace', 1),
+                      (1, 'alan@example.com', 'Alan Turing', 0);
+          INSERT INTO projects (account_id, name) VALUES (1, 'Launch'), (1, 'Support');
+          INSERT INTO tasks (project_id, assignee_id, title, state)
+               VALUES (1, 1, 'Write the announcement', 'doing'),
+                      (1, 2, 'Load test', 'todo'),
+                      (2, 2, 'Triage inbox', 'done');",
+};
+
+/// One demo tenant: how its file is built and what the registry says of it.
+struct DemoTenant {
+    slug: &'static str,
+    display_name: &'static str,
+    /// The template version the tenant is recorded on.
+    version: &'static str,
+    /// Migrations that build its file; empty for an uninitialised tenant.
+    build: Vec<Migration>,
+}
+
+fn tenants() -> Vec<DemoTenant> {
+    let v110 = || vec![INIT, BILLING, SAMPLE_DATA];
+    let with = |extra: Migration| vec![INIT, BILLING, SAMPLE_DATA, extra];
+    vec![
+        DemoTenant {
+            slug: "acme",
+            display_name: "Acme Corp",
+            version: "1.1.0",
+            build: v110(),
+        },
+        DemoTenant {
+            slug: "globex",
+            display_name: "Globex",
+            version: "1.1.0",
+            build: v110(),
+        },
+        DemoTenant {
+            slug: "initech",
+            display_name: "Initech",
+            version: "1.1.0",
+            build: with(Migration {
+                name: "hand-made table",
+                sql: "CREATE TABLE tps_reports (id INTEGER PRIMARY KEY, cover_sheet TEXT NOT NULL);",
+            }),
+        },
+        DemoTenant {
+            slug: "umbrella",
+            display_name: "Umbrella Health",
+            version: "1.1.0",
+            build: with(Migration {
+                name: "hotfix by hand",
+                sql: "DROP INDEX idx_tasks_project_state; ALTER TABLE users ADD COLUMN badge_no TEXT;",
+            }),
+        },
+        DemoTenant {
+            slug: "hooli",
+            display_name: "Hooli",
+            version: "1.1.0",
+            build: vec![INIT, SAMPLE_DATA],
+        },
+        DemoTenant {
+            slug: "stark",
+            display_name: "Stark Industries",
+            version: "1.1.0",
+            build: Vec::new(),
+        },
+        DemoTenant {
+            slug: "wayne",
+            display_name: "Wayne Enterprises",
+            version: "1.1.0",
+            build: v110(),
+        },
+    ]
+}
+
+/// Where the demo fleet lives under a data directory.
+pub struct DemoFleet {
+    root: PathBuf,
+}
+
+impl DemoFleet {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            root: data_dir.join("demo-fleet"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn tenant_path(&self, slug: &str) -> PathBuf {
+        self.root.join("tenants").join(format!("{slug}.db"))
+    }
+
+    /// Creates whatever part of the demo fleet is missing. Existing files are
+    /// never touched.
+    pub async fn ensure(&self) -> Result<(), FleetError> {
+        for dir in [self.root.join("tenants"), self.root.join("templates")] {
+            std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
+                action: "create directory",
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        for t in tenants() {
+            let path = self.tenant_path(t.slug);
+            if !path.exists() {
+                apply_sqlite_migrations(&path, &t.build).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every demo tenant with its measured status. A tenant that cannot be
+    /// read is reported as `failed` with the reason; the others still are.
+    pub async fn overview(&self) -> Result<Vec<TenantOverview>, FleetError> {
+        let template = template();
+        let lineage = measure_sqlite_template(&template, &self.root.join("templates")).await?;
+        let mut out = Vec::new();
+        for t in tenants() {
+            let path = self.tenant_path(t.slug);
+            let mut row = TenantOverview {
+                slug: t.slug.to_owned(),
+                display_name: t.display_name.to_owned(),
+                engine: Engine::Sqlite,
+                isolation: Isolation::Database,
+                location: path.display().to_string(),
+                template: template.name.to_owned(),
+                template_version: t.version.to_owned(),
+                status: SchemaStatus::Failed,
+                current_hash: None,
+                table_count: 0,
+                note: None,
+            };
+            match crate::introspect_sqlite(&path).await {
+                Ok(snap) => {
+                    let (status, hash, note) = assess(&snap, t.version, &lineage);
+                    row.status = status;
+                    row.current_hash = Some(hash);
+                    row.table_count = u32::try_from(snap.tables.len()).unwrap_or(u32::MAX);
+                    row.note = note;
+                }
+                Err(e) => row.note = Some(e.to_string()),
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_fleet_has_every_status_and_survives_a_second_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = DemoFleet::new(dir.path());
+        fleet.ensure().await.unwrap();
+        let rows = fleet.overview().await.unwrap();
+        let status = |slug: &str| rows.iter().find(|r| r.slug == slug).unwrap().status;
+        assert_eq!(status("acme"), SchemaStatus::Synced);
+        assert_eq!(status("globex"), SchemaStatus::Synced);
+        assert_eq!(status("wayne"), SchemaStatus::Synced);
+        assert_eq!(status("initech"), SchemaStatus::Customized);
+        assert_eq!(status("umbrella"), SchemaStatus::Customized);
+        assert_eq!(status("hooli"), SchemaStatus::Outdated);
+        assert_eq!(status("stark"), SchemaStatus::Unknown);
+
+        // A user's change to a tenant survives the next start.
+        let initech = fleet.tenant_path("initech");
+        let before = std::fs::read(&initech).unwrap();
+        fleet.ensure().await.unwrap();
+        assert_eq!(std::fs::read(&initech).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_tenant_is_failed_and_the_rest_still_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = DemoFleet::new(dir.path());
+        fleet.ensure().await.unwrap();
+        std::fs::write(
+            fleet.tenant_path("globex"),
+            b"garbage, not a database at all......",
+        )
+        .unwrap();
+        let rows = fleet.overview().await.unwrap();
+        let globex = rows.iter().find(|r| r.slug == "globex").unwrap();
+        assert_eq!(globex.status, SchemaStatus::Failed);
+        assert!(globex
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a database"));
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.status == SchemaStatus::Synced)
+                .count(),
+            2
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! Fleet-level operations over the engine: templates and their measured
+//! hashes, tenants and their status, and the built-in demo fleet.
+//!
+//! Architecture invariant: no tauri here. The desktop app and the CLI both
+//! call this crate; what they show is what it returns.
+
+pub mod demo;
+mod sqlite_apply;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tenantry_introspect::{introspect, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_model::{
+    classify, hash_schema, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash,
+};
+use ts_rs::TS;
+
+pub use sqlite_apply::apply_sqlite_migrations;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("applying migration {migration} to {path} failed: {reason}")]
+    Migration {
+        migration: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Introspect(#[from] IntrospectError),
+}
+
+impl FleetError {
+    /// A stable machine-readable code for IPC and JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FleetError::Io { .. } => "io",
+            FleetError::Migration { .. } => "migration_failed",
+            FleetError::Introspect(e) => e.code(),
+        }
+    }
+}
+
+/// One ordered migration of a template.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// One version of a template: the migrations that build it, in order.
+#[derive(Debug, Clone)]
+pub struct TemplateVersion {
+    pub version: &'static str,
+    pub migrations: Vec<Migration>,
+}
+
+/// A named, versioned template for one engine. Versions are oldest first,
+/// and each version's migrations include all earlier ones.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: &'static str,
+    pub engine: Engine,
+    pub versions: Vec<TemplateVersion>,
+}
+
+impl Template {
+    pub fn latest(&self) -> Option<&TemplateVersion> {
+        self.versions.last()
+    }
+}
+
+/// How a tenant is isolated from the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Isolation {
+    /// Its own database (or SQLite file).
+    Database,
+    /// Its own schema inside a shared database.
+    Schema,
+}
+
+/// What the console shows for one tenant in the fleet list.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TenantOverview {
+    pub slug: String,
+    pub display_name: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: Engine,
+    pub isolation: Isolation,
+    /// Where the tenant lives, redacted (`postgres://app:•••@db1/acme`, a file path).
+    pub location: String,
+    pub template: String,
+    pub template_version: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub status: SchemaStatus,
+    /// `v1:<hex>`; absent when the schema could not be read.
+    pub current_hash: Option<String>,
+    pub table_count: u32,
+    /// Why the status is what it is, in a sentence, when that needs saying.
+    pub note: Option<String>,
+}
+
+/// Measures each version of a template by applying it to a scratch SQLite
+/// file under `scratch_dir` and introspecting it with the engine code: the
+/// reference hash is measured, never parsed from SQL.
+pub async fn measure_sqlite_template(
+    template: &Template,
+    scratch_dir: &Path,
+) -> Result<Vec<TemplateVersionHash>, FleetError> {
+    let mut lineage = Vec::new();
+    for version in &template.versions {
+        let path = scratch_dir.join(format!("{}-{}.db", template.name, version.version));
+        if !path.exists() {
+            apply_sqlite_migrations(&path, &version.migrations).await?;
+        }
+        let snap = introspect_sqlite(&path).await?;
+        lineage.push(TemplateVersionHash {
+            version: version.version.to_owned(),
+            hash: hash_schema(&snap).root,
+        });
+    }
+    Ok(lineage)
+}
+
+async fn introspect_sqlite(path: &Path) -> Result<SchemaSnapshot, FleetError> {
+    let url = ConnectionUrl::parse(&format!("sqlite:{}", path.display()))?;
+    Ok(introspect(&url, None, Timeouts::default()).await?)
+}
+
+/// The status of a tenant whose schema was read as `snapshot`.
+pub fn assess(
+    snapshot: &SchemaSnapshot,
+    tenant_version: &str,
+    lineage: &[TemplateVersionHash],
+) -> (SchemaStatus, String, Option<String>) {
+    let hash = hash_schema(snapshot).root;
+    if snapshot.is_empty() {
+        return (
+            SchemaStatus::Unknown,
+            hash.to_string(),
+            Some("schema is empty: the template has not been applied yet".into()),
+        );
+    }
+    let status = classify(&hash, tenant_version, lineage);
+    let note = match status {
+        SchemaStatus::Outdated => {
+            let matched = lineage
+                .iter()
+                .find(|v| v.hash == hash)
+                .map(|v| v.version.clone())
+                .unwrap_or_default();
+            Some(format!(
+                "matches template version {matched}, expected {tenant_version}"
+            ))
+        }
+        SchemaStatus::Customized => Some(format!(
+            "matches no version of the template (expected {tenant_version})"
+        )),
+        SchemaStatus::Unknown => Some(format!("template version {tenant_version} is not known")),
+        SchemaStatus::Synced | SchemaStatus::Failed => None,
+    };
+    (status, hash.to_string(), note)
+}
+
+#[cfg(test)]
+mod send_tests {
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn fleet_futures_are_send() {
+        let dir = std::path::Path::new("/nonexistent");
+        let fleet = crate::demo::DemoFleet::new(dir);
+        assert_send(&crate::apply_sqlite_migrations(dir, &[]));
+        assert_send(&crate::measure_sqlite_template(
+            &crate::demo::template(),
+            dir,
+        ));
+        assert_send(&fleet.ensure());
+        assert_send(&fleet.overview());
+    }
+}

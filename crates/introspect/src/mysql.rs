@@ -1,0 +1,568 @@
+//! MySQL / MariaDB introspection: one tenant is one database. Like the
+//! PostgreSQL reader, [`introspect_schemas`] reads many databases of one
+//! server per round trip (`TABLE_SCHEMA IN (…)`).
+//!
+//! Every `information_schema` column is read through `CAST(… AS CHAR)`:
+//! MySQL 8 reports several of them as binary strings, MariaDB as text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::{ConnectOptions, Connection, Row};
+use tenantry_model::naming::mysql as naming;
+use tenantry_model::normalize::{
+    collapse_whitespace, mysql_normalize_expression, mysql_strip_int_display_width,
+    strip_schema_qualifier,
+};
+use tenantry_model::{
+    CheckConstraint, Column, Deferrable, ForeignKey, GeneratedColumn, Identity, Index, IndexKey,
+    ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Sequence, Table, View,
+};
+
+use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
+
+/// How many databases one batch of catalog queries covers.
+pub const SCHEMAS_PER_ROUND_TRIP: usize = 200;
+
+/// Builds connect options. They print the password in `Debug`: never log them.
+pub fn connect_options(url: &ConnectionUrl) -> Result<MySqlConnectOptions, IntrospectError> {
+    let opts = MySqlConnectOptions::from_str(&url.driver_url()).map_err(|e| {
+        IntrospectError::InvalidUrl {
+            url: url.redacted().to_owned(),
+            reason: url.scrub(&e.to_string()),
+        }
+    })?;
+    Ok(opts.disable_statement_logging())
+}
+
+pub async fn connect(
+    url: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<MySqlConnection, IntrospectError> {
+    let opts = connect_options(url)?;
+    let server = url.server_label();
+    match tokio::time::timeout(timeouts.connect, opts.connect()).await {
+        Err(_) => Err(IntrospectError::ConnectTimeout {
+            server,
+            seconds: timeouts.connect.as_secs(),
+        }),
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(connect_error(url, &e)),
+    }
+}
+
+pub fn connect_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
+    let server = url.server_label();
+    let reason = describe(url, e);
+    match e.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("28000") => IntrospectError::Authentication { server, reason },
+        Some("42000") if reason.contains("Unknown database") => IntrospectError::DatabaseNotFound {
+            server,
+            database: url.database().unwrap_or_default(),
+        },
+        _ => IntrospectError::Connect { server, reason },
+    }
+}
+
+pub fn catalog_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
+    IntrospectError::Catalog {
+        server: url.server_label(),
+        reason: describe(url, e),
+    }
+}
+
+pub async fn close(conn: MySqlConnection) {
+    let _ = conn.close().await;
+}
+
+/// Introspects one database; a missing one is [`IntrospectError::SchemaNotFound`].
+pub async fn introspect_one(
+    conn: &mut MySqlConnection,
+    url: &ConnectionUrl,
+    database: &str,
+    timeouts: Timeouts,
+) -> Result<SchemaSnapshot, IntrospectError> {
+    let server = url.server_label();
+    let schemas = [database.to_owned()];
+    let mut found = with_query_timeout(&server, timeouts, async {
+        introspect_schemas(conn, &schemas)
+            .await
+            .map_err(|e| catalog_error(url, &e))
+    })
+    .await?;
+    found
+        .remove(database)
+        .ok_or_else(|| IntrospectError::SchemaNotFound {
+            server,
+            schema: database.to_owned(),
+        })
+}
+
+/// Introspects many databases of one server; missing ones are absent.
+pub async fn introspect_schemas(
+    conn: &mut MySqlConnection,
+    schemas: &[String],
+) -> Result<BTreeMap<String, SchemaSnapshot>, sqlx::Error> {
+    let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+        .fetch_one(&mut *conn)
+        .await?;
+    let flavor = if version.to_ascii_lowercase().contains("mariadb") {
+        Flavor::MariaDb
+    } else {
+        Flavor::MySql
+    };
+    let mut out = BTreeMap::new();
+    for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
+        read_chunk(conn, chunk, flavor, &mut out).await?;
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    MySql,
+    MariaDb,
+}
+
+struct SchemaState {
+    snap: SchemaSnapshot,
+    default_collation: String,
+    tables: HashMap<String, usize>,
+    table_collations: HashMap<String, String>,
+}
+
+impl SchemaState {
+    fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
+        let i = *self.tables.get(name)?;
+        self.snap.tables.get_mut(i)
+    }
+}
+
+/// (schema, table, constraint or index name)
+type ObjectKey = (String, String, String);
+
+#[derive(Default)]
+struct FkColumns {
+    columns: Vec<String>,
+    target_columns: Vec<String>,
+    target_schema: String,
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+async fn fetch(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    schemas: &[String],
+) -> Result<Vec<MySqlRow>, sqlx::Error> {
+    let sql = sql.replace("{schemas}", &placeholders(schemas.len()));
+    let mut q = sqlx::query(&sql);
+    for s in schemas {
+        q = q.bind(s);
+    }
+    q.fetch_all(&mut *conn).await
+}
+
+fn get(row: &MySqlRow, col: &str) -> Result<String, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>(col)?.unwrap_or_default())
+}
+
+fn get_opt(row: &MySqlRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(col)
+}
+
+async fn read_chunk(
+    conn: &mut MySqlConnection,
+    schemas: &[String],
+    flavor: Flavor,
+    out: &mut BTreeMap<String, SchemaSnapshot>,
+) -> Result<(), sqlx::Error> {
+    let mut states: HashMap<String, SchemaState> = HashMap::new();
+    for row in fetch(conn, SCHEMATA_SQL, schemas).await? {
+        states.insert(
+            get(&row, "schema_name")?,
+            SchemaState {
+                snap: SchemaSnapshot::new(Engine::Mysql),
+                default_collation: get(&row, "collation")?,
+                tables: HashMap::new(),
+                table_collations: HashMap::new(),
+            },
+        );
+    }
+    if states.is_empty() {
+        return Ok(());
+    }
+
+    for row in fetch(conn, TABLES_SQL, schemas).await? {
+        let schema = get(&row, "table_schema")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let name = get(&row, "table_name")?;
+        match get(&row, "table_type")?.as_str() {
+            "BASE TABLE" | "SYSTEM VERSIONED" => {
+                let mut t = Table::new(name.clone());
+                if let Some(engine) = get_opt(&row, "engine")? {
+                    t.options.push(format!("engine={engine}"));
+                }
+                let collation = get(&row, "table_collation")?;
+                if !collation.is_empty() && collation != st.default_collation {
+                    t.options.push(format!("collation={collation}"));
+                }
+                if get(&row, "table_type")? == "SYSTEM VERSIONED" {
+                    t.options.push("system_versioned".into());
+                }
+                st.table_collations.insert(name.clone(), collation);
+                st.tables.insert(name, st.snap.tables.len());
+                st.snap.tables.push(t);
+            }
+            "SEQUENCE" => st.snap.sequences.push(Sequence {
+                // MariaDB sequences: their options are not in information_schema
+                // before 11.5; the name is recorded, the options are not.
+                name,
+                data_type: "sequence".into(),
+                start: 0,
+                increment: 0,
+                min_value: 0,
+                max_value: 0,
+                cache: 0,
+                cycle: false,
+                owned_by: None,
+            }),
+            _ => {}
+        }
+    }
+
+    for row in fetch(conn, COLUMNS_SQL, schemas).await? {
+        let schema = get(&row, "table_schema")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let table_name = get(&row, "table_name")?;
+        let table_collation = st.table_collations.get(&table_name).cloned();
+        let Some(table) = st.table_mut(&table_name) else {
+            continue;
+        };
+        table.columns.push(column_from_row(
+            &row,
+            &schema,
+            table_collation.as_deref(),
+            flavor,
+        )?);
+    }
+
+    // Foreign keys: rules from REFERENTIAL_CONSTRAINTS, columns from KEY_COLUMN_USAGE.
+    let mut fk_columns: HashMap<ObjectKey, FkColumns> = HashMap::new();
+    for row in fetch(conn, FK_COLUMNS_SQL, schemas).await? {
+        let key = (
+            get(&row, "table_schema")?,
+            get(&row, "table_name")?,
+            get(&row, "constraint_name")?,
+        );
+        let entry = fk_columns.entry(key).or_default();
+        entry.columns.push(get(&row, "column_name")?);
+        entry
+            .target_columns
+            .push(get(&row, "referenced_column_name")?);
+        entry.target_schema = get(&row, "referenced_table_schema")?;
+    }
+    for row in fetch(conn, FKS_SQL, schemas).await? {
+        let schema = get(&row, "constraint_schema")?;
+        let table_name = get(&row, "table_name")?;
+        let name = get(&row, "constraint_name")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let Some(table) = st.table_mut(&table_name) else {
+            continue;
+        };
+        let FkColumns {
+            columns,
+            target_columns,
+            target_schema,
+        } = fk_columns
+            .remove(&(schema.clone(), table_name.clone(), name.clone()))
+            .unwrap_or_default();
+        let generated = naming::is_generated_foreign_key(&name, &table_name);
+        table.foreign_keys.push(ForeignKey {
+            name: ObjectName::new(name, generated),
+            columns,
+            target_schema: Some(target_schema).filter(|s| !s.is_empty() && *s != schema),
+            target_table: get(&row, "referenced_table_name")?,
+            target_columns,
+            on_update: ReferentialAction::parse(&get(&row, "update_rule")?)
+                .unwrap_or(ReferentialAction::Restrict),
+            on_delete: ReferentialAction::parse(&get(&row, "delete_rule")?)
+                .unwrap_or(ReferentialAction::Restrict),
+            match_full: false,
+            deferrable: Deferrable::NotDeferrable,
+        });
+    }
+
+    // Indexes, one row per key part, ordered.
+    let mut index_parts: BTreeMap<ObjectKey, Vec<MySqlRow>> = BTreeMap::new();
+    for row in fetch(conn, STATISTICS_SQL, schemas).await? {
+        let key = (
+            get(&row, "table_schema")?,
+            get(&row, "table_name")?,
+            get(&row, "index_name")?,
+        );
+        index_parts.entry(key).or_default().push(row);
+    }
+    for ((schema, table_name, index_name), rows) in index_parts {
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let Some(table) = st.table_mut(&table_name) else {
+            continue;
+        };
+        add_index(table, &index_name, &rows)?;
+    }
+
+    let checks_sql = match flavor {
+        Flavor::MariaDb => CHECKS_MARIADB_SQL,
+        Flavor::MySql => CHECKS_MYSQL_SQL,
+    };
+    for row in fetch(conn, checks_sql, schemas).await? {
+        let schema = get(&row, "constraint_schema")?;
+        let table_name = get(&row, "table_name")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let Some(table) = st.table_mut(&table_name) else {
+            continue;
+        };
+        let name = get(&row, "constraint_name")?;
+        let column_names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        let generated = naming::is_generated_check(&name, &table_name, &column_names);
+        table.checks.push(CheckConstraint {
+            name: ObjectName::new(name, generated),
+            expression: collapse_whitespace(&strip_schema_qualifier(
+                &get(&row, "check_clause")?,
+                &schema,
+            )),
+        });
+    }
+
+    for row in fetch(conn, VIEWS_SQL, schemas).await? {
+        let schema = get(&row, "table_schema")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let mut options = vec![format!(
+            "security={}",
+            get(&row, "security_type")?.to_ascii_lowercase()
+        )];
+        let check = get(&row, "check_option")?;
+        if !check.is_empty() && check != "NONE" {
+            options.push(format!("check_option={}", check.to_ascii_lowercase()));
+        }
+        st.snap.views.push(View {
+            name: get(&row, "table_name")?,
+            materialized: false,
+            definition: collapse_whitespace(&strip_schema_qualifier(
+                &get(&row, "view_definition")?,
+                &schema,
+            )),
+            options,
+        });
+    }
+
+    for (name, mut st) in states {
+        st.snap.canonicalize();
+        out.insert(name, st.snap);
+    }
+    Ok(())
+}
+
+fn column_from_row(
+    row: &MySqlRow,
+    schema: &str,
+    table_collation: Option<&str>,
+    flavor: Flavor,
+) -> Result<Column, sqlx::Error> {
+    let ordinal: i64 = row.try_get("ordinal_position")?;
+    let column_type = get(row, "column_type")?;
+    let mut c = Column::new(
+        get(row, "column_name")?,
+        u32::try_from(ordinal).unwrap_or(0),
+        mysql_strip_int_display_width(&column_type),
+    );
+    c.nullable = get(row, "is_nullable")? == "YES";
+    let extra = get(row, "extra")?.to_ascii_lowercase();
+    let generation = get(row, "generation_expression")?;
+    if extra.contains("generated") && !extra.contains("default_generated") && !generation.is_empty()
+    {
+        c.generated = Some(GeneratedColumn {
+            expression: collapse_whitespace(&strip_schema_qualifier(&generation, schema)),
+            stored: extra.contains("stored") || extra.contains("persistent"),
+        });
+    } else {
+        c.default = normalize_default(
+            get_opt(row, "column_default")?,
+            &column_type,
+            &extra,
+            flavor,
+        );
+    }
+    if extra.contains("auto_increment") {
+        c.identity = Some(Identity::AutoIncrement);
+    }
+    if let Some(pos) = extra.find("on update ") {
+        c.on_update = Some(mysql_normalize_expression(
+            &extra[pos + "on update ".len()..],
+        ));
+    }
+    let collation = get(row, "collation_name")?;
+    if !collation.is_empty() && Some(collation.as_str()) != table_collation {
+        c.collation = Some(collation);
+    }
+    Ok(c)
+}
+
+/// MariaDB quotes literal defaults (`'abc'`) and reports "no default" on a
+/// nullable column as the text `NULL`; MySQL leaves literals bare. Both are
+/// brought to MariaDB's spelling, which tells a literal from an expression.
+fn normalize_default(
+    raw: Option<String>,
+    column_type: &str,
+    extra: &str,
+    flavor: Flavor,
+) -> Option<String> {
+    let raw = raw?;
+    if flavor == Flavor::MariaDb {
+        if raw == "NULL" {
+            return None;
+        }
+        return Some(mysql_normalize_expression(&raw));
+    }
+    let t = column_type.to_ascii_lowercase();
+    let is_text = [
+        "char", "text", "enum", "set", "date", "time", "year", "binary", "blob",
+    ]
+    .iter()
+    .any(|k| t.contains(k));
+    if extra.contains("default_generated") {
+        Some(mysql_normalize_expression(&raw))
+    } else if is_text {
+        Some(format!("'{}'", raw.replace('\'', "''")))
+    } else {
+        Some(raw)
+    }
+}
+
+fn add_index(table: &mut Table, name: &str, rows: &[MySqlRow]) -> Result<(), sqlx::Error> {
+    let mut keys = Vec::new();
+    let mut columns = Vec::new();
+    for row in rows {
+        let column = get_opt(row, "column_name")?;
+        let mut key = match (&column, get_opt(row, "expression")?) {
+            (Some(c), _) => IndexKey::column(c.clone()),
+            (None, Some(expr)) => IndexKey::expression(collapse_whitespace(&expr)),
+            (None, None) => IndexKey::expression("?"),
+        };
+        key.descending = get(row, "collation")? == "D";
+        if let Some(sub) = get_opt(row, "sub_part")? {
+            key.options = format!("prefix {sub}");
+        }
+        columns.extend(column);
+        keys.push(key);
+    }
+    let first = rows.first();
+    let non_unique = match first {
+        Some(r) => get(r, "non_unique")? == "1",
+        None => true,
+    };
+    if name == "PRIMARY" {
+        table.primary_key = Some(PrimaryKey {
+            name: ObjectName::new(name, true),
+            columns,
+        });
+        return Ok(());
+    }
+    let method = match first {
+        Some(r) => get(r, "index_type")?.to_ascii_lowercase(),
+        None => "btree".into(),
+    };
+    let fk_names: Vec<&str> = table
+        .foreign_keys
+        .iter()
+        .map(|f| f.name.name.as_str())
+        .collect();
+    let generated =
+        naming::is_generated_index(name, columns.first().map(String::as_str), &fk_names);
+    table.indexes.push(Index {
+        name: ObjectName::new(name, generated),
+        unique: !non_unique,
+        method,
+        keys,
+        include: Vec::new(),
+        predicate: None,
+    });
+    Ok(())
+}
+
+const SCHEMATA_SQL: &str = "
+SELECT CAST(SCHEMA_NAME AS CHAR) AS schema_name, CAST(DEFAULT_COLLATION_NAME AS CHAR) AS collation
+  FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({schemas})";
+
+const TABLES_SQL: &str = "
+SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(TABLE_TYPE AS CHAR) AS table_type, CAST(ENGINE AS CHAR) AS engine,
+       CAST(TABLE_COLLATION AS CHAR) AS table_collation
+  FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({schemas})";
+
+const COLUMNS_SQL: &str = "
+SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(COLUMN_NAME AS CHAR) AS column_name, CAST(ORDINAL_POSITION AS SIGNED) AS ordinal_position,
+       CAST(COLUMN_DEFAULT AS CHAR) AS column_default, CAST(IS_NULLABLE AS CHAR) AS is_nullable,
+       CAST(COLUMN_TYPE AS CHAR) AS column_type, CAST(COLLATION_NAME AS CHAR) AS collation_name,
+       CAST(EXTRA AS CHAR) AS extra, CAST(GENERATION_EXPRESSION AS CHAR) AS generation_expression
+  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({schemas})";
+
+const FK_COLUMNS_SQL: &str = "
+SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(CONSTRAINT_NAME AS CHAR) AS constraint_name, CAST(COLUMN_NAME AS CHAR) AS column_name,
+       CAST(REFERENCED_TABLE_SCHEMA AS CHAR) AS referenced_table_schema,
+       CAST(REFERENCED_COLUMN_NAME AS CHAR) AS referenced_column_name
+  FROM information_schema.KEY_COLUMN_USAGE
+ WHERE TABLE_SCHEMA IN ({schemas}) AND REFERENCED_TABLE_NAME IS NOT NULL
+ ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION";
+
+const FKS_SQL: &str = "
+SELECT CAST(CONSTRAINT_SCHEMA AS CHAR) AS constraint_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(CONSTRAINT_NAME AS CHAR) AS constraint_name,
+       CAST(REFERENCED_TABLE_NAME AS CHAR) AS referenced_table_name,
+       CAST(UPDATE_RULE AS CHAR) AS update_rule, CAST(DELETE_RULE AS CHAR) AS delete_rule
+  FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA IN ({schemas})";
+
+const STATISTICS_SQL: &str = "
+SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(INDEX_NAME AS CHAR) AS index_name, CAST(NON_UNIQUE AS CHAR) AS non_unique,
+       CAST(COLUMN_NAME AS CHAR) AS column_name, CAST(SUB_PART AS CHAR) AS sub_part,
+       CAST(INDEX_TYPE AS CHAR) AS index_type, CAST(COLLATION AS CHAR) AS collation,
+       CAST(NULL AS CHAR) AS expression
+  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({schemas})
+ ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
+
+const CHECKS_MARIADB_SQL: &str = "
+SELECT CAST(CONSTRAINT_SCHEMA AS CHAR) AS constraint_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(CONSTRAINT_NAME AS CHAR) AS constraint_name, CAST(CHECK_CLAUSE AS CHAR) AS check_clause
+  FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA IN ({schemas})";
+
+const CHECKS_MYSQL_SQL: &str = "
+SELECT CAST(tc.TABLE_SCHEMA AS CHAR) AS constraint_schema, CAST(tc.TABLE_NAME AS CHAR) AS table_name,
+       CAST(cc.CONSTRAINT_NAME AS CHAR) AS constraint_name, CAST(cc.CHECK_CLAUSE AS CHAR) AS check_clause
+  FROM information_schema.TABLE_CONSTRAINTS tc
+  JOIN information_schema.CHECK_CONSTRAINTS cc
+    ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
+ WHERE tc.CONSTRAINT_TYPE = 'CHECK' AND tc.TABLE_SCHEMA IN ({schemas})";
+
+const VIEWS_SQL: &str = "
+SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(VIEW_DEFINITION AS CHAR) AS view_definition, CAST(CHECK_OPTION AS CHAR) AS check_option,
+       CAST(SECURITY_TYPE AS CHAR) AS security_type
+  FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN ({schemas})";

@@ -1,0 +1,604 @@
+//! PostgreSQL introspection, for database-per-tenant (schema `public`) and
+//! schema-per-tenant (many schemas in one database) alike.
+//!
+//! [`introspect_schemas`] reads any number of schemas with seven catalog
+//! queries per chunk of [`SCHEMAS_PER_ROUND_TRIP`] schemas. PostgreSQL's
+//! catalogs have no index on the namespace column, so a per-schema query
+//! would scan `pg_class`/`pg_attribute` once per tenant; a batch scans them
+//! once per chunk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::{ConnectOptions, Connection, Row};
+use tenantry_model::naming::postgres as naming;
+use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
+use tenantry_model::{
+    CheckConstraint, Column, Deferrable, EnumType, ForeignKey, GeneratedColumn, Identity, Index,
+    IndexKey, ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Sequence, Table,
+    TableKind, UniqueConstraint, View,
+};
+
+use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
+
+/// How many schemas one batch of catalog queries covers.
+pub const SCHEMAS_PER_ROUND_TRIP: usize = 500;
+
+/// Builds connect options from a URL. The options print the password in
+/// `Debug`: never log them.
+pub fn connect_options(
+    url: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<PgConnectOptions, IntrospectError> {
+    let opts =
+        PgConnectOptions::from_str(&url.driver_url()).map_err(|e| IntrospectError::InvalidUrl {
+            url: url.redacted().to_owned(),
+            reason: url.scrub(&e.to_string()),
+        })?;
+    let statement_timeout = format!("{}ms", timeouts.query.as_millis());
+    Ok(opts
+        .application_name("tenantry")
+        .options([("statement_timeout", statement_timeout.as_str())])
+        .disable_statement_logging())
+}
+
+/// Opens one connection, bounded by the connect timeout.
+pub async fn connect(
+    url: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<PgConnection, IntrospectError> {
+    let opts = connect_options(url, timeouts)?;
+    let server = url.server_label();
+    match tokio::time::timeout(timeouts.connect, opts.connect()).await {
+        Err(_) => Err(IntrospectError::ConnectTimeout {
+            server,
+            seconds: timeouts.connect.as_secs(),
+        }),
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(connect_error(url, &e)),
+    }
+}
+
+/// Maps a connect failure to the error a user can act on.
+pub fn connect_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
+    let server = url.server_label();
+    let reason = describe(url, e);
+    match e.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("28P01") | Some("28000") => IntrospectError::Authentication { server, reason },
+        Some("3D000") => IntrospectError::DatabaseNotFound {
+            server,
+            database: url.database().unwrap_or_default(),
+        },
+        _ => IntrospectError::Connect { server, reason },
+    }
+}
+
+pub async fn close(conn: PgConnection) {
+    // A failed goodbye only means the server already went away.
+    let _ = conn.close().await;
+}
+
+/// Introspects one schema; a missing schema is [`IntrospectError::SchemaNotFound`].
+pub async fn introspect_one(
+    conn: &mut PgConnection,
+    url: &ConnectionUrl,
+    schema: &str,
+    timeouts: Timeouts,
+) -> Result<SchemaSnapshot, IntrospectError> {
+    let server = url.server_label();
+    let schemas = [schema.to_owned()];
+    let mut found = with_query_timeout(&server, timeouts, async {
+        introspect_schemas(conn, &schemas)
+            .await
+            .map_err(|e| catalog_error(url, &e))
+    })
+    .await?;
+    found
+        .remove(schema)
+        .ok_or_else(|| IntrospectError::SchemaNotFound {
+            server,
+            schema: schema.to_owned(),
+        })
+}
+
+/// Maps a catalog query failure, scrubbed.
+pub fn catalog_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
+    if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("57014") {
+        return IntrospectError::QueryTimeout {
+            server: url.server_label(),
+            seconds: 0,
+        };
+    }
+    IntrospectError::Catalog {
+        server: url.server_label(),
+        reason: describe(url, e),
+    }
+}
+
+/// Introspects many schemas of one database. Schemas that do not exist are
+/// absent from the result.
+pub async fn introspect_schemas(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<BTreeMap<String, SchemaSnapshot>, sqlx::Error> {
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut out = BTreeMap::new();
+    for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
+        read_chunk(conn, chunk, version, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// Where a table lives while its snapshot is being assembled.
+struct TableSlot {
+    schema: String,
+    index: usize,
+}
+
+async fn read_chunk(
+    conn: &mut PgConnection,
+    schemas: &[String],
+    version: i32,
+    out: &mut BTreeMap<String, SchemaSnapshot>,
+) -> Result<(), sqlx::Error> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1)")
+            .bind(schemas)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut snaps: HashMap<String, SchemaSnapshot> = names
+        .into_iter()
+        .map(|n| (n, SchemaSnapshot::new(Engine::Postgres)))
+        .collect();
+    if snaps.is_empty() {
+        return Ok(());
+    }
+    let mut tables: HashMap<i64, TableSlot> = HashMap::new();
+
+    for row in sqlx::query(RELATIONS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let schema: String = row.try_get("nspname")?;
+        let Some(snap) = snaps.get_mut(&schema) else {
+            continue;
+        };
+        let oid: i64 = row.try_get("oid")?;
+        let name: String = row.try_get("relname")?;
+        let relkind: String = row.try_get("relkind")?;
+        let reloptions: Option<Vec<String>> = row.try_get("reloptions")?;
+        let mut options: Vec<String> = reloptions.unwrap_or_default();
+        match relkind.as_str() {
+            "r" | "p" => {
+                let mut t = Table::new(name);
+                if relkind == "p" {
+                    t.kind = TableKind::Partitioned;
+                }
+                if row.try_get::<String, _>("persistence")? == "u" {
+                    options.push("persistence=unlogged".into());
+                }
+                if let Some(key) = row.try_get::<Option<String>, _>("partition_key")? {
+                    options.push(format!("partition_by={}", strip(&key, &schema)));
+                }
+                if let Some(bound) = row.try_get::<Option<String>, _>("partition_of")? {
+                    options.push(format!("partition_of={}", strip(&bound, &schema)));
+                }
+                t.options = options;
+                tables.insert(
+                    oid,
+                    TableSlot {
+                        schema: schema.clone(),
+                        index: snap.tables.len(),
+                    },
+                );
+                snap.tables.push(t);
+            }
+            "v" | "m" => {
+                let def: Option<String> = row.try_get("viewdef")?;
+                snap.views.push(View {
+                    name,
+                    materialized: relkind == "m",
+                    definition: strip(&def.unwrap_or_default(), &schema),
+                    options,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    for row in sqlx::query(COLUMNS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
+            continue;
+        };
+        table.columns.push(column_from_row(&row, &schema)?);
+    }
+
+    let constraints_sql = CONSTRAINTS_SQL.replace(
+        "{nulls_not_distinct}",
+        if version >= 150_000 {
+            "COALESCE(ix.indnullsnotdistinct, false)"
+        } else {
+            "false"
+        },
+    );
+    for row in sqlx::query(&constraints_sql)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
+            continue;
+        };
+        add_constraint(table, &schema, &row)?;
+    }
+
+    for row in sqlx::query(INDEXES_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
+            continue;
+        };
+        let index = index_from_row(&table.name, &schema, &row)?;
+        table.indexes.push(index);
+    }
+
+    for row in sqlx::query(ENUMS_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let schema: String = row.try_get("nspname")?;
+        if let Some(snap) = snaps.get_mut(&schema) {
+            snap.enums.push(EnumType {
+                name: row.try_get("typname")?,
+                labels: row.try_get("labels")?,
+            });
+        }
+    }
+
+    for row in sqlx::query(SEQUENCES_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let schema: String = row.try_get("nspname")?;
+        if let Some(snap) = snaps.get_mut(&schema) {
+            snap.sequences.push(Sequence {
+                name: row.try_get("relname")?,
+                data_type: row.try_get("data_type")?,
+                start: row.try_get("seqstart")?,
+                increment: row.try_get("seqincrement")?,
+                min_value: row.try_get("seqmin")?,
+                max_value: row.try_get("seqmax")?,
+                cache: row.try_get("seqcache")?,
+                cycle: row.try_get("seqcycle")?,
+                owned_by: row.try_get("owned_by")?,
+            });
+        }
+    }
+
+    for (name, mut snap) in snaps {
+        snap.canonicalize();
+        out.insert(name, snap);
+    }
+    Ok(())
+}
+
+/// The table a catalog row belongs to, and its schema name.
+fn slot<'a>(
+    snaps: &'a mut HashMap<String, SchemaSnapshot>,
+    tables: &HashMap<i64, TableSlot>,
+    row: &PgRow,
+) -> Result<Option<(&'a mut Table, String)>, sqlx::Error> {
+    let relid: i64 = row.try_get("relid")?;
+    let Some(slot) = tables.get(&relid) else {
+        return Ok(None);
+    };
+    Ok(snaps
+        .get_mut(&slot.schema)
+        .and_then(|s| s.tables.get_mut(slot.index))
+        .map(|t| (t, slot.schema.clone())))
+}
+
+fn strip(sql: &str, schema: &str) -> String {
+    collapse_whitespace(&strip_schema_qualifier(sql, schema))
+}
+
+fn column_from_row(row: &PgRow, schema: &str) -> Result<Column, sqlx::Error> {
+    let attnum: i32 = row.try_get("attnum")?;
+    let mut c = Column::new(
+        row.try_get::<String, _>("attname")?,
+        u32::try_from(attnum).unwrap_or(0),
+        strip(&row.try_get::<String, _>("data_type")?, schema),
+    );
+    c.nullable = !row.try_get::<bool, _>("attnotnull")?;
+    let default: Option<String> = row.try_get("default_expr")?;
+    let generated: String = row.try_get("attgenerated")?;
+    if generated == "s" {
+        c.generated = default.map(|d| GeneratedColumn {
+            expression: strip(&d, schema),
+            stored: true,
+        });
+    } else {
+        c.default = default.map(|d| strip(&d, schema));
+    }
+    c.identity = match row.try_get::<String, _>("attidentity")?.as_str() {
+        "a" => Some(Identity::Always),
+        "d" => Some(Identity::ByDefault),
+        _ => None,
+    };
+    c.collation = row.try_get("collation")?;
+    Ok(c)
+}
+
+fn action(code: &str) -> ReferentialAction {
+    ReferentialAction::parse(code).unwrap_or(ReferentialAction::NoAction)
+}
+
+fn add_constraint(table: &mut Table, schema: &str, row: &PgRow) -> Result<(), sqlx::Error> {
+    let name: String = row.try_get("conname")?;
+    let contype: String = row.try_get("contype")?;
+    let columns: Vec<String> = row.try_get("columns")?;
+    let addition = naming::column_addition(columns.iter().map(|c| Some(c.as_str())));
+    match contype.as_str() {
+        "p" => {
+            let generated = naming::is_generated(&name, &table.name, None, "pkey");
+            table.primary_key = Some(PrimaryKey {
+                name: ObjectName::new(name, generated),
+                columns,
+            });
+        }
+        "u" => {
+            let generated = naming::is_generated(&name, &table.name, Some(&addition), "key");
+            table.uniques.push(UniqueConstraint {
+                name: ObjectName::new(name, generated),
+                columns,
+                nulls_not_distinct: row.try_get("nulls_not_distinct")?,
+            });
+        }
+        "f" => {
+            let generated = naming::is_generated(&name, &table.name, Some(&addition), "fkey");
+            let target_schema: Option<String> = row.try_get("target_schema")?;
+            let deferrable = match (
+                row.try_get::<bool, _>("condeferrable")?,
+                row.try_get::<bool, _>("condeferred")?,
+            ) {
+                (false, _) => Deferrable::NotDeferrable,
+                (true, false) => Deferrable::InitiallyImmediate,
+                (true, true) => Deferrable::InitiallyDeferred,
+            };
+            table.foreign_keys.push(ForeignKey {
+                name: ObjectName::new(name, generated),
+                columns,
+                target_schema: target_schema.filter(|s| s != schema),
+                target_table: row
+                    .try_get::<Option<String>, _>("target_table")?
+                    .unwrap_or_default(),
+                target_columns: row.try_get("target_columns")?,
+                on_update: action(&row.try_get::<String, _>("confupdtype")?),
+                on_delete: action(&row.try_get::<String, _>("confdeltype")?),
+                match_full: row.try_get::<String, _>("confmatchtype")? == "f",
+                deferrable,
+            });
+        }
+        "c" | "x" => {
+            let (name2, label) = if contype == "c" {
+                // A CHECK over exactly one column is named after it.
+                let single = (columns.len() == 1).then(|| columns[0].clone());
+                (single, "check")
+            } else {
+                (Some(addition), "excl")
+            };
+            let generated = naming::is_generated(&name, &table.name, name2.as_deref(), label);
+            let def: String = row.try_get("definition")?;
+            table.checks.push(CheckConstraint {
+                name: ObjectName::new(name, generated),
+                expression: strip(&def, schema),
+            });
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expression_label(def: &str) -> String {
+    let head: String = def
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
+    let rest = &def[head.len()..];
+    match head.rsplit('.').next() {
+        Some(f) if !f.is_empty() && rest.starts_with('(') => f.to_owned(),
+        _ => "expr".to_owned(),
+    }
+}
+
+fn index_from_row(table: &str, schema: &str, row: &PgRow) -> Result<Index, sqlx::Error> {
+    let name: String = row.try_get("index_name")?;
+    let unique: bool = row.try_get("indisunique")?;
+    let nkey = usize::try_from(row.try_get::<i32, _>("nkey")?).unwrap_or(0);
+    let defs: Vec<String> = row.try_get("key_defs")?;
+    let key_columns: Vec<Option<String>> = row.try_get("key_columns")?;
+    let descending: Vec<bool> = row.try_get("descending")?;
+    let nulls_first: Vec<bool> = row.try_get("nulls_first")?;
+    let opclasses: Vec<String> = row.try_get("opclasses")?;
+    let collations: Vec<String> = row.try_get("collations")?;
+
+    // PostgreSQL names an expression key after its outermost function
+    // (`lower(email)` → `lower`), anything else `expr`.
+    let key_names: Vec<Option<String>> = key_columns
+        .iter()
+        .zip(&defs)
+        .map(|(c, def)| c.clone().or_else(|| Some(expression_label(def))))
+        .collect();
+    let addition = naming::column_addition(key_names.iter().map(|c| c.as_deref()));
+    let label = if unique { "key" } else { "idx" };
+    let generated = naming::is_generated(&name, table, Some(&addition), label);
+
+    let mut keys = Vec::new();
+    let mut include = Vec::new();
+    for (i, def) in defs.iter().enumerate() {
+        let column = key_columns.get(i).cloned().flatten();
+        if i >= nkey {
+            include.push(column.unwrap_or_else(|| strip(def, schema)));
+            continue;
+        }
+        let mut key = match column {
+            Some(c) => IndexKey::column(c),
+            None => IndexKey::expression(strip(def, schema)),
+        };
+        let desc = descending.get(i).copied().unwrap_or(false);
+        let nf = nulls_first.get(i).copied().unwrap_or(false);
+        key.descending = desc;
+        let mut opts = Vec::new();
+        if let Some(c) = collations.get(i).filter(|c| !c.is_empty()) {
+            opts.push(format!("collate {c}"));
+        }
+        if let Some(o) = opclasses.get(i).filter(|o| !o.is_empty()) {
+            opts.push(strip(o, schema));
+        }
+        // Descending keys sort NULLs first by default, ascending last.
+        if nf != desc {
+            opts.push(if nf {
+                "nulls first".into()
+            } else {
+                "nulls last".into()
+            });
+        }
+        key.options = opts.join(" ");
+        keys.push(key);
+    }
+    let predicate: Option<String> = row.try_get("predicate")?;
+    Ok(Index {
+        name: ObjectName::new(name, generated),
+        unique,
+        method: row.try_get("amname")?,
+        keys,
+        include,
+        predicate: predicate.map(|p| strip(&p, schema)),
+    })
+}
+
+/// Tables and views; objects that belong to an extension are the
+/// extension's, not the template's.
+const RELATIONS_SQL: &str =
+    "SELECT c.oid::int8 AS oid, n.nspname::text AS nspname, c.relname::text AS relname,
+            c.relkind::text AS relkind, c.relpersistence::text AS persistence,
+            c.reloptions::text[] AS reloptions,
+            CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
+            CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
+            CASE WHEN c.relispartition THEN
+                 (SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+                   WHERE i.inhrelid = c.oid LIMIT 1) || ' ' || pg_get_expr(c.relpartbound, c.oid)
+            END AS partition_of
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p','v','m')
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
+
+const COLUMNS_SQL: &str = "
+SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum::int4 AS attnum,
+       format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull,
+       pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
+       a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
+       CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation
+  FROM pg_attribute a
+  JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  LEFT JOIN pg_collation co ON co.oid = a.attcollation
+ WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped";
+
+const CONSTRAINTS_SQL: &str = "
+SELECT con.conrelid::int8 AS relid, con.conname::text AS conname, con.contype::text AS contype,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+              ORDER BY k.ord) AS columns,
+       fn.nspname::text AS target_schema, fc.relname::text AS target_table,
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+              ORDER BY k.ord) AS target_columns,
+       con.confupdtype::text AS confupdtype, con.confdeltype::text AS confdeltype,
+       con.confmatchtype::text AS confmatchtype, con.condeferrable, con.condeferred,
+       pg_get_constraintdef(con.oid, true) AS definition,
+       {nulls_not_distinct} AS nulls_not_distinct
+  FROM pg_constraint con
+  JOIN pg_class c ON c.oid = con.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_index ix ON ix.indexrelid = con.conindid
+  LEFT JOIN pg_class fc ON fc.oid = con.confrelid
+  LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+ WHERE n.nspname = ANY($1) AND con.contype IN ('p','u','f','c','x') AND con.conrelid <> 0";
+
+const INDEXES_SQL: &str = "
+SELECT ix.indrelid::int8 AS relid, ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
+       ix.indnkeyatts::int4 AS nkey,
+       ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true)
+               FROM generate_series(1, ix.indnatts) k ORDER BY k) AS key_defs,
+       ARRAY(SELECT a.attname::text
+               FROM generate_series(1, ix.indnatts) k
+               LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = ix.indkey[k-1]
+                                       AND ix.indkey[k-1] <> 0
+              ORDER BY k) AS key_columns,
+       ARRAY(SELECT (ix.indoption[k-1] & 1) = 1
+               FROM generate_series(1, ix.indnkeyatts) k ORDER BY k) AS descending,
+       ARRAY(SELECT (ix.indoption[k-1] & 2) = 2
+               FROM generate_series(1, ix.indnkeyatts) k ORDER BY k) AS nulls_first,
+       ARRAY(SELECT CASE WHEN opc.opcdefault THEN '' ELSE opc.opcname::text END
+               FROM generate_series(1, ix.indnkeyatts) k
+               JOIN pg_opclass opc ON opc.oid = ix.indclass[k-1]
+              ORDER BY k) AS opclasses,
+       ARRAY(SELECT CASE WHEN ix.indcollation[k-1] = 0
+                          OR ix.indcollation[k-1] = COALESCE(a.attcollation, 0)
+                          OR (ix.indkey[k-1] = 0 AND ix.indcollation[k-1] = 100)
+                         THEN '' ELSE co.collname::text END
+               FROM generate_series(1, ix.indnkeyatts) k
+               LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = ix.indkey[k-1]
+               LEFT JOIN pg_collation co ON co.oid = ix.indcollation[k-1]
+              ORDER BY k) AS collations,
+       pg_get_expr(ix.indpred, ix.indrelid, true) AS predicate
+  FROM pg_index ix
+  JOIN pg_class ic ON ic.oid = ix.indexrelid
+  JOIN pg_class c ON c.oid = ix.indrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_am am ON am.oid = ic.relam
+ WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p')
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint con
+                    WHERE con.conindid = ix.indexrelid AND con.contype IN ('p','u','x'))";
+
+const ENUMS_SQL: &str = "
+SELECT n.nspname::text AS nspname, t.typname::text AS typname,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
+              ORDER BY e.enumsortorder) AS labels
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE n.nspname = ANY($1) AND t.typtype = 'e'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+        WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')";
+
+const SEQUENCES_SQL: &str = "
+SELECT n.nspname::text AS nspname, c.relname::text AS relname,
+       format_type(s.seqtypid, NULL) AS data_type,
+       s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+       (SELECT tc.relname::text || '.' || a.attname::text
+          FROM pg_depend d
+          JOIN pg_class tc ON tc.oid = d.refobjid
+          JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
+         LIMIT 1) AS owned_by
+  FROM pg_sequence s
+  JOIN pg_class c ON c.oid = s.seqrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = ANY($1)
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('i','e'))";

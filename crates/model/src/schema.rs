@@ -1,0 +1,367 @@
+//! The canonical schema model: what a tenant's schema *is*, independent of the
+//! engine catalog it was read from and of the order its objects were created in.
+//!
+//! Introspection fills these types; [`SchemaSnapshot::canonicalize`] puts every
+//! set into its canonical order; [`crate::hash`] encodes and hashes them.
+
+use serde::Serialize;
+
+/// The database engine family a snapshot was taken from. MariaDB and MySQL
+/// share one family: their catalogs and DDL are the same for our purposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name of a constraint or index.
+///
+/// `server_generated` is true when the name is exactly the one the engine would
+/// have chosen for this structure had the DDL not named it (`orders_pkey`,
+/// `orders_customer_id_fkey`, `orders_ibfk_1`, `sqlite_autoindex_orders_1`).
+/// Such names are matched by structure: they are left out of the hash, so two
+/// tenants whose servers picked different generated names hash the same. A
+/// name chosen by hand is part of the hash, so renaming it by hand is drift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectName {
+    pub name: String,
+    pub server_generated: bool,
+}
+
+impl ObjectName {
+    pub fn new(name: impl Into<String>, server_generated: bool) -> Self {
+        Self {
+            name: name.into(),
+            server_generated,
+        }
+    }
+}
+
+/// One schema (a PostgreSQL schema, a MySQL/MariaDB database, a SQLite file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaSnapshot {
+    pub engine: Engine,
+    pub tables: Vec<Table>,
+    pub views: Vec<View>,
+    pub enums: Vec<EnumType>,
+    pub sequences: Vec<Sequence>,
+}
+
+impl SchemaSnapshot {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            tables: Vec::new(),
+            views: Vec::new(),
+            enums: Vec::new(),
+            sequences: Vec::new(),
+        }
+    }
+
+    /// True when the schema holds no tables, views, enums or sequences.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+            && self.views.is_empty()
+            && self.enums.is_empty()
+            && self.sequences.is_empty()
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Puts every collection into its canonical order. Introspection calls
+    /// this once; the hash relies on it only for presentation, since the
+    /// encoder sorts sets itself.
+    pub fn canonicalize(&mut self) {
+        self.tables.sort_by(|a, b| a.name.cmp(&b.name));
+        for t in &mut self.tables {
+            t.canonicalize();
+        }
+        self.views.sort_by(|a, b| a.name.cmp(&b.name));
+        self.enums.sort_by(|a, b| a.name.cmp(&b.name));
+        self.sequences.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    Ordinary,
+    Partitioned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub name: String,
+    pub kind: TableKind,
+    /// Engine-specific table options that change behaviour, as `key=value`
+    /// pairs: `engine=InnoDB`, `persistence=unlogged`, `without_rowid`,
+    /// `strict`, `collation=…` when it differs from the schema default.
+    pub options: Vec<String>,
+    /// Columns in physical (ordinal) order. The hash ignores this order; see
+    /// ARCHITECTURE.md, "Column order policy".
+    pub columns: Vec<Column>,
+    pub primary_key: Option<PrimaryKey>,
+    pub uniques: Vec<UniqueConstraint>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub checks: Vec<CheckConstraint>,
+    /// Indexes that do not merely back a primary key or unique constraint.
+    pub indexes: Vec<Index>,
+}
+
+impl Table {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: TableKind::Ordinary,
+            options: Vec::new(),
+            columns: Vec::new(),
+            primary_key: None,
+            uniques: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            indexes: Vec::new(),
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    fn canonicalize(&mut self) {
+        self.columns.sort_by_key(|c| c.ordinal);
+        self.options.sort();
+        self.uniques.sort_by(|a, b| a.columns.cmp(&b.columns));
+        self.foreign_keys
+            .sort_by(|a, b| (&a.columns, &a.target_table).cmp(&(&b.columns, &b.target_table)));
+        self.checks.sort_by(|a, b| a.expression.cmp(&b.expression));
+        self.indexes.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: String,
+    /// 1-based physical position; informational only (not hashed).
+    pub ordinal: u32,
+    /// Normalised type: `integer`, `character varying(255)`, `bigint unsigned`.
+    pub data_type: String,
+    pub nullable: bool,
+    /// Normalised default expression, without schema qualification.
+    pub default: Option<String>,
+    pub identity: Option<Identity>,
+    pub generated: Option<GeneratedColumn>,
+    /// Collation, only when it differs from the one the column inherits.
+    pub collation: Option<String>,
+    /// MySQL `ON UPDATE` clause (`current_timestamp()`).
+    pub on_update: Option<String>,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ordinal: u32, data_type: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ordinal,
+            data_type: data_type.into(),
+            nullable: true,
+            default: None,
+            identity: None,
+            generated: None,
+            collation: None,
+            on_update: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    /// PostgreSQL `GENERATED ALWAYS AS IDENTITY`.
+    Always,
+    /// PostgreSQL `GENERATED BY DEFAULT AS IDENTITY`.
+    ByDefault,
+    /// MySQL `AUTO_INCREMENT`, SQLite `AUTOINCREMENT`. The counter's current
+    /// value is never part of the model.
+    AutoIncrement,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GeneratedColumn {
+    pub expression: String,
+    pub stored: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrimaryKey {
+    pub name: ObjectName,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UniqueConstraint {
+    pub name: ObjectName,
+    pub columns: Vec<String>,
+    pub nulls_not_distinct: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferentialAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl ReferentialAction {
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            ReferentialAction::NoAction => "NO ACTION",
+            ReferentialAction::Restrict => "RESTRICT",
+            ReferentialAction::Cascade => "CASCADE",
+            ReferentialAction::SetNull => "SET NULL",
+            ReferentialAction::SetDefault => "SET DEFAULT",
+        }
+    }
+
+    /// Parses the spellings the three engines' catalogs use.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().replace('_', " ").as_str() {
+            "NO ACTION" | "A" => Some(ReferentialAction::NoAction),
+            "RESTRICT" | "R" => Some(ReferentialAction::Restrict),
+            "CASCADE" | "C" => Some(ReferentialAction::Cascade),
+            "SET NULL" | "N" => Some(ReferentialAction::SetNull),
+            "SET DEFAULT" | "D" => Some(ReferentialAction::SetDefault),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignKey {
+    pub name: ObjectName,
+    pub columns: Vec<String>,
+    /// `None` when the target lives in the same schema as the tenant (the
+    /// usual case, and the one that must hash alike across tenants).
+    pub target_schema: Option<String>,
+    pub target_table: String,
+    pub target_columns: Vec<String>,
+    pub on_update: ReferentialAction,
+    pub on_delete: ReferentialAction,
+    /// `MATCH FULL` (PostgreSQL); `false` is the default `MATCH SIMPLE`.
+    pub match_full: bool,
+    pub deferrable: Deferrable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deferrable {
+    NotDeferrable,
+    InitiallyImmediate,
+    InitiallyDeferred,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckConstraint {
+    pub name: ObjectName,
+    pub expression: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Index {
+    pub name: ObjectName,
+    pub unique: bool,
+    /// Access method, lower case: `btree`, `hash`, `gin`, `fulltext`, `spatial`.
+    pub method: String,
+    pub keys: Vec<IndexKey>,
+    /// Non-key `INCLUDE` columns (PostgreSQL).
+    pub include: Vec<String>,
+    /// Partial index predicate, normalised.
+    pub predicate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IndexKeyTarget {
+    Column { name: String },
+    Expression { sql: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexKey {
+    pub target: IndexKeyTarget,
+    pub descending: bool,
+    /// Anything else that qualifies the key and differs from the default:
+    /// operator class, collation, `NULLS FIRST` on an ascending key, MySQL
+    /// prefix length. Normalised text, empty when default.
+    pub options: String,
+}
+
+impl IndexKey {
+    pub fn column(name: impl Into<String>) -> Self {
+        Self {
+            target: IndexKeyTarget::Column { name: name.into() },
+            descending: false,
+            options: String::new(),
+        }
+    }
+
+    pub fn expression(sql: impl Into<String>) -> Self {
+        Self {
+            target: IndexKeyTarget::Expression { sql: sql.into() },
+            descending: false,
+            options: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct View {
+    pub name: String,
+    pub materialized: bool,
+    /// Normalised definition (the query), without own-schema qualification.
+    pub definition: String,
+    /// `check_option=cascaded`, `security=invoker`, …
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnumType {
+    pub name: String,
+    /// Labels in sort order; order is significant.
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sequence {
+    pub name: String,
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// `table.column` of a `serial` column that owns it.
+    pub owned_by: Option<String>,
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sets up everything that is missing and runs the whole Tenantry test suite:
+# formatting, lints, the Rust tests against the real PostgreSQL, MariaDB and
+# SQLite, the TypeScript type check, the IPC-bindings freshness check, and a
+# real-window smoke run of the console under Xvfb.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
+
+ensure_apt "${APP_APT_PACKAGES[@]}" xvfb xauth imagemagick postgresql-client mariadb-client
+ensure_rust
+ensure_postgres
+ensure_mariadb
+build_ui
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "cargo test (real PostgreSQL, MariaDB, SQLite)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+say "IPC bindings are up to date"
+if ! git diff --quiet -- ui/src/bindings || [ -n "$(git ls-files --others --exclude-standard ui/src/bindings)" ]; then
+  echo "ui/src/bindings changed when the tests regenerated them: commit the new bindings" >&2
+  git status --short ui/src/bindings >&2
+  status=1
+fi
+
+say "TypeScript type check"
+npm --prefix ui run --silent typecheck || status=1
+
+say "the console opens a real window (Xvfb)"
+bash scripts/smoke-window.sh || status=1
+
+passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
+failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log")
+[ "$status" -eq 0 ] || [ "${failed:-0}" -gt 0 ] || failed=$(( ${failed:-0} + 1 ))
+echo
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
+exit "$status"

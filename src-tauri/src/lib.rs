@@ -1,0 +1,58 @@
+//! The Tenantry desktop console. The engine lives in `crates/`; this crate
+//! wires it to a window.
+
+pub mod commands;
+pub mod ipc;
+
+use std::path::PathBuf;
+
+use tauri::{Manager, Runtime};
+use tenantry_fleet::demo::DemoFleet;
+
+/// State shared by the commands.
+pub struct AppState {
+    pub fleet: DemoFleet,
+}
+
+/// The data directory: `TENANTRY_DATA_DIR` when set (tests, portable use),
+/// otherwise the platform's app data directory.
+fn data_dir<R: Runtime>(app: &tauri::App<R>) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    if let Some(dir) = std::env::var_os("TENANTRY_DATA_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    Ok(app.path().app_data_dir()?)
+}
+
+/// Registers the commands on a builder and opens the fleet at start-up;
+/// shared by `run` and the tests, which use Tauri's mock runtime.
+pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder
+        .invoke_handler(tauri::generate_handler![commands::list_tenants])
+        .setup(|app| open_fleet(app))
+}
+
+/// Generates whatever part of the demo fleet is missing and puts the state
+/// the commands need under management. Tauri runs it as the setup hook
+/// (when the event loop starts); the mock-runtime tests call it directly.
+pub fn open_fleet<R: Runtime>(app: &tauri::App<R>) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = data_dir(app)?;
+    let fleet = DemoFleet::new(&dir);
+    tauri::async_runtime::block_on(fleet.ensure())?;
+    tracing::info!(dir = %fleet.root().display(), "demo fleet ready");
+    app.manage(AppState { fleet });
+    Ok(())
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = app(tauri::Builder::default()).run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("tenantry: the console could not start: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,61 @@
+//! The console's commands through Tauri's real IPC path, on the mock
+//! runtime (no display needed), with the app's real config and capabilities.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::WebviewWindowBuilder;
+
+fn request(cmd: &str) -> InvokeRequest {
+    InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: InvokeBody::default(),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    }
+}
+
+#[test]
+fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only this test in this binary touches the environment.
+    std::env::set_var("TENANTRY_DATA_DIR", dir.path());
+    let app = tenantry_app::app(mock_builder())
+        .build(tauri::generate_context!("tauri.conf.json", test = true))
+        .unwrap();
+    tenantry_app::open_fleet(&app).unwrap();
+
+    let main = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    let body = get_ipc_response(&main, request("list_tenants")).unwrap();
+    let rows: serde_json::Value = body.deserialize().unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 7);
+    let status_of = |slug: &str| {
+        rows.iter()
+            .find(|r| r["slug"] == slug)
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(status_of("acme"), "synced");
+    assert_eq!(status_of("initech"), "customized");
+    assert_eq!(status_of("hooli"), "outdated");
+    assert_eq!(status_of("stark"), "unknown");
+    assert!(dir.path().join("demo-fleet/tenants/acme.db").is_file());
+
+    // Capabilities grant the console's commands to the main window only.
+    let other = WebviewWindowBuilder::new(&app, "other", Default::default())
+        .build()
+        .unwrap();
+    let denied = get_ipc_response(&other, request("list_tenants"));
+    assert!(
+        denied.is_err(),
+        "a window other than main must not list tenants"
+    );
+}

@@ -1,0 +1,149 @@
+//! MySQL/MariaDB: stability and sensitivity of the hash on the real server.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use tenantry_introspect::{introspect, mysql, ConnectionUrl, Timeouts};
+use tenantry_model::{hash_schema, ObjectKind::*, SchemaHash, SchemaSnapshot};
+use tenantry_tests::{changed_objects, fixture, m, Mutation, MysqlDatabase};
+
+async fn snapshot(db: &MysqlDatabase) -> SchemaSnapshot {
+    let url = ConnectionUrl::parse(&db.url()).unwrap();
+    introspect(&url, None, Timeouts::default())
+        .await
+        .unwrap_or_else(|e| panic!("introspect {}: {e}", db.name))
+}
+
+async fn hash_of(db: &MysqlDatabase) -> SchemaHash {
+    hash_schema(&snapshot(db).await)
+}
+
+#[tokio::test]
+async fn the_template_hashes_alike_across_databases_spellings_and_inherited_charsets() {
+    let template = fixture("mysql", "template.sql");
+    let a = MysqlDatabase::create().await;
+    a.apply(&template).await;
+    let reference = hash_of(&a).await;
+    assert_eq!(
+        reference.objects.iter().filter(|o| o.kind == Table).count(),
+        7
+    );
+
+    let b = MysqlDatabase::create().await;
+    b.apply(&fixture("mysql", "template_reordered.sql")).await;
+    let c = MysqlDatabase::create_with("CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").await;
+    c.apply(&template).await;
+    for db in [&b, &c] {
+        let h = hash_of(db).await;
+        assert_eq!(
+            changed_objects(&reference, &h),
+            Default::default(),
+            "{} differs:\n{:#?}\nvs\n{:#?}",
+            db.name,
+            snapshot(db).await,
+            snapshot(&a).await
+        );
+        assert_eq!(h.root, reference.root);
+    }
+}
+
+#[tokio::test]
+async fn auto_increment_counters_and_data_are_not_schema() {
+    let template = fixture("mysql", "template.sql");
+    let a = MysqlDatabase::create().await;
+    a.apply(&template).await;
+    let b = MysqlDatabase::create().await;
+    b.apply(&template).await;
+    b.apply(
+        "INSERT INTO accounts (name) VALUES ('x'), ('y'), ('z');
+         ALTER TABLE projects AUTO_INCREMENT = 5000;
+         ANALYZE TABLE accounts;",
+    )
+    .await;
+    assert_eq!(hash_of(&a).await.root, hash_of(&b).await.root);
+}
+
+const MUTATIONS: &[Mutation] = &[
+    m("extra table", "CREATE TABLE custom_reports (id INT PRIMARY KEY);", Table, "custom_reports"),
+    m("extra column", "ALTER TABLE users ADD COLUMN nickname VARCHAR(50);", Table, "users"),
+    m("dropped column", "ALTER TABLE tasks DROP COLUMN estimate;", Table, "tasks"),
+    m("changed type", "ALTER TABLE projects MODIFY archived_at TIMESTAMP NULL;", Table, "projects"),
+    m("changed default", "ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;", Table, "invoices"),
+    m("changed nullability", "ALTER TABLE users MODIFY full_name VARCHAR(200) NOT NULL;", Table, "users"),
+    m("dropped index", "DROP INDEX idx_tasks_due ON tasks;", Table, "tasks"),
+    m("renamed index", "ALTER TABLE tasks RENAME INDEX idx_tasks_due TO tasks_due_ix;", Table, "tasks"),
+    m("changed FK action",
+      "ALTER TABLE users DROP FOREIGN KEY users_ibfk_1;
+       ALTER TABLE users ADD FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE RESTRICT;",
+      Table, "users"),
+    m("changed check",
+      "ALTER TABLE invoices DROP CONSTRAINT invoices_total_positive;
+       ALTER TABLE invoices ADD CONSTRAINT invoices_total_positive CHECK (total_cents > 0);",
+      Table, "invoices"),
+    m("changed enum values",
+      "ALTER TABLE tasks MODIFY state ENUM('todo','doing','done','blocked') NOT NULL DEFAULT 'todo';",
+      Table, "tasks"),
+    m("changed on update", "ALTER TABLE accounts MODIFY updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP;", Table, "accounts"),
+    m("changed engine", "ALTER TABLE settings ENGINE=MyISAM;", Table, "settings"),
+    m("explicit column collation",
+      "ALTER TABLE settings MODIFY value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;",
+      Table, "settings"),
+    m("changed view",
+      "CREATE OR REPLACE VIEW open_tasks AS SELECT t.id, t.title, p.name AS project
+         FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.state = 'todo';",
+      View, "open_tasks"),
+];
+
+#[tokio::test]
+async fn every_single_change_changes_the_hash_of_that_object_only() {
+    let template = fixture("mysql", "template.sql");
+    let reference_db = MysqlDatabase::create().await;
+    reference_db.apply(&template).await;
+    let reference = hash_of(&reference_db).await;
+    let mut dbs = Vec::new();
+    for mutation in MUTATIONS {
+        let db = MysqlDatabase::create().await;
+        db.apply(&template).await;
+        db.apply(mutation.sql).await;
+        dbs.push(db);
+    }
+    // All mutated tenants of the server in one batch.
+    let names: Vec<String> = dbs.iter().map(|d| d.name.clone()).collect();
+    let mut conn = reference_db.connect().await;
+    let batch = mysql::introspect_schemas(&mut conn, &names).await.unwrap();
+    for (mutation, db) in MUTATIONS.iter().zip(&dbs) {
+        let snap = &batch[&db.name];
+        assert_eq!(
+            *snap,
+            snapshot(db).await,
+            "{}: batch and single read differ",
+            mutation.name
+        );
+        let h = hash_schema(snap);
+        assert_ne!(
+            h.root, reference.root,
+            "{}: root hash unchanged",
+            mutation.name
+        );
+        let (kind, name) = mutation.changes;
+        assert_eq!(
+            changed_objects(&reference, &h),
+            [(kind, name.to_owned())].into_iter().collect(),
+            "{}: wrong objects changed",
+            mutation.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_database_is_a_typed_error() {
+    let db = MysqlDatabase::create().await;
+    let url = ConnectionUrl::parse(&db.url()).unwrap();
+    let err = introspect(
+        &url,
+        Some("ghost_db_that_is_not_there"),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "schema_not_found", "{err}");
+}

@@ -1,0 +1,221 @@
+//! PostgreSQL: stability (same template → same hash whatever the schema name,
+//! creation order, spelling or generated names) and sensitivity (each single
+//! real change → a different hash, in that object only), on the real server.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use tenantry_introspect::{introspect, postgres, ConnectionUrl, Timeouts};
+use tenantry_model::{hash_schema, ObjectKind::*, SchemaHash, SchemaSnapshot};
+use tenantry_tests::{changed_objects, fixture, m, Mutation, PgDatabase};
+
+async fn snapshot(db: &PgDatabase, schema: &str) -> SchemaSnapshot {
+    let url = ConnectionUrl::parse(&db.url()).unwrap();
+    introspect(&url, Some(schema), Timeouts::default())
+        .await
+        .unwrap_or_else(|e| panic!("introspect {schema}: {e}"))
+}
+
+async fn hash_of(db: &PgDatabase, schema: &str) -> SchemaHash {
+    hash_schema(&snapshot(db, schema).await)
+}
+
+#[tokio::test]
+async fn the_template_hashes_alike_under_any_schema_name_and_creation_order() {
+    let db = PgDatabase::create().await;
+    let template = fixture("postgres", "template.sql");
+    db.apply("public", &template).await;
+    db.apply("tenant_42", &template).await;
+    db.apply("Tenant \"B\"; drop", &template).await;
+    db.apply("reordered", &fixture("postgres", "template_reordered.sql"))
+        .await;
+
+    let reference = hash_of(&db, "public").await;
+    assert_eq!(
+        reference.objects.iter().filter(|o| o.kind == Table).count(),
+        8
+    );
+    for schema in ["tenant_42", "Tenant \"B\"; drop", "reordered"] {
+        let h = hash_of(&db, schema).await;
+        assert_eq!(
+            changed_objects(&reference, &h),
+            Default::default(),
+            "schema {schema} differs from public:\n{:#?}\nvs\n{:#?}",
+            snapshot(&db, schema).await,
+            snapshot(&db, "public").await
+        );
+        assert_eq!(h.root, reference.root);
+    }
+
+    // A database-per-tenant tenant (schema public of another database).
+    let other = PgDatabase::create().await;
+    other.apply("public", &template).await;
+    assert_eq!(hash_of(&other, "public").await.root, reference.root);
+}
+
+#[tokio::test]
+async fn data_and_sequence_counters_are_not_schema() {
+    let db = PgDatabase::create().await;
+    let template = fixture("postgres", "template.sql");
+    db.apply("a", &template).await;
+    db.apply("b", &template).await;
+    db.apply(
+        "b",
+        "INSERT INTO accounts (name) VALUES ('x'), ('y');
+         INSERT INTO users (account_id, email) VALUES (1, 'a@example.com');
+         SELECT nextval('invoice_number_seq'); SELECT nextval('invoice_number_seq');
+         ANALYZE;",
+    )
+    .await;
+    assert_eq!(hash_of(&db, "a").await.root, hash_of(&db, "b").await.root);
+}
+
+#[tokio::test]
+async fn server_generated_names_are_matched_by_structure() {
+    let db = PgDatabase::create().await;
+    db.apply(
+        "a",
+        "CREATE TABLE t (id int PRIMARY KEY, email text UNIQUE, n int CHECK (n > 0));",
+    )
+    .await;
+    // In b the server must pick other names: the natural ones are taken
+    // when the constraints are created, and freed afterwards.
+    db.apply(
+        "b",
+        "CREATE TABLE blocker (x int);
+         CREATE INDEX t_email_key ON blocker (x);
+         CREATE INDEX t_pkey ON blocker (x);
+         CREATE TABLE t (id int, email text, n int);
+         ALTER TABLE t ADD PRIMARY KEY (id);
+         ALTER TABLE t ADD UNIQUE (email);
+         ALTER TABLE t ADD CHECK (n > 0);
+         DROP TABLE blocker;",
+    )
+    .await;
+    let b = snapshot(&db, "b").await;
+    let t = b.table("t").unwrap();
+    assert_eq!(t.uniques[0].name.name, "t_email_key1");
+    assert_eq!(t.primary_key.as_ref().unwrap().name.name, "t_pkey1");
+    assert_eq!(hash_of(&db, "a").await.root, hash_schema(&b).root);
+}
+
+#[tokio::test]
+async fn column_order_is_not_part_of_the_hash() {
+    // Policy (ARCHITECTURE.md): a tenant upgraded by ALTER TABLE ADD COLUMN
+    // and one created fresh from the newer template hash alike.
+    let db = PgDatabase::create().await;
+    db.apply("fresh", "CREATE TABLE t (id int, added text, name text);")
+        .await;
+    db.apply(
+        "upgraded",
+        "CREATE TABLE t (id int, name text); ALTER TABLE t ADD COLUMN added text;",
+    )
+    .await;
+    assert_eq!(
+        hash_of(&db, "fresh").await.root,
+        hash_of(&db, "upgraded").await.root
+    );
+}
+
+const MUTATIONS: &[Mutation] = &[
+    m("extra table", "CREATE TABLE custom_reports (id int PRIMARY KEY);", Table, "custom_reports"),
+    m("extra column", "ALTER TABLE users ADD COLUMN nickname text;", Table, "users"),
+    m("dropped column", "ALTER TABLE tasks DROP COLUMN due_on;", Table, "tasks"),
+    m("changed type", "ALTER TABLE projects ALTER COLUMN archived_at TYPE timestamp;", Table, "projects"),
+    m("changed default", "ALTER TABLE accounts ALTER COLUMN plan SET DEFAULT 'pro';", Table, "accounts"),
+    m("dropped default", "ALTER TABLE invoices ALTER COLUMN total_cents DROP DEFAULT;", Table, "invoices"),
+    m("changed nullability", "ALTER TABLE users ALTER COLUMN full_name SET NOT NULL;", Table, "users"),
+    m("dropped index", "DROP INDEX idx_tasks_project_state;", Table, "tasks"),
+    m("renamed index", "ALTER INDEX idx_users_account RENAME TO users_account_ix;", Table, "users"),
+    m("extra index", "CREATE INDEX ON comments (created_at);", Table, "comments"),
+    m("changed partial predicate", "DROP INDEX idx_projects_live; CREATE INDEX idx_projects_live ON projects (account_id) WHERE archived_at IS NOT NULL;", Table, "projects"),
+    m("changed FK action",
+      "ALTER TABLE comments DROP CONSTRAINT comments_author_id_fkey;
+       ALTER TABLE comments ADD FOREIGN KEY (author_id) REFERENCES users (id) ON DELETE CASCADE;",
+      Table, "comments"),
+    m("changed check",
+      "ALTER TABLE tasks DROP CONSTRAINT tasks_priority_check;
+       ALTER TABLE tasks ADD CHECK (priority BETWEEN 1 AND 9);",
+      Table, "tasks"),
+    m("renamed constraint", "ALTER TABLE invoices RENAME CONSTRAINT invoices_number_unique TO inv_num_uq;", Table, "invoices"),
+    m("dropped primary key", "ALTER TABLE settings DROP CONSTRAINT settings_pkey;", Table, "settings"),
+    m("changed view",
+      "CREATE OR REPLACE VIEW open_tasks AS SELECT t.id, t.title, p.name AS project
+         FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.state = 'todo';",
+      View, "open_tasks"),
+    m("extra enum label", "ALTER TYPE task_state ADD VALUE 'blocked';", Enum, "task_state"),
+    m("changed sequence", "ALTER SEQUENCE invoice_number_seq INCREMENT BY 10;", Sequence, "invoice_number_seq"),
+];
+
+#[tokio::test]
+async fn every_single_change_changes_the_hash_of_that_object_only() {
+    let db = PgDatabase::create().await;
+    let template = fixture("postgres", "template.sql");
+    db.apply("reference", &template).await;
+    let schemas: Vec<String> = (0..MUTATIONS.len()).map(|i| format!("mut_{i}")).collect();
+    for (mutation, schema) in MUTATIONS.iter().zip(&schemas) {
+        db.apply(schema, &template).await;
+        db.apply(schema, mutation.sql).await;
+    }
+    let reference = hash_of(&db, "reference").await;
+
+    // All mutated tenants in one batch, as a fleet scan would read them.
+    let mut conn = db.connect().await;
+    let batch = postgres::introspect_schemas(&mut conn, &schemas)
+        .await
+        .unwrap();
+    for (mutation, schema) in MUTATIONS.iter().zip(&schemas) {
+        let h = hash_schema(&batch[schema]);
+        assert_ne!(
+            h.root, reference.root,
+            "{}: root hash unchanged",
+            mutation.name
+        );
+        let (kind, name) = mutation.changes;
+        assert_eq!(
+            changed_objects(&reference, &h),
+            [(kind, name.to_owned())].into_iter().collect(),
+            "{}: wrong objects changed",
+            mutation.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reads_each_schema_exactly_like_a_single_read() {
+    let db = PgDatabase::create().await;
+    let template = fixture("postgres", "template.sql");
+    let schemas: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
+    for s in &schemas {
+        db.apply(s, &template).await;
+    }
+    db.apply("t3", "ALTER TABLE users ADD COLUMN extra int;")
+        .await;
+    let mut with_missing = schemas.clone();
+    with_missing.push("no_such_schema".into());
+    let mut conn = db.connect().await;
+    let batch = postgres::introspect_schemas(&mut conn, &with_missing)
+        .await
+        .unwrap();
+    assert!(!batch.contains_key("no_such_schema"));
+    for s in &schemas {
+        assert_eq!(batch[s], snapshot(&db, s).await, "schema {s}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_schema_is_a_typed_error() {
+    let db = PgDatabase::create().await;
+    let url = ConnectionUrl::parse(&db.url()).unwrap();
+    let err = introspect(&url, Some("ghost"), Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "schema_not_found");
+    assert!(err.to_string().contains("ghost"), "{err}");
+}
+
+#[tokio::test]
+async fn an_empty_schema_is_an_empty_snapshot() {
+    let db = PgDatabase::create().await;
+    db.apply("empty", "").await;
+    assert!(snapshot(&db, "empty").await.is_empty());
+}
