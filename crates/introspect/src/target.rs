@@ -163,6 +163,11 @@ impl ConnectionUrl {
         out
     }
 
+    /// The whole URL as a typed secret, for the vault to encrypt.
+    pub fn to_secret(&self) -> SecretString {
+        SecretString::from(self.expose_secret().to_owned())
+    }
+
     pub(crate) fn expose_secret(&self) -> &str {
         self.secret.expose_secret()
     }

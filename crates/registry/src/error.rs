@@ -1,0 +1,94 @@
+//! The registry's error type. Messages say what failed and what to do, and
+//! never contain a connection string.
+
+use tenantry_introspect::IntrospectError;
+use tenantry_vault::{KeyStoreError, OpenError, VaultError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid tenant slug {given}: {reason}")]
+    InvalidSlug { given: String, reason: String },
+
+    #[error("invalid domain {given}: {reason}")]
+    InvalidDomain { given: String, reason: String },
+
+    #[error("invalid display name {given}: {reason}")]
+    InvalidDisplayName { given: String, reason: String },
+
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+
+    #[error("a tenant with slug `{slug}` already exists")]
+    DuplicateSlug { slug: String },
+
+    #[error("domain `{domain}` already belongs to tenant `{owner}`")]
+    DomainTaken { domain: String, owner: String },
+
+    #[error("no tenant with slug `{slug}`; `tenantry tenant list` shows the registered ones")]
+    TenantNotFound { slug: String },
+
+    #[error("the registry at {path} cannot be opened: {reason}")]
+    Open { path: String, reason: String },
+
+    #[error("the registry at {path} was written by a newer Tenantry (migration {version} is unknown); upgrade Tenantry")]
+    TooNew { path: String, version: i64 },
+
+    #[error("the registry database failed: {reason}")]
+    Database { reason: String },
+
+    #[error("import failed at {location}: {reason}")]
+    Import { location: String, reason: String },
+
+    #[error("the connection string of tenant `{slug}` cannot be decrypted: {source}")]
+    Decrypt {
+        slug: String,
+        #[source]
+        source: VaultError,
+    },
+
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+
+    #[error(transparent)]
+    VaultOpen(#[from] OpenError),
+
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
+
+    #[error(transparent)]
+    Introspect(#[from] IntrospectError),
+}
+
+impl RegistryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::InvalidSlug { .. } => "invalid_slug",
+            RegistryError::InvalidDomain { .. } => "invalid_domain",
+            RegistryError::InvalidDisplayName { .. } => "invalid_display_name",
+            RegistryError::InvalidInput { .. } => "invalid_input",
+            RegistryError::DuplicateSlug { .. } => "duplicate_slug",
+            RegistryError::DomainTaken { .. } => "domain_taken",
+            RegistryError::TenantNotFound { .. } => "tenant_not_found",
+            RegistryError::Open { .. } => "registry_open_failed",
+            RegistryError::TooNew { .. } => "registry_too_new",
+            RegistryError::Database { .. } => "registry_failed",
+            RegistryError::Import { .. } => "import_failed",
+            RegistryError::Decrypt { source, .. } => source.code(),
+            RegistryError::Vault(e) => e.code(),
+            RegistryError::VaultOpen(e) => e.code(),
+            RegistryError::KeyStore(e) => e.code(),
+            RegistryError::Introspect(e) => e.code(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(e: sqlx::Error) -> Self {
+        RegistryError::Database {
+            reason: match &e {
+                sqlx::Error::Database(db) => db.message().to_owned(),
+                other => other.to_string(),
+            },
+        }
+    }
+}

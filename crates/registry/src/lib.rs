@@ -1,0 +1,716 @@
+//! The console's registry of templates and tenants: an embedded SQLite
+//! database in the app's data directory, managed with sqlx migrations.
+//!
+//! Architecture invariant: a connection string enters the registry only as a
+//! vault ciphertext bound to its tenant id, and leaves it only as a
+//! [`ConnectionUrl`] (a typed secret). Records carry the redacted location.
+//!
+//! Architecture invariant: every operation that changes the registry, and
+//! every refusal, appends to the audit log, which triggers keep append-only.
+
+mod error;
+pub mod health;
+pub mod import;
+pub mod pools;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Row};
+use tenantry_introspect::ConnectionUrl;
+use tenantry_model::{Engine, SchemaStatus};
+use tenantry_vault::{open_vault, DataKey, KeySlot, KeyStore, OpenError, Vault};
+use ts_rs::TS;
+
+pub use error::RegistryError;
+pub use validate::{display_name, Domain, Slug};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Who performs an operation, for the audit log: the OS user.
+pub fn current_actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// The default registry location: `<data dir>/dev.tenantry.console/registry.db`,
+/// the same directory the desktop app uses.
+pub fn default_registry_path() -> Option<PathBuf> {
+    let base = if cfg!(target_os = "windows") {
+        std::env::var_os("APPDATA").map(PathBuf::from)
+    } else if cfg!(target_os = "macos") {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Application Support"))
+    } else {
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+    }?;
+    Some(base.join("dev.tenantry.console").join("registry.db"))
+}
+
+/// How a tenant is isolated from the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export, rename = "TenantIsolation")]
+pub enum Isolation {
+    Database,
+    Schema,
+}
+
+impl Isolation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Database => "database",
+            Isolation::Schema => "schema",
+        }
+    }
+}
+
+/// A tenant to add.
+pub struct NewTenant {
+    pub slug: String,
+    pub display_name: String,
+    pub url: ConnectionUrl,
+    /// PostgreSQL schema for schema-per-tenant; `None` means the database's
+    /// `public` schema (or, for MySQL, the database in the URL).
+    pub schema: Option<String>,
+    pub template: Option<String>,
+    pub template_version: Option<String>,
+    pub domains: Vec<String>,
+    pub notes: String,
+}
+
+/// A registered tenant as the CLI and the console show it. It has no field
+/// that can hold a secret: `location` is the redacted URL.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TenantRecord {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub slug: String,
+    pub display_name: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: Engine,
+    pub isolation: Isolation,
+    pub schema_name: Option<String>,
+    pub location: String,
+    pub template: Option<String>,
+    pub template_version: Option<String>,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub status: SchemaStatus,
+    pub status_reason: Option<String>,
+    pub initial_hash: Option<String>,
+    pub current_hash: Option<String>,
+    pub last_sync_at: Option<String>,
+    pub notes: String,
+    pub domains: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The outcome recorded in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum AuditResult {
+    Ok,
+    Refused,
+    Failed,
+}
+
+impl AuditResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "ok",
+            AuditResult::Refused => "refused",
+            AuditResult::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "ok" => AuditResult::Ok,
+            "refused" => AuditResult::Refused,
+            _ => AuditResult::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct AuditEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub tenant_slug: Option<String>,
+    pub action: String,
+    pub detail: String,
+    pub result: AuditResult,
+}
+
+pub struct Registry {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn engine_str(e: Engine) -> &'static str {
+    e.as_str()
+}
+
+fn parse_engine(s: &str) -> Engine {
+    match s {
+        "postgres" => Engine::Postgres,
+        "mysql" => Engine::Mysql,
+        _ => Engine::Sqlite,
+    }
+}
+
+fn parse_status(s: &str) -> SchemaStatus {
+    match s {
+        "synced" => SchemaStatus::Synced,
+        "customized" => SchemaStatus::Customized,
+        "outdated" => SchemaStatus::Outdated,
+        "failed" => SchemaStatus::Failed,
+        _ => SchemaStatus::Unknown,
+    }
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry at `path` and brings its
+    /// schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, RegistryError> {
+        let open_err = |reason: String| RegistryError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| open_err(e.to_string()))?
+            .filename(path)
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        if let Err(e) = MIGRATOR.run(&pool).await {
+            return Err(match e {
+                sqlx::migrate::MigrateError::VersionMissing(version) => RegistryError::TooNew {
+                    path: path.display().to_string(),
+                    version,
+                },
+                other => open_err(other.to_string()),
+            });
+        }
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Opens the vault with the data key in `keys`. On a registry that holds
+    /// no encrypted data yet and a keyring that answers "no entry", a new key
+    /// is made and its key check recorded; in every other case an existing
+    /// key must open the registry's data, or nothing happens.
+    pub async fn open_vault(&self, keys: &dyn KeyStore) -> Result<Vault, RegistryError> {
+        let check: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key_check FROM vault_meta WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if check.is_none() {
+            let encrypted: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+                .fetch_one(&self.pool)
+                .await?;
+            if encrypted > 0 {
+                return Err(OpenError::KeyMissing {
+                    store: format!("{} (the registry's key check is missing)", keys.describe()),
+                }
+                .into());
+            }
+        }
+        let opened = open_vault(keys, check.as_deref())?;
+        if opened.created || check.is_none() {
+            let check = opened.vault.key_check()?;
+            sqlx::query(
+                "INSERT INTO vault_meta (id, key_id, key_check) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, key_check = excluded.key_check",
+            )
+            .bind(opened.vault.key_id().to_string())
+            .bind(check)
+            .execute(&self.pool)
+            .await?;
+        }
+        if opened.promoted_next {
+            self.audit(
+                None,
+                "key.rotate.finish",
+                "an interrupted key rotation was completed at start-up",
+                AuditResult::Ok,
+            )
+            .await?;
+        }
+        Ok(opened.vault)
+    }
+
+    /// Appends to the audit log.
+    pub async fn audit(
+        &self,
+        tenant: Option<&str>,
+        action: &str,
+        detail: &str,
+        result: AuditResult,
+    ) -> Result<(), RegistryError> {
+        sqlx::query(
+            "INSERT INTO audit_log (actor, tenant_slug, action, detail, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(current_actor())
+        .bind(tenant)
+        .bind(action)
+        .bind(detail)
+        .bind(result.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a refusal or failure of `action` and hands the error back.
+    async fn audited<T>(
+        &self,
+        tenant: Option<&str>,
+        action: &str,
+        result: Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        if let Err(e) = &result {
+            let outcome = match e {
+                RegistryError::Database { .. }
+                | RegistryError::Vault(_)
+                | RegistryError::KeyStore(_)
+                | RegistryError::Introspect(_) => AuditResult::Failed,
+                _ => AuditResult::Refused,
+            };
+            // The original error matters more than a failure to log it.
+            let _ = self.audit(tenant, action, &e.to_string(), outcome).await;
+        }
+        result
+    }
+
+    /// Adds a tenant: validates everything first, then stores it with its
+    /// connection string encrypted for its id, in one transaction.
+    pub async fn add_tenant(
+        &self,
+        vault: &Vault,
+        new: NewTenant,
+    ) -> Result<TenantRecord, RegistryError> {
+        let slug_text = new.slug.clone();
+        let result = self.add_tenant_inner(vault, new).await;
+        let result = self.audited(Some(&slug_text), "tenant.add", result).await?;
+        self.audit(
+            Some(&result.slug),
+            "tenant.add",
+            &format!("{} tenant at {}", result.engine, result.location),
+            AuditResult::Ok,
+        )
+        .await?;
+        Ok(result)
+    }
+
+    async fn add_tenant_inner(
+        &self,
+        vault: &Vault,
+        new: NewTenant,
+    ) -> Result<TenantRecord, RegistryError> {
+        let mut tx = self.pool.begin().await?;
+        let slug = insert_tenant(&mut tx, vault, new).await?;
+        tx.commit().await?;
+        self.tenant(slug.as_str()).await
+    }
+
+    /// Every tenant, by slug.
+    pub async fn list_tenants(&self) -> Result<Vec<TenantRecord>, RegistryError> {
+        let rows = sqlx::query(&format!("{TENANT_SELECT} ORDER BY t.slug"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    pub async fn tenant(&self, slug: &str) -> Result<TenantRecord, RegistryError> {
+        let row = sqlx::query(&format!("{TENANT_SELECT} WHERE t.slug = ?1"))
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::TenantNotFound {
+                slug: slug.to_owned(),
+            })?;
+        record_from_row(&row)
+    }
+
+    /// Removes a tenant from the registry (its database is not touched).
+    pub async fn remove_tenant(&self, slug: &str) -> Result<(), RegistryError> {
+        let result = async {
+            let done = sqlx::query("DELETE FROM tenants WHERE slug = ?1")
+                .bind(slug)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(RegistryError::TenantNotFound {
+                    slug: slug.to_owned(),
+                });
+            }
+            Ok(())
+        }
+        .await;
+        self.audited(Some(slug), "tenant.remove", result).await?;
+        self.audit(
+            Some(slug),
+            "tenant.remove",
+            "removed from the registry; its database was not touched",
+            AuditResult::Ok,
+        )
+        .await
+    }
+
+    /// Adds a domain to a tenant; a domain another tenant owns is refused,
+    /// naming the owner.
+    pub async fn add_domain(&self, slug: &str, domain: &str) -> Result<(), RegistryError> {
+        let result = async {
+            let d = Domain::parse(domain)?;
+            let id = self.tenant(slug).await?.id;
+            let owner: Option<String> = sqlx::query_scalar(
+                "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.domain = ?1",
+            )
+            .bind(d.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            match owner {
+                Some(o) if o == slug => Ok(d),
+                Some(owner) => Err(RegistryError::DomainTaken {
+                    domain: d.to_string(),
+                    owner,
+                }),
+                None => {
+                    sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
+                        .bind(d.as_str())
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(d)
+                }
+            }
+        }
+        .await;
+        let d = self
+            .audited(Some(slug), "tenant.domain.add", result)
+            .await?;
+        self.audit(Some(slug), "tenant.domain.add", d.as_str(), AuditResult::Ok)
+            .await
+    }
+
+    /// The tenant's decrypted connection URL, as a typed secret.
+    pub async fn connection(
+        &self,
+        vault: &Vault,
+        slug: &str,
+    ) -> Result<ConnectionUrl, RegistryError> {
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = ?1")
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?;
+        let (id, ct) = row.ok_or_else(|| RegistryError::TenantNotFound {
+            slug: slug.to_owned(),
+        })?;
+        let plain = vault
+            .decrypt(id, &ct)
+            .map_err(|source| RegistryError::Decrypt {
+                slug: slug.to_owned(),
+                source,
+            })?;
+        Ok(ConnectionUrl::parse(plain.expose_secret())?)
+    }
+
+    /// Re-encrypts every tenant's connection string under a new data key.
+    ///
+    /// Crash safety: the new key is first stored in the keyring's `next`
+    /// slot; the registry is re-encrypted in one transaction; only then does
+    /// the new key replace the current one. A crash in between is finished by
+    /// [`Registry::open_vault`], which finds the registry opens with `next`.
+    pub async fn rotate_key(
+        &self,
+        keys: &dyn KeyStore,
+        old: &Vault,
+    ) -> Result<(Vault, usize), RegistryError> {
+        let result = self.rotate_key_inner(keys, old).await;
+        let (vault, n) = self.audited(None, "key.rotate", result).await?;
+        self.audit(
+            None,
+            "key.rotate",
+            &format!(
+                "{n} connection strings re-encrypted under key {}",
+                vault.key_id()
+            ),
+            AuditResult::Ok,
+        )
+        .await?;
+        Ok((vault, n))
+    }
+
+    async fn rotate_key_inner(
+        &self,
+        keys: &dyn KeyStore,
+        old: &Vault,
+    ) -> Result<(Vault, usize), RegistryError> {
+        let next = DataKey::generate();
+        keys.save(KeySlot::Next, &next)?;
+        let stored = next.to_stored();
+        let new = Vault::new(next);
+        let outcome = async {
+            let mut tx = self.pool.begin().await?;
+            let rows: Vec<(i64, String, Vec<u8>)> =
+                sqlx::query_as("SELECT id, slug, connection_ct FROM tenants ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (id, slug, ct) in &rows {
+                let plain = old.decrypt(*id, ct).map_err(|source| RegistryError::Decrypt {
+                    slug: slug.clone(),
+                    source,
+                })?;
+                let re = new.encrypt(*id, &plain)?;
+                sqlx::query("UPDATE tenants SET connection_ct = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2")
+                    .bind(re)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO vault_meta (id, key_id, key_check, rotated_at)
+                 VALUES (1, ?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id,
+                     key_check = excluded.key_check, rotated_at = excluded.rotated_at",
+            )
+            .bind(new.key_id().to_string())
+            .bind(new.key_check()?)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<usize, RegistryError>(rows.len())
+        }
+        .await;
+        match outcome {
+            Ok(n) => {
+                keys.save(KeySlot::Current, &DataKey::from_stored(&stored)?)?;
+                keys.delete(KeySlot::Next)?;
+                Ok((new, n))
+            }
+            Err(e) => {
+                // The registry still uses the old key; the next slot is void.
+                let _ = keys.delete(KeySlot::Next);
+                Err(e)
+            }
+        }
+    }
+
+    /// The newest audit entries, optionally for one tenant.
+    pub async fn audit_log(
+        &self,
+        slug: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, tenant_slug, action, detail, result FROM audit_log
+              WHERE ?1 IS NULL OR tenant_slug = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(slug)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    tenant_slug: r.try_get("tenant_slug")?,
+                    action: r.try_get("action")?,
+                    detail: r.try_get("detail")?,
+                    result: AuditResult::parse(&r.try_get::<String, _>("result")?),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// Validates `new` and inserts it inside the caller's transaction; its
+/// connection string is encrypted for the new row's id.
+pub(crate) async fn insert_tenant(
+    tx: &mut sqlx::SqliteConnection,
+    vault: &Vault,
+    new: NewTenant,
+) -> Result<Slug, RegistryError> {
+    let slug = Slug::parse(&new.slug)?;
+    let name = display_name(&new.display_name)?;
+    let domains = new
+        .domains
+        .iter()
+        .map(|d| Domain::parse(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine = new.url.engine();
+    let schema = new.schema.filter(|s| !s.is_empty());
+    if let Some(s) = &schema {
+        if s.contains('\0') || s.len() > 63 {
+            return Err(RegistryError::InvalidInput {
+                field: "schema",
+                reason: format!(
+                    "{} is not a valid schema name (at most 63 bytes, no NUL)",
+                    validate::shown(s)
+                ),
+            });
+        }
+        if engine == Engine::Sqlite {
+            return Err(RegistryError::InvalidInput {
+                field: "schema",
+                reason: "a SQLite tenant is one file and has no schema to choose".into(),
+            });
+        }
+    }
+    let isolation = match (engine, schema.as_deref()) {
+        (Engine::Postgres, Some(s)) if s != "public" => Isolation::Schema,
+        _ => Isolation::Database,
+    };
+    if engine == Engine::Mysql && schema.is_none() && new.url.database().is_none() {
+        return Err(RegistryError::InvalidInput {
+            field: "url",
+            reason: "a MySQL/MariaDB tenant needs its database in the URL path or --schema".into(),
+        });
+    }
+    for (field, value) in [
+        ("template", &new.template),
+        ("template version", &new.template_version),
+    ] {
+        if let Some(v) = value {
+            if v.is_empty() || v.len() > 100 || v.chars().any(char::is_control) {
+                return Err(RegistryError::InvalidInput {
+                    field,
+                    reason: format!("{} must be 1–100 printable characters", validate::shown(v)),
+                });
+            }
+        }
+    }
+
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
+        .bind(slug.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_some() {
+        return Err(RegistryError::DuplicateSlug {
+            slug: slug.to_string(),
+        });
+    }
+    for d in &domains {
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.domain = ?1",
+        )
+        .bind(d.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(owner) = owner {
+            return Err(RegistryError::DomainTaken {
+                domain: d.to_string(),
+                owner,
+            });
+        }
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, display_name, engine, isolation, schema_name, location,
+                              connection_ct, template, template_version, notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9) RETURNING id",
+    )
+    .bind(slug.as_str())
+    .bind(&name)
+    .bind(engine_str(engine))
+    .bind(isolation.as_str())
+    .bind(&schema)
+    .bind(new.url.redacted())
+    .bind(&new.template)
+    .bind(&new.template_version)
+    .bind(&new.notes)
+    .fetch_one(&mut *tx)
+    .await?;
+    let ct = vault.encrypt(id, &url_secret(&new.url))?;
+    sqlx::query("UPDATE tenants SET connection_ct = ?1 WHERE id = ?2")
+        .bind(ct)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for d in &domains {
+        sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
+            .bind(d.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(slug)
+}
+
+/// The URL text as a secret, for encryption.
+fn url_secret(url: &ConnectionUrl) -> SecretString {
+    url.to_secret()
+}
+
+const TENANT_SELECT: &str = "
+SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
+       t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
+       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at,
+       COALESCE((SELECT group_concat(domain, ' ') FROM
+                   (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '') AS domains
+  FROM tenants t";
+
+fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, RegistryError> {
+    let domains: String = r.try_get("domains")?;
+    Ok(TenantRecord {
+        id: r.try_get("id")?,
+        slug: r.try_get("slug")?,
+        display_name: r.try_get("display_name")?,
+        engine: parse_engine(&r.try_get::<String, _>("engine")?),
+        isolation: if r.try_get::<String, _>("isolation")? == "schema" {
+            Isolation::Schema
+        } else {
+            Isolation::Database
+        },
+        schema_name: r.try_get("schema_name")?,
+        location: r.try_get("location")?,
+        template: r.try_get("template")?,
+        template_version: r.try_get("template_version")?,
+        status: parse_status(&r.try_get::<String, _>("status")?),
+        status_reason: r.try_get("status_reason")?,
+        initial_hash: r.try_get("initial_hash")?,
+        current_hash: r.try_get("current_hash")?,
+        last_sync_at: r.try_get("last_sync_at")?,
+        notes: r.try_get("notes")?,
+        domains: domains.split_whitespace().map(str::to_owned).collect(),
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}

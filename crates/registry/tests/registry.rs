@@ -1,0 +1,387 @@
+//! The registry with an in-memory key store and real SQLite/PostgreSQL
+//! tenants: add, list, remove, domains, audit, encryption at rest, key
+//! rotation, imports, pools and health checks.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_registry::health::check_tenant;
+use tenantry_registry::import::{parse_csv, rows_from_query};
+use tenantry_registry::pools::{PoolSettings, TenantPools};
+use tenantry_registry::{AuditResult, NewTenant, Registry};
+use tenantry_vault::{KeyStoreError, MemoryKeyStore};
+
+const CANARY: &str = "Canary-Reg-91d2";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    registry: Registry,
+    keys: MemoryKeyStore,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let registry = Registry::open(&path.join("registry.db")).await.unwrap();
+    Fixture {
+        _dir: dir,
+        dir: path,
+        registry,
+        keys: MemoryKeyStore::default(),
+    }
+}
+
+fn sqlite_tenant_file(dir: &Path, name: &str) -> String {
+    let path = dir.join(format!("{name}.db"));
+    std::fs::write(&path, b"").unwrap();
+    format!("sqlite:{}", path.display())
+}
+
+fn new_tenant(slug: &str, url: &str) -> NewTenant {
+    NewTenant {
+        slug: slug.into(),
+        display_name: format!("Tenant {slug}"),
+        url: ConnectionUrl::parse(url).unwrap(),
+        schema: None,
+        template: Some("saas".into()),
+        template_version: Some("1.1.0".into()),
+        domains: vec![format!("{slug}.example.com")],
+        notes: String::new(),
+    }
+}
+
+fn pg_url_with_canary(slug: &str) -> String {
+    format!("postgres://app:{CANARY}@db1.internal:5432/{slug}")
+}
+
+#[tokio::test]
+async fn tenants_are_added_listed_and_removed_with_an_audit_trail() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let acme = f
+        .registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    assert_eq!(acme.location, "postgres://app:•••@db1.internal:5432/acme");
+    assert_eq!(acme.domains, ["acme.example.com"]);
+    f.registry
+        .add_tenant(&vault, new_tenant("globex", &pg_url_with_canary("globex")))
+        .await
+        .unwrap();
+    let all = f.registry.list_tenants().await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+        ["acme", "globex"]
+    );
+    assert!(!serde_json::to_string(&all).unwrap().contains(CANARY));
+
+    let url = f.registry.connection(&vault, "acme").await.unwrap();
+    assert_eq!(url.redacted(), "postgres://app:•••@db1.internal:5432/acme");
+
+    f.registry.remove_tenant("globex").await.unwrap();
+    assert_eq!(
+        f.registry.remove_tenant("globex").await.unwrap_err().code(),
+        "tenant_not_found"
+    );
+    let log = f.registry.audit_log(None, 50).await.unwrap();
+    let actions: Vec<_> = log.iter().map(|e| (e.action.as_str(), e.result)).collect();
+    assert!(actions.contains(&("tenant.add", AuditResult::Ok)));
+    assert!(actions.contains(&("tenant.remove", AuditResult::Ok)));
+    assert!(actions.contains(&("tenant.remove", AuditResult::Refused)));
+    assert!(log.iter().all(|e| !e.detail.contains(CANARY)));
+}
+
+#[tokio::test]
+async fn duplicates_taken_domains_and_hostile_input_are_refused_and_nothing_is_lost() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    f.registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+
+    let dup = f
+        .registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), "duplicate_slug");
+
+    let mut taken = new_tenant("other", &pg_url_with_canary("other"));
+    taken.domains = vec!["ACME.example.com.".into()];
+    let err = f.registry.add_tenant(&vault, taken).await.unwrap_err();
+    assert_eq!(err.code(), "domain_taken");
+    assert!(
+        err.to_string().contains("belongs to tenant `acme`"),
+        "{err}"
+    );
+    let err = f.registry.add_domain("acme", "acme.example.com").await;
+    assert!(err.is_ok(), "re-adding one's own domain is a no-op");
+
+    for slug in [
+        "Acme",
+        "ac'me",
+        "acme;--",
+        "ac\0me",
+        "аcme",
+        &"a".repeat(64),
+    ] {
+        let err = f
+            .registry
+            .add_tenant(&vault, new_tenant(slug, &pg_url_with_canary("y")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_slug", "{slug:?}: {err}");
+    }
+    let mut bad_domain = new_tenant("fine", &pg_url_with_canary("fine"));
+    bad_domain.domains = vec!["аcme.example.com".into()];
+    assert_eq!(
+        f.registry
+            .add_tenant(&vault, bad_domain)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_domain"
+    );
+
+    let all = f.registry.list_tenants().await.unwrap();
+    assert_eq!(all.len(), 1, "refused input must not add anything");
+    assert_eq!(all[0].domains, ["acme.example.com"]);
+    let refused = f.registry.audit_log(None, 100).await.unwrap();
+    assert!(
+        refused
+            .iter()
+            .filter(|e| e.result == AuditResult::Refused)
+            .count()
+            >= 8
+    );
+}
+
+#[tokio::test]
+async fn connection_strings_are_encrypted_at_rest_and_bound_to_their_tenant() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    f.registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    f.registry
+        .add_tenant(&vault, new_tenant("globex", &pg_url_with_canary("globex")))
+        .await
+        .unwrap();
+    f.registry.close().await;
+    for entry in std::fs::read_dir(&f.dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(CANARY),
+            "plaintext password on disk"
+        );
+    }
+
+    // Copy acme's ciphertext onto globex: it must not decrypt there.
+    let db = f.dir.join("registry.db");
+    let mut conn =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{}", db.display()))
+            .await
+            .unwrap();
+    sqlx::query("UPDATE tenants SET connection_ct = (SELECT connection_ct FROM tenants WHERE slug = 'acme') WHERE slug = 'globex'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let registry = Registry::open(&db).await.unwrap();
+    let vault = registry.open_vault(&f.keys).await.unwrap();
+    let err = registry.connection(&vault, "globex").await.unwrap_err();
+    assert_eq!(err.code(), "ciphertext_not_authentic", "{err}");
+    assert!(registry.connection(&vault, "acme").await.is_ok());
+}
+
+#[tokio::test]
+async fn key_rotation_re_encrypts_every_tenant() {
+    let f = fixture().await;
+    let old = f.registry.open_vault(&f.keys).await.unwrap();
+    for slug in ["a1", "b2", "c3"] {
+        f.registry
+            .add_tenant(&old, new_tenant(slug, &pg_url_with_canary(slug)))
+            .await
+            .unwrap();
+    }
+    let (new, n) = f.registry.rotate_key(&f.keys, &old).await.unwrap();
+    assert_eq!(n, 3);
+    assert_ne!(new.key_id(), old.key_id());
+    for slug in ["a1", "b2", "c3"] {
+        assert!(f.registry.connection(&new, slug).await.is_ok());
+        assert_eq!(
+            f.registry.connection(&old, slug).await.unwrap_err().code(),
+            "key_mismatch"
+        );
+    }
+    // A fresh open finds the rotated key in the store.
+    let reopened = f.registry.open_vault(&f.keys).await.unwrap();
+    assert_eq!(reopened.key_id(), new.key_id());
+}
+
+#[tokio::test]
+async fn keyring_failures_are_typed_and_change_nothing() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    f.registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    f.keys.fail_with(Some(KeyStoreError::AccessDenied {
+        reason: "collection is locked".into(),
+    }));
+    let err = f.registry.open_vault(&f.keys).await.unwrap_err();
+    assert_eq!(err.code(), "keyring_access_denied");
+    f.keys.fail_with(None);
+    assert_eq!(
+        f.registry.open_vault(&f.keys).await.unwrap().key_id(),
+        vault.key_id()
+    );
+
+    // An empty keyring beside existing ciphertexts: refused, no new key.
+    let empty = MemoryKeyStore::default();
+    let err = f.registry.open_vault(&empty).await.unwrap_err();
+    assert_eq!(err.code(), "key_missing");
+    assert!(f.registry.connection(&vault, "acme").await.is_ok());
+}
+
+#[tokio::test]
+async fn imports_are_all_or_nothing_and_say_which_row_failed() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let a = sqlite_tenant_file(&f.dir, "a");
+    let b = sqlite_tenant_file(&f.dir, "b");
+    let bad = format!("slug,name,url,domains\nt-a,A,{a},a.example.com\nt b,B,{b},b.example.com\n");
+    let err = f
+        .registry
+        .import(&vault, parse_csv(&bad).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("row 3"), "{err}");
+    assert!(
+        f.registry.list_tenants().await.unwrap().is_empty(),
+        "nothing may be half-imported"
+    );
+
+    let good = format!("slug,name,url,domains\nt-a,A,{a},a.example.com\nt-b,B,{b},b.example.com\n");
+    let report = f
+        .registry
+        .import(&vault, parse_csv(&good).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.imported, ["t-a", "t-b"]);
+}
+
+#[tokio::test]
+async fn import_from_the_central_tenants_table_with_a_pattern() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let central = f.dir.join("central.db");
+    tenantry_tests::sqlite_file(
+        &central,
+        "CREATE TABLE tenants (id INTEGER PRIMARY KEY, slug TEXT, name TEXT, db_name TEXT, active INT);
+         INSERT INTO tenants (slug, name, db_name, active) VALUES
+           ('north', 'North Ltd', 'north db', 1), ('south', 'South plc', 'south', 1), ('gone', 'Gone', 'gone', 0);",
+    )
+    .await;
+    let source = ConnectionUrl::parse(&format!("sqlite:{}", central.display())).unwrap();
+    let pattern = format!("postgres://app:{CANARY}@db1/{{db_name}}");
+    let rows = rows_from_query(
+        &source,
+        "SELECT slug, name, db_name FROM tenants WHERE active = 1",
+        &pattern,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    f.registry.import(&vault, rows).await.unwrap();
+    let north = f.registry.tenant("north").await.unwrap();
+    assert_eq!(north.display_name, "North Ltd");
+    assert_eq!(north.location, "postgres://app:•••@db1/north%20db");
+    assert!(f.registry.tenant("gone").await.is_err());
+}
+
+#[tokio::test]
+async fn the_pool_cache_is_bounded_counts_hits_and_expires_idle_pools() {
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<ConnectionUrl> = (0..3)
+        .map(|i| ConnectionUrl::parse(&sqlite_tenant_file(dir.path(), &format!("p{i}"))).unwrap())
+        .collect();
+    let pools = TenantPools::new(PoolSettings {
+        max_pools: 2,
+        idle_expiry: Duration::from_millis(300),
+        ..Default::default()
+    });
+    pools.get(1, &urls[0]).await.unwrap();
+    pools.get(1, &urls[0]).await.unwrap();
+    pools.get(2, &urls[1]).await.unwrap();
+    pools.get(3, &urls[2]).await.unwrap();
+    let s = pools.stats().await;
+    assert_eq!((s.hits, s.misses, s.evictions, s.open_pools), (1, 3, 1, 2));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    pools.get(3, &urls[2]).await.unwrap();
+    let s = pools.stats().await;
+    assert_eq!(s.open_pools, 1, "idle pools expire: {s:?}");
+}
+
+#[tokio::test]
+async fn health_of_a_sqlite_tenant_and_of_a_broken_one() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let url = sqlite_tenant_file(&f.dir, "healthy");
+    f.registry
+        .add_tenant(&vault, new_tenant("healthy", &url))
+        .await
+        .unwrap();
+    let gone = sqlite_tenant_file(&f.dir, "gone");
+    f.registry
+        .add_tenant(&vault, new_tenant("gone", &gone))
+        .await
+        .unwrap();
+    std::fs::remove_file(f.dir.join("gone.db")).unwrap();
+
+    let pools = TenantPools::new(PoolSettings::default());
+    let report = check_tenant(&f.registry, Ok(&vault), &pools, "healthy")
+        .await
+        .unwrap();
+    assert!(report.healthy, "{report:#?}");
+    let names: Vec<_> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connection info",
+            "connect",
+            "query",
+            "server version",
+            "connection cache"
+        ]
+    );
+    assert!(report.server_version.unwrap().starts_with("SQLite 3."));
+
+    let report = check_tenant(&f.registry, Ok(&vault), &pools, "gone")
+        .await
+        .unwrap();
+    assert!(!report.healthy);
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| !c.ok && c.detail.contains("does not exist")),
+        "{report:#?}"
+    );
+
+    let locked = tenantry_registry::RegistryError::KeyStore(KeyStoreError::AccessDenied {
+        reason: "locked".into(),
+    });
+    let report = check_tenant(&f.registry, Err(&locked), &pools, "healthy")
+        .await
+        .unwrap();
+    assert!(!report.healthy);
+    assert!(report.checks[0].detail.contains("unlock the keyring"));
+}

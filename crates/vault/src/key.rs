@@ -1,0 +1,130 @@
+//! The 256-bit data key and its identifier.
+
+use std::fmt;
+
+use aes_gcm::aead::{rand_core::RngCore, OsRng};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use zeroize::Zeroize;
+
+use crate::error::KeyStoreError;
+
+/// Identifies a data key without revealing it: 8 random bytes chosen when
+/// the key is made, stored with it and with every ciphertext.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(pub(crate) [u8; 8]);
+
+impl KeyId {
+    pub fn from_bytes(b: [u8; 8]) -> Self {
+        Self(b)
+    }
+    pub fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// A 256-bit AES key, zeroised on drop, never printed or serialised.
+pub struct DataKey {
+    id: KeyId,
+    bytes: SecretBox<[u8; 32]>,
+}
+
+const STORED_PREFIX: &str = "tenantry-data-key:v1:";
+
+impl DataKey {
+    /// A fresh random key from the OS's CSPRNG.
+    pub fn generate() -> Self {
+        let mut id = [0u8; 8];
+        OsRng.fill_bytes(&mut id);
+        let mut bytes = Box::new([0u8; 32]);
+        OsRng.fill_bytes(bytes.as_mut());
+        Self {
+            id: KeyId(id),
+            bytes: SecretBox::new(bytes),
+        }
+    }
+
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        self.bytes.expose_secret()
+    }
+
+    /// The text stored in the keyring: `tenantry-data-key:v1:<id>:<key>` (hex).
+    pub fn to_stored(&self) -> SecretString {
+        let mut key_hex = hex::encode(self.bytes());
+        let s = format!("{STORED_PREFIX}{}:{key_hex}", self.id);
+        key_hex.zeroize();
+        SecretString::from(s)
+    }
+
+    /// Parses what [`Self::to_stored`] wrote.
+    pub fn from_stored(stored: &SecretString) -> Result<Self, KeyStoreError> {
+        let corrupt = |reason: &str| KeyStoreError::Corrupt {
+            reason: reason.to_owned(),
+        };
+        let rest = stored
+            .expose_secret()
+            .strip_prefix(STORED_PREFIX)
+            .ok_or_else(|| corrupt("not a Tenantry v1 data key"))?;
+        let (id_hex, key_hex) = rest
+            .split_once(':')
+            .ok_or_else(|| corrupt("missing key id"))?;
+        let mut id = [0u8; 8];
+        hex::decode_to_slice(id_hex, &mut id).map_err(|_| corrupt("bad key id"))?;
+        let mut bytes = Box::new([0u8; 32]);
+        hex::decode_to_slice(key_hex, bytes.as_mut()).map_err(|_| corrupt("bad key length"))?;
+        Ok(Self {
+            id: KeyId(id),
+            bytes: SecretBox::new(bytes),
+        })
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(id {}, •••)", self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_their_stored_form_and_never_print() {
+        let k = DataKey::generate();
+        let back = DataKey::from_stored(&k.to_stored()).unwrap();
+        assert_eq!(back.id(), k.id());
+        assert_eq!(back.bytes(), k.bytes());
+        let shown = format!("{k:?}");
+        assert!(!shown.contains(&hex::encode(k.bytes())));
+        assert_ne!(DataKey::generate().bytes(), k.bytes());
+    }
+
+    #[test]
+    fn damaged_stored_keys_are_typed_errors() {
+        for s in [
+            "",
+            "tenantry-data-key:v1:",
+            "tenantry-data-key:v1:00:11",
+            "other",
+        ] {
+            let err = DataKey::from_stored(&SecretString::from(s.to_owned())).unwrap_err();
+            assert_eq!(err.code(), "keyring_entry_corrupt");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Tenantry's vault: connection strings encrypted with AES-256-GCM (a fresh
+//! random 96-bit nonce each time, the tenant id as associated data, a
+//! versioned encoding), under a 256-bit data key held in the OS keyring.
+//!
+//! Architecture invariant: no key or plaintext is ever printed, logged or
+//! serialised: keys and decrypted strings are `secrecy` types (redacted
+//! `Debug`, no `Serialize`, zeroised on drop), and errors carry neither.
+
+mod cipher;
+mod error;
+mod key;
+mod store;
+
+pub use cipher::Vault;
+pub use error::{KeyStoreError, VaultError};
+pub use key::{DataKey, KeyId};
+#[cfg(any(test, feature = "test-support"))]
+pub use store::MemoryKeyStore;
+pub use store::{
+    open_vault, KeySlot, KeyStore, OpenError, OpenedVault, OsKeyring, DEFAULT_SERVICE,
+};
