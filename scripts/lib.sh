@@ -25,7 +25,7 @@ ensure_apt() {
 }
 
 # The system packages the desktop app needs to build and run.
-APP_APT_PACKAGES=(build-essential pkg-config curl ca-certificates file libwebkit2gtk-4.1-dev)
+APP_APT_PACKAGES=(build-essential pkg-config curl ca-certificates file libwebkit2gtk-4.1-dev libdbus-1-dev)
 
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

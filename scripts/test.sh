@@ -6,7 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-ensure_apt "${APP_APT_PACKAGES[@]}" xvfb xauth imagemagick postgresql-client mariadb-client
+ensure_apt "${APP_APT_PACKAGES[@]}" xvfb xauth imagemagick x11-utils postgresql-client mariadb-client \
+  dbus dbus-x11 gnome-keyring
 ensure_rust
 ensure_postgres
 ensure_mariadb
@@ -21,10 +22,19 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test (real PostgreSQL, MariaDB, SQLite)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-set +e
-cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
+status=0
+# run_tests CMD...: runs a test command, appending its output to the log.
+run_tests() {
+  set +e
+  "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] || status=1
+}
+run_tests cargo test --workspace --lib --bins --tests
+
+say "the data key in the real OS keyring, across processes (Secret Service)"
+run_tests bash scripts/with-keyring.sh cargo test -p tenantry-cli --test keyring -- --ignored
 
 say "IPC bindings are up to date"
 if ! git diff --quiet -- ui/src/bindings || [ -n "$(git ls-files --others --exclude-standard ui/src/bindings)" ]; then

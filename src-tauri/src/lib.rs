@@ -7,11 +7,12 @@ pub mod ipc;
 use std::path::PathBuf;
 
 use tauri::{Manager, Runtime};
-use tenantry_fleet::demo::DemoFleet;
+use tenantry_fleet::Fleet;
+use tenantry_vault::{OsKeyring, DEFAULT_SERVICE};
 
 /// State shared by the commands.
 pub struct AppState {
-    pub fleet: DemoFleet,
+    pub fleet: Fleet,
 }
 
 /// The data directory: `TENANTRY_DATA_DIR` when set (tests, portable use),
@@ -27,18 +28,26 @@ fn data_dir<R: Runtime>(app: &tauri::App<R>) -> Result<PathBuf, Box<dyn std::err
 /// shared by `run` and the tests, which use Tauri's mock runtime.
 pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
-        .invoke_handler(tauri::generate_handler![commands::list_tenants])
+        .invoke_handler(tauri::generate_handler![
+            commands::list_tenants,
+            commands::tenant_health,
+            commands::key_status
+        ])
         .setup(|app| open_fleet(app))
 }
 
-/// Generates whatever part of the demo fleet is missing and puts the state
-/// the commands need under management. Tauri runs it as the setup hook
-/// (when the event loop starts); the mock-runtime tests call it directly.
+/// Opens the fleet (generating whatever part of the demo fleet is missing)
+/// and puts the state the commands need under management. Tauri runs it as
+/// the setup hook (when the event loop starts); the mock-runtime tests call
+/// it directly. The data key lives in the OS keyring, under
+/// `TENANTRY_KEYRING_SERVICE` when set (tests) or Tenantry's own service.
 pub fn open_fleet<R: Runtime>(app: &tauri::App<R>) -> Result<(), Box<dyn std::error::Error>> {
     let dir = data_dir(app)?;
-    let fleet = DemoFleet::new(&dir);
-    tauri::async_runtime::block_on(fleet.ensure())?;
-    tracing::info!(dir = %fleet.root().display(), "demo fleet ready");
+    let service =
+        std::env::var("TENANTRY_KEYRING_SERVICE").unwrap_or_else(|_| DEFAULT_SERVICE.to_owned());
+    let fleet =
+        tauri::async_runtime::block_on(Fleet::open(&dir, Box::new(OsKeyring::new(service))))?;
+    tracing::info!(dir = %dir.display(), "fleet ready");
     app.manage(AppState { fleet });
     Ok(())
 }

@@ -23,8 +23,16 @@ fn request(cmd: &str) -> InvokeRequest {
 #[test]
 fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     let dir = tempfile::tempdir().unwrap();
-    // Only this test in this binary touches the environment.
+    // Only this test in this binary touches the environment. No D-Bus
+    // session: the test must never reach a developer's real keyring, and the
+    // console must work (and say why) without one.
     std::env::set_var("TENANTRY_DATA_DIR", dir.path());
+    std::env::set_var("TENANTRY_KEYRING_SERVICE", "dev.tenantry.test.ipc");
+    std::env::set_var(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/tenantry-test-bus",
+    );
+    std::env::remove_var("DISPLAY");
     let app = tenantry_app::app(mock_builder())
         .build(tauri::generate_context!("tauri.conf.json", test = true))
         .unwrap();
@@ -48,6 +56,27 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     assert_eq!(status_of("hooli"), "outdated");
     assert_eq!(status_of("stark"), "unknown");
     assert!(dir.path().join("demo-fleet/tenants/acme.db").is_file());
+
+    let status: serde_json::Value = get_ipc_response(&main, request("key_status"))
+        .unwrap()
+        .deserialize()
+        .unwrap();
+    assert_eq!(status["error_code"], "keyring_unavailable", "{status}");
+    assert!(status["store"]
+        .as_str()
+        .unwrap()
+        .starts_with("Secret Service"));
+
+    // Without a key the demo tenants cannot be registered: the health
+    // check says the keyring is the reason, as a {code, message} error.
+    let mut health = request("tenant_health");
+    health.body = InvokeBody::Json(serde_json::json!({ "slug": "acme" }));
+    let err = get_ipc_response(&main, health).unwrap_err();
+    assert_eq!(err["code"], "keyring_unavailable", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("Secret Service"),
+        "{err}"
+    );
 
     // Capabilities grant the console's commands to the main window only.
     let other = WebviewWindowBuilder::new(&app, "other", Default::default())

@@ -1,16 +1,19 @@
 //! `tenantry`: the headless command over the same engine as the console.
 //!
 //! Exit codes: 0 success; 1 the operation failed (unreachable server, bad
-//! URL, missing schema…; one line on stderr); 2 bad command-line usage.
+//! URL, missing schema, locked keyring…; one line on stderr); 2 bad usage;
+//! 3 the command ran and found a problem (an unhealthy tenant).
 
-use std::io::{BufRead, Write};
+mod inspect;
+mod tenants;
+
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
-use tenantry_introspect::{introspect, ConnectionUrl, IntrospectError, Timeouts};
-use tenantry_model::{hash_schema, ObjectKind, SchemaHash, SchemaSnapshot};
+use clap::{Parser, Subcommand};
+use tenantry_introspect::IntrospectError;
+use tenantry_registry::RegistryError;
 
 #[derive(Parser)]
 #[command(
@@ -23,73 +26,82 @@ struct Cli {
     command: Command,
 }
 
+/// Where the registry is and which keyring entry holds its key.
+#[derive(clap::Args, Clone)]
+pub struct RegistryArgs {
+    /// The registry database (default: the console's, in the user data directory).
+    #[arg(long, env = "TENANTRY_REGISTRY", global = true)]
+    registry: Option<PathBuf>,
+    /// The keyring service name the data key is stored under.
+    #[arg(long, env = "TENANTRY_KEYRING_SERVICE", global = true, hide = true)]
+    keyring_service: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the root schema hash of one tenant on one line.
-    Hash(Target),
+    Hash(inspect::Target),
     /// Print the canonical schema model with per-object hashes.
     Inspect {
         #[command(flatten)]
-        target: Target,
+        target: inspect::Target,
         /// Print JSON instead of a readable summary.
         #[arg(long)]
         json: bool,
     },
+    /// Manage the registry's tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: tenants::TenantCommand,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Manage the data key that encrypts connection strings.
+    Key {
+        #[command(subcommand)]
+        command: tenants::KeyCommand,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Check a tenant: connection info, connect, query, server version, schema, cache.
+    Health {
+        /// The tenant's slug.
+        slug: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
 }
 
-#[derive(Args)]
-struct Target {
-    /// Connection URL: postgres://…, mysql://…, mariadb://…, sqlite:PATH, or
-    /// `-` to read it from standard input (keeps the password out of `ps`).
-    url: String,
-    /// PostgreSQL schema (schema-per-tenant; default `public`), or the
-    /// MySQL/MariaDB database when the URL names none.
-    #[arg(long)]
-    schema: Option<String>,
-    /// Seconds to wait for the server to accept a connection.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    connect_timeout: u64,
-    /// Seconds the catalog queries may take.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
-    query_timeout: u64,
-}
-
-impl Target {
-    fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            connect: Duration::from_secs(self.connect_timeout),
-            query: Duration::from_secs(self.query_timeout),
-        }
-    }
-
-    fn url(&self) -> Result<ConnectionUrl, CliError> {
-        if self.url == "-" {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                CliError::new(
-                    "stdin",
-                    format!("cannot read the URL from standard input: {e}"),
-                )
-            })?;
-            return Ok(ConnectionUrl::parse(line.trim_end_matches(['\r', '\n']))?);
-        }
-        Ok(ConnectionUrl::parse(&self.url)?)
-    }
-
-    async fn snapshot(&self) -> Result<SchemaSnapshot, CliError> {
-        let url = self.url()?;
-        Ok(introspect(&url, self.schema.as_deref(), self.timeouts()).await?)
-    }
-}
-
-struct CliError {
+/// A failure, as the user sees it: `tenantry: error[code]: message`.
+pub struct CliError {
     code: &'static str,
     message: String,
+    exit: u8,
 }
 
 impl CliError {
-    fn new(code: &'static str, message: String) -> Self {
-        Self { code, message }
+    pub fn new(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            exit: 1,
+        }
+    }
+
+    /// The command ran and found a problem (exit 3).
+    pub fn finding(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            exit: 3,
+        }
+    }
+
+    pub fn output(e: std::io::Error) -> Self {
+        Self::new("output", format!("cannot write output: {e}"))
     }
 }
 
@@ -97,6 +109,18 @@ impl From<IntrospectError> for CliError {
     fn from(e: IntrospectError) -> Self {
         Self::new(e.code(), e.to_string())
     }
+}
+
+impl From<RegistryError> for CliError {
+    fn from(e: RegistryError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
+pub fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *out, value)
+        .map_err(|e| CliError::new("output", format!("cannot write JSON: {e}")))?;
+    writeln!(out).map_err(CliError::output)
 }
 
 fn main() -> ExitCode {
@@ -122,119 +146,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tenantry: error[{}]: {}", e.code, e.message);
-            ExitCode::FAILURE
+            ExitCode::from(e.exit)
         }
     }
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    let write_err =
-        |e: std::io::Error| CliError::new("output", format!("cannot write output: {e}"));
     match cli.command {
-        Command::Hash(target) => {
-            let snap = target.snapshot().await?;
-            writeln!(out, "{}", hash_schema(&snap).root).map_err(write_err)?;
+        Command::Hash(target) => inspect::hash(&target, &mut out).await,
+        Command::Inspect { target, json } => inspect::inspect(&target, json, &mut out).await,
+        Command::Tenant { command, registry } => {
+            tenants::tenant(command, &registry, &mut out).await
         }
-        Command::Inspect { target, json } => {
-            let snap = target.snapshot().await?;
-            let hash = hash_schema(&snap);
-            if json {
-                let report = InspectReport::new(&snap, &hash);
-                serde_json::to_writer_pretty(&mut out, &report)
-                    .map_err(|e| CliError::new("output", format!("cannot write JSON: {e}")))?;
-                writeln!(out).map_err(write_err)?;
-            } else {
-                print_summary(&mut out, &snap, &hash).map_err(write_err)?;
-            }
-        }
+        Command::Key { command, registry } => tenants::key(command, &registry, &mut out).await,
+        Command::Health {
+            slug,
+            json,
+            registry,
+        } => tenants::health(&slug, json, &registry, &mut out).await,
     }
-    Ok(())
-}
-
-/// `inspect --json`: the canonical model, each object with its hash.
-#[derive(Serialize)]
-struct InspectReport<'a> {
-    hash_format: u16,
-    engine: tenantry_model::Engine,
-    root_hash: String,
-    tables: Vec<WithHash<'a, tenantry_model::Table>>,
-    views: Vec<WithHash<'a, tenantry_model::View>>,
-    enums: Vec<WithHash<'a, tenantry_model::EnumType>>,
-    sequences: Vec<WithHash<'a, tenantry_model::Sequence>>,
-}
-
-#[derive(Serialize)]
-struct WithHash<'a, T> {
-    hash: String,
-    #[serde(flatten)]
-    object: &'a T,
-}
-
-impl<'a> InspectReport<'a> {
-    fn new(snap: &'a SchemaSnapshot, hash: &SchemaHash) -> Self {
-        let h = |kind: ObjectKind, name: &str| {
-            hash.object(kind, name)
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        };
-        Self {
-            hash_format: hash.root.format().number(),
-            engine: snap.engine,
-            root_hash: hash.root.to_string(),
-            tables: snap
-                .tables
-                .iter()
-                .map(|t| WithHash {
-                    hash: h(ObjectKind::Table, &t.name),
-                    object: t,
-                })
-                .collect(),
-            views: snap
-                .views
-                .iter()
-                .map(|v| WithHash {
-                    hash: h(ObjectKind::View, &v.name),
-                    object: v,
-                })
-                .collect(),
-            enums: snap
-                .enums
-                .iter()
-                .map(|e| WithHash {
-                    hash: h(ObjectKind::Enum, &e.name),
-                    object: e,
-                })
-                .collect(),
-            sequences: snap
-                .sequences
-                .iter()
-                .map(|s| WithHash {
-                    hash: h(ObjectKind::Sequence, &s.name),
-                    object: s,
-                })
-                .collect(),
-        }
-    }
-}
-
-fn print_summary(
-    out: &mut impl Write,
-    snap: &SchemaSnapshot,
-    hash: &SchemaHash,
-) -> std::io::Result<()> {
-    writeln!(out, "engine     {}", snap.engine)?;
-    writeln!(out, "root hash  {}", hash.root)?;
-    writeln!(
-        out,
-        "objects    {} tables, {} views, {} enums, {} sequences",
-        snap.tables.len(),
-        snap.views.len(),
-        snap.enums.len(),
-        snap.sequences.len()
-    )?;
-    for o in &hash.objects {
-        writeln!(out, "{:<9} {:<40} {}", o.kind.as_str(), o.name, o.hash)?;
-    }
-    Ok(())
 }

@@ -206,3 +206,41 @@ async fn schema_is_refused_for_sqlite() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("error[unsupported]"));
 }
+
+#[test]
+fn removing_a_tenant_needs_the_exact_slug_typed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.db");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(args)
+            .env("TENANTRY_REGISTRY", &registry)
+            .output()
+            .unwrap()
+    };
+    for confirm in [None, Some("acme "), Some("аcme"), Some("ACME")] {
+        let mut args = vec!["tenant", "remove", "acme"];
+        if let Some(c) = confirm {
+            args.extend(["--confirm", c]);
+        }
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{confirm:?}");
+        assert!(
+            text(&o).1.contains("error[confirmation_required]"),
+            "{:?}",
+            text(&o)
+        );
+    }
+    let o = run(&["tenant", "remove", "acme", "--confirm", "acme"]);
+    assert!(
+        text(&o).1.contains("error[tenant_not_found]"),
+        "{:?}",
+        text(&o)
+    );
+    let o = run(&["tenant", "show", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = run(&["tenant", "list", "--json"]);
+    assert_eq!(text(&o).0.trim(), "[]");
+    let o = run(&["tenant", "show", "acme", "--json"]);
+    assert!(text(&o).1.contains("tenant_not_found"));
+}

@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
+use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
+use tenantry_registry::{NewTenant, Registry, RegistryError};
+use tenantry_vault::Vault;
 
 use crate::{
     apply_sqlite_migrations, assess, measure_sqlite_template, FleetError, Isolation, Migration,
@@ -155,6 +158,35 @@ impl DemoFleet {
             if !path.exists() {
                 apply_sqlite_migrations(&path, &t.build).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the demo tenants that are missing from `registry`, with their
+    /// files' URLs encrypted like any other tenant's.
+    pub async fn register(&self, registry: &Registry, vault: &Vault) -> Result<(), FleetError> {
+        for t in tenants() {
+            match registry.tenant(t.slug).await {
+                Ok(_) => continue,
+                Err(RegistryError::TenantNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let url = format!("sqlite:{}", self.tenant_path(t.slug).display());
+            registry
+                .add_tenant(
+                    vault,
+                    NewTenant {
+                        slug: t.slug.to_owned(),
+                        display_name: t.display_name.to_owned(),
+                        url: ConnectionUrl::parse(&url)?,
+                        schema: None,
+                        template: Some(template().name.to_owned()),
+                        template_version: Some(t.version.to_owned()),
+                        domains: vec![format!("{}.demo.tenantry.dev", t.slug)],
+                        notes: "built-in demo tenant".to_owned(),
+                    },
+                )
+                .await?;
         }
         Ok(())
     }

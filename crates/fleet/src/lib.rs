@@ -4,6 +4,7 @@
 //! Architecture invariant: no tauri here. The desktop app and the CLI both
 //! call this crate; what they show is what it returns.
 
+mod console;
 pub mod demo;
 mod sqlite_apply;
 
@@ -16,6 +17,7 @@ use tenantry_model::{
 };
 use ts_rs::TS;
 
+pub use console::{Fleet, KeyStatus};
 pub use sqlite_apply::apply_sqlite_migrations;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum FleetError {
     },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
+    #[error(transparent)]
+    Registry(#[from] tenantry_registry::RegistryError),
 }
 
 impl FleetError {
@@ -44,6 +48,7 @@ impl FleetError {
             FleetError::Io { .. } => "io",
             FleetError::Migration { .. } => "migration_failed",
             FleetError::Introspect(e) => e.code(),
+            FleetError::Registry(e) => e.code(),
         }
     }
 }

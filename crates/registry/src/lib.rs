@@ -34,6 +34,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Who performs an operation, for the audit log: the OS user.
 pub fn current_actor() -> String {
     std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
@@ -63,7 +64,7 @@ pub enum Isolation {
 }
 
 impl Isolation {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Isolation::Database => "database",
             Isolation::Schema => "schema",

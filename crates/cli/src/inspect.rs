@@ -1,0 +1,158 @@
+//! `tenantry hash` and `tenantry inspect`: one tenant's schema, read from a URL.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+use tenantry_introspect::{introspect, ConnectionUrl, Timeouts};
+use tenantry_model::{hash_schema, ObjectKind, SchemaHash, SchemaSnapshot};
+
+use crate::CliError;
+
+#[derive(Args)]
+pub struct Target {
+    /// Connection URL: postgres://…, mysql://…, mariadb://…, sqlite:PATH, or
+    /// `-` to read it from standard input (keeps the password out of `ps`).
+    url: String,
+    /// PostgreSQL schema (schema-per-tenant; default `public`), or the
+    /// MySQL/MariaDB database when the URL names none.
+    #[arg(long)]
+    schema: Option<String>,
+    /// Seconds to wait for the server to accept a connection.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    connect_timeout: u64,
+    /// Seconds the catalog queries may take.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    query_timeout: u64,
+}
+
+impl Target {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(self.connect_timeout),
+            query: Duration::from_secs(self.query_timeout),
+        }
+    }
+
+    fn url(&self) -> Result<ConnectionUrl, CliError> {
+        if self.url == "-" {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                CliError::new(
+                    "stdin",
+                    format!("cannot read the URL from standard input: {e}"),
+                )
+            })?;
+            return Ok(ConnectionUrl::parse(line.trim_end_matches(['\r', '\n']))?);
+        }
+        Ok(ConnectionUrl::parse(&self.url)?)
+    }
+
+    pub async fn snapshot(&self) -> Result<SchemaSnapshot, CliError> {
+        let url = self.url()?;
+        Ok(introspect(&url, self.schema.as_deref(), self.timeouts()).await?)
+    }
+}
+
+pub async fn hash(target: &Target, out: &mut impl Write) -> Result<(), CliError> {
+    let snap = target.snapshot().await?;
+    writeln!(out, "{}", hash_schema(&snap).root).map_err(CliError::output)
+}
+
+pub async fn inspect(target: &Target, json: bool, out: &mut impl Write) -> Result<(), CliError> {
+    let snap = target.snapshot().await?;
+    let hash = hash_schema(&snap);
+    if json {
+        crate::write_json(out, &InspectReport::new(&snap, &hash))
+    } else {
+        print_summary(out, &snap, &hash).map_err(CliError::output)
+    }
+}
+
+/// `inspect --json`: the canonical model, each object with its hash.
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    hash_format: u16,
+    engine: tenantry_model::Engine,
+    root_hash: String,
+    tables: Vec<WithHash<'a, tenantry_model::Table>>,
+    views: Vec<WithHash<'a, tenantry_model::View>>,
+    enums: Vec<WithHash<'a, tenantry_model::EnumType>>,
+    sequences: Vec<WithHash<'a, tenantry_model::Sequence>>,
+}
+
+#[derive(Serialize)]
+struct WithHash<'a, T> {
+    hash: String,
+    #[serde(flatten)]
+    object: &'a T,
+}
+
+impl<'a> InspectReport<'a> {
+    fn new(snap: &'a SchemaSnapshot, hash: &SchemaHash) -> Self {
+        let h = |kind: ObjectKind, name: &str| {
+            hash.object(kind, name)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        Self {
+            hash_format: hash.root.format().number(),
+            engine: snap.engine,
+            root_hash: hash.root.to_string(),
+            tables: snap
+                .tables
+                .iter()
+                .map(|t| WithHash {
+                    hash: h(ObjectKind::Table, &t.name),
+                    object: t,
+                })
+                .collect(),
+            views: snap
+                .views
+                .iter()
+                .map(|v| WithHash {
+                    hash: h(ObjectKind::View, &v.name),
+                    object: v,
+                })
+                .collect(),
+            enums: snap
+                .enums
+                .iter()
+                .map(|e| WithHash {
+                    hash: h(ObjectKind::Enum, &e.name),
+                    object: e,
+                })
+                .collect(),
+            sequences: snap
+                .sequences
+                .iter()
+                .map(|s| WithHash {
+                    hash: h(ObjectKind::Sequence, &s.name),
+                    object: s,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn print_summary(
+    out: &mut impl Write,
+    snap: &SchemaSnapshot,
+    hash: &SchemaHash,
+) -> std::io::Result<()> {
+    writeln!(out, "engine     {}", snap.engine)?;
+    writeln!(out, "root hash  {}", hash.root)?;
+    writeln!(
+        out,
+        "objects    {} tables, {} views, {} enums, {} sequences",
+        snap.tables.len(),
+        snap.views.len(),
+        snap.enums.len(),
+        snap.sequences.len()
+    )?;
+    for o in &hash.objects {
+        writeln!(out, "{:<9} {:<40} {}", o.kind.as_str(), o.name, o.hash)?;
+    }
+    Ok(())
+}

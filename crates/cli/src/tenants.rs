@@ -1,0 +1,469 @@
+//! `tenantry tenant …`, `tenantry key …` and `tenantry health`: the registry
+//! from the command line. Connection strings are accepted from standard input
+//! or an environment variable so they stay out of shell history and `ps`, and
+//! are only ever shown redacted.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::Serialize;
+use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_registry::health::check_tenant;
+use tenantry_registry::import::{read_file, rows_from_query};
+use tenantry_registry::pools::{PoolSettings, TenantPools};
+use tenantry_registry::{default_registry_path, AuditEntry, NewTenant, Registry, TenantRecord};
+use tenantry_vault::{OsKeyring, DEFAULT_SERVICE};
+
+use crate::{write_json, CliError, RegistryArgs};
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Register a tenant; its connection string is stored encrypted.
+    Add {
+        /// Unique slug: a-z, 0-9 and '-'.
+        slug: String,
+        /// Connection URL, or `-` to read it from standard input.
+        #[arg(long, conflicts_with = "url_env", required_unless_present = "url_env")]
+        url: Option<String>,
+        /// Name of an environment variable holding the connection URL.
+        #[arg(long)]
+        url_env: Option<String>,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// PostgreSQL schema for a schema-per-tenant tenant (or the MySQL database).
+        #[arg(long)]
+        schema: Option<String>,
+        #[arg(long)]
+        template: Option<String>,
+        #[arg(long)]
+        template_version: Option<String>,
+        /// A domain the tenant answers on (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        #[arg(long, default_value = "")]
+        notes: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered tenants.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one tenant and its recent audit entries.
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a tenant from the registry (its database is not touched).
+    Remove {
+        slug: String,
+        /// The slug again, typed exactly, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Import tenants from a CSV/JSON file or from a query on the central database.
+    Import {
+        /// A .csv or .json file.
+        #[arg(conflicts_with = "from_query", required_unless_present = "from_query")]
+        file: Option<PathBuf>,
+        /// A SELECT returning at least `slug` plus the pattern's columns.
+        #[arg(long, requires_all = ["source", "pattern"])]
+        from_query: Option<String>,
+        /// The central database's URL (or `-` for standard input).
+        #[arg(long)]
+        source: Option<String>,
+        /// The tenants' URL pattern, e.g. `postgres://app@db1/{db_name}`.
+        #[arg(long)]
+        pattern: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Re-encrypt every connection string under a new data key.
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show where the data key is kept and its id.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn registry_path(args: &RegistryArgs) -> Result<PathBuf, CliError> {
+    args.registry.clone().or_else(default_registry_path).ok_or_else(|| {
+        CliError::new(
+            "registry_path",
+            "cannot tell where the registry lives (no HOME or data directory); pass --registry PATH".into(),
+        )
+    })
+}
+
+fn keyring(args: &RegistryArgs) -> OsKeyring {
+    OsKeyring::new(
+        args.keyring_service
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVICE.to_owned()),
+    )
+}
+
+async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
+    Ok(Registry::open(&registry_path(args)?).await?)
+}
+
+/// Reads a URL given as `-` (stdin), from an environment variable, or as is.
+fn read_url(value: Option<&str>, env: Option<&str>) -> Result<ConnectionUrl, CliError> {
+    if let Some(var) = env {
+        let v = std::env::var(var).map_err(|_| {
+            CliError::new(
+                "url_env",
+                format!("environment variable {var} is not set (or not UTF-8)"),
+            )
+        })?;
+        return Ok(ConnectionUrl::parse(&v)?);
+    }
+    match value {
+        Some("-") => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                CliError::new(
+                    "stdin",
+                    format!("cannot read the URL from standard input: {e}"),
+                )
+            })?;
+            Ok(ConnectionUrl::parse(line.trim_end_matches(['\r', '\n']))?)
+        }
+        Some(v) => Ok(ConnectionUrl::parse(v)?),
+        None => Err(CliError::new("usage", "give --url or --url-env".into())),
+    }
+}
+
+pub async fn tenant(
+    cmd: TenantCommand,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    match cmd {
+        TenantCommand::Add {
+            slug,
+            url,
+            url_env,
+            name,
+            schema,
+            template,
+            template_version,
+            domains,
+            notes,
+            json,
+        } => {
+            let url = read_url(url.as_deref(), url_env.as_deref())?;
+            let vault = registry.open_vault(&keyring(args)).await?;
+            let record = registry
+                .add_tenant(
+                    &vault,
+                    NewTenant {
+                        display_name: name.unwrap_or_else(|| slug.clone()),
+                        slug,
+                        url,
+                        schema,
+                        template,
+                        template_version,
+                        domains,
+                        notes,
+                    },
+                )
+                .await?;
+            if json {
+                write_json(out, &record)
+            } else {
+                writeln!(
+                    out,
+                    "added tenant {} ({}, {})",
+                    record.slug, record.engine, record.location
+                )
+                .map_err(CliError::output)
+            }
+        }
+        TenantCommand::List { json } => {
+            let all = registry.list_tenants().await?;
+            if json {
+                return write_json(out, &all);
+            }
+            print_list(out, &all).map_err(CliError::output)
+        }
+        TenantCommand::Show { slug, json } => {
+            let record = registry.tenant(&slug).await?;
+            let audit = registry.audit_log(Some(&slug), 10).await?;
+            if json {
+                #[derive(Serialize)]
+                struct Shown<'a> {
+                    tenant: &'a TenantRecord,
+                    audit: &'a [AuditEntry],
+                }
+                return write_json(
+                    out,
+                    &Shown {
+                        tenant: &record,
+                        audit: &audit,
+                    },
+                );
+            }
+            print_show(out, &record, &audit).map_err(CliError::output)
+        }
+        TenantCommand::Remove { slug, confirm } => {
+            if confirm.as_deref() != Some(slug.as_str()) {
+                let why = match confirm {
+                    None => "pass --confirm with the slug typed again".to_owned(),
+                    Some(c) => format!("--confirm {c:?} does not match the slug {slug:?} exactly"),
+                };
+                registry
+                    .audit(
+                        Some(&slug),
+                        "tenant.remove",
+                        &why,
+                        tenantry_registry::AuditResult::Refused,
+                    )
+                    .await?;
+                return Err(CliError::new(
+                    "confirmation_required",
+                    format!("not removed: {why}"),
+                ));
+            }
+            registry.remove_tenant(&slug).await?;
+            writeln!(
+                out,
+                "removed tenant {slug} from the registry (its database was not touched)"
+            )
+            .map_err(CliError::output)
+        }
+        TenantCommand::Import {
+            file,
+            from_query,
+            source,
+            pattern,
+            json,
+        } => {
+            let rows = match (file, from_query) {
+                (Some(path), _) => read_file(&path)?,
+                (None, Some(sql)) => {
+                    let source = read_url(source.as_deref(), None)?;
+                    rows_from_query(
+                        &source,
+                        &sql,
+                        pattern.as_deref().unwrap_or_default(),
+                        Timeouts::default(),
+                    )
+                    .await?
+                }
+                (None, None) => {
+                    return Err(CliError::new("usage", "give a FILE or --from-query".into()))
+                }
+            };
+            let vault = registry.open_vault(&keyring(args)).await?;
+            let report = registry.import(&vault, rows).await?;
+            if json {
+                write_json(out, &report)
+            } else {
+                writeln!(
+                    out,
+                    "imported {} tenants: {}",
+                    report.imported.len(),
+                    report.imported.join(", ")
+                )
+                .map_err(CliError::output)
+            }
+        }
+    }
+}
+
+pub async fn key(
+    cmd: KeyCommand,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let keys = keyring(args);
+    match cmd {
+        KeyCommand::Rotate { json } => {
+            let old = registry.open_vault(&keys).await?;
+            let (new, n) = registry.rotate_key(&keys, &old).await?;
+            if json {
+                write_json(
+                    out,
+                    &serde_json::json!({ "old_key_id": old.key_id().to_string(), "new_key_id": new.key_id().to_string(), "re_encrypted": n }),
+                )
+            } else {
+                writeln!(
+                    out,
+                    "rotated the data key {} → {}; {n} connection strings re-encrypted",
+                    old.key_id(),
+                    new.key_id()
+                )
+                .map_err(CliError::output)
+            }
+        }
+        KeyCommand::Status { json } => {
+            use tenantry_vault::KeyStore;
+            let vault = registry.open_vault(&keys).await?;
+            let store = keys.describe();
+            if json {
+                write_json(
+                    out,
+                    &serde_json::json!({ "store": store, "key_id": vault.key_id().to_string(), "registry": registry.path() }),
+                )
+            } else {
+                writeln!(
+                    out,
+                    "data key {} in {store}\nregistry {}",
+                    vault.key_id(),
+                    registry.path().display()
+                )
+                .map_err(CliError::output)
+            }
+        }
+    }
+}
+
+pub async fn health(
+    slug: &str,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await;
+    let pools = TenantPools::new(PoolSettings::default());
+    let report = check_tenant(&registry, vault.as_ref(), &pools, slug).await?;
+    if json {
+        write_json(out, &report)?;
+    } else {
+        writeln!(out, "{} ({})", report.slug, report.location).map_err(CliError::output)?;
+        for c in &report.checks {
+            let ms = c.millis.map(|m| format!(" [{m} ms]")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {} {:<17} {}{ms}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )
+            .map_err(CliError::output)?;
+        }
+    }
+    if report.healthy {
+        Ok(())
+    } else {
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name.as_str())
+            .collect();
+        Err(CliError::finding(
+            "unhealthy",
+            format!("tenant {slug} is unhealthy: {} failed", failed.join(", ")),
+        ))
+    }
+}
+
+fn print_list(out: &mut impl Write, all: &[TenantRecord]) -> std::io::Result<()> {
+    if all.is_empty() {
+        return writeln!(
+            out,
+            "no tenants registered; add one with `tenantry tenant add`"
+        );
+    }
+    writeln!(
+        out,
+        "{:<20} {:<10} {:<9} {:<11} {:<16} LOCATION",
+        "SLUG", "ENGINE", "ISOLATION", "STATUS", "TEMPLATE"
+    )?;
+    for t in all {
+        let template = match (&t.template, &t.template_version) {
+            (Some(n), Some(v)) => format!("{n} {v}"),
+            (Some(n), None) => n.clone(),
+            _ => "—".into(),
+        };
+        writeln!(
+            out,
+            "{:<20} {:<10} {:<9} {:<11} {:<16} {}",
+            t.slug,
+            t.engine.as_str(),
+            t.isolation.as_str(),
+            t.status.as_str(),
+            template,
+            t.location
+        )?;
+    }
+    Ok(())
+}
+
+fn print_show(out: &mut impl Write, t: &TenantRecord, audit: &[AuditEntry]) -> std::io::Result<()> {
+    writeln!(out, "{} — {}", t.slug, t.display_name)?;
+    writeln!(
+        out,
+        "  engine      {} ({} per tenant)",
+        t.engine,
+        t.isolation.as_str()
+    )?;
+    writeln!(out, "  location    {}", t.location)?;
+    if let Some(s) = &t.schema_name {
+        writeln!(out, "  schema      {s}")?;
+    }
+    writeln!(
+        out,
+        "  template    {} {}",
+        t.template.as_deref().unwrap_or("—"),
+        t.template_version.as_deref().unwrap_or("")
+    )?;
+    writeln!(
+        out,
+        "  status      {}{}",
+        t.status,
+        t.status_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "  hashes      initial {} / current {}",
+        t.initial_hash.as_deref().unwrap_or("—"),
+        t.current_hash.as_deref().unwrap_or("—")
+    )?;
+    writeln!(
+        out,
+        "  last sync   {}",
+        t.last_sync_at.as_deref().unwrap_or("never")
+    )?;
+    writeln!(
+        out,
+        "  domains     {}",
+        if t.domains.is_empty() {
+            "—".into()
+        } else {
+            t.domains.join(", ")
+        }
+    )?;
+    if !t.notes.is_empty() {
+        writeln!(out, "  notes       {}", t.notes)?;
+    }
+    writeln!(out, "  recent operations:")?;
+    for e in audit {
+        writeln!(
+            out,
+            "    {} {} {} {:?}: {}",
+            e.at, e.actor, e.action, e.result, e.detail
+        )?;
+    }
+    Ok(())
+}

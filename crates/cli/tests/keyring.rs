@@ -1,0 +1,168 @@
+//! The data key in the real OS keyring, across processes.
+//!
+//! The Secret Service tests need a D-Bus session with an unlocked keyring;
+//! `scripts/test.sh` runs them under `dbus-run-session` with a throwaway
+//! gnome-keyring (`scripts/with-keyring.sh`). The failure test runs anywhere.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use std::io::Write;
+
+const CANARY: &str = "Canary-Keyring-4b7e";
+
+struct Env {
+    dir: tempfile::TempDir,
+    service: String,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let service = format!(
+            "dev.tenantry.test.{}.{}",
+            std::process::id(),
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
+        Self { dir, service }
+    }
+
+    fn registry(&self) -> std::path::PathBuf {
+        self.dir.path().join("registry.db")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+        c.args(args)
+            .env("TENANTRY_REGISTRY", self.registry())
+            .env("TENANTRY_KEYRING_SERVICE", &self.service)
+            .env("TENANTRY_LOG", "trace");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{input}").unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn assert_no_canary_in_dir(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(CANARY),
+                "canary in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn the_key_made_by_one_process_decrypts_in_another() {
+    let env = Env::new();
+    // A tenant whose URL carries a canary password in its query string;
+    // SQLite ignores it, so the second process can really connect.
+    let db = env.dir.path().join("tenant.db");
+    std::fs::write(&db, b"").unwrap();
+    let url = format!("sqlite:{}?password={CANARY}", db.display());
+
+    let add = env.run_with_stdin(
+        &[
+            "tenant",
+            "add",
+            "acme",
+            "--url",
+            "-",
+            "--domain",
+            "acme.example.com",
+        ],
+        &url,
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    assert!(!text(&add).contains(CANARY), "{}", text(&add));
+
+    // A second process: opens the key from the keyring, decrypts, connects.
+    let health = env.run(&["health", "acme", "--json"]);
+    let out = text(&health);
+    assert!(health.status.success(), "{out}");
+    assert!(!out.contains(CANARY), "{out}");
+    let report: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    assert_eq!(report["healthy"], true);
+    assert_eq!(report["checks"][0]["name"], "connection info");
+    assert_eq!(report["checks"][0]["ok"], true);
+
+    // A third: rotation, then a fourth decrypts with the rotated key.
+    let rotate = env.run(&["key", "rotate", "--json"]);
+    assert!(rotate.status.success(), "{}", text(&rotate));
+    let rotated: serde_json::Value = serde_json::from_slice(&rotate.stdout).unwrap();
+    assert_eq!(rotated["re_encrypted"], 1);
+    let status = env.run(&["key", "status", "--json"]);
+    let status_json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status_json["key_id"], rotated["new_key_id"]);
+    assert!(status_json["store"]
+        .as_str()
+        .unwrap()
+        .starts_with("Secret Service"));
+    let again = env.run(&["health", "acme"]);
+    assert!(again.status.success(), "{}", text(&again));
+
+    for args in [
+        &["tenant", "list", "--json"][..],
+        &["tenant", "show", "acme", "--json"][..],
+        &["tenant", "list"][..],
+    ] {
+        let o = env.run(args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains(CANARY), "{args:?}: {}", text(&o));
+    }
+    assert_no_canary_in_dir(env.dir.path());
+}
+
+#[test]
+fn without_a_keyring_nothing_is_written_and_the_error_says_why() {
+    let env = Env::new();
+    let db = env.dir.path().join("tenant.db");
+    std::fs::write(&db, b"").unwrap();
+    let url = format!("sqlite:{}?password={CANARY}", db.display());
+    let o = env
+        .command(&["tenant", "add", "acme", "--url", &url])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/tenantry-test-bus",
+        )
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("error[keyring_unavailable]"), "{err}");
+    assert!(!text(&o).contains(CANARY));
+    let list = env.run(&["tenant", "list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]");
+    assert_no_canary_in_dir(env.dir.path());
+}

@@ -1,0 +1,156 @@
+//! [`Fleet`]: what the desktop console holds open — the demo fleet, the
+//! registry, the data key (opened lazily, so a locked keyring is a finding
+//! the user can fix and retry, not a start-up crash) and the pool cache.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tenantry_registry::health::{check_tenant, HealthReport};
+use tenantry_registry::pools::{PoolSettings, TenantPools};
+use tenantry_registry::{Registry, RegistryError};
+use tenantry_vault::{KeyStore, Vault};
+use tokio::sync::Mutex;
+use ts_rs::TS;
+
+use crate::demo::DemoFleet;
+use crate::{FleetError, TenantOverview};
+
+pub struct Fleet {
+    demo: DemoFleet,
+    registry: Registry,
+    keys: Box<dyn KeyStore>,
+    vault: Mutex<Option<Arc<Vault>>>,
+    pools: TenantPools,
+}
+
+/// Where the data key is kept and whether it could be opened.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KeyStatus {
+    pub store: String,
+    pub key_id: Option<String>,
+    /// `{code, message}` when the key could not be opened.
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub registry: String,
+}
+
+impl Fleet {
+    /// Opens everything under `data_dir`, generating the demo fleet and
+    /// registering its tenants where missing. A keyring that cannot be
+    /// opened is logged and reported later; it does not stop the console.
+    pub async fn open(data_dir: &Path, keys: Box<dyn KeyStore>) -> Result<Self, FleetError> {
+        let demo = DemoFleet::new(data_dir);
+        demo.ensure().await?;
+        let registry = Registry::open(&data_dir.join("registry.db")).await?;
+        let fleet = Self {
+            demo,
+            registry,
+            keys,
+            vault: Mutex::new(None),
+            pools: TenantPools::new(PoolSettings::default()),
+        };
+        match fleet.vault().await {
+            Ok(vault) => fleet.demo.register(&fleet.registry, &vault).await?,
+            Err(e) => tracing::warn!(code = e.code(), "data key not available: {e}"),
+        }
+        Ok(fleet)
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The vault, opened on first use and kept once it opens.
+    pub async fn vault(&self) -> Result<Arc<Vault>, RegistryError> {
+        let mut slot = self.vault.lock().await;
+        if let Some(v) = slot.as_ref() {
+            return Ok(Arc::clone(v));
+        }
+        let vault = Arc::new(self.registry.open_vault(self.keys.as_ref()).await?);
+        *slot = Some(Arc::clone(&vault));
+        Ok(vault)
+    }
+
+    /// Every demo tenant with its measured status.
+    pub async fn overview(&self) -> Result<Vec<TenantOverview>, FleetError> {
+        self.demo.overview().await
+    }
+
+    /// A registered tenant's health check. When the tenant is unknown and
+    /// the data key cannot be opened, the key is the reason (the demo fleet
+    /// is registered only once a key exists), so that is the error.
+    pub async fn health(&self, slug: &str) -> Result<HealthReport, FleetError> {
+        let vault = self.vault().await;
+        let report = check_tenant(
+            &self.registry,
+            vault.as_ref().map(|v| v.as_ref()),
+            &self.pools,
+            slug,
+        )
+        .await;
+        match (report, vault) {
+            (Err(RegistryError::TenantNotFound { .. }), Err(key_error)) => Err(key_error.into()),
+            (report, _) => Ok(report?),
+        }
+    }
+
+    pub async fn key_status(&self) -> KeyStatus {
+        let opened = self.vault().await;
+        KeyStatus {
+            store: self.keys.describe(),
+            key_id: opened.as_ref().ok().map(|v| v.key_id().to_string()),
+            error_code: opened.as_ref().err().map(|e| e.code().to_owned()),
+            error_message: opened.as_ref().err().map(ToString::to_string),
+            registry: self.registry.path().display().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantry_vault::{KeyStoreError, MemoryKeyStore};
+
+    #[tokio::test]
+    async fn the_console_registers_the_demo_fleet_and_checks_its_health() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        assert_eq!(fleet.registry().list_tenants().await.unwrap().len(), 7);
+        let report = fleet.health("acme").await.unwrap();
+        assert!(report.healthy, "{report:#?}");
+        let status = fleet.key_status().await;
+        assert!(status.key_id.is_some() && status.error_code.is_none());
+        // Opening again registers nothing twice.
+        drop(fleet);
+        let again = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default()).await;
+        // A new (empty) key store beside existing ciphertexts: the console
+        // still opens, and says why the key is missing.
+        let again = again.unwrap();
+        assert_eq!(
+            again.key_status().await.error_code.as_deref(),
+            Some("key_missing")
+        );
+        let report = again.health("acme").await.unwrap();
+        assert!(!report.healthy);
+        assert_eq!(again.registry().list_tenants().await.unwrap().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_locked_keyring_does_not_stop_the_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = MemoryKeyStore::default();
+        keys.fail_with(Some(KeyStoreError::AccessDenied {
+            reason: "locked".into(),
+        }));
+        let fleet = Fleet::open(dir.path(), Box::new(keys)).await.unwrap();
+        assert_eq!(fleet.overview().await.unwrap().len(), 7);
+        assert_eq!(
+            fleet.key_status().await.error_code.as_deref(),
+            Some("keyring_access_denied")
+        );
+    }
+}
