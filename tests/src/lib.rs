@@ -87,6 +87,14 @@ impl PgDatabase {
         Self { name }
     }
 
+    /// A guard that only drops `name` at the end (for databases the code
+    /// under test creates).
+    pub fn adopt(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("{}/{}", pg_server_url(), self.name)
     }
@@ -159,6 +167,13 @@ impl MysqlDatabase {
             .await
             .expect("create scratch database");
         Self { name }
+    }
+
+    /// A guard that only drops `name` at the end.
+    pub fn adopt(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+        }
     }
 
     pub fn url(&self) -> String {

@@ -17,37 +17,37 @@ use crate::{
     Template, TemplateVersion, TenantOverview,
 };
 
-const INIT: Migration = Migration {
-    name: "0001_init.sql",
-    sql: include_str!("../templates/saas/sqlite/0001_init.sql"),
-};
-const BILLING: Migration = Migration {
-    name: "0002_billing.sql",
-    sql: include_str!("../templates/saas/sqlite/0002_billing.sql"),
-};
+const INIT: Migration = Migration::fixed(
+    "1.0.0/0001_init.sql",
+    include_str!("../templates/saas/sqlite/0001_init.sql"),
+);
+const BILLING: Migration = Migration::fixed(
+    "1.1.0/0002_billing.sql",
+    include_str!("../templates/saas/sqlite/0002_billing.sql"),
+);
 
 /// The demo's template, `saas`, in two versions.
 pub fn template() -> Template {
     Template {
-        name: "saas",
+        name: "saas".into(),
         engine: Engine::Sqlite,
         versions: vec![
             TemplateVersion {
-                version: "1.0.0",
+                version: "1.0.0".into(),
                 migrations: vec![INIT],
             },
             TemplateVersion {
-                version: "1.1.0",
-                migrations: vec![INIT, BILLING],
+                version: "1.1.0".into(),
+                migrations: vec![BILLING],
             },
         ],
     }
 }
 
 /// Rows for a few tables; fits every version (it touches no billing table).
-const SAMPLE_DATA: Migration = Migration {
-    name: "sample data",
-    sql: "INSERT INTO accounts (name, plan) VALUES ('Main', 'pro');
+const SAMPLE_DATA: Migration = Migration::fixed(
+    "sample data",
+    "INSERT INTO accounts (name, plan) VALUES ('Main', 'pro');
           INSERT INTO users (account_id, email, full_name, is_admin)
                VALUES (1, 'ada@example.com', 'Ada Lovelace', 1),
                       (1, 'alan@example.com', 'Alan Turing', 0);
@@ -56,7 +56,7 @@ const SAMPLE_DATA: Migration = Migration {
                VALUES (1, 1, 'Write the announcement', 'doing'),
                       (1, 2, 'Load test', 'todo'),
                       (2, 2, 'Triage inbox', 'done');",
-};
+);
 
 /// One demo tenant: how its file is built and what the registry says of it.
 struct DemoTenant {
@@ -88,19 +88,19 @@ fn tenants() -> Vec<DemoTenant> {
             slug: "initech",
             display_name: "Initech",
             version: "1.1.0",
-            build: with(Migration {
-                name: "hand-made table",
-                sql: "CREATE TABLE tps_reports (id INTEGER PRIMARY KEY, cover_sheet TEXT NOT NULL);",
-            }),
+            build: with(Migration::fixed(
+                "hand-made table",
+                "CREATE TABLE tps_reports (id INTEGER PRIMARY KEY, cover_sheet TEXT NOT NULL);",
+            )),
         },
         DemoTenant {
             slug: "umbrella",
             display_name: "Umbrella Health",
             version: "1.1.0",
-            build: with(Migration {
-                name: "hotfix by hand",
-                sql: "DROP INDEX idx_tasks_project_state; ALTER TABLE users ADD COLUMN badge_no TEXT;",
-            }),
+            build: with(Migration::fixed(
+                "hotfix by hand",
+                "DROP INDEX idx_tasks_project_state; ALTER TABLE users ADD COLUMN badge_no TEXT;",
+            )),
         },
         DemoTenant {
             slug: "hooli",
@@ -156,7 +156,8 @@ impl DemoFleet {
         for t in tenants() {
             let path = self.tenant_path(t.slug);
             if !path.exists() {
-                apply_sqlite_migrations(&path, &t.build).await?;
+                let build: Vec<&Migration> = t.build.iter().collect();
+                apply_sqlite_migrations(&path, &build).await?;
             }
         }
         Ok(())
@@ -180,7 +181,7 @@ impl DemoFleet {
                         display_name: t.display_name.to_owned(),
                         url: ConnectionUrl::parse(&url)?,
                         schema: None,
-                        template: Some(template().name.to_owned()),
+                        template: Some(template().name),
                         template_version: Some(t.version.to_owned()),
                         domains: vec![format!("{}.demo.tenantry.dev", t.slug)],
                         notes: "built-in demo tenant".to_owned(),

@@ -6,7 +6,11 @@
 
 mod console;
 pub mod demo;
+pub mod guard;
+pub mod provision;
+pub mod scan;
 mod sqlite_apply;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +23,7 @@ use ts_rs::TS;
 
 pub use console::{Fleet, KeyStatus};
 pub use sqlite_apply::apply_sqlite_migrations;
+pub use template::{Migration, Template, TemplateVersion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -35,6 +40,20 @@ pub enum FleetError {
         path: PathBuf,
         reason: String,
     },
+    #[error("template {template} has no version {version} (known: {known})")]
+    UnknownVersion {
+        template: String,
+        version: String,
+        known: String,
+    },
+    #[error("invalid template: {reason}")]
+    InvalidTemplate { reason: String },
+    #[error("another process created the same database or schema at the same moment; run the guard again")]
+    Raced,
+    #[error(
+        "another guard has held the lock of {tenant} for {seconds}s; try again when it finishes"
+    )]
+    Locked { tenant: String, seconds: u64 },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
@@ -47,38 +66,13 @@ impl FleetError {
         match self {
             FleetError::Io { .. } => "io",
             FleetError::Migration { .. } => "migration_failed",
+            FleetError::UnknownVersion { .. } => "unknown_template_version",
+            FleetError::InvalidTemplate { .. } => "invalid_template",
+            FleetError::Raced => "raced",
+            FleetError::Locked { .. } => "locked",
             FleetError::Introspect(e) => e.code(),
             FleetError::Registry(e) => e.code(),
         }
-    }
-}
-
-/// One ordered migration of a template.
-#[derive(Debug, Clone)]
-pub struct Migration {
-    pub name: &'static str,
-    pub sql: &'static str,
-}
-
-/// One version of a template: the migrations that build it, in order.
-#[derive(Debug, Clone)]
-pub struct TemplateVersion {
-    pub version: &'static str,
-    pub migrations: Vec<Migration>,
-}
-
-/// A named, versioned template for one engine. Versions are oldest first,
-/// and each version's migrations include all earlier ones.
-#[derive(Debug, Clone)]
-pub struct Template {
-    pub name: &'static str,
-    pub engine: Engine,
-    pub versions: Vec<TemplateVersion>,
-}
-
-impl Template {
-    pub fn latest(&self) -> Option<&TemplateVersion> {
-        self.versions.last()
     }
 }
 
@@ -126,7 +120,8 @@ pub async fn measure_sqlite_template(
     for version in &template.versions {
         let path = scratch_dir.join(format!("{}-{}.db", template.name, version.version));
         if !path.exists() {
-            apply_sqlite_migrations(&path, &version.migrations).await?;
+            let migrations = template.migrations_through(&version.version)?;
+            apply_sqlite_migrations(&path, &migrations).await?;
         }
         let snap = introspect_sqlite(&path).await?;
         lineage.push(TemplateVersionHash {

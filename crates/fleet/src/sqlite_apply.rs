@@ -13,7 +13,7 @@ use crate::{FleetError, Migration};
 /// exists (another process won the race) it is left as it is.
 pub async fn apply_sqlite_migrations(
     path: &Path,
-    migrations: &[Migration],
+    migrations: &[&Migration],
 ) -> Result<(), FleetError> {
     let tmp = temp_sibling(path);
     let result = build(&tmp, migrations, path).await;
@@ -41,7 +41,7 @@ fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-async fn build(tmp: &Path, migrations: &[Migration], target: &Path) -> Result<(), FleetError> {
+async fn build(tmp: &Path, migrations: &[&Migration], target: &Path) -> Result<(), FleetError> {
     let _ = std::fs::remove_file(tmp);
     let fail = |migration: &str, reason: String| FleetError::Migration {
         migration: migration.to_owned(),
@@ -63,9 +63,9 @@ async fn build(tmp: &Path, migrations: &[Migration], target: &Path) -> Result<()
     for m in migrations {
         // `Executor::execute` on a `&str` runs every statement in it; unlike
         // `raw_sql(..).execute(..)` its future is provably `Send`.
-        tx.execute(m.sql)
+        tx.execute(m.sql.as_ref())
             .await
-            .map_err(|e| fail(m.name, e.to_string()))?;
+            .map_err(|e| fail(&m.name, e.to_string()))?;
     }
     tx.commit()
         .await

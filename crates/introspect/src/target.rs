@@ -122,6 +122,26 @@ impl ConnectionUrl {
         }
     }
 
+    /// The same server and credentials with another database in the path
+    /// (empty for none): the maintenance connection that creates a tenant
+    /// database, or a MySQL server-level connection.
+    pub fn with_database(&self, database: &str) -> Result<ConnectionUrl, IntrospectError> {
+        let mut u =
+            url::Url::parse(self.expose_secret()).map_err(|e| IntrospectError::InvalidUrl {
+                url: self.redacted.clone(),
+                reason: e.to_string(),
+            })?;
+        u.set_path(&format!(
+            "/{}",
+            database
+                .replace('%', "%25")
+                .replace('/', "%2F")
+                .replace('?', "%3F")
+                .replace('#', "%23")
+        ));
+        ConnectionUrl::parse(u.as_str())
+    }
+
     /// For SQLite: the file path.
     pub fn sqlite_path(&self) -> PathBuf {
         let raw = self.expose_secret();
@@ -178,6 +198,16 @@ impl ConnectionUrl {
         match raw.split_once("://") {
             Some((s, rest)) if s.eq_ignore_ascii_case("mariadb") => format!("mysql://{rest}"),
             _ => raw.to_owned(),
+        }
+    }
+}
+
+impl Clone for ConnectionUrl {
+    fn clone(&self) -> Self {
+        Self {
+            secret: SecretString::from(self.expose_secret().to_owned()),
+            redacted: self.redacted.clone(),
+            engine: self.engine,
         }
     }
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod health;
 pub mod import;
 pub mod pools;
+pub mod templates;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -163,7 +164,7 @@ fn engine_str(e: Engine) -> &'static str {
     e.as_str()
 }
 
-fn parse_engine(s: &str) -> Engine {
+pub(crate) fn parse_engine(s: &str) -> Engine {
     match s {
         "postgres" => Engine::Postgres,
         "mysql" => Engine::Mysql,

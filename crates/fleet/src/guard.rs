@@ -1,0 +1,361 @@
+//! The schema guard (run when a tenant is opened, or by `tenantry guard`)
+//! and template measurement.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use tenantry_introspect::{introspect, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_model::{classify, hash_schema, Engine, SchemaSnapshot, SchemaStatus};
+use tenantry_registry::templates::{StoredTemplate, StoredVersion, TenantCheck};
+use tenantry_registry::{AuditResult, Registry, TenantRecord};
+use tenantry_vault::Vault;
+use ts_rs::TS;
+
+use crate::provision::{provision, GuardAction, Place};
+use crate::template::{lint, LintFinding, Migration, Template, TemplateVersion};
+use crate::FleetError;
+
+/// What the guard did for one tenant.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct GuardReport {
+    pub slug: String,
+    pub action: Option<GuardAction>,
+    pub applied: Vec<String>,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub status: SchemaStatus,
+    pub hash: Option<String>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<StoredTemplate> for Template {
+    fn from(t: StoredTemplate) -> Self {
+        Template {
+            name: t.name,
+            engine: t.engine,
+            versions: t
+                .versions
+                .into_iter()
+                .map(|v| TemplateVersion {
+                    version: v.version,
+                    migrations: v
+                        .migrations
+                        .into_iter()
+                        .map(|(name, sql)| Migration {
+                            name: Cow::Owned(name),
+                            sql: Cow::Owned(sql),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The schema a tenant lives in: its own schema (schema-per-tenant), the
+/// database's `public` (PostgreSQL database-per-tenant), its database (MySQL).
+pub fn tenant_schema(record: &TenantRecord, url: &ConnectionUrl) -> String {
+    match (record.engine, &record.schema_name) {
+        (_, Some(s)) => s.clone(),
+        (Engine::Mysql, None) => url.database().unwrap_or_default(),
+        (Engine::Postgres, None) => "public".to_owned(),
+        (Engine::Sqlite, None) => "main".to_owned(),
+    }
+}
+
+/// Reads one tenant's schema.
+pub async fn read_tenant(
+    record: &TenantRecord,
+    url: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<SchemaSnapshot, IntrospectError> {
+    let schema = tenant_schema(record, url);
+    let schema = (record.engine != Engine::Sqlite).then_some(schema.as_str());
+    introspect(url, schema, timeouts).await
+}
+
+/// Runs the guard for one tenant: creates its database/schema if missing,
+/// applies its template version if the schema is empty, does nothing if it
+/// is provisioned; then measures it and records hash and status.
+pub async fn guard_tenant(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    timeouts: Timeouts,
+) -> Result<GuardReport, FleetError> {
+    let record = registry.tenant(slug).await?;
+    let outcome = guard_inner(registry, vault, &record, timeouts).await;
+    let mut report = GuardReport {
+        slug: slug.to_owned(),
+        action: None,
+        applied: Vec::new(),
+        status: SchemaStatus::Failed,
+        hash: None,
+        error_code: None,
+        error: None,
+    };
+    match outcome {
+        Ok((action, applied, status, hash)) => {
+            let detail = match action {
+                GuardAction::AlreadyProvisioned => {
+                    "already provisioned; nothing applied".to_owned()
+                }
+                GuardAction::Created => format!("created and applied {}", applied.join(", ")),
+                GuardAction::Initialised => format!("initialised: applied {}", applied.join(", ")),
+            };
+            registry
+                .audit(
+                    Some(slug),
+                    "guard",
+                    &format!("{detail}; status {status}"),
+                    AuditResult::Ok,
+                )
+                .await?;
+            report.action = Some(action);
+            report.applied = applied;
+            report.status = status;
+            report.hash = hash;
+        }
+        Err(e) => {
+            registry
+                .record_check(&TenantCheck {
+                    slug: slug.to_owned(),
+                    status: SchemaStatus::Failed,
+                    reason: Some(e.to_string()),
+                    hash: None,
+                    provisioned: false,
+                })
+                .await?;
+            registry
+                .audit(Some(slug), "guard", &e.to_string(), AuditResult::Failed)
+                .await?;
+            report.error_code = Some(e.code().to_owned());
+            report.error = Some(e.to_string());
+        }
+    }
+    Ok(report)
+}
+
+async fn guard_inner(
+    registry: &Registry,
+    vault: &Vault,
+    record: &TenantRecord,
+    timeouts: Timeouts,
+) -> Result<(GuardAction, Vec<String>, SchemaStatus, Option<String>), FleetError> {
+    let (Some(name), Some(version)) = (&record.template, &record.template_version) else {
+        return Err(FleetError::InvalidTemplate {
+            reason: format!(
+                "tenant {} has no template and version to provision from",
+                record.slug
+            ),
+        });
+    };
+    let url = registry.connection(vault, &record.slug).await?;
+    let template: Template = registry.template(name, record.engine).await?.into();
+    let migrations = template.migrations_through(version)?;
+    let schema = tenant_schema(record, &url);
+    let done = provision(
+        &Place {
+            url: &url,
+            schema: &schema,
+        },
+        &migrations,
+        timeouts,
+    )
+    .await?;
+    let snap = read_tenant(record, &url, timeouts).await?;
+    let hash = hash_schema(&snap).root;
+    let lineage = registry.lineage(name, record.engine).await?;
+    let status = if lineage.is_empty() {
+        SchemaStatus::Unknown
+    } else {
+        classify(&hash, version, &lineage)
+    };
+    registry
+        .record_check(&TenantCheck {
+            slug: record.slug.clone(),
+            status,
+            reason: None,
+            hash: Some(hash),
+            provisioned: done.action != GuardAction::AlreadyProvisioned,
+        })
+        .await?;
+    Ok((done.action, done.applied, status, Some(hash.to_string())))
+}
+
+/// A tenant whose schema is still missing after `guard --all`.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct MissingSchema {
+    pub slug: String,
+    pub reason: String,
+}
+
+/// Setup verification: which tenants' schemas are still missing.
+pub async fn verify_setup(
+    registry: &Registry,
+    vault: &Vault,
+    timeouts: Timeouts,
+) -> Result<Vec<MissingSchema>, FleetError> {
+    let mut missing = Vec::new();
+    for record in registry.list_tenants().await? {
+        let reason = match registry.connection(vault, &record.slug).await {
+            Err(e) => Some(e.to_string()),
+            Ok(url) => match read_tenant(&record, &url, timeouts).await {
+                Ok(snap) if snap.is_empty() => {
+                    Some("the schema exists but holds no objects".to_owned())
+                }
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            },
+        };
+        if let Some(reason) = reason {
+            missing.push(MissingSchema {
+                slug: record.slug,
+                reason,
+            });
+        }
+    }
+    Ok(missing)
+}
+
+/// A name for a throwaway scratch schema/database.
+fn scratch_name(i: usize) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("tenantry_scratch_{}_{nanos:x}_{i}", std::process::id())
+}
+
+/// Measures every version of `template` by applying it to a scratch
+/// schema (PostgreSQL), database (MySQL) or file (SQLite) reached through
+/// `scratch`, introspecting it with the engine code, and dropping it.
+pub async fn measure(
+    template: &Template,
+    scratch: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<Vec<(String, SchemaSnapshot)>, FleetError> {
+    if scratch.engine() != template.engine {
+        return Err(FleetError::InvalidTemplate {
+            reason: format!(
+                "the scratch URL is {} but the template is for {}",
+                scratch.engine(),
+                template.engine
+            ),
+        });
+    }
+    let tmp = tempfile_dir()?;
+    let mut out = Vec::new();
+    for (i, v) in template.versions.iter().enumerate() {
+        let migrations = template.migrations_through(&v.version)?;
+        let name = scratch_name(i);
+        let (url, schema) = match template.engine {
+            Engine::Sqlite => (
+                ConnectionUrl::parse(&format!(
+                    "sqlite:{}",
+                    tmp.join(format!("{name}.db")).display()
+                ))?,
+                "main".to_owned(),
+            ),
+            _ => (scratch.clone(), name.clone()),
+        };
+        let measured = async {
+            provision(
+                &Place {
+                    url: &url,
+                    schema: &schema,
+                },
+                &migrations,
+                timeouts,
+            )
+            .await?;
+            let schema_arg = (template.engine != Engine::Sqlite).then_some(schema.as_str());
+            Ok::<_, FleetError>(introspect(&url, schema_arg, timeouts).await?)
+        }
+        .await;
+        drop_scratch(&url, &schema, timeouts).await;
+        out.push((v.version.clone(), measured?));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(out)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, FleetError> {
+    let dir = std::env::temp_dir().join(scratch_name(0));
+    std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
+        action: "create scratch directory",
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
+async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Timeouts) {
+    use sqlx::Executor;
+    match url.engine() {
+        Engine::Postgres => {
+            if let Ok(mut c) = tenantry_introspect::postgres::connect(url, timeouts).await {
+                let _ = c
+                    .execute(
+                        format!(
+                            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                            schema.replace('"', "\"\"")
+                        )
+                        .as_str(),
+                    )
+                    .await;
+                tenantry_introspect::postgres::close(c).await;
+            }
+        }
+        Engine::Mysql => {
+            if let Ok(server) = url.with_database("") {
+                if let Ok(mut c) = tenantry_introspect::mysql::connect(&server, timeouts).await {
+                    let _ = c
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS `{}`", schema.replace('`', "``"))
+                                .as_str(),
+                        )
+                        .await;
+                    tenantry_introspect::mysql::close(c).await;
+                }
+            }
+        }
+        Engine::Sqlite => {
+            let _ = std::fs::remove_file(url.sqlite_path());
+        }
+    }
+}
+
+/// Measures a template, lints it, and stores it with its version hashes in
+/// the registry. Returns the lint findings.
+pub async fn register_template(
+    registry: &Registry,
+    template: &Template,
+    scratch: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<Vec<LintFinding>, FleetError> {
+    let measured = measure(template, scratch, timeouts).await?;
+    let findings = lint(template, &measured);
+    let stored = StoredTemplate {
+        name: template.name.clone(),
+        engine: template.engine,
+        versions: template
+            .versions
+            .iter()
+            .zip(&measured)
+            .map(|(v, (_, snap))| StoredVersion {
+                version: v.version.clone(),
+                migrations: v
+                    .migrations
+                    .iter()
+                    .map(|m| (m.name.to_string(), m.sql.to_string()))
+                    .collect(),
+                hash: Some(hash_schema(snap).root),
+            })
+            .collect(),
+    };
+    registry.save_template(&stored).await?;
+    Ok(findings)
+}

@@ -1,0 +1,381 @@
+//! Applying a template to one tenant, per engine, under a per-tenant lock.
+//!
+//! Architecture invariant: the lock is per schema (not only per database)
+//! and released on every path: PostgreSQL takes a transaction-level advisory
+//! lock in the provisioning transaction (commit, rollback and a dropped
+//! connection all release it); MySQL/MariaDB take `GET_LOCK` on a dedicated
+//! connection that is closed at the end; SQLite takes the file's write lock
+//! with `BEGIN IMMEDIATE`. Migrations run on that one dedicated connection;
+//! on PostgreSQL inside the transaction with a transaction-local
+//! `search_path`, so nothing leaks into any pool.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::mysql::MySqlConnection;
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Executor};
+use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_model::Engine;
+use ts_rs::TS;
+
+use crate::template::Migration;
+use crate::FleetError;
+
+/// What the guard did to a tenant's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum GuardAction {
+    /// The database/schema did not exist: created, then the template applied.
+    Created,
+    /// The schema existed but held no objects: the template applied.
+    Initialised,
+    /// The schema already held objects: nothing done.
+    AlreadyProvisioned,
+}
+
+/// The result of provisioning one tenant.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub action: GuardAction,
+    pub applied: Vec<String>,
+}
+
+/// Where the tenant's schema lives.
+pub struct Place<'a> {
+    pub url: &'a ConnectionUrl,
+    /// PostgreSQL schema (`public` for database-per-tenant) or MySQL database.
+    pub schema: &'a str,
+}
+
+/// How long a guard waits for another guard of the same tenant.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+fn quote_pg(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn quote_my(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// The advisory-lock key of one (database, schema).
+pub fn pg_lock_key(database: &str, schema: &str) -> i64 {
+    let digest = Sha256::new()
+        .chain_update(b"tenantry.guard\0")
+        .chain_update(database.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(schema.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+fn is_benign_exists(e: &sqlx::Error) -> bool {
+    // duplicate_database, duplicate_schema, unique_violation on the catalog,
+    // MySQL ER_DB_CREATE_EXISTS.
+    matches!(
+        e.as_database_error().and_then(|d| d.code()).as_deref(),
+        Some("42P04") | Some("42P06") | Some("23505") | Some("HY000")
+    ) && e.to_string().to_ascii_lowercase().contains("exist")
+}
+
+fn migration_error(
+    url: &ConnectionUrl,
+    migration: &str,
+    e: &sqlx::Error,
+    note: &str,
+) -> FleetError {
+    FleetError::Migration {
+        migration: migration.to_owned(),
+        path: url.server_label().into(),
+        reason: format!("{}{note}", url.scrub(&e.to_string())),
+    }
+}
+
+fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
+    FleetError::Introspect(IntrospectError::Catalog {
+        server: url.server_label(),
+        reason: url.scrub(&e.to_string()),
+    })
+}
+
+/// Creates the schema/database if missing and applies `migrations` if it
+/// holds no objects. Idempotent and safe to race.
+pub async fn provision(
+    place: &Place<'_>,
+    migrations: &[&Migration],
+    timeouts: Timeouts,
+) -> Result<Provisioned, FleetError> {
+    let attempt = || async {
+        match place.url.engine() {
+            Engine::Postgres => provision_postgres(place, migrations, timeouts).await,
+            Engine::Mysql => provision_mysql(place, migrations, timeouts).await,
+            Engine::Sqlite => provision_sqlite(place, migrations, timeouts).await,
+        }
+    };
+    match attempt().await {
+        // Someone outside the guard created the same object at the same
+        // moment: the second attempt sees it and carries on.
+        Err(FleetError::Raced) => attempt().await,
+        other => other,
+    }
+}
+
+async fn provision_postgres(
+    place: &Place<'_>,
+    migrations: &[&Migration],
+    timeouts: Timeouts,
+) -> Result<Provisioned, FleetError> {
+    let url = place.url;
+    let mut created = false;
+    let mut conn: PgConnection = match postgres::connect(url, timeouts).await {
+        Ok(c) => c,
+        Err(IntrospectError::DatabaseNotFound { database, .. }) => {
+            let maintenance = url.with_database("postgres")?;
+            let mut admin = postgres::connect(&maintenance, timeouts).await?;
+            match admin
+                .execute(format!("CREATE DATABASE {}", quote_pg(&database)).as_str())
+                .await
+            {
+                Ok(_) => created = true,
+                Err(e) if is_benign_exists(&e) => {}
+                Err(e) => return Err(migration_error(url, "(create database)", &e, "")),
+            }
+            postgres::close(admin).await;
+            postgres::connect(url, timeouts).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let result = async {
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(format!("{}ms", LOCK_WAIT.as_millis()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(pg_lock_key(&database, place.schema))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(place.schema)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| catalog(url, &e))?;
+        if !exists {
+            if let Err(e) = tx
+                .execute(format!("CREATE SCHEMA {}", quote_pg(place.schema)).as_str())
+                .await
+            {
+                return Err(if is_benign_exists(&e) {
+                    FleetError::Raced
+                } else {
+                    migration_error(url, "(create schema)", &e, "")
+                });
+            }
+            created = true;
+        }
+        let objects: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = $1 AND c.relkind IN ('r','p','v','m','S','f'))
+                  + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                      WHERE n.nspname = $1 AND t.typtype IN ('e','d','c','r')
+                        AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid))",
+        )
+        .bind(place.schema)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+        if objects > 0 {
+            tx.commit().await.map_err(|e| catalog(url, &e))?;
+            return Ok(Provisioned {
+                action: GuardAction::AlreadyProvisioned,
+                applied: Vec::new(),
+            });
+        }
+        sqlx::query("SELECT set_config('search_path', $1, true)")
+            .bind(quote_pg(place.schema))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut applied = Vec::new();
+        for m in migrations {
+            tx.execute(m.sql.as_ref()).await.map_err(|e| {
+                migration_error(
+                    url,
+                    &m.name,
+                    &e,
+                    "; nothing was applied (the transaction was rolled back)",
+                )
+            })?;
+            applied.push(m.name.to_string());
+        }
+        tx.commit().await.map_err(|e| catalog(url, &e))?;
+        Ok(Provisioned {
+            action: if created {
+                GuardAction::Created
+            } else {
+                GuardAction::Initialised
+            },
+            applied,
+        })
+    }
+    .await;
+    postgres::close(conn).await;
+    result
+}
+
+async fn provision_mysql(
+    place: &Place<'_>,
+    migrations: &[&Migration],
+    timeouts: Timeouts,
+) -> Result<Provisioned, FleetError> {
+    let url = place.url;
+    let server = url.with_database("")?;
+    let mut conn: MySqlConnection = mysql::connect(&server, timeouts).await?;
+    let lock_name = format!("tenantry:guard:{}", place.schema);
+    let result = async {
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&lock_name)
+            .bind(i64::try_from(LOCK_WAIT.as_secs()).unwrap_or(60))
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        if got != Some(1) {
+            return Err(FleetError::Locked { tenant: place.schema.to_owned(), seconds: LOCK_WAIT.as_secs() });
+        }
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?")
+            .bind(place.schema)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut created = false;
+        if exists == 0 {
+            conn.execute(format!("CREATE DATABASE IF NOT EXISTS {}", quote_my(place.schema)).as_str())
+                .await
+                .map_err(|e| migration_error(url, "(create database)", &e, ""))?;
+            created = true;
+        }
+        let objects: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?)
+                  + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?)",
+        )
+        .bind(place.schema)
+        .bind(place.schema)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+        if objects > 0 {
+            return Ok(Provisioned { action: GuardAction::AlreadyProvisioned, applied: Vec::new() });
+        }
+        // A dedicated connection, closed below: `USE` cannot leak anywhere.
+        conn.execute(format!("USE {}", quote_my(place.schema)).as_str())
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut applied = Vec::new();
+        for m in migrations {
+            conn.execute(m.sql.as_ref()).await.map_err(|e| {
+                let note = format!(
+                    "; MySQL/MariaDB commit DDL implicitly, so the migrations before it ({}) and any statements of this one before the failure stay applied",
+                    if applied.is_empty() { "none".to_owned() } else { applied.join(", ") }
+                );
+                migration_error(url, &m.name, &e, &note)
+            })?;
+            applied.push(m.name.to_string());
+        }
+        Ok(Provisioned {
+            action: if created { GuardAction::Created } else { GuardAction::Initialised },
+            applied,
+        })
+    }
+    .await;
+    // Release explicitly; closing the connection would release it too.
+    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(&lock_name)
+        .execute(&mut conn)
+        .await;
+    mysql::close(conn).await;
+    result
+}
+
+async fn provision_sqlite(
+    place: &Place<'_>,
+    migrations: &[&Migration],
+    timeouts: Timeouts,
+) -> Result<Provisioned, FleetError> {
+    let url = place.url;
+    let path = url.sqlite_path();
+    let created = !path.exists();
+    let mut conn: SqliteConnection = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(LOCK_WAIT.max(timeouts.connect))
+        .disable_statement_logging()
+        .connect()
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    let result = async {
+        conn.execute("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let objects: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+        if objects > 0 {
+            return Ok(Provisioned {
+                action: GuardAction::AlreadyProvisioned,
+                applied: Vec::new(),
+            });
+        }
+        let mut applied = Vec::new();
+        for m in migrations {
+            conn.execute(m.sql.as_ref()).await.map_err(|e| {
+                migration_error(
+                    url,
+                    &m.name,
+                    &e,
+                    "; nothing was applied (the transaction was rolled back)",
+                )
+            })?;
+            applied.push(m.name.to_string());
+        }
+        conn.execute("COMMIT").await.map_err(|e| catalog(url, &e))?;
+        Ok(Provisioned {
+            action: if created {
+                GuardAction::Created
+            } else {
+                GuardAction::Initialised
+            },
+            applied,
+        })
+    }
+    .await;
+    if result.is_err()
+        || matches!(
+            result,
+            Ok(Provisioned {
+                action: GuardAction::AlreadyProvisioned,
+                ..
+            })
+        )
+    {
+        let _ = conn.execute("ROLLBACK").await;
+    }
+    let _ = conn.close().await;
+    result
+}

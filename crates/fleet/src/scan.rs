@@ -1,0 +1,425 @@
+//! The fleet drift scan: every tenant (or a filter) measured and classified,
+//! with bounded concurrency, per-server batching, progress, cancellation,
+//! and per-tenant errors that never stop the rest.
+//!
+//! Batching: tenants that share a PostgreSQL database (schema-per-tenant)
+//! are read with one connection and a few catalog round trips per 500
+//! schemas; MySQL/MariaDB tenants on one server likewise (one connection,
+//! `TABLE_SCHEMA IN (…)`). Each batch is one task; at most `concurrency`
+//! run at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_model::{
+    classify, hash_schema, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash,
+};
+use tenantry_registry::templates::TenantCheck;
+use tenantry_registry::{AuditResult, Registry, TenantRecord};
+use tenantry_vault::Vault;
+use tokio::sync::Semaphore;
+use ts_rs::TS;
+
+use crate::guard::{read_tenant, tenant_schema};
+use crate::FleetError;
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ScanResult {
+    pub slug: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub status: SchemaStatus,
+    pub hash: Option<String>,
+    /// Why, when the status needs explaining (or the error, when `failed`).
+    pub reason: Option<String>,
+    pub template: Option<String>,
+    pub template_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, TS)]
+#[ts(export)]
+pub struct StatusCounts {
+    pub synced: u32,
+    pub outdated: u32,
+    pub customized: u32,
+    pub unknown: u32,
+    pub failed: u32,
+}
+
+impl StatusCounts {
+    fn add(&mut self, s: SchemaStatus) {
+        let slot = match s {
+            SchemaStatus::Synced => &mut self.synced,
+            SchemaStatus::Outdated => &mut self.outdated,
+            SchemaStatus::Customized => &mut self.customized,
+            SchemaStatus::Unknown => &mut self.unknown,
+            SchemaStatus::Failed => &mut self.failed,
+        };
+        *slot += 1;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ScanReport {
+    pub counts: StatusCounts,
+    pub tenants: Vec<ScanResult>,
+    #[ts(type = "number")]
+    pub elapsed_ms: u64,
+    /// The scan was cancelled; `tenants` holds those finished before.
+    pub cancelled: bool,
+}
+
+pub struct ScanOptions {
+    pub concurrency: usize,
+    /// Only these slugs (all tenants when `None`).
+    pub tenants: Option<Vec<String>>,
+    pub timeouts: Timeouts,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            tenants: None,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Progress after each finished batch: results stream in.
+pub struct ScanProgress<'a> {
+    pub done: usize,
+    pub total: usize,
+    pub finished: &'a [ScanResult],
+}
+
+/// Cancels a running scan from another task or thread.
+#[derive(Clone, Default)]
+pub struct CancelScan(Arc<AtomicBool>);
+
+impl CancelScan {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One tenant to measure, with what classifying it needs.
+struct Job {
+    record: TenantRecord,
+    url: ConnectionUrl,
+    schema: String,
+    lineage: Arc<Vec<TemplateVersionHash>>,
+}
+
+fn fingerprint(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Which batch a tenant belongs to. The key is a digest of the connection
+/// target, so no connection string is kept as a map key.
+fn batch_key(engine: Engine, url: &ConnectionUrl) -> [u8; 32] {
+    match engine {
+        Engine::Postgres => fingerprint(url.to_secret().expose_secret()),
+        Engine::Mysql => url
+            .with_database("")
+            .map(|u| fingerprint(u.to_secret().expose_secret()))
+            .unwrap_or_else(|_| fingerprint(url.to_secret().expose_secret())),
+        Engine::Sqlite => fingerprint(&url.sqlite_path().display().to_string()),
+    }
+}
+
+fn result_for(job: &Job, snapshot: Result<&SchemaSnapshot, String>) -> ScanResult {
+    let mut r = ScanResult {
+        slug: job.record.slug.clone(),
+        status: SchemaStatus::Failed,
+        hash: None,
+        reason: None,
+        template: job.record.template.clone(),
+        template_version: job.record.template_version.clone(),
+    };
+    let snap = match snapshot {
+        Ok(s) => s,
+        Err(reason) => {
+            r.reason = Some(reason);
+            return r;
+        }
+    };
+    let hash = hash_schema(snap).root;
+    r.hash = Some(hash.to_string());
+    match (
+        &job.record.template_version,
+        job.lineage.is_empty(),
+        snap.is_empty(),
+    ) {
+        (_, _, true) => {
+            r.status = SchemaStatus::Unknown;
+            r.reason = Some(
+                "the schema holds no objects: the template has not been applied (run the guard)"
+                    .into(),
+            );
+        }
+        (None, _, _) | (_, true, _) => {
+            r.status = SchemaStatus::Unknown;
+            r.reason = Some("no measured template version to compare with".into());
+        }
+        (Some(version), false, false) => {
+            r.status = classify(&hash, version, &job.lineage);
+            r.reason = match r.status {
+                SchemaStatus::Outdated => {
+                    job.lineage.iter().find(|v| v.hash == hash).map(|v| {
+                        format!("matches template version {}, expected {version}", v.version)
+                    })
+                }
+                SchemaStatus::Customized => Some(format!(
+                    "matches no version of the template (expected {version})"
+                )),
+                SchemaStatus::Unknown => Some(format!("template version {version} is not known")),
+                _ => None,
+            };
+        }
+    }
+    r
+}
+
+/// Measures a batch of tenants that share one connection target.
+async fn run_batch(engine: Engine, jobs: Vec<Job>, timeouts: Timeouts) -> Vec<ScanResult> {
+    let Some(first) = jobs.first() else {
+        return Vec::new();
+    };
+    let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
+    let batch: Result<BTreeMap<String, SchemaSnapshot>, IntrospectError> = match engine {
+        Engine::Postgres => {
+            async {
+                let mut conn = postgres::connect(&first.url, timeouts).await?;
+                let read = tokio::time::timeout(
+                    timeouts.query,
+                    postgres::introspect_schemas(&mut conn, &schemas),
+                )
+                .await;
+                postgres::close(conn).await;
+                match read {
+                    Ok(r) => r.map_err(|e| postgres::catalog_error(&first.url, &e)),
+                    Err(_) => Err(IntrospectError::QueryTimeout {
+                        server: first.url.server_label(),
+                        seconds: timeouts.query.as_secs(),
+                    }),
+                }
+            }
+            .await
+        }
+        Engine::Mysql => {
+            async {
+                let server = first.url.with_database("")?;
+                let mut conn = mysql::connect(&server, timeouts).await?;
+                let read = tokio::time::timeout(
+                    timeouts.query,
+                    mysql::introspect_schemas(&mut conn, &schemas),
+                )
+                .await;
+                mysql::close(conn).await;
+                match read {
+                    Ok(r) => r.map_err(|e| mysql::catalog_error(&first.url, &e)),
+                    Err(_) => Err(IntrospectError::QueryTimeout {
+                        server: first.url.server_label(),
+                        seconds: timeouts.query.as_secs(),
+                    }),
+                }
+            }
+            .await
+        }
+        Engine::Sqlite => {
+            let mut out = Vec::new();
+            for job in &jobs {
+                let snap = read_tenant(&job.record, &job.url, timeouts).await;
+                out.push(result_for(job, snap.as_ref().map_err(ToString::to_string)));
+            }
+            return out;
+        }
+    };
+    match batch {
+        Ok(found) => jobs
+            .iter()
+            .map(|job| match found.get(&job.schema) {
+                Some(snap) => result_for(job, Ok(snap)),
+                None => result_for(
+                    job,
+                    Err(format!(
+                        "schema `{}` does not exist on {}; run the guard to create it",
+                        job.schema,
+                        job.url.server_label()
+                    )),
+                ),
+            })
+            .collect(),
+        Err(e) => jobs
+            .iter()
+            .map(|job| result_for(job, Err(e.to_string())))
+            .collect(),
+    }
+}
+
+/// Scans the fleet, records every tenant's status, hash and check time, and
+/// appends a summary to the audit log.
+pub async fn scan(
+    registry: &Registry,
+    vault: &Vault,
+    options: &ScanOptions,
+    progress: &(dyn Fn(&ScanProgress<'_>) + Send + Sync),
+    cancel: &CancelScan,
+) -> Result<ScanReport, FleetError> {
+    let started = Instant::now();
+    let mut records = registry.list_tenants().await?;
+    if let Some(only) = &options.tenants {
+        for slug in only {
+            if !records.iter().any(|r| &r.slug == slug) {
+                return Err(tenantry_registry::RegistryError::TenantNotFound {
+                    slug: slug.clone(),
+                }
+                .into());
+            }
+        }
+        records.retain(|r| only.contains(&r.slug));
+    }
+    let total = records.len();
+    let mut results: Vec<ScanResult> = Vec::with_capacity(total);
+    let mut lineages: HashMap<(String, Engine), Arc<Vec<TemplateVersionHash>>> = HashMap::new();
+    let mut batches: BTreeMap<(Engine, [u8; 32]), Vec<Job>> = BTreeMap::new();
+    for record in records {
+        let url = match registry.connection(vault, &record.slug).await {
+            Ok(u) => u,
+            Err(e) => {
+                results.push(ScanResult {
+                    slug: record.slug.clone(),
+                    status: SchemaStatus::Failed,
+                    hash: None,
+                    reason: Some(e.to_string()),
+                    template: record.template.clone(),
+                    template_version: record.template_version.clone(),
+                });
+                continue;
+            }
+        };
+        let lineage = match &record.template {
+            Some(name) => match lineages.get(&(name.clone(), record.engine)) {
+                Some(l) => Arc::clone(l),
+                None => {
+                    let l = Arc::new(registry.lineage(name, record.engine).await?);
+                    lineages.insert((name.clone(), record.engine), Arc::clone(&l));
+                    l
+                }
+            },
+            None => Arc::new(Vec::new()),
+        };
+        let schema = tenant_schema(&record, &url);
+        let key = (record.engine, batch_key(record.engine, &url));
+        batches.entry(key).or_default().push(Job {
+            record,
+            url,
+            schema,
+            lineage,
+        });
+    }
+    progress(&ScanProgress {
+        done: results.len(),
+        total,
+        finished: &results,
+    });
+
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut cancelled = false;
+    for ((engine, _), jobs) in batches {
+        // Split SQLite "batches" (one file each) are already one job; a
+        // large PostgreSQL/MySQL batch stays one task: one connection.
+        let permit = tokio::select! {
+            p = Arc::clone(&semaphore).acquire_owned() => p,
+            _ = wait_cancel(cancel) => { cancelled = true; break; }
+        };
+        let Ok(permit) = permit else { break };
+        let timeouts = options.timeouts;
+        tasks.spawn(async move {
+            let out = run_batch(engine, jobs, timeouts).await;
+            drop(permit);
+            out
+        });
+        // Report what has finished so far without waiting.
+        while let Some(Ok(done)) = tasks.try_join_next() {
+            let from = results.len();
+            results.extend(done);
+            progress(&ScanProgress {
+                done: results.len(),
+                total,
+                finished: &results[from..],
+            });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(done) = joined {
+            let from = results.len();
+            results.extend(done);
+            progress(&ScanProgress {
+                done: results.len(),
+                total,
+                finished: &results[from..],
+            });
+        }
+    }
+    cancelled |= cancel.is_cancelled() && results.len() < total;
+
+    let checks: Vec<TenantCheck> = results
+        .iter()
+        .map(|r| TenantCheck {
+            slug: r.slug.clone(),
+            status: r.status,
+            reason: r.reason.clone(),
+            hash: r.hash.as_deref().and_then(|h| h.parse().ok()),
+            provisioned: false,
+        })
+        .collect();
+    registry.record_checks(&checks).await?;
+    let mut counts = StatusCounts::default();
+    for r in &results {
+        counts.add(r.status);
+    }
+    results.sort_by(|a, b| a.slug.cmp(&b.slug));
+    let report = ScanReport {
+        counts,
+        tenants: results,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cancelled,
+    };
+    registry
+        .audit(
+            None,
+            "scan",
+            &format!(
+                "{} tenants{}: {} synced, {} outdated, {} customized, {} unknown, {} failed",
+                report.tenants.len(),
+                if cancelled { " (cancelled)" } else { "" },
+                counts.synced,
+                counts.outdated,
+                counts.customized,
+                counts.unknown,
+                counts.failed
+            ),
+            AuditResult::Ok,
+        )
+        .await?;
+    Ok(report)
+}
+
+async fn wait_cancel(cancel: &CancelScan) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,280 @@
+//! Templates in the registry: their versions in order, each version's
+//! migrations, and the schema hash measured for each version.
+
+use serde::Serialize;
+use sqlx::Row;
+use tenantry_model::{DriftHash, Engine, SchemaStatus, TemplateVersionHash};
+use ts_rs::TS;
+
+use crate::{AuditResult, Registry, RegistryError};
+
+/// A template version as stored: its migrations (name, SQL) in order.
+pub struct StoredVersion {
+    pub version: String,
+    pub migrations: Vec<(String, String)>,
+    pub hash: Option<DriftHash>,
+}
+
+/// A template as the registry holds it.
+pub struct StoredTemplate {
+    pub name: String,
+    pub engine: Engine,
+    pub versions: Vec<StoredVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TemplateSummary {
+    pub name: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: Engine,
+    pub versions: Vec<TemplateVersionSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TemplateVersionSummary {
+    pub version: String,
+    pub migrations: u32,
+    pub hash: Option<String>,
+    pub measured_at: Option<String>,
+}
+
+impl Registry {
+    /// Stores (or replaces) a template with its measured version hashes.
+    /// Replacing a version whose hash changed is refused: tenants were
+    /// classified against it; publish a new version instead.
+    pub async fn save_template(&self, t: &StoredTemplate) -> Result<(), RegistryError> {
+        let result = self.save_template_inner(t).await;
+        let label = format!("{} ({})", t.name, t.engine);
+        self.audited(None, "template.save", result).await?;
+        let versions: Vec<&str> = t.versions.iter().map(|v| v.version.as_str()).collect();
+        self.audit(
+            None,
+            "template.save",
+            &format!("{label}: versions {}", versions.join(", ")),
+            AuditResult::Ok,
+        )
+        .await
+    }
+
+    async fn save_template_inner(&self, t: &StoredTemplate) -> Result<(), RegistryError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO templates (name, engine) VALUES (?1, ?2) ON CONFLICT (name, engine) DO NOTHING")
+            .bind(&t.name)
+            .bind(t.engine.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM templates WHERE name = ?1 AND engine = ?2")
+                .bind(&t.name)
+                .bind(t.engine.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        for (position, v) in t.versions.iter().enumerate() {
+            let existing: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT schema_hash FROM template_versions WHERE template_id = ?1 AND version = ?2",
+            )
+            .bind(id)
+            .bind(&v.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let new_hash = v.hash.map(|h| h.to_string());
+            if let Some(Some(old)) = &existing {
+                if new_hash.as_deref().is_some_and(|n| n != old) {
+                    return Err(RegistryError::InvalidInput {
+                        field: "template",
+                        reason: format!(
+                            "version {} of {} already exists with another schema ({old}); publish the change as a new version",
+                            v.version, t.name
+                        ),
+                    });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position)
+                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END, ?4)
+                 ON CONFLICT (template_id, version) DO UPDATE SET
+                     schema_hash = COALESCE(excluded.schema_hash, template_versions.schema_hash),
+                     measured_at = COALESCE(excluded.measured_at, template_versions.measured_at),
+                     position = excluded.position",
+            )
+            .bind(id)
+            .bind(&v.version)
+            .bind(&new_hash)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM template_migrations WHERE template_id = ?1 AND version = ?2")
+                .bind(id)
+                .bind(&v.version)
+                .execute(&mut *tx)
+                .await?;
+            for (seq, (name, sql)) in v.migrations.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO template_migrations (template_id, version, seq, name, sql) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .bind(id)
+                .bind(&v.version)
+                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .bind(name)
+                .bind(sql)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Loads a template with its migrations and hashes.
+    pub async fn template(
+        &self,
+        name: &str,
+        engine: Engine,
+    ) -> Result<StoredTemplate, RegistryError> {
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM templates WHERE name = ?1 AND engine = ?2")
+                .bind(name)
+                .bind(engine.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or_else(|| RegistryError::InvalidInput {
+                    field: "template",
+                    reason: format!(
+                        "no {engine} template named {name:?}; add it with `tenantry template add`"
+                    ),
+                })?;
+        let versions = sqlx::query(
+            "SELECT version, schema_hash FROM template_versions WHERE template_id = ?1 ORDER BY position, version",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for v in versions {
+            let version: String = v.try_get("version")?;
+            let hash: Option<String> = v.try_get("schema_hash")?;
+            let migrations: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, sql FROM template_migrations WHERE template_id = ?1 AND version = ?2 ORDER BY seq",
+            )
+            .bind(id)
+            .bind(&version)
+            .fetch_all(self.pool())
+            .await?;
+            out.push(StoredVersion {
+                version,
+                migrations,
+                hash: hash.and_then(|h| h.parse().ok()),
+            });
+        }
+        Ok(StoredTemplate {
+            name: name.to_owned(),
+            engine,
+            versions: out,
+        })
+    }
+
+    /// The measured hashes of a template's versions, oldest first.
+    pub async fn lineage(
+        &self,
+        name: &str,
+        engine: Engine,
+    ) -> Result<Vec<TemplateVersionHash>, RegistryError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT v.version, v.schema_hash FROM template_versions v JOIN templates t ON t.id = v.template_id
+              WHERE t.name = ?1 AND t.engine = ?2 ORDER BY v.position, v.version",
+        )
+        .bind(name)
+        .bind(engine.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(version, hash)| {
+                Some(TemplateVersionHash {
+                    version,
+                    hash: hash?.parse().ok()?,
+                })
+            })
+            .collect())
+    }
+
+    pub async fn list_templates(&self) -> Result<Vec<TemplateSummary>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT t.name, t.engine, v.version, v.schema_hash, v.measured_at,
+                    (SELECT count(*) FROM template_migrations m WHERE m.template_id = t.id AND m.version = v.version) AS migrations
+               FROM templates t LEFT JOIN template_versions v ON v.template_id = t.id
+              ORDER BY t.name, t.engine, v.position, v.version",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<TemplateSummary> = Vec::new();
+        for r in rows {
+            let name: String = r.try_get("name")?;
+            let engine = crate::parse_engine(&r.try_get::<String, _>("engine")?);
+            if out
+                .last()
+                .is_none_or(|t| t.name != name || t.engine != engine)
+            {
+                out.push(TemplateSummary {
+                    name: name.clone(),
+                    engine,
+                    versions: Vec::new(),
+                });
+            }
+            if let (Some(t), Some(version)) =
+                (out.last_mut(), r.try_get::<Option<String>, _>("version")?)
+            {
+                t.versions.push(TemplateVersionSummary {
+                    version,
+                    migrations: u32::try_from(r.try_get::<i64, _>("migrations")?).unwrap_or(0),
+                    hash: r.try_get("schema_hash")?,
+                    measured_at: r.try_get("measured_at")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the outcome of checking one tenant.
+    pub async fn record_check(&self, check: &TenantCheck) -> Result<(), RegistryError> {
+        self.record_checks(std::slice::from_ref(check)).await
+    }
+
+    /// Records many check outcomes in one transaction (a fleet scan).
+    pub async fn record_checks(&self, checks: &[TenantCheck]) -> Result<(), RegistryError> {
+        let mut tx = self.pool().begin().await?;
+        for c in checks {
+            sqlx::query(
+                "UPDATE tenants SET status = ?2, status_reason = ?3,
+                        current_hash = COALESCE(?4, current_hash),
+                        initial_hash = CASE WHEN ?5 THEN COALESCE(initial_hash, ?4) ELSE initial_hash END,
+                        last_sync_at = CASE WHEN ?4 IS NULL THEN last_sync_at ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                  WHERE slug = ?1",
+            )
+            .bind(&c.slug)
+            .bind(c.status.as_str())
+            .bind(&c.reason)
+            .bind(c.hash.map(|h| h.to_string()))
+            .bind(c.provisioned)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The outcome of checking one tenant, to record.
+#[derive(Debug, Clone)]
+pub struct TenantCheck {
+    pub slug: String,
+    pub status: SchemaStatus,
+    pub reason: Option<String>,
+    /// The measured hash; `None` when the schema could not be read.
+    pub hash: Option<DriftHash>,
+    /// The template was just applied: the hash becomes the initial hash.
+    pub provisioned: bool,
+}

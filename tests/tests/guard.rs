@@ -1,0 +1,514 @@
+//! The schema guard and the fleet scan on the real servers: create /
+//! initialise / skip on every engine and isolation mode, eight concurrent
+//! guards on fifty tenants, a failing template, and a scan over a fleet with
+//! known drift.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+
+use tenantry_fleet::guard::{guard_tenant, register_template, verify_setup};
+use tenantry_fleet::provision::{pg_lock_key, GuardAction};
+use tenantry_fleet::scan::{scan, CancelScan, ScanOptions};
+use tenantry_fleet::{Migration, Template, TemplateVersion};
+use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_model::{Engine, SchemaStatus};
+use tenantry_registry::{NewTenant, Registry};
+use tenantry_tests::{fixture, unique_name, MysqlDatabase, PgDatabase};
+use tenantry_vault::{MemoryKeyStore, Vault};
+
+const V110: [(&str, &str); 3] = [
+    ("postgres", "ALTER TABLE users ADD COLUMN locale text NOT NULL DEFAULT 'en'; CREATE TABLE webhooks (id serial PRIMARY KEY, url text NOT NULL);"),
+    ("mysql", "ALTER TABLE users ADD COLUMN locale VARCHAR(10) NOT NULL DEFAULT 'en'; CREATE TABLE webhooks (id INT AUTO_INCREMENT PRIMARY KEY, url TEXT NOT NULL);"),
+    ("sqlite", "ALTER TABLE users ADD COLUMN locale TEXT NOT NULL DEFAULT 'en'; CREATE TABLE webhooks (id INTEGER PRIMARY KEY, url TEXT NOT NULL);"),
+];
+
+fn template(engine: Engine) -> Template {
+    let dir = engine.as_str();
+    let v110 = V110.iter().find(|(e, _)| *e == dir).unwrap().1;
+    Template {
+        name: "saas".into(),
+        engine,
+        versions: vec![
+            TemplateVersion {
+                version: "1.0.0".into(),
+                migrations: vec![Migration {
+                    name: "1.0.0/0001_init.sql".into(),
+                    sql: fixture(dir, "template.sql").into(),
+                }],
+            },
+            TemplateVersion {
+                version: "1.1.0".into(),
+                migrations: vec![Migration::fixed("1.1.0/0002_locale.sql", v110)],
+            },
+        ],
+    }
+}
+
+struct Fleet {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    registry: Arc<Registry>,
+    vault: Arc<Vault>,
+}
+
+async fn fleet() -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let registry = Registry::open(&path.join("registry.db")).await.unwrap();
+    let vault = registry
+        .open_vault(&MemoryKeyStore::default())
+        .await
+        .unwrap();
+    Fleet {
+        _dir: dir,
+        dir: path,
+        registry: Arc::new(registry),
+        vault: Arc::new(vault),
+    }
+}
+
+impl Fleet {
+    async fn add(&self, slug: &str, url: &str, schema: Option<&str>, version: &str) {
+        self.registry
+            .add_tenant(
+                &self.vault,
+                NewTenant {
+                    slug: slug.into(),
+                    display_name: slug.into(),
+                    url: ConnectionUrl::parse(url).unwrap(),
+                    schema: schema.map(str::to_owned),
+                    template: Some("saas".into()),
+                    template_version: Some(version.into()),
+                    domains: vec![],
+                    notes: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn guard(&self, slug: &str) -> tenantry_fleet::guard::GuardReport {
+        guard_tenant(&self.registry, &self.vault, slug, Timeouts::default())
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn postgres_guard_creates_initialises_and_skips_in_both_isolation_modes() {
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    register_template(
+        &f.registry,
+        &template(Engine::Postgres),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+
+    // Schema-per-tenant: missing schema → created; empty schema → initialised.
+    f.add("s-new", &db.url(), Some("tenant_new"), "1.1.0").await;
+    db.apply("tenant_empty", "").await;
+    f.add("s-empty", &db.url(), Some("tenant_empty"), "1.1.0")
+        .await;
+    let r = f.guard("s-new").await;
+    assert_eq!(
+        (r.action, r.status),
+        (Some(GuardAction::Created), SchemaStatus::Synced),
+        "{r:?}"
+    );
+    assert_eq!(r.applied, ["1.0.0/0001_init.sql", "1.1.0/0002_locale.sql"]);
+    let r = f.guard("s-empty").await;
+    assert_eq!(
+        (r.action, r.status),
+        (Some(GuardAction::Initialised), SchemaStatus::Synced),
+        "{r:?}"
+    );
+    let again = f.guard("s-new").await;
+    assert_eq!(again.action, Some(GuardAction::AlreadyProvisioned));
+    let record = f.registry.tenant("s-new").await.unwrap();
+    assert_eq!(record.status, SchemaStatus::Synced);
+    assert_eq!(record.initial_hash, record.current_hash);
+    assert!(record.last_sync_at.is_some());
+
+    // Database-per-tenant: a database that does not exist yet.
+    let name = unique_name("tenantry_test_dbt");
+    let _drop = PgDatabase::adopt(&name);
+    let url = format!("{}/{name}", tenantry_tests::pg_server_url());
+    f.add("d-new", &url, None, "1.0.0").await;
+    let r = f.guard("d-new").await;
+    assert_eq!(
+        (r.action, r.status),
+        (Some(GuardAction::Created), SchemaStatus::Synced),
+        "{r:?}"
+    );
+
+    assert!(verify_setup(&f.registry, &f.vault, Timeouts::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn mysql_and_sqlite_guards_create_initialise_and_skip() {
+    let f = fleet().await;
+    let scratch = MysqlDatabase::create().await;
+    register_template(
+        &f.registry,
+        &template(Engine::Mysql),
+        &ConnectionUrl::parse(&scratch.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let name = unique_name("tenantry_test_my");
+    let _drop = MysqlDatabase::adopt(&name);
+    f.add(
+        "m-new",
+        &format!("{}/{name}", tenantry_tests::mysql_server_url()),
+        None,
+        "1.1.0",
+    )
+    .await;
+    let r = f.guard("m-new").await;
+    assert_eq!(
+        (r.action, r.status),
+        (Some(GuardAction::Created), SchemaStatus::Synced),
+        "{r:?}"
+    );
+    assert_eq!(
+        f.guard("m-new").await.action,
+        Some(GuardAction::AlreadyProvisioned)
+    );
+    let empty = MysqlDatabase::create().await;
+    f.add("m-empty", &empty.url(), None, "1.0.0").await;
+    assert_eq!(
+        f.guard("m-empty").await.action,
+        Some(GuardAction::Initialised)
+    );
+
+    let sqlite_scratch = format!("sqlite:{}", f.dir.join("scratch.db").display());
+    register_template(
+        &f.registry,
+        &template(Engine::Sqlite),
+        &ConnectionUrl::parse(&sqlite_scratch).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    f.add(
+        "l-new",
+        &format!("sqlite:{}", f.dir.join("l-new.db").display()),
+        None,
+        "1.1.0",
+    )
+    .await;
+    let r = f.guard("l-new").await;
+    assert_eq!(
+        (r.action, r.status),
+        (Some(GuardAction::Created), SchemaStatus::Synced),
+        "{r:?}"
+    );
+    assert_eq!(
+        f.guard("l-new").await.action,
+        Some(GuardAction::AlreadyProvisioned)
+    );
+}
+
+#[tokio::test]
+async fn eight_concurrent_guards_on_fifty_tenants_apply_each_migration_exactly_once() {
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    register_template(
+        &f.registry,
+        &template(Engine::Postgres),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let slugs: Vec<String> = (0..50).map(|i| format!("t{i:02}")).collect();
+    for s in &slugs {
+        f.add(s, &db.url(), Some(&format!("tenant_{s}")), "1.1.0")
+            .await;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (registry, vault, slugs) =
+            (Arc::clone(&f.registry), Arc::clone(&f.vault), slugs.clone());
+        tasks.spawn(async move {
+            let mut order = slugs;
+            order.rotate_left(worker * 6);
+            for s in order {
+                let r = guard_tenant(&registry, &vault, &s, Timeouts::default())
+                    .await
+                    .unwrap();
+                assert!(r.error.is_none(), "{r:?}");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let log = f.registry.audit_log(None, 10_000).await.unwrap();
+    for s in &slugs {
+        let applied = log
+            .iter()
+            .filter(|e| {
+                e.tenant_slug.as_deref() == Some(s.as_str())
+                    && e.action == "guard"
+                    && e.detail.starts_with("created and applied")
+            })
+            .count();
+        let skipped = log
+            .iter()
+            .filter(|e| {
+                e.tenant_slug.as_deref() == Some(s.as_str())
+                    && e.detail.starts_with("already provisioned")
+            })
+            .count();
+        assert_eq!((applied, skipped), (1, 7), "tenant {s}");
+        assert_eq!(
+            f.registry.tenant(s).await.unwrap().status,
+            SchemaStatus::Synced
+        );
+    }
+    let mut conn = db.connect().await;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "no guard lock may outlive its guard");
+}
+
+#[tokio::test]
+async fn a_failing_template_rolls_back_and_releases_the_lock_at_once() {
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    let mut broken = template(Engine::Postgres);
+    register_template(
+        &f.registry,
+        &broken,
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    broken.versions.push(TemplateVersion {
+        version: "1.2.0".into(),
+        migrations: vec![Migration::fixed(
+            "1.2.0/0003_broken.sql",
+            "CREATE TABLE ok_table (id int); ALTER TABLE no_such_table ADD COLUMN x int;",
+        )],
+    });
+    // Store the broken version without measuring it (it cannot be measured).
+    f.registry
+        .save_template(&tenantry_registry::templates::StoredTemplate {
+            name: "saas".into(),
+            engine: Engine::Postgres,
+            versions: broken
+                .versions
+                .iter()
+                .map(|v| tenantry_registry::templates::StoredVersion {
+                    version: v.version.clone(),
+                    migrations: v
+                        .migrations
+                        .iter()
+                        .map(|m| (m.name.to_string(), m.sql.to_string()))
+                        .collect(),
+                    hash: None,
+                })
+                .collect(),
+        })
+        .await
+        .unwrap();
+    f.add("broken", &db.url(), Some("tenant_broken"), "1.2.0")
+        .await;
+    let r = f.guard("broken").await;
+    assert_eq!(r.status, SchemaStatus::Failed);
+    assert_eq!(r.error_code.as_deref(), Some("migration_failed"));
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("1.2.0/0003_broken.sql"),
+        "{r:?}"
+    );
+    let record = f.registry.tenant("broken").await.unwrap();
+    assert_eq!(record.status, SchemaStatus::Failed);
+    assert!(record.status_reason.unwrap().contains("no_such_table"));
+
+    let mut conn = db.connect().await;
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(pg_lock_key(&db.name, "tenant_broken"))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(free, "the lock must be free as soon as the guard failed");
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'tenant_broken'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables, 0,
+        "a failed provisioning leaves nothing half-applied on PostgreSQL"
+    );
+}
+
+#[tokio::test]
+async fn a_scan_reports_exactly_the_drifted_tenants() {
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    let my_scratch = MysqlDatabase::create().await;
+    for (engine, scratch) in [
+        (Engine::Postgres, db.url()),
+        (Engine::Mysql, my_scratch.url()),
+        (
+            Engine::Sqlite,
+            format!("sqlite:{}", f.dir.join("scratch.db").display()),
+        ),
+    ] {
+        register_template(
+            &f.registry,
+            &template(engine),
+            &ConnectionUrl::parse(&scratch).unwrap(),
+            Timeouts::default(),
+        )
+        .await
+        .unwrap();
+    }
+    // 20 PostgreSQL schemas, 4 MariaDB databases, 4 SQLite files, all on 1.1.0.
+    for i in 0..20 {
+        f.add(
+            &format!("pg-{i:02}"),
+            &db.url(),
+            Some(&format!("ps_{i:02}")),
+            "1.1.0",
+        )
+        .await;
+    }
+    let my_dbs: Vec<MysqlDatabase> = futures_create(4).await;
+    for (i, d) in my_dbs.iter().enumerate() {
+        f.add(&format!("my-{i}"), &d.url(), None, "1.1.0").await;
+    }
+    for i in 0..4 {
+        f.add(
+            &format!("lite-{i}"),
+            &format!("sqlite:{}", f.dir.join(format!("lite-{i}.db")).display()),
+            None,
+            "1.1.0",
+        )
+        .await;
+    }
+    for t in f.registry.list_tenants().await.unwrap() {
+        let r = f.guard(&t.slug).await;
+        assert_eq!(r.status, SchemaStatus::Synced, "{r:?}");
+    }
+    // Known drift.
+    db.apply("ps_03", "CREATE TABLE custom_reports (id int);")
+        .await;
+    db.apply("ps_11", "DROP INDEX idx_users_account;").await;
+    my_dbs[2]
+        .apply("ALTER TABLE users ADD COLUMN badge VARCHAR(20);")
+        .await;
+    tenantry_tests::sqlite_file(
+        &f.dir.join("lite-1.db"),
+        "CREATE INDEX custom_ix ON tasks (title);",
+    )
+    .await;
+    // Left on 1.0.0 but recorded as 1.1.0: outdated.
+    db.apply("ps_outdated", &fixture("postgres", "template.sql"))
+        .await;
+    f.add("pg-outdated", &db.url(), Some("ps_outdated"), "1.1.0")
+        .await;
+    // A schema that was never created: failed.
+    f.add("pg-missing", &db.url(), Some("ps_never_created"), "1.1.0")
+        .await;
+
+    let seen = std::sync::Mutex::new(0usize);
+    let report = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions {
+            concurrency: 4,
+            ..Default::default()
+        },
+        &|p| *seen.lock().unwrap() = p.done,
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    let with = |s: SchemaStatus| {
+        report
+            .tenants
+            .iter()
+            .filter(|t| t.status == s)
+            .map(|t| t.slug.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        with(SchemaStatus::Customized),
+        ["lite-1", "my-2", "pg-03", "pg-11"],
+        "{report:#?}"
+    );
+    assert_eq!(with(SchemaStatus::Outdated), ["pg-outdated"]);
+    assert_eq!(with(SchemaStatus::Failed), ["pg-missing"]);
+    assert_eq!(report.counts.synced, 24);
+    assert_eq!(*seen.lock().unwrap(), 30, "progress reaches the total");
+    let missing = report
+        .tenants
+        .iter()
+        .find(|t| t.slug == "pg-missing")
+        .unwrap();
+    assert!(missing
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("does not exist"));
+    let rec = f.registry.tenant("pg-03").await.unwrap();
+    assert_eq!(rec.status, SchemaStatus::Customized);
+    assert_ne!(rec.current_hash, rec.initial_hash);
+
+    // A filtered re-scan, and a cancelled one.
+    let one = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions {
+            tenants: Some(vec!["pg-11".into()]),
+            ..Default::default()
+        },
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(one.tenants.len(), 1);
+    let cancel = CancelScan::default();
+    cancel.cancel();
+    let cancelled = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions {
+            concurrency: 1,
+            ..Default::default()
+        },
+        &|_| {},
+        &cancel,
+    )
+    .await
+    .unwrap();
+    assert!(cancelled.cancelled);
+    assert!(cancelled.tenants.len() < 30);
+}
+
+async fn futures_create(n: usize) -> Vec<MysqlDatabase> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(MysqlDatabase::create().await);
+    }
+    out
+}
