@@ -2,8 +2,10 @@
 //!
 //! Exit codes: 0 success; 1 the operation failed (unreachable server, bad
 //! URL, missing schema, locked keyring…; one line on stderr); 2 bad usage;
-//! 3 the command ran and found a problem (an unhealthy tenant).
+//! 3 the command ran and found a problem (an unhealthy tenant, drift listed
+//! in `scan --fail-on`, a guard that failed, lint findings).
 
+mod drift;
 mod inspect;
 mod tenants;
 
@@ -60,6 +62,51 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: tenants::KeyCommand,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Manage templates: measured, versioned migrations.
+    Template {
+        #[command(subcommand)]
+        command: drift::TemplateCommand,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Run the schema guard: create missing databases/schemas and apply the
+    /// template where a schema is empty; with --all, also verify the setup.
+    Guard {
+        /// The tenant's slug.
+        #[arg(conflicts_with = "all", required_unless_present = "all")]
+        slug: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Measure every tenant (or some) and classify its drift; for nightly runs.
+    /// Exits 3 when a tenant has a status listed in --fail-on.
+    Scan {
+        /// Only this tenant (repeatable).
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        /// Batches (databases or servers) read at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+        /// Statuses that make the run exit 3 (`never` to always exit 0).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "customized,failed"
+        )]
+        fail_on: Vec<drift::FailOn>,
+        /// Seconds to wait for each server to accept a connection.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        connect_timeout: u64,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -165,5 +212,31 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             json,
             registry,
         } => tenants::health(&slug, json, &registry, &mut out).await,
+        Command::Template { command, registry } => {
+            drift::template(command, &registry, &mut out).await
+        }
+        Command::Guard {
+            slug,
+            all,
+            json,
+            registry,
+        } => drift::guard(slug, all, json, &registry, &mut out).await,
+        Command::Scan {
+            tenants,
+            json,
+            concurrency,
+            fail_on,
+            connect_timeout,
+            registry,
+        } => {
+            let a = drift::ScanArgs {
+                tenants,
+                json,
+                concurrency: usize::from(concurrency),
+                fail_on,
+                connect_timeout,
+            };
+            drift::scan(a, &registry, &mut out).await
+        }
     }
 }

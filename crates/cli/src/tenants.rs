@@ -107,7 +107,7 @@ fn registry_path(args: &RegistryArgs) -> Result<PathBuf, CliError> {
     })
 }
 
-fn keyring(args: &RegistryArgs) -> OsKeyring {
+pub(crate) fn keyring(args: &RegistryArgs) -> OsKeyring {
     OsKeyring::new(
         args.keyring_service
             .clone()
@@ -115,12 +115,12 @@ fn keyring(args: &RegistryArgs) -> OsKeyring {
     )
 }
 
-async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
+pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
     Ok(Registry::open(&registry_path(args)?).await?)
 }
 
 /// Reads a URL given as `-` (stdin), from an environment variable, or as is.
-fn read_url(value: Option<&str>, env: Option<&str>) -> Result<ConnectionUrl, CliError> {
+pub(crate) fn read_url(value: Option<&str>, env: Option<&str>) -> Result<ConnectionUrl, CliError> {
     if let Some(var) = env {
         let v = std::env::var(var).map_err(|_| {
             CliError::new(

@@ -166,3 +166,93 @@ fn without_a_keyring_nothing_is_written_and_the_error_says_why() {
     assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]");
     assert_no_canary_in_dir(env.dir.path());
 }
+
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn a_nightly_run_template_guard_scan_with_exit_codes() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    // A two-version SQLite template on disk.
+    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+    std::fs::create_dir_all(dir.join("tpl/1.1.0")).unwrap();
+    std::fs::write(
+        dir.join("tpl/1.0.0/0001_init.sql"),
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tpl/1.1.0/0002_users.sql"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts (id));",
+    )
+    .unwrap();
+    let o = env.run(&[
+        "template",
+        "add",
+        dir.join("tpl").to_str().unwrap(),
+        "--name",
+        "saas",
+        "--engine",
+        "sqlite",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1.1.0"), "{}", text(&o));
+
+    let csv = dir.join("tenants.csv");
+    let mut rows = String::from("slug,name,url,template,template_version\n");
+    for s in ["alpha", "beta", "gamma"] {
+        rows.push_str(&format!(
+            "{s},{s},sqlite:{}/{s}.db?password={CANARY},saas,1.1.0\n",
+            dir.display()
+        ));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = env.run(&["guard", "--all", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let guard: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        guard["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["action"] == "created" && t["status"] == "synced"),
+        "{guard}"
+    );
+    assert_eq!(guard["missing_schemas"].as_array().unwrap().len(), 0);
+
+    let o = env.run(&["scan", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Someone adds a table by hand in beta.
+    let beta = format!("sqlite:{}/beta.db", dir.display());
+    let mut conn = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(&beta).await.unwrap()
+    });
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Executor;
+        conn.execute("CREATE TABLE hand_made (x int)")
+            .await
+            .unwrap();
+    });
+    let o = env.run(&["scan", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "drift must exit 3: {}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["counts"]["customized"], 1);
+    assert_eq!(report["counts"]["synced"], 2);
+    assert!(!text(&o).contains(CANARY));
+    let o = env.run(&["scan", "--fail-on", "never"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("customized  beta"), "{}", text(&o));
+    let o = env.run(&["tenant", "show", "beta", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["tenant"]["status"], "customized");
+    assert_ne!(
+        shown["tenant"]["initial_hash"],
+        shown["tenant"]["current_hash"]
+    );
+    std::fs::remove_file(&csv).unwrap(); // the input itself holds the canary
+    assert_no_canary_in_dir(dir);
+}

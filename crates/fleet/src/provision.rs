@@ -37,6 +37,16 @@ pub enum GuardAction {
     AlreadyProvisioned,
 }
 
+impl GuardAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardAction::Created => "created",
+            GuardAction::Initialised => "initialised",
+            GuardAction::AlreadyProvisioned => "already provisioned",
+        }
+    }
+}
+
 /// The result of provisioning one tenant.
 #[derive(Debug, Clone)]
 pub struct Provisioned {

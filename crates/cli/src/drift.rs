@@ -1,0 +1,385 @@
+//! `tenantry template …`, `tenantry guard` and `tenantry scan`: templates,
+//! provisioning and the nightly drift run.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Subcommand, ValueEnum};
+use tenantry_fleet::guard::{guard_tenant, measure, register_template, verify_setup, GuardReport};
+use tenantry_fleet::scan::{scan as run_scan, CancelScan, ScanOptions, ScanReport};
+use tenantry_fleet::template::{lint, Template};
+use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_model::{Engine, SchemaStatus};
+
+use crate::tenants::{keyring, open, read_url};
+use crate::{write_json, CliError, RegistryArgs};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl From<EngineArg> for Engine {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Postgres => Engine::Postgres,
+            EngineArg::Mysql => Engine::Mysql,
+            EngineArg::Sqlite => Engine::Sqlite,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TemplateCommand {
+    /// Measure a template (a folder of version folders of .sql files) on a
+    /// scratch database and store it, with each version's hash, in the registry.
+    Add {
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        engine: EngineArg,
+        /// Where to measure: a PostgreSQL database (a scratch schema is made
+        /// and dropped in it), a MySQL server (a scratch database), or for
+        /// SQLite nothing (a temporary file). `-` reads it from standard input.
+        #[arg(long)]
+        scratch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registry's templates, versions and measured hashes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report what in a template will break tenants (measured when --scratch is given).
+    Lint {
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        engine: EngineArg,
+        #[arg(long)]
+        scratch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn scratch_url(engine: Engine, scratch: Option<&str>) -> Result<ConnectionUrl, CliError> {
+    match (engine, scratch) {
+        (_, Some(s)) => read_url(Some(s), None),
+        (Engine::Sqlite, None) => Ok(ConnectionUrl::parse(&format!(
+            "sqlite:{}",
+            std::env::temp_dir().join("tenantry-scratch.db").display()
+        ))?),
+        (_, None) => Err(CliError::new(
+            "usage",
+            format!("measuring a {engine} template needs --scratch URL (a database Tenantry may create and drop scratch objects in)"),
+        )),
+    }
+}
+
+pub async fn template(
+    cmd: TemplateCommand,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let timeouts = Timeouts::default();
+    match cmd {
+        TemplateCommand::Add {
+            dir,
+            name,
+            engine,
+            scratch,
+            json,
+        } => {
+            let registry = open(args).await?;
+            let engine = Engine::from(engine);
+            let template = Template::load_dir(&dir, &name, engine).map_err(fleet_err)?;
+            let scratch = scratch_url(engine, scratch.as_deref())?;
+            let findings = register_template(&registry, &template, &scratch, timeouts)
+                .await
+                .map_err(fleet_err)?;
+            let lineage = registry.lineage(&name, engine).await?;
+            if json {
+                return write_json(
+                    out,
+                    &serde_json::json!({ "name": name, "engine": engine, "versions": lineage, "lint": findings }),
+                );
+            }
+            writeln!(out, "template {name} ({engine}) stored:").map_err(CliError::output)?;
+            for v in &lineage {
+                writeln!(out, "  {:<10} {}", v.version, v.hash).map_err(CliError::output)?;
+            }
+            print_findings(out, &findings)
+        }
+        TemplateCommand::List { json } => {
+            let registry = open(args).await?;
+            let all = registry.list_templates().await?;
+            if json {
+                return write_json(out, &all);
+            }
+            if all.is_empty() {
+                return writeln!(out, "no templates; add one with `tenantry template add`")
+                    .map_err(CliError::output);
+            }
+            for t in all {
+                writeln!(out, "{} ({})", t.name, t.engine).map_err(CliError::output)?;
+                for v in t.versions {
+                    writeln!(
+                        out,
+                        "  {:<10} {:>3} migrations  {}",
+                        v.version,
+                        v.migrations,
+                        v.hash.as_deref().unwrap_or("not measured")
+                    )
+                    .map_err(CliError::output)?;
+                }
+            }
+            Ok(())
+        }
+        TemplateCommand::Lint {
+            dir,
+            engine,
+            scratch,
+            json,
+        } => {
+            let engine = Engine::from(engine);
+            let template = Template::load_dir(&dir, "lint", engine).map_err(fleet_err)?;
+            let measured = match scratch {
+                Some(s) => measure(&template, &scratch_url(engine, Some(&s))?, timeouts)
+                    .await
+                    .map_err(fleet_err)?,
+                None if engine == Engine::Sqlite => {
+                    measure(&template, &scratch_url(engine, None)?, timeouts)
+                        .await
+                        .map_err(fleet_err)?
+                }
+                None => Vec::new(),
+            };
+            let findings = lint(&template, &measured);
+            if json {
+                write_json(out, &findings)?;
+            } else {
+                print_findings(out, &findings)?;
+            }
+            if findings.is_empty() {
+                Ok(())
+            } else {
+                Err(CliError::finding(
+                    "lint",
+                    format!("{} finding(s) in {}", findings.len(), dir.display()),
+                ))
+            }
+        }
+    }
+}
+
+fn print_findings(
+    out: &mut impl Write,
+    findings: &[tenantry_fleet::template::LintFinding],
+) -> Result<(), CliError> {
+    if findings.is_empty() {
+        return writeln!(out, "lint: no findings").map_err(CliError::output);
+    }
+    writeln!(out, "lint: {} finding(s)", findings.len()).map_err(CliError::output)?;
+    for f in findings {
+        writeln!(out, "  [{:?}] {}: {}", f.kind, f.location, f.message)
+            .map_err(CliError::output)?;
+    }
+    Ok(())
+}
+
+fn fleet_err(e: tenantry_fleet::FleetError) -> CliError {
+    CliError::new(e.code(), e.to_string())
+}
+
+pub async fn guard(
+    slug: Option<String>,
+    all: bool,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let timeouts = Timeouts::default();
+    let slugs: Vec<String> = match (slug, all) {
+        (Some(s), false) => vec![s],
+        (None, true) => registry
+            .list_tenants()
+            .await?
+            .into_iter()
+            .filter(|t| t.template.is_some())
+            .map(|t| t.slug)
+            .collect(),
+        _ => return Err(CliError::new("usage", "give a tenant slug or --all".into())),
+    };
+    let mut reports: Vec<GuardReport> = Vec::new();
+    for s in &slugs {
+        reports.push(
+            guard_tenant(&registry, &vault, s, timeouts)
+                .await
+                .map_err(fleet_err)?,
+        );
+    }
+    let missing = if all {
+        verify_setup(&registry, &vault, timeouts)
+            .await
+            .map_err(fleet_err)?
+    } else {
+        Vec::new()
+    };
+    if json {
+        write_json(
+            out,
+            &serde_json::json!({ "tenants": reports, "missing_schemas": missing }),
+        )?;
+    } else {
+        for r in &reports {
+            let what = match (&r.action, &r.error) {
+                (_, Some(e)) => format!("FAILED: {e}"),
+                (Some(a), None) => a.as_str().to_owned(),
+                (None, None) => "nothing done".into(),
+            };
+            writeln!(out, "{:<24} {:<11} {what}", r.slug, r.status.as_str())
+                .map_err(CliError::output)?;
+        }
+        for m in &missing {
+            writeln!(out, "MISSING {:<16} {}", m.slug, m.reason).map_err(CliError::output)?;
+        }
+    }
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 || !missing.is_empty() {
+        return Err(CliError::finding(
+            "guard_failed",
+            format!(
+                "{failed} tenant(s) failed to provision, {} schema(s) still missing",
+                missing.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Customized,
+    Failed,
+    Outdated,
+    Unknown,
+    Never,
+}
+
+pub struct ScanArgs {
+    pub tenants: Vec<String>,
+    pub json: bool,
+    pub concurrency: usize,
+    pub fail_on: Vec<FailOn>,
+    pub connect_timeout: u64,
+}
+
+pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let options = ScanOptions {
+        concurrency: a.concurrency,
+        tenants: (!a.tenants.is_empty()).then_some(a.tenants),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(a.connect_timeout),
+            ..Timeouts::default()
+        },
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let cancel = CancelScan::default();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.cancel();
+        }
+    });
+    let report = run_scan(
+        &registry,
+        &vault,
+        &options,
+        &|p| {
+            if show_progress {
+                eprint!("\rscanning {}/{} tenants", p.done, p.total);
+            }
+        },
+        &cancel,
+    )
+    .await
+    .map_err(fleet_err)?;
+    if show_progress {
+        eprintln!();
+    }
+    if a.json {
+        write_json(out, &report)?;
+    } else {
+        print_report(out, &report).map_err(CliError::output)?;
+    }
+    let flagged: Vec<&str> = report
+        .tenants
+        .iter()
+        .filter(|t| {
+            a.fail_on.iter().any(|f| match f {
+                FailOn::Customized => t.status == SchemaStatus::Customized,
+                FailOn::Failed => t.status == SchemaStatus::Failed,
+                FailOn::Outdated => t.status == SchemaStatus::Outdated,
+                FailOn::Unknown => t.status == SchemaStatus::Unknown,
+                FailOn::Never => false,
+            })
+        })
+        .map(|t| t.slug.as_str())
+        .collect();
+    if report.cancelled {
+        return Err(CliError::new(
+            "cancelled",
+            format!("scan cancelled after {} tenants", report.tenants.len()),
+        ));
+    }
+    if flagged.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::finding(
+            "drift",
+            format!(
+                "{} tenant(s) need attention: {}",
+                flagged.len(),
+                flagged.join(", ")
+            ),
+        ))
+    }
+}
+
+fn print_report(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
+    let c = r.counts;
+    writeln!(
+        out,
+        "scanned {} tenants in {} ms: {} synced, {} outdated, {} customized, {} unknown, {} failed",
+        r.tenants.len(),
+        r.elapsed_ms,
+        c.synced,
+        c.outdated,
+        c.customized,
+        c.unknown,
+        c.failed
+    )?;
+    for t in r
+        .tenants
+        .iter()
+        .filter(|t| t.status != SchemaStatus::Synced)
+    {
+        writeln!(
+            out,
+            "  {:<11} {:<24} {}",
+            t.status.as_str(),
+            t.slug,
+            t.reason.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
