@@ -18,34 +18,7 @@ use tenantry_introspect::postgres;
 use tenantry_model::hash_schema;
 use tenantry_tests::{pg_quote, PgDatabase};
 
-const TEMPLATE_TABLES: usize = 40;
-
-/// A 40-table template with the usual mix: serial keys, FKs to a root
-/// table and to the previous table, checks, defaults, unique and partial
-/// indexes, an enum and a view.
-fn template() -> String {
-    let mut sql = String::from("CREATE TYPE state AS ENUM ('new', 'active', 'closed');\n");
-    for i in 0..TEMPLATE_TABLES {
-        let fk = if i == 0 {
-            String::new()
-        } else {
-            format!(
-                ",\n  root_id bigint NOT NULL REFERENCES t00 (id) ON DELETE CASCADE,\n  \
-                 prev_id bigint REFERENCES t{:02} (id) ON DELETE SET NULL",
-                i - 1
-            )
-        };
-        sql.push_str(&format!(
-            "CREATE TABLE t{i:02} (\n  id bigserial PRIMARY KEY,\n  name varchar(200) NOT NULL,\n  \
-             state state NOT NULL DEFAULT 'new',\n  amount numeric(12,2) CHECK (amount >= 0),\n  \
-             created_at timestamptz NOT NULL DEFAULT now(),\n  data jsonb NOT NULL DEFAULT '{{}}',\n  \
-             flag boolean NOT NULL DEFAULT false{fk},\n  UNIQUE (name)\n);\n\
-             CREATE INDEX t{i:02}_recent ON t{i:02} (created_at DESC) WHERE state <> 'closed';\n"
-        ));
-    }
-    sql.push_str("CREATE VIEW active_t01 AS SELECT id, name FROM t01 WHERE state = 'active';\n");
-    sql
-}
+use tenantry_tests::bench::{pg_template as template, TEMPLATE_TABLES};
 
 async fn build_fleet(db: &PgDatabase, n: usize) -> Vec<String> {
     let template = template();

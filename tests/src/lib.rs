@@ -6,6 +6,8 @@
 //! Every test gets databases of its own with unique names, dropped when the
 //! guard goes out of scope (also on panic), so tests run in parallel.
 
+pub mod bench;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

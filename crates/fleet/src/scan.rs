@@ -113,6 +113,9 @@ impl CancelScan {
     }
 }
 
+/// Tenants of one database or server read by one task.
+const SCHEMAS_PER_TASK: usize = 250;
+
 /// One tenant to measure, with what classifying it needs.
 struct Job {
     record: TenantRecord,
@@ -338,9 +341,23 @@ pub async fn scan(
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let mut cancelled = false;
-    for ((engine, _), jobs) in batches {
-        // Split SQLite "batches" (one file each) are already one job; a
-        // large PostgreSQL/MySQL batch stays one task: one connection.
+    // A large batch is split so its catalog reads use several server
+    // backends (and cores) at once; each piece is still one connection and
+    // a few round trips.
+    let pieces: Vec<(Engine, Vec<Job>)> = batches
+        .into_iter()
+        .flat_map(|((engine, _), mut jobs)| {
+            let mut out = Vec::new();
+            while jobs.len() > SCHEMAS_PER_TASK {
+                let rest = jobs.split_off(SCHEMAS_PER_TASK);
+                out.push((engine, jobs));
+                jobs = rest;
+            }
+            out.push((engine, jobs));
+            out
+        })
+        .collect();
+    for (engine, jobs) in pieces {
         let permit = tokio::select! {
             p = Arc::clone(&semaphore).acquire_owned() => p,
             _ = wait_cancel(cancel) => { cancelled = true; break; }

@@ -138,6 +138,53 @@ struct TableSlot {
     index: usize,
 }
 
+/// Column names and collations by (table oid, attribute number).
+#[derive(Default)]
+struct Attributes {
+    names: HashMap<(i64, i16), String>,
+    collations: HashMap<(i64, i16), i64>,
+}
+
+impl Attributes {
+    fn names_of(&self, relid: i64, attnums: &[i16]) -> Vec<String> {
+        attnums
+            .iter()
+            .map(|n| {
+                self.names
+                    .get(&(relid, *n))
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{n}"))
+            })
+            .collect()
+    }
+}
+
+/// Names of non-default operator classes and of collations, by oid.
+struct IndexCatalogs {
+    opclasses: HashMap<i64, String>,
+    collations: HashMap<i64, String>,
+}
+
+impl IndexCatalogs {
+    async fn read(conn: &mut PgConnection) -> Result<Self, sqlx::Error> {
+        let opclasses: Vec<(i64, String)> =
+            sqlx::query_as("SELECT oid::int8, opcname::text FROM pg_opclass WHERE NOT opcdefault")
+                .fetch_all(&mut *conn)
+                .await?;
+        let collations: Vec<(i64, String)> =
+            sqlx::query_as("SELECT oid::int8, collname::text FROM pg_collation")
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(Self {
+            opclasses: opclasses.into_iter().collect(),
+            collations: collations.into_iter().collect(),
+        })
+    }
+}
+
+/// The default collation's oid (`DEFAULT_COLLATION_OID`).
+const DEFAULT_COLLATION: i64 = 100;
+
 async fn read_chunk(
     conn: &mut PgConnection,
     schemas: &[String],
@@ -210,11 +257,21 @@ async fn read_chunk(
         }
     }
 
+    // Column names by (table, attnum): constraints and indexes come back as
+    // attribute numbers and are resolved here, which is far cheaper than
+    // resolving them per row in the catalog query.
+    let mut attrs = Attributes::default();
     for row in sqlx::query(COLUMNS_SQL)
         .bind(schemas)
         .fetch_all(&mut *conn)
         .await?
     {
+        let relid: i64 = row.try_get("relid")?;
+        let attnum: i16 = row.try_get("attnum")?;
+        attrs.names.insert((relid, attnum), row.try_get("attname")?);
+        attrs
+            .collations
+            .insert((relid, attnum), row.try_get("collation_oid")?);
         let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
             continue;
         };
@@ -229,17 +286,40 @@ async fn read_chunk(
             "false"
         },
     );
-    for row in sqlx::query(&constraints_sql)
+    let constraints = sqlx::query(&constraints_sql)
         .bind(schemas)
         .fetch_all(&mut *conn)
-        .await?
-    {
-        let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
+        .await?;
+    // Foreign keys to tables outside this batch: fetch their column names.
+    let mut outside: Vec<i64> = Vec::new();
+    for row in &constraints {
+        let target: Option<i64> = row.try_get("confrelid")?;
+        if let Some(t) = target.filter(|t| *t != 0 && !tables.contains_key(t)) {
+            outside.push(t);
+        }
+    }
+    outside.sort_unstable();
+    outside.dedup();
+    if !outside.is_empty() {
+        let rows: Vec<(i64, i16, String)> = sqlx::query_as(
+            "SELECT attrelid::int8, attnum, attname::text FROM pg_attribute
+              WHERE attrelid = ANY($1) AND attnum > 0 AND NOT attisdropped",
+        )
+        .bind(&outside)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (relid, attnum, name) in rows {
+            attrs.names.insert((relid, attnum), name);
+        }
+    }
+    for row in &constraints {
+        let Some((table, schema)) = slot(&mut snaps, &tables, row)? else {
             continue;
         };
-        add_constraint(table, &schema, &row)?;
+        add_constraint(table, &schema, row, &attrs)?;
     }
 
+    let catalogs = IndexCatalogs::read(conn).await?;
     for row in sqlx::query(INDEXES_SQL)
         .bind(schemas)
         .fetch_all(&mut *conn)
@@ -248,7 +328,7 @@ async fn read_chunk(
         let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
             continue;
         };
-        let index = index_from_row(&table.name, &schema, &row)?;
+        let index = index_from_row(&table.name, &schema, &row, &attrs, &catalogs)?;
         table.indexes.push(index);
     }
 
@@ -315,7 +395,7 @@ fn strip(sql: &str, schema: &str) -> String {
 }
 
 fn column_from_row(row: &PgRow, schema: &str) -> Result<Column, sqlx::Error> {
-    let attnum: i32 = row.try_get("attnum")?;
+    let attnum: i16 = row.try_get("attnum")?;
     let mut c = Column::new(
         row.try_get::<String, _>("attname")?,
         u32::try_from(attnum).unwrap_or(0),
@@ -345,10 +425,17 @@ fn action(code: &str) -> ReferentialAction {
     ReferentialAction::parse(code).unwrap_or(ReferentialAction::NoAction)
 }
 
-fn add_constraint(table: &mut Table, schema: &str, row: &PgRow) -> Result<(), sqlx::Error> {
+fn add_constraint(
+    table: &mut Table,
+    schema: &str,
+    row: &PgRow,
+    attrs: &Attributes,
+) -> Result<(), sqlx::Error> {
     let name: String = row.try_get("conname")?;
     let contype: String = row.try_get("contype")?;
-    let columns: Vec<String> = row.try_get("columns")?;
+    let relid: i64 = row.try_get("relid")?;
+    let conkey: Option<Vec<i16>> = row.try_get("conkey")?;
+    let columns = attrs.names_of(relid, &conkey.unwrap_or_default());
     let addition = naming::column_addition(columns.iter().map(|c| Some(c.as_str())));
     match contype.as_str() {
         "p" => {
@@ -384,7 +471,11 @@ fn add_constraint(table: &mut Table, schema: &str, row: &PgRow) -> Result<(), sq
                 target_table: row
                     .try_get::<Option<String>, _>("target_table")?
                     .unwrap_or_default(),
-                target_columns: row.try_get("target_columns")?,
+                target_columns: attrs.names_of(
+                    row.try_get::<Option<i64>, _>("confrelid")?.unwrap_or(0),
+                    &row.try_get::<Option<Vec<i16>>, _>("confkey")?
+                        .unwrap_or_default(),
+                ),
                 on_update: action(&row.try_get::<String, _>("confupdtype")?),
                 on_delete: action(&row.try_get::<String, _>("confdeltype")?),
                 match_full: row.try_get::<String, _>("confmatchtype")? == "f",
@@ -400,7 +491,9 @@ fn add_constraint(table: &mut Table, schema: &str, row: &PgRow) -> Result<(), sq
                 (Some(addition), "excl")
             };
             let generated = naming::is_generated(&name, &table.name, name2.as_deref(), label);
-            let def: String = row.try_get("definition")?;
+            let def: String = row
+                .try_get::<Option<String>, _>("definition")?
+                .unwrap_or_default();
             table.checks.push(CheckConstraint {
                 name: ObjectName::new(name, generated),
                 expression: strip(&def, schema),
@@ -423,23 +516,48 @@ fn expression_label(def: &str) -> String {
     }
 }
 
-fn index_from_row(table: &str, schema: &str, row: &PgRow) -> Result<Index, sqlx::Error> {
+fn index_from_row(
+    table: &str,
+    schema: &str,
+    row: &PgRow,
+    attrs: &Attributes,
+    catalogs: &IndexCatalogs,
+) -> Result<Index, sqlx::Error> {
+    let relid: i64 = row.try_get("relid")?;
     let name: String = row.try_get("index_name")?;
     let unique: bool = row.try_get("indisunique")?;
     let nkey = usize::try_from(row.try_get::<i32, _>("nkey")?).unwrap_or(0);
-    let defs: Vec<String> = row.try_get("key_defs")?;
-    let key_columns: Vec<Option<String>> = row.try_get("key_columns")?;
-    let descending: Vec<bool> = row.try_get("descending")?;
-    let nulls_first: Vec<bool> = row.try_get("nulls_first")?;
-    let opclasses: Vec<String> = row.try_get("opclasses")?;
-    let collations: Vec<String> = row.try_get("collations")?;
+    let attnums: Vec<i16> = row.try_get("keys")?;
+    let options: Vec<i16> = row.try_get("options")?;
+    let defs: Option<Vec<String>> = row.try_get("key_defs")?;
+    let opclasses: Vec<i64> = row.try_get("opclasses")?;
+    let collations: Vec<i64> = row.try_get("collations")?;
 
+    // A key column is a table column (attnum > 0) or an expression (0),
+    // whose text comes from pg_get_indexdef.
+    let key_text = |i: usize| -> Option<String> {
+        defs.as_ref()
+            .and_then(|d| d.get(i))
+            .map(|d| strip(d, schema))
+    };
+    let column_of = |i: usize| -> Option<String> {
+        attnums
+            .get(i)
+            .filter(|n| **n > 0)
+            .and_then(|n| attrs.names.get(&(relid, *n)).cloned())
+    };
     // PostgreSQL names an expression key after its outermost function
     // (`lower(email)` → `lower`), anything else `expr`.
-    let key_names: Vec<Option<String>> = key_columns
-        .iter()
-        .zip(&defs)
-        .map(|(c, def)| c.clone().or_else(|| Some(expression_label(def))))
+    let key_names: Vec<Option<String>> = (0..attnums.len())
+        .map(|i| {
+            column_of(i).or_else(|| {
+                Some(
+                    key_text(i)
+                        .map(|d| expression_label(&d))
+                        .unwrap_or_else(|| "expr".into()),
+                )
+            })
+        })
         .collect();
     let addition = naming::column_addition(key_names.iter().map(|c| c.as_deref()));
     let label = if unique { "key" } else { "idx" };
@@ -447,29 +565,37 @@ fn index_from_row(table: &str, schema: &str, row: &PgRow) -> Result<Index, sqlx:
 
     let mut keys = Vec::new();
     let mut include = Vec::new();
-    for (i, def) in defs.iter().enumerate() {
-        let column = key_columns.get(i).cloned().flatten();
+    for i in 0..attnums.len() {
+        let column = column_of(i);
         if i >= nkey {
-            include.push(column.unwrap_or_else(|| strip(def, schema)));
+            include.push(column.or_else(|| key_text(i)).unwrap_or_default());
             continue;
         }
         let mut key = match column {
             Some(c) => IndexKey::column(c),
-            None => IndexKey::expression(strip(def, schema)),
+            None => IndexKey::expression(key_text(i).unwrap_or_else(|| "?".into())),
         };
-        let desc = descending.get(i).copied().unwrap_or(false);
-        let nf = nulls_first.get(i).copied().unwrap_or(false);
+        let option = options.get(i).copied().unwrap_or(0);
+        let desc = option & 1 == 1;
+        let nulls_first = option & 2 == 2;
         key.descending = desc;
         let mut opts = Vec::new();
-        if let Some(c) = collations.get(i).filter(|c| !c.is_empty()) {
-            opts.push(format!("collate {c}"));
+        let collation = collations.get(i).copied().unwrap_or(0);
+        let inherited = match attnums.get(i).copied().unwrap_or(0) {
+            0 => collation == DEFAULT_COLLATION,
+            n => attrs.collations.get(&(relid, n)).copied().unwrap_or(0) == collation,
+        };
+        if collation != 0 && !inherited {
+            if let Some(c) = catalogs.collations.get(&collation) {
+                opts.push(format!("collate {c}"));
+            }
         }
-        if let Some(o) = opclasses.get(i).filter(|o| !o.is_empty()) {
+        if let Some(o) = opclasses.get(i).and_then(|o| catalogs.opclasses.get(o)) {
             opts.push(strip(o, schema));
         }
         // Descending keys sort NULLs first by default, ascending last.
-        if nf != desc {
-            opts.push(if nf {
+        if nulls_first != desc {
+            opts.push(if nulls_first {
                 "nulls first".into()
             } else {
                 "nulls last".into()
@@ -507,10 +633,11 @@ const RELATIONS_SQL: &str =
              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
 
 const COLUMNS_SQL: &str = "
-SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum::int4 AS attnum,
+SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
        format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull,
        pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
        a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
+       a.attcollation::int8 AS collation_oid,
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation
   FROM pg_attribute a
   JOIN pg_class c ON c.oid = a.attrelid
@@ -520,18 +647,15 @@ SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum::int4 AS 
   LEFT JOIN pg_collation co ON co.oid = a.attcollation
  WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped";
 
+/// Key columns come back as attribute numbers; only CHECK and EXCLUDE
+/// constraints are deparsed (the expensive part).
 const CONSTRAINTS_SQL: &str = "
 SELECT con.conrelid::int8 AS relid, con.conname::text AS conname, con.contype::text AS contype,
-       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
-               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-              ORDER BY k.ord) AS columns,
+       con.conkey AS conkey, con.confrelid::int8 AS confrelid, con.confkey AS confkey,
        fn.nspname::text AS target_schema, fc.relname::text AS target_table,
-       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
-               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-              ORDER BY k.ord) AS target_columns,
        con.confupdtype::text AS confupdtype, con.confdeltype::text AS confdeltype,
        con.confmatchtype::text AS confmatchtype, con.condeferrable, con.condeferred,
-       pg_get_constraintdef(con.oid, true) AS definition,
+       CASE WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true) END AS definition,
        {nulls_not_distinct} AS nulls_not_distinct
   FROM pg_constraint con
   JOIN pg_class c ON c.oid = con.conrelid
@@ -541,32 +665,18 @@ SELECT con.conrelid::int8 AS relid, con.conname::text AS conname, con.contype::t
   LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
  WHERE n.nspname = ANY($1) AND con.contype IN ('p','u','f','c','x') AND con.conrelid <> 0";
 
+/// Indexes that do not back a constraint; keys as attribute numbers, only
+/// expression indexes deparsed. The int2vector/oidvector columns are 0-based
+/// arrays, which go through text to become ordinary 1-based arrays.
 const INDEXES_SQL: &str = "
 SELECT ix.indrelid::int8 AS relid, ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
-       ix.indnkeyatts::int4 AS nkey,
-       ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true)
-               FROM generate_series(1, ix.indnatts) k ORDER BY k) AS key_defs,
-       ARRAY(SELECT a.attname::text
-               FROM generate_series(1, ix.indnatts) k
-               LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = ix.indkey[k-1]
-                                       AND ix.indkey[k-1] <> 0
-              ORDER BY k) AS key_columns,
-       ARRAY(SELECT (ix.indoption[k-1] & 1) = 1
-               FROM generate_series(1, ix.indnkeyatts) k ORDER BY k) AS descending,
-       ARRAY(SELECT (ix.indoption[k-1] & 2) = 2
-               FROM generate_series(1, ix.indnkeyatts) k ORDER BY k) AS nulls_first,
-       ARRAY(SELECT CASE WHEN opc.opcdefault THEN '' ELSE opc.opcname::text END
-               FROM generate_series(1, ix.indnkeyatts) k
-               JOIN pg_opclass opc ON opc.oid = ix.indclass[k-1]
-              ORDER BY k) AS opclasses,
-       ARRAY(SELECT CASE WHEN ix.indcollation[k-1] = 0
-                          OR ix.indcollation[k-1] = COALESCE(a.attcollation, 0)
-                          OR (ix.indkey[k-1] = 0 AND ix.indcollation[k-1] = 100)
-                         THEN '' ELSE co.collname::text END
-               FROM generate_series(1, ix.indnkeyatts) k
-               LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = ix.indkey[k-1]
-               LEFT JOIN pg_collation co ON co.oid = ix.indcollation[k-1]
-              ORDER BY k) AS collations,
+       ix.indnkeyatts::int4 AS nkey, string_to_array(ix.indkey::text, ' ')::int2[] AS keys,
+       string_to_array(ix.indoption::text, ' ')::int2[] AS options,
+       CASE WHEN ix.indexprs IS NOT NULL THEN
+            ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true) FROM generate_series(1, ix.indnatts) k ORDER BY k)
+       END AS key_defs,
+       string_to_array(ix.indclass::text, ' ')::int8[] AS opclasses,
+       string_to_array(ix.indcollation::text, ' ')::int8[] AS collations,
        pg_get_expr(ix.indpred, ix.indrelid, true) AS predicate
   FROM pg_index ix
   JOIN pg_class ic ON ic.oid = ix.indexrelid

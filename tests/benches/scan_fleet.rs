@@ -1,0 +1,280 @@
+//! Benchmark: fleet drift scans end to end.
+//!
+//! Builds, from a 40-table template:
+//!   - N PostgreSQL tenant schemas in one database (default 1000),
+//!   - D PostgreSQL tenant databases (default 100),
+//!   - M MariaDB tenant databases (default 100),
+//!
+//! registers them in a scratch registry, and prints for each fleet the time
+//! of a full scan (`tenantry_fleet::scan::scan`: decrypt, batch, introspect,
+//! hash, classify, record in the registry) and tenants/second. When a
+//! release `tenantry` binary exists and a Secret Service is reachable (run
+//! under `scripts/with-keyring.sh`), it also times the real command,
+//! process start to JSON written: `tenantry scan --json > file`.
+//!
+//! Run: `cargo build --release -p tenantry-cli &&
+//!       bash scripts/with-keyring.sh cargo bench -p tenantry-tests --bench scan_fleet`
+//! Sizes: `TENANTRY_BENCH_SCHEMAS=1000 TENANTRY_BENCH_PG_DBS=100 TENANTRY_BENCH_MYSQL_DBS=100`.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::path::Path;
+use std::time::Instant;
+
+use sqlx::Connection;
+use tenantry_fleet::guard::register_template;
+use tenantry_fleet::scan::{scan, CancelScan, ScanOptions};
+use tenantry_fleet::{Migration, Template, TemplateVersion};
+use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_model::Engine;
+use tenantry_registry::import::ImportRow;
+use tenantry_registry::Registry;
+use tenantry_tests::bench::{mysql_template, pg_template};
+use tenantry_tests::{
+    mysql_quote, mysql_server_url, pg_quote, pg_server_url, unique_name, MysqlDatabase, PgDatabase,
+};
+use tenantry_vault::{KeyStore, OsKeyring};
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn template(engine: Engine, sql: String) -> Template {
+    Template {
+        name: "bench".into(),
+        engine,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001.sql".into(),
+                sql: sql.into(),
+            }],
+        }],
+    }
+}
+
+fn row(slug: &str, url: &str, schema: Option<&str>) -> ImportRow {
+    ImportRow {
+        location: slug.to_owned(),
+        fields: tenantry_registry::import::Fields {
+            slug: slug.to_owned(),
+            schema: schema.map(str::to_owned),
+            template: Some("bench".into()),
+            template_version: Some("1.0.0".into()),
+            ..Default::default()
+        },
+        url: url.to_owned().into(),
+    }
+}
+
+/// A key store for the bench: the real keyring when one answers, so the
+/// CLI can be timed too; otherwise the scan is timed in-process only.
+fn keys(service: &str) -> Option<OsKeyring> {
+    let k = OsKeyring::new(service);
+    k.load(tenantry_vault::KeySlot::Current).ok().map(|_| k)
+}
+
+async fn timed_scan(
+    label: &str,
+    n: usize,
+    registry_path: &Path,
+    service: &str,
+    keys: &dyn KeyStore,
+) {
+    let registry = Registry::open(registry_path).await.unwrap();
+    let vault = registry.open_vault(keys).await.unwrap();
+    let t = Instant::now();
+    let report = scan(
+        &registry,
+        &vault,
+        &ScanOptions {
+            concurrency: 8,
+            ..Default::default()
+        },
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        report.counts.synced as usize, n,
+        "{label}: every tenant must be synced: {:?}",
+        report.counts
+    );
+    println!("{label:<34} {n:>6} {secs:>10.3} {:>12.0}", n as f64 / secs);
+    registry.close().await;
+
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/tenantry");
+    if bin.is_file() {
+        let out = registry_path.with_extension("json");
+        let t = Instant::now();
+        let status = std::process::Command::new(&bin)
+            .args(["scan", "--json", "--fail-on", "never"])
+            .env("TENANTRY_REGISTRY", registry_path)
+            .env("TENANTRY_KEYRING_SERVICE", service)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .status()
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert!(status.success());
+        println!(
+            "{:<34} {n:>6} {secs:>10.3} {:>12.0}",
+            format!("  `tenantry scan --json` (process)"),
+            n as f64 / secs
+        );
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let service = format!("dev.tenantry.bench.{}", std::process::id());
+    let os_keys = keys(&service);
+    let memory;
+    let keys: &dyn KeyStore = match &os_keys {
+        Some(k) => k,
+        None => {
+            println!("(no Secret Service: timing the scan in-process only; run under scripts/with-keyring.sh to time the CLI too)");
+            memory = tenantry_vault::MemoryKeyStore::default();
+            &memory
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    println!("fleet scan, 40-table template, concurrency 8");
+    println!(
+        "{:<34} {:>6} {:>10} {:>12}",
+        "fleet", "tenants", "scan s", "tenants/s"
+    );
+
+    // 1. Schema-per-tenant PostgreSQL.
+    let n = size("TENANTRY_BENCH_SCHEMAS", 1000);
+    if n > 0 {
+        let db = PgDatabase::create().await;
+        let sql = pg_template();
+        let mut conn = db.connect().await;
+        let schemas: Vec<String> = (0..n).map(|i| format!("tenant_{i:05}")).collect();
+        for chunk in schemas.chunks(25) {
+            let mut script = String::from("BEGIN;\n");
+            for s in chunk {
+                script.push_str(&format!(
+                    "CREATE SCHEMA {q};\nSET LOCAL search_path = {q};\n{sql}",
+                    q = pg_quote(s)
+                ));
+            }
+            script.push_str("COMMIT;\n");
+            sqlx::raw_sql(&script).execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
+        let path = dir.path().join("schemas.db");
+        let registry = Registry::open(&path).await.unwrap();
+        let vault = registry.open_vault(keys).await.unwrap();
+        register_template(
+            &registry,
+            &template(Engine::Postgres, sql),
+            &ConnectionUrl::parse(&db.url()).unwrap(),
+            Timeouts::default(),
+        )
+        .await
+        .unwrap();
+        let rows = schemas
+            .iter()
+            .map(|s| row(&s.replace('_', "-"), &db.url(), Some(s)))
+            .collect();
+        registry.import(&vault, rows).await.unwrap();
+        registry.close().await;
+        timed_scan("PostgreSQL, schema per tenant", n, &path, &service, keys).await;
+    }
+
+    // 2. Database-per-tenant PostgreSQL.
+    let d = size("TENANTRY_BENCH_PG_DBS", 100);
+    if d > 0 {
+        let sql = pg_template();
+        let template_db = PgDatabase::create().await;
+        sqlx::raw_sql(&sql)
+            .execute(&mut template_db.connect().await)
+            .await
+            .unwrap();
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", pg_server_url()))
+            .await
+            .unwrap();
+        let mut dbs = Vec::new();
+        for _ in 0..d {
+            let name = unique_name("tenantry_bench");
+            sqlx::raw_sql(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                pg_quote(&name),
+                pg_quote(&template_db.name)
+            ))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+            dbs.push(PgDatabase::adopt(&name));
+        }
+        let path = dir.path().join("pg-dbs.db");
+        let registry = Registry::open(&path).await.unwrap();
+        let vault = registry.open_vault(keys).await.unwrap();
+        register_template(
+            &registry,
+            &template(Engine::Postgres, sql),
+            &ConnectionUrl::parse(&template_db.url()).unwrap(),
+            Timeouts::default(),
+        )
+        .await
+        .unwrap();
+        let rows = dbs
+            .iter()
+            .enumerate()
+            .map(|(i, db)| row(&format!("pg-{i:04}"), &db.url(), None))
+            .collect();
+        registry.import(&vault, rows).await.unwrap();
+        registry.close().await;
+        timed_scan("PostgreSQL, database per tenant", d, &path, &service, keys).await;
+    }
+
+    // 3. MariaDB databases.
+    let m = size("TENANTRY_BENCH_MYSQL_DBS", 100);
+    if m > 0 {
+        let sql = mysql_template();
+        let mut admin = sqlx::MySqlConnection::connect(&format!("{}/", mysql_server_url()))
+            .await
+            .unwrap();
+        let mut dbs = Vec::new();
+        for _ in 0..m {
+            let name = unique_name("tenantry_bench");
+            sqlx::raw_sql(&format!(
+                "CREATE DATABASE {q}; USE {q}; {sql}",
+                q = mysql_quote(&name)
+            ))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+            dbs.push(MysqlDatabase::adopt(&name));
+        }
+        let scratch = MysqlDatabase::create().await;
+        let path = dir.path().join("mysql-dbs.db");
+        let registry = Registry::open(&path).await.unwrap();
+        let vault = registry.open_vault(keys).await.unwrap();
+        register_template(
+            &registry,
+            &template(Engine::Mysql, sql),
+            &ConnectionUrl::parse(&scratch.url()).unwrap(),
+            Timeouts::default(),
+        )
+        .await
+        .unwrap();
+        let rows = dbs
+            .iter()
+            .enumerate()
+            .map(|(i, db)| row(&format!("my-{i:04}"), &db.url(), None))
+            .collect();
+        registry.import(&vault, rows).await.unwrap();
+        registry.close().await;
+        timed_scan("MariaDB, database per tenant", m, &path, &service, keys).await;
+    }
+    if let Some(k) = &os_keys {
+        let _ = k.delete(tenantry_vault::KeySlot::Current);
+    }
+}
