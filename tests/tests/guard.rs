@@ -12,6 +12,7 @@ use tenantry_fleet::provision::{pg_lock_key, GuardAction};
 use tenantry_fleet::scan::{scan, CancelScan, ScanOptions};
 use tenantry_fleet::{Migration, Template, TemplateVersion};
 use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_model::diff::{Area, Presence};
 use tenantry_model::{Engine, SchemaStatus};
 use tenantry_registry::{NewTenant, Registry};
 use tenantry_tests::{fixture, unique_name, MysqlDatabase, PgDatabase};
@@ -319,6 +320,7 @@ async fn a_failing_template_rolls_back_and_releases_the_lock_at_once() {
                         .map(|m| (m.name.to_string(), m.sql.to_string()))
                         .collect(),
                     hash: None,
+                    snapshot: None,
                 })
                 .collect(),
         })
@@ -472,6 +474,40 @@ async fn a_scan_reports_exactly_the_drifted_tenants() {
     let rec = f.registry.tenant("pg-03").await.unwrap();
     assert_eq!(rec.status, SchemaStatus::Customized);
     assert_ne!(rec.current_hash, rec.initial_hash);
+
+    // The drift, table by table.
+    let d = tenantry_fleet::drift::diff_tenant(&f.registry, &f.vault, "pg-03", Timeouts::default())
+        .await
+        .unwrap();
+    let differing: Vec<_> = d
+        .diff
+        .objects
+        .iter()
+        .filter(|o| o.presence != Presence::Identical)
+        .map(|o| (o.name.as_str(), o.presence))
+        .collect();
+    assert_eq!(differing, [("custom_reports", Presence::Added)]);
+    let d = tenantry_fleet::drift::diff_tenant(&f.registry, &f.vault, "pg-11", Timeouts::default())
+        .await
+        .unwrap();
+    let users = d.diff.objects.iter().find(|o| o.name == "users").unwrap();
+    assert_eq!(users.presence, Presence::Changed);
+    assert!(
+        users.changes.iter().any(|c| c.area == Area::Index
+            && c.presence == Presence::Missing
+            && c.item.contains("idx_users_account")),
+        "{:?}",
+        users.changes
+    );
+    assert!(
+        users.unified.contains("-CREATE INDEX idx_users_account"),
+        "{}",
+        users.unified
+    );
+    let d = tenantry_fleet::drift::diff_tenant(&f.registry, &f.vault, "pg-00", Timeouts::default())
+        .await
+        .unwrap();
+    assert!(d.diff.is_identical());
 
     // A filtered re-scan, and a cancelled one.
     let one = scan(

@@ -383,3 +383,51 @@ fn print_report(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Html,
+    Json,
+}
+
+pub async fn diff(
+    slug: &str,
+    format: DiffFormat,
+    output: Option<&std::path::Path>,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    use tenantry_fleet::drift::{diff_tenant, to_html, to_markdown, to_text};
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let d = diff_tenant(&registry, &vault, slug, Timeouts::default())
+        .await
+        .map_err(fleet_err)?;
+    let text = match format {
+        DiffFormat::Text => to_text(&d),
+        DiffFormat::Markdown => to_markdown(&d),
+        DiffFormat::Html => to_html(&d),
+        DiffFormat::Json => serde_json::to_string_pretty(&d)
+            .map(|j| j + "\n")
+            .map_err(|e| CliError::new("output", format!("cannot write JSON: {e}")))?,
+    };
+    match output {
+        Some(path) => std::fs::write(path, &text).map_err(|e| {
+            CliError::new("output", format!("cannot write {}: {e}", path.display()))
+        })?,
+        None => out.write_all(text.as_bytes()).map_err(CliError::output)?,
+    }
+    if d.diff.is_identical() {
+        Ok(())
+    } else {
+        Err(CliError::finding(
+            "drift",
+            format!(
+                "tenant {slug} differs from {} {}",
+                d.template, d.template_version
+            ),
+        ))
+    }
+}

@@ -110,6 +110,23 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Compare a tenant with its template version, table by table. Exits 3
+    /// when they differ.
+    Diff {
+        /// The tenant's slug.
+        slug: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: drift::DiffFormat,
+        /// Shorthand for --format json.
+        #[arg(long)]
+        json: bool,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Check a tenant: connection info, connect, query, server version, schema, cache.
     Health {
         /// The tenant's slug.
@@ -212,6 +229,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             json,
             registry,
         } => tenants::health(&slug, json, &registry, &mut out).await,
+        Command::Diff {
+            slug,
+            format,
+            json,
+            output,
+            registry,
+        } => {
+            let format = if json {
+                drift::DiffFormat::Json
+            } else {
+                format
+            };
+            drift::diff(&slug, format, output.as_deref(), &registry, &mut out).await
+        }
         Command::Template { command, registry } => {
             drift::template(command, &registry, &mut out).await
         }

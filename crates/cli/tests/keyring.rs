@@ -243,6 +243,28 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
     assert_eq!(report["counts"]["customized"], 1);
     assert_eq!(report["counts"]["synced"], 2);
     assert!(!text(&o).contains(CANARY));
+    let o = env.run(&["diff", "beta"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("table hand_made — added (custom)"),
+        "{}",
+        text(&o)
+    );
+    let html = dir.join("beta.html");
+    let o = env.run(&[
+        "diff",
+        "beta",
+        "--format",
+        "html",
+        "--output",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .contains("<td><pre>CREATE TABLE hand_made ("));
+    let o = env.run(&["diff", "alpha", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = env.run(&["scan", "--fail-on", "never"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("customized  beta"), "{}", text(&o));

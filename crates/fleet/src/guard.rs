@@ -353,6 +353,7 @@ pub async fn register_template(
                     .map(|m| (m.name.to_string(), m.sql.to_string()))
                     .collect(),
                 hash: Some(hash_schema(snap).root),
+                snapshot: Some(snap.clone()),
             })
             .collect(),
     };

@@ -6,6 +6,7 @@
 
 mod console;
 pub mod demo;
+pub mod drift;
 pub mod guard;
 pub mod provision;
 pub mod scan;
@@ -24,6 +25,7 @@ use ts_rs::TS;
 pub use console::{Fleet, KeyStatus};
 pub use sqlite_apply::apply_sqlite_migrations;
 pub use template::{Migration, Template, TemplateVersion};
+pub use tenantry_registry::Isolation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -74,17 +76,6 @@ impl FleetError {
             FleetError::Registry(e) => e.code(),
         }
     }
-}
-
-/// How a tenant is isolated from the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum Isolation {
-    /// Its own database (or SQLite file).
-    Database,
-    /// Its own schema inside a shared database.
-    Schema,
 }
 
 /// What the console shows for one tenant in the fleet list.

@@ -4,6 +4,8 @@
 //! Architecture invariant: this crate does no I/O and knows no database
 //! driver; it is fed snapshots and returns values.
 
+pub mod ddl;
+pub mod diff;
 pub mod hash;
 pub mod naming;
 pub mod normalize;

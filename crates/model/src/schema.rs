@@ -4,11 +4,11 @@
 //! Introspection fills these types; [`SchemaSnapshot::canonicalize`] puts every
 //! set into its canonical order; [`crate::hash`] encodes and hashes them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The database engine family a snapshot was taken from. MariaDB and MySQL
 /// share one family: their catalogs and DDL are the same for our purposes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Postgres,
@@ -40,7 +40,7 @@ impl std::fmt::Display for Engine {
 /// Such names are matched by structure: they are left out of the hash, so two
 /// tenants whose servers picked different generated names hash the same. A
 /// name chosen by hand is part of the hash, so renaming it by hand is drift.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectName {
     pub name: String,
     pub server_generated: bool,
@@ -56,7 +56,7 @@ impl ObjectName {
 }
 
 /// One schema (a PostgreSQL schema, a MySQL/MariaDB database, a SQLite file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaSnapshot {
     pub engine: Engine,
     pub tables: Vec<Table>,
@@ -102,14 +102,14 @@ impl SchemaSnapshot {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TableKind {
     Ordinary,
     Partitioned,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
     pub kind: TableKind,
@@ -158,7 +158,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// 1-based physical position; informational only (not hashed).
@@ -192,7 +192,7 @@ impl Column {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Identity {
     /// PostgreSQL `GENERATED ALWAYS AS IDENTITY`.
@@ -204,26 +204,26 @@ pub enum Identity {
     AutoIncrement,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratedColumn {
     pub expression: String,
     pub stored: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrimaryKey {
     pub name: ObjectName,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UniqueConstraint {
     pub name: ObjectName,
     pub columns: Vec<String>,
     pub nulls_not_distinct: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferentialAction {
     NoAction,
@@ -257,7 +257,7 @@ impl ReferentialAction {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: ObjectName,
     pub columns: Vec<String>,
@@ -273,7 +273,7 @@ pub struct ForeignKey {
     pub deferrable: Deferrable,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Deferrable {
     NotDeferrable,
@@ -281,13 +281,13 @@ pub enum Deferrable {
     InitiallyDeferred,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckConstraint {
     pub name: ObjectName,
     pub expression: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub name: ObjectName,
     pub unique: bool,
@@ -300,14 +300,14 @@ pub struct Index {
     pub predicate: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IndexKeyTarget {
     Column { name: String },
     Expression { sql: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexKey {
     pub target: IndexKeyTarget,
     pub descending: bool,
@@ -335,7 +335,7 @@ impl IndexKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
     pub name: String,
     pub materialized: bool,
@@ -345,14 +345,14 @@ pub struct View {
     pub options: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnumType {
     pub name: String,
     /// Labels in sort order; order is significant.
     pub labels: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sequence {
     pub name: String,
     pub data_type: String,

@@ -58,7 +58,7 @@ pub fn default_registry_path() -> Option<PathBuf> {
 /// How a tenant is isolated from the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export, rename = "TenantIsolation")]
+#[ts(export)]
 pub enum Isolation {
     Database,
     Schema,

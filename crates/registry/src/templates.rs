@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use sqlx::Row;
-use tenantry_model::{DriftHash, Engine, SchemaStatus, TemplateVersionHash};
+use tenantry_model::{DriftHash, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash};
 use ts_rs::TS;
 
 use crate::{AuditResult, Registry, RegistryError};
@@ -13,6 +13,8 @@ pub struct StoredVersion {
     pub version: String,
     pub migrations: Vec<(String, String)>,
     pub hash: Option<DriftHash>,
+    /// The measured canonical model, for diffs.
+    pub snapshot: Option<SchemaSnapshot>,
 }
 
 /// A template as the registry holds it.
@@ -91,18 +93,30 @@ impl Registry {
                     });
                 }
             }
+            let json = match &v.snapshot {
+                Some(snap) => {
+                    Some(
+                        serde_json::to_string(snap).map_err(|e| RegistryError::Database {
+                            reason: format!("cannot encode the measured schema: {e}"),
+                        })?,
+                    )
+                }
+                None => None,
+            };
             sqlx::query(
-                "INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position)
-                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END, ?4)
+                "INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position, schema_json)
+                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END, ?4, ?5)
                  ON CONFLICT (template_id, version) DO UPDATE SET
                      schema_hash = COALESCE(excluded.schema_hash, template_versions.schema_hash),
                      measured_at = COALESCE(excluded.measured_at, template_versions.measured_at),
+                     schema_json = COALESCE(excluded.schema_json, template_versions.schema_json),
                      position = excluded.position",
             )
             .bind(id)
             .bind(&v.version)
             .bind(&new_hash)
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(json)
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM template_migrations WHERE template_id = ?1 AND version = ?2")
@@ -166,12 +180,43 @@ impl Registry {
                 version,
                 migrations,
                 hash: hash.and_then(|h| h.parse().ok()),
+                snapshot: None,
             });
         }
         Ok(StoredTemplate {
             name: name.to_owned(),
             engine,
             versions: out,
+        })
+    }
+
+    /// The measured canonical model of one template version.
+    pub async fn template_snapshot(
+        &self,
+        name: &str,
+        engine: Engine,
+        version: &str,
+    ) -> Result<SchemaSnapshot, RegistryError> {
+        let json: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT v.schema_json FROM template_versions v JOIN templates t ON t.id = v.template_id
+              WHERE t.name = ?1 AND t.engine = ?2 AND v.version = ?3",
+        )
+        .bind(name)
+        .bind(engine.as_str())
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?;
+        let missing = || {
+            RegistryError::InvalidInput {
+            field: "template",
+            reason: format!(
+                "{name} {version} ({engine}) has no measured schema; run `tenantry template add` again to measure it"
+            ),
+        }
+        };
+        let json = json.flatten().ok_or_else(missing)?;
+        serde_json::from_str(&json).map_err(|e| RegistryError::Database {
+            reason: format!("the stored schema of {name} {version} cannot be read: {e}"),
         })
     }
 

@@ -1,0 +1,213 @@
+//! A tenant's drift against its template version, and the report to share
+//! (text, Markdown, HTML, JSON).
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use tenantry_introspect::Timeouts;
+use tenantry_model::diff::{diff_schemas, Presence, SchemaDiff};
+use tenantry_registry::Registry;
+use tenantry_vault::Vault;
+
+use crate::guard::read_tenant;
+use crate::FleetError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantDiff {
+    pub slug: String,
+    pub location: String,
+    pub template: String,
+    pub template_version: String,
+    pub diff: SchemaDiff,
+}
+
+/// Reads the tenant and compares it with the measured model of its
+/// template version.
+pub async fn diff_tenant(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    timeouts: Timeouts,
+) -> Result<TenantDiff, FleetError> {
+    let record = registry.tenant(slug).await?;
+    let (Some(name), Some(version)) = (&record.template, &record.template_version) else {
+        return Err(FleetError::InvalidTemplate {
+            reason: format!("tenant {slug} has no template version to compare with"),
+        });
+    };
+    let template = registry
+        .template_snapshot(name, record.engine, version)
+        .await?;
+    let url = registry.connection(vault, slug).await?;
+    let tenant = read_tenant(&record, &url, timeouts).await?;
+    Ok(TenantDiff {
+        slug: record.slug.clone(),
+        location: record.location.clone(),
+        template: name.clone(),
+        template_version: version.clone(),
+        diff: diff_schemas(&template, &tenant),
+    })
+}
+
+fn presence_word(p: Presence) -> &'static str {
+    match p {
+        Presence::Added => "added (custom)",
+        Presence::Missing => "missing",
+        Presence::Changed => "changed",
+        Presence::Identical => "identical",
+    }
+}
+
+fn summary(d: &TenantDiff) -> String {
+    format!(
+        "{} against {} {}: {} added, {} missing, {} changed, {} identical",
+        d.slug,
+        d.template,
+        d.template_version,
+        d.diff.count(Presence::Added),
+        d.diff.count(Presence::Missing),
+        d.diff.count(Presence::Changed),
+        d.diff.count(Presence::Identical)
+    )
+}
+
+/// Plain text for a terminal: the summary, then each differing object with
+/// its structured changes and unified DDL diff.
+pub fn to_text(d: &TenantDiff) -> String {
+    let mut s = summary(d);
+    s.push('\n');
+    for o in d
+        .diff
+        .objects
+        .iter()
+        .filter(|o| o.presence != Presence::Identical)
+    {
+        let _ = writeln!(
+            s,
+            "\n{} {} — {}",
+            o.kind.as_str(),
+            o.name,
+            presence_word(o.presence)
+        );
+        for c in &o.changes {
+            let _ = writeln!(
+                s,
+                "  {:?} {} {}: {} → {}",
+                c.area,
+                c.item,
+                presence_word(c.presence),
+                c.template.as_deref().unwrap_or("—"),
+                c.tenant.as_deref().unwrap_or("—")
+            );
+        }
+        s.push_str(&o.unified);
+    }
+    s
+}
+
+pub fn to_markdown(d: &TenantDiff) -> String {
+    let mut s = format!(
+        "# Schema drift: {}\n\n{}\n\n- tenant: `{}`\n- template hash: `{}`\n- tenant hash: `{}`\n\n| object | status |\n|---|---|\n",
+        d.slug,
+        summary(d),
+        d.location,
+        d.diff.template_hash,
+        d.diff.tenant_hash
+    );
+    for o in &d.diff.objects {
+        let _ = writeln!(
+            s,
+            "| {} `{}` | {} |",
+            o.kind.as_str(),
+            o.name,
+            presence_word(o.presence)
+        );
+    }
+    for o in d
+        .diff
+        .objects
+        .iter()
+        .filter(|o| o.presence != Presence::Identical)
+    {
+        let _ = writeln!(
+            s,
+            "\n## {} `{}` — {}\n",
+            o.kind.as_str(),
+            o.name,
+            presence_word(o.presence)
+        );
+        for c in &o.changes {
+            let _ = writeln!(
+                s,
+                "- {:?} `{}` {}: `{}` → `{}`",
+                c.area,
+                c.item,
+                presence_word(c.presence),
+                c.template.as_deref().unwrap_or("—"),
+                c.tenant.as_deref().unwrap_or("—")
+            );
+        }
+        let _ = writeln!(s, "\n```diff\n{}```", o.unified);
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML page (no scripts, no remote resources) with a
+/// side-by-side DDL diff per differing object.
+pub fn to_html(d: &TenantDiff) -> String {
+    let mut s = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Schema drift</title><style>\
+         body{font:14px system-ui,sans-serif;margin:24px;color:#1d2330}table{border-collapse:collapse;width:100%}\
+         td,th{border:1px solid #dde1e8;padding:4px 8px;text-align:left;vertical-align:top}\
+         pre{margin:0;font:12px ui-monospace,monospace;white-space:pre-wrap}\
+         .delete{background:#fde8e8}.insert{background:#e6f6ea}.added{color:#b35c00}.missing{color:#c22f2f}.changed{color:#7a55c7}\
+         </style></head><body>",
+    );
+    let _ = write!(
+        s,
+        "<h1>Schema drift: {}</h1><p>{}</p><p>tenant <code>{}</code><br>template hash <code>{}</code><br>tenant hash <code>{}</code></p>",
+        esc(&d.slug),
+        esc(&summary(d)),
+        esc(&d.location),
+        esc(&d.diff.template_hash),
+        esc(&d.diff.tenant_hash)
+    );
+    for o in d
+        .diff
+        .objects
+        .iter()
+        .filter(|o| o.presence != Presence::Identical)
+    {
+        let class = match o.presence {
+            Presence::Added => "added",
+            Presence::Missing => "missing",
+            _ => "changed",
+        };
+        let _ = write!(
+            s,
+            "<h2>{} <code>{}</code> — <span class=\"{class}\">{}</span></h2><table><tr><th>template</th><th>tenant</th></tr>",
+            esc(o.kind.as_str()),
+            esc(&o.name),
+            presence_word(o.presence)
+        );
+        for l in &o.side_by_side {
+            let _ = write!(
+                s,
+                "<tr class=\"{}\"><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
+                l.tag,
+                esc(l.template.as_deref().unwrap_or("")),
+                esc(l.tenant.as_deref().unwrap_or(""))
+            );
+        }
+        s.push_str("</table>");
+    }
+    s.push_str("</body></html>\n");
+    s
+}
