@@ -509,6 +509,54 @@ async fn a_scan_reports_exactly_the_drifted_tenants() {
         .unwrap();
     assert!(d.diff.is_identical());
 
+    // A second scan reuses the stored hashes of unchanged PostgreSQL
+    // schemas, and still sees a change made since.
+    let again = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again.reused, 21,
+        "20 + outdated PostgreSQL schemas, not the missing one: {again:#?}"
+    );
+    assert_eq!(again.counts.customized, 4);
+    db.apply("ps_05", "ALTER TABLE accounts ADD COLUMN region text;")
+        .await;
+    let third = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(third.reused, 20);
+    let ps05 = third.tenants.iter().find(|t| t.slug == "pg-05").unwrap();
+    assert_eq!(
+        (ps05.status, ps05.reused),
+        (SchemaStatus::Customized, false)
+    );
+    let full = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions {
+            full: true,
+            ..Default::default()
+        },
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(full.reused, 0);
+    assert_eq!(full.counts.customized, 5);
+
     // A filtered re-scan, and a cancelled one.
     let one = scan(
         &f.registry,

@@ -279,6 +279,7 @@ pub struct ScanArgs {
     pub concurrency: usize,
     pub fail_on: Vec<FailOn>,
     pub connect_timeout: u64,
+    pub full: bool,
 }
 
 pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Result<(), CliError> {
@@ -286,6 +287,7 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
     let vault = registry.open_vault(&keyring(args)).await?;
     let options = ScanOptions {
         concurrency: a.concurrency,
+        full: a.full,
         tenants: (!a.tenants.is_empty()).then_some(a.tenants),
         timeouts: Timeouts {
             connect: Duration::from_secs(a.connect_timeout),
@@ -359,9 +361,10 @@ fn print_report(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     let c = r.counts;
     writeln!(
         out,
-        "scanned {} tenants in {} ms: {} synced, {} outdated, {} customized, {} unknown, {} failed",
+        "scanned {} tenants in {} ms ({} unchanged since the last check): {} synced, {} outdated, {} customized, {} unknown, {} failed",
         r.tenants.len(),
         r.elapsed_ms,
+        r.reused,
         c.synced,
         c.outdated,
         c.customized,

@@ -107,6 +107,9 @@ enum Command {
         /// Seconds to wait for each server to accept a connection.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         connect_timeout: u64,
+        /// Read every schema, even those whose catalog is unchanged since the last check.
+        #[arg(long)]
+        full: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -258,6 +261,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             concurrency,
             fail_on,
             connect_timeout,
+            full,
             registry,
         } => {
             let a = drift::ScanArgs {
@@ -266,6 +270,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 concurrency: usize::from(concurrency),
                 fail_on,
                 connect_timeout,
+                full,
             };
             drift::scan(a, &registry, &mut out).await
         }

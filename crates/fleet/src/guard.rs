@@ -125,6 +125,7 @@ pub async fn guard_tenant(
                     reason: Some(e.to_string()),
                     hash: None,
                     provisioned: false,
+                    fingerprint: None,
                 })
                 .await?;
             registry
@@ -179,6 +180,7 @@ async fn guard_inner(
             reason: None,
             hash: Some(hash),
             provisioned: done.action != GuardAction::AlreadyProvisioned,
+            fingerprint: None,
         })
         .await?;
     Ok((done.action, done.applied, status, Some(hash.to_string())))

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeouts};
 use tenantry_model::{
-    classify, hash_schema, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash,
+    classify, hash_schema, DriftHash, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash,
 };
 use tenantry_registry::templates::TenantCheck;
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
@@ -40,6 +40,12 @@ pub struct ScanResult {
     pub reason: Option<String>,
     pub template: Option<String>,
     pub template_version: Option<String>,
+    /// The catalog had not changed since the last check: the stored hash was
+    /// reused instead of reading the schema again.
+    pub reused: bool,
+    #[serde(skip)]
+    #[ts(skip)]
+    fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, TS)]
@@ -74,10 +80,15 @@ pub struct ScanReport {
     pub elapsed_ms: u64,
     /// The scan was cancelled; `tenants` holds those finished before.
     pub cancelled: bool,
+    /// Tenants whose catalog had not changed, so their stored hash was reused.
+    pub reused: u32,
 }
 
 pub struct ScanOptions {
     pub concurrency: usize,
+    /// Read every schema even where the catalog fingerprint (PostgreSQL)
+    /// says nothing changed since the last check.
+    pub full: bool,
     /// Only these slugs (all tenants when `None`).
     pub tenants: Option<Vec<String>>,
     pub timeouts: Timeouts,
@@ -87,6 +98,7 @@ impl Default for ScanOptions {
     fn default() -> Self {
         Self {
             concurrency: 8,
+            full: false,
             tenants: None,
             timeouts: Timeouts::default(),
         }
@@ -124,6 +136,22 @@ struct Job {
     lineage: Arc<Vec<TemplateVersionHash>>,
 }
 
+impl Job {
+    /// The stored hash, when the catalog fingerprint says it still holds.
+    fn reusable(&self, fingerprint: Option<&String>) -> Option<DriftHash> {
+        let stored = self.record.catalog_fingerprint.as_ref()?;
+        if fingerprint? != stored || self.record.status == SchemaStatus::Failed {
+            return None;
+        }
+        self.record.current_hash.as_deref()?.parse().ok()
+    }
+}
+
+/// The hash of a schema with no objects, for reused results.
+fn empty_hash() -> DriftHash {
+    hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root
+}
+
 fn fingerprint(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
@@ -141,7 +169,23 @@ fn batch_key(engine: Engine, url: &ConnectionUrl) -> [u8; 32] {
     }
 }
 
-fn result_for(job: &Job, snapshot: Result<&SchemaSnapshot, String>) -> ScanResult {
+/// What was measured for a tenant: its hash and whether the schema is
+/// empty, from a fresh read or reused from the last check.
+struct Measured {
+    hash: DriftHash,
+    empty: bool,
+}
+
+impl Measured {
+    fn of(snap: &SchemaSnapshot) -> Self {
+        Self {
+            hash: hash_schema(snap).root,
+            empty: snap.is_empty(),
+        }
+    }
+}
+
+fn result_for(job: &Job, measured: Result<Measured, String>) -> ScanResult {
     let mut r = ScanResult {
         slug: job.record.slug.clone(),
         status: SchemaStatus::Failed,
@@ -149,21 +193,18 @@ fn result_for(job: &Job, snapshot: Result<&SchemaSnapshot, String>) -> ScanResul
         reason: None,
         template: job.record.template.clone(),
         template_version: job.record.template_version.clone(),
+        reused: false,
+        fingerprint: None,
     };
-    let snap = match snapshot {
-        Ok(s) => s,
+    let Measured { hash, empty } = match measured {
+        Ok(m) => m,
         Err(reason) => {
             r.reason = Some(reason);
             return r;
         }
     };
-    let hash = hash_schema(snap).root;
     r.hash = Some(hash.to_string());
-    match (
-        &job.record.template_version,
-        job.lineage.is_empty(),
-        snap.is_empty(),
-    ) {
+    match (&job.record.template_version, job.lineage.is_empty(), empty) {
         (_, _, true) => {
             r.status = SchemaStatus::Unknown;
             r.reason = Some(
@@ -195,80 +236,123 @@ fn result_for(job: &Job, snapshot: Result<&SchemaSnapshot, String>) -> ScanResul
 }
 
 /// Measures a batch of tenants that share one connection target.
-async fn run_batch(engine: Engine, jobs: Vec<Job>, timeouts: Timeouts) -> Vec<ScanResult> {
+async fn run_batch(
+    engine: Engine,
+    jobs: Vec<Job>,
+    timeouts: Timeouts,
+    full: bool,
+) -> Vec<ScanResult> {
     let Some(first) = jobs.first() else {
         return Vec::new();
     };
-    let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
-    let batch: Result<BTreeMap<String, SchemaSnapshot>, IntrospectError> = match engine {
+    let timed_out = || IntrospectError::QueryTimeout {
+        server: first.url.server_label(),
+        seconds: timeouts.query.as_secs(),
+    };
+    match engine {
         Engine::Postgres => {
-            async {
+            let read = async {
                 let mut conn = postgres::connect(&first.url, timeouts).await?;
-                let read = tokio::time::timeout(
-                    timeouts.query,
-                    postgres::introspect_schemas(&mut conn, &schemas),
-                )
-                .await;
+                let work = async {
+                    let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
+                    let fingerprints = postgres::catalog_fingerprints(&mut conn, &schemas).await?;
+                    let stale: Vec<String> = jobs
+                        .iter()
+                        .filter(|j| full || j.reusable(fingerprints.get(&j.schema)).is_none())
+                        .map(|j| j.schema.clone())
+                        .collect();
+                    let read = postgres::introspect_schemas(&mut conn, &stale).await?;
+                    Ok::<_, sqlx::Error>((fingerprints, read))
+                };
+                let out = tokio::time::timeout(timeouts.query, work).await;
                 postgres::close(conn).await;
-                match read {
+                match out {
                     Ok(r) => r.map_err(|e| postgres::catalog_error(&first.url, &e)),
-                    Err(_) => Err(IntrospectError::QueryTimeout {
-                        server: first.url.server_label(),
-                        seconds: timeouts.query.as_secs(),
-                    }),
+                    Err(_) => Err(timed_out()),
                 }
             }
-            .await
+            .await;
+            match read {
+                Ok((fingerprints, found)) => jobs
+                    .iter()
+                    .map(|job| {
+                        let fp = fingerprints.get(&job.schema);
+                        let mut r = match (found.get(&job.schema), job.reusable(fp)) {
+                            (Some(snap), _) => result_for(job, Ok(Measured::of(snap))),
+                            (None, Some(hash)) if !full => {
+                                let mut r = result_for(
+                                    job,
+                                    Ok(Measured {
+                                        hash,
+                                        empty: hash == empty_hash(),
+                                    }),
+                                );
+                                r.reused = true;
+                                r
+                            }
+                            _ => result_for(job, Err(missing_schema(job))),
+                        };
+                        r.fingerprint = fp.cloned();
+                        r
+                    })
+                    .collect(),
+                Err(e) => jobs
+                    .iter()
+                    .map(|job| result_for(job, Err(e.to_string())))
+                    .collect(),
+            }
         }
         Engine::Mysql => {
-            async {
+            let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
+            let read = async {
                 let server = first.url.with_database("")?;
                 let mut conn = mysql::connect(&server, timeouts).await?;
-                let read = tokio::time::timeout(
+                let out = tokio::time::timeout(
                     timeouts.query,
                     mysql::introspect_schemas(&mut conn, &schemas),
                 )
                 .await;
                 mysql::close(conn).await;
-                match read {
+                match out {
                     Ok(r) => r.map_err(|e| mysql::catalog_error(&first.url, &e)),
-                    Err(_) => Err(IntrospectError::QueryTimeout {
-                        server: first.url.server_label(),
-                        seconds: timeouts.query.as_secs(),
-                    }),
+                    Err(_) => Err(timed_out()),
                 }
             }
-            .await
+            .await;
+            match read {
+                Ok(found) => jobs
+                    .iter()
+                    .map(|job| match found.get(&job.schema) {
+                        Some(snap) => result_for(job, Ok(Measured::of(snap))),
+                        None => result_for(job, Err(missing_schema(job))),
+                    })
+                    .collect(),
+                Err(e) => jobs
+                    .iter()
+                    .map(|job| result_for(job, Err(e.to_string())))
+                    .collect(),
+            }
         }
         Engine::Sqlite => {
             let mut out = Vec::new();
             for job in &jobs {
                 let snap = read_tenant(&job.record, &job.url, timeouts).await;
-                out.push(result_for(job, snap.as_ref().map_err(ToString::to_string)));
-            }
-            return out;
-        }
-    };
-    match batch {
-        Ok(found) => jobs
-            .iter()
-            .map(|job| match found.get(&job.schema) {
-                Some(snap) => result_for(job, Ok(snap)),
-                None => result_for(
+                out.push(result_for(
                     job,
-                    Err(format!(
-                        "schema `{}` does not exist on {}; run the guard to create it",
-                        job.schema,
-                        job.url.server_label()
-                    )),
-                ),
-            })
-            .collect(),
-        Err(e) => jobs
-            .iter()
-            .map(|job| result_for(job, Err(e.to_string())))
-            .collect(),
+                    snap.as_ref().map(Measured::of).map_err(ToString::to_string),
+                ));
+            }
+            out
+        }
     }
+}
+
+fn missing_schema(job: &Job) -> String {
+    format!(
+        "schema `{}` does not exist on {}; run the guard to create it",
+        job.schema,
+        job.url.server_label()
+    )
 }
 
 /// Scans the fleet, records every tenant's status, hash and check time, and
@@ -308,6 +392,8 @@ pub async fn scan(
                     reason: Some(e.to_string()),
                     template: record.template.clone(),
                     template_version: record.template_version.clone(),
+                    reused: false,
+                    fingerprint: None,
                 });
                 continue;
             }
@@ -364,8 +450,9 @@ pub async fn scan(
         };
         let Ok(permit) = permit else { break };
         let timeouts = options.timeouts;
+        let full = options.full;
         tasks.spawn(async move {
-            let out = run_batch(engine, jobs, timeouts).await;
+            let out = run_batch(engine, jobs, timeouts, full).await;
             drop(permit);
             out
         });
@@ -401,6 +488,7 @@ pub async fn scan(
             reason: r.reason.clone(),
             hash: r.hash.as_deref().and_then(|h| h.parse().ok()),
             provisioned: false,
+            fingerprint: r.fingerprint.clone(),
         })
         .collect();
     registry.record_checks(&checks).await?;
@@ -409,8 +497,10 @@ pub async fn scan(
         counts.add(r.status);
     }
     results.sort_by(|a, b| a.slug.cmp(&b.slug));
+    let reused = u32::try_from(results.iter().filter(|r| r.reused).count()).unwrap_or(u32::MAX);
     let report = ScanReport {
         counts,
+        reused,
         tenants: results,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled,

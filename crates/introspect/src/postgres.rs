@@ -132,6 +132,48 @@ pub async fn introspect_schemas(
     Ok(out)
 }
 
+/// A digest per schema of the catalog rows that make it up (the `xmin` of
+/// each row in pg_class, pg_attribute, pg_attrdef, pg_constraint, pg_index,
+/// pg_type, pg_enum, pg_sequence and pg_rewrite). Any DDL inside the schema
+/// writes one of these rows and changes the digest; ANALYZE and VACUUM update
+/// in place and do not. Changes made only outside the schema (a referenced
+/// type renamed elsewhere) are not seen: a full scan reads everything.
+/// Schemas that do not exist are absent from the result.
+pub async fn catalog_fingerprints(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(FINGERPRINT_SQL)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(schema, digest)| (schema, format!("pgx1:{digest}")))
+        .collect())
+}
+
+const FINGERPRINT_SQL: &str = "
+WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname = ANY($1)),
+rels AS (SELECT c.oid, c.relnamespace, c.xmin FROM pg_class c JOIN ns ON ns.oid = c.relnamespace),
+parts AS (
+    SELECT relnamespace AS ns, 'c' || oid || ':' || xmin AS item FROM rels
+    UNION ALL SELECT r.relnamespace, 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin
+      FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid WHERE a.attnum > 0
+    UNION ALL SELECT r.relnamespace, 'd' || d.oid || ':' || d.xmin FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
+    UNION ALL SELECT con.connamespace, 'k' || con.oid || ':' || con.xmin
+      FROM pg_constraint con JOIN ns ON ns.oid = con.connamespace
+    UNION ALL SELECT r.relnamespace, 'i' || i.indexrelid || ':' || i.xmin FROM pg_index i JOIN rels r ON r.oid = i.indrelid
+    UNION ALL SELECT t.typnamespace, 't' || t.oid || ':' || t.xmin FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
+    UNION ALL SELECT t.typnamespace, 'e' || e.oid || ':' || e.xmin
+      FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN ns ON ns.oid = t.typnamespace
+    UNION ALL SELECT r.relnamespace, 's' || q.seqrelid || ':' || q.xmin FROM pg_sequence q JOIN rels r ON r.oid = q.seqrelid
+    UNION ALL SELECT r.relnamespace, 'r' || w.oid || ':' || w.xmin FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class
+)
+SELECT ns.nspname::text, md5(COALESCE(string_agg(p.item, ',' ORDER BY p.item), ''))
+  FROM ns LEFT JOIN parts p ON p.ns = ns.oid
+ GROUP BY ns.nspname";
+
 /// Where a table lives while its snapshot is being assembled.
 struct TableSlot {
     schema: String,

@@ -113,6 +113,10 @@ pub struct TenantRecord {
     pub domains: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// See migration 0004; internal to the scan.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub catalog_fingerprint: Option<String>,
 }
 
 /// The outcome recorded in the audit log.
@@ -684,7 +688,7 @@ fn url_secret(url: &ConnectionUrl) -> SecretString {
 const TENANT_SELECT: &str = "
 SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
        t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
-       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at,
+       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
        COALESCE((SELECT group_concat(domain, ' ') FROM
                    (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '') AS domains
   FROM tenants t";
@@ -714,5 +718,6 @@ fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, Registry
         domains: domains.split_whitespace().map(str::to_owned).collect(),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        catalog_fingerprint: r.try_get("catalog_fingerprint")?,
     })
 }

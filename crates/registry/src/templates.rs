@@ -296,6 +296,7 @@ impl Registry {
                         current_hash = COALESCE(?4, current_hash),
                         initial_hash = CASE WHEN ?5 THEN COALESCE(initial_hash, ?4) ELSE initial_hash END,
                         last_sync_at = CASE WHEN ?4 IS NULL THEN last_sync_at ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+                        catalog_fingerprint = ?6,
                         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                   WHERE slug = ?1",
             )
@@ -304,6 +305,7 @@ impl Registry {
             .bind(&c.reason)
             .bind(c.hash.map(|h| h.to_string()))
             .bind(c.provisioned)
+            .bind(&c.fingerprint)
             .execute(&mut *tx)
             .await?;
         }
@@ -322,4 +324,6 @@ pub struct TenantCheck {
     pub hash: Option<DriftHash>,
     /// The template was just applied: the hash becomes the initial hash.
     pub provisioned: bool,
+    /// The catalog fingerprint seen with this hash (PostgreSQL), if any.
+    pub fingerprint: Option<String>,
 }
