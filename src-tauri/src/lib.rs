@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use tauri::{Manager, Runtime};
 use tenantry_fleet::Fleet;
-use tenantry_vault::{OsKeyring, DEFAULT_SERVICE};
+use tenantry_vault::{KeyStore, OsKeyring, DEFAULT_SERVICE};
 
 /// State shared by the commands.
 pub struct AppState {
@@ -42,11 +42,18 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 /// it directly. The data key lives in the OS keyring, under
 /// `TENANTRY_KEYRING_SERVICE` when set (tests) or Tenantry's own service.
 pub fn open_fleet<R: Runtime>(app: &tauri::App<R>) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = data_dir(app)?;
     let service =
         std::env::var("TENANTRY_KEYRING_SERVICE").unwrap_or_else(|_| DEFAULT_SERVICE.to_owned());
-    let fleet =
-        tauri::async_runtime::block_on(Fleet::open(&dir, Box::new(OsKeyring::new(service))))?;
+    open_fleet_with(app, Box::new(OsKeyring::new(service)))
+}
+
+/// [`open_fleet`] with a given key store (the tests pass an in-memory one).
+pub fn open_fleet_with<R: Runtime>(
+    app: &tauri::App<R>,
+    keys: Box<dyn KeyStore>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = data_dir(app)?;
+    let fleet = tauri::async_runtime::block_on(Fleet::open(&dir, keys))?;
     tracing::info!(dir = %dir.display(), "fleet ready");
     app.manage(AppState { fleet });
     Ok(())
