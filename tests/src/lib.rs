@@ -188,6 +188,13 @@ impl MysqlDatabase {
             .expect("connect to scratch database")
     }
 
+    /// A connection to a database this guard does not own.
+    pub async fn adopt_connect(name: &str) -> MySqlConnection {
+        MySqlConnection::connect(&format!("{}/{name}", mysql_server_url()))
+            .await
+            .expect("connect")
+    }
+
     pub async fn apply(&self, sql: &str) {
         let mut conn = self.connect().await;
         sqlx::raw_sql(sql)

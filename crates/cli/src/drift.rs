@@ -434,3 +434,146 @@ pub async fn diff(
         ))
     }
 }
+
+pub async fn reset(
+    slug: &str,
+    confirm: Option<String>,
+    plan_only: bool,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    use std::io::BufRead;
+    use tenantry_fleet::reset::{execute_reset, plan_reset};
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let timeouts = Timeouts::default();
+    let plan = plan_reset(&registry, &vault, slug, timeouts)
+        .await
+        .map_err(fleet_err)?;
+    if json && plan_only {
+        return write_json(out, &plan);
+    }
+    if !json {
+        writeln!(
+            out,
+            "reset plan for {} ({} {} on {}, schema {})",
+            plan.slug, plan.engine, plan.template_version, plan.server, plan.schema
+        )
+        .map_err(CliError::output)?;
+        writeln!(
+            out,
+            "  current hash  {}\n  template hash {}\n  backup        {}",
+            plan.drift_hash, plan.template_hash, plan.backup
+        )
+        .map_err(CliError::output)?;
+        for o in plan.objects.iter().filter(|o| o.presence != "identical") {
+            let rows = o.rows.map(|r| format!("{r} rows")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {:<10} {:<9} {:<32} {rows}",
+                o.presence, o.kind, o.name
+            )
+            .map_err(CliError::output)?;
+        }
+        let same = plan
+            .objects
+            .iter()
+            .filter(|o| o.presence == "identical")
+            .count();
+        writeln!(
+            out,
+            "  ({same} identical objects are dropped and recreated too)"
+        )
+        .map_err(CliError::output)?;
+    }
+    if plan_only {
+        return Ok(());
+    }
+    let typed = match confirm {
+        Some(c) => c,
+        None if std::io::stdin().is_terminal() => {
+            eprint!("Type the tenant slug `{slug}` to reset it: ");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                CliError::new("stdin", format!("cannot read the confirmation: {e}"))
+            })?;
+            line.strip_suffix('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .unwrap_or(&line)
+                .to_owned()
+        }
+        None => {
+            registry
+                .audit(
+                    Some(slug),
+                    "reset",
+                    "refused: no --confirm and standard input is not a terminal",
+                    tenantry_registry::AuditResult::Refused,
+                )
+                .await?;
+            return Err(CliError::new(
+                "confirmation_required",
+                format!("refusing to reset {slug} without confirmation: pass --confirm {slug} (standard input is not a terminal)"),
+            ));
+        }
+    };
+    let outcome = execute_reset(&registry, &vault, &plan, &typed, timeouts)
+        .await
+        .map_err(fleet_err)?;
+    if json {
+        write_json(out, &outcome)?;
+    } else {
+        writeln!(
+            out,
+            "reset {}: status {}, backup {}",
+            outcome.slug,
+            outcome.status.as_str(),
+            outcome.backup
+        )
+        .map_err(CliError::output)?;
+    }
+    if outcome.status == SchemaStatus::Synced {
+        Ok(())
+    } else {
+        Err(CliError::finding(
+            "verify_failed",
+            format!(
+                "tenant {slug} does not match its template after the reset; the backup is kept"
+            ),
+        ))
+    }
+}
+
+pub async fn backups(
+    slug: Option<&str>,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let all = registry.backups(slug).await?;
+    if json {
+        return write_json(out, &all);
+    }
+    if all.is_empty() {
+        return writeln!(out, "no backups").map_err(CliError::output);
+    }
+    for b in all {
+        writeln!(
+            out,
+            "{:>4} {:<20} {} {}{}",
+            b.id,
+            b.tenant_slug,
+            b.created_at,
+            b.location,
+            if b.purged_at.is_some() {
+                " (purged)"
+            } else {
+                ""
+            }
+        )
+        .map_err(CliError::output)?;
+    }
+    Ok(())
+}

@@ -130,6 +130,30 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Reset a tenant to its template version: plan (what is dropped, with
+    /// row counts), backup, typed confirmation, rebuild, verification.
+    Reset {
+        slug: String,
+        /// The slug typed again; required when standard input is not a terminal.
+        #[arg(long)]
+        confirm: Option<String>,
+        /// Show the plan and stop.
+        #[arg(long)]
+        plan: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List the backups taken before resets.
+    Backups {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Check a tenant: connection info, connect, query, server version, schema, cache.
     Health {
         /// The tenant's slug.
@@ -246,6 +270,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             };
             drift::diff(&slug, format, output.as_deref(), &registry, &mut out).await
         }
+        Command::Reset {
+            slug,
+            confirm,
+            plan,
+            json,
+            registry,
+        } => drift::reset(&slug, confirm, plan, json, &registry, &mut out).await,
+        Command::Backups {
+            tenant,
+            json,
+            registry,
+        } => drift::backups(tenant.as_deref(), json, &registry, &mut out).await,
         Command::Template { command, registry } => {
             drift::template(command, &registry, &mut out).await
         }

@@ -275,6 +275,37 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
         shown["tenant"]["initial_hash"],
         shown["tenant"]["current_hash"]
     );
+
+    // Reset beta: refused without a typed confirmation, or with a near miss.
+    let o = env.run(&["reset", "beta", "--plan", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["name"] == "hand_made" && x["presence"] == "added"));
+    let o = env.run(&["reset", "beta"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("error[confirmation_required]"),
+        "{}",
+        text(&o)
+    );
+    let o = env.run(&["reset", "beta", "--confirm", "beta "]);
+    assert!(
+        text(&o).contains("error[confirmation_mismatch]"),
+        "{}",
+        text(&o)
+    );
+    let o = env.run(&["reset", "beta", "--confirm", "beta"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("status synced"), "{}", text(&o));
+    let o = env.run(&["scan", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = env.run(&["backups", "--json"]);
+    let backups: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(backups.as_array().unwrap().len(), 1);
+
     std::fs::remove_file(&csv).unwrap(); // the input itself holds the canary
     assert_no_canary_in_dir(dir);
 }

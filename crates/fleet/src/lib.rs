@@ -9,6 +9,7 @@ pub mod demo;
 pub mod drift;
 pub mod guard;
 pub mod provision;
+pub mod reset;
 pub mod scan;
 mod sqlite_apply;
 pub mod template;
@@ -56,6 +57,23 @@ pub enum FleetError {
         "another guard has held the lock of {tenant} for {seconds}s; try again when it finishes"
     )]
     Locked { tenant: String, seconds: u64 },
+    #[error("not confirmed: type the tenant slug `{slug}` exactly ({why}); nothing was changed")]
+    ConfirmationMismatch { slug: String, why: String },
+    #[error("the reset plan for {slug} is out of date: {reason}")]
+    PlanStale { slug: String, reason: String },
+    #[error("the rebuilt schema of {slug} hashes {found}, not the template's {expected}; the reset was rolled back and nothing was changed")]
+    VerifyFailed {
+        slug: String,
+        found: String,
+        expected: String,
+    },
+    #[error("the reset of {slug} stopped part-way: {reason}. Its previous tables are safe in {backup}; migrations applied before the failure: {applied}. Fix the cause and reset again, or restore the backup")]
+    PartialReset {
+        slug: String,
+        backup: String,
+        applied: String,
+        reason: String,
+    },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
@@ -72,6 +90,10 @@ impl FleetError {
             FleetError::InvalidTemplate { .. } => "invalid_template",
             FleetError::Raced => "raced",
             FleetError::Locked { .. } => "locked",
+            FleetError::ConfirmationMismatch { .. } => "confirmation_mismatch",
+            FleetError::PlanStale { .. } => "plan_stale",
+            FleetError::VerifyFailed { .. } => "verify_failed",
+            FleetError::PartialReset { .. } => "partial_reset",
             FleetError::Introspect(e) => e.code(),
             FleetError::Registry(e) => e.code(),
         }

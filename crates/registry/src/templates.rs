@@ -327,3 +327,72 @@ pub struct TenantCheck {
     /// The catalog fingerprint seen with this hash (PostgreSQL), if any.
     pub fingerprint: Option<String>,
 }
+
+/// A backup taken before a reset.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct Backup {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub tenant_slug: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: Engine,
+    /// The quarantine schema or database, or the backup file's path.
+    pub location: String,
+    pub drift_hash: Option<String>,
+    pub created_at: String,
+    pub purged_at: Option<String>,
+}
+
+impl Registry {
+    pub async fn record_backup(
+        &self,
+        slug: &str,
+        engine: Engine,
+        location: &str,
+        drift_hash: Option<&str>,
+    ) -> Result<i64, RegistryError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO backups (tenant_slug, engine, location, drift_hash) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        )
+        .bind(slug)
+        .bind(engine.as_str())
+        .bind(location)
+        .bind(drift_hash)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    pub async fn backups(&self, slug: Option<&str>) -> Result<Vec<Backup>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_slug, engine, location, drift_hash, created_at, purged_at FROM backups
+              WHERE ?1 IS NULL OR tenant_slug = ?1 ORDER BY id DESC",
+        )
+        .bind(slug)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Backup {
+                    id: r.try_get("id")?,
+                    tenant_slug: r.try_get("tenant_slug")?,
+                    engine: crate::parse_engine(&r.try_get::<String, _>("engine")?),
+                    location: r.try_get("location")?,
+                    drift_hash: r.try_get("drift_hash")?,
+                    created_at: r.try_get("created_at")?,
+                    purged_at: r.try_get("purged_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_backup_purged(&self, id: i64) -> Result<(), RegistryError> {
+        sqlx::query(
+            "UPDATE backups SET purged_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,641 @@
+//! The guarded reset-and-reapply: plan (what will be dropped, with row
+//! counts), backup first, exact confirmation, execution under the tenant
+//! lock with a re-check of the plan's hash, verification, audit.
+//!
+//! Backups: PostgreSQL renames the tenant's schema to a quarantine schema
+//! and builds a fresh one, all in the reset transaction (a failure or a
+//! killed connection leaves the tenant exactly as it was); MySQL/MariaDB
+//! move every table into a quarantine database with one `RENAME TABLE`
+//! before anything is dropped (DDL commits implicitly there, so a failure
+//! after the move is reported as a partial state with the backup named);
+//! SQLite copies the file under the write lock, then rebuilds in one
+//! transaction.
+
+use serde::Serialize;
+use sqlx::{Connection, Executor};
+use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_model::diff::{diff_schemas, Presence};
+use tenantry_model::{hash_schema, DriftHash, Engine, ObjectKind, SchemaSnapshot, SchemaStatus};
+use tenantry_registry::templates::TenantCheck;
+use tenantry_registry::{AuditResult, Registry, TenantRecord};
+use tenantry_vault::Vault;
+use ts_rs::TS;
+
+use crate::guard::{read_tenant, tenant_schema};
+use crate::provision::pg_lock_key;
+use crate::template::{Migration, Template};
+use crate::FleetError;
+
+/// One object the reset will drop (and, if the template has it, recreate).
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct PlannedObject {
+    pub kind: String,
+    pub name: String,
+    /// `added` (custom: dropped, not recreated), `changed`, `identical`, or
+    /// `missing` (only recreated).
+    pub presence: String,
+    /// Rows that will move to the backup (tables only).
+    #[ts(type = "number | null")]
+    pub rows: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ResetPlan {
+    pub slug: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: Engine,
+    pub server: String,
+    pub schema: String,
+    pub template: String,
+    pub template_version: String,
+    pub template_hash: String,
+    /// The tenant's hash when planned; execution refuses if it changed.
+    pub drift_hash: String,
+    pub objects: Vec<PlannedObject>,
+    /// Where the backup will be made.
+    pub backup: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ResetOutcome {
+    pub slug: String,
+    pub backup: String,
+    pub hash_after: Option<String>,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub status: SchemaStatus,
+    pub applied: Vec<String>,
+}
+
+fn quote_pg(i: &str) -> String {
+    format!("\"{}\"", i.replace('"', "\"\""))
+}
+
+fn quote_my(i: &str) -> String {
+    format!("`{}`", i.replace('`', "``"))
+}
+
+fn quote_lite(i: &str) -> String {
+    format!("\"{}\"", i.replace('"', "\"\""))
+}
+
+/// `tenantry_q_<schema>_<utc timestamp>`, cut to 63 bytes.
+fn quarantine_name(schema: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stem: String = schema
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(36)
+        .collect();
+    format!("tenantry_q_{stem}_{secs}")
+}
+
+/// Checks the typed confirmation: the slug exactly, byte for byte.
+pub fn check_confirmation(slug: &str, typed: &str) -> Result<(), FleetError> {
+    if typed == slug {
+        return Ok(());
+    }
+    let why = if typed.trim() == slug {
+        "it has extra spaces".to_owned()
+    } else if typed.eq_ignore_ascii_case(slug) {
+        "the letter case differs".to_owned()
+    } else if !typed.is_ascii() {
+        "it contains non-ASCII characters (a look-alike of the slug is not the slug)".to_owned()
+    } else {
+        "it is not the slug".to_owned()
+    };
+    Err(FleetError::ConfirmationMismatch {
+        slug: slug.to_owned(),
+        why,
+    })
+}
+
+struct Context {
+    record: TenantRecord,
+    url: ConnectionUrl,
+    schema: String,
+    template: Template,
+    version: String,
+    template_snapshot: SchemaSnapshot,
+}
+
+async fn context(registry: &Registry, vault: &Vault, slug: &str) -> Result<Context, FleetError> {
+    let record = registry.tenant(slug).await?;
+    let (Some(name), Some(version)) = (record.template.clone(), record.template_version.clone())
+    else {
+        return Err(FleetError::InvalidTemplate {
+            reason: format!("tenant {slug} has no template version to reset to"),
+        });
+    };
+    let url = registry.connection(vault, slug).await?;
+    let schema = tenant_schema(&record, &url);
+    let template: Template = registry.template(&name, record.engine).await?.into();
+    let template_snapshot = registry
+        .template_snapshot(&name, record.engine, &version)
+        .await?;
+    Ok(Context {
+        record,
+        url,
+        schema,
+        template,
+        version,
+        template_snapshot,
+    })
+}
+
+/// Row counts of the tenant's tables, in one query.
+async fn row_counts(
+    ctx: &Context,
+    snap: &SchemaSnapshot,
+    timeouts: Timeouts,
+) -> Result<Vec<(String, i64)>, FleetError> {
+    if snap.tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = |e: sqlx::Error| {
+        FleetError::Introspect(IntrospectError::Catalog {
+            server: ctx.url.server_label(),
+            reason: ctx.url.scrub(&e.to_string()),
+        })
+    };
+    let parts = |q: &dyn Fn(&str) -> String| -> String {
+        snap.tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "SELECT CAST({} AS CHAR(200)) AS t, COUNT(*) AS n FROM {}",
+                    sql_text(&t.name),
+                    q(&t.name)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+    };
+    Ok(match ctx.record.engine {
+        Engine::Postgres => {
+            let sql = parts(&|t| format!("{}.{}", quote_pg(&ctx.schema), quote_pg(t)))
+                .replace("CHAR(200)", "text");
+            let mut c = postgres::connect(&ctx.url, timeouts).await?;
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err)?;
+            postgres::close(c).await;
+            rows
+        }
+        Engine::Mysql => {
+            let sql = parts(&|t| format!("{}.{}", quote_my(&ctx.schema), quote_my(t)));
+            let mut c = mysql::connect(&ctx.url.with_database("")?, timeouts).await?;
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err)?;
+            mysql::close(c).await;
+            rows
+        }
+        Engine::Sqlite => {
+            let sql = parts(&|t| quote_lite(t))
+                .replace("CAST(", "(")
+                .replace(" AS CHAR(200))", ")");
+            let mut c = sqlite::open_read_only(&ctx.url.sqlite_path()).await?;
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err)?;
+            let _ = c.close().await;
+            rows
+        }
+    })
+}
+
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Plans a reset: reads the tenant, compares it with its template version,
+/// counts the rows that will move to the backup. Changes nothing.
+pub async fn plan_reset(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    timeouts: Timeouts,
+) -> Result<ResetPlan, FleetError> {
+    let ctx = context(registry, vault, slug).await?;
+    let tenant = read_tenant(&ctx.record, &ctx.url, timeouts).await?;
+    let counts = row_counts(&ctx, &tenant, timeouts).await?;
+    let diff = diff_schemas(&ctx.template_snapshot, &tenant);
+    let objects = diff
+        .objects
+        .iter()
+        .map(|o| PlannedObject {
+            kind: o.kind.as_str().to_owned(),
+            name: o.name.clone(),
+            presence: match o.presence {
+                Presence::Added => "added",
+                Presence::Missing => "missing",
+                Presence::Changed => "changed",
+                Presence::Identical => "identical",
+            }
+            .to_owned(),
+            rows: (o.kind == ObjectKind::Table)
+                .then(|| counts.iter().find(|(t, _)| *t == o.name).map(|(_, n)| *n))
+                .flatten(),
+        })
+        .collect();
+    let backup = match ctx.record.engine {
+        Engine::Postgres => format!("schema `{}` is renamed to a quarantine schema `tenantry_q_…` in the reset transaction", ctx.schema),
+        Engine::Mysql => format!("every table of `{}` moves to a quarantine database `tenantry_q_…` with one RENAME TABLE", ctx.schema),
+        Engine::Sqlite => format!("{} is copied to a .bak file beside it under the write lock", ctx.url.sqlite_path().display()),
+    };
+    Ok(ResetPlan {
+        slug: slug.to_owned(),
+        engine: ctx.record.engine,
+        server: ctx.url.server_label(),
+        schema: ctx.schema.clone(),
+        template: ctx.template.name.clone(),
+        template_version: ctx.version.clone(),
+        template_hash: hash_schema(&ctx.template_snapshot).root.to_string(),
+        drift_hash: hash_schema(&tenant).root.to_string(),
+        objects,
+        backup,
+    })
+}
+
+/// Executes a plan after checking the typed confirmation. Every attempt,
+/// refused ones included, is audited.
+pub async fn execute_reset(
+    registry: &Registry,
+    vault: &Vault,
+    plan: &ResetPlan,
+    typed_confirmation: &str,
+    timeouts: Timeouts,
+) -> Result<ResetOutcome, FleetError> {
+    let result = async {
+        check_confirmation(&plan.slug, typed_confirmation)?;
+        let ctx = context(registry, vault, &plan.slug).await?;
+        let migrations = ctx.template.migrations_through(&ctx.version)?;
+        let expected: DriftHash = plan.drift_hash.parse().map_err(|_| FleetError::PlanStale {
+            slug: plan.slug.clone(),
+            reason: "the plan's hash is not a schema hash".into(),
+        })?;
+        let template_hash = hash_schema(&ctx.template_snapshot).root;
+        let (backup, applied, after) = match ctx.record.engine {
+            Engine::Postgres => reset_postgres(&ctx, &migrations, expected, template_hash, timeouts).await?,
+            Engine::Mysql => reset_mysql(registry, &ctx, &migrations, expected, timeouts).await?,
+            Engine::Sqlite => reset_sqlite(&ctx, &migrations, expected, template_hash).await?,
+        };
+        if ctx.record.engine != Engine::Mysql {
+            // PostgreSQL and SQLite backups exist only once the reset committed.
+            registry.record_backup(&plan.slug, plan.engine, &backup, Some(&plan.drift_hash)).await?;
+        }
+        let status = if after == template_hash { SchemaStatus::Synced } else { SchemaStatus::Failed };
+        registry
+            .record_check(&TenantCheck {
+                slug: plan.slug.clone(),
+                status,
+                reason: (status == SchemaStatus::Failed).then(|| {
+                    format!("after the reset the schema hash {after} is not the template's {template_hash}; the backup {backup} is kept")
+                }),
+                hash: Some(after),
+                provisioned: false,
+                fingerprint: None,
+            })
+            .await?;
+        Ok(ResetOutcome { slug: plan.slug.clone(), backup, hash_after: Some(after.to_string()), status, applied })
+    }
+    .await;
+    match &result {
+        Ok(o) => {
+            registry
+                .audit(
+                    Some(&plan.slug),
+                    "reset",
+                    &format!(
+                        "reset to {} {}: status {}, backup {}",
+                        plan.template, plan.template_version, o.status, o.backup
+                    ),
+                    if o.status == SchemaStatus::Synced {
+                        AuditResult::Ok
+                    } else {
+                        AuditResult::Failed
+                    },
+                )
+                .await?;
+        }
+        Err(e) => {
+            let outcome = match e {
+                FleetError::ConfirmationMismatch { .. } | FleetError::PlanStale { .. } => {
+                    AuditResult::Refused
+                }
+                _ => AuditResult::Failed,
+            };
+            registry
+                .audit(Some(&plan.slug), "reset", &e.to_string(), outcome)
+                .await?;
+            if outcome == AuditResult::Failed {
+                registry
+                    .record_check(&TenantCheck {
+                        slug: plan.slug.clone(),
+                        status: SchemaStatus::Failed,
+                        reason: Some(e.to_string()),
+                        hash: None,
+                        provisioned: false,
+                        fingerprint: None,
+                    })
+                    .await?;
+            }
+        }
+    }
+    result
+}
+
+fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
+    FleetError::Introspect(IntrospectError::Catalog {
+        server: url.server_label(),
+        reason: url.scrub(&e.to_string()),
+    })
+}
+
+fn stale(slug: &str, now: DriftHash) -> FleetError {
+    FleetError::PlanStale {
+        slug: slug.to_owned(),
+        reason: format!("the schema changed since the plan (its hash is now {now}); plan again"),
+    }
+}
+
+async fn reset_postgres(
+    ctx: &Context,
+    migrations: &[&Migration],
+    expected: DriftHash,
+    template_hash: DriftHash,
+    timeouts: Timeouts,
+) -> Result<(String, Vec<String>, DriftHash), FleetError> {
+    let url = &ctx.url;
+    let mut conn = postgres::connect(url, timeouts).await?;
+    let result = async {
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(pg_lock_key(&database, &ctx.schema))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let schemas = [ctx.schema.clone()];
+        let now = postgres::introspect_schemas(&mut tx, &schemas)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let now = now
+            .get(&ctx.schema)
+            .map(|s| hash_schema(s).root)
+            .unwrap_or(expected);
+        if now != expected {
+            return Err(stale(&ctx.record.slug, now));
+        }
+        let quarantine = quarantine_name(&ctx.schema);
+        tx.execute(
+            format!(
+                "ALTER SCHEMA {} RENAME TO {}",
+                quote_pg(&ctx.schema),
+                quote_pg(&quarantine)
+            )
+            .as_str(),
+        )
+        .await
+        .map_err(|e| catalog(url, &e))?;
+        tx.execute(format!("CREATE SCHEMA {}", quote_pg(&ctx.schema)).as_str())
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        sqlx::query("SELECT set_config('search_path', $1, true)")
+            .bind(quote_pg(&ctx.schema))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut applied = Vec::new();
+        for m in migrations {
+            tx.execute(m.sql.as_ref())
+                .await
+                .map_err(|e| FleetError::Migration {
+                    migration: m.name.to_string(),
+                    path: url.server_label().into(),
+                    reason: format!(
+                        "{}; the reset was rolled back and the tenant is unchanged",
+                        url.scrub(&e.to_string())
+                    ),
+                })?;
+            applied.push(m.name.to_string());
+        }
+        let after = postgres::introspect_schemas(&mut tx, &schemas)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let after = after
+            .get(&ctx.schema)
+            .map(|s| hash_schema(s).root)
+            .unwrap_or(expected);
+        if after != template_hash {
+            // Verification failed: roll back, so nothing is lost.
+            return Err(FleetError::VerifyFailed {
+                slug: ctx.record.slug.clone(),
+                found: after.to_string(),
+                expected: template_hash.to_string(),
+            });
+        }
+        tx.commit().await.map_err(|e| catalog(url, &e))?;
+        Ok((format!("schema {quarantine} in {database}"), applied, after))
+    }
+    .await;
+    postgres::close(conn).await;
+    result
+}
+
+async fn reset_mysql(
+    registry: &Registry,
+    ctx: &Context,
+    migrations: &[&Migration],
+    expected: DriftHash,
+    timeouts: Timeouts,
+) -> Result<(String, Vec<String>, DriftHash), FleetError> {
+    let url = &ctx.url;
+    let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
+    let lock = format!("tenantry:guard:{}", ctx.schema);
+    let result = async {
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)").bind(&lock).fetch_one(&mut conn).await.map_err(|e| catalog(url, &e))?;
+        if got != Some(1) {
+            return Err(FleetError::Locked { tenant: ctx.schema.clone(), seconds: 60 });
+        }
+        let schemas = [ctx.schema.clone()];
+        let now = mysql::introspect_schemas(&mut conn, &schemas).await.map_err(|e| catalog(url, &e))?;
+        let now_snap = now.get(&ctx.schema).cloned().unwrap_or_else(|| SchemaSnapshot::new(Engine::Mysql));
+        let now = hash_schema(&now_snap).root;
+        if now != expected {
+            return Err(stale(&ctx.record.slug, now));
+        }
+        let quarantine = quarantine_name(&ctx.schema);
+        let q = quote_my(&quarantine);
+        let db = quote_my(&ctx.schema);
+        conn.execute(format!("CREATE DATABASE {q}").as_str()).await.map_err(|e| catalog(url, &e))?;
+        // Views cannot move between databases: keep their definitions.
+        conn.execute(format!("CREATE TABLE {q}.`_tenantry_views` (name VARCHAR(64) PRIMARY KEY, definition LONGTEXT NOT NULL)").as_str())
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        for v in &now_snap.views {
+            sqlx::query(&format!("INSERT INTO {q}.`_tenantry_views` VALUES (?, ?)"))
+                .bind(&v.name)
+                .bind(&v.definition)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| catalog(url, &e))?;
+        }
+        if !now_snap.tables.is_empty() {
+            let moves: Vec<String> = now_snap
+                .tables
+                .iter()
+                .map(|t| format!("{db}.{} TO {q}.{}", quote_my(&t.name), quote_my(&t.name)))
+                .collect();
+            // One statement: all tables move, or none do.
+            conn.execute(format!("RENAME TABLE {}", moves.join(", ")).as_str()).await.map_err(|e| catalog(url, &e))?;
+        }
+        // The backup exists from here on: record it before anything is dropped.
+        let backup = format!("database {quarantine}");
+        registry.record_backup(&ctx.record.slug, Engine::Mysql, &backup, Some(&expected.to_string())).await?;
+        for v in &now_snap.views {
+            conn.execute(format!("DROP VIEW {db}.{}", quote_my(&v.name)).as_str()).await.map_err(|e| catalog(url, &e))?;
+        }
+        conn.execute(format!("USE {db}").as_str()).await.map_err(|e| catalog(url, &e))?;
+        let mut applied = Vec::new();
+        for m in migrations {
+            conn.execute(m.sql.as_ref()).await.map_err(|e| FleetError::PartialReset {
+                slug: ctx.record.slug.clone(),
+                backup: backup.clone(),
+                applied: if applied.is_empty() { "none".into() } else { applied.join(", ") },
+                reason: format!("{} failed: {}", m.name, url.scrub(&e.to_string())),
+            })?;
+            applied.push(m.name.to_string());
+        }
+        let after = mysql::introspect_schemas(&mut conn, &schemas).await.map_err(|e| catalog(url, &e))?;
+        let after = after.get(&ctx.schema).map(|s| hash_schema(s).root).unwrap_or(expected);
+        Ok((backup, applied, after))
+    }
+    .await;
+    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(&lock)
+        .execute(&mut conn)
+        .await;
+    mysql::close(conn).await;
+    result
+}
+
+async fn reset_sqlite(
+    ctx: &Context,
+    migrations: &[&Migration],
+    expected: DriftHash,
+    template_hash: DriftHash,
+) -> Result<(String, Vec<String>, DriftHash), FleetError> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::ConnectOptions;
+    let url = &ctx.url;
+    let path = url.sqlite_path();
+    let attempt_started = std::time::SystemTime::now();
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(false)
+        .busy_timeout(std::time::Duration::from_secs(60))
+        .disable_statement_logging()
+        .connect()
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    let result = async {
+        conn.execute("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let now = sqlite::introspect(&mut conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let now_hash = hash_schema(&now).root;
+        if now_hash != expected {
+            return Err(stale(&ctx.record.slug, now_hash));
+        }
+        // Nobody else can write while we hold the lock: the file is consistent.
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let backup_path = path.with_extension(format!("{secs}.bak"));
+        std::fs::copy(&path, &backup_path).map_err(|source| FleetError::Io {
+            action: "back up",
+            path: backup_path.clone(),
+            source,
+        })?;
+        let wal = path.with_extension("db-wal");
+        if wal.is_file() {
+            let _ = std::fs::copy(&wal, backup_path.with_extension("bak-wal"));
+        }
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        for v in &now.views {
+            conn.execute(format!("DROP VIEW {}", quote_lite(&v.name)).as_str())
+                .await
+                .map_err(|e| catalog(url, &e))?;
+        }
+        for t in &now.tables {
+            conn.execute(format!("DROP TABLE {}", quote_lite(&t.name)).as_str())
+                .await
+                .map_err(|e| catalog(url, &e))?;
+        }
+        let mut applied = Vec::new();
+        for m in migrations {
+            conn.execute(m.sql.as_ref())
+                .await
+                .map_err(|e| FleetError::Migration {
+                    migration: m.name.to_string(),
+                    path: path.clone(),
+                    reason: format!("{e}; the reset was rolled back and the tenant is unchanged"),
+                })?;
+            applied.push(m.name.to_string());
+        }
+        let after = hash_schema(
+            &sqlite::introspect(&mut conn)
+                .await
+                .map_err(|e| catalog(url, &e))?,
+        )
+        .root;
+        if after != template_hash {
+            return Err(FleetError::VerifyFailed {
+                slug: ctx.record.slug.clone(),
+                found: after.to_string(),
+                expected: template_hash.to_string(),
+            });
+        }
+        conn.execute("COMMIT").await.map_err(|e| catalog(url, &e))?;
+        Ok((format!("file {}", backup_path.display()), applied, after))
+    }
+    .await;
+    if result.is_err() {
+        let _ = conn.execute("ROLLBACK").await;
+        // The tenant is unchanged: a copy taken for this attempt is not a backup.
+        if let Some(dir) = path.parent() {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with(&format!("{stem}."))
+                        && (name.ends_with(".bak") || name.ends_with(".bak-wal"))
+                        && attempt_started
+                            <= e.metadata()
+                                .and_then(|m| m.modified())
+                                .unwrap_or(std::time::UNIX_EPOCH)
+                    {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+    result
+}

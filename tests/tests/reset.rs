@@ -1,0 +1,448 @@
+//! The guarded reset-and-reapply on the real servers: plan with row counts,
+//! exact confirmation, backup, stale plans, a killed connection, a MariaDB
+//! failure after the backup, and SQLite.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+
+use sqlx::Executor;
+use tenantry_fleet::guard::{guard_tenant, register_template};
+use tenantry_fleet::reset::{execute_reset, plan_reset};
+use tenantry_fleet::{Migration, Template, TemplateVersion};
+use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_model::{Engine, SchemaStatus};
+use tenantry_registry::templates::{StoredTemplate, StoredVersion};
+use tenantry_registry::{AuditResult, NewTenant, Registry};
+use tenantry_tests::{fixture, MysqlDatabase, PgDatabase};
+use tenantry_vault::{MemoryKeyStore, Vault};
+
+/// The fixture template, with `prefix` run first (kept short: the server
+/// shows only the first 1 kB of a running statement).
+fn template(engine: Engine, prefix: &'static str) -> Template {
+    let sql = format!("{prefix}{}", fixture(engine.as_str(), "template.sql"));
+    Template {
+        name: "saas".into(),
+        engine,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: sql.into(),
+            }],
+        }],
+    }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    registry: Arc<Registry>,
+    vault: Arc<Vault>,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let registry = Registry::open(&path.join("registry.db")).await.unwrap();
+    let vault = registry
+        .open_vault(&MemoryKeyStore::default())
+        .await
+        .unwrap();
+    Env {
+        _dir: dir,
+        dir: path,
+        registry: Arc::new(registry),
+        vault: Arc::new(vault),
+    }
+}
+
+impl Env {
+    async fn tenant(&self, slug: &str, url: &str, schema: Option<&str>) {
+        self.registry
+            .add_tenant(
+                &self.vault,
+                NewTenant {
+                    slug: slug.into(),
+                    display_name: slug.into(),
+                    url: ConnectionUrl::parse(url).unwrap(),
+                    schema: schema.map(str::to_owned),
+                    template: Some("saas".into()),
+                    template_version: Some("1.0.0".into()),
+                    domains: vec![],
+                    notes: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+        let g = guard_tenant(&self.registry, &self.vault, slug, Timeouts::default())
+            .await
+            .unwrap();
+        assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    }
+}
+
+async fn pg_count(db: &PgDatabase, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut db.connect().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_customized_postgres_tenant_is_reset_after_exact_confirmation_with_its_data_backed_up() {
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    register_template(
+        &e.registry,
+        &template(Engine::Postgres, ""),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    e.tenant("acme", &db.url(), Some("acme")).await;
+    db.apply(
+        "acme",
+        "CREATE TABLE custom_reports (id int); INSERT INTO custom_reports SELECT generate_series(1, 250);
+         ALTER TABLE users ADD COLUMN badge text;",
+    )
+    .await;
+
+    let plan = plan_reset(&e.registry, &e.vault, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    let custom = plan
+        .objects
+        .iter()
+        .find(|o| o.name == "custom_reports")
+        .unwrap();
+    assert_eq!(
+        (custom.presence.as_str(), custom.rows),
+        ("added", Some(250))
+    );
+    assert_eq!(
+        plan.objects
+            .iter()
+            .find(|o| o.name == "users")
+            .unwrap()
+            .presence,
+        "changed"
+    );
+    assert_ne!(plan.drift_hash, plan.template_hash);
+
+    // Wrong and look-alike confirmations execute nothing.
+    for typed in ["acme ", "ACME", "аcme", "", "acm"] {
+        let err = execute_reset(&e.registry, &e.vault, &plan, typed, Timeouts::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "confirmation_mismatch", "{typed:?}");
+    }
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        pg_count(&db, "SELECT count(*) FROM acme.custom_reports").await,
+        250
+    );
+    let refused = e.registry.audit_log(Some("acme"), 50).await.unwrap();
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|a| a.action == "reset" && a.result == AuditResult::Refused)
+            .count(),
+        5
+    );
+
+    let done = execute_reset(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(
+        done.hash_after.as_deref(),
+        Some(plan.template_hash.as_str())
+    );
+    let quarantine: String = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'",
+    )
+    .fetch_one(&mut db.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        pg_count(
+            &db,
+            &format!("SELECT count(*) FROM {quarantine}.custom_reports")
+        )
+        .await,
+        250
+    );
+    assert_eq!(
+        e.registry.tenant("acme").await.unwrap().status,
+        SchemaStatus::Synced
+    );
+    let backups = e.registry.backups(Some("acme")).await.unwrap();
+    assert_eq!(backups.len(), 1);
+    assert!(backups[0].location.contains(&quarantine));
+}
+
+#[tokio::test]
+async fn a_stale_plan_is_refused_and_changes_nothing() {
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    register_template(
+        &e.registry,
+        &template(Engine::Postgres, ""),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    e.tenant("globex", &db.url(), Some("globex")).await;
+    db.apply("globex", "CREATE TABLE custom_a (id int);").await;
+    let plan = plan_reset(&e.registry, &e.vault, "globex", Timeouts::default())
+        .await
+        .unwrap();
+    db.apply("globex", "CREATE TABLE custom_b (id int);").await;
+    let err = execute_reset(&e.registry, &e.vault, &plan, "globex", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "plan_stale", "{err}");
+    assert_eq!(pg_count(&db, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'globex' AND c.relname LIKE 'custom_%'").await, 2);
+}
+
+#[tokio::test]
+async fn a_connection_killed_mid_reset_leaves_postgres_fully_old() {
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    // The template sleeps while it is applied, so the reset can be killed.
+    register_template(
+        &e.registry,
+        &template(Engine::Postgres, "SELECT pg_sleep(2);\n"),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    e.tenant("initech", &db.url(), Some("initech")).await;
+    db.apply(
+        "initech",
+        "CREATE TABLE tps (id int); INSERT INTO tps SELECT generate_series(1, 99);",
+    )
+    .await;
+    let before = plan_reset(&e.registry, &e.vault, "initech", Timeouts::default())
+        .await
+        .unwrap();
+
+    let (registry, vault, plan) = (
+        Arc::clone(&e.registry),
+        Arc::clone(&e.vault),
+        before.clone(),
+    );
+    let reset = tokio::spawn(async move {
+        execute_reset(&registry, &vault, &plan, "initech", Timeouts::default()).await
+    });
+    let mut admin = db.connect().await;
+    let mut killed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep%'",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if n > 0 {
+            killed = true;
+            break;
+        }
+    }
+    if !killed {
+        panic!(
+            "the reset's backend was never seen applying the template: {:?}",
+            reset.await.unwrap()
+        );
+    }
+    let err = reset.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err.code(), "migration_failed" | "catalog_failed"),
+        "{err}"
+    );
+    let after = plan_reset(&e.registry, &e.vault, "initech", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(after.drift_hash, before.drift_hash, "fully old");
+    assert_eq!(pg_count(&db, "SELECT count(*) FROM initech.tps").await, 99);
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        e.registry.tenant("initech").await.unwrap().status,
+        SchemaStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn mariadb_reset_backs_up_then_reports_a_partial_failure_with_intact_data() {
+    let e = env().await;
+    let scratch = MysqlDatabase::create().await;
+    let good = template(Engine::Mysql, "");
+    register_template(
+        &e.registry,
+        &good,
+        &ConnectionUrl::parse(&scratch.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let t1 = MysqlDatabase::create().await;
+    e.tenant("umbrella", &t1.url(), None).await;
+    t1.apply("CREATE TABLE custom_log (id INT PRIMARY KEY, note TEXT); INSERT INTO custom_log VALUES (1, 'a'), (2, 'b'), (3, 'c');")
+        .await;
+
+    // A successful reset first, on a second tenant.
+    let t2 = MysqlDatabase::create().await;
+    e.tenant("hooli", &t2.url(), None).await;
+    t2.apply("CREATE TABLE custom_x (id INT);").await;
+    let plan = plan_reset(&e.registry, &e.vault, "hooli", Timeouts::default())
+        .await
+        .unwrap();
+    let done = execute_reset(&e.registry, &e.vault, &plan, "hooli", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let q = done.backup.trim_start_matches("database ").to_owned();
+    let _drop_q = MysqlDatabase::adopt(&q);
+
+    // Now break the template's migration (same measured schema) and reset umbrella.
+    let snapshot = e
+        .registry
+        .template_snapshot("saas", Engine::Mysql, "1.0.0")
+        .await
+        .unwrap();
+    let hash = tenantry_model::hash_schema(&snapshot).root;
+    e.registry
+        .save_template(&StoredTemplate {
+            name: "saas".into(),
+            engine: Engine::Mysql,
+            versions: vec![StoredVersion {
+                version: "1.0.0".into(),
+                migrations: vec![("1.0.0/0001_init.sql".into(), "CREATE TABLE accounts (id INT PRIMARY KEY); CREATE TABLE broken (x no_such_type);".into())],
+                hash: Some(hash),
+                snapshot: Some(snapshot),
+            }],
+        })
+        .await
+        .unwrap();
+    let checksum = |db: String, table: &'static str| async move {
+        let mut c = MysqlDatabase::adopt_connect(&db).await;
+        let row: (String, Option<i64>) =
+            sqlx::query_as(&format!("CHECKSUM TABLE `{db}`.`{table}`"))
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        row.1
+    };
+    let before_custom = checksum(t1.name.clone(), "custom_log").await;
+    let before_users = checksum(t1.name.clone(), "users").await;
+    let plan = plan_reset(&e.registry, &e.vault, "umbrella", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.objects
+            .iter()
+            .find(|o| o.name == "custom_log")
+            .unwrap()
+            .rows,
+        Some(3)
+    );
+    let err = execute_reset(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "umbrella",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "partial_reset", "{err}");
+    assert!(err.to_string().contains("tenantry_q_"), "{err}");
+    let backups = e.registry.backups(Some("umbrella")).await.unwrap();
+    let q = backups[0]
+        .location
+        .trim_start_matches("database ")
+        .to_owned();
+    let _drop_q2 = MysqlDatabase::adopt(&q);
+    assert_eq!(checksum(q.clone(), "custom_log").await, before_custom);
+    assert_eq!(checksum(q, "users").await, before_users);
+    let rec = e.registry.tenant("umbrella").await.unwrap();
+    assert_eq!(rec.status, SchemaStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_sqlite_tenant_is_reset_with_a_file_backup() {
+    let e = env().await;
+    let scratch = format!("sqlite:{}", e.dir.join("scratch.db").display());
+    register_template(
+        &e.registry,
+        &template(Engine::Sqlite, ""),
+        &ConnectionUrl::parse(&scratch).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let file = e.dir.join("wayne.db");
+    e.tenant("wayne", &format!("sqlite:{}", file.display()), None)
+        .await;
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite:{}",
+        file.display()
+    ))
+    .await
+    .unwrap();
+    c.execute("CREATE TABLE batcave (id INTEGER); INSERT INTO batcave VALUES (1), (2);")
+        .await
+        .unwrap();
+    drop(c);
+    let plan = plan_reset(&e.registry, &e.vault, "wayne", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.objects
+            .iter()
+            .find(|o| o.name == "batcave")
+            .unwrap()
+            .rows,
+        Some(2)
+    );
+    assert_eq!(
+        execute_reset(&e.registry, &e.vault, &plan, "Wayne", Timeouts::default())
+            .await
+            .unwrap_err()
+            .code(),
+        "confirmation_mismatch"
+    );
+    let done = execute_reset(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let backup = done.backup.trim_start_matches("file ");
+    let mut b = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{backup}"))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM batcave")
+        .fetch_one(&mut b)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
