@@ -1,6 +1,6 @@
 //! `tenantry hash` and `tenantry inspect`: one tenant's schema, read from a URL.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
@@ -36,17 +36,7 @@ impl Target {
     }
 
     fn url(&self) -> Result<ConnectionUrl, CliError> {
-        if self.url == "-" {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                CliError::new(
-                    "stdin",
-                    format!("cannot read the URL from standard input: {e}"),
-                )
-            })?;
-            return Ok(ConnectionUrl::parse(line.trim_end_matches(['\r', '\n']))?);
-        }
-        Ok(ConnectionUrl::parse(&self.url)?)
+        crate::tenants::read_url(Some(&self.url), None)
     }
 
     pub async fn snapshot(&self) -> Result<SchemaSnapshot, CliError> {

@@ -119,14 +119,7 @@ pub async fn guard_tenant(
         }
         Err(e) => {
             registry
-                .record_check(&TenantCheck {
-                    slug: slug.to_owned(),
-                    status: SchemaStatus::Failed,
-                    reason: Some(e.to_string()),
-                    hash: None,
-                    provisioned: false,
-                    fingerprint: None,
-                })
+                .record_check(&TenantCheck::failed(slug, e.to_string()))
                 .await?;
             registry
                 .audit(Some(slug), "guard", &e.to_string(), AuditResult::Failed)

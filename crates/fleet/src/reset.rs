@@ -333,14 +333,7 @@ pub async fn execute_reset(
                 .await?;
             if outcome == AuditResult::Failed {
                 registry
-                    .record_check(&TenantCheck {
-                        slug: plan.slug.clone(),
-                        status: SchemaStatus::Failed,
-                        reason: Some(e.to_string()),
-                        hash: None,
-                        provisioned: false,
-                        fingerprint: None,
-                    })
+                    .record_check(&TenantCheck::failed(&plan.slug, e.to_string()))
                     .await?;
             }
         }

@@ -80,6 +80,24 @@ pub async fn introspect(
     }
 }
 
+/// Awaits a connection attempt under the connect timeout, mapping a driver
+/// failure with `map` (each engine knows its own error codes).
+pub(crate) async fn connect_within<C>(
+    url: &ConnectionUrl,
+    timeouts: Timeouts,
+    attempt: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+    map: fn(&ConnectionUrl, &sqlx::Error) -> IntrospectError,
+) -> Result<C, IntrospectError> {
+    match tokio::time::timeout(timeouts.connect, attempt).await {
+        Err(_) => Err(IntrospectError::ConnectTimeout {
+            server: url.server_label(),
+            seconds: timeouts.connect.as_secs(),
+        }),
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(map(url, &e)),
+    }
+}
+
 /// Runs `fut` under the query timeout, mapping elapsed time to a typed error.
 pub(crate) async fn with_query_timeout<T>(
     server: &str,

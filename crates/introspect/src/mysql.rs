@@ -41,15 +41,7 @@ pub async fn connect(
     timeouts: Timeouts,
 ) -> Result<MySqlConnection, IntrospectError> {
     let opts = connect_options(url)?;
-    let server = url.server_label();
-    match tokio::time::timeout(timeouts.connect, opts.connect()).await {
-        Err(_) => Err(IntrospectError::ConnectTimeout {
-            server,
-            seconds: timeouts.connect.as_secs(),
-        }),
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(connect_error(url, &e)),
-    }
+    crate::connect_within(url, timeouts, opts.connect(), connect_error).await
 }
 
 pub fn connect_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {

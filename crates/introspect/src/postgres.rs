@@ -49,15 +49,7 @@ pub async fn connect(
     timeouts: Timeouts,
 ) -> Result<PgConnection, IntrospectError> {
     let opts = connect_options(url, timeouts)?;
-    let server = url.server_label();
-    match tokio::time::timeout(timeouts.connect, opts.connect()).await {
-        Err(_) => Err(IntrospectError::ConnectTimeout {
-            server,
-            seconds: timeouts.connect.as_secs(),
-        }),
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(connect_error(url, &e)),
-    }
+    crate::connect_within(url, timeouts, opts.connect(), connect_error).await
 }
 
 /// Maps a connect failure to the error a user can act on.

@@ -314,6 +314,20 @@ impl Registry {
     }
 }
 
+impl TenantCheck {
+    /// A check that failed for `reason` (the hash is left as it was).
+    pub fn failed(slug: &str, reason: String) -> Self {
+        Self {
+            slug: slug.to_owned(),
+            status: SchemaStatus::Failed,
+            reason: Some(reason),
+            hash: None,
+            provisioned: false,
+            fingerprint: None,
+        }
+    }
+}
+
 /// The outcome of checking one tenant, to record.
 #[derive(Debug, Clone)]
 pub struct TenantCheck {
