@@ -596,3 +596,94 @@ async fn futures_create(n: usize) -> Vec<MysqlDatabase> {
     }
     out
 }
+
+#[tokio::test]
+async fn shared_customisations_are_grouped_and_an_accepted_one_is_not_alerted() {
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    register_template(
+        &f.registry,
+        &template(Engine::Postgres),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    for s in ["g1", "g2", "g3"] {
+        f.add(s, &db.url(), Some(s), "1.1.0").await;
+        f.guard(s).await;
+    }
+    for s in ["g1", "g2"] {
+        db.apply(s, "CREATE TABLE partner_feed (id int);").await;
+    }
+    let report = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.groups.len(), 1);
+    assert_eq!(report.groups[0].tenants, ["g1", "g2"]);
+
+    tenantry_fleet::drift::accept_customisation(
+        &f.registry,
+        &f.vault,
+        "g1",
+        "partner feed agreed with Acme, ticket 4411",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(tenantry_fleet::drift::accept_customisation(
+        &f.registry,
+        &f.vault,
+        "g2",
+        "  ",
+        Timeouts::default()
+    )
+    .await
+    .is_err());
+    let report = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    let g1 = report.tenants.iter().find(|t| t.slug == "g1").unwrap();
+    assert_eq!((g1.status, g1.accepted), (SchemaStatus::Customized, true));
+    assert!(g1.reason.as_deref().unwrap().contains("ticket 4411"));
+    assert!(
+        !report
+            .tenants
+            .iter()
+            .find(|t| t.slug == "g2")
+            .unwrap()
+            .accepted
+    );
+
+    // A further change is not covered by the acceptance.
+    db.apply("g1", "CREATE TABLE more_custom (id int);").await;
+    let report = scan(
+        &f.registry,
+        &f.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !report
+            .tenants
+            .iter()
+            .find(|t| t.slug == "g1")
+            .unwrap()
+            .accepted
+    );
+}

@@ -328,7 +328,7 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
         .iter()
         .filter(|t| {
             a.fail_on.iter().any(|f| match f {
-                FailOn::Customized => t.status == SchemaStatus::Customized,
+                FailOn::Customized => t.status == SchemaStatus::Customized && !t.accepted,
                 FailOn::Failed => t.status == SchemaStatus::Failed,
                 FailOn::Outdated => t.status == SchemaStatus::Outdated,
                 FailOn::Unknown => t.status == SchemaStatus::Unknown,
@@ -576,4 +576,28 @@ pub async fn backups(
         .map_err(CliError::output)?;
     }
     Ok(())
+}
+
+pub async fn accept(
+    slug: &str,
+    note: &str,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let hash = tenantry_fleet::drift::accept_customisation(
+        &registry,
+        &vault,
+        slug,
+        note,
+        Timeouts::default(),
+    )
+    .await
+    .map_err(fleet_err)?;
+    writeln!(
+        out,
+        "accepted {hash} as the baseline of {slug}; scans will not alert while it stays unchanged"
+    )
+    .map_err(CliError::output)
 }

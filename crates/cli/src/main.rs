@@ -145,6 +145,16 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Accept a tenant's current customisation as its baseline, with a note,
+    /// so scans stop alerting on it while it stays unchanged.
+    Accept {
+        slug: String,
+        /// Why the customisation is accepted.
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// List the backups taken before resets.
     Backups {
         #[arg(long)]
@@ -277,6 +287,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             json,
             registry,
         } => drift::reset(&slug, confirm, plan, json, &registry, &mut out).await,
+        Command::Accept {
+            slug,
+            note,
+            registry,
+        } => drift::accept(&slug, &note, &registry, &mut out).await,
         Command::Backups {
             tenant,
             json,

@@ -211,3 +211,20 @@ pub fn to_html(d: &TenantDiff) -> String {
     s.push_str("</body></html>\n");
     s
 }
+
+/// Measures the tenant now and records that hash as its accepted
+/// customisation, with `note`. Returns the accepted hash.
+pub async fn accept_customisation(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    note: &str,
+    timeouts: Timeouts,
+) -> Result<String, FleetError> {
+    let record = registry.tenant(slug).await?;
+    let url = registry.connection(vault, slug).await?;
+    let snap = read_tenant(&record, &url, timeouts).await?;
+    let hash = tenantry_model::hash_schema(&snap).root.to_string();
+    registry.accept_baseline(slug, &hash, note).await?;
+    Ok(hash)
+}

@@ -43,6 +43,9 @@ pub struct ScanResult {
     /// The catalog had not changed since the last check: the stored hash was
     /// reused instead of reading the schema again.
     pub reused: bool,
+    /// Customized, but equal to the customisation accepted as this tenant's
+    /// baseline: not alerted on.
+    pub accepted: bool,
     #[serde(skip)]
     #[ts(skip)]
     fingerprint: Option<String>,
@@ -82,6 +85,42 @@ pub struct ScanReport {
     pub cancelled: bool,
     /// Tenants whose catalog had not changed, so their stored hash was reused.
     pub reused: u32,
+    /// Customized tenants grouped by shared customisation (same hash),
+    /// largest group first.
+    pub groups: Vec<CustomisationGroup>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct CustomisationGroup {
+    pub hash: String,
+    pub tenants: Vec<String>,
+}
+
+fn group_customisations(results: &[ScanResult]) -> Vec<CustomisationGroup> {
+    let mut by_hash: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in results
+        .iter()
+        .filter(|r| r.status == SchemaStatus::Customized)
+    {
+        if let Some(h) = &r.hash {
+            by_hash.entry(h).or_default().push(r.slug.clone());
+        }
+    }
+    let mut groups: Vec<CustomisationGroup> = by_hash
+        .into_iter()
+        .map(|(hash, tenants)| CustomisationGroup {
+            hash: hash.to_owned(),
+            tenants,
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.tenants
+            .len()
+            .cmp(&a.tenants.len())
+            .then(a.hash.cmp(&b.hash))
+    });
+    groups
 }
 
 pub struct ScanOptions {
@@ -194,6 +233,7 @@ fn result_for(job: &Job, measured: Result<Measured, String>) -> ScanResult {
         template: job.record.template.clone(),
         template_version: job.record.template_version.clone(),
         reused: false,
+        accepted: false,
         fingerprint: None,
     };
     let Measured { hash, empty } = match measured {
@@ -224,9 +264,20 @@ fn result_for(job: &Job, measured: Result<Measured, String>) -> ScanResult {
                         format!("matches template version {}, expected {version}", v.version)
                     })
                 }
-                SchemaStatus::Customized => Some(format!(
-                    "matches no version of the template (expected {version})"
-                )),
+                SchemaStatus::Customized => {
+                    match (&job.record.accepted_hash, &job.record.accepted_note) {
+                        (Some(a), note) if *a == hash.to_string() => {
+                            r.accepted = true;
+                            Some(format!(
+                                "accepted customisation: {}",
+                                note.as_deref().unwrap_or("")
+                            ))
+                        }
+                        _ => Some(format!(
+                            "matches no version of the template (expected {version})"
+                        )),
+                    }
+                }
                 SchemaStatus::Unknown => Some(format!("template version {version} is not known")),
                 _ => None,
             };
@@ -393,6 +444,7 @@ pub async fn scan(
                     template: record.template.clone(),
                     template_version: record.template_version.clone(),
                     reused: false,
+                    accepted: false,
                     fingerprint: None,
                 });
                 continue;
@@ -501,6 +553,7 @@ pub async fn scan(
     let report = ScanReport {
         counts,
         reused,
+        groups: group_customisations(&results),
         tenants: results,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled,

@@ -113,6 +113,9 @@ pub struct TenantRecord {
     pub domains: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// A customisation accepted as this tenant's baseline, and why.
+    pub accepted_hash: Option<String>,
+    pub accepted_note: Option<String>,
     /// See migration 0004; internal to the scan.
     #[serde(skip)]
     #[ts(skip)]
@@ -534,6 +537,48 @@ impl Registry {
         }
     }
 
+    /// Records `hash` as the tenant's accepted customisation, with a note
+    /// saying why, so scans stop alerting on it while it stays unchanged.
+    pub async fn accept_baseline(
+        &self,
+        slug: &str,
+        hash: &str,
+        note: &str,
+    ) -> Result<(), RegistryError> {
+        let result = async {
+            if note.trim().is_empty() || note.chars().count() > 1000 {
+                return Err(RegistryError::InvalidInput {
+                    field: "note",
+                    reason: "say in 1–1000 characters why this customisation is accepted".into(),
+                });
+            }
+            let done = sqlx::query(
+                "UPDATE tenants SET accepted_hash = ?2, accepted_note = ?3,
+                        accepted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE slug = ?1",
+            )
+            .bind(slug)
+            .bind(hash)
+            .bind(note.trim())
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(RegistryError::TenantNotFound {
+                    slug: slug.to_owned(),
+                });
+            }
+            Ok(())
+        }
+        .await;
+        self.audited(Some(slug), "baseline.accept", result).await?;
+        self.audit(
+            Some(slug),
+            "baseline.accept",
+            &format!("{hash}: {}", note.trim()),
+            AuditResult::Ok,
+        )
+        .await
+    }
+
     /// The newest audit entries, optionally for one tenant.
     pub async fn audit_log(
         &self,
@@ -689,6 +734,7 @@ const TENANT_SELECT: &str = "
 SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
        t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
        t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
+       t.accepted_hash, t.accepted_note,
        COALESCE((SELECT group_concat(domain, ' ') FROM
                    (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '') AS domains
   FROM tenants t";
@@ -719,5 +765,7 @@ fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, Registry
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         catalog_fingerprint: r.try_get("catalog_fingerprint")?,
+        accepted_hash: r.try_get("accepted_hash")?,
+        accepted_note: r.try_get("accepted_note")?,
     })
 }

@@ -9,4 +9,9 @@ reason: string | null, template: string | null, template_version: string | null,
  * The catalog had not changed since the last check: the stored hash was
  * reused instead of reading the schema again.
  */
-reused: boolean, };
+reused: boolean, 
+/**
+ * Customized, but equal to the customisation accepted as this tenant's
+ * baseline: not alerted on.
+ */
+accepted: boolean, };

@@ -5,4 +5,8 @@ import type { Isolation } from "./Isolation";
  * A registered tenant as the CLI and the console show it. It has no field
  * that can hold a secret: `location` is the redacted URL.
  */
-export type TenantRecord = { id: number, slug: string, display_name: string, engine: "postgres" | "mysql" | "sqlite", isolation: Isolation, schema_name: string | null, location: string, template: string | null, template_version: string | null, status: "unknown" | "synced" | "customized" | "outdated" | "failed", status_reason: string | null, initial_hash: string | null, current_hash: string | null, last_sync_at: string | null, notes: string, domains: Array<string>, created_at: string, updated_at: string, };
+export type TenantRecord = { id: number, slug: string, display_name: string, engine: "postgres" | "mysql" | "sqlite", isolation: Isolation, schema_name: string | null, location: string, template: string | null, template_version: string | null, status: "unknown" | "synced" | "customized" | "outdated" | "failed", status_reason: string | null, initial_hash: string | null, current_hash: string | null, last_sync_at: string | null, notes: string, domains: Array<string>, created_at: string, updated_at: string, 
+/**
+ * A customisation accepted as this tenant's baseline, and why.
+ */
+accepted_hash: string | null, accepted_note: string | null, };
