@@ -687,3 +687,118 @@ async fn shared_customisations_are_grouped_and_an_accepted_one_is_not_alerted() 
             .accepted
     );
 }
+
+#[tokio::test]
+async fn upgrades_check_drift_first_and_verify_the_result() {
+    use tenantry_fleet::upgrade::upgrade_tenant;
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    let my = MysqlDatabase::create().await;
+    for (engine, scratch) in [
+        (Engine::Postgres, db.url()),
+        (Engine::Mysql, my.url()),
+        (
+            Engine::Sqlite,
+            format!("sqlite:{}", f.dir.join("scratch.db").display()),
+        ),
+    ] {
+        register_template(
+            &f.registry,
+            &template(engine),
+            &ConnectionUrl::parse(&scratch).unwrap(),
+            Timeouts::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let my_tenant = MysqlDatabase::create().await;
+    f.add("u-pg", &db.url(), Some("u_pg"), "1.0.0").await;
+    f.add("u-custom", &db.url(), Some("u_custom"), "1.0.0")
+        .await;
+    f.add("u-my", &my_tenant.url(), None, "1.0.0").await;
+    f.add(
+        "u-lite",
+        &format!("sqlite:{}", f.dir.join("u-lite.db").display()),
+        None,
+        "1.0.0",
+    )
+    .await;
+    for s in ["u-pg", "u-custom", "u-my", "u-lite"] {
+        assert_eq!(f.guard(s).await.status, SchemaStatus::Synced);
+    }
+    for s in ["u-pg", "u-my", "u-lite"] {
+        let o = upgrade_tenant(
+            &f.registry,
+            &f.vault,
+            s,
+            "1.1.0",
+            false,
+            Timeouts::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (o.from.as_str(), o.status),
+            ("1.0.0", SchemaStatus::Synced),
+            "{s}: {o:?}"
+        );
+        assert_eq!(o.applied, ["1.1.0/0002_locale.sql"]);
+        let rec = f.registry.tenant(s).await.unwrap();
+        assert_eq!(
+            (rec.template_version.as_deref(), rec.status),
+            (Some("1.1.0"), SchemaStatus::Synced)
+        );
+    }
+    // Already there: refused.
+    let err = upgrade_tenant(
+        &f.registry,
+        &f.vault,
+        "u-pg",
+        "1.1.0",
+        false,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "upgrade_refused");
+
+    // A customized tenant is refused unless allowed, and nothing is applied.
+    db.apply("u_custom", "CREATE TABLE custom_reports (id int);")
+        .await;
+    let err = upgrade_tenant(
+        &f.registry,
+        &f.vault,
+        "u-custom",
+        "1.1.0",
+        false,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "upgrade_refused", "{err}");
+    assert_eq!(
+        f.registry
+            .tenant("u-custom")
+            .await
+            .unwrap()
+            .template_version
+            .as_deref(),
+        Some("1.0.0")
+    );
+    let o = upgrade_tenant(
+        &f.registry,
+        &f.vault,
+        "u-custom",
+        "1.1.0",
+        true,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.status, SchemaStatus::Customized);
+    assert!(o.warning.is_some());
+    let log = f.registry.audit_log(Some("u-custom"), 20).await.unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "upgrade" && e.result == tenantry_registry::AuditResult::Refused));
+}

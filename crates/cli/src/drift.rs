@@ -601,3 +601,42 @@ pub async fn accept(
     )
     .map_err(CliError::output)
 }
+
+pub async fn upgrade(
+    slug: &str,
+    to: &str,
+    allow_customized: bool,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let o = tenantry_fleet::upgrade::upgrade_tenant(
+        &registry,
+        &vault,
+        slug,
+        to,
+        allow_customized,
+        Timeouts::default(),
+    )
+    .await
+    .map_err(fleet_err)?;
+    if json {
+        write_json(out, &o)?;
+    } else {
+        writeln!(
+            out,
+            "upgraded {slug} {} → {}: applied {}; status {}",
+            o.from,
+            o.to,
+            o.applied.join(", "),
+            o.status.as_str()
+        )
+        .map_err(CliError::output)?;
+        if let Some(w) = &o.warning {
+            writeln!(out, "warning: {w}").map_err(CliError::output)?;
+        }
+    }
+    Ok(())
+}

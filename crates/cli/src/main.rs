@@ -155,6 +155,20 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Upgrade a tenant to a newer template version, after a drift check.
+    Upgrade {
+        slug: String,
+        /// The template version to upgrade to.
+        #[arg(long)]
+        to: String,
+        /// Upgrade even when the tenant is customized (its customisation stays).
+        #[arg(long)]
+        allow_customized: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// List the backups taken before resets.
     Backups {
         #[arg(long)]
@@ -292,6 +306,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             note,
             registry,
         } => drift::accept(&slug, &note, &registry, &mut out).await,
+        Command::Upgrade {
+            slug,
+            to,
+            allow_customized,
+            json,
+            registry,
+        } => drift::upgrade(&slug, &to, allow_customized, json, &registry, &mut out).await,
         Command::Backups {
             tenant,
             json,

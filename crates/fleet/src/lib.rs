@@ -13,6 +13,7 @@ pub mod reset;
 pub mod scan;
 mod sqlite_apply;
 pub mod template;
+pub mod upgrade;
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,8 @@ pub enum FleetError {
     Locked { tenant: String, seconds: u64 },
     #[error("not confirmed: type the tenant slug `{slug}` exactly ({why}); nothing was changed")]
     ConfirmationMismatch { slug: String, why: String },
+    #[error("upgrade of {slug} refused: {reason}")]
+    UpgradeRefused { slug: String, reason: String },
     #[error("the reset plan for {slug} is out of date: {reason}")]
     PlanStale { slug: String, reason: String },
     #[error("the rebuilt schema of {slug} hashes {found}, not the template's {expected}; the reset was rolled back and nothing was changed")]
@@ -92,6 +95,7 @@ impl FleetError {
             FleetError::Locked { .. } => "locked",
             FleetError::ConfirmationMismatch { .. } => "confirmation_mismatch",
             FleetError::PlanStale { .. } => "plan_stale",
+            FleetError::UpgradeRefused { .. } => "upgrade_refused",
             FleetError::VerifyFailed { .. } => "verify_failed",
             FleetError::PartialReset { .. } => "partial_reset",
             FleetError::Introspect(e) => e.code(),

@@ -537,6 +537,27 @@ impl Registry {
         }
     }
 
+    /// Moves the tenant's record to another template version (after an upgrade).
+    pub async fn set_template_version(
+        &self,
+        slug: &str,
+        version: &str,
+    ) -> Result<(), RegistryError> {
+        let done = sqlx::query(
+            "UPDATE tenants SET template_version = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE slug = ?1",
+        )
+        .bind(slug)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(RegistryError::TenantNotFound {
+                slug: slug.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Records `hash` as the tenant's accepted customisation, with a note
     /// saying why, so scans stop alerting on it while it stays unchanged.
     pub async fn accept_baseline(
