@@ -188,6 +188,51 @@ async fn a_customized_postgres_tenant_is_reset_after_exact_confirmation_with_its
     let backups = e.registry.backups(Some("acme")).await.unwrap();
     assert_eq!(backups.len(), 1);
     assert!(backups[0].location.contains(&quarantine));
+
+    // Restore it: the custom table is back, the rebuilt schema becomes a backup.
+    use tenantry_fleet::backup::{purge_backup, restore_backup};
+    let id = backups[0].id;
+    assert_eq!(
+        restore_backup(&e.registry, &e.vault, id, "acme!", Timeouts::default())
+            .await
+            .unwrap_err()
+            .code(),
+        "confirmation_mismatch"
+    );
+    let displaced = restore_backup(&e.registry, &e.vault, id, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        pg_count(&db, "SELECT count(*) FROM acme.custom_reports").await,
+        250
+    );
+    let live: Vec<_> = e
+        .registry
+        .backups(Some("acme"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.purged_at.is_none())
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].location, displaced);
+    purge_backup(
+        &e.registry,
+        &e.vault,
+        live[0].id,
+        "acme",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'"
+        )
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -323,6 +368,24 @@ async fn mariadb_reset_backs_up_then_reports_a_partial_failure_with_intact_data(
     assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
     let q = done.backup.trim_start_matches("database ").to_owned();
     let _drop_q = MysqlDatabase::adopt(&q);
+    // Restore hooli's backup: custom_x and the template's views come back.
+    let id = e.registry.backups(Some("hooli")).await.unwrap()[0].id;
+    let displaced = tenantry_fleet::backup::restore_backup(
+        &e.registry,
+        &e.vault,
+        id,
+        "hooli",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let _drop_d = MysqlDatabase::adopt(displaced.trim_start_matches("database "));
+    let mut c = t2.connect().await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('custom_x', 'open_tasks')")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
 
     // Now break the template's migration (same measured schema) and reset umbrella.
     let snapshot = e

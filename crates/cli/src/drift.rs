@@ -545,37 +545,92 @@ pub async fn reset(
     }
 }
 
-pub async fn backups(
-    slug: Option<&str>,
-    json: bool,
+#[derive(Subcommand)]
+pub enum BackupCommand {
+    /// List backups (newest first).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup back in place; the tenant's current objects become a new backup.
+    Restore {
+        id: i64,
+        /// The tenant's slug, typed exactly.
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Delete a backup for good.
+    Purge {
+        id: i64,
+        /// The tenant's slug, typed exactly.
+        #[arg(long)]
+        confirm: String,
+    },
+}
+
+pub async fn backup(
+    cmd: BackupCommand,
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let all = registry.backups(slug).await?;
-    if json {
-        return write_json(out, &all);
-    }
-    if all.is_empty() {
-        return writeln!(out, "no backups").map_err(CliError::output);
-    }
-    for b in all {
-        writeln!(
-            out,
-            "{:>4} {:<20} {} {}{}",
-            b.id,
-            b.tenant_slug,
-            b.created_at,
-            b.location,
-            if b.purged_at.is_some() {
-                " (purged)"
-            } else {
-                ""
+    match cmd {
+        BackupCommand::List { tenant, json } => {
+            let all = registry.backups(tenant.as_deref()).await?;
+            if json {
+                return write_json(out, &all);
             }
-        )
-        .map_err(CliError::output)?;
+            if all.is_empty() {
+                return writeln!(out, "no backups").map_err(CliError::output);
+            }
+            for b in all {
+                let state = if b.purged_at.is_some() {
+                    " (gone: purged or restored)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    out,
+                    "{:>4} {:<20} {} {}{state}",
+                    b.id, b.tenant_slug, b.created_at, b.location
+                )
+                .map_err(CliError::output)?;
+            }
+            Ok(())
+        }
+        BackupCommand::Restore { id, confirm } => {
+            let vault = registry.open_vault(&keyring(args)).await?;
+            let displaced = tenantry_fleet::backup::restore_backup(
+                &registry,
+                &vault,
+                id,
+                &confirm,
+                Timeouts::default(),
+            )
+            .await
+            .map_err(fleet_err)?;
+            writeln!(
+                out,
+                "restored backup {id}; the objects it replaced are kept in {displaced}"
+            )
+            .map_err(CliError::output)
+        }
+        BackupCommand::Purge { id, confirm } => {
+            let vault = registry.open_vault(&keyring(args)).await?;
+            tenantry_fleet::backup::purge_backup(
+                &registry,
+                &vault,
+                id,
+                &confirm,
+                Timeouts::default(),
+            )
+            .await
+            .map_err(fleet_err)?;
+            writeln!(out, "purged backup {id}").map_err(CliError::output)
+        }
     }
-    Ok(())
 }
 
 pub async fn accept(

@@ -169,12 +169,10 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
-    /// List the backups taken before resets.
-    Backups {
-        #[arg(long)]
-        tenant: Option<String>,
-        #[arg(long)]
-        json: bool,
+    /// The backups taken before resets: list, restore, purge.
+    Backup {
+        #[command(subcommand)]
+        command: drift::BackupCommand,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -313,11 +311,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             json,
             registry,
         } => drift::upgrade(&slug, &to, allow_customized, json, &registry, &mut out).await,
-        Command::Backups {
-            tenant,
-            json,
-            registry,
-        } => drift::backups(tenant.as_deref(), json, &registry, &mut out).await,
+        Command::Backup { command, registry } => drift::backup(command, &registry, &mut out).await,
         Command::Template { command, registry } => {
             drift::template(command, &registry, &mut out).await
         }

@@ -302,7 +302,7 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
     assert!(text(&o).contains("status synced"), "{}", text(&o));
     let o = env.run(&["scan", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = env.run(&["backups", "--json"]);
+    let o = env.run(&["backup", "list", "--json"]);
     let backups: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(backups.as_array().unwrap().len(), 1);
 

@@ -4,6 +4,7 @@
 //! Architecture invariant: no tauri here. The desktop app and the CLI both
 //! call this crate; what they show is what it returns.
 
+pub mod backup;
 mod console;
 pub mod demo;
 pub mod drift;

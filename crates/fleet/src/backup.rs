@@ -1,0 +1,245 @@
+//! Backups taken before resets: purge (drop the quarantine schema/database
+//! or delete the file) and restore (swap the backup back in, keeping the
+//! current objects as a new backup). Both need the tenant slug typed again.
+
+use sqlx::{Connection, Executor};
+use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_registry::templates::Backup;
+use tenantry_registry::{AuditResult, Registry};
+use tenantry_vault::Vault;
+
+use crate::guard::tenant_schema;
+use crate::provision::pg_lock_key;
+use crate::reset::check_confirmation;
+use crate::FleetError;
+
+/// Where a backup's objects are, parsed from its recorded location.
+enum Place {
+    PgSchema(String),
+    MyDatabase(String),
+    File(std::path::PathBuf),
+}
+
+fn place(b: &Backup) -> Result<Place, FleetError> {
+    let bad = || FleetError::InvalidTemplate {
+        reason: format!(
+            "backup {} has an unreadable location {:?}",
+            b.id, b.location
+        ),
+    };
+    if let Some(rest) = b.location.strip_prefix("schema ") {
+        return Ok(Place::PgSchema(
+            rest.split(" in ").next().ok_or_else(bad)?.to_owned(),
+        ));
+    }
+    if let Some(db) = b.location.strip_prefix("database ") {
+        return Ok(Place::MyDatabase(db.to_owned()));
+    }
+    if let Some(f) = b.location.strip_prefix("file ") {
+        return Ok(Place::File(f.into()));
+    }
+    Err(bad())
+}
+
+async fn find(registry: &Registry, id: i64) -> Result<Backup, FleetError> {
+    registry
+        .backups(None)
+        .await?
+        .into_iter()
+        .find(|b| b.id == id && b.purged_at.is_none())
+        .ok_or_else(|| FleetError::InvalidTemplate {
+            reason: format!("no backup {id} (or it was purged); `tenantry backups` lists them"),
+        })
+}
+
+fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
+    FleetError::Introspect(IntrospectError::Catalog {
+        server: url.server_label(),
+        reason: url.scrub(&e.to_string()),
+    })
+}
+
+/// Deletes a backup for good.
+pub async fn purge_backup(
+    registry: &Registry,
+    vault: &Vault,
+    id: i64,
+    typed: &str,
+    timeouts: Timeouts,
+) -> Result<(), FleetError> {
+    let b = find(registry, id).await?;
+    let result = async {
+        check_confirmation(&b.tenant_slug, typed)?;
+        let url = registry.connection(vault, &b.tenant_slug).await?;
+        match place(&b)? {
+            Place::PgSchema(q) => {
+                let mut c = postgres::connect(&url, timeouts).await?;
+                let r = c
+                    .execute(format!("DROP SCHEMA \"{}\" CASCADE", q.replace('"', "\"\"")).as_str())
+                    .await;
+                postgres::close(c).await;
+                r.map_err(|e| catalog(&url, &e))?;
+            }
+            Place::MyDatabase(q) => {
+                let mut c = mysql::connect(&url.with_database("")?, timeouts).await?;
+                let r = c
+                    .execute(format!("DROP DATABASE `{}`", q.replace('`', "``")).as_str())
+                    .await;
+                mysql::close(c).await;
+                r.map_err(|e| catalog(&url, &e))?;
+            }
+            Place::File(f) => {
+                std::fs::remove_file(&f).map_err(|source| FleetError::Io {
+                    action: "delete backup",
+                    path: f.clone(),
+                    source,
+                })?;
+                let _ = std::fs::remove_file(f.with_extension("bak-wal"));
+            }
+        }
+        registry.mark_backup_purged(id).await?;
+        Ok(())
+    }
+    .await;
+    let (outcome, detail) = match &result {
+        Ok(()) => (
+            AuditResult::Ok,
+            format!("purged backup {id}: {}", b.location),
+        ),
+        Err(FleetError::ConfirmationMismatch { .. }) => (
+            AuditResult::Refused,
+            result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        Err(e) => (AuditResult::Failed, e.to_string()),
+    };
+    registry
+        .audit(Some(&b.tenant_slug), "backup.purge", &detail, outcome)
+        .await?;
+    result
+}
+
+/// Puts a backup back in place of the tenant's current objects; the
+/// current objects become a new backup, so nothing is lost either way.
+pub async fn restore_backup(
+    registry: &Registry,
+    vault: &Vault,
+    id: i64,
+    typed: &str,
+    timeouts: Timeouts,
+) -> Result<String, FleetError> {
+    let b = find(registry, id).await?;
+    let result = async {
+        check_confirmation(&b.tenant_slug, typed)?;
+        let record = registry.tenant(&b.tenant_slug).await?;
+        let url = registry.connection(vault, &b.tenant_slug).await?;
+        let schema = tenant_schema(&record, &url);
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let displaced = match place(&b)? {
+            Place::PgSchema(q) => {
+                let mut conn = postgres::connect(&url, timeouts).await?;
+                let r = async {
+                    let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(|e| catalog(&url, &e))?;
+                    let mut tx = conn.begin().await.map_err(|e| catalog(&url, &e))?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, &schema)).execute(&mut *tx).await.map_err(|e| catalog(&url, &e))?;
+                    let aside: String = format!("tenantry_q_{}_{stamp}r", schema.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(34).collect::<String>());
+                    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                    tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&schema), quote(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&q), quote(&schema)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    tx.commit().await.map_err(|e| catalog(&url, &e))?;
+                    Ok::<_, FleetError>(format!("schema {aside} in {database}"))
+                }
+                .await;
+                postgres::close(conn).await;
+                r?
+            }
+            Place::MyDatabase(q) => {
+                let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
+                let r = async {
+                    let aside = format!("tenantry_q_{}_{stamp}r", schema.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(34).collect::<String>());
+                    let current: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'")
+                        .bind(&schema).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
+                    let saved: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> '_tenantry_views'")
+                        .bind(&q).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
+                    let m = |s: &str| format!("`{}`", s.replace('`', "``"));
+                    conn.execute(format!("CREATE DATABASE {}", m(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    // Views cannot move between databases: keep the current
+                    // ones' definitions aside, then recreate the saved ones.
+                    let views: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT CAST(TABLE_NAME AS CHAR), CAST(VIEW_DEFINITION AS CHAR) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?",
+                    )
+                    .bind(&schema)
+                    .fetch_all(&mut conn)
+                    .await
+                    .map_err(|e| catalog(&url, &e))?;
+                    conn.execute(format!("CREATE TABLE {}.`_tenantry_views` (name VARCHAR(64) PRIMARY KEY, definition LONGTEXT NOT NULL)", m(&aside)).as_str())
+                        .await
+                        .map_err(|e| catalog(&url, &e))?;
+                    for (name, def) in &views {
+                        sqlx::query(&format!("INSERT INTO {}.`_tenantry_views` VALUES (?, ?)", m(&aside)))
+                            .bind(name)
+                            .bind(def)
+                            .execute(&mut conn)
+                            .await
+                            .map_err(|e| catalog(&url, &e))?;
+                        conn.execute(format!("DROP VIEW {}.{}", m(&schema), m(name)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    }
+                    let mut moves: Vec<String> = current.iter().map(|t| format!("{}.{} TO {}.{}", m(&schema), m(t), m(&aside), m(t))).collect();
+                    moves.extend(saved.iter().map(|t| format!("{}.{} TO {}.{}", m(&q), m(t), m(&schema), m(t))));
+                    if !moves.is_empty() {
+                        conn.execute(format!("RENAME TABLE {}", moves.join(", ")).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    }
+                    let saved_views: Vec<(String, String)> = sqlx::query_as(&format!("SELECT name, definition FROM {}.`_tenantry_views`", m(&q)))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    conn.execute(format!("USE {}", m(&schema)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    for (name, def) in saved_views {
+                        conn.execute(format!("CREATE VIEW {} AS {def}", m(&name)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                    }
+                    Ok::<_, FleetError>(format!("database {aside}"))
+                }
+                .await;
+                mysql::close(conn).await;
+                r?
+            }
+            Place::File(f) => {
+                let path = url.sqlite_path();
+                let aside = path.with_extension(format!("{stamp}r.bak"));
+                std::fs::copy(&path, &aside).map_err(|source| FleetError::Io { action: "set aside", path: aside.clone(), source })?;
+                std::fs::copy(&f, &path).map_err(|source| FleetError::Io { action: "restore", path: path.clone(), source })?;
+                format!("file {}", aside.display())
+            }
+        };
+        registry.record_backup(&b.tenant_slug, record.engine, &displaced, record.current_hash.as_deref()).await?;
+        // The restored backup's objects are live again: it leaves the list.
+        registry.mark_backup_purged(id).await?;
+        Ok(displaced)
+    }
+    .await;
+    let (outcome, detail) = match &result {
+        Ok(d) => (
+            AuditResult::Ok,
+            format!(
+                "restored backup {id} ({}); the replaced objects are in {d}",
+                b.location
+            ),
+        ),
+        Err(FleetError::ConfirmationMismatch { .. }) => (
+            AuditResult::Refused,
+            result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        Err(e) => (AuditResult::Failed, e.to_string()),
+    };
+    registry
+        .audit(Some(&b.tenant_slug), "backup.restore", &detail, outcome)
+        .await?;
+    result
+}
