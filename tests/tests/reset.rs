@@ -509,3 +509,118 @@ async fn a_sqlite_tenant_is_reset_with_a_file_backup() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+#[tokio::test]
+async fn repair_creates_only_missing_objects_and_keeps_customisations() {
+    use tenantry_fleet::repair::repair_tenant;
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    register_template(
+        &e.registry,
+        &template(Engine::Postgres, ""),
+        &ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    e.tenant("soylent", &db.url(), Some("soylent")).await;
+    db.apply(
+        "soylent",
+        "DROP VIEW open_tasks; DROP TABLE comments; DROP INDEX idx_users_account;
+         CREATE TABLE custom_feed (id int); INSERT INTO custom_feed VALUES (1), (2);",
+    )
+    .await;
+    let o = repair_tenant(&e.registry, &e.vault, "soylent", Timeouts::default())
+        .await
+        .unwrap();
+    let mut created = o.created.clone();
+    created.sort();
+    assert_eq!(
+        created,
+        [
+            "index idx_users_account on users",
+            "sequence comments_id_seq",
+            "table comments",
+            "view open_tasks"
+        ],
+        "{o:?}"
+    );
+    assert!(o.not_repaired.is_empty(), "{o:?}");
+    assert_eq!(o.status, SchemaStatus::Customized, "the custom table stays");
+    let d =
+        tenantry_fleet::drift::diff_tenant(&e.registry, &e.vault, "soylent", Timeouts::default())
+            .await
+            .unwrap();
+    let differing: Vec<_> = d
+        .diff
+        .objects
+        .iter()
+        .filter(|x| x.presence != tenantry_model::diff::Presence::Identical)
+        .map(|x| x.name.as_str())
+        .collect();
+    assert_eq!(differing, ["custom_feed"]);
+    assert_eq!(
+        pg_count(&db, "SELECT count(*) FROM soylent.custom_feed").await,
+        2
+    );
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_repair_%'"
+        )
+        .await,
+        0
+    );
+    // The repaired table works: its serial and foreign keys point at the tenant's own tables.
+    db.apply(
+        "soylent",
+        "INSERT INTO accounts (name) VALUES ('a'); INSERT INTO projects (account_id, name) VALUES (1, 'p');
+         INSERT INTO tasks (project_id, title) VALUES (1, 't'); INSERT INTO comments (task_id, body) VALUES (1, 'ok');",
+    )
+    .await;
+
+    // MariaDB and SQLite: missing tables and views come back.
+    let scratch = MysqlDatabase::create().await;
+    register_template(
+        &e.registry,
+        &template(Engine::Mysql, ""),
+        &ConnectionUrl::parse(&scratch.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let my = MysqlDatabase::create().await;
+    e.tenant("tyrell", &my.url(), None).await;
+    my.apply("DROP VIEW open_tasks; DROP TABLE settings;").await;
+    let o = repair_tenant(&e.registry, &e.vault, "tyrell", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(o.status, SchemaStatus::Synced, "{o:?}");
+
+    let lite_scratch = format!("sqlite:{}", e.dir.join("scratch.db").display());
+    register_template(
+        &e.registry,
+        &template(Engine::Sqlite, ""),
+        &ConnectionUrl::parse(&lite_scratch).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let file = e.dir.join("cyberdyne.db");
+    e.tenant("cyberdyne", &format!("sqlite:{}", file.display()), None)
+        .await;
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite:{}",
+        file.display()
+    ))
+    .await
+    .unwrap();
+    c.execute("DROP VIEW open_tasks; DROP INDEX idx_tasks_title; DROP TABLE settings;")
+        .await
+        .unwrap();
+    drop(c);
+    let o = repair_tenant(&e.registry, &e.vault, "cyberdyne", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(o.status, SchemaStatus::Synced, "{o:?}");
+}

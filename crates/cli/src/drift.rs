@@ -695,3 +695,27 @@ pub async fn upgrade(
     }
     Ok(())
 }
+
+pub async fn repair(
+    slug: &str,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let o = tenantry_fleet::repair::repair_tenant(&registry, &vault, slug, Timeouts::default())
+        .await
+        .map_err(fleet_err)?;
+    if json {
+        return write_json(out, &o);
+    }
+    writeln!(out, "repaired {slug}: status {}", o.status.as_str()).map_err(CliError::output)?;
+    for c in &o.created {
+        writeln!(out, "  created      {c}").map_err(CliError::output)?;
+    }
+    for n in &o.not_repaired {
+        writeln!(out, "  left alone   {n}").map_err(CliError::output)?;
+    }
+    Ok(())
+}

@@ -155,6 +155,14 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Create the template objects a tenant is missing; customisations stay.
+    Repair {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Upgrade a tenant to a newer template version, after a drift check.
     Upgrade {
         slug: String,
@@ -311,6 +319,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             json,
             registry,
         } => drift::upgrade(&slug, &to, allow_customized, json, &registry, &mut out).await,
+        Command::Repair {
+            slug,
+            json,
+            registry,
+        } => drift::repair(&slug, json, &registry, &mut out).await,
         Command::Backup { command, registry } => drift::backup(command, &registry, &mut out).await,
         Command::Template { command, registry } => {
             drift::template(command, &registry, &mut out).await

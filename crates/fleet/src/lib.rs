@@ -10,6 +10,7 @@ pub mod demo;
 pub mod drift;
 pub mod guard;
 pub mod provision;
+pub mod repair;
 pub mod reset;
 pub mod scan;
 mod sqlite_apply;
