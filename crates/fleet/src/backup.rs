@@ -3,7 +3,7 @@
 //! current objects as a new backup). Both need the tenant slug typed again.
 
 use sqlx::{Connection, Executor};
-use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_introspect::{mysql, postgres, Timeouts};
 use tenantry_registry::templates::Backup;
 use tenantry_registry::{AuditResult, Registry};
 use tenantry_vault::Vault;
@@ -11,7 +11,7 @@ use tenantry_vault::Vault;
 use crate::guard::tenant_schema;
 use crate::provision::pg_lock_key;
 use crate::reset::check_confirmation;
-use crate::FleetError;
+use crate::{catalog, FleetError};
 
 /// Where a backup's objects are, parsed from its recorded location.
 enum Place {
@@ -50,13 +50,6 @@ async fn find(registry: &Registry, id: i64) -> Result<Backup, FleetError> {
         .ok_or_else(|| FleetError::InvalidTemplate {
             reason: format!("no backup {id} (or it was purged); `tenantry backups` lists them"),
         })
-}
-
-fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
-    FleetError::Introspect(IntrospectError::Catalog {
-        server: url.server_label(),
-        reason: url.scrub(&e.to_string()),
-    })
 }
 
 /// Deletes a backup for good.
@@ -101,24 +94,16 @@ pub async fn purge_backup(
         Ok(())
     }
     .await;
-    let (outcome, detail) = match &result {
-        Ok(()) => (
-            AuditResult::Ok,
-            format!("purged backup {id}: {}", b.location),
-        ),
-        Err(FleetError::ConfirmationMismatch { .. }) => (
-            AuditResult::Refused,
-            result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        ),
-        Err(e) => (AuditResult::Failed, e.to_string()),
-    };
-    registry
-        .audit(Some(&b.tenant_slug), "backup.purge", &detail, outcome)
-        .await?;
+    let location = b.location.clone();
+    crate::audit_outcome(
+        registry,
+        &b.tenant_slug,
+        "backup.purge",
+        &result,
+        |()| (format!("purged backup {id}: {location}"), AuditResult::Ok),
+        false,
+    )
+    .await?;
     result
 }
 
@@ -220,26 +205,20 @@ pub async fn restore_backup(
         Ok(displaced)
     }
     .await;
-    let (outcome, detail) = match &result {
-        Ok(d) => (
-            AuditResult::Ok,
-            format!(
-                "restored backup {id} ({}); the replaced objects are in {d}",
-                b.location
-            ),
-        ),
-        Err(FleetError::ConfirmationMismatch { .. }) => (
-            AuditResult::Refused,
-            result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        ),
-        Err(e) => (AuditResult::Failed, e.to_string()),
-    };
-    registry
-        .audit(Some(&b.tenant_slug), "backup.restore", &detail, outcome)
-        .await?;
+    let location = b.location.clone();
+    crate::audit_outcome(
+        registry,
+        &b.tenant_slug,
+        "backup.restore",
+        &result,
+        |d| {
+            (
+                format!("restored backup {id} ({location}); the replaced objects are in {d}"),
+                AuditResult::Ok,
+            )
+        },
+        false,
+    )
+    .await?;
     result
 }

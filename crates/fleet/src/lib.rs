@@ -106,6 +106,85 @@ impl FleetError {
     }
 }
 
+/// A catalog or DDL statement failed on `url`'s server (message scrubbed).
+pub(crate) fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
+    FleetError::Introspect(IntrospectError::Catalog {
+        server: url.server_label(),
+        reason: url.scrub(&e.to_string()),
+    })
+}
+
+/// Opens a SQLite tenant for writing: waits up to a minute for another
+/// writer's lock, never creates the file unless `create`.
+pub(crate) async fn open_sqlite_writer(
+    url: &ConnectionUrl,
+    create: bool,
+) -> Result<sqlx::SqliteConnection, FleetError> {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(url.sqlite_path())
+        .create_if_missing(create)
+        .foreign_keys(true)
+        .busy_timeout(std::time::Duration::from_secs(60))
+        .disable_statement_logging()
+        .connect()
+        .await
+        .map_err(|e| catalog(url, &e))
+}
+
+impl FleetError {
+    /// Whether the error is a refusal (the user or a guard rail said no)
+    /// rather than a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            FleetError::ConfirmationMismatch { .. }
+                | FleetError::PlanStale { .. }
+                | FleetError::UpgradeRefused { .. }
+                | FleetError::UnknownVersion { .. }
+        )
+    }
+}
+
+/// Appends an operation's outcome to the audit log: `ok` describes a
+/// success; a refusal is audited as refused; a failure as failed, and the
+/// tenant's status becomes `failed` with the reason when `mark_failed`.
+pub(crate) async fn audit_outcome<T>(
+    registry: &tenantry_registry::Registry,
+    slug: &str,
+    action: &str,
+    result: &Result<T, FleetError>,
+    ok: impl FnOnce(&T) -> (String, tenantry_registry::AuditResult),
+    mark_failed: bool,
+) -> Result<(), FleetError> {
+    use tenantry_registry::AuditResult;
+    match result {
+        Ok(value) => {
+            let (detail, outcome) = ok(value);
+            registry.audit(Some(slug), action, &detail, outcome).await?;
+        }
+        Err(e) if e.is_refusal() => {
+            registry
+                .audit(Some(slug), action, &e.to_string(), AuditResult::Refused)
+                .await?;
+        }
+        Err(e) => {
+            registry
+                .audit(Some(slug), action, &e.to_string(), AuditResult::Failed)
+                .await?;
+            if mark_failed {
+                registry
+                    .record_check(&tenantry_registry::templates::TenantCheck::failed(
+                        slug,
+                        e.to_string(),
+                    ))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the console shows for one tenant in the fleet list.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]

@@ -15,14 +15,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Executor};
 use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeouts};
 use tenantry_model::Engine;
 use ts_rs::TS;
 
 use crate::template::Migration;
-use crate::FleetError;
+use crate::{catalog, FleetError};
 
 /// What the guard did to a tenant's schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -107,13 +107,6 @@ fn migration_error(
     }
 }
 
-fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
-    FleetError::Introspect(IntrospectError::Catalog {
-        server: url.server_label(),
-        reason: url.scrub(&e.to_string()),
-    })
-}
-
 /// Creates the schema/database if missing and applies `migrations` if it
 /// holds no objects. Idempotent and safe to race.
 pub async fn provision(
@@ -125,7 +118,7 @@ pub async fn provision(
         match place.url.engine() {
             Engine::Postgres => provision_postgres(place, migrations, timeouts).await,
             Engine::Mysql => provision_mysql(place, migrations, timeouts).await,
-            Engine::Sqlite => provision_sqlite(place, migrations, timeouts).await,
+            Engine::Sqlite => provision_sqlite(place, migrations).await,
         }
     };
     match attempt().await {
@@ -322,20 +315,11 @@ async fn provision_mysql(
 async fn provision_sqlite(
     place: &Place<'_>,
     migrations: &[&Migration],
-    timeouts: Timeouts,
 ) -> Result<Provisioned, FleetError> {
     let url = place.url;
     let path = url.sqlite_path();
     let created = !path.exists();
-    let mut conn: SqliteConnection = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .foreign_keys(true)
-        .busy_timeout(LOCK_WAIT.max(timeouts.connect))
-        .disable_statement_logging()
-        .connect()
-        .await
-        .map_err(|e| catalog(url, &e))?;
+    let mut conn: SqliteConnection = crate::open_sqlite_writer(url, true).await?;
     let result = async {
         conn.execute("BEGIN IMMEDIATE")
             .await

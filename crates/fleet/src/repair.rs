@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 use sqlx::{Connection, Executor, Row};
-use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, IntrospectError, Timeouts};
+use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, Timeouts};
 use tenantry_model::diff::{diff_schemas, Area, Presence, SchemaDiff};
 use tenantry_model::{hash_schema, Engine, ObjectKind, SchemaStatus};
 use tenantry_registry::templates::TenantCheck;
@@ -23,7 +23,7 @@ use ts_rs::TS;
 use crate::guard::{read_tenant, tenant_schema};
 use crate::provision::{pg_lock_key, provision, Place};
 use crate::template::{Migration, Template};
-use crate::FleetError;
+use crate::{catalog, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
@@ -99,13 +99,6 @@ fn work(diff: &SchemaDiff) -> Work {
     w
 }
 
-fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
-    FleetError::Introspect(IntrospectError::Catalog {
-        server: url.server_label(),
-        reason: url.scrub(&e.to_string()),
-    })
-}
-
 fn scratch_name() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -175,20 +168,24 @@ pub async fn repair_tenant(
         })
     }
     .await;
-    let (outcome, detail) = match &result {
-        Ok(o) => (
-            AuditResult::Ok,
-            format!(
-                "created {}; left alone {}",
-                list(&o.created),
-                list(&o.not_repaired)
-            ),
-        ),
-        Err(e) => (AuditResult::Failed, e.to_string()),
-    };
-    registry
-        .audit(Some(slug), "repair", &detail, outcome)
-        .await?;
+    crate::audit_outcome(
+        registry,
+        slug,
+        "repair",
+        &result,
+        |o| {
+            (
+                format!(
+                    "created {}; left alone {}",
+                    list(&o.created),
+                    list(&o.not_repaired)
+                ),
+                AuditResult::Ok,
+            )
+        },
+        false,
+    )
+    .await?;
     result
 }
 
@@ -339,8 +336,6 @@ async fn repair_sqlite(
     w: &Work,
     timeouts: Timeouts,
 ) -> Result<Vec<String>, FleetError> {
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::ConnectOptions;
     let dir = std::env::temp_dir().join(scratch_name());
     std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
         action: "create scratch directory",
@@ -368,14 +363,7 @@ async fn repair_sqlite(
             statements.push((format!("view {v}"), sql_of("view", v.clone()).fetch_one(&mut reference).await.map_err(|e| catalog(url, &e))?));
         }
         let _ = reference.close().await;
-        let mut conn = SqliteConnectOptions::new()
-            .filename(url.sqlite_path())
-            .create_if_missing(false)
-            .busy_timeout(std::time::Duration::from_secs(60))
-            .disable_statement_logging()
-            .connect()
-            .await
-            .map_err(|e| catalog(url, &e))?;
+        let mut conn = crate::open_sqlite_writer(url, false).await?;
         let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
         let mut created = Vec::new();
         for (what, sql) in statements {

@@ -24,7 +24,7 @@ use ts_rs::TS;
 use crate::guard::{read_tenant, tenant_schema};
 use crate::provision::pg_lock_key;
 use crate::template::{Migration, Template};
-use crate::FleetError;
+use crate::{catalog, FleetError};
 
 /// One object the reset will drop (and, if the template has it, recreate).
 #[derive(Debug, Clone, Serialize, TS)]
@@ -303,49 +303,27 @@ pub async fn execute_reset(
         Ok(ResetOutcome { slug: plan.slug.clone(), backup, hash_after: Some(after.to_string()), status, applied })
     }
     .await;
-    match &result {
-        Ok(o) => {
-            registry
-                .audit(
-                    Some(&plan.slug),
-                    "reset",
-                    &format!(
-                        "reset to {} {}: status {}, backup {}",
-                        plan.template, plan.template_version, o.status, o.backup
-                    ),
-                    if o.status == SchemaStatus::Synced {
-                        AuditResult::Ok
-                    } else {
-                        AuditResult::Failed
-                    },
-                )
-                .await?;
-        }
-        Err(e) => {
-            let outcome = match e {
-                FleetError::ConfirmationMismatch { .. } | FleetError::PlanStale { .. } => {
-                    AuditResult::Refused
-                }
-                _ => AuditResult::Failed,
+    crate::audit_outcome(
+        registry,
+        &plan.slug,
+        "reset",
+        &result,
+        |o| {
+            let detail = format!(
+                "reset to {} {}: status {}, backup {}",
+                plan.template, plan.template_version, o.status, o.backup
+            );
+            let outcome = if o.status == SchemaStatus::Synced {
+                AuditResult::Ok
+            } else {
+                AuditResult::Failed
             };
-            registry
-                .audit(Some(&plan.slug), "reset", &e.to_string(), outcome)
-                .await?;
-            if outcome == AuditResult::Failed {
-                registry
-                    .record_check(&TenantCheck::failed(&plan.slug, e.to_string()))
-                    .await?;
-            }
-        }
-    }
+            (detail, outcome)
+        },
+        true,
+    )
+    .await?;
     result
-}
-
-fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
-    FleetError::Introspect(IntrospectError::Catalog {
-        server: url.server_label(),
-        reason: url.scrub(&e.to_string()),
-    })
 }
 
 fn stale(slug: &str, now: DriftHash) -> FleetError {
@@ -525,19 +503,10 @@ async fn reset_sqlite(
     expected: DriftHash,
     template_hash: DriftHash,
 ) -> Result<(String, Vec<String>, DriftHash), FleetError> {
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::ConnectOptions;
     let url = &ctx.url;
     let path = url.sqlite_path();
     let attempt_started = std::time::SystemTime::now();
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(false)
-        .busy_timeout(std::time::Duration::from_secs(60))
-        .disable_statement_logging()
-        .connect()
-        .await
-        .map_err(|e| catalog(url, &e))?;
+    let mut conn = crate::open_sqlite_writer(url, false).await?;
     let result = async {
         conn.execute("BEGIN IMMEDIATE")
             .await

@@ -16,7 +16,7 @@ use ts_rs::TS;
 use crate::guard::{read_tenant, tenant_schema};
 use crate::provision::pg_lock_key;
 use crate::template::{Migration, Template};
-use crate::FleetError;
+use crate::{catalog, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
@@ -30,13 +30,6 @@ pub struct UpgradeOutcome {
     pub hash: String,
     /// Set when the tenant was customized and the upgrade was allowed anyway.
     pub warning: Option<String>,
-}
-
-fn catalog(url: &ConnectionUrl, e: &sqlx::Error) -> FleetError {
-    FleetError::Introspect(IntrospectError::Catalog {
-        server: url.server_label(),
-        reason: url.scrub(&e.to_string()),
-    })
 }
 
 fn migration_failed(url: &ConnectionUrl, m: &Migration, e: &sqlx::Error, note: &str) -> FleetError {
@@ -57,44 +50,29 @@ pub async fn upgrade_tenant(
     timeouts: Timeouts,
 ) -> Result<UpgradeOutcome, FleetError> {
     let result = upgrade_inner(registry, vault, slug, target, allow_customized, timeouts).await;
-    match &result {
-        Ok(o) => {
-            registry
-                .audit(
-                    Some(slug),
-                    "upgrade",
-                    &format!(
-                        "{} → {}: applied {}; status {}",
-                        o.from,
-                        o.to,
-                        o.applied.join(", "),
-                        o.status
-                    ),
-                    if o.status == SchemaStatus::Failed {
-                        AuditResult::Failed
-                    } else {
-                        AuditResult::Ok
-                    },
-                )
-                .await?;
-        }
-        Err(e) => {
-            let outcome = match e {
-                FleetError::UpgradeRefused { .. } | FleetError::UnknownVersion { .. } => {
-                    AuditResult::Refused
-                }
-                _ => AuditResult::Failed,
+    crate::audit_outcome(
+        registry,
+        slug,
+        "upgrade",
+        &result,
+        |o| {
+            let detail = format!(
+                "{} → {}: applied {}; status {}",
+                o.from,
+                o.to,
+                o.applied.join(", "),
+                o.status
+            );
+            let outcome = if o.status == SchemaStatus::Failed {
+                AuditResult::Failed
+            } else {
+                AuditResult::Ok
             };
-            registry
-                .audit(Some(slug), "upgrade", &e.to_string(), outcome)
-                .await?;
-            if outcome == AuditResult::Failed {
-                registry
-                    .record_check(&TenantCheck::failed(slug, e.to_string()))
-                    .await?;
-            }
-        }
-    }
+            (detail, outcome)
+        },
+        true,
+    )
+    .await?;
     result
 }
 
@@ -336,16 +314,7 @@ async fn upgrade_sqlite(
     migrations: &[&Migration],
     verify: Option<DriftHash>,
 ) -> Result<(Vec<String>, DriftHash), FleetError> {
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::ConnectOptions;
-    let mut conn = SqliteConnectOptions::new()
-        .filename(url.sqlite_path())
-        .create_if_missing(false)
-        .busy_timeout(std::time::Duration::from_secs(60))
-        .disable_statement_logging()
-        .connect()
-        .await
-        .map_err(|e| catalog(url, &e))?;
+    let mut conn = crate::open_sqlite_writer(url, false).await?;
     let result = async {
         conn.execute("BEGIN IMMEDIATE")
             .await
