@@ -166,6 +166,30 @@ impl DemoFleet {
     /// Adds the demo tenants that are missing from `registry`, with their
     /// files' URLs encrypted like any other tenant's.
     pub async fn register(&self, registry: &Registry, vault: &Vault) -> Result<(), FleetError> {
+        // The template first, measured like any other, so scans, diffs and
+        // resets of the demo tenants work from the registry.
+        let template = template();
+        if registry
+            .lineage(&template.name, template.engine)
+            .await?
+            .len()
+            < template.versions.len()
+        {
+            let scratch = ConnectionUrl::parse(&format!(
+                "sqlite:{}",
+                self.root
+                    .join("templates")
+                    .join("registry-scratch.db")
+                    .display()
+            ))?;
+            crate::guard::register_template(
+                registry,
+                &template,
+                &scratch,
+                tenantry_introspect::Timeouts::default(),
+            )
+            .await?;
+        }
         for t in tenants() {
             match registry.tenant(t.slug).await {
                 Ok(_) => continue,
@@ -181,7 +205,7 @@ impl DemoFleet {
                         display_name: t.display_name.to_owned(),
                         url: ConnectionUrl::parse(&url)?,
                         schema: None,
-                        template: Some(template().name),
+                        template: Some(template.name.clone()),
                         template_version: Some(t.version.to_owned()),
                         domains: vec![format!("{}.demo.tenantry.dev", t.slug)],
                         notes: "built-in demo tenant".to_owned(),
