@@ -1,6 +1,21 @@
 fn main() {
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
-        tauri_build::AppManifest::new().commands(&["list_tenants", "tenant_health", "key_status"]),
+        tauri_build::AppManifest::new().commands(&[
+            "list_tenants",
+            "tenant_health",
+            "key_status",
+            "registry_tenants",
+            "tenant_detail",
+            "scan_fleet",
+            "cancel_scan",
+            "tenant_diff",
+            "reset_plan",
+            "reset_tenant",
+            "repair_tenant",
+            "accept_customisation",
+            "upgrade_tenant",
+            "list_templates",
+        ]),
     ))
     .expect("tauri build step failed (is ui/dist built? run `npm --prefix ui run build`)");
 }

@@ -2,9 +2,17 @@
 //! Architecture invariant: no logic here beyond calling the engine and
 //! mapping its error to [`IpcError`].
 
+use tauri::ipc::Channel;
 use tauri::State;
-use tenantry_fleet::{KeyStatus, TenantOverview};
+use tenantry_fleet::drift::TenantDiff;
+use tenantry_fleet::repair::RepairOutcome;
+use tenantry_fleet::reset::{ResetOutcome, ResetPlan};
+use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
+use tenantry_fleet::upgrade::UpgradeOutcome;
+use tenantry_fleet::{KeyStatus, TenantDetail, TenantOverview};
 use tenantry_registry::health::HealthReport;
+use tenantry_registry::templates::TemplateSummary;
+use tenantry_registry::TenantRecord;
 
 use crate::ipc::IpcError;
 use crate::AppState;
@@ -29,4 +37,99 @@ pub async fn tenant_health(
 #[tauri::command]
 pub async fn key_status(state: State<'_, AppState>) -> Result<KeyStatus, IpcError> {
     Ok(state.fleet.key_status().await)
+}
+
+/// Every registered tenant.
+#[tauri::command]
+pub async fn registry_tenants(state: State<'_, AppState>) -> Result<Vec<TenantRecord>, IpcError> {
+    Ok(state.fleet.tenants().await?)
+}
+
+/// One tenant's record, recent operations and backups.
+#[tauri::command]
+pub async fn tenant_detail(
+    state: State<'_, AppState>,
+    slug: String,
+) -> Result<TenantDetail, IpcError> {
+    Ok(state.fleet.tenant_detail(&slug).await?)
+}
+
+/// Scans the fleet, streaming results to `on_progress` as batches finish.
+#[tauri::command]
+pub async fn scan_fleet(
+    state: State<'_, AppState>,
+    on_progress: Channel<ScanProgressEvent>,
+) -> Result<ScanReport, IpcError> {
+    Ok(state
+        .fleet
+        .scan(&|p| drop(on_progress.send(ScanProgressEvent::from(p))))
+        .await?)
+}
+
+/// Cancels the running scan; false when none was running.
+#[tauri::command]
+pub fn cancel_scan(state: State<'_, AppState>) -> bool {
+    state.fleet.cancel_scan()
+}
+
+/// A tenant's drift against its template, table by table.
+#[tauri::command]
+pub async fn tenant_diff(state: State<'_, AppState>, slug: String) -> Result<TenantDiff, IpcError> {
+    Ok(state.fleet.diff(&slug).await?)
+}
+
+/// What a reset would drop (with row counts) and where the backup goes.
+#[tauri::command]
+pub async fn reset_plan(state: State<'_, AppState>, slug: String) -> Result<ResetPlan, IpcError> {
+    Ok(state.fleet.reset_plan(&slug).await?)
+}
+
+/// Executes a confirmed reset; refused when the tenant changed since the plan.
+#[tauri::command]
+pub async fn reset_tenant(
+    state: State<'_, AppState>,
+    slug: String,
+    planned_hash: String,
+    confirmation: String,
+) -> Result<ResetOutcome, IpcError> {
+    Ok(state
+        .fleet
+        .reset(&slug, &planned_hash, &confirmation)
+        .await?)
+}
+
+/// Creates the template objects the tenant is missing.
+#[tauri::command]
+pub async fn repair_tenant(
+    state: State<'_, AppState>,
+    slug: String,
+) -> Result<RepairOutcome, IpcError> {
+    Ok(state.fleet.repair(&slug).await?)
+}
+
+/// Accepts the tenant's current customisation as its baseline.
+#[tauri::command]
+pub async fn accept_customisation(
+    state: State<'_, AppState>,
+    slug: String,
+    note: String,
+) -> Result<String, IpcError> {
+    Ok(state.fleet.accept(&slug, &note).await?)
+}
+
+/// Upgrades a tenant to a newer template version after a drift check.
+#[tauri::command]
+pub async fn upgrade_tenant(
+    state: State<'_, AppState>,
+    slug: String,
+    to: String,
+    allow_customized: bool,
+) -> Result<UpgradeOutcome, IpcError> {
+    Ok(state.fleet.upgrade(&slug, &to, allow_customized).await?)
+}
+
+/// Templates with their versions and measured hashes.
+#[tauri::command]
+pub async fn list_templates(state: State<'_, AppState>) -> Result<Vec<TemplateSummary>, IpcError> {
+    Ok(state.fleet.templates().await?)
 }

@@ -12,6 +12,15 @@ pub struct IpcError {
     pub message: String,
 }
 
+impl From<tenantry_registry::RegistryError> for IpcError {
+    fn from(e: tenantry_registry::RegistryError) -> Self {
+        Self {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<FleetError> for IpcError {
     fn from(e: FleetError) -> Self {
         Self {

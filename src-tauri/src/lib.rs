@@ -31,7 +31,18 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         .invoke_handler(tauri::generate_handler![
             commands::list_tenants,
             commands::tenant_health,
-            commands::key_status
+            commands::key_status,
+            commands::registry_tenants,
+            commands::tenant_detail,
+            commands::scan_fleet,
+            commands::cancel_scan,
+            commands::tenant_diff,
+            commands::reset_plan,
+            commands::reset_tenant,
+            commands::repair_tenant,
+            commands::accept_customisation,
+            commands::upgrade_tenant,
+            commands::list_templates
         ])
         .setup(|app| open_fleet(app))
 }

@@ -74,6 +74,13 @@ fn no_command_payload_carries_a_password() {
         ("key_status", serde_json::json!({})),
         ("tenant_health", serde_json::json!({ "slug": "canary" })),
         ("tenant_health", serde_json::json!({ "slug": "acme" })),
+        ("registry_tenants", serde_json::json!({})),
+        ("tenant_detail", serde_json::json!({ "slug": "canary" })),
+        ("tenant_diff", serde_json::json!({ "slug": "canary" })),
+        ("reset_plan", serde_json::json!({ "slug": "canary" })),
+        ("tenant_diff", serde_json::json!({ "slug": "initech" })),
+        ("reset_plan", serde_json::json!({ "slug": "initech" })),
+        ("list_templates", serde_json::json!({})),
     ] {
         let value: serde_json::Value = match get_ipc_response(&main, request(cmd, body)) {
             Ok(b) => b.deserialize().unwrap(),
@@ -90,4 +97,16 @@ fn no_command_payload_carries_a_password() {
     for (cmd, p) in &payloads {
         assert!(!p.contains(CANARY), "{cmd} leaked the password: {p}");
     }
+    // The demo tenants are registered and their drift and reset plans work.
+    assert!(
+        payloads[4].1.contains("\"slug\":\"initech\""),
+        "{}",
+        payloads[4].1
+    );
+    assert!(payloads[8].1.contains("tps_reports"), "{}", payloads[8].1);
+    assert!(
+        payloads[9].1.contains("\"presence\":\"added\""),
+        "{}",
+        payloads[9].1
+    );
 }

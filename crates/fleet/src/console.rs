@@ -13,7 +13,16 @@ use tenantry_vault::{KeyStore, Vault};
 use tokio::sync::Mutex;
 use ts_rs::TS;
 
+use tenantry_introspect::Timeouts;
+use tenantry_registry::templates::{Backup, TemplateSummary};
+use tenantry_registry::{AuditEntry, TenantRecord};
+
 use crate::demo::DemoFleet;
+use crate::drift::{accept_customisation, diff_tenant, TenantDiff};
+use crate::repair::{repair_tenant, RepairOutcome};
+use crate::reset::{execute_reset, plan_reset, ResetOutcome, ResetPlan};
+use crate::scan::{scan, CancelScan, ScanOptions, ScanProgress, ScanReport};
+use crate::upgrade::{upgrade_tenant, UpgradeOutcome};
 use crate::{FleetError, TenantOverview};
 
 pub struct Fleet {
@@ -22,6 +31,17 @@ pub struct Fleet {
     keys: Box<dyn KeyStore>,
     vault: Mutex<Option<Arc<Vault>>>,
     pools: TenantPools,
+    /// The running scan's cancel switch, if a scan is running.
+    scanning: std::sync::Mutex<Option<CancelScan>>,
+}
+
+/// One tenant's page: its record, recent operations and backups.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TenantDetail {
+    pub tenant: TenantRecord,
+    pub audit: Vec<AuditEntry>,
+    pub backups: Vec<Backup>,
 }
 
 /// Where the data key is kept and whether it could be opened.
@@ -50,9 +70,25 @@ impl Fleet {
             keys,
             vault: Mutex::new(None),
             pools: TenantPools::new(PoolSettings::default()),
+            scanning: std::sync::Mutex::new(None),
         };
         match fleet.vault().await {
-            Ok(vault) => fleet.demo.register(&fleet.registry, &vault).await?,
+            Ok(vault) => {
+                fleet.demo.register(&fleet.registry, &vault).await?;
+                // Tenants never checked get a first status now, so the
+                // console does not open on a list of `unknown`s.
+                let unchecked = fleet
+                    .registry
+                    .list_tenants()
+                    .await?
+                    .iter()
+                    .any(|t| t.last_sync_at.is_none());
+                if unchecked {
+                    if let Err(e) = fleet.scan(&|_| {}).await {
+                        tracing::warn!(code = e.code(), "first scan failed: {e}");
+                    }
+                }
+            }
             Err(e) => tracing::warn!(code = e.code(), "data key not available: {e}"),
         }
         Ok(fleet)
@@ -94,6 +130,145 @@ impl Fleet {
             (Err(RegistryError::TenantNotFound { .. }), Err(key_error)) => Err(key_error.into()),
             (report, _) => Ok(report?),
         }
+    }
+
+    /// Every registered tenant.
+    pub async fn tenants(&self) -> Result<Vec<TenantRecord>, FleetError> {
+        Ok(self.registry.list_tenants().await?)
+    }
+
+    pub async fn tenant_detail(&self, slug: &str) -> Result<TenantDetail, FleetError> {
+        Ok(TenantDetail {
+            tenant: self.registry.tenant(slug).await?,
+            audit: self.registry.audit_log(Some(slug), 50).await?,
+            backups: self.registry.backups(Some(slug)).await?,
+        })
+    }
+
+    /// Scans the whole fleet; `progress` sees results as they stream in.
+    /// Only one scan runs at a time; [`Fleet::cancel_scan`] stops it.
+    pub async fn scan(
+        &self,
+        progress: &(dyn Fn(&ScanProgress<'_>) + Send + Sync),
+    ) -> Result<ScanReport, FleetError> {
+        let cancel = CancelScan::default();
+        {
+            let mut running = self.scanning.lock().map_err(|_| FleetError::Raced)?;
+            if running.is_some() {
+                return Err(FleetError::Locked {
+                    tenant: "the fleet (a scan is already running)".into(),
+                    seconds: 0,
+                });
+            }
+            *running = Some(cancel.clone());
+        }
+        let vault = self.vault().await;
+        let result = match vault {
+            Ok(v) => {
+                scan(
+                    &self.registry,
+                    &v,
+                    &ScanOptions::default(),
+                    progress,
+                    &cancel,
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Ok(mut running) = self.scanning.lock() {
+            *running = None;
+        }
+        result
+    }
+
+    /// Cancels the running scan, if any; true when one was running.
+    pub fn cancel_scan(&self) -> bool {
+        self.scanning
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(CancelScan::cancel))
+            .is_some()
+    }
+
+    pub async fn diff(&self, slug: &str) -> Result<TenantDiff, FleetError> {
+        diff_tenant(
+            &self.registry,
+            &*self.vault().await?,
+            slug,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    pub async fn reset_plan(&self, slug: &str) -> Result<ResetPlan, FleetError> {
+        plan_reset(
+            &self.registry,
+            &*self.vault().await?,
+            slug,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    /// Re-plans and executes the reset the user confirmed, refusing when the
+    /// tenant's hash is no longer the one the user saw in the plan.
+    pub async fn reset(
+        &self,
+        slug: &str,
+        planned_hash: &str,
+        typed: &str,
+    ) -> Result<ResetOutcome, FleetError> {
+        let vault = self.vault().await?;
+        let mut plan = plan_reset(&self.registry, &vault, slug, Timeouts::default()).await?;
+        if plan.drift_hash != planned_hash {
+            // Executing the fresh plan with the old hash makes the engine
+            // refuse (and audit the refusal) as a stale plan.
+            plan.drift_hash = planned_hash.to_owned();
+        }
+        execute_reset(&self.registry, &vault, &plan, typed, Timeouts::default()).await
+    }
+
+    pub async fn repair(&self, slug: &str) -> Result<RepairOutcome, FleetError> {
+        repair_tenant(
+            &self.registry,
+            &*self.vault().await?,
+            slug,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    pub async fn accept(&self, slug: &str, note: &str) -> Result<String, FleetError> {
+        accept_customisation(
+            &self.registry,
+            &*self.vault().await?,
+            slug,
+            note,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    pub async fn upgrade(
+        &self,
+        slug: &str,
+        to: &str,
+        allow_customized: bool,
+    ) -> Result<UpgradeOutcome, FleetError> {
+        upgrade_tenant(
+            &self.registry,
+            &*self.vault().await?,
+            slug,
+            to,
+            allow_customized,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    pub async fn templates(&self) -> Result<Vec<TemplateSummary>, FleetError> {
+        Ok(self.registry.list_templates().await?)
     }
 
     pub async fn key_status(&self) -> KeyStatus {

@@ -8,11 +8,13 @@ use tenantry_introspect::Timeouts;
 use tenantry_model::diff::{diff_schemas, Presence, SchemaDiff};
 use tenantry_registry::Registry;
 use tenantry_vault::Vault;
+use ts_rs::TS;
 
 use crate::guard::read_tenant;
 use crate::FleetError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
 pub struct TenantDiff {
     pub slug: String,
     pub location: String,

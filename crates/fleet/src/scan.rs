@@ -151,6 +151,25 @@ pub struct ScanProgress<'a> {
     pub finished: &'a [ScanResult],
 }
 
+/// What the console's progress bar receives after each batch.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ScanProgressEvent {
+    pub done: u32,
+    pub total: u32,
+    pub finished: Vec<ScanResult>,
+}
+
+impl From<&ScanProgress<'_>> for ScanProgressEvent {
+    fn from(p: &ScanProgress<'_>) -> Self {
+        Self {
+            done: u32::try_from(p.done).unwrap_or(u32::MAX),
+            total: u32::try_from(p.total).unwrap_or(u32::MAX),
+            finished: p.finished.to_vec(),
+        }
+    }
+}
+
 /// Cancels a running scan from another task or thread.
 #[derive(Clone, Default)]
 pub struct CancelScan(Arc<AtomicBool>);

@@ -126,7 +126,8 @@ pub async fn introspect_schemas(
 
 /// A digest per schema of the catalog rows that make it up (the `xmin` of
 /// each row in pg_class, pg_attribute, pg_attrdef, pg_constraint, pg_index,
-/// pg_type, pg_enum, pg_sequence and pg_rewrite). Any DDL inside the schema
+/// pg_type, pg_enum, pg_sequence and pg_rewrite): the row count and the sum
+/// of a 64-bit hash of each (oid, xmin) — order-free, so nothing is sorted. Any DDL inside the schema
 /// writes one of these rows and changes the digest; ANALYZE and VACUUM update
 /// in place and do not. Changes made only outside the schema (a referenced
 /// type renamed elsewhere) are not seen: a full scan reads everything.
@@ -135,13 +136,25 @@ pub async fn catalog_fingerprints(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as(FINGERPRINT_SQL)
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
+        .fetch_one(&mut *conn)
+        .await?;
+    // hashtextextended arrived in PostgreSQL 11; older servers sort and md5.
+    let sql = if version >= 110_000 {
+        FINGERPRINT_SQL.to_owned()
+    } else {
+        FINGERPRINT_SQL.replace(
+            "count(p.item)::text || '.' || COALESCE(sum(hashtextextended(p.item, 0)::numeric), 0)::text",
+            "md5(COALESCE(string_agg(p.item, ',' ORDER BY p.item), ''))",
+        )
+    };
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql)
         .bind(schemas)
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(schema, digest)| (schema, format!("pgx1:{digest}")))
+        .map(|(schema, digest)| (schema, format!("pgx2:{digest}")))
         .collect())
 }
 
@@ -162,7 +175,8 @@ parts AS (
     UNION ALL SELECT r.relnamespace, 's' || q.seqrelid || ':' || q.xmin FROM pg_sequence q JOIN rels r ON r.oid = q.seqrelid
     UNION ALL SELECT r.relnamespace, 'r' || w.oid || ':' || w.xmin FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class
 )
-SELECT ns.nspname::text, md5(COALESCE(string_agg(p.item, ',' ORDER BY p.item), ''))
+SELECT ns.nspname::text,
+       count(p.item)::text || '.' || COALESCE(sum(hashtextextended(p.item, 0)::numeric), 0)::text
   FROM ns LEFT JOIN parts p ON p.ns = ns.oid
  GROUP BY ns.nspname";
 

@@ -10,14 +10,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
+use ts_rs::TS;
 
 use crate::ddl;
 use crate::hash::{hash_schema, ObjectKind, SchemaHash};
 use crate::schema::{SchemaSnapshot, Table};
 
 /// Where an object stands in the tenant compared with the template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Presence {
     /// In the tenant only: a customisation.
     Added,
@@ -30,8 +32,9 @@ pub enum Presence {
 }
 
 /// What part of a table a change is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Area {
     Column,
     PrimaryKey,
@@ -44,7 +47,8 @@ pub enum Area {
 }
 
 /// One structured change inside a changed object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct ItemChange {
     pub area: Area,
     /// The column or constraint name, or the item's canonical text.
@@ -56,16 +60,20 @@ pub struct ItemChange {
 }
 
 /// One line of a side-by-side diff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct SideBySideLine {
     /// `equal`, `delete` (template only) or `insert` (tenant only).
+    #[ts(type = "\"equal\" | \"delete\" | \"insert\"")]
     pub tag: &'static str,
     pub template: Option<String>,
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
 pub struct ObjectDiff {
+    #[ts(type = "\"table\" | \"view\" | \"enum\" | \"sequence\"")]
     pub kind: ObjectKind,
     pub name: String,
     pub presence: Presence,
@@ -77,7 +85,8 @@ pub struct ObjectDiff {
     pub side_by_side: Vec<SideBySideLine>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
 pub struct SchemaDiff {
     pub template_hash: String,
     pub tenant_hash: String,
