@@ -2,7 +2,8 @@
 # Sets up everything that is missing and runs the whole Tenantry test suite:
 # formatting, lints, the Rust tests against the real PostgreSQL, MariaDB and
 # SQLite, the TypeScript type check, the IPC-bindings freshness check, and a
-# real-window smoke run of the console under Xvfb.
+# real-window smoke run of the console under Xvfb, and the end-to-end tests
+# that drive the real window over real PostgreSQL tenants.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
@@ -36,6 +37,9 @@ run_tests cargo test --workspace --lib --bins --tests
 say "the data key in the real OS keyring, across processes (Secret Service)"
 run_tests bash scripts/with-keyring.sh cargo test -p tenantry-cli --test keyring -- --ignored
 
+say "end to end: the real window, tauri-driver + WebKitWebDriver + WebdriverIO, real PostgreSQL"
+run_tests bash scripts/e2e.sh
+
 say "IPC bindings are up to date"
 if ! git diff --quiet -- ui/src/bindings || [ -n "$(git ls-files --others --exclude-standard ui/src/bindings)" ]; then
   echo "ui/src/bindings changed when the tests regenerated them: commit the new bindings" >&2
@@ -49,8 +53,9 @@ npm --prefix ui run --silent typecheck || status=1
 say "the console opens a real window (Xvfb)"
 bash scripts/smoke-window.sh || status=1
 
-passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
-failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i } END { print f + 0 }' "$log")
+# cargo's "test result: ok. N passed; M failed" and node's "# pass N" / "# fail M".
+passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } /^# pass / { p += $3 } END { print p + 0 }' "$log")
+failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i } /^# fail / { f += $3 } END { print f + 0 }' "$log")
 [ "$status" -eq 0 ] || [ "${failed:-0}" -gt 0 ] || failed=$(( ${failed:-0} + 1 ))
 echo
 echo "tests: ${passed:-0} passed, ${failed:-0} failed"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# End-to-end tests of the real console window: builds the app and the CLI,
+# prepares real PostgreSQL tenants with the CLI (one of them customized, with
+# a canary password in its URL), then drives the window under Xvfb with
+# tauri-driver + WebKitWebDriver + WebdriverIO inside a throwaway keyring.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
+ensure_apt xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring postgresql-client
+ensure_rust
+ensure_node
+ensure_postgres
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  say "installing tauri-driver (crates.io)"
+  cargo install tauri-driver --locked --quiet
+fi
+if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
+  say "installing npm packages for tests/e2e"
+  npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+fi
+build_ui
+cargo build -q -p tenantry-app -p tenantry-cli
+
+work="$(mktemp -d)"
+db="tenantry_e2e_$$"
+cleanup() {
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $db" >/dev/null
+mkdir -p "$work/template/1.0.0"
+cp tests/fixtures/postgres/template.sql "$work/template/1.0.0/0001_init.sql"
+
+export TENANTRY_DATA_DIR="$work/data"
+export TENANTRY_REGISTRY="$TENANTRY_DATA_DIR/registry.db"
+export TENANTRY_KEYRING_SERVICE="dev.tenantry.e2e.$$"
+export TENANTRY_E2E_CANARY="Canary-E2e-$$-pw"
+export TENANTRY_E2E_CUSTOMIZED="beta"
+export TENANTRY_E2E_APP="$REPO_ROOT/target/debug/tenantry-console"
+mkdir -p "$TENANTRY_DATA_DIR"
+
+# Everything that needs the key runs inside one throwaway keyring session.
+scripts/with-keyring.sh bash -c '
+  set -euo pipefail
+  cli="$0"; db="$1"; tpl="$2"
+  url="postgres://postgres:${TENANTRY_E2E_CANARY}@127.0.0.1:5432/$db"
+  "$cli" template add "$tpl" --name saas --engine postgres --scratch "$url" >/dev/null
+  for t in alpha beta gamma delta; do
+    echo "$url" | "$cli" tenant add "$t" --url - --schema "tenant_$t" --template saas --template-version 1.0.0 >/dev/null
+  done
+  "$cli" guard --all >/dev/null
+  psql -q -h 127.0.0.1 -U postgres -d "$db" -c "CREATE TABLE tenant_beta.partner_feed (id int); INSERT INTO tenant_beta.partner_feed VALUES (1), (2);"
+  "$cli" scan --fail-on never >/dev/null
+  xvfb-run -a -s "-screen 0 1280x800x24" npm --prefix tests/e2e test
+' "$REPO_ROOT/target/debug/tenantry" "$db" "$work/template"
