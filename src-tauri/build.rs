@@ -15,6 +15,8 @@ fn main() {
             "accept_customisation",
             "upgrade_tenant",
             "list_templates",
+            "export_diff_report",
+            "rotate_key",
         ]),
     ))
     .expect("tauri build step failed (is ui/dist built? run `npm --prefix ui run build`)");

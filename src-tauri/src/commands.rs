@@ -133,3 +133,19 @@ pub async fn upgrade_tenant(
 pub async fn list_templates(state: State<'_, AppState>) -> Result<Vec<TemplateSummary>, IpcError> {
     Ok(state.fleet.templates().await?)
 }
+
+/// Writes the tenant's drift report (`markdown` or `html`) and returns its path.
+#[tauri::command]
+pub async fn export_diff_report(
+    state: State<'_, AppState>,
+    slug: String,
+    format: String,
+) -> Result<String, IpcError> {
+    Ok(state.fleet.export_diff(&slug, &format).await?)
+}
+
+/// Re-encrypts every connection string under a new data key; returns the new key id.
+#[tauri::command]
+pub async fn rotate_key(state: State<'_, AppState>) -> Result<String, IpcError> {
+    Ok(state.fleet.rotate_key().await?.0)
+}

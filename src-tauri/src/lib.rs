@@ -42,7 +42,9 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::repair_tenant,
             commands::accept_customisation,
             commands::upgrade_tenant,
-            commands::list_templates
+            commands::list_templates,
+            commands::export_diff_report,
+            commands::rotate_key
         ])
         .setup(|app| open_fleet(app))
 }

@@ -97,3 +97,16 @@ test("the reset wizard needs the exact slug and ends synced", async () => {
   await browser.waitUntil(async () => (await browser.$(`.row[data-slug="${customized}"]`).getAttribute("data-status")) === "synced", { timeout: 20000 });
   await noCanary("the fleet after the reset");
 });
+
+test("the tenant screen runs a health check and shows the history", async () => {
+  await browser.execute((slug) => {
+    location.hash = `#/tenant/${slug}`;
+  }, customized);
+  await browser.$("#run-health").waitForExist({ timeout: 20000 });
+  await browser.$("#run-health").click();
+  await browser.waitUntil(async () => (await browser.$("#health").getText()).includes("Healthy"), { timeout: 20000 });
+  const history = await browser.$("table[aria-label=History]").getText();
+  assert.match(history, /reset/);
+  await browser.saveScreenshot(`${shots}e2e-tenant.png`);
+  await noCanary("the tenant screen");
+});

@@ -267,6 +267,53 @@ impl Fleet {
         .await
     }
 
+    /// Writes the tenant's drift report (`markdown` or `html`) under
+    /// `<data dir>/reports/` and returns its path.
+    pub async fn export_diff(&self, slug: &str, format: &str) -> Result<String, FleetError> {
+        let d = self.diff(slug).await?;
+        let (text, ext) = match format {
+            "html" => (crate::drift::to_html(&d), "html"),
+            "markdown" => (crate::drift::to_markdown(&d), "md"),
+            other => {
+                return Err(FleetError::InvalidTemplate {
+                    reason: format!("unknown report format {other:?}; use markdown or html"),
+                })
+            }
+        };
+        let dir = self
+            .demo
+            .root()
+            .parent()
+            .unwrap_or(self.demo.root())
+            .join("reports");
+        std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let path = dir.join(format!("{slug}-drift-{stamp}.{ext}"));
+        std::fs::write(&path, text).map_err(|source| FleetError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path.display().to_string())
+    }
+
+    /// Re-encrypts every connection string under a new data key; returns
+    /// the new key's id and how many were re-encrypted.
+    pub async fn rotate_key(&self) -> Result<(String, usize), FleetError> {
+        let old = self.vault().await?;
+        let (new, n) = self.registry.rotate_key(self.keys.as_ref(), &old).await?;
+        let id = new.key_id().to_string();
+        *self.vault.lock().await = Some(Arc::new(new));
+        Ok((id, n))
+    }
+
     pub async fn templates(&self) -> Result<Vec<TemplateSummary>, FleetError> {
         Ok(self.registry.list_templates().await?)
     }

@@ -1,0 +1,122 @@
+// Component tests of the console screens with the IPC mocked: no Rust, no
+// window. The real window is covered by tests/e2e.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { route } from "../src/app";
+import type { TenantRecord } from "../src/bindings/TenantRecord";
+
+function tenant(i: number, status: TenantRecord["status"]): TenantRecord {
+  return {
+    id: i,
+    slug: `t${String(i).padStart(5, "0")}`,
+    display_name: `Tenant ${i}`,
+    engine: "postgres",
+    isolation: "schema",
+    schema_name: `t${i}`,
+    location: "postgres://app:•••@db1:5432/fleet",
+    template: "saas",
+    template_version: "1.1.0",
+    status,
+    status_reason: null,
+    initial_hash: null,
+    current_hash: `v1:${"a".repeat(64)}`,
+    last_sync_at: null,
+    notes: "",
+    domains: [],
+    created_at: "2026-11-23T00:00:00Z",
+    updated_at: "2026-11-23T00:00:00Z",
+    accepted_hash: null,
+    accepted_note: null,
+  };
+}
+
+const calls: { cmd: string; args: unknown }[] = [];
+
+beforeEach(() => {
+  document.body.innerHTML = '<nav><a href="#/">Fleet</a></nav><main id="view"></main>';
+  calls.length = 0;
+});
+
+afterEach(() => {
+  clearMocks();
+  location.hash = "";
+});
+
+/** Lets pending IPC promises and the list's animation frame run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe("fleet", () => {
+  it("renders 10,000 tenants through a virtualised list", async () => {
+    const rows = Array.from({ length: 10_000 }, (_, i) => tenant(i, i % 10 === 0 ? "customized" : "synced"));
+    mockIPC((cmd) => (cmd === "registry_tenants" ? rows : null));
+    await route();
+    await settle();
+    const chips = document.querySelector(".summary")!.textContent!;
+    expect(chips).toContain("1000 customized");
+    expect(chips).toContain("9000 synced");
+    const list = document.querySelector(".list")!;
+    expect(list.getAttribute("aria-rowcount")).toBe("10000");
+    const rendered = document.querySelectorAll(".row").length;
+    expect(rendered).toBeGreaterThan(0);
+    expect(rendered).toBeLessThan(100);
+  });
+
+  it("filters by search text", async () => {
+    mockIPC((cmd) => (cmd === "registry_tenants" ? [tenant(1, "synced"), tenant(2, "failed")] : null));
+    await route();
+    const search = document.getElementById("search") as HTMLInputElement;
+    search.value = "t00002";
+    search.dispatchEvent(new Event("input"));
+    await settle();
+    const slugs = [...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"));
+    expect(slugs).toEqual(["t00002"]);
+  });
+
+  it("shows the engine's {code, message} when a screen cannot load", async () => {
+    mockIPC(() => {
+      throw { code: "keyring_unavailable", message: "the OS keyring is not available" };
+    });
+    location.hash = "#/settings";
+    await route();
+    expect(document.querySelector("[role=alert]")!.textContent).toContain("keyring_unavailable");
+  });
+});
+
+describe("reset wizard", () => {
+  it("enables the reset only for the exact slug and sends the planned hash", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "reset_plan") {
+        return {
+          slug: "acme", engine: "postgres", server: "db1:5432/fleet", schema: "acme", template: "saas",
+          template_version: "1.1.0", template_hash: "v1:" + "b".repeat(64), drift_hash: "v1:" + "c".repeat(64),
+          objects: [{ kind: "table", name: "custom_reports", presence: "added", rows: 250 }],
+          backup: "schema `acme` is renamed to a quarantine schema",
+        };
+      }
+      if (cmd === "reset_tenant") return { slug: "acme", backup: "schema tenantry_q_acme_1", hash_after: "v1:" + "b".repeat(64), status: "synced", applied: [] };
+      return null;
+    });
+    location.hash = "#/reset/acme";
+    await route();
+    expect(document.body.textContent).toContain("250");
+    const input = document.getElementById("confirm-slug") as HTMLInputElement;
+    const button = document.getElementById("do-reset") as HTMLButtonElement;
+    for (const nearMiss of ["acme ", "ACME", "аcme", "acm"]) {
+      input.value = nearMiss;
+      input.dispatchEvent(new Event("input"));
+      expect(button.disabled).toBe(true);
+    }
+    input.value = "acme";
+    input.dispatchEvent(new Event("input"));
+    expect(button.disabled).toBe(false);
+    button.click();
+    await settle();
+    const sent = calls.find((c) => c.cmd === "reset_tenant")!.args as Record<string, string>;
+    expect(sent.plannedHash).toBe("v1:" + "c".repeat(64));
+    expect(sent.confirmation).toBe("acme");
+    expect(document.getElementById("reset-result")!.textContent).toContain("Reset finished: synced");
+  });
+});
