@@ -9,9 +9,8 @@ use tenantry_fleet::repair::RepairOutcome;
 use tenantry_fleet::reset::{ResetOutcome, ResetPlan};
 use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::upgrade::UpgradeOutcome;
-use tenantry_fleet::{KeyStatus, TenantDetail, TenantOverview};
+use tenantry_fleet::{KeyStatus, TemplateView, TenantDetail, TenantOverview};
 use tenantry_registry::health::HealthReport;
-use tenantry_registry::templates::TemplateSummary;
 use tenantry_registry::TenantRecord;
 
 use crate::ipc::IpcError;
@@ -130,7 +129,7 @@ pub async fn upgrade_tenant(
 
 /// Templates with their versions and measured hashes.
 #[tauri::command]
-pub async fn list_templates(state: State<'_, AppState>) -> Result<Vec<TemplateSummary>, IpcError> {
+pub async fn list_templates(state: State<'_, AppState>) -> Result<Vec<TemplateView>, IpcError> {
     Ok(state.fleet.templates().await?)
 }
 

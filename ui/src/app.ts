@@ -8,7 +8,7 @@ import type { ObjectDiff } from "./bindings/ObjectDiff";
 import type { ResetPlan } from "./bindings/ResetPlan";
 import type { ScanProgressEvent } from "./bindings/ScanProgressEvent";
 import type { ScanReport } from "./bindings/ScanReport";
-import type { TemplateSummary } from "./bindings/TemplateSummary";
+import type { TemplateView } from "./bindings/TemplateView";
 import type { TenantDetail } from "./bindings/TenantDetail";
 import type { TenantDiff } from "./bindings/TenantDiff";
 import type { TenantOverview } from "./bindings/TenantOverview";
@@ -88,18 +88,32 @@ interface FleetState {
   rows: TenantRecord[];
   query: string;
   status: Status | "all";
+  server: string;
+  template: string;
   sort: "status" | "slug" | "last_sync";
   scanning: boolean;
   report: ScanReport | null;
 }
 
-const fleet: FleetState = { rows: [], query: "", status: "all", sort: "status", scanning: false, report: null };
+const fleet: FleetState = { rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, report: null };
+
+/** `host:port` of a redacted location, or the file's folder for SQLite. */
+function serverOf(r: TenantRecord): string {
+  const m = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?]+)/.exec(r.location);
+  return m ? m[1] : r.location.replace(/^sqlite:/, "").replace(/[^/]*$/, "");
+}
+
+function templateOf(r: TenantRecord): string {
+  return r.template ? `${r.template} ${r.template_version ?? ""}`.trim() : "none";
+}
 
 function visibleRows(): TenantRecord[] {
   const q = fleet.query.trim().toLowerCase();
   const rows = fleet.rows.filter(
     (r) =>
       (fleet.status === "all" || r.status === fleet.status) &&
+      (fleet.server === "all" || serverOf(r) === fleet.server) &&
+      (fleet.template === "all" || templateOf(r) === fleet.template) &&
       (q === "" || r.slug.includes(q) || r.display_name.toLowerCase().includes(q) || r.location.toLowerCase().includes(q)),
   );
   const by = fleet.sort;
@@ -181,6 +195,11 @@ async function scanFleet(): Promise<void> {
         row.current_hash = r.hash ?? row.current_hash;
       }
     }
+    // Results stream in: redraw the list and the counts as batches finish.
+    if (p.finished.length > 0) {
+      document.querySelector(".list")?.replaceWith(tenantList(visibleRows()));
+      document.querySelector(".summary")?.replaceWith(summary(fleet.rows));
+    }
   };
   try {
     fleet.report = await invoke<ScanReport>("scan_fleet", { onProgress: channel });
@@ -215,6 +234,19 @@ function renderFleet(): void {
     fleet.status = status.value as FleetState["status"];
     renderFleet();
   });
+  const choice = (label: string, values: string[], current: string, set: (v: string) => void): HTMLSelectElement => {
+    const select = el("select", { "aria-label": label });
+    select.append(el("option", { value: "all" }, `All ${label.toLowerCase()}s`));
+    for (const v of [...new Set(values)].sort()) select.append(el("option", { value: v }, v));
+    select.value = current;
+    select.addEventListener("change", () => {
+      set(select.value);
+      renderFleet();
+    });
+    return select;
+  };
+  const server = choice("Server", fleet.rows.map(serverOf), fleet.server, (v) => (fleet.server = v));
+  const template = choice("Template", fleet.rows.map(templateOf), fleet.template, (v) => (fleet.template = v));
   const sort = el("select", { "aria-label": "Sort" });
   for (const [v, t] of [["status", "Sort: status"], ["slug", "Sort: slug"], ["last_sync", "Sort: last sync"]]) sort.append(el("option", { value: v }, t));
   sort.value = fleet.sort;
@@ -230,7 +262,7 @@ function renderFleet(): void {
   cancel.addEventListener("click", () => void invoke("cancel_scan"));
   const progress = el("progress", { id: "scan-progress", "aria-label": "Scan progress" });
   progress.hidden = !fleet.scanning;
-  const toolbar = el("div", { class: "toolbar" }, search, status, sort, scan, cancel, progress);
+  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, sort, scan, cancel, progress);
   const nodes: Node[] = [summary(fleet.rows), toolbar];
   if (lastError) nodes.push(banner("error", lastError));
   if (fleet.report) {
@@ -434,11 +466,18 @@ async function resetScreen(slug: string): Promise<void> {
 // ------------------------------------------------------- templates, settings
 
 async function templatesScreen(): Promise<void> {
-  const all = await invoke<TemplateSummary[]>("list_templates");
-  const table = el("table", { class: "tenants", "aria-label": "Templates" });
-  table.append(el("tr", {}, ...["Template", "Engine", "Version", "Migrations", "Measured hash"].map((h) => el("th", {}, h))));
-  for (const t of all) for (const v of t.versions) table.append(el("tr", {}, el("td", {}, t.name), el("td", {}, t.engine), el("td", {}, v.version), el("td", { class: "num" }, String(v.migrations)), el("td", { class: "mono" }, v.hash ?? "not measured")));
-  show(el("h2", {}, "Templates"), all.length ? table : el("p", { class: "muted" }, "No templates."));
+  const all = await invoke<TemplateView[]>("list_templates");
+  const nodes: Node[] = [el("h2", {}, "Templates")];
+  if (all.length === 0) nodes.push(el("p", { class: "muted" }, "No templates. Add one with `tenantry template add`."));
+  for (const { summary: t, lint } of all) {
+    const table = el("table", { class: "tenants", "aria-label": `Versions of ${t.name}` });
+    table.append(el("tr", {}, ...["Version", "Migrations", "Measured hash", "Measured at"].map((h) => el("th", {}, h))));
+    for (const v of t.versions) table.append(el("tr", {}, el("td", {}, v.version), el("td", { class: "num" }, String(v.migrations)), el("td", { class: "mono" }, v.hash ?? "not measured"), el("td", {}, v.measured_at ?? "")));
+    const findings = el("ul", { class: "lint", "aria-label": `Lint findings of ${t.name}` });
+    for (const f of lint) findings.append(el("li", {}, el("strong", {}, f.kind.replace(/_/g, " ")), ` ${f.location}: ${f.message}`));
+    nodes.push(el("h3", {}, `${t.name} (${t.engine})`), table, lint.length ? findings : el("p", { class: "muted" }, "Lint: no findings."));
+  }
+  show(...nodes);
 }
 
 async function settingsScreen(): Promise<void> {

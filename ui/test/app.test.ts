@@ -120,3 +120,37 @@ describe("reset wizard", () => {
     expect(document.getElementById("reset-result")!.textContent).toContain("Reset finished: synced");
   });
 });
+
+describe("templates", () => {
+  it("lists versions with their hashes and the lint findings", async () => {
+    mockIPC((cmd) =>
+      cmd === "list_templates"
+        ? [
+            {
+              summary: { name: "saas", engine: "postgres", versions: [{ version: "1.0.0", migrations: 1, hash: "v1:" + "d".repeat(64), measured_at: "2026-11-23" }] },
+              lint: [{ kind: "not_transactional", location: "1.0.0/0001.sql", message: "`CREATE INDEX CONCURRENTLY …`: cannot run inside a transaction" }],
+            },
+          ]
+        : null,
+    );
+    location.hash = "#/templates";
+    await route();
+    expect(document.body.textContent).toContain("v1:" + "d".repeat(64));
+    expect(document.querySelector("ul.lint")!.textContent).toContain("not transactional 1.0.0/0001.sql");
+  });
+});
+
+describe("fleet filters", () => {
+  it("filter by server and template", async () => {
+    const a = tenant(1, "synced");
+    const b = { ...tenant(2, "synced"), location: "postgres://app:•••@db2:5432/fleet", template_version: "1.0.0" };
+    mockIPC((cmd) => (cmd === "registry_tenants" ? [a, b] : null));
+    await route();
+    const server = document.querySelector("select[aria-label=Server]") as HTMLSelectElement;
+    expect([...server.options].map((o) => o.value)).toEqual(["all", "db1:5432", "db2:5432"]);
+    server.value = "db2:5432";
+    server.dispatchEvent(new Event("change"));
+    await settle();
+    expect([...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"))).toEqual(["t00002"]);
+  });
+});

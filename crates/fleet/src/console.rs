@@ -35,6 +35,14 @@ pub struct Fleet {
     scanning: std::sync::Mutex<Option<CancelScan>>,
 }
 
+/// A template as the console shows it: versions and lint findings.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TemplateView {
+    pub summary: TemplateSummary,
+    pub lint: Vec<crate::template::LintFinding>,
+}
+
 /// One tenant's page: its record, recent operations and backups.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
@@ -314,8 +322,31 @@ impl Fleet {
         Ok((id, n))
     }
 
-    pub async fn templates(&self) -> Result<Vec<TemplateSummary>, FleetError> {
-        Ok(self.registry.list_templates().await?)
+    /// Templates with their versions, measured hashes and lint findings.
+    pub async fn templates(&self) -> Result<Vec<TemplateView>, FleetError> {
+        let mut out = Vec::new();
+        for summary in self.registry.list_templates().await? {
+            let template: crate::Template = self
+                .registry
+                .template(&summary.name, summary.engine)
+                .await?
+                .into();
+            let mut measured = Vec::new();
+            for v in &summary.versions {
+                if let Ok(snap) = self
+                    .registry
+                    .template_snapshot(&summary.name, summary.engine, &v.version)
+                    .await
+                {
+                    measured.push((v.version.clone(), snap));
+                }
+            }
+            out.push(TemplateView {
+                lint: crate::template::lint(&template, &measured),
+                summary,
+            });
+        }
+        Ok(out)
     }
 
     pub async fn key_status(&self) -> KeyStatus {

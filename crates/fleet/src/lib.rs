@@ -26,7 +26,7 @@ use tenantry_model::{
 };
 use ts_rs::TS;
 
-pub use console::{Fleet, KeyStatus, TenantDetail};
+pub use console::{Fleet, KeyStatus, TemplateView, TenantDetail};
 pub use sqlite_apply::apply_sqlite_migrations;
 pub use template::{Migration, Template, TemplateVersion};
 pub use tenantry_registry::Isolation;
