@@ -15,7 +15,7 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
 fi
 if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
   say "installing npm packages for tests/e2e"
-  npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+  npm_install tests/e2e
 fi
 build_ui
 cargo build -q -p tenantry-app -p tenantry-cli

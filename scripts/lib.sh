@@ -49,13 +49,21 @@ ensure_node() {
   fi
 }
 
+# npm_install DIR: installs DIR's npm packages from its lock file. npm 11
+# sometimes leaves other platforms' optional packages (rollup's) out of the
+# lock file and then refuses `npm ci`; `npm install` honours the same lock.
+npm_install() {
+  npm --prefix "$1" ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+    || npm --prefix "$1" install --no-audit --no-fund --loglevel=error
+}
+
 # Installs the frontend's npm packages (from the lock file) and builds ui/dist,
 # which the app embeds at compile time.
 build_ui() {
   ensure_node
   if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
     say "installing npm packages for ui/"
-    npm --prefix ui ci --no-audit --no-fund --loglevel=error
+    npm_install ui
   fi
   say "building ui/dist"
   npm --prefix ui run --silent build
