@@ -51,15 +51,18 @@ say "TypeScript type check"
 npm --prefix ui run --silent typecheck || status=1
 
 say "UI component tests (IPC mocked)"
-run_tests npm --prefix ui test --silent
+run_tests env NO_COLOR=1 npm --prefix ui test --silent
 
 say "the console opens a real window (Xvfb)"
 bash scripts/smoke-window.sh || status=1
 
 # cargo's "test result: ok. N passed; M failed", vitest's "Tests  N passed"
 # and node's "# pass N" / "# fail M".
-passed=$(awk '/^test result:|^ *Tests  / { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } /^# pass / { p += $3 } END { print p + 0 }' "$log")
-failed=$(awk '/^test result:|^ *Tests  / { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i } /^# fail / { f += $3 } END { print f + 0 }' "$log")
+plain="$(mktemp)"
+sed 's/\x1b\[[0-9;]*m//g' "$log" > "$plain"
+passed=$(awk '/^test result:|^ *Tests  / { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } /^# pass / { p += $3 } END { print p + 0 }' "$plain")
+failed=$(awk '/^test result:|^ *Tests  / { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i } /^# fail / { f += $3 } END { print f + 0 }' "$plain")
+rm -f "$plain"
 [ "$status" -eq 0 ] || [ "${failed:-0}" -gt 0 ] || failed=$(( ${failed:-0} + 1 ))
 echo
 echo "tests: ${passed:-0} passed, ${failed:-0} failed"
