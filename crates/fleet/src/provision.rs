@@ -107,6 +107,37 @@ fn migration_error(
     }
 }
 
+/// Takes the per-tenant lock on MySQL/MariaDB: a named lock held by `conn`
+/// until [`mysql_unlock`] or until the connection closes.
+pub(crate) async fn mysql_lock(
+    conn: &mut MySqlConnection,
+    url: &ConnectionUrl,
+    schema: &str,
+) -> Result<(), FleetError> {
+    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+        .bind(format!("tenantry:guard:{schema}"))
+        .bind(i64::try_from(LOCK_WAIT.as_secs()).unwrap_or(60))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    if got == Some(1) {
+        Ok(())
+    } else {
+        Err(FleetError::Locked {
+            tenant: schema.to_owned(),
+            seconds: LOCK_WAIT.as_secs(),
+        })
+    }
+}
+
+/// Releases [`mysql_lock`]'s lock (closing the connection would too).
+pub(crate) async fn mysql_unlock(conn: &mut MySqlConnection, schema: &str) {
+    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(format!("tenantry:guard:{schema}"))
+        .execute(&mut *conn)
+        .await;
+}
+
 /// Creates the schema/database if missing and applies `migrations` if it
 /// holds no objects. Idempotent and safe to race.
 pub async fn provision(
@@ -247,17 +278,8 @@ async fn provision_mysql(
     let url = place.url;
     let server = url.with_database("")?;
     let mut conn: MySqlConnection = mysql::connect(&server, timeouts).await?;
-    let lock_name = format!("tenantry:guard:{}", place.schema);
     let result = async {
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
-            .bind(&lock_name)
-            .bind(i64::try_from(LOCK_WAIT.as_secs()).unwrap_or(60))
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| catalog(url, &e))?;
-        if got != Some(1) {
-            return Err(FleetError::Locked { tenant: place.schema.to_owned(), seconds: LOCK_WAIT.as_secs() });
-        }
+        mysql_lock(&mut conn, url, place.schema).await?;
         let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?")
             .bind(place.schema)
             .fetch_one(&mut conn)
@@ -303,11 +325,7 @@ async fn provision_mysql(
         })
     }
     .await;
-    // Release explicitly; closing the connection would release it too.
-    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
-        .bind(&lock_name)
-        .execute(&mut conn)
-        .await;
+    mysql_unlock(&mut conn, place.schema).await;
     mysql::close(conn).await;
     result
 }

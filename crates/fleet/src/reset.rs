@@ -22,7 +22,7 @@ use tenantry_vault::Vault;
 use ts_rs::TS;
 
 use crate::guard::{read_tenant, tenant_schema};
-use crate::provision::pg_lock_key;
+use crate::provision::{mysql_lock, mysql_unlock, pg_lock_key};
 use crate::template::{Migration, Template};
 use crate::{catalog, FleetError};
 
@@ -429,12 +429,8 @@ async fn reset_mysql(
 ) -> Result<(String, Vec<String>, DriftHash), FleetError> {
     let url = &ctx.url;
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
-    let lock = format!("tenantry:guard:{}", ctx.schema);
     let result = async {
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)").bind(&lock).fetch_one(&mut conn).await.map_err(|e| catalog(url, &e))?;
-        if got != Some(1) {
-            return Err(FleetError::Locked { tenant: ctx.schema.clone(), seconds: 60 });
-        }
+        mysql_lock(&mut conn, url, &ctx.schema).await?;
         let schemas = [ctx.schema.clone()];
         let now = mysql::introspect_schemas(&mut conn, &schemas).await.map_err(|e| catalog(url, &e))?;
         let now_snap = now.get(&ctx.schema).cloned().unwrap_or_else(|| SchemaSnapshot::new(Engine::Mysql));
@@ -489,10 +485,7 @@ async fn reset_mysql(
         Ok((backup, applied, after))
     }
     .await;
-    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
-        .bind(&lock)
-        .execute(&mut conn)
-        .await;
+    mysql_unlock(&mut conn, &ctx.schema).await;
     mysql::close(conn).await;
     result
 }

@@ -14,7 +14,7 @@ use tenantry_vault::Vault;
 use ts_rs::TS;
 
 use crate::guard::{read_tenant, tenant_schema};
-use crate::provision::pg_lock_key;
+use crate::provision::{mysql_lock, mysql_unlock, pg_lock_key};
 use crate::template::{Migration, Template};
 use crate::{catalog, FleetError};
 
@@ -250,19 +250,8 @@ async fn upgrade_mysql(
     timeouts: Timeouts,
 ) -> Result<(Vec<String>, DriftHash), FleetError> {
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
-    let lock = format!("tenantry:guard:{schema}");
     let result = async {
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)")
-            .bind(&lock)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| catalog(url, &e))?;
-        if got != Some(1) {
-            return Err(FleetError::Locked {
-                tenant: schema.to_owned(),
-                seconds: 60,
-            });
-        }
+        mysql_lock(&mut conn, url, schema).await?;
         conn.execute(format!("USE `{}`", schema.replace('`', "``")).as_str())
             .await
             .map_err(|e| catalog(url, &e))?;
@@ -300,10 +289,7 @@ async fn upgrade_mysql(
         Ok((applied, after))
     }
     .await;
-    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
-        .bind(&lock)
-        .execute(&mut conn)
-        .await;
+    mysql_unlock(&mut conn, schema).await;
     mysql::close(conn).await;
     result
 }
