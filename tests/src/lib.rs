@@ -269,3 +269,81 @@ pub const fn m(
         changes: (kind, object),
     }
 }
+
+/// A registry with an in-memory key, in a temporary directory, for the
+/// guard / scan / reset tests.
+pub struct TestFleet {
+    _dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub registry: std::sync::Arc<tenantry_registry::Registry>,
+    pub vault: std::sync::Arc<tenantry_vault::Vault>,
+}
+
+impl TestFleet {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_owned();
+        let registry = tenantry_registry::Registry::open(&path.join("registry.db"))
+            .await
+            .expect("open registry");
+        let vault = registry
+            .open_vault(&tenantry_vault::MemoryKeyStore::default())
+            .await
+            .expect("open vault");
+        Self {
+            _dir: dir,
+            dir: path,
+            registry: std::sync::Arc::new(registry),
+            vault: std::sync::Arc::new(vault),
+        }
+    }
+
+    /// Measures and stores `template` using the scratch target `scratch`.
+    pub async fn register(&self, template: &tenantry_fleet::Template, scratch: &str) {
+        let url = tenantry_introspect::ConnectionUrl::parse(scratch).expect("scratch URL");
+        tenantry_fleet::guard::register_template(
+            &self.registry,
+            template,
+            &url,
+            tenantry_introspect::Timeouts::default(),
+        )
+        .await
+        .expect("register template");
+    }
+
+    /// Registers a tenant of template `saas` at `version`.
+    pub async fn add(&self, slug: &str, url: &str, schema: Option<&str>, version: &str) {
+        self.registry
+            .add_tenant(
+                &self.vault,
+                tenantry_registry::NewTenant {
+                    slug: slug.into(),
+                    display_name: slug.into(),
+                    url: tenantry_introspect::ConnectionUrl::parse(url).expect("tenant URL"),
+                    schema: schema.map(str::to_owned),
+                    template: Some("saas".into()),
+                    template_version: Some(version.into()),
+                    domains: vec![],
+                    notes: String::new(),
+                },
+            )
+            .await
+            .expect("add tenant");
+    }
+
+    pub async fn guard(&self, slug: &str) -> tenantry_fleet::guard::GuardReport {
+        tenantry_fleet::guard::guard_tenant(
+            &self.registry,
+            &self.vault,
+            slug,
+            tenantry_introspect::Timeouts::default(),
+        )
+        .await
+        .expect("guard")
+    }
+
+    /// `sqlite:<dir>/<name>`.
+    pub fn sqlite_url(&self, name: &str) -> String {
+        format!("sqlite:{}", self.dir.join(name).display())
+    }
+}

@@ -7,16 +7,14 @@
 
 use std::sync::Arc;
 
-use tenantry_fleet::guard::{guard_tenant, register_template, verify_setup};
+use tenantry_fleet::guard::{guard_tenant, verify_setup};
 use tenantry_fleet::provision::{pg_lock_key, GuardAction};
 use tenantry_fleet::scan::{scan, CancelScan, ScanOptions};
 use tenantry_fleet::{Migration, Template, TemplateVersion};
-use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_introspect::Timeouts;
 use tenantry_model::diff::{Area, Presence};
 use tenantry_model::{Engine, SchemaStatus};
-use tenantry_registry::{NewTenant, Registry};
-use tenantry_tests::{fixture, unique_name, MysqlDatabase, PgDatabase};
-use tenantry_vault::{MemoryKeyStore, Vault};
+use tenantry_tests::{fixture, unique_name, MysqlDatabase, PgDatabase, TestFleet};
 
 const V110: [(&str, &str); 3] = [
     ("postgres", "ALTER TABLE users ADD COLUMN locale text NOT NULL DEFAULT 'en'; CREATE TABLE webhooks (id serial PRIMARY KEY, url text NOT NULL);"),
@@ -46,68 +44,17 @@ fn template(engine: Engine) -> Template {
     }
 }
 
-struct Fleet {
-    _dir: tempfile::TempDir,
-    dir: std::path::PathBuf,
-    registry: Arc<Registry>,
-    vault: Arc<Vault>,
-}
+type Fleet = TestFleet;
 
 async fn fleet() -> Fleet {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
-    let registry = Registry::open(&path.join("registry.db")).await.unwrap();
-    let vault = registry
-        .open_vault(&MemoryKeyStore::default())
-        .await
-        .unwrap();
-    Fleet {
-        _dir: dir,
-        dir: path,
-        registry: Arc::new(registry),
-        vault: Arc::new(vault),
-    }
-}
-
-impl Fleet {
-    async fn add(&self, slug: &str, url: &str, schema: Option<&str>, version: &str) {
-        self.registry
-            .add_tenant(
-                &self.vault,
-                NewTenant {
-                    slug: slug.into(),
-                    display_name: slug.into(),
-                    url: ConnectionUrl::parse(url).unwrap(),
-                    schema: schema.map(str::to_owned),
-                    template: Some("saas".into()),
-                    template_version: Some(version.into()),
-                    domains: vec![],
-                    notes: String::new(),
-                },
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn guard(&self, slug: &str) -> tenantry_fleet::guard::GuardReport {
-        guard_tenant(&self.registry, &self.vault, slug, Timeouts::default())
-            .await
-            .unwrap()
-    }
+    TestFleet::new().await
 }
 
 #[tokio::test]
 async fn postgres_guard_creates_initialises_and_skips_in_both_isolation_modes() {
     let f = fleet().await;
     let db = PgDatabase::create().await;
-    register_template(
-        &f.registry,
-        &template(Engine::Postgres),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    f.register(&template(Engine::Postgres), &db.url()).await;
 
     // Schema-per-tenant: missing schema → created; empty schema → initialised.
     f.add("s-new", &db.url(), Some("tenant_new"), "1.1.0").await;
@@ -156,14 +103,7 @@ async fn postgres_guard_creates_initialises_and_skips_in_both_isolation_modes() 
 async fn mysql_and_sqlite_guards_create_initialise_and_skip() {
     let f = fleet().await;
     let scratch = MysqlDatabase::create().await;
-    register_template(
-        &f.registry,
-        &template(Engine::Mysql),
-        &ConnectionUrl::parse(&scratch.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    f.register(&template(Engine::Mysql), &scratch.url()).await;
     let name = unique_name("tenantry_test_my");
     let _drop = MysqlDatabase::adopt(&name);
     f.add(
@@ -191,14 +131,7 @@ async fn mysql_and_sqlite_guards_create_initialise_and_skip() {
     );
 
     let sqlite_scratch = format!("sqlite:{}", f.dir.join("scratch.db").display());
-    register_template(
-        &f.registry,
-        &template(Engine::Sqlite),
-        &ConnectionUrl::parse(&sqlite_scratch).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    f.register(&template(Engine::Sqlite), &sqlite_scratch).await;
     f.add(
         "l-new",
         &format!("sqlite:{}", f.dir.join("l-new.db").display()),
@@ -222,14 +155,7 @@ async fn mysql_and_sqlite_guards_create_initialise_and_skip() {
 async fn eight_concurrent_guards_on_fifty_tenants_apply_each_migration_exactly_once() {
     let f = fleet().await;
     let db = PgDatabase::create().await;
-    register_template(
-        &f.registry,
-        &template(Engine::Postgres),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    f.register(&template(Engine::Postgres), &db.url()).await;
     let slugs: Vec<String> = (0..50).map(|i| format!("t{i:02}")).collect();
     for s in &slugs {
         f.add(s, &db.url(), Some(&format!("tenant_{s}")), "1.1.0")
@@ -277,10 +203,13 @@ async fn eight_concurrent_guards_on_fifty_tenants_apply_each_migration_exactly_o
         );
     }
     let mut conn = db.connect().await;
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(held, 0, "no guard lock may outlive its guard");
 }
 
@@ -289,14 +218,7 @@ async fn a_failing_template_rolls_back_and_releases_the_lock_at_once() {
     let f = fleet().await;
     let db = PgDatabase::create().await;
     let mut broken = template(Engine::Postgres);
-    register_template(
-        &f.registry,
-        &broken,
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    f.register(&broken, &db.url()).await;
     broken.versions.push(TemplateVersion {
         version: "1.2.0".into(),
         migrations: vec![Migration::fixed(
@@ -374,14 +296,7 @@ async fn a_scan_reports_exactly_the_drifted_tenants() {
             format!("sqlite:{}", f.dir.join("scratch.db").display()),
         ),
     ] {
-        register_template(
-            &f.registry,
-            &template(engine),
-            &ConnectionUrl::parse(&scratch).unwrap(),
-            Timeouts::default(),
-        )
-        .await
-        .unwrap();
+        f.register(&template(engine), &scratch).await;
     }
     // 20 PostgreSQL schemas, 4 MariaDB databases, 4 SQLite files, all on 1.1.0.
     for i in 0..20 {
@@ -601,14 +516,7 @@ async fn futures_create(n: usize) -> Vec<MysqlDatabase> {
 async fn shared_customisations_are_grouped_and_an_accepted_one_is_not_alerted() {
     let f = fleet().await;
     let db = PgDatabase::create().await;
-    register_template(
-        &f.registry,
-        &template(Engine::Postgres),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    f.register(&template(Engine::Postgres), &db.url()).await;
     for s in ["g1", "g2", "g3"] {
         f.add(s, &db.url(), Some(s), "1.1.0").await;
         f.guard(s).await;
@@ -702,14 +610,7 @@ async fn upgrades_check_drift_first_and_verify_the_result() {
             format!("sqlite:{}", f.dir.join("scratch.db").display()),
         ),
     ] {
-        register_template(
-            &f.registry,
-            &template(engine),
-            &ConnectionUrl::parse(&scratch).unwrap(),
-            Timeouts::default(),
-        )
-        .await
-        .unwrap();
+        f.register(&template(engine), &scratch).await;
     }
     let my_tenant = MysqlDatabase::create().await;
     f.add("u-pg", &db.url(), Some("u_pg"), "1.0.0").await;

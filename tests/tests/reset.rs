@@ -7,15 +7,13 @@
 use std::sync::Arc;
 
 use sqlx::Executor;
-use tenantry_fleet::guard::{guard_tenant, register_template};
 use tenantry_fleet::reset::{execute_reset, plan_reset};
 use tenantry_fleet::{Migration, Template, TemplateVersion};
-use tenantry_introspect::{ConnectionUrl, Timeouts};
+use tenantry_introspect::Timeouts;
 use tenantry_model::{Engine, SchemaStatus};
 use tenantry_registry::templates::{StoredTemplate, StoredVersion};
-use tenantry_registry::{AuditResult, NewTenant, Registry};
-use tenantry_tests::{fixture, MysqlDatabase, PgDatabase};
-use tenantry_vault::{MemoryKeyStore, Vault};
+use tenantry_registry::AuditResult;
+use tenantry_tests::{fixture, MysqlDatabase, PgDatabase, TestFleet};
 
 /// The fixture template, with `prefix` run first (kept short: the server
 /// shows only the first 1 kB of a running statement).
@@ -34,50 +32,21 @@ fn template(engine: Engine, prefix: &'static str) -> Template {
     }
 }
 
-struct Env {
-    _dir: tempfile::TempDir,
-    dir: std::path::PathBuf,
-    registry: Arc<Registry>,
-    vault: Arc<Vault>,
-}
+type Env = TestFleet;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
-    let registry = Registry::open(&path.join("registry.db")).await.unwrap();
-    let vault = registry
-        .open_vault(&MemoryKeyStore::default())
-        .await
-        .unwrap();
-    Env {
-        _dir: dir,
-        dir: path,
-        registry: Arc::new(registry),
-        vault: Arc::new(vault),
-    }
+    TestFleet::new().await
 }
 
-impl Env {
+/// Registers a tenant on saas 1.0.0 and provisions it.
+trait Provisioned {
+    async fn tenant(&self, slug: &str, url: &str, schema: Option<&str>);
+}
+
+impl Provisioned for TestFleet {
     async fn tenant(&self, slug: &str, url: &str, schema: Option<&str>) {
-        self.registry
-            .add_tenant(
-                &self.vault,
-                NewTenant {
-                    slug: slug.into(),
-                    display_name: slug.into(),
-                    url: ConnectionUrl::parse(url).unwrap(),
-                    schema: schema.map(str::to_owned),
-                    template: Some("saas".into()),
-                    template_version: Some("1.0.0".into()),
-                    domains: vec![],
-                    notes: String::new(),
-                },
-            )
-            .await
-            .unwrap();
-        let g = guard_tenant(&self.registry, &self.vault, slug, Timeouts::default())
-            .await
-            .unwrap();
+        self.add(slug, url, schema, "1.0.0").await;
+        let g = self.guard(slug).await;
         assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
     }
 }
@@ -93,14 +62,7 @@ async fn pg_count(db: &PgDatabase, sql: &str) -> i64 {
 async fn a_customized_postgres_tenant_is_reset_after_exact_confirmation_with_its_data_backed_up() {
     let e = env().await;
     let db = PgDatabase::create().await;
-    register_template(
-        &e.registry,
-        &template(Engine::Postgres, ""),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
     e.tenant("acme", &db.url(), Some("acme")).await;
     db.apply(
         "acme",
@@ -239,14 +201,7 @@ async fn a_customized_postgres_tenant_is_reset_after_exact_confirmation_with_its
 async fn a_stale_plan_is_refused_and_changes_nothing() {
     let e = env().await;
     let db = PgDatabase::create().await;
-    register_template(
-        &e.registry,
-        &template(Engine::Postgres, ""),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
     e.tenant("globex", &db.url(), Some("globex")).await;
     db.apply("globex", "CREATE TABLE custom_a (id int);").await;
     let plan = plan_reset(&e.registry, &e.vault, "globex", Timeouts::default())
@@ -265,14 +220,11 @@ async fn a_connection_killed_mid_reset_leaves_postgres_fully_old() {
     let e = env().await;
     let db = PgDatabase::create().await;
     // The template sleeps while it is applied, so the reset can be killed.
-    register_template(
-        &e.registry,
+    e.register(
         &template(Engine::Postgres, "SELECT pg_sleep(2);\n"),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
+        &db.url(),
     )
-    .await
-    .unwrap();
+    .await;
     e.tenant("initech", &db.url(), Some("initech")).await;
     db.apply(
         "initech",
@@ -342,14 +294,7 @@ async fn mariadb_reset_backs_up_then_reports_a_partial_failure_with_intact_data(
     let e = env().await;
     let scratch = MysqlDatabase::create().await;
     let good = template(Engine::Mysql, "");
-    register_template(
-        &e.registry,
-        &good,
-        &ConnectionUrl::parse(&scratch.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&good, &scratch.url()).await;
     let t1 = MysqlDatabase::create().await;
     e.tenant("umbrella", &t1.url(), None).await;
     t1.apply("CREATE TABLE custom_log (id INT PRIMARY KEY, note TEXT); INSERT INTO custom_log VALUES (1, 'a'), (2, 'b'), (3, 'c');")
@@ -456,14 +401,7 @@ async fn mariadb_reset_backs_up_then_reports_a_partial_failure_with_intact_data(
 async fn a_sqlite_tenant_is_reset_with_a_file_backup() {
     let e = env().await;
     let scratch = format!("sqlite:{}", e.dir.join("scratch.db").display());
-    register_template(
-        &e.registry,
-        &template(Engine::Sqlite, ""),
-        &ConnectionUrl::parse(&scratch).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&template(Engine::Sqlite, ""), &scratch).await;
     let file = e.dir.join("wayne.db");
     e.tenant("wayne", &format!("sqlite:{}", file.display()), None)
         .await;
@@ -515,14 +453,7 @@ async fn repair_creates_only_missing_objects_and_keeps_customisations() {
     use tenantry_fleet::repair::repair_tenant;
     let e = env().await;
     let db = PgDatabase::create().await;
-    register_template(
-        &e.registry,
-        &template(Engine::Postgres, ""),
-        &ConnectionUrl::parse(&db.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
     e.tenant("soylent", &db.url(), Some("soylent")).await;
     db.apply(
         "soylent",
@@ -581,14 +512,8 @@ async fn repair_creates_only_missing_objects_and_keeps_customisations() {
 
     // MariaDB and SQLite: missing tables and views come back.
     let scratch = MysqlDatabase::create().await;
-    register_template(
-        &e.registry,
-        &template(Engine::Mysql, ""),
-        &ConnectionUrl::parse(&scratch.url()).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&template(Engine::Mysql, ""), &scratch.url())
+        .await;
     let my = MysqlDatabase::create().await;
     e.tenant("tyrell", &my.url(), None).await;
     my.apply("DROP VIEW open_tasks; DROP TABLE settings;").await;
@@ -598,14 +523,8 @@ async fn repair_creates_only_missing_objects_and_keeps_customisations() {
     assert_eq!(o.status, SchemaStatus::Synced, "{o:?}");
 
     let lite_scratch = format!("sqlite:{}", e.dir.join("scratch.db").display());
-    register_template(
-        &e.registry,
-        &template(Engine::Sqlite, ""),
-        &ConnectionUrl::parse(&lite_scratch).unwrap(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    e.register(&template(Engine::Sqlite, ""), &lite_scratch)
+        .await;
     let file = e.dir.join("cyberdyne.db");
     e.tenant("cyberdyne", &format!("sqlite:{}", file.display()), None)
         .await;
