@@ -10,7 +10,7 @@ use tenantry_vault::Vault;
 
 use crate::guard::tenant_schema;
 use crate::provision::pg_lock_key;
-use crate::reset::check_confirmation;
+use crate::reset::{check_confirmation, quarantine_name};
 use crate::{catalog, FleetError};
 
 /// Where a backup's objects are, parsed from its recorded location.
@@ -130,7 +130,7 @@ pub async fn restore_backup(
                     let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(|e| catalog(&url, &e))?;
                     let mut tx = conn.begin().await.map_err(|e| catalog(&url, &e))?;
                     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, &schema)).execute(&mut *tx).await.map_err(|e| catalog(&url, &e))?;
-                    let aside: String = format!("tenantry_q_{}_{stamp}r", schema.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(34).collect::<String>());
+                    let aside: String = format!("{}r", quarantine_name(&schema));
                     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&schema), quote(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&q), quote(&schema)).as_str()).await.map_err(|e| catalog(&url, &e))?;
@@ -144,7 +144,7 @@ pub async fn restore_backup(
             Place::MyDatabase(q) => {
                 let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
                 let r = async {
-                    let aside = format!("tenantry_q_{}_{stamp}r", schema.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(34).collect::<String>());
+                    let aside = format!("{}r", quarantine_name(&schema));
                     let current: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'")
                         .bind(&schema).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
                     let saved: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> '_tenantry_views'")

@@ -215,13 +215,13 @@ pub async fn verify_setup(
     Ok(missing)
 }
 
-/// A name for a throwaway scratch schema/database.
-fn scratch_name(i: usize) -> String {
+/// A name for a throwaway scratch schema/database: `<prefix>_<pid>_<nanos>_<i>`.
+pub(crate) fn scratch_name(prefix: &str, i: usize) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("tenantry_scratch_{}_{nanos:x}_{i}", std::process::id())
+    format!("{prefix}_{}_{nanos:x}_{i}", std::process::id())
 }
 
 /// Measures every version of `template` by applying it to a scratch
@@ -245,7 +245,7 @@ pub async fn measure(
     let mut out = Vec::new();
     for (i, v) in template.versions.iter().enumerate() {
         let migrations = template.migrations_through(&v.version)?;
-        let name = scratch_name(i);
+        let name = scratch_name("tenantry_scratch", i);
         let (url, schema) = match template.engine {
             Engine::Sqlite => (
                 ConnectionUrl::parse(&format!(
@@ -278,7 +278,7 @@ pub async fn measure(
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, FleetError> {
-    let dir = std::env::temp_dir().join(scratch_name(0));
+    let dir = std::env::temp_dir().join(scratch_name("tenantry_scratch", 0));
     std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
         action: "create scratch directory",
         path: dir.clone(),

@@ -250,24 +250,33 @@ pub fn assess(
         );
     }
     let status = classify(&hash, tenant_version, lineage);
-    let note = match status {
-        SchemaStatus::Outdated => {
-            let matched = lineage
-                .iter()
-                .find(|v| v.hash == hash)
-                .map(|v| v.version.clone())
-                .unwrap_or_default();
-            Some(format!(
-                "matches template version {matched}, expected {tenant_version}"
-            ))
-        }
+    (
+        status,
+        hash.to_string(),
+        explain(status, &hash, tenant_version, lineage),
+    )
+}
+
+/// Why a classified hash has its status, in a sentence, when that needs saying.
+pub(crate) fn explain(
+    status: SchemaStatus,
+    hash: &tenantry_model::DriftHash,
+    tenant_version: &str,
+    lineage: &[TemplateVersionHash],
+) -> Option<String> {
+    match status {
+        SchemaStatus::Outdated => lineage.iter().find(|v| v.hash == *hash).map(|v| {
+            format!(
+                "matches template version {}, expected {tenant_version}",
+                v.version
+            )
+        }),
         SchemaStatus::Customized => Some(format!(
             "matches no version of the template (expected {tenant_version})"
         )),
         SchemaStatus::Unknown => Some(format!("template version {tenant_version} is not known")),
         SchemaStatus::Synced | SchemaStatus::Failed => None,
-    };
-    (status, hash.to_string(), note)
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use tenantry_registry::{AuditResult, Registry};
 use tenantry_vault::Vault;
 use ts_rs::TS;
 
-use crate::guard::{read_tenant, tenant_schema};
+use crate::guard::{read_tenant, scratch_name, tenant_schema};
 use crate::provision::{pg_lock_key, provision, Place};
 use crate::template::{Migration, Template};
 use crate::{catalog, FleetError};
@@ -97,14 +97,6 @@ fn work(diff: &SchemaDiff) -> Work {
         }
     }
     w
-}
-
-fn scratch_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("tenantry_repair_{}_{nanos:x}", std::process::id())
 }
 
 /// Repairs `slug`: creates its missing template objects.
@@ -213,7 +205,7 @@ async fn repair_postgres(
         let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(|e| catalog(url, &e))?;
         let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, schema)).execute(&mut *tx).await.map_err(|e| catalog(url, &e))?;
-        let tmp = scratch_name();
+        let tmp = scratch_name("tenantry_repair", 0);
         tx.execute(format!("CREATE SCHEMA {}", qp(&tmp)).as_str()).await.map_err(|e| catalog(url, &e))?;
         sqlx::query("SELECT set_config('search_path', $1, true)").bind(qp(&tmp)).execute(&mut *tx).await.map_err(|e| catalog(url, &e))?;
         for m in migrations {
@@ -298,7 +290,7 @@ async fn repair_mysql(
     w: &Work,
     timeouts: Timeouts,
 ) -> Result<Vec<String>, FleetError> {
-    let tmp = scratch_name();
+    let tmp = scratch_name("tenantry_repair", 0);
     provision(&Place { url, schema: &tmp }, migrations, timeouts).await?;
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
     let m = |s: &str| format!("`{}`", s.replace('`', "``"));
@@ -336,7 +328,7 @@ async fn repair_sqlite(
     w: &Work,
     timeouts: Timeouts,
 ) -> Result<Vec<String>, FleetError> {
-    let dir = std::env::temp_dir().join(scratch_name());
+    let dir = std::env::temp_dir().join(scratch_name("tenantry_repair", 0));
     std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
         action: "create scratch directory",
         path: dir.clone(),

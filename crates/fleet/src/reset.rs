@@ -82,7 +82,7 @@ fn quote_lite(i: &str) -> String {
 }
 
 /// `tenantry_q_<schema>_<utc timestamp>`, cut to 63 bytes.
-fn quarantine_name(schema: &str) -> String {
+pub(crate) fn quarantine_name(schema: &str) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -277,28 +277,17 @@ fn result_for(job: &Job, measured: Result<Measured, String>) -> ScanResult {
         }
         (Some(version), false, false) => {
             r.status = classify(&hash, version, &job.lineage);
-            r.reason = match r.status {
-                SchemaStatus::Outdated => {
-                    job.lineage.iter().find(|v| v.hash == hash).map(|v| {
-                        format!("matches template version {}, expected {version}", v.version)
-                    })
+            r.reason = match (&job.record.accepted_hash, &job.record.accepted_note) {
+                (Some(a), note)
+                    if r.status == SchemaStatus::Customized && *a == hash.to_string() =>
+                {
+                    r.accepted = true;
+                    Some(format!(
+                        "accepted customisation: {}",
+                        note.as_deref().unwrap_or("")
+                    ))
                 }
-                SchemaStatus::Customized => {
-                    match (&job.record.accepted_hash, &job.record.accepted_note) {
-                        (Some(a), note) if *a == hash.to_string() => {
-                            r.accepted = true;
-                            Some(format!(
-                                "accepted customisation: {}",
-                                note.as_deref().unwrap_or("")
-                            ))
-                        }
-                        _ => Some(format!(
-                            "matches no version of the template (expected {version})"
-                        )),
-                    }
-                }
-                SchemaStatus::Unknown => Some(format!("template version {version} is not known")),
-                _ => None,
+                _ => crate::explain(r.status, &hash, version, &job.lineage),
             };
         }
     }

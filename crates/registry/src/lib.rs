@@ -379,12 +379,7 @@ impl Registry {
                 .bind(slug)
                 .execute(&self.pool)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(RegistryError::TenantNotFound {
-                    slug: slug.to_owned(),
-                });
-            }
-            Ok(())
+            tenant_touched(&done, slug)
         }
         .await;
         self.audited(Some(slug), "tenant.remove", result).await?;
@@ -550,12 +545,7 @@ impl Registry {
         .bind(version)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(RegistryError::TenantNotFound {
-                slug: slug.to_owned(),
-            });
-        }
-        Ok(())
+        tenant_touched(&done, slug)
     }
 
     /// Records `hash` as the tenant's accepted customisation, with a note
@@ -582,12 +572,7 @@ impl Registry {
             .bind(note.trim())
             .execute(&self.pool)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(RegistryError::TenantNotFound {
-                    slug: slug.to_owned(),
-                });
-            }
-            Ok(())
+            tenant_touched(&done, slug)
         }
         .await;
         self.audited(Some(slug), "baseline.accept", result).await?;
@@ -744,6 +729,16 @@ pub(crate) async fn insert_tenant(
             .await?;
     }
     Ok(slug)
+}
+
+/// `TenantNotFound` when an update or delete by slug touched no row.
+fn tenant_touched(done: &sqlx::sqlite::SqliteQueryResult, slug: &str) -> Result<(), RegistryError> {
+    if done.rows_affected() == 0 {
+        return Err(RegistryError::TenantNotFound {
+            slug: slug.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The URL text as a secret, for encryption.
