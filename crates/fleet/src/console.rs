@@ -82,18 +82,29 @@ impl Fleet {
         };
         match fleet.vault().await {
             Ok(vault) => {
-                fleet.demo.register(&fleet.registry, &vault).await?;
-                // Tenants never checked get a first status now, so the
-                // console does not open on a list of `unknown`s.
-                let unchecked = fleet
-                    .registry
-                    .list_tenants()
-                    .await?
-                    .iter()
-                    .any(|t| t.last_sync_at.is_none());
-                if unchecked {
-                    if let Err(e) = fleet.scan(&|_| {}).await {
-                        tracing::warn!(code = e.code(), "first scan failed: {e}");
+                // Newly registered demo tenants get a first status now, so
+                // the console does not open on a list of `unknown`s. Only
+                // them: a real fleet is scanned when the user asks, never
+                // as part of start-up.
+                let added = fleet.demo.register(&fleet.registry, &vault).await?;
+                if !added.is_empty() {
+                    let only = ScanOptions {
+                        tenants: Some(added),
+                        ..ScanOptions::default()
+                    };
+                    if let Err(e) = scan(
+                        &fleet.registry,
+                        &vault,
+                        &only,
+                        &|_| {},
+                        &CancelScan::default(),
+                    )
+                    .await
+                    {
+                        tracing::warn!(
+                            code = e.code(),
+                            "first scan of the demo tenants failed: {e}"
+                        );
                     }
                 }
             }

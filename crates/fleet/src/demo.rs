@@ -164,8 +164,12 @@ impl DemoFleet {
     }
 
     /// Adds the demo tenants that are missing from `registry`, with their
-    /// files' URLs encrypted like any other tenant's.
-    pub async fn register(&self, registry: &Registry, vault: &Vault) -> Result<(), FleetError> {
+    /// files' URLs encrypted like any other tenant's; returns their slugs.
+    pub async fn register(
+        &self,
+        registry: &Registry,
+        vault: &Vault,
+    ) -> Result<Vec<String>, FleetError> {
         // The template first, measured like any other, so scans, diffs and
         // resets of the demo tenants work from the registry.
         let template = template();
@@ -190,6 +194,7 @@ impl DemoFleet {
             )
             .await?;
         }
+        let mut added = Vec::new();
         for t in tenants() {
             match registry.tenant(t.slug).await {
                 Ok(_) => continue,
@@ -212,8 +217,9 @@ impl DemoFleet {
                     },
                 )
                 .await?;
+            added.push(t.slug.to_owned());
         }
-        Ok(())
+        Ok(added)
     }
 
     /// Every demo tenant with its measured status. A tenant that cannot be
