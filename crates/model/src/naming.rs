@@ -53,14 +53,17 @@ pub mod postgres {
     /// True when `actual` is what `ChooseRelationName(name1, name2, label)`
     /// yields on any of its first passes (`label`, `label1`, `label2`, …).
     pub fn is_generated(actual: &str, name1: &str, name2: Option<&str>, label: &str) -> bool {
-        (0..100).any(|pass| {
-            let label = if pass == 0 {
-                label.to_owned()
-            } else {
-                format!("{label}{pass}")
-            };
-            make_object_name(name1, name2, &label) == actual
-        })
+        if make_object_name(name1, name2, label) == actual {
+            return true;
+        }
+        // A later pass ends in `label<pass>`: read the pass off the name and
+        // build that one candidate, rather than all hundred.
+        let digits = actual.len() - actual.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let counter = &actual[actual.len() - digits..];
+        let numbered = (1..=2).contains(&digits) && !counter.starts_with('0');
+        numbered
+            && actual[..actual.len() - digits].ends_with(label)
+            && make_object_name(name1, name2, &format!("{label}{counter}")) == actual
     }
 
     /// The `name2` part PostgreSQL uses for an index or FK over `columns`:
@@ -150,6 +153,59 @@ mod tests {
             postgres::column_addition([Some("a"), None, Some("b")]),
             "a_expr_b"
         );
+    }
+
+    /// `is_generated` reads the pass off the name; it must agree with
+    /// trying every pass, as `ChooseRelationName` does.
+    #[test]
+    fn postgres_generated_names_match_every_pass() {
+        let every_pass = |actual: &str, name1: &str, name2: Option<&str>, label: &str| {
+            (0..100).any(|pass| {
+                let label = if pass == 0 {
+                    label.to_owned()
+                } else {
+                    format!("{label}{pass}")
+                };
+                postgres::make_object_name(name1, name2, &label) == actual
+            })
+        };
+        let long = "é".repeat(40);
+        let tables = ["t", "orders", "t1", long.as_str()];
+        let seconds = [None, Some("email"), Some("a_b_2"), Some(long.as_str())];
+        for name1 in tables {
+            for name2 in seconds {
+                for label in ["key", "pkey", "idx", "check"] {
+                    let mut names: Vec<String> = [0, 1, 9, 10, 42, 99, 100, 101]
+                        .iter()
+                        .map(|p| {
+                            let l = if *p == 0 {
+                                label.to_owned()
+                            } else {
+                                format!("{label}{p}")
+                            };
+                            postgres::make_object_name(name1, name2, &l)
+                        })
+                        .collect();
+                    names.extend(
+                        [
+                            "orders_email_key01",
+                            "orders_email_key0",
+                            "t_pkey_1",
+                            "x",
+                            "",
+                        ]
+                        .map(str::to_owned),
+                    );
+                    for actual in &names {
+                        assert_eq!(
+                            postgres::is_generated(actual, name1, name2, label),
+                            every_pass(actual, name1, name2, label),
+                            "{actual} / {name1} / {name2:?} / {label}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,14 @@
 /// Collapses runs of white space outside string literals and quoted
 /// identifiers into one space, and trims the ends.
 pub fn collapse_whitespace(sql: &str) -> String {
+    // Most catalog text is already collapsed: single spaces, no ends.
+    let collapsed = !sql.starts_with(' ')
+        && !sql.ends_with(' ')
+        && !sql.contains("  ")
+        && !sql.chars().any(|c| c.is_whitespace() && c != ' ');
+    if collapsed {
+        return sql.to_owned();
+    }
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<char> = None;
     let mut pending_space = false;
@@ -42,7 +50,9 @@ fn is_ident_char(c: char) -> bool {
 /// The schema name is the tenant's own: a reference to it is a reference to
 /// "this schema", which must read the same in every tenant.
 pub fn strip_schema_qualifier(sql: &str, schema: &str) -> String {
-    if schema.is_empty() {
+    // Every form holds the schema name verbatim unless the name has a
+    // quote in it (doubled in the quoted forms).
+    if schema.is_empty() || (!schema.contains(['"', '`']) && !sql.contains(schema)) {
         return sql.to_owned();
     }
     let doubled_dq = schema.replace('"', "\"\"");
@@ -148,6 +158,13 @@ mod tests {
             collapse_whitespace("  a   >\n\t 'x  y'  AND \"q  r\" "),
             "a > 'x  y' AND \"q  r\""
         );
+        // Already collapsed text comes back as it is; any other white space
+        // still takes the slow path.
+        assert_eq!(collapse_whitespace("a > 'x' AND b"), "a > 'x' AND b");
+        assert_eq!(collapse_whitespace("a\tb"), "a b");
+        assert_eq!(collapse_whitespace("a "), "a");
+        assert_eq!(collapse_whitespace(" a"), "a");
+        assert_eq!(collapse_whitespace("a\u{a0}b"), "a b");
     }
 
     #[test]
@@ -169,6 +186,10 @@ mod tests {
             "xt42.a + b"
         );
         assert_eq!(strip_schema_qualifier("a.b", ""), "a.b");
+        // A name with a quote in it is doubled in the quoted form, so it is
+        // not found verbatim: the slow path still strips it.
+        assert_eq!(strip_schema_qualifier("\"we\"\"ird\".t", "we\"ird"), "t");
+        assert_eq!(strip_schema_qualifier("other.t", "t42"), "other.t");
     }
 
     #[test]
