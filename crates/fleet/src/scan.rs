@@ -313,14 +313,20 @@ async fn run_batch(
             let read = async {
                 let mut conn = postgres::connect(&first.url, timeouts).await?;
                 let work = async {
-                    let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
-                    let fingerprints = postgres::catalog_fingerprints(&mut conn, &schemas).await?;
+                    // A full scan reads everything, and each read brings
+                    // its own fingerprint: no separate fingerprint pass.
+                    let fingerprints = if full {
+                        HashMap::new()
+                    } else {
+                        let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
+                        postgres::catalog_fingerprints(&mut conn, &schemas).await?
+                    };
                     let stale: Vec<String> = jobs
                         .iter()
                         .filter(|j| full || j.reusable(fingerprints.get(&j.schema)).is_none())
                         .map(|j| j.schema.clone())
                         .collect();
-                    let read = postgres::introspect_schemas(&mut conn, &stale).await?;
+                    let read = postgres::read_schemas(&mut conn, &stale).await?;
                     Ok::<_, sqlx::Error>((fingerprints, read))
                 };
                 let out = tokio::time::timeout(timeouts.query, work).await;
@@ -335,9 +341,13 @@ async fn run_batch(
                 Ok((fingerprints, found)) => jobs
                     .iter()
                     .map(|job| {
-                        let fp = fingerprints.get(&job.schema);
-                        let mut r = match (found.get(&job.schema), job.reusable(fp)) {
-                            (Some(snap), _) => result_for(job, Ok(Measured::of(snap))),
+                        let queried = fingerprints.get(&job.schema);
+                        match (found.get(&job.schema), job.reusable(queried)) {
+                            (Some(read), _) => {
+                                let mut r = result_for(job, Ok(Measured::of(&read.snapshot)));
+                                r.fingerprint = read.fingerprint.clone();
+                                r
+                            }
                             (None, Some(hash)) if !full => {
                                 let mut r = result_for(
                                     job,
@@ -347,12 +357,11 @@ async fn run_batch(
                                     }),
                                 );
                                 r.reused = true;
+                                r.fingerprint = queried.cloned();
                                 r
                             }
                             _ => result_for(job, Err(missing_schema(job))),
-                        };
-                        r.fingerprint = fp.cloned();
-                        r
+                        }
                     })
                     .collect(),
                 Err(e) => jobs

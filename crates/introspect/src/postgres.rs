@@ -1,15 +1,19 @@
 //! PostgreSQL introspection, for database-per-tenant (schema `public`) and
 //! schema-per-tenant (many schemas in one database) alike.
 //!
-//! [`introspect_schemas`] reads any number of schemas with seven catalog
+//! [`read_schemas`] reads any number of schemas with a handful of catalog
 //! queries per chunk of [`SCHEMAS_PER_ROUND_TRIP`] schemas. PostgreSQL's
 //! catalogs have no index on the namespace column, so a per-schema query
-//! would scan `pg_class`/`pg_attribute` once per tenant; a batch scans them
-//! once per chunk.
+//! would scan `pg_class` once per tenant; a chunk scans it once, and every
+//! other catalog is reached from the tables' oids through its own index.
+//! The same rows give each schema's catalog fingerprint, so a full read
+//! needs no second pass to know what a later re-check compares with.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
+use futures_util::TryStreamExt;
+use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_model::naming::postgres as naming;
@@ -39,7 +43,15 @@ pub fn connect_options(
     let statement_timeout = format!("{}ms", timeouts.query.as_millis());
     Ok(opts
         .application_name("tenantry")
-        .options([("statement_timeout", statement_timeout.as_str())])
+        .options([
+            ("statement_timeout", statement_timeout.as_str()),
+            // Catalog reads are many short index lookups: compiling them
+            // (JIT) or fanning them out to parallel workers costs more than
+            // it saves, and a fleet scan already runs its own reads side by
+            // side.
+            ("jit", "off"),
+            ("max_parallel_workers_per_gather", "0"),
+        ])
         .disable_statement_logging())
 }
 
@@ -108,82 +120,362 @@ pub fn catalog_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
     }
 }
 
+/// A schema as one read found it: its snapshot, and the catalog fingerprint
+/// of exactly the catalog rows it was built from (`None` before
+/// PostgreSQL 11, which lacks the hash function).
+#[derive(Debug, Clone)]
+pub struct SchemaRead {
+    pub snapshot: SchemaSnapshot,
+    pub fingerprint: Option<String>,
+}
+
 /// Introspects many schemas of one database. Schemas that do not exist are
 /// absent from the result.
 pub async fn introspect_schemas(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<BTreeMap<String, SchemaSnapshot>, sqlx::Error> {
-    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
-        .fetch_one(&mut *conn)
-        .await?;
+    Ok(read_schemas(conn, schemas)
+        .await?
+        .into_iter()
+        .map(|(name, read)| (name, read.snapshot))
+        .collect())
+}
+
+/// Reads many schemas of one database, each with the catalog fingerprint
+/// [`catalog_fingerprints`] would report for it at the same moment.
+/// Schemas that do not exist are absent from the result.
+pub async fn read_schemas(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<BTreeMap<String, SchemaRead>, sqlx::Error> {
+    let queries = Queries::new(server_version(conn).await?);
     let mut out = BTreeMap::new();
     for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
-        read_chunk(conn, chunk, version, &mut out).await?;
+        read_chunk(conn, chunk, &queries, &mut out).await?;
     }
     Ok(out)
 }
 
-/// A digest per schema of the catalog rows that make it up (the `xmin` of
-/// each row in pg_class, pg_attribute, pg_attrdef, pg_constraint, pg_index,
-/// pg_type, pg_enum, pg_sequence and pg_rewrite): the row count and the sum
-/// of a 64-bit hash of each (oid, xmin) — order-free, so nothing is sorted. Any DDL inside the schema
-/// writes one of these rows and changes the digest; ANALYZE and VACUUM update
-/// in place and do not. Changes made only outside the schema (a referenced
+/// The server's version number (150004 for 15.4): as the server announced
+/// it at connect, or asked for when it did not.
+async fn server_version(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
+    if let Some(v) = conn
+        .server_version_num()
+        .and_then(|v| i32::try_from(v).ok())
+    {
+        return Ok(v);
+    }
+    sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// A digest per schema of the catalog rows its snapshot is read from: every
+/// relation of the schema (pg_class, and pg_rewrite for views), its tables'
+/// columns, defaults, constraints and indexes (pg_attribute, pg_attrdef,
+/// pg_constraint, pg_index and the indexes' pg_class rows), its types and
+/// enum labels (pg_type, pg_enum) and its sequences (pg_sequence): the row
+/// count and the sum of a 64-bit hash of each row's key and `xmin`, so it
+/// is order-free and nothing is sorted. Any DDL inside the schema writes
+/// one of these rows and changes the digest; ANALYZE and VACUUM update in
+/// place and do not. Changes made only outside the schema (a referenced
 /// type renamed elsewhere) are not seen: a full scan reads everything.
-/// Schemas that do not exist are absent from the result.
+///
+/// [`read_schemas`] computes the same digest from the rows it reads, so a
+/// full read stores a fingerprint without a second pass over the catalog.
+/// Schemas that do not exist are absent from the result; before
+/// PostgreSQL 11 the result is empty (every schema is read).
 pub async fn catalog_fingerprints(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
-    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
-        .fetch_one(&mut *conn)
-        .await?;
-    // hashtextextended arrived in PostgreSQL 11; older servers sort and md5.
-    let sql = if version >= 110_000 {
-        FINGERPRINT_SQL.to_owned()
-    } else {
-        FINGERPRINT_SQL.replace(
-            "count(p.item)::text || '.' || COALESCE(sum(hashtextextended(p.item, 0)::numeric), 0)::text",
-            "md5(COALESCE(string_agg(p.item, ',' ORDER BY p.item), ''))",
-        )
-    };
-    let rows: Vec<(String, String)> = sqlx::query_as(&sql)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(schema, digest)| (schema, format!("pgx2:{digest}")))
-        .collect())
+    let queries = Queries::new(server_version(conn).await?);
+    if !queries.hashing {
+        return Ok(HashMap::new());
+    }
+    let mut out = HashMap::new();
+    for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
+        let rows: Vec<(String, String)> = sqlx::query_as(&queries.fingerprints)
+            .bind(chunk)
+            .fetch_all(&mut *conn)
+            .await?;
+        out.extend(
+            rows.into_iter()
+                .map(|(schema, digest)| (schema, format!("{FINGERPRINT_FORMAT}:{digest}"))),
+        );
+    }
+    Ok(out)
 }
 
-const FINGERPRINT_SQL: &str = "
-WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname = ANY($1)),
-rels AS (SELECT c.oid, c.relnamespace, c.xmin FROM pg_class c JOIN ns ON ns.oid = c.relnamespace),
-parts AS (
-    SELECT relnamespace AS ns, 'c' || oid || ':' || xmin AS item FROM rels
-    UNION ALL SELECT r.relnamespace, 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin
-      FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid WHERE a.attnum > 0
-    UNION ALL SELECT r.relnamespace, 'd' || d.oid || ':' || d.xmin FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
-    UNION ALL SELECT con.connamespace, 'k' || con.oid || ':' || con.xmin
-      FROM pg_constraint con JOIN ns ON ns.oid = con.connamespace
-    UNION ALL SELECT r.relnamespace, 'i' || i.indexrelid || ':' || i.xmin FROM pg_index i JOIN rels r ON r.oid = i.indrelid
-    UNION ALL SELECT t.typnamespace, 't' || t.oid || ':' || t.xmin FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
-    UNION ALL SELECT t.typnamespace, 'e' || e.oid || ':' || e.xmin
-      FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN ns ON ns.oid = t.typnamespace
-    UNION ALL SELECT r.relnamespace, 's' || q.seqrelid || ':' || q.xmin FROM pg_sequence q JOIN rels r ON r.oid = q.seqrelid
-    UNION ALL SELECT r.relnamespace, 'r' || w.oid || ':' || w.xmin FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class
-)
-SELECT ns.nspname::text,
-       count(p.item)::text || '.' || COALESCE(sum(hashtextextended(p.item, 0)::numeric), 0)::text
-  FROM ns LEFT JOIN parts p ON p.ns = ns.oid
- GROUP BY ns.nspname";
+/// The prefix of a catalog fingerprint. What it covers or how it is
+/// computed changes the prefix, so a value stored by an older version never
+/// matches (the schema is simply read again).
+const FINGERPRINT_FORMAT: &str = "pgx3";
 
-/// Where a table lives while its snapshot is being assembled.
-struct TableSlot {
-    schema: String,
-    index: usize,
+/// The catalogs whose rows a fingerprint covers; each seeds its rows'
+/// hashes with its own number.
+#[derive(Clone, Copy)]
+enum Catalog {
+    Class = 1,
+    Attribute = 2,
+    AttrDef = 3,
+    Constraint = 4,
+    Index = 5,
+    Type = 6,
+    Enum = 7,
+    Sequence = 8,
+    Rewrite = 9,
+}
+
+/// The running digest of one schema's catalog rows, as the server's
+/// `count(h)` and `sum(h)` compute it.
+#[derive(Default, Clone, Copy)]
+struct Digest {
+    count: u64,
+    sum: i128,
+}
+
+impl Digest {
+    fn add(&mut self, item: Option<i64>) {
+        if let Some(h) = item {
+            self.count += 1;
+            self.sum += i128::from(h);
+        }
+    }
+
+    fn fingerprint(self) -> String {
+        format!("{FINGERPRINT_FORMAT}:{}.{}", self.count, self.sum)
+    }
+}
+
+/// Relations a schema's snapshot is built from: tables, partitioned tables,
+/// views, materialized views and sequences that no extension owns.
+const RELATION_FILTER: &str = "c.relkind IN ('r','p','v','m','S')
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
+
+/// The types of the schemas in `$1` a column can name (not arrays), as a
+/// materialized CTE `ty`, so the planner joins first and runs the
+/// extension check only on what is left.
+const TYPES_CTE: &str = "ty AS MATERIALIZED (
+    SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, n.nspname
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
+
+/// Types no extension owns, on `ty t`.
+const TYPE_FILTER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d
+        WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')";
+
+const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
+
+/// The catalog queries for one server version. Each introspection query
+/// returns, beside what the snapshot needs, the fingerprint item of every
+/// catalog row it reads (`h…` columns); `fingerprints` sums the same items
+/// over the same rows on the server.
+struct Queries {
+    hashing: bool,
+    relations: String,
+    columns: String,
+    defaults: String,
+    constraints: String,
+    indexes: String,
+    types: String,
+    sequences: String,
+    fingerprints: String,
+}
+
+impl Queries {
+    fn new(version: i32) -> Self {
+        // hashint8extended arrived in PostgreSQL 11.
+        let hashing = version >= 110_000;
+        let item = |catalog: Catalog, key: &str, alias: &str| -> String {
+            if hashing {
+                format!(
+                    "hashint8extended(({key})::int8, ({}::int8 << 32) + {alias}.xmin::text::int8)",
+                    catalog as u8
+                )
+            } else {
+                "NULL::int8".to_owned()
+            }
+        };
+        let class = |alias: &str| item(Catalog::Class, &format!("{alias}.oid"), alias);
+        let rule = format!(
+            "CASE WHEN c.relkind IN ('v','m') THEN
+                 (SELECT {} FROM pg_rewrite w WHERE w.ev_class = c.oid AND w.rulename = '_RETURN')
+             END",
+            item(Catalog::Rewrite, "w.oid", "w")
+        );
+        let attribute = item(
+            Catalog::Attribute,
+            "(a.attrelid::int8 << 16) + a.attnum",
+            "a",
+        );
+        let attrdef = item(Catalog::AttrDef, "d.oid", "d");
+        let constraint = item(Catalog::Constraint, "con.oid", "con");
+        let index = item(Catalog::Index, "ix.indexrelid", "ix");
+        let typ = item(Catalog::Type, "t.oid", "t");
+        let label = item(Catalog::Enum, "e.oid", "e");
+        let sequence = item(Catalog::Sequence, "s.seqrelid", "s");
+        let nulls_not_distinct = if version >= 150_000 {
+            "ix.indnullsnotdistinct"
+        } else {
+            "false"
+        };
+        let class_c = class("c");
+        let class_ic = class("ic");
+
+        let relations = format!(
+            "SELECT c.oid::int8 AS oid, n.nspname::text AS nspname, c.relname::text AS relname,
+                    c.relkind::text AS relkind, c.relpersistence::text AS persistence,
+                    c.reloptions::text[] AS reloptions,
+                    CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
+                    CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
+                    CASE WHEN c.relispartition THEN
+                         (SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+                           WHERE i.inhrelid = c.oid LIMIT 1) || ' ' || pg_get_expr(c.relpartbound, c.oid)
+                    END AS partition_of,
+                    {class_c} AS h, {rule} AS h_rule
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = ANY($1) AND {RELATION_FILTER}"
+        );
+        // Columns, defaults, constraints and indexes are looked up by the
+        // tables' oids, through the catalogs' indexes: no second pass over
+        // pg_class, which has no index on the namespace.
+        let columns = format!(
+            "SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
+                    format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull,
+                    a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
+                    a.attcollation::int8 AS collation_oid,
+                    CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation,
+                    {attribute} AS h
+               FROM pg_attribute a
+               JOIN pg_type t ON t.oid = a.atttypid
+               LEFT JOIN pg_collation co ON co.oid = a.attcollation
+              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped"
+        );
+        let defaults = format!(
+            "SELECT d.adrelid::int8 AS relid, d.adnum AS attnum,
+                    pg_get_expr(d.adbin, d.adrelid) AS expression, {attrdef} AS h
+               FROM pg_attrdef d
+              WHERE d.adrelid = ANY($1)"
+        );
+        // Key columns come back as attribute numbers; only CHECK and
+        // EXCLUDE constraints are deparsed (the expensive part).
+        let constraints = format!(
+            "SELECT con.conrelid::int8 AS relid, con.conname::text AS conname, con.contype::text AS contype,
+                    con.conkey AS conkey, con.confrelid::int8 AS confrelid, con.confkey AS confkey,
+                    con.confupdtype::text AS confupdtype, con.confdeltype::text AS confdeltype,
+                    con.confmatchtype::text AS confmatchtype, con.condeferrable, con.condeferred,
+                    con.conindid::int8 AS conindid,
+                    CASE WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true) END AS definition,
+                    {constraint} AS h
+               FROM pg_constraint con
+              WHERE con.conrelid = ANY($1) AND {CONSTRAINT_TYPES}"
+        );
+        // Every index of the tables, those behind constraints too (they
+        // carry NULLS NOT DISTINCT, and are fingerprinted); keys as attribute
+        // numbers, only expression keys deparsed. The int2vector/oidvector
+        // columns are 0-based arrays, which go through text to become
+        // ordinary 1-based arrays.
+        let indexes = format!(
+            "SELECT ix.indrelid::int8 AS relid, ix.indexrelid::int8 AS indexrelid,
+                    ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
+                    ix.indnkeyatts::int4 AS nkey, string_to_array(ix.indkey::text, ' ')::int2[] AS keys,
+                    string_to_array(ix.indoption::text, ' ')::int2[] AS options,
+                    CASE WHEN ix.indexprs IS NOT NULL THEN
+                         ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true)
+                                 FROM generate_series(1, ix.indnatts) k ORDER BY k)
+                    END AS key_defs,
+                    string_to_array(ix.indclass::text, ' ')::int8[] AS opclasses,
+                    string_to_array(ix.indcollation::text, ' ')::int8[] AS collations,
+                    pg_get_expr(ix.indpred, ix.indrelid, true) AS predicate,
+                    {nulls_not_distinct} AS nulls_not_distinct,
+                    {index} AS h, {class_ic} AS h_class
+               FROM pg_index ix
+               JOIN pg_class ic ON ic.oid = ix.indexrelid
+               JOIN pg_am am ON am.oid = ic.relam
+              WHERE ix.indrelid = ANY($1)"
+        );
+        let types = format!(
+            "WITH {TYPES_CTE}
+             SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
+                    CASE WHEN t.typtype = 'e' THEN
+                         ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
+                                ORDER BY e.enumsortorder)
+                    END AS labels,
+                    {typ} AS h,
+                    CASE WHEN t.typtype = 'e' THEN
+                         ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
+                    END AS h_labels
+               FROM ty t
+              WHERE {TYPE_FILTER}"
+        );
+        // The owning column (serial) or identity column (internal) of a
+        // sequence, by oid and attribute number: named from the columns
+        // already read.
+        let sequences = format!(
+            "SELECT s.seqrelid::int8 AS oid, format_type(s.seqtypid, NULL) AS data_type,
+                    s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+                    dep.refobjid::int8 AS owner, dep.refobjsubid::int2 AS owner_column,
+                    dep.deptype::text AS dependency,
+                    {sequence} AS h
+               FROM pg_sequence s
+               LEFT JOIN LATERAL (
+                    SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_depend d
+                     WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+                       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a','i')
+                     ORDER BY d.deptype DESC LIMIT 1) dep ON true
+              WHERE s.seqrelid = ANY($1)"
+        );
+        // The same items over the same rows as the queries above, summed
+        // per schema on the server.
+        let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
+        let fingerprints = format!(
+            "WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1)),
+             rels AS MATERIALIZED (
+                 SELECT c.oid, c.relnamespace AS ns, c.relkind, {class_c} AS h, {rule} AS h_rule
+                   FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+                  WHERE {RELATION_FILTER}),
+             {TYPES_CTE},
+             tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind IN ('r','p')),
+             seqs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind = 'S'),
+             items AS (
+                 SELECT ns, h FROM rels
+                 UNION ALL SELECT ns, h_rule FROM rels
+                 UNION ALL SELECT r.ns, {attribute} FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
+                            WHERE a.attrelid = {in_tables} AND a.attnum > 0 AND NOT a.attisdropped
+                 UNION ALL SELECT r.ns, {attrdef} FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
+                            WHERE d.adrelid = {in_tables}
+                 UNION ALL SELECT r.ns, {constraint} FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid
+                            WHERE con.conrelid = {in_tables} AND {CONSTRAINT_TYPES}
+                 UNION ALL SELECT r.ns, {index} FROM pg_index ix JOIN rels r ON r.oid = ix.indrelid
+                            WHERE ix.indrelid = {in_tables}
+                 UNION ALL SELECT r.ns, {class_ic} FROM pg_index ix JOIN pg_class ic ON ic.oid = ix.indexrelid
+                            JOIN rels r ON r.oid = ix.indrelid
+                            WHERE ix.indrelid = {in_tables}
+                 UNION ALL SELECT t.typnamespace, {typ} FROM ty t WHERE {TYPE_FILTER}
+                 UNION ALL SELECT t.typnamespace, {label} FROM ty t JOIN pg_enum e ON e.enumtypid = t.oid
+                            WHERE t.typtype = 'e' AND {TYPE_FILTER}
+                 UNION ALL SELECT r.ns, {sequence} FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
+                            WHERE s.seqrelid = ANY((SELECT oids FROM seqs)::oid[])
+             )
+             SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
+               FROM ns LEFT JOIN items i ON i.ns = ns.oid
+              GROUP BY ns.nspname"
+        );
+        Self {
+            hashing,
+            relations,
+            columns,
+            defaults,
+            constraints,
+            indexes,
+            types,
+            sequences,
+            fingerprints,
+        }
+    }
 }
 
 /// Column names and collations by (table oid, attribute number).
@@ -215,53 +507,114 @@ struct IndexCatalogs {
 
 impl IndexCatalogs {
     async fn read(conn: &mut PgConnection) -> Result<Self, sqlx::Error> {
-        let opclasses: Vec<(i64, String)> =
-            sqlx::query_as("SELECT oid::int8, opcname::text FROM pg_opclass WHERE NOT opcdefault")
-                .fetch_all(&mut *conn)
-                .await?;
-        let collations: Vec<(i64, String)> =
-            sqlx::query_as("SELECT oid::int8, collname::text FROM pg_collation")
-                .fetch_all(&mut *conn)
-                .await?;
-        Ok(Self {
-            opclasses: opclasses.into_iter().collect(),
-            collations: collations.into_iter().collect(),
-        })
+        let rows: Vec<(bool, i64, String)> = sqlx::query_as(
+            "SELECT true, oid::int8, opcname::text FROM pg_opclass WHERE NOT opcdefault
+             UNION ALL SELECT false, oid::int8, collname::text FROM pg_collation",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut catalogs = Self {
+            opclasses: HashMap::new(),
+            collations: HashMap::new(),
+        };
+        for (opclass, oid, name) in rows {
+            match opclass {
+                true => catalogs.opclasses.insert(oid, name),
+                false => catalogs.collations.insert(oid, name),
+            };
+        }
+        Ok(catalogs)
     }
 }
 
 /// The default collation's oid (`DEFAULT_COLLATION_OID`).
 const DEFAULT_COLLATION: i64 = 100;
 
+/// The schemas of one chunk while their snapshots are assembled. Schemas
+/// are addressed by their position in `names`.
+struct Chunk {
+    names: Vec<String>,
+    snaps: Vec<SchemaSnapshot>,
+    digests: Vec<Digest>,
+    /// Every relation read: its schema and name, by oid.
+    relations: HashMap<i64, (usize, String)>,
+    /// Tables by oid: their schema and position in that snapshot's tables.
+    tables: HashMap<i64, (usize, usize)>,
+}
+
+impl Chunk {
+    /// The table a catalog row belongs to, with its schema's name.
+    fn table(&mut self, relid: i64) -> Option<(&mut Table, &str, &mut Digest)> {
+        let (schema, index) = *self.tables.get(&relid)?;
+        let table = self.snaps.get_mut(schema)?.tables.get_mut(index)?;
+        Some((table, &self.names[schema], &mut self.digests[schema]))
+    }
+
+    fn oids(&self, kinds: impl Fn(&str) -> bool, relkinds: &HashMap<i64, String>) -> Vec<Oid> {
+        relkinds
+            .iter()
+            .filter(|(_, k)| kinds(k))
+            .filter_map(|(oid, _)| u32::try_from(*oid).ok().map(Oid))
+            .collect()
+    }
+}
+
+/// A constraint row, kept until every name it refers to is known.
+struct ConstraintRow {
+    relid: i64,
+    name: String,
+    contype: String,
+    conindid: i64,
+    conkey: Vec<i16>,
+    confrelid: i64,
+    confkey: Vec<i16>,
+    on_update: String,
+    on_delete: String,
+    match_type: String,
+    deferrable: bool,
+    deferred: bool,
+    definition: Option<String>,
+}
+
 async fn read_chunk(
     conn: &mut PgConnection,
     schemas: &[String],
-    version: i32,
-    out: &mut BTreeMap<String, SchemaSnapshot>,
+    queries: &Queries,
+    out: &mut BTreeMap<String, SchemaRead>,
 ) -> Result<(), sqlx::Error> {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1)")
             .bind(schemas)
             .fetch_all(&mut *conn)
             .await?;
-    let mut snaps: HashMap<String, SchemaSnapshot> = names
-        .into_iter()
-        .map(|n| (n, SchemaSnapshot::new(Engine::Postgres)))
-        .collect();
-    if snaps.is_empty() {
+    if names.is_empty() {
         return Ok(());
     }
-    let mut tables: HashMap<i64, TableSlot> = HashMap::new();
+    let position: HashMap<String, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i))
+        .collect();
+    let mut chunk = Chunk {
+        snaps: vec![SchemaSnapshot::new(Engine::Postgres); names.len()],
+        digests: vec![Digest::default(); names.len()],
+        names,
+        relations: HashMap::new(),
+        tables: HashMap::new(),
+    };
+    let mut relkinds: HashMap<i64, String> = HashMap::new();
 
-    for row in sqlx::query(RELATIONS_SQL)
+    let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let schema: String = row.try_get("nspname")?;
-        let Some(snap) = snaps.get_mut(&schema) else {
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
             continue;
         };
+        let schema = &chunk.names[s];
+        let snap = &mut chunk.snaps[s];
+        chunk.digests[s].add(row.try_get("h")?);
+        chunk.digests[s].add(row.try_get("h_rule")?);
         let oid: i64 = row.try_get("oid")?;
         let name: String = row.try_get("relname")?;
         let relkind: String = row.try_get("relkind")?;
@@ -269,140 +622,221 @@ async fn read_chunk(
         let mut options: Vec<String> = reloptions.unwrap_or_default();
         match relkind.as_str() {
             "r" | "p" => {
-                let mut t = Table::new(name);
+                let mut t = Table::new(name.clone());
                 if relkind == "p" {
                     t.kind = TableKind::Partitioned;
                 }
-                if row.try_get::<String, _>("persistence")? == "u" {
+                if row.try_get::<&str, _>("persistence")? == "u" {
                     options.push("persistence=unlogged".into());
                 }
-                if let Some(key) = row.try_get::<Option<String>, _>("partition_key")? {
-                    options.push(format!("partition_by={}", strip(&key, &schema)));
+                if let Some(key) = row.try_get::<Option<&str>, _>("partition_key")? {
+                    options.push(format!("partition_by={}", strip(key, schema)));
                 }
-                if let Some(bound) = row.try_get::<Option<String>, _>("partition_of")? {
-                    options.push(format!("partition_of={}", strip(&bound, &schema)));
+                if let Some(bound) = row.try_get::<Option<&str>, _>("partition_of")? {
+                    options.push(format!("partition_of={}", strip(bound, schema)));
                 }
                 t.options = options;
-                tables.insert(
-                    oid,
-                    TableSlot {
-                        schema: schema.clone(),
-                        index: snap.tables.len(),
-                    },
-                );
+                chunk.tables.insert(oid, (s, snap.tables.len()));
                 snap.tables.push(t);
             }
             "v" | "m" => {
-                let def: Option<String> = row.try_get("viewdef")?;
+                let def: Option<&str> = row.try_get("viewdef")?;
                 snap.views.push(View {
-                    name,
+                    name: name.clone(),
                     materialized: relkind == "m",
-                    definition: strip(&def.unwrap_or_default(), &schema),
+                    definition: strip(def.unwrap_or_default(), schema),
                     options,
                 });
             }
             _ => {}
         }
+        chunk.relations.insert(oid, (s, name));
+        relkinds.insert(oid, relkind);
     }
+    drop(rows);
+    let tables = chunk.oids(|k| k == "r" || k == "p", &relkinds);
+    let sequences = chunk.oids(|k| k == "S", &relkinds);
 
     // Column names by (table, attnum): constraints and indexes come back as
     // attribute numbers and are resolved here, which is far cheaper than
     // resolving them per row in the catalog query.
     let mut attrs = Attributes::default();
-    for row in sqlx::query(COLUMNS_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?
-    {
+    let mut columns: HashMap<(i64, i16), usize> = HashMap::new();
+    let mut rows = sqlx::query(&queries.columns)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
         let relid: i64 = row.try_get("relid")?;
         let attnum: i16 = row.try_get("attnum")?;
-        attrs.names.insert((relid, attnum), row.try_get("attname")?);
+        let Some((table, schema, digest)) = chunk.table(relid) else {
+            continue;
+        };
+        digest.add(row.try_get("h")?);
+        let column = column_from_row(&row, schema)?;
+        attrs.names.insert((relid, attnum), column.name.clone());
         attrs
             .collations
             .insert((relid, attnum), row.try_get("collation_oid")?);
-        let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
-            continue;
-        };
-        table.columns.push(column_from_row(&row, &schema)?);
+        columns.insert((relid, attnum), table.columns.len());
+        table.columns.push(column);
     }
+    drop(rows);
 
-    let constraints_sql = CONSTRAINTS_SQL.replace(
-        "{nulls_not_distinct}",
-        if version >= 150_000 {
-            "COALESCE(ix.indnullsnotdistinct, false)"
-        } else {
-            "false"
-        },
-    );
-    let constraints = sqlx::query(&constraints_sql)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?;
-    // Foreign keys to tables outside this batch: fetch their column names.
-    let mut outside: Vec<i64> = Vec::new();
-    for row in &constraints {
-        let target: Option<i64> = row.try_get("confrelid")?;
-        if let Some(t) = target.filter(|t| *t != 0 && !tables.contains_key(t)) {
-            outside.push(t);
-        }
-    }
-    outside.sort_unstable();
-    outside.dedup();
-    if !outside.is_empty() {
-        let rows: Vec<(i64, i16, String)> = sqlx::query_as(
-            "SELECT attrelid::int8, attnum, attname::text FROM pg_attribute
-              WHERE attrelid = ANY($1) AND attnum > 0 AND NOT attisdropped",
-        )
-        .bind(&outside)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (relid, attnum, name) in rows {
-            attrs.names.insert((relid, attnum), name);
-        }
-    }
-    for row in &constraints {
-        let Some((table, schema)) = slot(&mut snaps, &tables, row)? else {
+    let mut rows = sqlx::query(&queries.defaults)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let relid: i64 = row.try_get("relid")?;
+        let attnum: i16 = row.try_get("attnum")?;
+        let Some((table, schema, digest)) = chunk.table(relid) else {
             continue;
         };
-        add_constraint(table, &schema, row, &attrs)?;
+        digest.add(row.try_get("h")?);
+        let Some(column) = columns
+            .get(&(relid, attnum))
+            .and_then(|i| table.columns.get_mut(*i))
+        else {
+            continue;
+        };
+        let expression: Option<&str> = row.try_get("expression")?;
+        let Some(expression) = expression.map(|e| strip(e, schema)) else {
+            continue;
+        };
+        match column.generated.as_mut() {
+            Some(generated) => generated.expression = expression,
+            None => column.default = Some(expression),
+        }
     }
+    drop(rows);
+
+    let mut constraints = Vec::new();
+    let mut rows = sqlx::query(&queries.constraints)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    // Indexes that implement a primary key, unique or exclusion constraint
+    // are read as that constraint, not as an index.
+    let mut constraint_indexes: HashMap<i64, bool> = HashMap::new();
+    while let Some(row) = rows.try_next().await? {
+        let relid: i64 = row.try_get("relid")?;
+        let Some((_, _, digest)) = chunk.table(relid) else {
+            continue;
+        };
+        digest.add(row.try_get("h")?);
+        let contype: String = row.try_get("contype")?;
+        if matches!(contype.as_str(), "p" | "u" | "x") {
+            constraint_indexes.insert(row.try_get("conindid")?, false);
+        }
+        constraints.push(ConstraintRow {
+            relid,
+            name: row.try_get("conname")?,
+            contype,
+            conindid: row.try_get("conindid")?,
+            conkey: row
+                .try_get::<Option<Vec<i16>>, _>("conkey")?
+                .unwrap_or_default(),
+            confrelid: row.try_get::<Option<i64>, _>("confrelid")?.unwrap_or(0),
+            confkey: row
+                .try_get::<Option<Vec<i16>>, _>("confkey")?
+                .unwrap_or_default(),
+            on_update: row.try_get("confupdtype")?,
+            on_delete: row.try_get("confdeltype")?,
+            match_type: row.try_get("confmatchtype")?,
+            deferrable: row.try_get("condeferrable")?,
+            deferred: row.try_get("condeferred")?,
+            definition: row.try_get("definition")?,
+        });
+    }
+    drop(rows);
 
     let catalogs = IndexCatalogs::read(conn).await?;
-    for row in sqlx::query(INDEXES_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let Some((table, schema)) = slot(&mut snaps, &tables, &row)? else {
+    let mut rows = sqlx::query(&queries.indexes)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let relid: i64 = row.try_get("relid")?;
+        let Some((table, schema, digest)) = chunk.table(relid) else {
             continue;
         };
-        let index = index_from_row(&table.name, &schema, &row, &attrs, &catalogs)?;
+        digest.add(row.try_get("h")?);
+        digest.add(row.try_get("h_class")?);
+        let indexrelid: i64 = row.try_get("indexrelid")?;
+        if let Some(nulls_not_distinct) = constraint_indexes.get_mut(&indexrelid) {
+            *nulls_not_distinct = row.try_get("nulls_not_distinct")?;
+            continue;
+        }
+        let index = index_from_row(&table.name, schema, &row, &attrs, &catalogs)?;
         table.indexes.push(index);
     }
+    drop(rows);
 
-    for row in sqlx::query(ENUMS_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let schema: String = row.try_get("nspname")?;
-        if let Some(snap) = snaps.get_mut(&schema) {
-            snap.enums.push(EnumType {
+    // Foreign keys to tables outside this chunk: their names and columns.
+    let targets = outside_relations(
+        conn,
+        constraints.iter().map(|c| c.confrelid),
+        &chunk.relations,
+        &mut attrs,
+    )
+    .await?;
+    for c in constraints {
+        let target = match chunk.relations.get(&c.confrelid) {
+            Some((s, name)) => Some((chunk.names[*s].clone(), name.clone())),
+            None => targets.get(&c.confrelid).cloned(),
+        };
+        let Some((table, schema, _)) = chunk.table(c.relid) else {
+            continue;
+        };
+        let nulls_not_distinct = constraint_indexes
+            .get(&c.conindid)
+            .copied()
+            .unwrap_or(false);
+        add_constraint(table, schema, c, target, nulls_not_distinct, &attrs);
+    }
+
+    let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+            continue;
+        };
+        let digest = &mut chunk.digests[s];
+        digest.add(row.try_get("h")?);
+        let labels: Option<Vec<Option<i64>>> = row.try_get("h_labels")?;
+        for h in labels.unwrap_or_default() {
+            digest.add(h);
+        }
+        if row.try_get::<&str, _>("typtype")? == "e" {
+            chunk.snaps[s].enums.push(EnumType {
                 name: row.try_get("typname")?,
-                labels: row.try_get("labels")?,
+                labels: row
+                    .try_get::<Option<Vec<String>>, _>("labels")?
+                    .unwrap_or_default(),
             });
         }
     }
+    drop(rows);
 
-    for row in sqlx::query(SEQUENCES_SQL)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let schema: String = row.try_get("nspname")?;
-        if let Some(snap) = snaps.get_mut(&schema) {
-            snap.sequences.push(Sequence {
-                name: row.try_get("relname")?,
+    let mut rows = sqlx::query(&queries.sequences)
+        .bind(&sequences)
+        .fetch(&mut *conn);
+    let mut owned = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        let oid: i64 = row.try_get("oid")?;
+        let Some((s, name)) = chunk.relations.get(&oid) else {
+            continue;
+        };
+        chunk.digests[*s].add(row.try_get("h")?);
+        let owner = match row.try_get::<Option<&str>, _>("dependency")? {
+            // Identity columns' sequences are part of the column.
+            Some("i") => continue,
+            Some(_) => row
+                .try_get::<Option<i64>, _>("owner")?
+                .zip(row.try_get::<Option<i16>, _>("owner_column")?),
+            None => None,
+        };
+        owned.push((
+            *s,
+            owner,
+            Sequence {
+                name: name.clone(),
                 data_type: row.try_get("data_type")?,
                 start: row.try_get("seqstart")?,
                 increment: row.try_get("seqincrement")?,
@@ -410,57 +844,111 @@ async fn read_chunk(
                 max_value: row.try_get("seqmax")?,
                 cache: row.try_get("seqcache")?,
                 cycle: row.try_get("seqcycle")?,
-                owned_by: row.try_get("owned_by")?,
-            });
-        }
+                owned_by: None,
+            },
+        ));
+    }
+    drop(rows);
+    // A serial column's sequence is owned by `table.column`.
+    let owners = outside_relations(
+        conn,
+        owned.iter().filter_map(|(_, o, _)| o.map(|(t, _)| t)),
+        &chunk.relations,
+        &mut attrs,
+    )
+    .await?;
+    for (s, owner, mut sequence) in owned {
+        sequence.owned_by = owner.and_then(|(table, column)| {
+            let table_name = chunk
+                .relations
+                .get(&table)
+                .map(|(_, n)| n)
+                .or_else(|| owners.get(&table).map(|(_, n)| n))?;
+            let column_name = attrs.names.get(&(table, column))?;
+            Some(format!("{table_name}.{column_name}"))
+        });
+        chunk.snaps[s].sequences.push(sequence);
     }
 
-    for (name, mut snap) in snaps {
-        snap.canonicalize();
-        out.insert(name, snap);
+    let Chunk {
+        names,
+        snaps,
+        digests,
+        ..
+    } = chunk;
+    for ((name, mut snapshot), digest) in names.into_iter().zip(snaps).zip(digests) {
+        snapshot.canonicalize();
+        let fingerprint = queries.hashing.then(|| digest.fingerprint());
+        out.insert(
+            name,
+            SchemaRead {
+                snapshot,
+                fingerprint,
+            },
+        );
     }
     Ok(())
 }
 
-/// The table a catalog row belongs to, and its schema name.
-fn slot<'a>(
-    snaps: &'a mut HashMap<String, SchemaSnapshot>,
-    tables: &HashMap<i64, TableSlot>,
-    row: &PgRow,
-) -> Result<Option<(&'a mut Table, String)>, sqlx::Error> {
-    let relid: i64 = row.try_get("relid")?;
-    let Some(slot) = tables.get(&relid) else {
-        return Ok(None);
-    };
-    Ok(snaps
-        .get_mut(&slot.schema)
-        .and_then(|s| s.tables.get_mut(slot.index))
-        .map(|t| (t, slot.schema.clone())))
+/// Schema and name, by oid, of the relations among `oids` that this chunk
+/// did not read; their column names go into `attrs`.
+async fn outside_relations(
+    conn: &mut PgConnection,
+    oids: impl Iterator<Item = i64>,
+    read: &HashMap<i64, (usize, String)>,
+    attrs: &mut Attributes,
+) -> Result<HashMap<i64, (String, String)>, sqlx::Error> {
+    let mut outside: Vec<Oid> = oids
+        .filter(|t| *t != 0 && !read.contains_key(t))
+        .filter_map(|t| u32::try_from(t).ok().map(Oid))
+        .collect();
+    outside.sort_unstable_by_key(|o| o.0);
+    outside.dedup();
+    if outside.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i16, String)> = sqlx::query_as(
+        "SELECT attrelid::int8, attnum, attname::text FROM pg_attribute
+          WHERE attrelid = ANY($1) AND attnum > 0 AND NOT attisdropped",
+    )
+    .bind(&outside)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (relid, attnum, name) in rows {
+        attrs.names.insert((relid, attnum), name);
+    }
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT c.oid::int8, n.nspname::text, c.relname::text
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.oid = ANY($1)",
+    )
+    .bind(&outside)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(oid, s, t)| (oid, (s, t))).collect())
 }
 
 fn strip(sql: &str, schema: &str) -> String {
     collapse_whitespace(&strip_schema_qualifier(sql, schema))
 }
 
+/// A column as pg_attribute describes it; its default or generation
+/// expression comes from pg_attrdef.
 fn column_from_row(row: &PgRow, schema: &str) -> Result<Column, sqlx::Error> {
     let attnum: i16 = row.try_get("attnum")?;
     let mut c = Column::new(
         row.try_get::<String, _>("attname")?,
         u32::try_from(attnum).unwrap_or(0),
-        strip(&row.try_get::<String, _>("data_type")?, schema),
+        strip(row.try_get::<&str, _>("data_type")?, schema),
     );
     c.nullable = !row.try_get::<bool, _>("attnotnull")?;
-    let default: Option<String> = row.try_get("default_expr")?;
-    let generated: String = row.try_get("attgenerated")?;
-    if generated == "s" {
-        c.generated = default.map(|d| GeneratedColumn {
-            expression: strip(&d, schema),
+    if row.try_get::<&str, _>("attgenerated")? == "s" {
+        c.generated = Some(GeneratedColumn {
+            expression: String::new(),
             stored: true,
         });
-    } else {
-        c.default = default.map(|d| strip(&d, schema));
     }
-    c.identity = match row.try_get::<String, _>("attidentity")?.as_str() {
+    c.identity = match row.try_get::<&str, _>("attidentity")? {
         "a" => Some(Identity::Always),
         "d" => Some(Identity::ByDefault),
         _ => None,
@@ -476,80 +964,65 @@ fn action(code: &str) -> ReferentialAction {
 fn add_constraint(
     table: &mut Table,
     schema: &str,
-    row: &PgRow,
+    c: ConstraintRow,
+    target: Option<(String, String)>,
+    nulls_not_distinct: bool,
     attrs: &Attributes,
-) -> Result<(), sqlx::Error> {
-    let name: String = row.try_get("conname")?;
-    let contype: String = row.try_get("contype")?;
-    let relid: i64 = row.try_get("relid")?;
-    let conkey: Option<Vec<i16>> = row.try_get("conkey")?;
-    let columns = attrs.names_of(relid, &conkey.unwrap_or_default());
+) {
+    let columns = attrs.names_of(c.relid, &c.conkey);
     let addition = naming::column_addition(columns.iter().map(|c| Some(c.as_str())));
-    match contype.as_str() {
+    match c.contype.as_str() {
         "p" => {
-            let generated = naming::is_generated(&name, &table.name, None, "pkey");
+            let generated = naming::is_generated(&c.name, &table.name, None, "pkey");
             table.primary_key = Some(PrimaryKey {
-                name: ObjectName::new(name, generated),
+                name: ObjectName::new(c.name, generated),
                 columns,
             });
         }
         "u" => {
-            let generated = naming::is_generated(&name, &table.name, Some(&addition), "key");
+            let generated = naming::is_generated(&c.name, &table.name, Some(&addition), "key");
             table.uniques.push(UniqueConstraint {
-                name: ObjectName::new(name, generated),
+                name: ObjectName::new(c.name, generated),
                 columns,
-                nulls_not_distinct: row.try_get("nulls_not_distinct")?,
+                nulls_not_distinct,
             });
         }
         "f" => {
-            let generated = naming::is_generated(&name, &table.name, Some(&addition), "fkey");
-            let target_schema: Option<String> = row.try_get("target_schema")?;
-            let deferrable = match (
-                row.try_get::<bool, _>("condeferrable")?,
-                row.try_get::<bool, _>("condeferred")?,
-            ) {
+            let generated = naming::is_generated(&c.name, &table.name, Some(&addition), "fkey");
+            let deferrable = match (c.deferrable, c.deferred) {
                 (false, _) => Deferrable::NotDeferrable,
                 (true, false) => Deferrable::InitiallyImmediate,
                 (true, true) => Deferrable::InitiallyDeferred,
             };
+            let (target_schema, target_table) = target.unzip();
             table.foreign_keys.push(ForeignKey {
-                name: ObjectName::new(name, generated),
+                name: ObjectName::new(c.name, generated),
                 columns,
                 target_schema: target_schema.filter(|s| s != schema),
-                target_table: row
-                    .try_get::<Option<String>, _>("target_table")?
-                    .unwrap_or_default(),
-                target_columns: attrs.names_of(
-                    row.try_get::<Option<i64>, _>("confrelid")?.unwrap_or(0),
-                    &row.try_get::<Option<Vec<i16>>, _>("confkey")?
-                        .unwrap_or_default(),
-                ),
-                on_update: action(&row.try_get::<String, _>("confupdtype")?),
-                on_delete: action(&row.try_get::<String, _>("confdeltype")?),
-                match_full: row.try_get::<String, _>("confmatchtype")? == "f",
+                target_table: target_table.unwrap_or_default(),
+                target_columns: attrs.names_of(c.confrelid, &c.confkey),
+                on_update: action(&c.on_update),
+                on_delete: action(&c.on_delete),
+                match_full: c.match_type == "f",
                 deferrable,
             });
         }
         "c" | "x" => {
-            let (name2, label) = if contype == "c" {
+            let (name2, label) = if c.contype == "c" {
                 // A CHECK over exactly one column is named after it.
                 let single = (columns.len() == 1).then(|| columns[0].clone());
                 (single, "check")
             } else {
                 (Some(addition), "excl")
             };
-            let generated = naming::is_generated(&name, &table.name, name2.as_deref(), label);
-            let def: String = row
-                .try_get::<Option<String>, _>("definition")?
-                .unwrap_or_default();
+            let generated = naming::is_generated(&c.name, &table.name, name2.as_deref(), label);
             table.checks.push(CheckConstraint {
-                name: ObjectName::new(name, generated),
-                expression: strip(&def, schema),
+                name: ObjectName::new(c.name, generated),
+                expression: strip(c.definition.as_deref().unwrap_or_default(), schema),
             });
         }
         _ => {}
     }
-    Ok(())
 }
 
 fn expression_label(def: &str) -> String {
@@ -662,101 +1135,3 @@ fn index_from_row(
         predicate: predicate.map(|p| strip(&p, schema)),
     })
 }
-
-/// Tables and views; objects that belong to an extension are the
-/// extension's, not the template's.
-const RELATIONS_SQL: &str =
-    "SELECT c.oid::int8 AS oid, n.nspname::text AS nspname, c.relname::text AS relname,
-            c.relkind::text AS relkind, c.relpersistence::text AS persistence,
-            c.reloptions::text[] AS reloptions,
-            CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
-            CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
-            CASE WHEN c.relispartition THEN
-                 (SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
-                   WHERE i.inhrelid = c.oid LIMIT 1) || ' ' || pg_get_expr(c.relpartbound, c.oid)
-            END AS partition_of
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p','v','m')
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d
-             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
-
-const COLUMNS_SQL: &str = "
-SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
-       format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull,
-       pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
-       a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
-       a.attcollation::int8 AS collation_oid,
-       CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation
-  FROM pg_attribute a
-  JOIN pg_class c ON c.oid = a.attrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_type t ON t.oid = a.atttypid
-  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-  LEFT JOIN pg_collation co ON co.oid = a.attcollation
- WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped";
-
-/// Key columns come back as attribute numbers; only CHECK and EXCLUDE
-/// constraints are deparsed (the expensive part).
-const CONSTRAINTS_SQL: &str = "
-SELECT con.conrelid::int8 AS relid, con.conname::text AS conname, con.contype::text AS contype,
-       con.conkey AS conkey, con.confrelid::int8 AS confrelid, con.confkey AS confkey,
-       fn.nspname::text AS target_schema, fc.relname::text AS target_table,
-       con.confupdtype::text AS confupdtype, con.confdeltype::text AS confdeltype,
-       con.confmatchtype::text AS confmatchtype, con.condeferrable, con.condeferred,
-       CASE WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true) END AS definition,
-       {nulls_not_distinct} AS nulls_not_distinct
-  FROM pg_constraint con
-  JOIN pg_class c ON c.oid = con.conrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_index ix ON ix.indexrelid = con.conindid
-  LEFT JOIN pg_class fc ON fc.oid = con.confrelid
-  LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
- WHERE n.nspname = ANY($1) AND con.contype IN ('p','u','f','c','x') AND con.conrelid <> 0";
-
-/// Indexes that do not back a constraint; keys as attribute numbers, only
-/// expression indexes deparsed. The int2vector/oidvector columns are 0-based
-/// arrays, which go through text to become ordinary 1-based arrays.
-const INDEXES_SQL: &str = "
-SELECT ix.indrelid::int8 AS relid, ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
-       ix.indnkeyatts::int4 AS nkey, string_to_array(ix.indkey::text, ' ')::int2[] AS keys,
-       string_to_array(ix.indoption::text, ' ')::int2[] AS options,
-       CASE WHEN ix.indexprs IS NOT NULL THEN
-            ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true) FROM generate_series(1, ix.indnatts) k ORDER BY k)
-       END AS key_defs,
-       string_to_array(ix.indclass::text, ' ')::int8[] AS opclasses,
-       string_to_array(ix.indcollation::text, ' ')::int8[] AS collations,
-       pg_get_expr(ix.indpred, ix.indrelid, true) AS predicate
-  FROM pg_index ix
-  JOIN pg_class ic ON ic.oid = ix.indexrelid
-  JOIN pg_class c ON c.oid = ix.indrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_am am ON am.oid = ic.relam
- WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p')
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint con
-                    WHERE con.conindid = ix.indexrelid AND con.contype IN ('p','u','x'))";
-
-const ENUMS_SQL: &str = "
-SELECT n.nspname::text AS nspname, t.typname::text AS typname,
-       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
-              ORDER BY e.enumsortorder) AS labels
-  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
- WHERE n.nspname = ANY($1) AND t.typtype = 'e'
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-        WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')";
-
-const SEQUENCES_SQL: &str = "
-SELECT n.nspname::text AS nspname, c.relname::text AS relname,
-       format_type(s.seqtypid, NULL) AS data_type,
-       s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
-       (SELECT tc.relname::text || '.' || a.attname::text
-          FROM pg_depend d
-          JOIN pg_class tc ON tc.oid = d.refobjid
-          JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
-         LIMIT 1) AS owned_by
-  FROM pg_sequence s
-  JOIN pg_class c ON c.oid = s.seqrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = ANY($1)
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('i','e'))";
