@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use tenantry_introspect::{introspect, postgres, ConnectionUrl, Timeouts};
+use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
 use tenantry_model::{hash_schema, ObjectKind::*, SchemaHash, SchemaSnapshot};
 use tenantry_tests::{changed_objects, fixture, m, Mutation, PgDatabase};
 
@@ -294,4 +295,91 @@ async fn a_read_reports_the_queried_fingerprint_and_every_change_moves_it() {
     assert_eq!(after["fp_extras"], before["fp_extras"]);
     assert!(!after.contains_key("no_such_schema"));
     assert!(!read.contains_key("no_such_schema"));
+}
+
+/// Defaults, checks and partial-index predicates are deparsed in the context
+/// of the first table of the same name and columns in the batch. A tenant
+/// whose columns differ gets its own context, so a batch reads every schema
+/// exactly like a single read; and a check reads as the server's own
+/// pg_get_constraintdef prints it.
+#[tokio::test]
+async fn expressions_deparsed_in_a_shared_context_read_as_the_server_prints_them() {
+    let db = PgDatabase::create().await;
+    let template = fixture("postgres", "template.sql");
+    let schemas: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    for s in &schemas {
+        db.apply(s, &template).await;
+    }
+    // b: columns that a check, a generated column and a partial index
+    // refer to, renamed.
+    db.apply(
+        "b",
+        "ALTER TABLE tasks RENAME COLUMN priority TO prio;
+         ALTER TABLE projects RENAME COLUMN archived_at TO gone_at;
+         ALTER TABLE invoice_lines RENAME COLUMN quantity TO qty;",
+    )
+    .await;
+    // c: checks that pg_get_constraintdef still prints by itself.
+    db.apply(
+        "c",
+        "ALTER TABLE accounts ADD CONSTRAINT name_short CHECK (length(name) < 100) NOT VALID;
+         ALTER TABLE settings ADD CONSTRAINT key_lower CHECK (key = lower(key)) NO INHERIT;",
+    )
+    .await;
+    let mut conn = db.connect().await;
+    let batch = postgres::introspect_schemas(&mut conn, &schemas)
+        .await
+        .unwrap();
+    for s in &schemas {
+        assert_eq!(batch[s], snapshot(&db, s).await, "schema {s}");
+        let defs: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, con.conname::text, pg_get_constraintdef(con.oid, true)
+               FROM pg_constraint con
+               JOIN pg_class c ON c.oid = con.conrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND con.contype = 'c'",
+        )
+        .bind(s)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(defs.len() >= 3, "{s}: {defs:?}");
+        for (table, name, def) in defs {
+            let check = batch[s]
+                .tables
+                .iter()
+                .find(|t| t.name == table)
+                .and_then(|t| t.checks.iter().find(|c| c.name.name == name))
+                .unwrap_or_else(|| panic!("{s}.{table}: no check {name}"));
+            assert_eq!(
+                check.expression,
+                collapse_whitespace(&strip_schema_qualifier(&def, s)),
+                "{s}.{table}.{name}"
+            );
+        }
+    }
+    let table = |s: &str, t: &str| batch[s].tables.iter().find(|x| x.name == t).unwrap();
+    assert!(
+        table("b", "tasks").checks[0].expression.contains("prio"),
+        "{:?}",
+        table("b", "tasks").checks
+    );
+    let live = table("b", "projects")
+        .indexes
+        .iter()
+        .find(|i| i.name.name == "idx_projects_live")
+        .unwrap();
+    assert_eq!(live.predicate.as_deref(), Some("gone_at IS NULL"));
+    let line_cents = table("b", "invoice_lines")
+        .columns
+        .iter()
+        .find(|c| c.name == "line_cents")
+        .unwrap();
+    assert!(
+        line_cents
+            .generated
+            .as_ref()
+            .is_some_and(|g| g.expression.contains("qty")),
+        "{line_cents:?}"
+    );
 }

@@ -183,8 +183,19 @@ impl CancelScan {
     }
 }
 
-/// Tenants of one database or server read by one task.
-const SCHEMAS_PER_TASK: usize = 250;
+/// The fewest tenants of one database or server worth a task of their own.
+const MIN_SCHEMAS_PER_TASK: usize = 100;
+
+/// How many of a batch's `n` tenants one task reads: at most what one
+/// round trip of catalog queries covers (each task scans pg_class once), but
+/// a large batch goes to at least two tasks, so a server process and the
+/// client both have work on a two-core machine; the tasks get equal shares.
+fn schemas_per_task(n: usize) -> usize {
+    let most = n
+        .div_ceil(2)
+        .clamp(MIN_SCHEMAS_PER_TASK, postgres::SCHEMAS_PER_ROUND_TRIP);
+    n.div_ceil(n.div_ceil(most).max(1)).max(1)
+}
 
 /// One tenant to measure, with what classifying it needs.
 struct Job {
@@ -503,8 +514,9 @@ pub async fn scan(
         .into_iter()
         .flat_map(|((engine, _), mut jobs)| {
             let mut out = Vec::new();
-            while jobs.len() > SCHEMAS_PER_TASK {
-                let rest = jobs.split_off(SCHEMAS_PER_TASK);
+            let per_task = schemas_per_task(jobs.len());
+            while jobs.len() > per_task {
+                let rest = jobs.split_off(per_task);
                 out.push((engine, jobs));
                 jobs = rest;
             }
@@ -598,5 +610,27 @@ pub async fn scan(
 async fn wait_cancel(cancel: &CancelScan) {
     while !cancel.is_cancelled() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schemas_per_task;
+
+    #[test]
+    fn batches_split_into_equal_tasks_of_at_most_one_round_trip() {
+        for (n, per_task) in [
+            (0, 1),
+            (1, 1),
+            (50, 50),
+            (100, 100),
+            (150, 75),
+            (400, 200),
+            (1000, 500),
+            (1001, 334),
+            (5000, 500),
+        ] {
+            assert_eq!(schemas_per_task(n), per_task, "{n} tenants");
+        }
     }
 }

@@ -354,12 +354,23 @@ impl Queries {
                LEFT JOIN pg_collation co ON co.oid = a.attcollation
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped"
         );
+        // Defaults, checks and predicates are deparsed in the context of
+        // `$2`, a table of the same name and columns as the one in `$1`
+        // (see `deparse_contexts`).
         let defaults = format!(
             "SELECT d.adrelid::int8 AS relid, d.adnum AS attnum,
-                    pg_get_expr(d.adbin, d.adrelid) AS expression, {attrdef} AS h
-               FROM pg_attrdef d
-              WHERE d.adrelid = ANY($1)"
+                    pg_get_expr(d.adbin, m.ctx) AS expression, {attrdef} AS h
+               FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
+               JOIN pg_attrdef d ON d.adrelid = m.rel"
         );
+        // A plain CHECK is `CHECK (<expression>)`, as pg_get_constraintdef
+        // prints it; NOT VALID, NO INHERIT (and, from PostgreSQL 18, NOT
+        // ENFORCED) ones and exclusion constraints are left to it.
+        let plain_check = if version >= 180_000 {
+            "con.contype = 'c' AND con.convalidated AND NOT con.connoinherit AND con.conenforced"
+        } else {
+            "con.contype = 'c' AND con.convalidated AND NOT con.connoinherit"
+        };
         // Key columns come back as attribute numbers; only CHECK and
         // EXCLUDE constraints are deparsed (the expensive part).
         let constraints = format!(
@@ -368,10 +379,13 @@ impl Queries {
                     con.confupdtype::text AS confupdtype, con.confdeltype::text AS confdeltype,
                     con.confmatchtype::text AS confmatchtype, con.condeferrable, con.condeferred,
                     con.conindid::int8 AS conindid,
-                    CASE WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true) END AS definition,
+                    CASE WHEN {plain_check} THEN 'CHECK (' || pg_get_expr(con.conbin, m.ctx, true) || ')'
+                         WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true)
+                    END AS definition,
                     {constraint} AS h
-               FROM pg_constraint con
-              WHERE con.conrelid = ANY($1) AND {CONSTRAINT_TYPES}"
+               FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
+               JOIN pg_constraint con ON con.conrelid = m.rel
+              WHERE {CONSTRAINT_TYPES}"
         );
         // Every index of the tables, those behind constraints too (they
         // carry NULLS NOT DISTINCT, and are fingerprinted); keys as attribute
@@ -389,13 +403,13 @@ impl Queries {
                     END AS key_defs,
                     string_to_array(ix.indclass::text, ' ')::int8[] AS opclasses,
                     string_to_array(ix.indcollation::text, ' ')::int8[] AS collations,
-                    pg_get_expr(ix.indpred, ix.indrelid, true) AS predicate,
+                    pg_get_expr(ix.indpred, m.ctx, true) AS predicate,
                     {nulls_not_distinct} AS nulls_not_distinct,
                     {index} AS h, {class_ic} AS h_class
-               FROM pg_index ix
+               FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
+               JOIN pg_index ix ON ix.indrelid = m.rel
                JOIN pg_class ic ON ic.oid = ix.indexrelid
-               JOIN pg_am am ON am.oid = ic.relam
-              WHERE ix.indrelid = ANY($1)"
+               JOIN pg_am am ON am.oid = ic.relam"
         );
         let types = format!(
             "WITH {TYPES_CTE}
@@ -559,6 +573,39 @@ impl Chunk {
     }
 }
 
+/// For each table in `tables`, the table whose context its expressions are
+/// deparsed in: the first one read with the same name and the same column
+/// names at the same attribute numbers. An expression's text depends on its
+/// context only through those names (a column reference prints the column's
+/// name, a whole-row reference the table's), so the text is the same; but
+/// PostgreSQL opens the context table to deparse, and building that table's
+/// cache entry costs far more than the deparse. One shape's tables across a
+/// thousand tenants share one context.
+fn deparse_contexts(chunk: &Chunk, tables: &[Oid]) -> Vec<Oid> {
+    /// A table's name and its columns' (attribute number, name).
+    type Shape<'a> = (&'a str, Vec<(u32, &'a str)>);
+    let mut first: HashMap<Shape, Oid> = HashMap::new();
+    tables
+        .iter()
+        .map(|oid| {
+            let Some(table) = chunk
+                .tables
+                .get(&i64::from(oid.0))
+                .and_then(|(s, t)| chunk.snaps.get(*s)?.tables.get(*t))
+            else {
+                return *oid;
+            };
+            let mut columns: Vec<(u32, &str)> = table
+                .columns
+                .iter()
+                .map(|c| (c.ordinal, c.name.as_str()))
+                .collect();
+            columns.sort_unstable();
+            *first.entry((table.name.as_str(), columns)).or_insert(*oid)
+        })
+        .collect()
+}
+
 /// A constraint row, kept until every name it refers to is known.
 struct ConstraintRow {
     relid: i64,
@@ -682,8 +729,10 @@ async fn read_chunk(
     }
     drop(rows);
 
+    let contexts = deparse_contexts(&chunk, &tables);
     let mut rows = sqlx::query(&queries.defaults)
         .bind(&tables)
+        .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let relid: i64 = row.try_get("relid")?;
@@ -712,6 +761,7 @@ async fn read_chunk(
     let mut constraints = Vec::new();
     let mut rows = sqlx::query(&queries.constraints)
         .bind(&tables)
+        .bind(&contexts)
         .fetch(&mut *conn);
     // Indexes that implement a primary key, unique or exclusion constraint
     // are read as that constraint, not as an index.
@@ -751,6 +801,7 @@ async fn read_chunk(
     let catalogs = IndexCatalogs::read(conn).await?;
     let mut rows = sqlx::query(&queries.indexes)
         .bind(&tables)
+        .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let relid: i64 = row.try_get("relid")?;
