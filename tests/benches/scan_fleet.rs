@@ -10,7 +10,10 @@
 //! hash, classify, record in the registry) and tenants/second. When a
 //! release `tenantry` binary exists and a Secret Service is reachable (run
 //! under `scripts/with-keyring.sh`), it also times the real command,
-//! process start to JSON written: `tenantry scan --json > file`.
+//! process start to JSON written: `tenantry scan --json > file`, three runs
+//! each of a full scan and of a re-check, and prints the median.
+//! PostgreSQL fleets are vacuumed and checkpointed before they are timed, as
+//! a real fleet's catalog is long settled.
 //!
 //! Run: `cargo build --release -p tenantry-cli &&
 //!       bash scripts/with-keyring.sh cargo bench -p tenantry-tests --bench scan_fleet`
@@ -117,20 +120,30 @@ async fn timed_scan(
         ] {
             let mut args = vec!["scan", "--json", "--fail-on", "never"];
             args.extend(extra);
-            let t = Instant::now();
-            let status = std::process::Command::new(&bin)
-                .args(&args)
-                .env("TENANTRY_REGISTRY", registry_path)
-                .env("TENANTRY_KEYRING_SERVICE", service)
-                .stdout(std::fs::File::create(&out).unwrap())
-                .status()
-                .unwrap();
-            let secs = t.elapsed().as_secs_f64();
-            assert!(status.success());
+            // Three runs, so one noisy run does not make the figure.
+            let mut runs: Vec<f64> = (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    let status = std::process::Command::new(&bin)
+                        .args(&args)
+                        .env("TENANTRY_REGISTRY", registry_path)
+                        .env("TENANTRY_KEYRING_SERVICE", service)
+                        .stdout(std::fs::File::create(&out).unwrap())
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            runs.sort_by(f64::total_cmp);
+            let secs = runs[1];
             println!(
-                "{:<34} {n:>6} {secs:>10.3} {:>12.0}",
+                "{:<34} {n:>6} {secs:>10.3} {:>12.0}   (median of {:.3} / {:.3} / {:.3})",
                 format!("  `tenantry scan`: {what}"),
-                n as f64 / secs
+                n as f64 / secs,
+                runs[0],
+                runs[1],
+                runs[2]
             );
         }
     }
@@ -174,7 +187,17 @@ async fn main() {
             script.push_str("COMMIT;\n");
             sqlx::raw_sql(&script).execute(&mut conn).await.unwrap();
         }
-        sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
+        // A fleet's catalog is long settled when it is scanned: vacuum it
+        // (hint bits, visibility) and checkpoint, so the timing does not
+        // include the first reader's clean-up after 40,000 CREATE TABLEs.
+        sqlx::raw_sql("VACUUM ANALYZE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql("CHECKPOINT")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let path = dir.path().join("schemas.db");
         let registry = Registry::open(&path).await.unwrap();
         let vault = registry.open_vault(keys).await.unwrap();
@@ -200,10 +223,13 @@ async fn main() {
     if d > 0 {
         let sql = pg_template();
         let template_db = PgDatabase::create().await;
-        sqlx::raw_sql(&sql)
-            .execute(&mut template_db.connect().await)
+        let mut conn = template_db.connect().await;
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql("VACUUM ANALYZE")
+            .execute(&mut conn)
             .await
             .unwrap();
+        conn.close().await.unwrap();
         let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", pg_server_url()))
             .await
             .unwrap();
@@ -220,6 +246,10 @@ async fn main() {
             .unwrap();
             dbs.push(PgDatabase::adopt(&name));
         }
+        sqlx::raw_sql("CHECKPOINT")
+            .execute(&mut admin)
+            .await
+            .unwrap();
         let path = dir.path().join("pg-dbs.db");
         let registry = Registry::open(&path).await.unwrap();
         let vault = registry.open_vault(keys).await.unwrap();

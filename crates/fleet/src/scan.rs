@@ -184,7 +184,7 @@ impl CancelScan {
 }
 
 /// The fewest tenants of one database or server worth a task of their own.
-const MIN_SCHEMAS_PER_TASK: usize = 100;
+const MIN_SCHEMAS_PER_TASK: usize = 50;
 
 /// How many of a batch's `n` tenants one task reads: at most what one
 /// round trip of catalog queries covers (each task scans pg_class once), but
@@ -623,7 +623,8 @@ mod tests {
             (0, 1),
             (1, 1),
             (50, 50),
-            (100, 100),
+            (60, 30),
+            (100, 50),
             (150, 75),
             (400, 200),
             (1000, 500),
