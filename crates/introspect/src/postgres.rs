@@ -564,6 +564,19 @@ impl Chunk {
         Some((table, &self.names[schema], &mut self.digests[schema]))
     }
 
+    /// The table a row of a per-table query (`relid`) belongs to, with its
+    /// oid, its schema's name and that schema's digest, which has counted
+    /// the row's fingerprint item (`h`). Every such row goes through here,
+    /// so none is left out of the fingerprint.
+    fn row_table(&mut self, row: &PgRow) -> Result<Option<RowTable<'_>>, sqlx::Error> {
+        let relid: i64 = row.try_get("relid")?;
+        let Some((table, schema, digest)) = self.table(relid) else {
+            return Ok(None);
+        };
+        digest.add(row.try_get("h")?);
+        Ok(Some((relid, table, schema, digest)))
+    }
+
     fn oids(&self, kinds: impl Fn(&str) -> bool, relkinds: &HashMap<i64, String>) -> Vec<Oid> {
         relkinds
             .iter()
@@ -605,6 +618,9 @@ fn deparse_contexts(chunk: &Chunk, tables: &[Oid]) -> Vec<Oid> {
         })
         .collect()
 }
+
+/// What [`Chunk::row_table`] finds for a row.
+type RowTable<'a> = (i64, &'a mut Table, &'a str, &'a mut Digest);
 
 /// A constraint row, kept until every name it refers to is known.
 struct ConstraintRow {
@@ -713,12 +729,10 @@ async fn read_chunk(
         .bind(&tables)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let relid: i64 = row.try_get("relid")?;
-        let attnum: i16 = row.try_get("attnum")?;
-        let Some((table, schema, digest)) = chunk.table(relid) else {
+        let Some((relid, table, schema, _)) = chunk.row_table(&row)? else {
             continue;
         };
-        digest.add(row.try_get("h")?);
+        let attnum: i16 = row.try_get("attnum")?;
         let column = column_from_row(&row, schema)?;
         attrs.names.insert((relid, attnum), column.name.clone());
         attrs
@@ -735,12 +749,10 @@ async fn read_chunk(
         .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let relid: i64 = row.try_get("relid")?;
-        let attnum: i16 = row.try_get("attnum")?;
-        let Some((table, schema, digest)) = chunk.table(relid) else {
+        let Some((relid, table, schema, _)) = chunk.row_table(&row)? else {
             continue;
         };
-        digest.add(row.try_get("h")?);
+        let attnum: i16 = row.try_get("attnum")?;
         let Some(column) = columns
             .get(&(relid, attnum))
             .and_then(|i| table.columns.get_mut(*i))
@@ -767,11 +779,9 @@ async fn read_chunk(
     // are read as that constraint, not as an index.
     let mut constraint_indexes: HashMap<i64, bool> = HashMap::new();
     while let Some(row) = rows.try_next().await? {
-        let relid: i64 = row.try_get("relid")?;
-        let Some((_, _, digest)) = chunk.table(relid) else {
+        let Some((relid, ..)) = chunk.row_table(&row)? else {
             continue;
         };
-        digest.add(row.try_get("h")?);
         let contype: String = row.try_get("contype")?;
         if matches!(contype.as_str(), "p" | "u" | "x") {
             constraint_indexes.insert(row.try_get("conindid")?, false);
@@ -804,11 +814,10 @@ async fn read_chunk(
         .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let relid: i64 = row.try_get("relid")?;
-        let Some((table, schema, digest)) = chunk.table(relid) else {
+        let Some((_, table, schema, digest)) = chunk.row_table(&row)? else {
             continue;
         };
-        digest.add(row.try_get("h")?);
+        // The index's own pg_class row.
         digest.add(row.try_get("h_class")?);
         let indexrelid: i64 = row.try_get("indexrelid")?;
         if let Some(nulls_not_distinct) = constraint_indexes.get_mut(&indexrelid) {
