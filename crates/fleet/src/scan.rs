@@ -5,8 +5,8 @@
 //! Batching: tenants that share a PostgreSQL database (schema-per-tenant)
 //! are read with one connection and a few catalog round trips per 500
 //! schemas; MySQL/MariaDB tenants on one server likewise (one connection,
-//! `TABLE_SCHEMA IN (…)`). Each batch is one task; at most `concurrency`
-//! run at once.
+//! `TABLE_SCHEMA IN (…)`). A large batch is split into equal tasks
+//! ([`schemas_per_task`]); at most `concurrency` tasks run at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
