@@ -6,7 +6,7 @@
 //! are read with one connection and a few catalog round trips per 500
 //! schemas; MySQL/MariaDB tenants on one server likewise (one connection,
 //! `TABLE_SCHEMA IN (…)`). A large batch is split into equal tasks
-//! ([`schemas_per_task`]); at most `concurrency` tasks run at once.
+//! (`schemas_per_task`); at most `concurrency` tasks run at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
