@@ -255,7 +255,7 @@ async fn a_read_reports_the_queried_fingerprint_and_every_change_moves_it() {
         .unwrap();
     let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
     for s in &schemas {
-        assert_eq!(read[s].fingerprint.as_ref(), Some(&before[s]), "{s}");
+        assert_eq!(read[s].fingerprint, before[s], "{s}");
     }
 
     db.apply(
@@ -290,7 +290,7 @@ async fn a_read_reports_the_queried_fingerprint_and_every_change_moves_it() {
         );
     }
     for s in &schemas {
-        assert_eq!(read[s].fingerprint.as_ref(), Some(&after[s]), "{s}");
+        assert_eq!(read[s].fingerprint, after[s], "{s}");
     }
     assert_eq!(after["fp_extras"], before["fp_extras"]);
     assert!(!after.contains_key("no_such_schema"));

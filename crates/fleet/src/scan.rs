@@ -356,7 +356,7 @@ async fn run_batch(
                         match (found.get(&job.schema), job.reusable(queried)) {
                             (Some(read), _) => {
                                 let mut r = result_for(job, Ok(Measured::of(&read.snapshot)));
-                                r.fingerprint = read.fingerprint.clone();
+                                r.fingerprint = Some(read.fingerprint.clone());
                                 r
                             }
                             (None, Some(hash)) if !full => {

@@ -121,12 +121,11 @@ pub fn catalog_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
 }
 
 /// A schema as one read found it: its snapshot, and the catalog fingerprint
-/// of exactly the catalog rows it was built from (`None` before
-/// PostgreSQL 11, which lacks the hash function).
+/// of exactly the catalog rows it was built from.
 #[derive(Debug, Clone)]
 pub struct SchemaRead {
     pub snapshot: SchemaSnapshot,
-    pub fingerprint: Option<String>,
+    pub fingerprint: String,
 }
 
 /// Introspects many schemas of one database. Schemas that do not exist are
@@ -184,16 +183,12 @@ async fn server_version(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
 ///
 /// [`read_schemas`] computes the same digest from the rows it reads, so a
 /// full read stores a fingerprint without a second pass over the catalog.
-/// Schemas that do not exist are absent from the result; before
-/// PostgreSQL 11 the result is empty (every schema is read).
+/// Schemas that do not exist are absent from the result.
 pub async fn catalog_fingerprints(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let queries = Queries::new(server_version(conn).await?);
-    if !queries.hashing {
-        return Ok(HashMap::new());
-    }
     let mut out = HashMap::new();
     for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
         let rows: Vec<(String, String)> = sqlx::query_as(&queries.fingerprints)
@@ -274,7 +269,6 @@ const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 /// catalog row it reads (`h…` columns); `fingerprints` sums the same items
 /// over the same rows on the server.
 struct Queries {
-    hashing: bool,
     relations: String,
     columns: String,
     defaults: String,
@@ -287,17 +281,11 @@ struct Queries {
 
 impl Queries {
     fn new(version: i32) -> Self {
-        // hashint8extended arrived in PostgreSQL 11.
-        let hashing = version >= 110_000;
         let item = |catalog: Catalog, key: &str, alias: &str| -> String {
-            if hashing {
-                format!(
-                    "hashint8extended(({key})::int8, ({}::int8 << 32) + {alias}.xmin::text::int8)",
-                    catalog as u8
-                )
-            } else {
-                "NULL::int8".to_owned()
-            }
+            format!(
+                "hashint8extended(({key})::int8, ({}::int8 << 32) + {alias}.xmin::text::int8)",
+                catalog as u8
+            )
         };
         let class = |alias: &str| item(Catalog::Class, &format!("{alias}.oid"), alias);
         let rule = format!(
@@ -479,7 +467,6 @@ impl Queries {
               GROUP BY ns.nspname"
         );
         Self {
-            hashing,
             relations,
             columns,
             defaults,
@@ -938,7 +925,7 @@ async fn read_chunk(
     } = chunk;
     for ((name, mut snapshot), digest) in names.into_iter().zip(snaps).zip(digests) {
         snapshot.canonicalize();
-        let fingerprint = queries.hashing.then(|| digest.fingerprint());
+        let fingerprint = digest.fingerprint();
         out.insert(
             name,
             SchemaRead {
