@@ -383,3 +383,40 @@ async fn expressions_deparsed_in_a_shared_context_read_as_the_server_prints_them
         "{line_cents:?}"
     );
 }
+
+/// A foreign key to a table in a schema outside the batch is read with
+/// that schema, table and columns; a serial column's sequence names its
+/// owning column.
+#[tokio::test]
+async fn a_foreign_key_out_of_the_batch_names_its_target() {
+    let db = PgDatabase::create().await;
+    db.apply(
+        "shared",
+        "CREATE TABLE accounts (code text, id int PRIMARY KEY);",
+    )
+    .await;
+    db.apply(
+        "t1",
+        "CREATE TABLE orders (id serial PRIMARY KEY,
+                              account_id int REFERENCES shared.accounts (id));",
+    )
+    .await;
+    let mut conn = db.connect().await;
+    let batch = postgres::introspect_schemas(&mut conn, &["t1".to_owned()])
+        .await
+        .unwrap();
+    let orders = &batch["t1"].tables[0];
+    let fk = &orders.foreign_keys[0];
+    assert_eq!(
+        (
+            fk.target_schema.as_deref(),
+            fk.target_table.as_str(),
+            fk.target_columns.as_slice()
+        ),
+        (Some("shared"), "accounts", ["id".to_owned()].as_slice())
+    );
+    assert_eq!(
+        batch["t1"].sequences[0].owned_by.as_deref(),
+        Some("orders.id")
+    );
+}

@@ -479,11 +479,21 @@ impl Queries {
     }
 }
 
-/// Column names and collations by (table oid, attribute number).
+/// Column names by (table oid, attribute number), of the tables read and
+/// of those outside the chunk that they refer to; and, for the tables read,
+/// where each column sits in its table and its collation.
 #[derive(Default)]
 struct Attributes {
     names: HashMap<(i64, i16), String>,
-    collations: HashMap<(i64, i16), i64>,
+    read: HashMap<(i64, i16), ColumnAt>,
+}
+
+/// A column of a table read: its position in the table's columns, and its
+/// collation's oid.
+#[derive(Clone, Copy)]
+struct ColumnAt {
+    index: usize,
+    collation: i64,
 }
 
 impl Attributes {
@@ -563,14 +573,11 @@ impl Chunk {
         digest.add(row.try_get("h")?);
         Ok(Some((relid, table, schema, digest)))
     }
+}
 
-    fn oids(&self, kinds: impl Fn(&str) -> bool, relkinds: &HashMap<i64, String>) -> Vec<Oid> {
-        relkinds
-            .iter()
-            .filter(|(_, k)| kinds(k))
-            .filter_map(|(oid, _)| u32::try_from(*oid).ok().map(Oid))
-            .collect()
-    }
+/// A catalog oid read as `int8`, to bind back as `oid`.
+fn oid_of(oid: i64) -> Option<Oid> {
+    u32::try_from(oid).ok().map(Oid)
 }
 
 /// For each table in `tables`, the table whose context its expressions are
@@ -652,7 +659,7 @@ async fn read_chunk(
         relations: HashMap::new(),
         tables: HashMap::new(),
     };
-    let mut relkinds: HashMap<i64, String> = HashMap::new();
+    let mut sequences: Vec<Oid> = Vec::new();
 
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
@@ -698,20 +705,18 @@ async fn read_chunk(
                     options,
                 });
             }
+            "S" => sequences.extend(oid_of(oid)),
             _ => {}
         }
         chunk.relations.insert(oid, (s, name));
-        relkinds.insert(oid, relkind);
     }
     drop(rows);
-    let tables = chunk.oids(|k| k == "r" || k == "p", &relkinds);
-    let sequences = chunk.oids(|k| k == "S", &relkinds);
+    let tables: Vec<Oid> = chunk.tables.keys().filter_map(|o| oid_of(*o)).collect();
 
     // Column names by (table, attnum): constraints and indexes come back as
     // attribute numbers and are resolved here, which is far cheaper than
     // resolving them per row in the catalog query.
     let mut attrs = Attributes::default();
-    let mut columns: HashMap<(i64, i16), usize> = HashMap::new();
     let mut rows = sqlx::query(&queries.columns)
         .bind(&tables)
         .fetch(&mut *conn);
@@ -722,10 +727,13 @@ async fn read_chunk(
         let attnum: i16 = row.try_get("attnum")?;
         let column = column_from_row(&row, schema)?;
         attrs.names.insert((relid, attnum), column.name.clone());
-        attrs
-            .collations
-            .insert((relid, attnum), row.try_get("collation_oid")?);
-        columns.insert((relid, attnum), table.columns.len());
+        attrs.read.insert(
+            (relid, attnum),
+            ColumnAt {
+                index: table.columns.len(),
+                collation: row.try_get("collation_oid")?,
+            },
+        );
         table.columns.push(column);
     }
     drop(rows);
@@ -740,9 +748,10 @@ async fn read_chunk(
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
-        let Some(column) = columns
+        let Some(column) = attrs
+            .read
             .get(&(relid, attnum))
-            .and_then(|i| table.columns.get_mut(*i))
+            .and_then(|c| table.columns.get_mut(c.index))
         else {
             continue;
         };
@@ -816,29 +825,6 @@ async fn read_chunk(
     }
     drop(rows);
 
-    // Foreign keys to tables outside this chunk: their names and columns.
-    let targets = outside_relations(
-        conn,
-        constraints.iter().map(|c| c.confrelid),
-        &chunk.relations,
-        &mut attrs,
-    )
-    .await?;
-    for c in constraints {
-        let target = match chunk.relations.get(&c.confrelid) {
-            Some((s, name)) => Some((chunk.names[*s].clone(), name.clone())),
-            None => targets.get(&c.confrelid).cloned(),
-        };
-        let Some((table, schema, _)) = chunk.table(c.relid) else {
-            continue;
-        };
-        let nulls_not_distinct = constraint_indexes
-            .get(&c.conindid)
-            .copied()
-            .unwrap_or(false);
-        add_constraint(table, schema, c, target, nulls_not_distinct, &attrs);
-    }
-
     let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
@@ -896,24 +882,50 @@ async fn read_chunk(
         ));
     }
     drop(rows);
-    // A serial column's sequence is owned by `table.column`.
-    let owners = outside_relations(
+
+    // Tables outside this chunk that foreign keys point to or that own a
+    // sequence: their names and columns, in one lookup.
+    let outside = outside_relations(
         conn,
-        owned.iter().filter_map(|(_, o, _)| o.map(|(t, _)| t)),
+        constraints
+            .iter()
+            .map(|c| c.confrelid)
+            .chain(owned.iter().filter_map(|(_, o, _)| o.map(|(t, _)| t))),
         &chunk.relations,
         &mut attrs,
     )
     .await?;
-    for (s, owner, mut sequence) in owned {
-        sequence.owned_by = owner.and_then(|(table, column)| {
-            let table_name = chunk
-                .relations
-                .get(&table)
-                .map(|(_, n)| n)
-                .or_else(|| owners.get(&table).map(|(_, n)| n))?;
+    // Schema and name of any relation, read or outside.
+    let relation = |oid: i64| -> Option<(String, String)> {
+        match chunk.relations.get(&oid) {
+            Some((s, name)) => Some((chunk.names[*s].clone(), name.clone())),
+            None => outside.get(&oid).cloned(),
+        }
+    };
+    let targets: Vec<Option<(String, String)>> =
+        constraints.iter().map(|c| relation(c.confrelid)).collect();
+    let owners: Vec<Option<String>> = owned
+        .iter()
+        .map(|(_, owner, _)| {
+            let (table, column) = (*owner)?;
+            let (_, table_name) = relation(table)?;
             let column_name = attrs.names.get(&(table, column))?;
             Some(format!("{table_name}.{column_name}"))
-        });
+        })
+        .collect();
+    for (c, target) in constraints.into_iter().zip(targets) {
+        let Some((table, schema, _)) = chunk.table(c.relid) else {
+            continue;
+        };
+        let nulls_not_distinct = constraint_indexes
+            .get(&c.conindid)
+            .copied()
+            .unwrap_or(false);
+        add_constraint(table, schema, c, target, nulls_not_distinct, &attrs);
+    }
+    // A serial column's sequence is owned by `table.column`.
+    for ((s, _, mut sequence), owned_by) in owned.into_iter().zip(owners) {
+        sequence.owned_by = owned_by;
         chunk.snaps[s].sequences.push(sequence);
     }
 
@@ -947,7 +959,7 @@ async fn outside_relations(
 ) -> Result<HashMap<i64, (String, String)>, sqlx::Error> {
     let mut outside: Vec<Oid> = oids
         .filter(|t| *t != 0 && !read.contains_key(t))
-        .filter_map(|t| u32::try_from(t).ok().map(Oid))
+        .filter_map(oid_of)
         .collect();
     outside.sort_unstable_by_key(|o| o.0);
     outside.dedup();
@@ -1151,7 +1163,7 @@ fn index_from_row(
         let collation = collations.get(i).copied().unwrap_or(0);
         let inherited = match attnums.get(i).copied().unwrap_or(0) {
             0 => collation == DEFAULT_COLLATION,
-            n => attrs.collations.get(&(relid, n)).copied().unwrap_or(0) == collation,
+            n => attrs.read.get(&(relid, n)).map_or(0, |c| c.collation) == collation,
         };
         if collation != 0 && !inherited {
             if let Some(c) = catalogs.collations.get(&collation) {
