@@ -420,3 +420,91 @@ async fn a_foreign_key_out_of_the_batch_names_its_target() {
         Some("orders.id")
     );
 }
+
+/// Column types are named once per distinct type and modifier, collations
+/// and operator classes only where they differ from the default: each
+/// column reads as `format_type`, its collation and its default as the
+/// server prints them, and index keys keep their collation, operator class
+/// and ordering.
+#[tokio::test]
+async fn types_collations_and_operator_classes_read_as_the_server_prints_them() {
+    let db = PgDatabase::create().await;
+    db.apply("shared", "CREATE TYPE kind AS ENUM ('x', 'y');")
+        .await;
+    db.apply(
+        "ty",
+        "CREATE TYPE mood AS ENUM ('a', 'b');
+         CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+         CREATE TABLE things (
+             id bigserial PRIMARY KEY,
+             code varchar(20) COLLATE \"C\" NOT NULL,
+             label text COLLATE \"POSIX\",
+             plain text,
+             tags varchar(30)[],
+             price numeric(10,2) DEFAULT 0.5,
+             at timestamp(3) with time zone DEFAULT now(),
+             gap interval hour to minute,
+             bits bit varying(8),
+             m mood DEFAULT 'a',
+             p positive,
+             other shared.kind DEFAULT 'y',
+             amount int DEFAULT 42,
+             doubled int GENERATED ALWAYS AS (amount * 2) STORED);
+         CREATE INDEX things_code ON things (code varchar_pattern_ops);
+         CREATE INDEX things_label ON things (label COLLATE \"C\" DESC NULLS LAST);
+         CREATE INDEX things_plain ON things (plain COLLATE \"POSIX\");
+         CREATE INDEX things_lower ON things (lower(plain) text_pattern_ops) INCLUDE (price);",
+    )
+    .await;
+    let mut conn = db.connect().await;
+    let snap = postgres::introspect_schemas(&mut conn, &["ty".to_owned()])
+        .await
+        .unwrap()
+        .remove("ty")
+        .unwrap();
+    let things = snap.tables.iter().find(|t| t.name == "things").unwrap();
+    let expected: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END,
+                pg_get_expr(d.adbin, d.adrelid)
+           FROM pg_attribute a
+           JOIN pg_type t ON t.oid = a.atttypid
+           LEFT JOIN pg_collation co ON co.oid = a.attcollation
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE a.attrelid = 'ty.things'::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(expected.len(), things.columns.len());
+    let strip = |s: &str| collapse_whitespace(&strip_schema_qualifier(s, "ty"));
+    for (name, data_type, collation, default) in expected {
+        let column = things.columns.iter().find(|c| c.name == name).unwrap();
+        assert_eq!(column.data_type, strip(&data_type), "{name}");
+        assert_eq!(column.collation, collation, "{name}");
+        let read = match &column.generated {
+            Some(g) => Some(g.expression.clone()),
+            None => column.default.clone(),
+        };
+        assert_eq!(read, default.as_deref().map(strip), "{name}");
+    }
+    let column = |n: &str| things.columns.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(column("other").data_type, "shared.kind");
+    assert_eq!(column("m").data_type, "mood");
+    assert_eq!(column("code").collation.as_deref(), Some("C"));
+    assert_eq!(column("plain").collation, None);
+    assert!(column("doubled")
+        .generated
+        .as_ref()
+        .is_some_and(|g| g.expression == "(amount * 2)"));
+
+    let index = |n: &str| things.indexes.iter().find(|i| i.name.name == n).unwrap();
+    let key = |n: &str| index(n).keys[0].clone();
+    assert_eq!(key("things_code").options, "varchar_pattern_ops");
+    let label = key("things_label");
+    assert!(label.descending);
+    assert_eq!(label.options, "collate C nulls last");
+    assert_eq!(key("things_plain").options, "collate POSIX");
+    assert_eq!(key("things_lower").options, "text_pattern_ops");
+    assert_eq!(index("things_lower").include, ["price".to_owned()]);
+}

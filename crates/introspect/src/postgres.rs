@@ -244,11 +244,20 @@ impl Digest {
     }
 }
 
+/// Relations and types that extensions own, as a materialized CTE `ext`
+/// (`rels`, `types`): read once through pg_depend's index on the
+/// referenced object, instead of one pg_depend probe per catalog row.
+const EXTENSION_MEMBERS_CTE: &str = "ext AS MATERIALIZED (
+    SELECT COALESCE(array_agg(d.objid) FILTER (WHERE d.classid = 'pg_class'::regclass), '{}') AS rels,
+           COALESCE(array_agg(d.objid) FILTER (WHERE d.classid = 'pg_type'::regclass), '{}') AS types
+      FROM pg_depend d
+     WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')";
+
 /// Relations a schema's snapshot is built from: tables, partitioned tables,
-/// views, materialized views and sequences that no extension owns.
+/// views, materialized views and sequences that no extension owns (needs
+/// `ext`).
 const RELATION_FILTER: &str = "c.relkind IN ('r','p','v','m','S')
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
+   AND c.oid <> ALL((SELECT rels FROM ext)::oid[])";
 
 /// The types of the schemas in `$1` a column can name (not arrays), as a
 /// materialized CTE `ty`, so the planner joins first and runs the
@@ -258,9 +267,8 @@ const TYPES_CTE: &str = "ty AS MATERIALIZED (
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
-/// Types no extension owns, on `ty t`.
-const TYPE_FILTER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d
-        WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')";
+/// Types no extension owns, on `ty t` (needs `ext`).
+const TYPE_FILTER: &str = "t.oid <> ALL((SELECT types FROM ext)::oid[])";
 
 const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 
@@ -275,7 +283,6 @@ struct Queries {
     constraints: String,
     indexes: String,
     types: String,
-    sequences: String,
     fingerprints: String,
 }
 
@@ -313,8 +320,14 @@ impl Queries {
         let class_c = class("c");
         let class_ic = class("ic");
 
+        // One row per relation of the schemas in `$1`, and one with a null
+        // oid for a schema without any; a sequence's row carries its
+        // pg_sequence row and the column that owns it (serial) or whose
+        // identity it is.
         let relations = format!(
-            "SELECT c.oid::int8 AS oid, n.nspname::text AS nspname, c.relname::text AS relname,
+            "WITH {EXTENSION_MEMBERS_CTE},
+             ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1))
+             SELECT ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
                     CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
@@ -323,23 +336,33 @@ impl Queries {
                          (SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
                            WHERE i.inhrelid = c.oid LIMIT 1) || ' ' || pg_get_expr(c.relpartbound, c.oid)
                     END AS partition_of,
-                    {class_c} AS h, {rule} AS h_rule
-               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = ANY($1) AND {RELATION_FILTER}"
+                    {class_c} AS h, {rule} AS h_rule,
+                    format_type(s.seqtypid, NULL) AS seq_type,
+                    s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+                    dep.refobjid::int8 AS owner, dep.refobjsubid::int2 AS owner_column,
+                    dep.deptype::text AS dependency,
+                    {sequence} AS h_seq
+               FROM ns
+               LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {RELATION_FILTER}
+               LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
+               LEFT JOIN LATERAL (
+                    SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_depend d
+                     WHERE c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a','i')
+                     ORDER BY d.deptype DESC LIMIT 1) dep ON true"
         );
         // Columns, defaults, constraints and indexes are looked up by the
         // tables' oids, through the catalogs' indexes: no second pass over
         // pg_class, which has no index on the namespace.
+        // Types come back as (oid, typmod) and are named once per distinct
+        // pair (`Names`): a thousand tenants' columns use a few dozen.
         let columns = format!(
             "SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
-                    format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull,
+                    a.atttypid AS type_oid, a.atttypmod AS typmod, a.attnotnull,
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
                     a.attcollation::int8 AS collation_oid,
-                    CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation,
                     {attribute} AS h
                FROM pg_attribute a
-               JOIN pg_type t ON t.oid = a.atttypid
-               LEFT JOIN pg_collation co ON co.oid = a.attcollation
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped"
         );
         // Defaults, checks and predicates are deparsed in the context of
@@ -378,19 +401,19 @@ impl Queries {
         // Every index of the tables, those behind constraints too (they
         // carry NULLS NOT DISTINCT, and are fingerprinted); keys as attribute
         // numbers, only expression keys deparsed. The int2vector/oidvector
-        // columns are 0-based arrays, which go through text to become
-        // ordinary 1-based arrays.
+        // columns cast to 0-based arrays; the `[:]` slice makes them
+        // ordinary 1-based ones.
         let indexes = format!(
             "SELECT ix.indrelid::int8 AS relid, ix.indexrelid::int8 AS indexrelid,
                     ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
-                    ix.indnkeyatts::int4 AS nkey, string_to_array(ix.indkey::text, ' ')::int2[] AS keys,
-                    string_to_array(ix.indoption::text, ' ')::int2[] AS options,
+                    ix.indnkeyatts::int4 AS nkey, (ix.indkey::int2[])[:] AS keys,
+                    (ix.indoption::int2[])[:] AS options,
                     CASE WHEN ix.indexprs IS NOT NULL THEN
                          ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true)
                                  FROM generate_series(1, ix.indnatts) k ORDER BY k)
                     END AS key_defs,
-                    string_to_array(ix.indclass::text, ' ')::int8[] AS opclasses,
-                    string_to_array(ix.indcollation::text, ' ')::int8[] AS collations,
+                    (ix.indclass::oid[])[:] AS opclasses,
+                    (ix.indcollation::oid[])[:] AS collations,
                     pg_get_expr(ix.indpred, m.ctx, true) AS predicate,
                     {nulls_not_distinct} AS nulls_not_distinct,
                     {index} AS h, {class_ic} AS h_class
@@ -400,7 +423,7 @@ impl Queries {
                JOIN pg_am am ON am.oid = ic.relam"
         );
         let types = format!(
-            "WITH {TYPES_CTE}
+            "WITH {EXTENSION_MEMBERS_CTE}, {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
@@ -413,28 +436,12 @@ impl Queries {
                FROM ty t
               WHERE {TYPE_FILTER}"
         );
-        // The owning column (serial) or identity column (internal) of a
-        // sequence, by oid and attribute number: named from the columns
-        // already read.
-        let sequences = format!(
-            "SELECT s.seqrelid::int8 AS oid, format_type(s.seqtypid, NULL) AS data_type,
-                    s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
-                    dep.refobjid::int8 AS owner, dep.refobjsubid::int2 AS owner_column,
-                    dep.deptype::text AS dependency,
-                    {sequence} AS h
-               FROM pg_sequence s
-               LEFT JOIN LATERAL (
-                    SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_depend d
-                     WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
-                       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a','i')
-                     ORDER BY d.deptype DESC LIMIT 1) dep ON true
-              WHERE s.seqrelid = ANY($1)"
-        );
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
         let fingerprints = format!(
-            "WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1)),
+            "WITH {EXTENSION_MEMBERS_CTE},
+             ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1)),
              rels AS MATERIALIZED (
                  SELECT c.oid, c.relnamespace AS ns, c.relkind, {class_c} AS h, {rule} AS h_rule
                    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
@@ -473,7 +480,6 @@ impl Queries {
             constraints,
             indexes,
             types,
-            sequences,
             fingerprints,
         }
     }
@@ -510,31 +516,104 @@ impl Attributes {
     }
 }
 
-/// Names of non-default operator classes and of collations, by oid.
-struct IndexCatalogs {
+/// A column read, waiting for its type's name.
+struct TypedColumn {
+    relid: i64,
+    at: ColumnAt,
+    ty: Oid,
+    typmod: i32,
+}
+
+/// A type as columns name it with a given modifier (`format_type`), and
+/// the type's own collation.
+struct TypeName {
+    name: String,
+    collation: i64,
+}
+
+/// The names a chunk's columns and indexes refer to by oid: types (per
+/// modifier), non-default operator classes and collations. Only those
+/// used are looked up, in one query: a thousand tenants use a few dozen.
+#[derive(Default)]
+struct Names {
+    types: HashMap<(u32, i32), TypeName>,
     opclasses: HashMap<i64, String>,
     collations: HashMap<i64, String>,
 }
 
-impl IndexCatalogs {
-    async fn read(conn: &mut PgConnection) -> Result<Self, sqlx::Error> {
-        let rows: Vec<(bool, i64, String)> = sqlx::query_as(
-            "SELECT true, oid::int8, opcname::text FROM pg_opclass WHERE NOT opcdefault
-             UNION ALL SELECT false, oid::int8, collname::text FROM pg_collation",
+impl Names {
+    async fn read(
+        conn: &mut PgConnection,
+        columns: &[TypedColumn],
+        indexes: &[IndexRow],
+    ) -> Result<Self, sqlx::Error> {
+        let mut pairs: Vec<(u32, i32)> = columns.iter().map(|c| (c.ty.0, c.typmod)).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut opclasses: Vec<Oid> = indexes
+            .iter()
+            .flat_map(|i| &i.opclasses)
+            .filter_map(|o| oid_of(*o))
+            .collect();
+        opclasses.sort_unstable_by_key(|o| o.0);
+        opclasses.dedup();
+        let mut collations: Vec<Oid> = columns
+            .iter()
+            .map(|c| c.at.collation)
+            .chain(indexes.iter().flat_map(|i| i.collations.iter().copied()))
+            .filter(|c| *c != 0)
+            .filter_map(oid_of)
+            .collect();
+        collations.sort_unstable_by_key(|o| o.0);
+        collations.dedup();
+        if pairs.is_empty() && opclasses.is_empty() && collations.is_empty() {
+            return Ok(Self::default());
+        }
+        let (types, typmods): (Vec<Oid>, Vec<i32>) =
+            pairs.iter().map(|(t, m)| (Oid(*t), *m)).unzip();
+        // (kind, oid, typmod, name, type's collation or operator class's
+        // default flag)
+        let rows: Vec<(String, i64, i32, String, i64)> = sqlx::query_as(
+            "SELECT 't', m.ty::int8, m.typmod, format_type(m.ty, m.typmod),
+                    COALESCE(t.typcollation, 0)::int8
+               FROM unnest($1::oid[], $2::int4[]) AS m(ty, typmod)
+               LEFT JOIN pg_type t ON t.oid = m.ty
+             UNION ALL
+             SELECT 'o', o.oid::int8, 0, o.opcname::text, o.opcdefault::int4::int8
+               FROM pg_opclass o WHERE o.oid = ANY($3)
+             UNION ALL
+             SELECT 'c', c.oid::int8, 0, c.collname::text, 0
+               FROM pg_collation c WHERE c.oid = ANY($4)",
         )
+        .bind(&types)
+        .bind(&typmods)
+        .bind(&opclasses)
+        .bind(&collations)
         .fetch_all(&mut *conn)
         .await?;
-        let mut catalogs = Self {
-            opclasses: HashMap::new(),
-            collations: HashMap::new(),
-        };
-        for (opclass, oid, name) in rows {
-            match opclass {
-                true => catalogs.opclasses.insert(oid, name),
-                false => catalogs.collations.insert(oid, name),
-            };
+        let mut names = Self::default();
+        for (kind, oid, typmod, name, extra) in rows {
+            match kind.as_str() {
+                "t" => {
+                    let ty = u32::try_from(oid).unwrap_or(0);
+                    names.types.insert(
+                        (ty, typmod),
+                        TypeName {
+                            name,
+                            collation: extra,
+                        },
+                    );
+                }
+                "o" if extra == 0 => {
+                    names.opclasses.insert(oid, name);
+                }
+                "c" => {
+                    names.collations.insert(oid, name);
+                }
+                _ => {}
+            }
         }
-        Ok(catalogs)
+        Ok(names)
     }
 }
 
@@ -639,40 +718,42 @@ async fn read_chunk(
     queries: &Queries,
     out: &mut BTreeMap<String, SchemaRead>,
 ) -> Result<(), sqlx::Error> {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1)")
-            .bind(schemas)
-            .fetch_all(&mut *conn)
-            .await?;
-    if names.is_empty() {
-        return Ok(());
-    }
-    let position: HashMap<String, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.clone(), i))
-        .collect();
     let mut chunk = Chunk {
-        snaps: vec![SchemaSnapshot::new(Engine::Postgres); names.len()],
-        digests: vec![Digest::default(); names.len()],
-        names,
+        names: Vec::new(),
+        snaps: Vec::new(),
+        digests: Vec::new(),
         relations: HashMap::new(),
         tables: HashMap::new(),
     };
-    let mut sequences: Vec<Oid> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    // Sequences with the column that owns them, when one does.
+    let mut owned = Vec::new();
 
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+        let nspname: &str = row.try_get("nspname")?;
+        let s = match position.get(nspname) {
+            Some(&s) => s,
+            None => {
+                let s = chunk.names.len();
+                position.insert(nspname.to_owned(), s);
+                chunk.names.push(nspname.to_owned());
+                chunk.snaps.push(SchemaSnapshot::new(Engine::Postgres));
+                chunk.digests.push(Digest::default());
+                s
+            }
+        };
+        // A schema without relations.
+        let Some(oid) = row.try_get::<Option<i64>, _>("oid")? else {
             continue;
         };
         let schema = &chunk.names[s];
         let snap = &mut chunk.snaps[s];
         chunk.digests[s].add(row.try_get("h")?);
         chunk.digests[s].add(row.try_get("h_rule")?);
-        let oid: i64 = row.try_get("oid")?;
+        chunk.digests[s].add(row.try_get("h_seq")?);
         let name: String = row.try_get("relname")?;
         let relkind: String = row.try_get("relkind")?;
         let reloptions: Option<Vec<String>> = row.try_get("reloptions")?;
@@ -705,43 +786,72 @@ async fn read_chunk(
                     options,
                 });
             }
-            "S" => sequences.extend(oid_of(oid)),
+            "S" => {
+                if let Some((owner, sequence)) = sequence_from_row(&row, &name)? {
+                    owned.push((s, owner, sequence));
+                }
+            }
             _ => {}
         }
         chunk.relations.insert(oid, (s, name));
     }
     drop(rows);
+    if chunk.names.is_empty() {
+        return Ok(());
+    }
     let tables: Vec<Oid> = chunk.tables.keys().filter_map(|o| oid_of(*o)).collect();
 
     // Column names by (table, attnum): constraints and indexes come back as
     // attribute numbers and are resolved here, which is far cheaper than
     // resolving them per row in the catalog query.
     let mut attrs = Attributes::default();
+    let mut typed: Vec<TypedColumn> = Vec::new();
     let mut rows = sqlx::query(&queries.columns)
         .bind(&tables)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, table, schema, _)) = chunk.row_table(&row)? else {
+        let Some((relid, table, ..)) = chunk.row_table(&row)? else {
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
-        let column = column_from_row(&row, schema)?;
+        let column = column_from_row(&row)?;
+        let at = ColumnAt {
+            index: table.columns.len(),
+            collation: row.try_get("collation_oid")?,
+        };
+        typed.push(TypedColumn {
+            relid,
+            at,
+            ty: row.try_get("type_oid")?,
+            typmod: row.try_get("typmod")?,
+        });
         attrs.names.insert((relid, attnum), column.name.clone());
-        attrs.read.insert(
-            (relid, attnum),
-            ColumnAt {
-                index: table.columns.len(),
-                collation: row.try_get("collation_oid")?,
-            },
-        );
+        attrs.read.insert((relid, attnum), at);
         table.columns.push(column);
     }
     drop(rows);
-
     let contexts = deparse_contexts(&chunk, &tables);
+    // A default cannot refer to a column, so it is deparsed without a
+    // context table; only generated columns' expressions need one.
+    let default_contexts: Vec<Oid> = tables
+        .iter()
+        .zip(&contexts)
+        .map(|(oid, ctx)| {
+            let generated = chunk
+                .tables
+                .get(&i64::from(oid.0))
+                .and_then(|(s, t)| chunk.snaps.get(*s)?.tables.get(*t))
+                .is_some_and(|t| t.columns.iter().any(|c| c.generated.is_some()));
+            if generated {
+                *ctx
+            } else {
+                Oid(0)
+            }
+        })
+        .collect();
     let mut rows = sqlx::query(&queries.defaults)
         .bind(&tables)
-        .bind(&contexts)
+        .bind(&default_contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some((relid, table, schema, _)) = chunk.row_table(&row)? else {
@@ -804,13 +914,13 @@ async fn read_chunk(
     }
     drop(rows);
 
-    let catalogs = IndexCatalogs::read(conn).await?;
+    let mut index_rows: Vec<IndexRow> = Vec::new();
     let mut rows = sqlx::query(&queries.indexes)
         .bind(&tables)
         .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((_, table, schema, digest)) = chunk.row_table(&row)? else {
+        let Some((.., digest)) = chunk.row_table(&row)? else {
             continue;
         };
         // The index's own pg_class row.
@@ -820,10 +930,35 @@ async fn read_chunk(
             *nulls_not_distinct = row.try_get("nulls_not_distinct")?;
             continue;
         }
-        let index = index_from_row(&table.name, schema, &row, &attrs, &catalogs)?;
-        table.indexes.push(index);
+        index_rows.push(IndexRow::from_row(&row)?);
     }
     drop(rows);
+
+    // Type, operator class and collation names, then the columns' types
+    // and the indexes that need them.
+    let names = Names::read(conn, &typed, &index_rows).await?;
+    for c in typed {
+        let Some((table, schema, _)) = chunk.table(c.relid) else {
+            continue;
+        };
+        let (Some(column), Some(ty)) = (
+            table.columns.get_mut(c.at.index),
+            names.types.get(&(c.ty.0, c.typmod)),
+        ) else {
+            continue;
+        };
+        column.data_type = strip(&ty.name, schema);
+        if c.at.collation != ty.collation {
+            column.collation = names.collations.get(&c.at.collation).cloned();
+        }
+    }
+    for row in index_rows {
+        let Some((table, schema, _)) = chunk.table(row.relid) else {
+            continue;
+        };
+        let index = index_from_row(&table.name, schema, row, &attrs, &names);
+        table.indexes.push(index);
+    }
 
     let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
@@ -844,42 +979,6 @@ async fn read_chunk(
                     .unwrap_or_default(),
             });
         }
-    }
-    drop(rows);
-
-    let mut rows = sqlx::query(&queries.sequences)
-        .bind(&sequences)
-        .fetch(&mut *conn);
-    let mut owned = Vec::new();
-    while let Some(row) = rows.try_next().await? {
-        let oid: i64 = row.try_get("oid")?;
-        let Some((s, name)) = chunk.relations.get(&oid) else {
-            continue;
-        };
-        chunk.digests[*s].add(row.try_get("h")?);
-        let owner = match row.try_get::<Option<&str>, _>("dependency")? {
-            // Identity columns' sequences are part of the column.
-            Some("i") => continue,
-            Some(_) => row
-                .try_get::<Option<i64>, _>("owner")?
-                .zip(row.try_get::<Option<i16>, _>("owner_column")?),
-            None => None,
-        };
-        owned.push((
-            *s,
-            owner,
-            Sequence {
-                name: name.clone(),
-                data_type: row.try_get("data_type")?,
-                start: row.try_get("seqstart")?,
-                increment: row.try_get("seqincrement")?,
-                min_value: row.try_get("seqmin")?,
-                max_value: row.try_get("seqmax")?,
-                cache: row.try_get("seqcache")?,
-                cycle: row.try_get("seqcycle")?,
-                owned_by: None,
-            },
-        ));
     }
     drop(rows);
 
@@ -987,18 +1086,52 @@ async fn outside_relations(
     Ok(rows.into_iter().map(|(oid, s, t)| (oid, (s, t))).collect())
 }
 
+/// A sequence from its relation's row, with the (table oid, attribute
+/// number) of the column that owns it; `None` for an identity column's
+/// sequence, which is part of the column.
+#[allow(clippy::type_complexity)]
+fn sequence_from_row(
+    row: &PgRow,
+    name: &str,
+) -> Result<Option<(Option<(i64, i16)>, Sequence)>, sqlx::Error> {
+    let Some(data_type) = row.try_get::<Option<String>, _>("seq_type")? else {
+        return Ok(None);
+    };
+    let owner = match row.try_get::<Option<&str>, _>("dependency")? {
+        Some("i") => return Ok(None),
+        Some(_) => row
+            .try_get::<Option<i64>, _>("owner")?
+            .zip(row.try_get::<Option<i16>, _>("owner_column")?),
+        None => None,
+    };
+    Ok(Some((
+        owner,
+        Sequence {
+            name: name.to_owned(),
+            data_type,
+            start: row.try_get("seqstart")?,
+            increment: row.try_get("seqincrement")?,
+            min_value: row.try_get("seqmin")?,
+            max_value: row.try_get("seqmax")?,
+            cache: row.try_get("seqcache")?,
+            cycle: row.try_get("seqcycle")?,
+            owned_by: None,
+        },
+    )))
+}
+
 fn strip(sql: &str, schema: &str) -> String {
     collapse_whitespace(&strip_schema_qualifier(sql, schema))
 }
 
-/// A column as pg_attribute describes it; its default or generation
-/// expression comes from pg_attrdef.
-fn column_from_row(row: &PgRow, schema: &str) -> Result<Column, sqlx::Error> {
+/// A column as pg_attribute describes it; its type is named from
+/// [`Names`], its default or generation expression from pg_attrdef.
+fn column_from_row(row: &PgRow) -> Result<Column, sqlx::Error> {
     let attnum: i16 = row.try_get("attnum")?;
     let mut c = Column::new(
         row.try_get::<String, _>("attname")?,
         u32::try_from(attnum).unwrap_or(0),
-        strip(row.try_get::<&str, _>("data_type")?, schema),
+        String::new(),
     );
     c.nullable = !row.try_get::<bool, _>("attnotnull")?;
     if row.try_get::<&str, _>("attgenerated")? == "s" {
@@ -1012,7 +1145,6 @@ fn column_from_row(row: &PgRow, schema: &str) -> Result<Column, sqlx::Error> {
         "d" => Some(Identity::ByDefault),
         _ => None,
     };
-    c.collation = row.try_get("collation")?;
     Ok(c)
 }
 
@@ -1096,22 +1228,63 @@ fn expression_label(def: &str) -> String {
     }
 }
 
+/// An index row, kept until the names it refers to are known.
+struct IndexRow {
+    relid: i64,
+    name: String,
+    unique: bool,
+    method: String,
+    nkey: usize,
+    attnums: Vec<i16>,
+    options: Vec<i16>,
+    defs: Option<Vec<String>>,
+    opclasses: Vec<i64>,
+    collations: Vec<i64>,
+    predicate: Option<String>,
+}
+
+impl IndexRow {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let oids = |column: &str| -> Result<Vec<i64>, sqlx::Error> {
+            let oids: Vec<Oid> = row.try_get(column)?;
+            Ok(oids.into_iter().map(|o| i64::from(o.0)).collect())
+        };
+        Ok(Self {
+            relid: row.try_get("relid")?,
+            name: row.try_get("index_name")?,
+            unique: row.try_get("indisunique")?,
+            method: row.try_get("amname")?,
+            nkey: usize::try_from(row.try_get::<i32, _>("nkey")?).unwrap_or(0),
+            attnums: row.try_get("keys")?,
+            options: row.try_get("options")?,
+            defs: row.try_get("key_defs")?,
+            opclasses: oids("opclasses")?,
+            collations: oids("collations")?,
+            predicate: row.try_get("predicate")?,
+        })
+    }
+}
+
 fn index_from_row(
     table: &str,
     schema: &str,
-    row: &PgRow,
+    row: IndexRow,
     attrs: &Attributes,
-    catalogs: &IndexCatalogs,
-) -> Result<Index, sqlx::Error> {
-    let relid: i64 = row.try_get("relid")?;
-    let name: String = row.try_get("index_name")?;
-    let unique: bool = row.try_get("indisunique")?;
-    let nkey = usize::try_from(row.try_get::<i32, _>("nkey")?).unwrap_or(0);
-    let attnums: Vec<i16> = row.try_get("keys")?;
-    let options: Vec<i16> = row.try_get("options")?;
-    let defs: Option<Vec<String>> = row.try_get("key_defs")?;
-    let opclasses: Vec<i64> = row.try_get("opclasses")?;
-    let collations: Vec<i64> = row.try_get("collations")?;
+    catalogs: &Names,
+) -> Index {
+    let IndexRow {
+        relid,
+        name,
+        unique,
+        method,
+        nkey,
+        attnums,
+        options,
+        defs,
+        opclasses,
+        collations,
+        predicate,
+    } = row;
 
     // A key column is a table column (attnum > 0) or an expression (0),
     // whose text comes from pg_get_indexdef.
@@ -1184,13 +1357,12 @@ fn index_from_row(
         key.options = opts.join(" ");
         keys.push(key);
     }
-    let predicate: Option<String> = row.try_get("predicate")?;
-    Ok(Index {
+    Index {
         name: ObjectName::new(name, generated),
         unique,
-        method: row.try_get("amname")?,
+        method,
         keys,
         include,
         predicate: predicate.map(|p| strip(&p, schema)),
-    })
+    }
 }
