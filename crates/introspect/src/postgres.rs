@@ -14,7 +14,9 @@ use std::str::FromStr;
 
 use futures_util::TryStreamExt;
 use sqlx::postgres::types::Oid;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::postgres::{
+    PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueFormat, PgValueRef,
+};
 use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_model::naming::postgres as naming;
 use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
@@ -223,6 +225,96 @@ enum Catalog {
     Rewrite = 9,
 }
 
+/// A row version's `xmin` (PostgreSQL's `xid`), read as the server sends it.
+struct Xmin(u32);
+
+impl sqlx::Type<sqlx::Postgres> for Xmin {
+    fn type_info() -> PgTypeInfo {
+        /// `XIDOID`.
+        const XID: Oid = Oid(28);
+        PgTypeInfo::with_oid(XID)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Xmin {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self(match value.format() {
+            PgValueFormat::Binary => u32::from_be_bytes(value.as_bytes()?.try_into()?),
+            PgValueFormat::Text => value.as_str()?.parse()?,
+        }))
+    }
+}
+
+/// A catalog row's fingerprint item, computed here exactly as the
+/// fingerprint query computes it on the server:
+/// `hashint8extended(key, (catalog << 32) + xmin)`. Reading `xmin` and
+/// hashing it here spares the server a text conversion and a function call
+/// per catalog row.
+fn item(catalog: Catalog, key: i64, xmin: u32) -> i64 {
+    let seed = ((catalog as i64) << 32) + i64::from(xmin);
+    hashint8extended(key, seed)
+}
+
+/// PostgreSQL's `hashint8extended`: the 64-bit key folded to 32 bits as
+/// `hashint8` folds it, then Bob Jenkins' lookup3 hash of one 32-bit word
+/// with a 64-bit seed (`hash_bytes_uint32_extended`).
+fn hashint8extended(value: i64, seed: i64) -> i64 {
+    let bits = value as u64;
+    let high = (bits >> 32) as u32;
+    let mut low = bits as u32;
+    low ^= if value >= 0 { high } else { !high };
+    hash_uint32_extended(low, seed as u64) as i64
+}
+
+fn hash_uint32_extended(k: u32, seed: u64) -> u64 {
+    fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
+        *a = a.wrapping_sub(*c);
+        *a ^= c.rotate_left(4);
+        *c = c.wrapping_add(*b);
+        *b = b.wrapping_sub(*a);
+        *b ^= a.rotate_left(6);
+        *a = a.wrapping_add(*c);
+        *c = c.wrapping_sub(*b);
+        *c ^= b.rotate_left(8);
+        *b = b.wrapping_add(*a);
+        *a = a.wrapping_sub(*c);
+        *a ^= c.rotate_left(16);
+        *c = c.wrapping_add(*b);
+        *b = b.wrapping_sub(*a);
+        *b ^= a.rotate_left(19);
+        *a = a.wrapping_add(*c);
+        *c = c.wrapping_sub(*b);
+        *c ^= b.rotate_left(4);
+        *b = b.wrapping_add(*a);
+    }
+    fn finish(a: &mut u32, b: &mut u32, c: &mut u32) {
+        *c ^= *b;
+        *c = c.wrapping_sub(b.rotate_left(14));
+        *a ^= *c;
+        *a = a.wrapping_sub(c.rotate_left(11));
+        *b ^= *a;
+        *b = b.wrapping_sub(a.rotate_left(25));
+        *c ^= *b;
+        *c = c.wrapping_sub(b.rotate_left(16));
+        *a ^= *c;
+        *a = a.wrapping_sub(c.rotate_left(4));
+        *b ^= *a;
+        *b = b.wrapping_sub(a.rotate_left(14));
+        *c ^= *b;
+        *c = c.wrapping_sub(b.rotate_left(24));
+    }
+    let init = 0x9e37_79b9_u32.wrapping_add(4).wrapping_add(3_923_095);
+    let (mut a, mut b, mut c) = (init, init, init);
+    if seed != 0 {
+        a = a.wrapping_add((seed >> 32) as u32);
+        b = b.wrapping_add(seed as u32);
+        mix(&mut a, &mut b, &mut c);
+    }
+    a = a.wrapping_add(k);
+    finish(&mut a, &mut b, &mut c);
+    (u64::from(b) << 32) | u64::from(c)
+}
+
 /// The running digest of one schema's catalog rows, as the server's
 /// `count(h)` and `sum(h)` compute it.
 #[derive(Default, Clone, Copy)]
@@ -232,6 +324,12 @@ struct Digest {
 }
 
 impl Digest {
+    /// Counts a catalog row by its key and `xmin` (absent on the null side
+    /// of an outer join).
+    fn add_row(&mut self, catalog: Catalog, key: i64, xmin: Option<Xmin>) {
+        self.add(xmin.map(|x| item(catalog, key, x.0)));
+    }
+
     fn add(&mut self, item: Option<i64>) {
         if let Some(h) = item {
             self.count += 1;
@@ -336,12 +434,12 @@ impl Queries {
                          (SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
                            WHERE i.inhrelid = c.oid LIMIT 1) || ' ' || pg_get_expr(c.relpartbound, c.oid)
                     END AS partition_of,
-                    {class_c} AS h, {rule} AS h_rule,
+                    c.xmin AS x, {rule} AS h_rule,
                     format_type(s.seqtypid, NULL) AS seq_type,
                     s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
                     dep.refobjid::int8 AS owner, dep.refobjsubid::int2 AS owner_column,
                     dep.deptype::text AS dependency,
-                    {sequence} AS h_seq
+                    s.xmin AS x_seq
                FROM ns
                LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {RELATION_FILTER}
                LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
@@ -356,24 +454,24 @@ impl Queries {
         // pg_class, which has no index on the namespace.
         // Types come back as (oid, typmod) and are named once per distinct
         // pair (`Names`): a thousand tenants' columns use a few dozen.
-        let columns = format!(
+        let columns =
             "SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
                     a.atttypid AS type_oid, a.atttypmod AS typmod, a.attnotnull,
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
                     a.attcollation::int8 AS collation_oid,
-                    {attribute} AS h
+                    (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin AS x
                FROM pg_attribute a
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped"
-        );
+                .to_owned();
         // Defaults, checks and predicates are deparsed in the context of
         // `$2`, a table of the same name and columns as the one in `$1`
         // (see `deparse_contexts`).
-        let defaults = format!(
-            "SELECT d.adrelid::int8 AS relid, d.adnum AS attnum,
-                    pg_get_expr(d.adbin, m.ctx) AS expression, {attrdef} AS h
+        let defaults = "SELECT d.adrelid::int8 AS relid, d.adnum AS attnum,
+                    pg_get_expr(d.adbin, m.ctx) AS expression,
+                    d.oid::int8 AS k, d.xmin AS x
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_attrdef d ON d.adrelid = m.rel"
-        );
+            .to_owned();
         // A plain CHECK is `CHECK (<expression>)`, as pg_get_constraintdef
         // prints it; NOT VALID, NO INHERIT (and, from PostgreSQL 18, NOT
         // ENFORCED) ones and exclusion constraints are left to it.
@@ -393,7 +491,7 @@ impl Queries {
                     CASE WHEN {plain_check} THEN 'CHECK (' || pg_get_expr(con.conbin, m.ctx, true) || ')'
                          WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true)
                     END AS definition,
-                    {constraint} AS h
+                    con.oid::int8 AS k, con.xmin AS x
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_constraint con ON con.conrelid = m.rel
               WHERE {CONSTRAINT_TYPES}"
@@ -416,7 +514,7 @@ impl Queries {
                     (ix.indcollation::oid[])[:] AS collations,
                     pg_get_expr(ix.indpred, m.ctx, true) AS predicate,
                     {nulls_not_distinct} AS nulls_not_distinct,
-                    {index} AS h, {class_ic} AS h_class
+                    ix.indexrelid::int8 AS k, ix.xmin AS x, ic.xmin AS x_class
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_index ix ON ix.indrelid = m.rel
                JOIN pg_class ic ON ic.oid = ix.indexrelid
@@ -429,7 +527,7 @@ impl Queries {
                          ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
                                 ORDER BY e.enumsortorder)
                     END AS labels,
-                    {typ} AS h,
+                    t.oid::int8 AS k, t.xmin AS x,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END AS h_labels
@@ -642,14 +740,19 @@ impl Chunk {
 
     /// The table a row of a per-table query (`relid`) belongs to, with its
     /// oid, its schema's name and that schema's digest, which has counted
-    /// the row's fingerprint item (`h`). Every such row goes through here,
-    /// so none is left out of the fingerprint.
-    fn row_table(&mut self, row: &PgRow) -> Result<Option<RowTable<'_>>, sqlx::Error> {
+    /// the row's fingerprint item (its key `k` and `xmin` `x` in
+    /// `catalog`). Every such row goes through here, so none is left out
+    /// of the fingerprint.
+    fn row_table(
+        &mut self,
+        row: &PgRow,
+        catalog: Catalog,
+    ) -> Result<Option<RowTable<'_>>, sqlx::Error> {
         let relid: i64 = row.try_get("relid")?;
         let Some((table, schema, digest)) = self.table(relid) else {
             return Ok(None);
         };
-        digest.add(row.try_get("h")?);
+        digest.add_row(catalog, row.try_get("k")?, row.try_get("x")?);
         Ok(Some((relid, table, schema, digest)))
     }
 }
@@ -751,9 +854,9 @@ async fn read_chunk(
         };
         let schema = &chunk.names[s];
         let snap = &mut chunk.snaps[s];
-        chunk.digests[s].add(row.try_get("h")?);
+        chunk.digests[s].add_row(Catalog::Class, oid, row.try_get("x")?);
         chunk.digests[s].add(row.try_get("h_rule")?);
-        chunk.digests[s].add(row.try_get("h_seq")?);
+        chunk.digests[s].add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
         let name: String = row.try_get("relname")?;
         let relkind: String = row.try_get("relkind")?;
         let reloptions: Option<Vec<String>> = row.try_get("reloptions")?;
@@ -810,7 +913,7 @@ async fn read_chunk(
         .bind(&tables)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, table, ..)) = chunk.row_table(&row)? else {
+        let Some((relid, table, ..)) = chunk.row_table(&row, Catalog::Attribute)? else {
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
@@ -854,7 +957,7 @@ async fn read_chunk(
         .bind(&default_contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, table, schema, _)) = chunk.row_table(&row)? else {
+        let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::AttrDef)? else {
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
@@ -885,7 +988,7 @@ async fn read_chunk(
     // are read as that constraint, not as an index.
     let mut constraint_indexes: HashMap<i64, bool> = HashMap::new();
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, ..)) = chunk.row_table(&row)? else {
+        let Some((relid, ..)) = chunk.row_table(&row, Catalog::Constraint)? else {
             continue;
         };
         let contype: String = row.try_get("contype")?;
@@ -920,12 +1023,12 @@ async fn read_chunk(
         .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((.., digest)) = chunk.row_table(&row)? else {
+        let Some((.., digest)) = chunk.row_table(&row, Catalog::Index)? else {
             continue;
         };
         // The index's own pg_class row.
-        digest.add(row.try_get("h_class")?);
         let indexrelid: i64 = row.try_get("indexrelid")?;
+        digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
         if let Some(nulls_not_distinct) = constraint_indexes.get_mut(&indexrelid) {
             *nulls_not_distinct = row.try_get("nulls_not_distinct")?;
             continue;
@@ -966,7 +1069,7 @@ async fn read_chunk(
             continue;
         };
         let digest = &mut chunk.digests[s];
-        digest.add(row.try_get("h")?);
+        digest.add_row(Catalog::Type, row.try_get("k")?, row.try_get("x")?);
         let labels: Option<Vec<Option<i64>>> = row.try_get("h_labels")?;
         for h in labels.unwrap_or_default() {
             digest.add(h);
