@@ -508,3 +508,46 @@ async fn types_collations_and_operator_classes_read_as_the_server_prints_them() 
     assert_eq!(key("things_lower").options, "text_pattern_ops");
     assert_eq!(index("things_lower").include, ["price".to_owned()]);
 }
+
+/// What an extension installs into a tenant schema (here a view and a
+/// type) is the extension's, not the tenant's: it is left out of the
+/// snapshot and of the catalog fingerprint alike, while a column of an
+/// extension's type is read with that type.
+#[tokio::test]
+async fn extension_members_are_not_part_of_the_schema() {
+    let db = PgDatabase::create().await;
+    db.apply(
+        "ext_a",
+        "CREATE EXTENSION pg_buffercache SCHEMA ext_a;
+         CREATE EXTENSION citext SCHEMA ext_a;
+         CREATE TABLE people (id int PRIMARY KEY, email citext NOT NULL);",
+    )
+    .await;
+    let schemas = ["ext_a".to_owned()];
+    let mut conn = db.connect().await;
+    let fingerprints = postgres::catalog_fingerprints(&mut conn, &schemas)
+        .await
+        .unwrap();
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let snap = &read["ext_a"].snapshot;
+    assert_eq!(read["ext_a"].fingerprint, fingerprints["ext_a"]);
+    assert!(snap.views.is_empty(), "{:?}", snap.views);
+    assert_eq!(
+        snap.tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["people"]
+    );
+    assert_eq!(snap.tables[0].columns[1].data_type, "citext");
+    assert!(snap.enums.is_empty());
+
+    // Removing the extensions leaves the tenant's own objects, and so the
+    // same snapshot.
+    sqlx::raw_sql("DROP EXTENSION pg_buffercache")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let again = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    assert_eq!(&again["ext_a"].snapshot, snap);
+}

@@ -342,20 +342,14 @@ impl Digest {
     }
 }
 
-/// Relations and types that extensions own, as a materialized CTE `ext`
-/// (`rels`, `types`): read once through pg_depend's index on the
-/// referenced object, instead of one pg_depend probe per catalog row.
-const EXTENSION_MEMBERS_CTE: &str = "ext AS MATERIALIZED (
-    SELECT COALESCE(array_agg(d.objid) FILTER (WHERE d.classid = 'pg_class'::regclass), '{}') AS rels,
-           COALESCE(array_agg(d.objid) FILTER (WHERE d.classid = 'pg_type'::regclass), '{}') AS types
-      FROM pg_depend d
-     WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')";
-
 /// Relations a schema's snapshot is built from: tables, partitioned tables,
-/// views, materialized views and sequences that no extension owns (needs
-/// `ext`).
+/// views, materialized views and sequences that no extension owns. The
+/// extensions' members are read once (an uncorrelated sublink) through
+/// pg_depend's index on the referenced object, not probed per row.
 const RELATION_FILTER: &str = "c.relkind IN ('r','p','v','m','S')
-   AND c.oid <> ALL((SELECT rels FROM ext)::oid[])";
+   AND c.oid <> ALL(ARRAY(SELECT d.objid FROM pg_depend d
+        WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+          AND d.classid = 'pg_class'::regclass))";
 
 /// The types of the schemas in `$1` a column can name (not arrays), as a
 /// materialized CTE `ty`, so the planner joins first and runs the
@@ -365,8 +359,10 @@ const TYPES_CTE: &str = "ty AS MATERIALIZED (
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
-/// Types no extension owns, on `ty t` (needs `ext`).
-const TYPE_FILTER: &str = "t.oid <> ALL((SELECT types FROM ext)::oid[])";
+/// Types no extension owns, on `ty t`, like [`RELATION_FILTER`].
+const TYPE_FILTER: &str = "t.oid <> ALL(ARRAY(SELECT d.objid FROM pg_depend d
+        WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+          AND d.classid = 'pg_type'::regclass))";
 
 const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 
@@ -423,8 +419,7 @@ impl Queries {
         // pg_sequence row and the column that owns it (serial) or whose
         // identity it is.
         let relations = format!(
-            "WITH {EXTENSION_MEMBERS_CTE},
-             ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1))
+            "WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1))
              SELECT ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
@@ -521,7 +516,7 @@ impl Queries {
                JOIN pg_am am ON am.oid = ic.relam"
         );
         let types = format!(
-            "WITH {EXTENSION_MEMBERS_CTE}, {TYPES_CTE}
+            "WITH {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
@@ -538,8 +533,7 @@ impl Queries {
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
         let fingerprints = format!(
-            "WITH {EXTENSION_MEMBERS_CTE},
-             ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1)),
+            "WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1)),
              rels AS MATERIALIZED (
                  SELECT c.oid, c.relnamespace AS ns, c.relkind, {class_c} AS h, {rule} AS h_rule
                    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
