@@ -725,6 +725,12 @@ struct Chunk {
 }
 
 impl Chunk {
+    /// A table read, by oid.
+    fn read_table(&self, oid: Oid) -> Option<&Table> {
+        let (schema, index) = self.tables.get(&i64::from(oid.0))?;
+        self.snaps.get(*schema)?.tables.get(*index)
+    }
+
     /// The table a catalog row belongs to, with its schema's name.
     fn table(&mut self, relid: i64) -> Option<(&mut Table, &str, &mut Digest)> {
         let (schema, index) = *self.tables.get(&relid)?;
@@ -771,11 +777,7 @@ fn deparse_contexts(chunk: &Chunk, tables: &[Oid]) -> Vec<Oid> {
     tables
         .iter()
         .map(|oid| {
-            let Some(table) = chunk
-                .tables
-                .get(&i64::from(oid.0))
-                .and_then(|(s, t)| chunk.snaps.get(*s)?.tables.get(*t))
-            else {
+            let Some(table) = chunk.read_table(*oid) else {
                 return *oid;
             };
             let mut columns: Vec<(u32, &str)> = table
@@ -935,9 +937,7 @@ async fn read_chunk(
         .zip(&contexts)
         .map(|(oid, ctx)| {
             let generated = chunk
-                .tables
-                .get(&i64::from(oid.0))
-                .and_then(|(s, t)| chunk.snaps.get(*s)?.tables.get(*t))
+                .read_table(*oid)
                 .is_some_and(|t| t.columns.iter().any(|c| c.generated.is_some()));
             if generated {
                 *ctx
