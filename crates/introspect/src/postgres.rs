@@ -367,9 +367,11 @@ const TYPE_FILTER: &str = "t.oid <> ALL(ARRAY(SELECT d.objid FROM pg_depend d
 const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 
 /// The catalog queries for one server version. Each introspection query
-/// returns, beside what the snapshot needs, the fingerprint item of every
-/// catalog row it reads (`h…` columns); `fingerprints` sums the same items
-/// over the same rows on the server.
+/// returns, beside what the snapshot needs, what the fingerprint item of
+/// every catalog row it reads is computed from: the row's key and `xmin`
+/// (`k`, `x…` columns, hashed by [`item`]), or for the few view rules and
+/// enum labels the item itself (`h…` columns); `fingerprints` computes and
+/// sums the same items over the same rows on the server.
 struct Queries {
     relations: String,
     columns: String,
