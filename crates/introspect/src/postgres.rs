@@ -342,14 +342,21 @@ impl Digest {
     }
 }
 
-/// Relations a schema's snapshot is built from: tables, partitioned tables,
-/// views, materialized views and sequences that no extension owns. The
-/// extensions' members are read once (an uncorrelated sublink) through
-/// pg_depend's index on the referenced object, not probed per row.
-const RELATION_FILTER: &str = "c.relkind IN ('r','p','v','m','S')
-   AND c.oid <> ALL(ARRAY(SELECT d.objid FROM pg_depend d
-        WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-          AND d.classid = 'pg_class'::regclass))";
+/// The schemas in `$1` that exist, as a materialized CTE `ns`.
+const NAMESPACES_CTE: &str =
+    "ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1))";
+
+/// `oid` is no member of an extension, as a `catalog` (`pg_class`,
+/// `pg_type`) object. The extensions' members are read once (an
+/// uncorrelated sublink) through pg_depend's index on the referenced
+/// object, not probed per row.
+fn not_in_extension(oid: &str, catalog: &str) -> String {
+    format!(
+        "{oid} <> ALL(ARRAY(SELECT d.objid FROM pg_depend d
+            WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+              AND d.classid = '{catalog}'::regclass))"
+    )
+}
 
 /// The types of the schemas in `$1` a column can name (not arrays), as a
 /// materialized CTE `ty`, so the planner joins first and runs the
@@ -359,19 +366,15 @@ const TYPES_CTE: &str = "ty AS MATERIALIZED (
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
-/// Types no extension owns, on `ty t`, like [`RELATION_FILTER`].
-const TYPE_FILTER: &str = "t.oid <> ALL(ARRAY(SELECT d.objid FROM pg_depend d
-        WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-          AND d.classid = 'pg_type'::regclass))";
-
 const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 
 /// The catalog queries for one server version. Each introspection query
 /// returns, beside what the snapshot needs, what the fingerprint item of
-/// every catalog row it reads is computed from: the row's key and `xmin`
-/// (`k`, `x…` columns, hashed by [`item`]), or for the few view rules and
-/// enum labels the item itself (`h…` columns); `fingerprints` computes and
-/// sums the same items over the same rows on the server.
+/// every catalog row it reads is computed from: the row's key (`k`, or the
+/// relation's `oid`) and `xmin` (`x…` columns), hashed by [`item`]; or, for
+/// the few view rules and enum labels, the item itself (`h…` columns).
+/// `fingerprints` computes and sums the same items over the same rows on
+/// the server.
 struct Queries {
     relations: String,
     columns: String,
@@ -415,13 +418,21 @@ impl Queries {
         };
         let class_c = class("c");
         let class_ic = class("ic");
+        // Relations a schema's snapshot is built from: tables, partitioned
+        // tables, views, materialized views and sequences that no extension
+        // owns; and types (on `ty t`) that no extension owns.
+        let relation_filter = format!(
+            "c.relkind IN ('r','p','v','m','S') AND {}",
+            not_in_extension("c.oid", "pg_class")
+        );
+        let type_filter = not_in_extension("t.oid", "pg_type");
 
         // One row per relation of the schemas in `$1`, and one with a null
         // oid for a schema without any; a sequence's row carries its
         // pg_sequence row and the column that owns it (serial) or whose
         // identity it is.
         let relations = format!(
-            "WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1))
+            "WITH {NAMESPACES_CTE}
              SELECT ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
@@ -438,7 +449,7 @@ impl Queries {
                     dep.deptype::text AS dependency,
                     s.xmin AS x_seq
                FROM ns
-               LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {RELATION_FILTER}
+               LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {relation_filter}
                LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
                LEFT JOIN LATERAL (
                     SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_depend d
@@ -529,17 +540,17 @@ impl Queries {
                          ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END AS h_labels
                FROM ty t
-              WHERE {TYPE_FILTER}"
+              WHERE {type_filter}"
         );
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
         let fingerprints = format!(
-            "WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1)),
+            "WITH {NAMESPACES_CTE},
              rels AS MATERIALIZED (
                  SELECT c.oid, c.relnamespace AS ns, c.relkind, {class_c} AS h, {rule} AS h_rule
                    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-                  WHERE {RELATION_FILTER}),
+                  WHERE {relation_filter}),
              {TYPES_CTE},
              tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind IN ('r','p')),
              seqs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind = 'S'),
@@ -557,9 +568,9 @@ impl Queries {
                  UNION ALL SELECT r.ns, {class_ic} FROM pg_index ix JOIN pg_class ic ON ic.oid = ix.indexrelid
                             JOIN rels r ON r.oid = ix.indrelid
                             WHERE ix.indrelid = {in_tables}
-                 UNION ALL SELECT t.typnamespace, {typ} FROM ty t WHERE {TYPE_FILTER}
+                 UNION ALL SELECT t.typnamespace, {typ} FROM ty t WHERE {type_filter}
                  UNION ALL SELECT t.typnamespace, {label} FROM ty t JOIN pg_enum e ON e.enumtypid = t.oid
-                            WHERE t.typtype = 'e' AND {TYPE_FILTER}
+                            WHERE t.typtype = 'e' AND {type_filter}
                  UNION ALL SELECT r.ns, {sequence} FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
                             WHERE s.seqrelid = ANY((SELECT oids FROM seqs)::oid[])
              )
@@ -644,22 +655,13 @@ impl Names {
         let mut pairs: Vec<(u32, i32)> = columns.iter().map(|c| (c.ty.0, c.typmod)).collect();
         pairs.sort_unstable();
         pairs.dedup();
-        let mut opclasses: Vec<Oid> = indexes
-            .iter()
-            .flat_map(|i| &i.opclasses)
-            .filter_map(|o| oid_of(*o))
-            .collect();
-        opclasses.sort_unstable_by_key(|o| o.0);
-        opclasses.dedup();
-        let mut collations: Vec<Oid> = columns
-            .iter()
-            .map(|c| c.at.collation)
-            .chain(indexes.iter().flat_map(|i| i.collations.iter().copied()))
-            .filter(|c| *c != 0)
-            .filter_map(oid_of)
-            .collect();
-        collations.sort_unstable_by_key(|o| o.0);
-        collations.dedup();
+        let opclasses = distinct_oids(indexes.iter().flat_map(|i| i.opclasses.iter().copied()));
+        let collations = distinct_oids(
+            columns
+                .iter()
+                .map(|c| c.at.collation)
+                .chain(indexes.iter().flat_map(|i| i.collations.iter().copied())),
+        );
         if pairs.is_empty() && opclasses.is_empty() && collations.is_empty() {
             return Ok(Self::default());
         }
@@ -762,6 +764,14 @@ impl Chunk {
 /// A catalog oid read as `int8`, to bind back as `oid`.
 fn oid_of(oid: i64) -> Option<Oid> {
     u32::try_from(oid).ok().map(Oid)
+}
+
+/// The distinct valid oids among `oids` (0 is none), sorted, to bind.
+fn distinct_oids(oids: impl Iterator<Item = i64>) -> Vec<Oid> {
+    let mut out: Vec<Oid> = oids.filter(|o| *o != 0).filter_map(oid_of).collect();
+    out.sort_unstable_by_key(|o| o.0);
+    out.dedup();
+    out
 }
 
 /// For each table in `tables`, the table whose context its expressions are
@@ -1155,12 +1165,7 @@ async fn outside_relations(
     read: &HashMap<i64, (usize, String)>,
     attrs: &mut Attributes,
 ) -> Result<HashMap<i64, (String, String)>, sqlx::Error> {
-    let mut outside: Vec<Oid> = oids
-        .filter(|t| *t != 0 && !read.contains_key(t))
-        .filter_map(oid_of)
-        .collect();
-    outside.sort_unstable_by_key(|o| o.0);
-    outside.dedup();
+    let outside = distinct_oids(oids.filter(|t| !read.contains_key(t)));
     if outside.is_empty() {
         return Ok(HashMap::new());
     }
@@ -1369,7 +1374,7 @@ fn index_from_row(
     schema: &str,
     row: IndexRow,
     attrs: &Attributes,
-    catalogs: &Names,
+    names: &Names,
 ) -> Index {
     let IndexRow {
         relid,
@@ -1438,11 +1443,11 @@ fn index_from_row(
             n => attrs.read.get(&(relid, n)).map_or(0, |c| c.collation) == collation,
         };
         if collation != 0 && !inherited {
-            if let Some(c) = catalogs.collations.get(&collation) {
+            if let Some(c) = names.collations.get(&collation) {
                 opts.push(format!("collate {c}"));
             }
         }
-        if let Some(o) = opclasses.get(i).and_then(|o| catalogs.opclasses.get(o)) {
+        if let Some(o) = opclasses.get(i).and_then(|o| names.opclasses.get(o)) {
             opts.push(strip(o, schema));
         }
         // Descending keys sort NULLs first by default, ascending last.
