@@ -322,7 +322,7 @@ async fn run_batch(
     match engine {
         Engine::Postgres => {
             let read = async {
-                let mut conn = postgres::connect(&first.url, timeouts).await?;
+                let mut conn = postgres::connect_for_catalog(&first.url, timeouts).await?;
                 let work = async {
                     // A full scan reads everything, and each read brings
                     // its own fingerprint: no separate fingerprint pass.

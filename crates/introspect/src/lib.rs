@@ -47,7 +47,7 @@ pub async fn introspect(
     match url.engine() {
         Engine::Postgres => {
             let schema = schema.unwrap_or("public");
-            let mut conn = postgres::connect(url, timeouts).await?;
+            let mut conn = postgres::connect_for_catalog(url, timeouts).await?;
             let result = postgres::introspect_one(&mut conn, url, schema, timeouts).await;
             postgres::close(conn).await;
             result

@@ -14,9 +14,7 @@ use std::str::FromStr;
 
 use futures_util::TryStreamExt;
 use sqlx::postgres::types::Oid;
-use sqlx::postgres::{
-    PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueFormat, PgValueRef,
-};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueRef};
 use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_model::naming::postgres as naming;
 use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
@@ -63,6 +61,21 @@ pub async fn connect(
     timeouts: Timeouts,
 ) -> Result<PgConnection, IntrospectError> {
     let opts = connect_options(url, timeouts)?;
+    crate::connect_within(url, timeouts, opts.connect(), connect_error).await
+}
+
+/// Opens one connection that only reads the catalog (an introspection, a
+/// scan): [`connect`], with the planner told that catalog pages are as good
+/// as always in memory, where a random read costs what a sequential one
+/// does. At the default cost (4) it reads all of pg_attribute to find a few
+/// tables' columns, and a fleet of databases pushes those pages through
+/// shared buffers again for every tenant. Migrations and users' own
+/// queries keep the server's planner settings.
+pub async fn connect_for_catalog(
+    url: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<PgConnection, IntrospectError> {
+    let opts = connect_options(url, timeouts)?.options([("random_page_cost", "1.1")]);
     crate::connect_within(url, timeouts, opts.connect(), connect_error).await
 }
 
@@ -225,31 +238,33 @@ enum Catalog {
     Rewrite = 9,
 }
 
-/// A row version's `xmin` (PostgreSQL's `xid`), read as the server sends it.
+/// A row version's `xmin` (PostgreSQL's `xid`), read as text (`xmin::text`).
+/// sqlx has no `xid` type: a result column of that type makes it look the
+/// type up on the server, one more statement and round trip on every new
+/// connection, which a fleet of databases pays once per tenant.
 struct Xmin(u32);
 
 impl sqlx::Type<sqlx::Postgres> for Xmin {
     fn type_info() -> PgTypeInfo {
-        /// `XIDOID`.
-        const XID: Oid = Oid(28);
-        PgTypeInfo::with_oid(XID)
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
     }
 }
 
 impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Xmin {
     fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(Self(match value.format() {
-            PgValueFormat::Binary => u32::from_be_bytes(value.as_bytes()?.try_into()?),
-            PgValueFormat::Text => value.as_str()?.parse()?,
-        }))
+        let text = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+        Ok(Self(text.parse()?))
     }
 }
 
 /// A catalog row's fingerprint item, computed here exactly as the
 /// fingerprint query computes it on the server:
-/// `hashint8extended(key, (catalog << 32) + xmin)`. Reading `xmin` and
-/// hashing it here spares the server a text conversion and a function call
-/// per catalog row.
+/// `hashint8extended(key, (catalog << 32) + xmin)`. Hashing here spares
+/// the server an integer conversion and a function call per catalog row.
 fn item(catalog: Catalog, key: i64, xmin: u32) -> i64 {
     let seed = ((catalog as i64) << 32) + i64::from(xmin);
     hashint8extended(key, seed)
@@ -442,12 +457,12 @@ impl Queries {
                          (SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
                            WHERE i.inhrelid = c.oid LIMIT 1) || ' ' || pg_get_expr(c.relpartbound, c.oid)
                     END AS partition_of,
-                    c.xmin AS x, {rule} AS h_rule,
+                    c.xmin::text AS x, {rule} AS h_rule,
                     format_type(s.seqtypid, NULL) AS seq_type,
                     s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
                     dep.refobjid::int8 AS owner, dep.refobjsubid::int2 AS owner_column,
                     dep.deptype::text AS dependency,
-                    s.xmin AS x_seq
+                    s.xmin::text AS x_seq
                FROM ns
                LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {relation_filter}
                LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
@@ -467,7 +482,7 @@ impl Queries {
                     a.atttypid AS type_oid, a.atttypmod AS typmod, a.attnotnull,
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
                     a.attcollation::int8 AS collation_oid,
-                    (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin AS x
+                    (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin::text AS x
                FROM pg_attribute a
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped"
                 .to_owned();
@@ -476,7 +491,7 @@ impl Queries {
         // (see `deparse_contexts`).
         let defaults = "SELECT d.adrelid::int8 AS relid, d.adnum AS attnum,
                     pg_get_expr(d.adbin, m.ctx) AS expression,
-                    d.oid::int8 AS k, d.xmin AS x
+                    d.oid::int8 AS k, d.xmin::text AS x
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_attrdef d ON d.adrelid = m.rel"
             .to_owned();
@@ -499,7 +514,7 @@ impl Queries {
                     CASE WHEN {plain_check} THEN 'CHECK (' || pg_get_expr(con.conbin, m.ctx, true) || ')'
                          WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true)
                     END AS definition,
-                    con.oid::int8 AS k, con.xmin AS x
+                    con.oid::int8 AS k, con.xmin::text AS x
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_constraint con ON con.conrelid = m.rel
               WHERE {CONSTRAINT_TYPES}"
@@ -522,7 +537,7 @@ impl Queries {
                     (ix.indcollation::oid[])[:] AS collations,
                     pg_get_expr(ix.indpred, m.ctx, true) AS predicate,
                     {nulls_not_distinct} AS nulls_not_distinct,
-                    ix.indexrelid::int8 AS k, ix.xmin AS x, ic.xmin AS x_class
+                    ix.indexrelid::int8 AS k, ix.xmin::text AS x, ic.xmin::text AS x_class
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_index ix ON ix.indrelid = m.rel
                JOIN pg_class ic ON ic.oid = ix.indexrelid
@@ -535,7 +550,7 @@ impl Queries {
                          ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
                                 ORDER BY e.enumsortorder)
                     END AS labels,
-                    t.oid::int8 AS k, t.xmin AS x,
+                    t.oid::int8 AS k, t.xmin::text AS x,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END AS h_labels
