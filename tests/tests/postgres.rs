@@ -551,3 +551,32 @@ async fn extension_members_are_not_part_of_the_schema() {
     let again = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
     assert_eq!(&again["ext_a"].snapshot, snap);
 }
+
+/// A catalog-only connection (scan, introspection) tells the planner that
+/// catalog pages are in memory; the connection that runs migrations or a
+/// user's import query keeps the server's own setting.
+#[tokio::test]
+async fn only_catalog_connections_change_the_planner_costs() {
+    let db = PgDatabase::create().await;
+    let url = ConnectionUrl::parse(&db.url()).unwrap();
+    let show = "SELECT current_setting('random_page_cost')";
+    let mut catalog = postgres::connect_for_catalog(&url, Timeouts::default())
+        .await
+        .unwrap();
+    let mut general = postgres::connect(&url, Timeouts::default()).await.unwrap();
+    let mut server = db.connect().await;
+    let catalog_cost: String = sqlx::query_scalar(show)
+        .fetch_one(&mut catalog)
+        .await
+        .unwrap();
+    let general_cost: String = sqlx::query_scalar(show)
+        .fetch_one(&mut general)
+        .await
+        .unwrap();
+    let server_cost: String = sqlx::query_scalar(show)
+        .fetch_one(&mut server)
+        .await
+        .unwrap();
+    assert_eq!(catalog_cost, "1.1");
+    assert_eq!(general_cost, server_cost);
+}
