@@ -208,12 +208,22 @@ struct Job {
 impl Job {
     /// The stored hash, when the catalog fingerprint says it still holds.
     fn reusable(&self, fingerprint: Option<&String>) -> Option<DriftHash> {
-        let stored = self.record.catalog_fingerprint.as_ref()?;
-        if fingerprint? != stored || self.record.status == SchemaStatus::Failed {
+        if fingerprint? != recheckable(&self.record)? {
             return None;
         }
         self.record.current_hash.as_deref()?.parse().ok()
     }
+}
+
+/// The catalog fingerprint a re-check compares with, when the tenant has
+/// one worth asking the server about: stored by a successful check that
+/// also stored a hash. A tenant without one is read in full whatever the
+/// server says, so its fingerprint is not asked for.
+fn recheckable(record: &TenantRecord) -> Option<&String> {
+    if record.status == SchemaStatus::Failed || record.current_hash.is_none() {
+        return None;
+    }
+    record.catalog_fingerprint.as_ref()
 }
 
 /// The hash of a schema with no objects, for reused results.
@@ -326,11 +336,17 @@ async fn run_batch(
                 let work = async {
                     // A full scan reads everything, and each read brings
                     // its own fingerprint: no separate fingerprint pass.
-                    let fingerprints = if full {
+                    // Nor is there one for tenants that have no fingerprint
+                    // to compare with (a fleet's first scan).
+                    let known: Vec<String> = jobs
+                        .iter()
+                        .filter(|j| !full && recheckable(&j.record).is_some())
+                        .map(|j| j.schema.clone())
+                        .collect();
+                    let fingerprints = if known.is_empty() {
                         HashMap::new()
                     } else {
-                        let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
-                        postgres::catalog_fingerprints(&mut conn, &schemas).await?
+                        postgres::catalog_fingerprints(&mut conn, &known).await?
                     };
                     let stale: Vec<String> = jobs
                         .iter()
@@ -615,7 +631,58 @@ async fn wait_cancel(cancel: &CancelScan) {
 
 #[cfg(test)]
 mod tests {
-    use super::schemas_per_task;
+    use super::{recheckable, schemas_per_task};
+    use tenantry_model::{Engine, SchemaStatus};
+    use tenantry_registry::{Isolation, TenantRecord};
+
+    fn record(status: SchemaStatus, hash: Option<&str>, fingerprint: Option<&str>) -> TenantRecord {
+        TenantRecord {
+            id: 1,
+            slug: "acme".into(),
+            display_name: "Acme".into(),
+            engine: Engine::Postgres,
+            isolation: Isolation::Schema,
+            schema_name: Some("tenant_acme".into()),
+            location: "db1/fleet".into(),
+            template: Some("saas".into()),
+            template_version: Some("1.0.0".into()),
+            status,
+            status_reason: None,
+            initial_hash: hash.map(str::to_owned),
+            current_hash: hash.map(str::to_owned),
+            last_sync_at: None,
+            notes: String::new(),
+            domains: Vec::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            accepted_hash: None,
+            accepted_note: None,
+            catalog_fingerprint: fingerprint.map(str::to_owned),
+        }
+    }
+
+    /// Only a tenant whose last check stored both a hash and a fingerprint
+    /// is worth a fingerprint query; a fleet's first scan asks for none.
+    #[test]
+    fn only_tenants_checked_before_have_their_fingerprint_asked_for() {
+        let hash = Some("0123");
+        let fp = Some("pgx3:1.2");
+        for (status, hash, fp, asked) in [
+            (SchemaStatus::Synced, hash, fp, true),
+            (SchemaStatus::Customized, hash, fp, true),
+            (SchemaStatus::Unknown, None, None, false),
+            (SchemaStatus::Synced, hash, None, false),
+            (SchemaStatus::Synced, None, fp, false),
+            (SchemaStatus::Failed, hash, fp, false),
+        ] {
+            let r = record(status, hash, fp);
+            assert_eq!(
+                recheckable(&r).is_some(),
+                asked,
+                "{status:?}, hash {hash:?}, fingerprint {fp:?}"
+            );
+        }
+    }
 
     #[test]
     fn batches_split_into_equal_tasks_of_at_most_one_round_trip() {
