@@ -557,26 +557,21 @@ async fn extension_members_are_not_part_of_the_schema() {
 /// user's import query keeps the server's own setting.
 #[tokio::test]
 async fn only_catalog_connections_change_the_planner_costs() {
+    async fn cost(conn: &mut sqlx::PgConnection) -> String {
+        sqlx::query_scalar("SELECT current_setting('random_page_cost')")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
     let db = PgDatabase::create().await;
     let url = ConnectionUrl::parse(&db.url()).unwrap();
-    let show = "SELECT current_setting('random_page_cost')";
     let mut catalog = postgres::connect_for_catalog(&url, Timeouts::default())
         .await
         .unwrap();
     let mut general = postgres::connect(&url, Timeouts::default()).await.unwrap();
-    let mut server = db.connect().await;
-    let catalog_cost: String = sqlx::query_scalar(show)
-        .fetch_one(&mut catalog)
-        .await
-        .unwrap();
-    let general_cost: String = sqlx::query_scalar(show)
-        .fetch_one(&mut general)
-        .await
-        .unwrap();
-    let server_cost: String = sqlx::query_scalar(show)
-        .fetch_one(&mut server)
-        .await
-        .unwrap();
-    assert_eq!(catalog_cost, "1.1");
-    assert_eq!(general_cost, server_cost);
+    assert_eq!(cost(&mut catalog).await, "1.1");
+    assert_eq!(
+        cost(&mut general).await,
+        cost(&mut db.connect().await).await
+    );
 }
