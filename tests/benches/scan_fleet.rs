@@ -13,7 +13,8 @@
 //! process start to JSON written: `tenantry scan --json > file`, three runs
 //! each of a full scan and of a re-check, and prints the median.
 //! PostgreSQL fleets are vacuumed and checkpointed before they are timed, as
-//! a real fleet's catalog is long settled.
+//! a real fleet's catalog is long settled. For the PostgreSQL databases it
+//! also prints the floor: connecting to each and closing, nothing read.
 //!
 //! Run: `cargo build --release -p tenantry-cli &&
 //!       bash scripts/with-keyring.sh cargo bench -p tenantry-tests --bench scan_fleet`
@@ -149,6 +150,49 @@ async fn timed_scan(
     }
 }
 
+/// What the database-per-tenant figure cannot go below: a connection to
+/// every database and its close, nothing read, with the scan's connection
+/// options and concurrency, in process (no process start). The rest of the
+/// scan's time is the catalog statements and the client's work on them.
+async fn connection_floor(dbs: &[PgDatabase]) {
+    let mut runs: Vec<f64> = Vec::new();
+    for _ in 0..3 {
+        let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+        let mut tasks = tokio::task::JoinSet::new();
+        let t = Instant::now();
+        for db in dbs {
+            let permit = std::sync::Arc::clone(&semaphore)
+                .acquire_owned()
+                .await
+                .unwrap();
+            let url = ConnectionUrl::parse(&db.url()).unwrap();
+            tasks.spawn(async move {
+                let conn =
+                    tenantry_introspect::postgres::connect_for_catalog(&url, Timeouts::default())
+                        .await
+                        .unwrap();
+                tenantry_introspect::postgres::close(conn).await;
+                drop(permit);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    runs.sort_by(f64::total_cmp);
+    println!(
+        "{:<34} {:>6} {:>10.3} {:>12.0}   (median of {:.3} / {:.3} / {:.3})",
+        "  floor: connect + close only",
+        dbs.len(),
+        runs[1],
+        dbs.len() as f64 / runs[1],
+        runs[0],
+        runs[1],
+        runs[2]
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let service = format!("dev.tenantry.bench.{}", std::process::id());
@@ -269,6 +313,7 @@ async fn main() {
         registry.import(&vault, rows).await.unwrap();
         registry.close().await;
         timed_scan("PostgreSQL, database per tenant", d, &path, &service, keys).await;
+        connection_floor(&dbs).await;
     }
 
     // 3. MariaDB databases.
