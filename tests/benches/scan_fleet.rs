@@ -39,6 +39,9 @@ use tenantry_tests::{
 };
 use tenantry_vault::{KeyStore, OsKeyring};
 
+/// How many tenants' reads run at once, in the scan and in the floor.
+const CONCURRENCY: usize = 8;
+
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
@@ -95,7 +98,7 @@ async fn timed_scan(
         &registry,
         &vault,
         &ScanOptions {
-            concurrency: 8,
+            concurrency: CONCURRENCY,
             ..Default::default()
         },
         &|_| {},
@@ -122,7 +125,7 @@ async fn timed_scan(
             let mut args = vec!["scan", "--json", "--fail-on", "never"];
             args.extend(extra);
             // Three runs, so one noisy run does not make the figure.
-            let mut runs: Vec<f64> = (0..3)
+            let runs: Vec<f64> = (0..3)
                 .map(|_| {
                     let t = Instant::now();
                     let status = std::process::Command::new(&bin)
@@ -136,16 +139,7 @@ async fn timed_scan(
                     t.elapsed().as_secs_f64()
                 })
                 .collect();
-            runs.sort_by(f64::total_cmp);
-            let secs = runs[1];
-            println!(
-                "{:<34} {n:>6} {secs:>10.3} {:>12.0}   (median of {:.3} / {:.3} / {:.3})",
-                format!("  `tenantry scan`: {what}"),
-                n as f64 / secs,
-                runs[0],
-                runs[1],
-                runs[2]
-            );
+            print_median(&format!("  `tenantry scan`: {what}"), n, runs);
         }
     }
 }
@@ -157,7 +151,7 @@ async fn timed_scan(
 async fn connection_floor(dbs: &[PgDatabase]) {
     let mut runs: Vec<f64> = Vec::new();
     for _ in 0..3 {
-        let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+        let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         let t = Instant::now();
         for db in dbs {
@@ -180,13 +174,16 @@ async fn connection_floor(dbs: &[PgDatabase]) {
         }
         runs.push(t.elapsed().as_secs_f64());
     }
+    print_median("  floor: connect + close only", dbs.len(), runs);
+}
+
+/// Prints three timed runs of `n` tenants as their median, with all three.
+fn print_median(label: &str, n: usize, mut runs: Vec<f64>) {
     runs.sort_by(f64::total_cmp);
+    let secs = runs[1];
     println!(
-        "{:<34} {:>6} {:>10.3} {:>12.0}   (median of {:.3} / {:.3} / {:.3})",
-        "  floor: connect + close only",
-        dbs.len(),
-        runs[1],
-        dbs.len() as f64 / runs[1],
+        "{label:<34} {n:>6} {secs:>10.3} {:>12.0}   (median of {:.3} / {:.3} / {:.3})",
+        n as f64 / secs,
         runs[0],
         runs[1],
         runs[2]
@@ -207,7 +204,7 @@ async fn main() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    println!("fleet scan, 40-table template, concurrency 8");
+    println!("fleet scan, 40-table template, concurrency {CONCURRENCY}");
     println!(
         "{:<34} {:>6} {:>10} {:>12}",
         "fleet", "tenants", "scan s", "tenants/s"
