@@ -81,7 +81,9 @@ fn row(slug: &str, url: &str, schema: Option<&str>) -> ImportRow {
 /// CLI can be timed too; otherwise the scan is timed in-process only.
 fn keys(service: &str) -> Option<OsKeyring> {
     let k = OsKeyring::new(service);
-    k.load(tenantry_vault::KeySlot::Current).ok().map(|_| k)
+    k.load(&tenantry_vault::KeyEntry::legacy("tenantry-bench-probe"))
+        .ok()
+        .map(|_| k)
 }
 
 async fn timed_scan(
@@ -194,6 +196,7 @@ fn print_median(label: &str, n: usize, mut runs: Vec<f64>) {
 async fn main() {
     let service = format!("dev.tenantry.bench.{}", std::process::id());
     let os_keys = keys(&service);
+    let mut made_keys = Vec::new();
     let memory;
     let keys: &dyn KeyStore = match &os_keys {
         Some(k) => k,
@@ -240,8 +243,9 @@ async fn main() {
             .await
             .unwrap();
         let path = dir.path().join("schemas.db");
-        let registry = Registry::open(&path).await.unwrap();
+        let registry = Registry::create(&path).await.unwrap();
         let vault = registry.open_vault(keys).await.unwrap();
+        made_keys.push(registry.key_entry(vault.key_id()).await.unwrap());
         register_template(
             &registry,
             &template(Engine::Postgres, sql),
@@ -292,8 +296,9 @@ async fn main() {
             .await
             .unwrap();
         let path = dir.path().join("pg-dbs.db");
-        let registry = Registry::open(&path).await.unwrap();
+        let registry = Registry::create(&path).await.unwrap();
         let vault = registry.open_vault(keys).await.unwrap();
+        made_keys.push(registry.key_entry(vault.key_id()).await.unwrap());
         register_template(
             &registry,
             &template(Engine::Postgres, sql),
@@ -334,8 +339,9 @@ async fn main() {
         }
         let scratch = MysqlDatabase::create().await;
         let path = dir.path().join("mysql-dbs.db");
-        let registry = Registry::open(&path).await.unwrap();
+        let registry = Registry::create(&path).await.unwrap();
         let vault = registry.open_vault(keys).await.unwrap();
+        made_keys.push(registry.key_entry(vault.key_id()).await.unwrap());
         register_template(
             &registry,
             &template(Engine::Mysql, sql),
@@ -354,6 +360,8 @@ async fn main() {
         timed_scan("MariaDB, database per tenant", m, &path, &service, keys).await;
     }
     if let Some(k) = &os_keys {
-        let _ = k.delete(tenantry_vault::KeySlot::Current);
+        for entry in &made_keys {
+            let _ = k.delete(entry);
+        }
     }
 }

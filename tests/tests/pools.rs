@@ -48,7 +48,7 @@ async fn a_search_path_set_on_a_pooled_connection_does_not_reach_the_next_user()
 #[tokio::test]
 async fn health_checks_real_servers_and_reports_a_missing_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::open(&dir.path().join("registry.db"))
+    let registry = Registry::create(&dir.path().join("registry.db"))
         .await
         .unwrap();
     let keys = MemoryKeyStore::default();

@@ -487,6 +487,7 @@ async function settingsScreen(): Promise<void> {
     el("dl", { class: "facts" },
       el("dt", {}, "Key store"), el("dd", {}, k.store),
       el("dt", {}, "Data key"), el("dd", { class: "mono" }, k.key_id ?? "not available"),
+      el("dt", {}, "Keyring entry"), el("dd", { class: "mono" }, k.entry ?? "not available"),
       el("dt", {}, "Registry"), el("dd", { class: "mono" }, k.registry),
     ),
     k.error_message ? banner("error", k.error_message) : el("p", {}, "Rotating re-encrypts every connection string under a new key. Type ", el("code", {}, "rotate"), " to confirm: ", confirmBySlug("rotate", "Rotate key", async () => `New data key ${await invoke<string>("rotate_key")}.`)),

@@ -95,7 +95,7 @@ pub async fn template(
             scratch,
             json,
         } => {
-            let registry = open(args).await?;
+            let registry = crate::tenants::open_or_create(args).await?;
             let engine = Engine::from(engine);
             let template = Template::load_dir(&dir, &name, engine).map_err(fleet_err)?;
             let scratch = scratch_url(engine, scratch.as_deref())?;

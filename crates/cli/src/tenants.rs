@@ -115,8 +115,15 @@ pub(crate) fn keyring(args: &RegistryArgs) -> OsKeyring {
     )
 }
 
+/// Opens the existing registry; a missing or empty one is an error.
 pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
     Ok(Registry::open(&registry_path(args)?).await?)
+}
+
+/// For the commands that are a registry's first use (adding tenants or a
+/// template): opens it, making it when there is no file yet.
+pub(crate) async fn open_or_create(args: &RegistryArgs) -> Result<Registry, CliError> {
+    Ok(Registry::create(&registry_path(args)?).await?)
 }
 
 /// Reads a URL given as `-` (stdin), from an environment variable, or as is.
@@ -151,7 +158,10 @@ pub async fn tenant(
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let registry = open(args).await?;
+    let registry = match cmd {
+        TenantCommand::Add { .. } | TenantCommand::Import { .. } => open_or_create(args).await?,
+        _ => open(args).await?,
+    };
     match cmd {
         TenantCommand::Add {
             slug,
@@ -315,15 +325,23 @@ pub async fn key(
             use tenantry_vault::KeyStore;
             let vault = registry.open_vault(&keys).await?;
             let store = keys.describe();
+            let entry = registry.key_entry(vault.key_id()).await?;
+            let registry_id = registry.registry_id().await?;
             if json {
                 write_json(
                     out,
-                    &serde_json::json!({ "store": store, "key_id": vault.key_id().to_string(), "registry": registry.path() }),
+                    &serde_json::json!({
+                        "store": store,
+                        "entry": entry.as_str(),
+                        "key_id": vault.key_id().to_string(),
+                        "registry": registry.path(),
+                        "registry_id": registry_id,
+                    }),
                 )
             } else {
                 writeln!(
                     out,
-                    "data key {} in {store}\nregistry {}",
+                    "data key {} in {store}, entry {entry}\nregistry {} (id {registry_id})",
                     vault.key_id(),
                     registry.path().display()
                 )

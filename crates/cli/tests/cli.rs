@@ -207,8 +207,8 @@ async fn schema_is_refused_for_sqlite() {
     assert!(text(&o).1.contains("error[unsupported]"));
 }
 
-#[test]
-fn removing_a_tenant_needs_the_exact_slug_typed_again() {
+#[tokio::test]
+async fn removing_a_tenant_needs_the_exact_slug_typed_again() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry.db");
     let run = |args: &[&str]| {
@@ -218,6 +218,19 @@ fn removing_a_tenant_needs_the_exact_slug_typed_again() {
             .output()
             .unwrap()
     };
+    // Only a first use makes a registry; reading one that is not there is an error.
+    let o = run(&["tenant", "list"]);
+    assert!(
+        text(&o).1.contains("error[registry_missing]"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(!registry.exists());
+    tenantry_registry::Registry::create(&registry)
+        .await
+        .unwrap()
+        .close()
+        .await;
     for confirm in [None, Some("acme "), Some("аcme"), Some("ACME")] {
         let mut args = vec!["tenant", "remove", "acme"];
         if let Some(c) = confirm {

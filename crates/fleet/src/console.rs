@@ -58,6 +58,8 @@ pub struct TenantDetail {
 pub struct KeyStatus {
     pub store: String,
     pub key_id: Option<String>,
+    /// The keyring entry the key is in (each registry has its own).
+    pub entry: Option<String>,
     /// `{code, message}` when the key could not be opened.
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -71,7 +73,7 @@ impl Fleet {
     pub async fn open(data_dir: &Path, keys: Box<dyn KeyStore>) -> Result<Self, FleetError> {
         let demo = DemoFleet::new(data_dir);
         demo.ensure().await?;
-        let registry = Registry::open(&data_dir.join("registry.db")).await?;
+        let registry = Registry::create(&data_dir.join("registry.db")).await?;
         let fleet = Self {
             demo,
             registry,
@@ -362,9 +364,14 @@ impl Fleet {
 
     pub async fn key_status(&self) -> KeyStatus {
         let opened = self.vault().await;
+        let entry = match &opened {
+            Ok(v) => self.registry.key_entry(v.key_id()).await.ok(),
+            Err(_) => None,
+        };
         KeyStatus {
             store: self.keys.describe(),
             key_id: opened.as_ref().ok().map(|v| v.key_id().to_string()),
+            entry: entry.map(|e| e.to_string()),
             error_code: opened.as_ref().err().map(|e| e.code().to_owned()),
             error_message: opened.as_ref().err().map(ToString::to_string),
             registry: self.registry.path().display().to_string(),

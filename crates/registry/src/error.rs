@@ -30,6 +30,15 @@ pub enum RegistryError {
     #[error("the registry at {path} cannot be opened: {reason}")]
     Open { path: String, reason: String },
 
+    #[error("there is no registry at {path}; a registry is made by its first use (`tenantry tenant add`, `tenant import`, `template add` or the console), or pass --registry PATH to use another one")]
+    Missing { path: String },
+
+    #[error("the registry at {path} is damaged: {reason}; restore it from a backup, or move it away to start a new registry — nothing was changed")]
+    Damaged { path: String, reason: String },
+
+    #[error("the registry file {path} was removed or replaced while Tenantry was using it; nothing more was written to it — restore the file and run the command again")]
+    Vanished { path: String },
+
     #[error("the registry at {path} was written by a newer Tenantry (migration {version} is unknown); upgrade Tenantry")]
     TooNew { path: String, version: i64 },
 
@@ -71,6 +80,9 @@ impl RegistryError {
             RegistryError::TenantNotFound { .. } => "tenant_not_found",
             RegistryError::Open { .. } => "registry_open_failed",
             RegistryError::TooNew { .. } => "registry_too_new",
+            RegistryError::Missing { .. } => "registry_missing",
+            RegistryError::Damaged { .. } => "registry_damaged",
+            RegistryError::Vanished { .. } => "registry_vanished",
             RegistryError::Database { .. } => "registry_failed",
             RegistryError::Import { .. } => "import_failed",
             RegistryError::Decrypt { source, .. } => source.code(),

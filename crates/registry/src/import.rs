@@ -386,7 +386,7 @@ impl Registry {
         vault: &Vault,
         rows: Vec<ImportRow>,
     ) -> Result<ImportReport, RegistryError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut imported = Vec::new();
         for row in rows {
             let located = |e: RegistryError| {

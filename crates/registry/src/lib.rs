@@ -21,10 +21,12 @@ use std::str::FromStr;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
-use tenantry_vault::{open_vault, DataKey, KeySlot, KeyStore, OpenError, Vault};
+use tenantry_vault::{
+    open_vault, save_verified, DataKey, KeyEntry, KeyId, KeyRecord, KeyStore, OpenError, Vault,
+};
 use ts_rs::TS;
 
 pub use error::RegistryError;
@@ -165,6 +167,58 @@ pub struct AuditEntry {
 pub struct Registry {
     pool: SqlitePool,
     path: PathBuf,
+    /// The file the registry was opened as (device and inode on Unix).
+    identity: FileIdentity,
+}
+
+/// How long a registry write waits for another process's write lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity(u64, u64);
+
+#[cfg(unix)]
+fn file_identity(path: &Path) -> std::io::Result<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok(FileIdentity(m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(path: &Path) -> std::io::Result<FileIdentity> {
+    std::fs::metadata(path).map(|_| FileIdentity(0, 0))
+}
+
+/// Brings the registry's schema up to date. Another process may be doing
+/// the same: a migration that lost that race finds the work done.
+async fn run_migrations(pool: &SqlitePool, shown: &str) -> Result<(), RegistryError> {
+    let mut last = None;
+    for _ in 0..20 {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+                return Err(RegistryError::TooNew {
+                    path: shown.to_owned(),
+                    version,
+                })
+            }
+            Err(e) => {
+                let busy = e.to_string().contains("locked") || e.to_string().contains("busy");
+                if !busy {
+                    return Err(RegistryError::Open {
+                        path: shown.to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Err(RegistryError::Open {
+        path: shown.to_owned(),
+        reason: last.map(|e| e.to_string()).unwrap_or_default(),
+    })
 }
 
 fn engine_str(e: Engine) -> &'static str {
@@ -190,42 +244,112 @@ fn parse_status(s: &str) -> SchemaStatus {
 }
 
 impl Registry {
-    /// Opens (creating if needed) the registry at `path` and brings its
-    /// schema up to date.
+    /// Opens the existing registry at `path` and brings its schema up to
+    /// date. A missing or empty (0-byte) file is an error: only an explicit
+    /// first use ([`Registry::create`]) makes a registry, so a registry that
+    /// was deleted or truncated is never silently replaced by an empty one.
     pub async fn open(path: &Path) -> Result<Self, RegistryError> {
+        Self::open_with(path, false).await
+    }
+
+    /// Opens the registry at `path`, making a new one if there is no file
+    /// there: for the first use (adding a tenant or template, the console's
+    /// first start). An existing empty file is still refused.
+    pub async fn create(path: &Path) -> Result<Self, RegistryError> {
+        Self::open_with(path, true).await
+    }
+
+    async fn open_with(path: &Path, create: bool) -> Result<Self, RegistryError> {
+        let shown = path.display().to_string();
         let open_err = |reason: String| RegistryError::Open {
-            path: path.display().to_string(),
+            path: shown.clone(),
             reason,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        }
+        let created = match std::fs::metadata(path) {
+            Ok(m) if m.len() == 0 => return Err(RegistryError::Damaged {
+                path: shown,
+                reason:
+                    "the file is empty (0 bytes): it was truncated, or its creation was interrupted"
+                        .into(),
+            }),
+            Ok(m) if !m.is_file() => return Err(open_err("it is not a regular file".into())),
+            Ok(_) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !create {
+                    return Err(RegistryError::Missing { path: shown });
+                }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+                }
+                true
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        };
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| open_err(e.to_string()))?
             .filename(path)
-            .create_if_missing(true)
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .disable_statement_logging();
+        if created {
+            // The one connection allowed to make the file; the pool's never
+            // do, so a registry removed while in use is an error, not a new
+            // empty file.
+            let c = opts
+                .clone()
+                .create_if_missing(true)
+                .connect()
+                .await
+                .map_err(|e| open_err(e.to_string()))?;
+            c.close().await.map_err(|e| open_err(e.to_string()))?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .connect_with(opts.create_if_missing(false))
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        if let Err(e) = MIGRATOR.run(&pool).await {
-            return Err(match e {
-                sqlx::migrate::MigrateError::VersionMissing(version) => RegistryError::TooNew {
-                    path: path.display().to_string(),
-                    version,
-                },
-                other => open_err(other.to_string()),
-            });
-        }
-        Ok(Self {
+        run_migrations(&pool, &shown).await?;
+        let identity = file_identity(path).map_err(|e| open_err(e.to_string()))?;
+        let registry = Self {
             pool,
             path: path.to_owned(),
-        })
+            identity,
+        };
+        if created {
+            registry
+                .audit(
+                    None,
+                    "registry.create",
+                    &format!("new registry at {shown}"),
+                    AuditResult::Ok,
+                )
+                .await?;
+        }
+        Ok(registry)
+    }
+
+    /// Fails when the registry's file was removed or replaced since it was
+    /// opened: writes would go to a file nobody will read again.
+    fn check_file(&self) -> Result<(), RegistryError> {
+        match file_identity(&self.path) {
+            Ok(id) if id == self.identity => Ok(()),
+            _ => Err(RegistryError::Vanished {
+                path: self.path.display().to_string(),
+            }),
+        }
+    }
+
+    /// A write transaction that takes SQLite's write lock at its start
+    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another
+    /// writer: a deferred transaction that read first and then wanted to
+    /// write would fail at once with "database is locked" when another
+    /// process committed in between.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, RegistryError> {
+        self.check_file()?;
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub fn path(&self) -> &Path {
@@ -236,43 +360,84 @@ impl Registry {
         &self.pool
     }
 
+    /// The registry's id, which names its keyring entries.
+    pub async fn registry_id(&self) -> Result<String, RegistryError> {
+        Ok(
+            sqlx::query_scalar("SELECT registry_id FROM registry_identity WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The keyring entry holding the data key `key`.
+    pub async fn key_entry(&self, key: KeyId) -> Result<KeyEntry, RegistryError> {
+        Ok(KeyEntry::for_key(&self.registry_id().await?, key))
+    }
+
     /// Opens the vault with the data key in `keys`. On a registry that holds
-    /// no encrypted data yet and a keyring that answers "no entry", a new key
-    /// is made and its key check recorded; in every other case an existing
-    /// key must open the registry's data, or nothing happens.
+    /// no encrypted data yet, a new key is made in a new entry of its own and
+    /// its key check recorded; in every other case the registry's key must
+    /// open its data, or nothing happens.
     pub async fn open_vault(&self, keys: &dyn KeyStore) -> Result<Vault, RegistryError> {
-        let check: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT key_check FROM vault_meta WHERE id = 1")
+        let result = self.open_vault_inner(keys).await;
+        if let Err(e) = &result {
+            // A keyring refusal is a refusal like any other: recorded. The
+            // original error matters more than a failure to log it.
+            let _ = self
+                .audit(None, "key.open", &e.to_string(), AuditResult::Failed)
+                .await;
+        }
+        result
+    }
+
+    async fn open_vault_inner(&self, keys: &dyn KeyStore) -> Result<Vault, RegistryError> {
+        let registry_id = self.registry_id().await?;
+        let meta: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key_id, key_check FROM vault_meta WHERE id = 1")
                 .fetch_optional(&self.pool)
                 .await?;
-        if check.is_none() {
-            let encrypted: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
-                .fetch_one(&self.pool)
-                .await?;
-            if encrypted > 0 {
-                return Err(OpenError::KeyMissing {
-                    store: format!("{} (the registry's key check is missing)", keys.describe()),
+        let record = match &meta {
+            Some((key_id, check)) => Some(KeyRecord {
+                key_id: KeyId::from_hex(key_id).ok_or_else(|| RegistryError::InvalidInput {
+                    field: "vault_meta.key_id",
+                    reason: "the registry's record of its data key is damaged".into(),
+                })?,
+                check,
+            }),
+            None => {
+                let encrypted: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+                    .fetch_one(&self.pool)
+                    .await?;
+                if encrypted > 0 {
+                    return Err(OpenError::KeyMissing {
+                        store: keys.describe(),
+                        entry: "(the registry's key check is missing)".into(),
+                    }
+                    .into());
                 }
-                .into());
+                None
             }
-        }
-        let opened = open_vault(keys, check.as_deref())?;
-        if opened.created || check.is_none() {
-            let check = opened.vault.key_check()?;
+        };
+        let opened = open_vault(keys, &registry_id, record)?;
+        if opened.created {
             sqlx::query(
                 "INSERT INTO vault_meta (id, key_id, key_check) VALUES (1, ?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, key_check = excluded.key_check",
             )
             .bind(opened.vault.key_id().to_string())
-            .bind(check)
+            .bind(opened.vault.key_check()?)
             .execute(&self.pool)
             .await?;
         }
-        if opened.promoted_next {
+        if let Some(from) = &opened.migrated_from {
             self.audit(
                 None,
-                "key.rotate.finish",
-                "an interrupted key rotation was completed at start-up",
+                "key.migrate",
+                &format!(
+                    "the data key {} was copied from the shared keyring entry {from} into this registry's own entry {}; the shared entry was left for other registries",
+                    opened.vault.key_id(),
+                    opened.entry
+                ),
                 AuditResult::Ok,
             )
             .await?;
@@ -288,6 +453,7 @@ impl Registry {
         detail: &str,
         result: AuditResult,
     ) -> Result<(), RegistryError> {
+        self.check_file()?;
         sqlx::query(
             "INSERT INTO audit_log (actor, tenant_slug, action, detail, result) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
@@ -347,7 +513,7 @@ impl Registry {
         vault: &Vault,
         new: NewTenant,
     ) -> Result<TenantRecord, RegistryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let slug = insert_tenant(&mut tx, vault, new).await?;
         tx.commit().await?;
         self.tenant(slug.as_str()).await
@@ -453,10 +619,13 @@ impl Registry {
 
     /// Re-encrypts every tenant's connection string under a new data key.
     ///
-    /// Crash safety: the new key is first stored in the keyring's `next`
-    /// slot; the registry is re-encrypted in one transaction; only then does
-    /// the new key replace the current one. A crash in between is finished by
-    /// [`Registry::open_vault`], which finds the registry opens with `next`.
+    /// Crash safety: the new key is stored (and read back) in a new keyring
+    /// entry of its own; the registry is re-encrypted and switched to it in
+    /// one transaction. A crash before the commit leaves the registry on the
+    /// old key; after it, on the new one. No entry is ever overwritten: the
+    /// previous key stays in its entry, so a copy or backup of this registry
+    /// file made before the rotation still opens, and no other registry's
+    /// key can be touched.
     pub async fn rotate_key(
         &self,
         keys: &dyn KeyStore,
@@ -464,12 +633,15 @@ impl Registry {
     ) -> Result<(Vault, usize), RegistryError> {
         let result = self.rotate_key_inner(keys, old).await;
         let (vault, n) = self.audited(None, "key.rotate", result).await?;
+        let entry = self.key_entry(vault.key_id()).await?;
         self.audit(
             None,
             "key.rotate",
             &format!(
-                "{n} connection strings re-encrypted under key {}",
-                vault.key_id()
+                "{n} connection strings re-encrypted under key {} (entry {}); the previous key {} stays in its own entry for copies of the registry made before",
+                vault.key_id(),
+                entry,
+                old.key_id()
             ),
             AuditResult::Ok,
         )
@@ -483,11 +655,11 @@ impl Registry {
         old: &Vault,
     ) -> Result<(Vault, usize), RegistryError> {
         let next = DataKey::generate();
-        keys.save(KeySlot::Next, &next)?;
-        let stored = next.to_stored();
+        let entry = self.key_entry(next.id()).await?;
+        save_verified(keys, &entry, &next)?;
         let new = Vault::new(next);
         let outcome = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.write_tx().await?;
             let rows: Vec<(i64, String, Vec<u8>)> =
                 sqlx::query_as("SELECT id, slug, connection_ct FROM tenants ORDER BY id")
                     .fetch_all(&mut *tx)
@@ -519,14 +691,10 @@ impl Registry {
         }
         .await;
         match outcome {
-            Ok(n) => {
-                keys.save(KeySlot::Current, &DataKey::from_stored(&stored)?)?;
-                keys.delete(KeySlot::Next)?;
-                Ok((new, n))
-            }
+            Ok(n) => Ok((new, n)),
             Err(e) => {
-                // The registry still uses the old key; the next slot is void.
-                let _ = keys.delete(KeySlot::Next);
+                // The registry still uses the old key; the new entry is void.
+                let _ = keys.delete(&entry);
                 Err(e)
             }
         }

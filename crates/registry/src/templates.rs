@@ -61,7 +61,7 @@ impl Registry {
     }
 
     async fn save_template_inner(&self, t: &StoredTemplate) -> Result<(), RegistryError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO templates (name, engine) VALUES (?1, ?2) ON CONFLICT (name, engine) DO NOTHING")
             .bind(&t.name)
             .bind(t.engine.as_str())
@@ -289,7 +289,7 @@ impl Registry {
 
     /// Records many check outcomes in one transaction (a fleet scan).
     pub async fn record_checks(&self, checks: &[TenantCheck]) -> Result<(), RegistryError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for c in checks {
             sqlx::query(
                 "UPDATE tenants SET status = ?2, status_reason = ?3,

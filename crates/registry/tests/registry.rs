@@ -26,7 +26,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
-    let registry = Registry::open(&path.join("registry.db")).await.unwrap();
+    let registry = Registry::create(&path.join("registry.db")).await.unwrap();
     Fixture {
         _dir: dir,
         dir: path,
@@ -390,4 +390,164 @@ async fn health_of_a_sqlite_tenant_and_of_a_broken_one() {
         .unwrap();
     assert!(!report.healthy);
     assert!(report.checks[0].detail.contains("unlock the keyring"));
+}
+
+/// Issue 13, item 1: every registry has its own keyring entry, so rotating
+/// one registry (or a copy of its file) never takes another's key.
+#[tokio::test]
+async fn rotating_one_registry_or_a_copy_leaves_every_other_registry_openable() {
+    let keys = MemoryKeyStore::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut registries = Vec::new();
+    for name in ["a", "b"] {
+        let r = Registry::create(&dir.path().join(format!("{name}.db")))
+            .await
+            .unwrap();
+        let v = r.open_vault(&keys).await.unwrap();
+        r.add_tenant(&v, new_tenant(name, &pg_url_with_canary(name)))
+            .await
+            .unwrap();
+        registries.push(r);
+    }
+    assert_ne!(
+        registries[0].registry_id().await.unwrap(),
+        registries[1].registry_id().await.unwrap()
+    );
+    // A byte copy of registry a, as an operator's backup would be.
+    sqlx::query(&format!(
+        "VACUUM INTO '{}'",
+        dir.path().join("a-copy.db").display()
+    ))
+    .execute(&mut sqlx_conn(&dir.path().join("a.db")).await)
+    .await
+    .unwrap();
+    let copy = Registry::open(&dir.path().join("a-copy.db")).await.unwrap();
+    let old = copy.open_vault(&keys).await.unwrap();
+    copy.rotate_key(&keys, &old).await.unwrap();
+    let old_b = registries[1].open_vault(&keys).await.unwrap();
+    registries[1].rotate_key(&keys, &old_b).await.unwrap();
+    // Both originals still open and decrypt; the copy too, under its new key.
+    for (r, slug) in registries.iter().zip(["a", "b"]) {
+        let v = r.open_vault(&keys).await.unwrap();
+        assert!(r.connection(&v, slug).await.is_ok(), "{slug}");
+    }
+    let v = copy.open_vault(&keys).await.unwrap();
+    assert!(copy.connection(&v, "a").await.is_ok());
+    assert!(keys
+        .entries()
+        .iter()
+        .all(|e| e.starts_with("registry-") && e.contains("/key-")));
+}
+
+async fn sqlx_conn(path: &Path) -> sqlx::SqliteConnection {
+    <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap()
+}
+
+/// Issue 13, item 1: a registry whose key is in the shared entry of older
+/// versions gets it copied into its own entry, recorded in the audit log.
+#[tokio::test]
+async fn a_key_in_the_shared_legacy_entry_is_migrated_to_the_registry_entry() {
+    use tenantry_vault::{KeyEntry, KeyStore};
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    f.registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    let own = f.registry.key_entry(vault.key_id()).await.unwrap();
+    let key = f.keys.load(&own).unwrap().unwrap();
+    f.keys.delete(&own).unwrap();
+    f.keys
+        .save(&KeyEntry::legacy(KeyEntry::LEGACY_CURRENT), &key)
+        .unwrap();
+    let reopened = f.registry.open_vault(&f.keys).await.unwrap();
+    assert_eq!(reopened.key_id(), vault.key_id());
+    assert!(f.keys.load(&own).unwrap().is_some());
+    assert!(f.registry.connection(&reopened, "acme").await.is_ok());
+    let log = f.registry.audit_log(None, 5).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "key.migrate"), "{log:?}");
+}
+
+/// Issue 13, item 15: a missing or truncated registry is an error, never a
+/// new empty registry; one removed while open refuses further writes.
+#[tokio::test]
+async fn a_missing_truncated_or_removed_registry_is_an_error_not_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    let err = Registry::open(&path).await.err().unwrap();
+    assert_eq!(err.code(), "registry_missing", "{err}");
+    assert!(!path.exists(), "open must not create a registry");
+
+    let r = Registry::create(&path).await.unwrap();
+    let keys = MemoryKeyStore::default();
+    let v = r.open_vault(&keys).await.unwrap();
+    r.add_tenant(&v, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    r.close().await;
+
+    std::fs::write(&path, b"").unwrap();
+    for attempt in [Registry::open(&path).await, Registry::create(&path).await] {
+        let err = attempt.err().unwrap();
+        assert_eq!(err.code(), "registry_damaged", "{err}");
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+
+    std::fs::remove_file(&path).unwrap();
+    let r = Registry::create(&path).await.unwrap();
+    let v = r.open_vault(&keys).await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    for side in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", path.display()));
+    }
+    let err = r
+        .add_tenant(&v, new_tenant("globex", &pg_url_with_canary("globex")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "registry_vanished", "{err}");
+    assert!(!path.exists(), "nothing may recreate the removed registry");
+}
+
+/// Issue 13, item 16: writers in separate connections (as two CLI processes
+/// are) wait for each other and all succeed, even when one holds the write
+/// lock for seconds.
+#[tokio::test]
+async fn concurrent_writers_wait_for_each_other_and_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    let keys = MemoryKeyStore::default();
+    let first = Registry::create(&path).await.unwrap();
+    let vault = first.open_vault(&keys).await.unwrap();
+    let second = Registry::open(&path).await.unwrap();
+
+    // Another process holds the write lock for two seconds.
+    let mut holder = sqlx_conn(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    });
+    let writes = (0..20).map(|i| {
+        let (r, v) = if i % 2 == 0 {
+            (&first, &vault)
+        } else {
+            (&second, &vault)
+        };
+        let slug = format!("t{i}");
+        async move {
+            r.add_tenant(v, new_tenant(&slug, &pg_url_with_canary(&slug)))
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(writes).await;
+    release.await.unwrap();
+    for r in &results {
+        assert!(r.is_ok(), "{:?}", r.as_ref().err().map(ToString::to_string));
+    }
+    assert_eq!(second.list_tenants().await.unwrap().len(), 20);
 }

@@ -20,6 +20,12 @@ impl KeyId {
     pub fn as_bytes(&self) -> &[u8; 8] {
         &self.0
     }
+    /// Parses the 16 hex digits [`Display`](fmt::Display) writes.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut id = [0u8; 8];
+        hex::decode_to_slice(s, &mut id).ok()?;
+        Some(Self(id))
+    }
 }
 
 impl fmt::Display for KeyId {

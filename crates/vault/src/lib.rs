@@ -17,5 +17,6 @@ pub use key::{DataKey, KeyId};
 #[cfg(any(test, feature = "test-support"))]
 pub use store::MemoryKeyStore;
 pub use store::{
-    open_vault, KeySlot, KeyStore, OpenError, OpenedVault, OsKeyring, DEFAULT_SERVICE,
+    open_vault, save_verified, KeyEntry, KeyRecord, KeyStore, OpenError, OpenedVault, OsKeyring,
+    DEFAULT_SERVICE,
 };

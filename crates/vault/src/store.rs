@@ -1,7 +1,19 @@
 //! Where the data key lives: the OS keyring in every real build, an
-//! in-memory store in unit tests. Opening the vault follows one rule: only a
-//! keyring that answers "no entry", for a registry that holds no ciphertext,
-//! may get a new key. Every other answer is an error and writes nothing.
+//! in-memory store in unit tests.
+//!
+//! Each registry has its own keyring entries, named by the registry's id (a
+//! random id stored in the registry) and the key's id:
+//! `registry-<registry id>/key-<key id>`. A rotation writes a new entry and
+//! never overwrites one, so rotating one registry (or a copy of its file)
+//! cannot take the key of any other. Registries made before entries were
+//! per registry kept their key in the shared `data-key` entry (and
+//! `data-key-next` during a rotation); opening such a registry copies the key
+//! that verifies into the registry's own entry and leaves the shared one for
+//! the others.
+//!
+//! Opening the vault follows one rule: only a registry that holds no
+//! ciphertext gets a new key. Every keyring failure is an error and writes
+//! nothing.
 
 #[cfg(any(test, feature = "test-support"))]
 use std::collections::HashMap;
@@ -12,33 +24,46 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::cipher::Vault;
 use crate::error::{KeyStoreError, VaultError};
-use crate::key::DataKey;
+use crate::key::{DataKey, KeyId};
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
 compile_error!("Tenantry needs an OS keyring: Linux (Secret Service), macOS (Keychain) or Windows (Credential Manager)");
 
-/// The two keyring entries: the key in use, and the next key while a
-/// rotation is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeySlot {
-    Current,
-    Next,
+/// The name of one keyring entry (the keyring's "user" or "account").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyEntry(String);
+
+impl KeyEntry {
+    /// The entry holding key `key` of the registry `registry`.
+    pub fn for_key(registry: &str, key: KeyId) -> Self {
+        Self(format!("registry-{registry}/key-{key}"))
+    }
+
+    /// The entry all registries shared before entries were per registry.
+    pub const LEGACY_CURRENT: &'static str = "data-key";
+    /// Its rotation slot.
+    pub const LEGACY_NEXT: &'static str = "data-key-next";
+
+    pub fn legacy(name: &'static str) -> Self {
+        Self(name.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-impl KeySlot {
-    fn user(self) -> &'static str {
-        match self {
-            KeySlot::Current => "data-key",
-            KeySlot::Next => "data-key-next",
-        }
+impl std::fmt::Display for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
 pub trait KeyStore: Send + Sync {
     /// `Ok(None)` only when the store positively answered "no such entry".
-    fn load(&self, slot: KeySlot) -> Result<Option<DataKey>, KeyStoreError>;
-    fn save(&self, slot: KeySlot, key: &DataKey) -> Result<(), KeyStoreError>;
-    fn delete(&self, slot: KeySlot) -> Result<(), KeyStoreError>;
+    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError>;
+    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError>;
+    fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError>;
     /// For settings screens and messages: which store, which service name.
     fn describe(&self) -> String;
 }
@@ -50,7 +75,7 @@ pub struct OsKeyring {
     service: String,
 }
 
-/// The keyring service name Tenantry's data key is stored under.
+/// The keyring service name Tenantry's data keys are stored under.
 pub const DEFAULT_SERVICE: &str = "dev.tenantry.console";
 
 impl OsKeyring {
@@ -60,8 +85,8 @@ impl OsKeyring {
         }
     }
 
-    fn entry(&self, slot: KeySlot) -> Result<keyring::Entry, KeyStoreError> {
-        keyring::Entry::new(&self.service, slot.user()).map_err(map_keyring_error)
+    fn entry(&self, entry: &KeyEntry) -> Result<keyring::Entry, KeyStoreError> {
+        keyring::Entry::new(&self.service, entry.as_str()).map_err(map_keyring_error)
     }
 }
 
@@ -78,22 +103,22 @@ fn map_keyring_error(e: keyring::Error) -> KeyStoreError {
 }
 
 impl KeyStore for OsKeyring {
-    fn load(&self, slot: KeySlot) -> Result<Option<DataKey>, KeyStoreError> {
-        match self.entry(slot)?.get_password() {
+    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+        match self.entry(entry)?.get_password() {
             Ok(p) => DataKey::from_stored(&SecretString::from(p)).map(Some),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(map_keyring_error(e)),
         }
     }
 
-    fn save(&self, slot: KeySlot, key: &DataKey) -> Result<(), KeyStoreError> {
-        self.entry(slot)?
+    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+        self.entry(entry)?
             .set_password(key.to_stored().expose_secret())
             .map_err(map_keyring_error)
     }
 
-    fn delete(&self, slot: KeySlot) -> Result<(), KeyStoreError> {
-        match self.entry(slot)?.delete_credential() {
+    fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError> {
+        match self.entry(entry)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring_error(e)),
         }
@@ -117,7 +142,7 @@ impl KeyStore for OsKeyring {
 #[cfg(any(test, feature = "test-support"))]
 #[derive(Default)]
 pub struct MemoryKeyStore {
-    entries: Mutex<HashMap<KeySlot, SecretString>>,
+    entries: Mutex<HashMap<KeyEntry, SecretString>>,
     failure: Mutex<Option<KeyStoreError>>,
 }
 
@@ -128,6 +153,17 @@ impl MemoryKeyStore {
         if let Ok(mut f) = self.failure.lock() {
             *f = e;
         }
+    }
+
+    /// The names of the entries held, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .entries
+            .lock()
+            .map(|m| m.keys().map(|k| k.0.clone()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     fn check(&self) -> Result<(), KeyStoreError> {
@@ -141,7 +177,7 @@ impl MemoryKeyStore {
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut HashMap<KeySlot, SecretString>) -> T,
+        f: impl FnOnce(&mut HashMap<KeyEntry, SecretString>) -> T,
     ) -> Result<T, KeyStoreError> {
         self.check()?;
         let mut map = self.entries.lock().map_err(|_| KeyStoreError::Other {
@@ -153,9 +189,9 @@ impl MemoryKeyStore {
 
 #[cfg(any(test, feature = "test-support"))]
 impl KeyStore for MemoryKeyStore {
-    fn load(&self, slot: KeySlot) -> Result<Option<DataKey>, KeyStoreError> {
+    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
         match self.with(|m| {
-            m.get(&slot)
+            m.get(entry)
                 .map(|s| SecretString::from(s.expose_secret().to_owned()))
         })? {
             Some(s) => DataKey::from_stored(&s).map(Some),
@@ -163,15 +199,15 @@ impl KeyStore for MemoryKeyStore {
         }
     }
 
-    fn save(&self, slot: KeySlot, key: &DataKey) -> Result<(), KeyStoreError> {
+    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
         self.with(|m| {
-            m.insert(slot, key.to_stored());
+            m.insert(entry.clone(), key.to_stored());
         })
     }
 
-    fn delete(&self, slot: KeySlot) -> Result<(), KeyStoreError> {
+    fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError> {
         self.with(|m| {
-            m.remove(&slot);
+            m.remove(entry);
         })
     }
 
@@ -186,14 +222,18 @@ pub enum OpenError {
     #[error(transparent)]
     KeyStore(#[from] KeyStoreError),
 
-    #[error("the registry holds encrypted connection strings but {store} has no Tenantry data key; restore the key (or the keyring) it was made with — Tenantry will not create a new key over existing data")]
-    KeyMissing { store: String },
+    #[error("the registry holds encrypted connection strings but {store} has no entry {entry} (nor a shared Tenantry data key that opens them); restore the key (or the keyring) they were made with — Tenantry will not create a new key over existing data")]
+    KeyMissing { store: String, entry: String },
 
-    #[error("the data key in {store} is not the one the registry was encrypted with ({reason}); restore the matching key — nothing was changed")]
-    WrongKey { store: String, reason: VaultError },
+    #[error("the data key in {store}, entry {entry}, is not the one the registry was encrypted with ({reason}); restore the matching key — nothing was changed")]
+    WrongKey {
+        store: String,
+        entry: String,
+        reason: VaultError,
+    },
 
-    #[error("the new data key could not be read back from {store}; the keyring does not persist it, so no key was adopted")]
-    NotPersisted { store: String },
+    #[error("the new data key could not be read back from {store}, entry {entry}; the keyring does not persist it, so no key was adopted")]
+    NotPersisted { store: String, entry: String },
 }
 
 impl OpenError {
@@ -210,111 +250,137 @@ impl OpenError {
 /// How the vault was opened.
 pub struct OpenedVault {
     pub vault: Vault,
+    /// The keyring entry the key is in.
+    pub entry: KeyEntry,
     /// A new key was made (first run): store `vault.key_check()` in the registry.
     pub created: bool,
-    /// An interrupted rotation was finished: the next key became current.
-    pub promoted_next: bool,
+    /// The key was found in the shared pre-registry-id entry (named here) and
+    /// copied into the registry's own entry.
+    pub migrated_from: Option<KeyEntry>,
 }
 
-/// Opens the vault with the key in `store`.
+/// What the registry records about its key: the key's id and a proof of key.
+pub struct KeyRecord<'a> {
+    pub key_id: KeyId,
+    pub check: &'a [u8],
+}
+
+/// Saves `key` in `entry` and reads it back: a keyring that does not persist
+/// what it is given must not be trusted with the only copy of a key.
+pub fn save_verified(
+    store: &dyn KeyStore,
+    entry: &KeyEntry,
+    key: &DataKey,
+) -> Result<(), OpenError> {
+    store.save(entry, key)?;
+    match store.load(entry)? {
+        Some(back) if back.id() == key.id() => Ok(()),
+        _ => Err(OpenError::NotPersisted {
+            store: store.describe(),
+            entry: entry.to_string(),
+        }),
+    }
+}
+
+/// Opens the vault of registry `registry_id` with its key in `store`.
 ///
-/// `key_check` is the registry's proof of key (see [`Vault::key_check`]),
-/// `None` when the registry holds no encrypted data yet.
+/// `record` is what the registry holds about its key (see
+/// [`Vault::key_check`]), `None` when it holds no encrypted data yet: only
+/// then is a new key made, in a new entry.
 pub fn open_vault(
     store: &dyn KeyStore,
-    key_check: Option<&[u8]>,
+    registry_id: &str,
+    record: Option<KeyRecord<'_>>,
 ) -> Result<OpenedVault, OpenError> {
-    let current = store.load(KeySlot::Current)?;
-    let Some(check) = key_check else {
-        if let Some(key) = current {
-            return Ok(OpenedVault {
-                vault: Vault::new(key),
-                created: false,
-                promoted_next: false,
-            });
-        }
-        // "No entry" and nothing encrypted: the one case that makes a key.
+    let Some(record) = record else {
         let key = DataKey::generate();
-        let id = key.id();
-        store.save(KeySlot::Current, &key)?;
-        match store.load(KeySlot::Current)? {
-            Some(back) if back.id() == id => {}
-            _ => {
-                return Err(OpenError::NotPersisted {
-                    store: store.describe(),
-                })
-            }
-        }
+        let entry = KeyEntry::for_key(registry_id, key.id());
+        save_verified(store, &entry, &key)?;
         return Ok(OpenedVault {
             vault: Vault::new(key),
+            entry,
             created: true,
-            promoted_next: false,
+            migrated_from: None,
         });
     };
-    let mismatch = match current {
-        Some(key) => {
-            let vault = Vault::new(key);
-            match vault.verify_key_check(check) {
-                Ok(()) => {
-                    return Ok(OpenedVault {
-                        vault,
-                        created: false,
-                        promoted_next: false,
-                    })
-                }
-                Err(e) => Some(e),
-            }
-        }
-        None => None,
-    };
-    // A rotation may have committed the registry before the keyring's
-    // current entry was replaced: the next key then opens it.
-    if let Some(next) = store.load(KeySlot::Next)? {
-        let vault = Vault::new(next);
-        if vault.verify_key_check(check).is_ok() {
-            let promoted = DataKey::from_stored(&store_text(store, KeySlot::Next)?)?;
-            store.save(KeySlot::Current, &promoted)?;
-            store.delete(KeySlot::Next)?;
-            return Ok(OpenedVault {
+    let entry = KeyEntry::for_key(registry_id, record.key_id);
+    if let Some(key) = store.load(&entry)? {
+        let vault = Vault::new(key);
+        return match vault.verify_key_check(record.check) {
+            Ok(()) => Ok(OpenedVault {
                 vault,
+                entry,
                 created: false,
-                promoted_next: true,
+                migrated_from: None,
+            }),
+            Err(reason) => Err(OpenError::WrongKey {
+                store: store.describe(),
+                entry: entry.to_string(),
+                reason,
+            }),
+        };
+    }
+    // A registry from before per-registry entries: its key is in the shared
+    // entry (or in the shared rotation slot, if a rotation was interrupted).
+    for legacy in [KeyEntry::LEGACY_CURRENT, KeyEntry::LEGACY_NEXT] {
+        let legacy = KeyEntry::legacy(legacy);
+        let Some(key) = store.load(&legacy)? else {
+            continue;
+        };
+        if Vault::new(DataKey::from_stored(&key.to_stored())?)
+            .verify_key_check(record.check)
+            .is_ok()
+        {
+            save_verified(store, &entry, &key)?;
+            return Ok(OpenedVault {
+                vault: Vault::new(key),
+                entry,
+                created: false,
+                migrated_from: Some(legacy),
             });
         }
     }
-    match mismatch {
-        Some(reason) => Err(OpenError::WrongKey {
-            store: store.describe(),
-            reason,
-        }),
-        None => Err(OpenError::KeyMissing {
-            store: store.describe(),
-        }),
-    }
-}
-
-fn store_text(store: &dyn KeyStore, slot: KeySlot) -> Result<SecretString, KeyStoreError> {
-    store
-        .load(slot)?
-        .map(|k| k.to_stored())
-        .ok_or_else(|| KeyStoreError::Corrupt {
-            reason: "the next key vanished during promotion".into(),
-        })
+    Err(OpenError::KeyMissing {
+        store: store.describe(),
+        entry: entry.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const REG: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
     fn a_first_run_creates_and_persists_a_key_then_reopens_it() {
         let store = MemoryKeyStore::default();
-        let first = open_vault(&store, None).unwrap();
+        let first = open_vault(&store, REG, None).unwrap();
         assert!(first.created);
         let check = first.vault.key_check().unwrap();
-        let again = open_vault(&store, Some(&check)).unwrap();
+        let again = open_vault(
+            &store,
+            REG,
+            Some(KeyRecord {
+                key_id: first.vault.key_id(),
+                check: &check,
+            }),
+        )
+        .unwrap();
         assert!(!again.created);
         assert_eq!(again.vault.key_id(), first.vault.key_id());
+        assert_eq!(again.entry, first.entry);
+        assert!(again.entry.as_str().starts_with("registry-0123"));
+    }
+
+    #[test]
+    fn two_registries_never_share_an_entry() {
+        let store = MemoryKeyStore::default();
+        let a = open_vault(&store, REG, None).unwrap();
+        let b = open_vault(&store, "fedcba9876543210fedcba9876543210", None).unwrap();
+        assert_ne!(a.entry, b.entry);
+        assert_ne!(a.vault.key_id(), b.vault.key_id());
+        assert_eq!(store.entries().len(), 2);
     }
 
     #[test]
@@ -332,60 +398,97 @@ mod tests {
         ];
         for f in failures {
             let store = MemoryKeyStore::default();
-            let original = open_vault(&store, None).unwrap().vault.key_id();
+            let first = open_vault(&store, REG, None).unwrap();
+            let check = first.vault.key_check().unwrap();
+            let before = store.entries();
             store.fail_with(Some(f.clone()));
-            let err = open_vault(&store, None).err().unwrap();
-            assert_eq!(err.code(), f.code());
-            store.fail_with(None);
+            let rec = || KeyRecord {
+                key_id: first.vault.key_id(),
+                check: &check,
+            };
             assert_eq!(
-                store.load(KeySlot::Current).unwrap().unwrap().id(),
-                original
+                open_vault(&store, REG, Some(rec())).err().unwrap().code(),
+                f.code()
             );
+            assert_eq!(
+                open_vault(&store, REG, None).err().unwrap().code(),
+                f.code()
+            );
+            store.fail_with(None);
+            assert_eq!(store.entries(), before);
+            assert!(open_vault(&store, REG, Some(rec())).is_ok());
         }
     }
 
     #[test]
     fn a_missing_key_with_existing_ciphertexts_is_refused() {
         let store = MemoryKeyStore::default();
-        let check = open_vault(&store, None).unwrap().vault.key_check().unwrap();
-        store.delete(KeySlot::Current).unwrap();
-        let err = open_vault(&store, Some(&check)).err().unwrap();
+        let first = open_vault(&store, REG, None).unwrap();
+        let check = first.vault.key_check().unwrap();
+        store.delete(&first.entry).unwrap();
+        let err = open_vault(
+            &store,
+            REG,
+            Some(KeyRecord {
+                key_id: first.vault.key_id(),
+                check: &check,
+            }),
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.code(), "key_missing");
-        assert!(
-            store.load(KeySlot::Current).unwrap().is_none(),
-            "no key may be created"
-        );
+        assert!(err.to_string().contains(first.entry.as_str()));
+        assert!(store.entries().is_empty(), "no key may be created");
     }
 
     #[test]
     fn a_wrong_key_is_refused_and_left_in_place() {
         let store = MemoryKeyStore::default();
-        let check = open_vault(&store, None).unwrap().vault.key_check().unwrap();
+        let first = open_vault(&store, REG, None).unwrap();
+        let check = first.vault.key_check().unwrap();
         let impostor = DataKey::generate();
-        store.save(KeySlot::Current, &impostor).unwrap();
-        let err = open_vault(&store, Some(&check)).err().unwrap();
+        let impostor_id = impostor.id();
+        store.save(&first.entry, &impostor).unwrap();
+        let err = open_vault(
+            &store,
+            REG,
+            Some(KeyRecord {
+                key_id: first.vault.key_id(),
+                check: &check,
+            }),
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.code(), "wrong_key");
-        assert_eq!(
-            store.load(KeySlot::Current).unwrap().unwrap().id(),
-            impostor.id()
-        );
+        assert_eq!(store.load(&first.entry).unwrap().unwrap().id(), impostor_id);
     }
 
     #[test]
-    fn an_interrupted_rotation_is_finished_on_open() {
-        let store = MemoryKeyStore::default();
-        open_vault(&store, None).unwrap();
-        // The registry was re-encrypted with the next key, then the process died.
-        let next = DataKey::generate();
-        let next_id = next.id();
-        store.save(KeySlot::Next, &next).unwrap();
-        let check = Vault::new(DataKey::from_stored(&next.to_stored()).unwrap())
-            .key_check()
+    fn a_key_in_the_shared_legacy_entry_is_copied_and_the_shared_entry_kept() {
+        for slot in [KeyEntry::LEGACY_CURRENT, KeyEntry::LEGACY_NEXT] {
+            let store = MemoryKeyStore::default();
+            let key = DataKey::generate();
+            let id = key.id();
+            let check = Vault::new(DataKey::from_stored(&key.to_stored()).unwrap())
+                .key_check()
+                .unwrap();
+            store.save(&KeyEntry::legacy(slot), &key).unwrap();
+            let opened = open_vault(
+                &store,
+                REG,
+                Some(KeyRecord {
+                    key_id: id,
+                    check: &check,
+                }),
+            )
             .unwrap();
-        let opened = open_vault(&store, Some(&check)).unwrap();
-        assert!(opened.promoted_next);
-        assert_eq!(opened.vault.key_id(), next_id);
-        assert_eq!(store.load(KeySlot::Current).unwrap().unwrap().id(), next_id);
-        assert!(store.load(KeySlot::Next).unwrap().is_none());
+            assert_eq!(opened.migrated_from, Some(KeyEntry::legacy(slot)));
+            assert_eq!(opened.vault.key_id(), id);
+            assert_eq!(store.load(&opened.entry).unwrap().unwrap().id(), id);
+            assert!(
+                store.load(&KeyEntry::legacy(slot)).unwrap().is_some(),
+                "other registries may still need the shared entry"
+            );
+        }
     }
 }

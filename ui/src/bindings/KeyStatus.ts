@@ -5,6 +5,10 @@
  */
 export type KeyStatus = { store: string, key_id: string | null, 
 /**
+ * The keyring entry the key is in (each registry has its own).
+ */
+entry: string | null, 
+/**
  * `{code, message}` when the key could not be opened.
  */
 error_code: string | null, error_message: string | null, registry: string, };
