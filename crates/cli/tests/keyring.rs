@@ -309,3 +309,108 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
     std::fs::remove_file(&csv).unwrap(); // the input itself holds the canary
     assert_no_canary_in_dir(dir);
 }
+
+/// Issue 13, item 1: two registries on one keyring service, and a copy of
+/// one's file: rotating one never takes another's key, and `key status`
+/// names the entry it uses.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn each_registry_has_its_own_keyring_entry_and_rotations_never_cross() {
+    let a = Env::new();
+    let mut b = Env::new();
+    b.service = a.service.clone();
+    for (env, slug) in [(&a, "acme"), (&b, "globex")] {
+        let db = env.dir.path().join("tenant.db");
+        std::fs::write(&db, b"").unwrap();
+        let add = env.run_with_stdin(
+            &["tenant", "add", slug, "--url", "-"],
+            &format!("sqlite:{}", db.display()),
+        );
+        assert!(add.status.success(), "{}", text(&add));
+    }
+    let status = |env: &Env| -> serde_json::Value {
+        let o = env.run(&["key", "status", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (sa, sb) = (status(&a), status(&b));
+    assert_ne!(sa["entry"], sb["entry"]);
+    assert!(sa["entry"].as_str().unwrap().starts_with(&format!(
+        "registry-{}/key-",
+        sa["registry_id"].as_str().unwrap()
+    )));
+
+    // A copy of a's registry, rotated on its own.
+    let copy = Env::new();
+    let mut copy = copy;
+    copy.service = a.service.clone();
+    std::fs::copy(a.registry(), copy.registry()).unwrap();
+    std::fs::copy(
+        a.dir.path().join("tenant.db"),
+        copy.dir.path().join("tenant.db"),
+    )
+    .unwrap();
+    for env in [&copy, &b] {
+        let o = env.run(&["key", "rotate", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    for (env, slug) in [(&a, "acme"), (&b, "globex"), (&copy, "acme")] {
+        let o = env.run(&["health", slug]);
+        assert!(o.status.success(), "{slug}: {}", text(&o));
+    }
+    assert_eq!(status(&a)["entry"], sa["entry"], "a's key was not touched");
+    assert_ne!(status(&b)["entry"], sb["entry"], "b rotated to a new entry");
+}
+
+/// Issue 13, item 8: a password in any query parameter, with odd
+/// characters, never reaches stdout, stderr (even with every driver log
+/// line on), the registry file or its audit log.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn passwords_in_query_parameters_and_odd_characters_never_leak() {
+    let env = Env::new();
+    let server = tenantry_tests::pg_server_url();
+    let params = [
+        format!("sslpassword={CANARY}"),
+        format!("Password={CANARY}"),
+        format!("pwd={CANARY}"),
+        format!("pass%77ord={CANARY}"),
+    ];
+    for (i, p) in params.iter().enumerate() {
+        let slug = format!("t{i}");
+        let add = env.run_with_stdin(
+            &["tenant", "add", &slug, "--url", "-"],
+            &format!("{server}/postgres?{p}"),
+        );
+        assert!(add.status.success(), "{}", text(&add));
+        assert!(!text(&add).contains(CANARY), "{}", text(&add));
+        for args in [
+            &["health", &slug][..],
+            &["tenant", "show", &slug, "--json"][..],
+        ] {
+            let o = env.run(args);
+            assert!(!text(&o).contains(CANARY), "{args:?}: {}", text(&o));
+        }
+    }
+    let list = env.run(&["tenant", "list", "--json"]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert!(!text(&list).contains(CANARY), "{}", text(&list));
+    let scan = env.run(&["scan", "--json", "--fail-on", "never"]);
+    assert!(!text(&scan).contains(CANARY), "{}", text(&scan));
+
+    // Passwords with a raw `/`, `?` or `@`: refused or stored, never echoed.
+    let csv = env.dir.path().join("tenants.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "slug,url\nodd-a,postgres://app:{CANARY}/x@127.0.0.1/db\nodd-b,postgres://app:{CANARY}?x@127.0.0.1/db\n"
+        ),
+    )
+    .unwrap();
+    let import = env.run(&["tenant", "import", csv.to_str().unwrap()]);
+    assert!(!text(&import).contains(CANARY), "{}", text(&import));
+    std::fs::remove_file(&csv).unwrap();
+    let show = env.run(&["tenant", "show", "t0"]);
+    assert!(!text(&show).contains(CANARY), "{}", text(&show));
+    assert_no_canary_in_dir(env.dir.path());
+}

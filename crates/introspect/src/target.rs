@@ -16,8 +16,94 @@ use crate::error::IntrospectError;
 /// What stands where a password was.
 pub const REDACTED: &str = "•••";
 
-/// Query-string keys whose values are secrets.
-const SECRET_PARAMS: [&str; 5] = ["password", "pass", "pwd", "sslpassword", "passfile"];
+/// Query-string keys whose values are known to be harmless (options, paths,
+/// names). Every other parameter's value is treated as a secret: redacted
+/// wherever the URL is shown or stored, scrubbed from driver messages.
+/// Keys are compared percent-decoded and lower-cased, as the drivers read them.
+const HARMLESS_PARAMS: [&str; 28] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "application_name",
+    "connect_timeout",
+    "target_session_attrs",
+    "charset",
+    "collation",
+    "socket",
+    "timezone",
+    "time-zone",
+    "mode",
+    "cache",
+    "immutable",
+    "vfs",
+];
+
+/// The parameters each driver reads (sqlx 0.8's option parsers). Any other
+/// parameter is dropped before the driver sees the URL: sqlx logs an unknown
+/// PostgreSQL parameter *with its value* (`?sslpassword=…`), and ignores it.
+const POSTGRES_PARAMS: [&str; 16] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+];
+const POSTGRES_MORE_PARAMS: [&str; 2] = ["application_name", "options"];
+const MYSQL_PARAMS: [&str; 13] = [
+    "sslmode",
+    "ssl-mode",
+    "sslca",
+    "ssl-ca",
+    "charset",
+    "collation",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "socket",
+    "timezone",
+];
+
+/// A query key as the drivers read it: percent-decoded, `+` as space (they
+/// compare it case-sensitively).
+fn decoded_key(raw: &str) -> String {
+    percent_decode(&raw.replace('+', " "))
+}
+
+/// A query key for the harmless-list check: decoded and lower-cased, so no
+/// spelling of a secret key passes as harmless.
+fn param_key(raw: &str) -> String {
+    decoded_key(raw).to_ascii_lowercase()
+}
+
+fn is_harmless(raw_key: &str) -> bool {
+    HARMLESS_PARAMS.contains(&param_key(raw_key).as_str())
+}
 
 /// A database connection URL. Not `Serialize`, not `Clone`-into-a-string:
 /// `Debug` and `Display` print the redacted form.
@@ -101,7 +187,14 @@ impl ConnectionUrl {
                                 Engine::Postgres => ":5432".into(),
                                 _ => ":3306".into(),
                             });
-                    format!("{host}{port}{}", u.path())
+                    // A path with an `@` holds the tail of a password that
+                    // broke the URL's structure.
+                    let path = if u.path().contains('@') {
+                        "/•••"
+                    } else {
+                        u.path()
+                    };
+                    format!("{host}{port}{path}")
                 }
                 Err(_) => self.redacted.clone(),
             },
@@ -162,9 +255,13 @@ impl ConnectionUrl {
                 forms.push(p.to_owned());
                 forms.push(percent_decode(p));
             }
-            for (k, v) in u.query_pairs() {
-                if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
-                    forms.push(v.into_owned());
+        }
+        if let Some((_, query)) = self.expose_secret().split_once('?') {
+            for pair in query.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or(("", pair));
+                if !is_harmless(k) {
+                    forms.push(v.to_owned());
+                    forms.push(percent_decode(&v.replace('+', " ")));
                 }
             }
         }
@@ -192,12 +289,52 @@ impl ConnectionUrl {
         self.secret.expose_secret()
     }
 
-    /// The URL text, with `mariadb://` spelled as the driver wants it.
+    /// The URL text as the driver is given it: `mariadb://` spelled as the
+    /// driver wants it, and only the query parameters the driver reads (an
+    /// unknown one is dropped with a warning that names its key, never its
+    /// value; the driver would have ignored it, after logging the value).
     pub(crate) fn driver_url(&self) -> String {
         let raw = self.expose_secret();
-        match raw.split_once("://") {
+        let raw = match raw.split_once("://") {
             Some((s, rest)) if s.eq_ignore_ascii_case("mariadb") => format!("mysql://{rest}"),
             _ => raw.to_owned(),
+        };
+        let Some((head, query)) = raw.split_once('?') else {
+            return raw;
+        };
+        let known = |k: &str| match self.engine {
+            Engine::Postgres => {
+                POSTGRES_PARAMS.contains(&k)
+                    || POSTGRES_MORE_PARAMS.contains(&k)
+                    || k.starts_with("options[")
+            }
+            Engine::Mysql => MYSQL_PARAMS.contains(&k),
+            Engine::Sqlite => true,
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let key = decoded_key(pair.split_once('=').map_or(*pair, |(k, _)| k));
+                let keep = pair.is_empty() || known(&key);
+                if !keep {
+                    let shown: String = key
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(40)
+                        .collect();
+                    tracing::warn!(
+                        parameter = %shown,
+                        server = %self.server_label(),
+                        "ignoring a connection parameter the driver does not read (its value is not shown)"
+                    );
+                }
+                keep && !pair.is_empty()
+            })
+            .collect();
+        if kept.is_empty() {
+            head.to_owned()
+        } else {
+            format!("{head}?{}", kept.join("&"))
         }
     }
 }
@@ -264,45 +401,68 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Redacts the password of any URL-shaped text, parseable or not:
-/// `postgres://app:s3cret@db1/acme` → `postgres://app:•••@db1/acme`, and
-/// `?password=…` values likewise.
+/// Redacts the secrets of any URL-shaped text, parseable or not:
+/// `postgres://app:s3cret@db1/acme` → `postgres://app:•••@db1/acme`, and the
+/// value of every query parameter not known to be harmless
+/// (`?sslpassword=…`, `?pass%77ord=…`) likewise. A password holding a raw
+/// `/`, `?` or `@` that breaks the URL's structure is still hidden: the
+/// user information then ends at the last `@`.
 pub fn redact(raw: &str) -> String {
-    let (head, query) = match raw.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (raw, None),
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        // `sqlite:path?…` and bare paths: only a query can hold secrets.
+        return match raw.split_once('?') {
+            Some((head, query)) => format!("{head}?{}", redact_query(query)),
+            None => raw.to_owned(),
+        };
     };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = match userinfo.split_once(':') {
-                        Some((user, _)) => format!("{user}:{REDACTED}"),
-                        None => userinfo.to_owned(),
-                    };
-                    format!("{scheme}://{user}@{host}{path}")
-                }
-                None => head.to_owned(),
-            }
+    // Where the user information ends: the URL's own `@` when it parses
+    // with a plain path, else the last `@` anywhere.
+    let parsed_ok = url::Url::parse(raw)
+        .ok()
+        .filter(|u| !u.path().contains('@'));
+    let at = match &parsed_ok {
+        Some(_) => rest
+            .find(['/', '?', '#'])
+            .map_or(rest, |end| &rest[..end])
+            .rfind('@'),
+        None => rest.rfind('@'),
+    };
+    let (userinfo, after) = match at {
+        Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+        None => (None, rest),
+    };
+    let mut out = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => out.push_str(&format!("{user}:{REDACTED}@")),
+            None if userinfo.contains(['/', '?']) => out.push_str(&format!("{REDACTED}@")),
+            None => out.push_str(&format!("{userinfo}@")),
         }
-        None => head.to_owned(),
-    };
-    if let Some(q) = query {
-        out.push('?');
-        let params: Vec<String> = q
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
-                    format!("{k}={REDACTED}")
-                }
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push_str(&params.join("&"));
+    }
+    match after.split_once('?') {
+        Some((host_path, query)) => {
+            out.push_str(host_path);
+            out.push('?');
+            out.push_str(&redact_query(query));
+        }
+        None => out.push_str(after),
     }
     out
+}
+
+/// `k=v&…` with every value not known harmless replaced by `•••` (a bare
+/// key without `=` is shown as `•••`: it may be a secret itself).
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if is_harmless(k) => format!("{k}={v}"),
+            Some((k, _)) => format!("{k}={REDACTED}"),
+            None if pair.is_empty() => String::new(),
+            None => REDACTED.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -318,8 +478,10 @@ mod tests {
             "postgres://app:•••@db1:5432/acme"
         );
         assert_eq!(
-            redact(&format!("mysql://root@h/db?password={CANARY}&ssl=true")),
-            "mysql://root@h/db?password=•••&ssl=true"
+            redact(&format!(
+                "mysql://root@h/db?password={CANARY}&sslmode=required"
+            )),
+            "mysql://root@h/db?password=•••&sslmode=required"
         );
         // Unparseable, with an `@` in the password.
         let r = redact(&format!("postgres://u:{CANARY}@x@[bad/db"));
@@ -338,6 +500,66 @@ mod tests {
         let err = ConnectionUrl::parse(&format!("oracle://app:{CANARY}@h/x")).unwrap_err();
         assert!(!err.to_string().contains(CANARY), "{err}");
         assert!(err.to_string().contains("unknown scheme"), "{err}");
+    }
+
+    /// Issue 13, item 8: every place a password can hide.
+    #[test]
+    fn redaction_hides_secrets_in_every_parameter_and_odd_character() {
+        let cases = [
+            format!("postgres://app@h/db?sslpassword={CANARY}"),
+            format!("postgres://app@h/db?Password={CANARY}"),
+            format!("postgres://app@h/db?pwd={CANARY}&sslmode=require"),
+            format!("postgres://app@h/db?pass%77ord={CANARY}"),
+            format!("postgres://app@h/db?options=-c%20x%3D{CANARY}"),
+            format!("postgres://app@h/db?{CANARY}"),
+            format!("postgres://app:{CANARY}/x@h/db"),
+            format!("postgres://app:{CANARY}?x@h/db"),
+            format!("postgres://app:12/{CANARY}@h/db"),
+            format!("postgres://app:{CANARY}@x@h/db"),
+            format!("mysql://root:{CANARY}#frag@h/db"),
+            format!("sqlite:/tmp/x.db?key={CANARY}"),
+        ];
+        for raw in &cases {
+            let r = redact(raw);
+            assert!(!r.contains(CANARY) && !r.contains("Canary"), "{raw} → {r}");
+            if let Ok(url) = ConnectionUrl::parse(raw) {
+                let shown = format!("{url} {url:?} {}", url.server_label());
+                assert!(!shown.contains(CANARY), "{raw} → {shown}");
+                let scrubbed = url.scrub(&format!("driver said {raw}"));
+                assert!(!scrubbed.contains(CANARY), "{raw} → {scrubbed}");
+            } else if let Err(e) = ConnectionUrl::parse(raw) {
+                assert!(!e.to_string().contains(CANARY), "{raw} → {e}");
+            }
+        }
+        // A driver message quoting a parameter's value alone.
+        let url =
+            ConnectionUrl::parse(&format!("postgres://app@h/db?sslpassword={CANARY}")).unwrap();
+        assert_eq!(url.scrub(&format!("bad key {CANARY}")), "bad key •••");
+        // Harmless parameters stay readable.
+        assert_eq!(
+            redact("postgres://app:x@h/db?sslmode=require&application_name=tenantry"),
+            "postgres://app:•••@h/db?sslmode=require&application_name=tenantry"
+        );
+        assert_eq!(
+            redact("postgres://db1:5432/acme?application_name=a@b"),
+            "postgres://db1:5432/acme?application_name=a@b"
+        );
+    }
+
+    #[test]
+    fn the_driver_is_given_only_the_parameters_it_reads() {
+        let url = ConnectionUrl::parse(&format!(
+            "postgres://app@h/db?sslpassword={CANARY}&sslmode=disable&Password={CANARY}&pass%77ord=pw"
+        ))
+        .unwrap();
+        assert_eq!(
+            url.driver_url(),
+            "postgres://app@h/db?sslmode=disable&pass%77ord=pw"
+        );
+        let url =
+            ConnectionUrl::parse(&format!("mariadb://root@h/db?pwd={CANARY}&charset=utf8mb4"))
+                .unwrap();
+        assert_eq!(url.driver_url(), "mysql://root@h/db?charset=utf8mb4");
     }
 
     #[test]
