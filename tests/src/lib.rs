@@ -283,7 +283,7 @@ impl TestFleet {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().to_owned();
-        let registry = tenantry_registry::Registry::open(&path.join("registry.db"))
+        let registry = tenantry_registry::Registry::create(&path.join("registry.db"))
             .await
             .expect("open registry");
         let vault = registry
@@ -346,4 +346,11 @@ impl TestFleet {
     pub fn sqlite_url(&self, name: &str) -> String {
         format!("sqlite:{}", self.dir.join(name).display())
     }
+}
+
+/// `x-wal` / `x-shm` beside a SQLite database file `x`.
+pub fn sqlite_side(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }

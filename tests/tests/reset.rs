@@ -543,3 +543,80 @@ async fn repair_creates_only_missing_objects_and_keeps_customisations() {
         .unwrap();
     assert_eq!(o.status, SchemaStatus::Synced, "{o:?}");
 }
+
+/// Issue 13, item 3: a SQLite tenant in WAL mode whose file is not named
+/// `.db`, with committed rows still in its `-wal` (a connection keeps it
+/// open, no checkpoint): the backup holds every row, and restoring it with
+/// a `-wal` beside the tenant brings every row back, for good.
+#[tokio::test]
+async fn sqlite_wal_rows_survive_backup_and_restore_whatever_the_file_name() {
+    use tenantry_fleet::backup::restore_backup;
+    let e = env().await;
+    let scratch = format!("sqlite:{}", e.dir.join("scratch.db").display());
+    e.register(&template(Engine::Sqlite, ""), &scratch).await;
+    let file = e.dir.join("stark.tenant");
+    e.tenant("stark", &format!("sqlite:{}", file.display()), None)
+        .await;
+    let mut keeper = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite:{}",
+        file.display()
+    ))
+    .await
+    .unwrap();
+    keeper
+        .execute("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE ledger (id INTEGER PRIMARY KEY, note TEXT);")
+        .await
+        .unwrap();
+    for chunk in 0..3 {
+        let mut tx = sqlx::Connection::begin(&mut keeper).await.unwrap();
+        for i in 0..500 {
+            sqlx::query("INSERT INTO ledger (note) VALUES (?1)")
+                .bind(format!("row {chunk}-{i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let wal = tenantry_tests::sqlite_side(&file, "-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the rows are in the -wal"
+    );
+
+    let plan = plan_reset(&e.registry, &e.vault, "stark", Timeouts::default())
+        .await
+        .unwrap();
+    let done = execute_reset(&e.registry, &e.vault, &plan, "stark", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let backup = done.backup.trim_start_matches("file ").to_owned();
+    let count = |path: String| async move {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+            "sqlite:{path}?mode=ro"
+        ))
+        .await
+        .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger")
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or(-1);
+        n
+    };
+    assert_eq!(count(backup.clone()).await, 1500, "every committed row");
+
+    // The tenant's -wal still exists (the keeper holds it): a restore must
+    // not be undone by it.
+    let id = e.registry.backups(Some("stark")).await.unwrap()[0].id;
+    restore_backup(&e.registry, &e.vault, id, "stark", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(count(file.display().to_string()).await, 1500);
+    drop(keeper);
+    assert_eq!(
+        count(file.display().to_string()).await,
+        1500,
+        "after the last connection closed and the -wal was checkpointed"
+    );
+}

@@ -87,7 +87,7 @@ pub async fn purge_backup(
                     path: f.clone(),
                     source,
                 })?;
-                let _ = std::fs::remove_file(f.with_extension("bak-wal"));
+                crate::sqlite_backup::remove_with_sides(&f);
             }
         }
         registry.mark_backup_purged(id).await?;
@@ -192,10 +192,17 @@ pub async fn restore_backup(
                 r?
             }
             Place::File(f) => {
+                if !f.is_file() {
+                    return Err(FleetError::Io { action: "find the backup", path: f.clone(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
+                }
                 let path = url.sqlite_path();
                 let aside = path.with_extension(format!("{stamp}r.bak"));
-                std::fs::copy(&path, &aside).map_err(|source| FleetError::Io { action: "set aside", path: aside.clone(), source })?;
-                std::fs::copy(&f, &path).map_err(|source| FleetError::Io { action: "restore", path: path.clone(), source })?;
+                // Both through SQLite's backup API: the current content (with
+                // its `-wal`) is set aside whole, and the restore is written
+                // through the tenant's own journal, so no leftover `-wal`
+                // can undo it.
+                crate::sqlite_backup::back_up(&path, &aside).await?;
+                crate::sqlite_backup::restore(&f, &path).await?;
                 format!("file {}", aside.display())
             }
         };

@@ -14,6 +14,7 @@ pub mod repair;
 pub mod reset;
 pub mod scan;
 mod sqlite_apply;
+mod sqlite_backup;
 pub mod template;
 pub mod upgrade;
 

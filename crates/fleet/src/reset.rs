@@ -517,14 +517,24 @@ async fn reset_sqlite(
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let backup_path = path.with_extension(format!("{secs}.bak"));
-        std::fs::copy(&path, &backup_path).map_err(|source| FleetError::Io {
-            action: "back up",
-            path: backup_path.clone(),
-            source,
-        })?;
-        let wal = path.with_extension("db-wal");
-        if wal.is_file() {
-            let _ = std::fs::copy(&wal, backup_path.with_extension("bak-wal"));
+        // Through SQLite's backup API, from a second connection that only
+        // reads: every committed row, the `-wal`'s included, whatever the
+        // file is called. Then checked: the copy must read as what we saw.
+        crate::sqlite_backup::back_up(&path, &backup_path).await?;
+        let mut copy = sqlite::open_read_only(&backup_path).await?;
+        let copied = sqlite::introspect(&mut copy).await;
+        let _ = copy.close().await;
+        let copied = copied.map_err(|e| catalog(url, &e))?;
+        if hash_schema(&copied).root != now_hash {
+            return Err(FleetError::VerifyFailed {
+                slug: ctx.record.slug.clone(),
+                found: format!(
+                    "backup {} reads as {}",
+                    backup_path.display(),
+                    hash_schema(&copied).root
+                ),
+                expected: now_hash.to_string(),
+            });
         }
         conn.execute("PRAGMA defer_foreign_keys = ON")
             .await
@@ -579,7 +589,9 @@ async fn reset_sqlite(
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if name.starts_with(&format!("{stem}."))
-                        && (name.ends_with(".bak") || name.ends_with(".bak-wal"))
+                        && (name.ends_with(".bak")
+                            || name.ends_with(".bak-wal")
+                            || name.ends_with(".bak-shm"))
                         && attempt_started
                             <= e.metadata()
                                 .and_then(|m| m.modified())
