@@ -295,8 +295,8 @@ async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Timeouts) {
                 let _ = c
                     .execute(
                         format!(
-                            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                            schema.replace('"', "\"\"")
+                            "DROP SCHEMA IF EXISTS {} CASCADE",
+                            tenantry_model::quote::postgres(schema)
                         )
                         .as_str(),
                     )
@@ -309,8 +309,11 @@ async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Timeouts) {
                 if let Ok(mut c) = tenantry_introspect::mysql::connect(&server, timeouts).await {
                     let _ = c
                         .execute(
-                            format!("DROP DATABASE IF EXISTS `{}`", schema.replace('`', "``"))
-                                .as_str(),
+                            format!(
+                                "DROP DATABASE IF EXISTS {}",
+                                tenantry_model::quote::mysql(schema)
+                            )
+                            .as_str(),
                         )
                         .await;
                     tenantry_introspect::mysql::close(c).await;

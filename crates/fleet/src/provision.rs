@@ -64,13 +64,7 @@ pub struct Place<'a> {
 /// How long a guard waits for another guard of the same tenant.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-fn quote_pg(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-fn quote_my(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
-}
+use tenantry_model::quote::{mysql as quote_my, postgres as quote_pg};
 
 /// The advisory-lock key of one (database, schema).
 pub fn pg_lock_key(database: &str, schema: &str) -> i64 {

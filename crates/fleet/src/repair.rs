@@ -189,9 +189,7 @@ fn list(items: &[String]) -> String {
     }
 }
 
-fn qp(i: &str) -> String {
-    format!("\"{}\"", i.replace('"', "\"\""))
-}
+use tenantry_model::quote::postgres as qp;
 
 async fn repair_postgres(
     url: &ConnectionUrl,
@@ -293,7 +291,7 @@ async fn repair_mysql(
     let tmp = scratch_name("tenantry_repair", 0);
     provision(&Place { url, schema: &tmp }, migrations, timeouts).await?;
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
-    let m = |s: &str| format!("`{}`", s.replace('`', "``"));
+    let m = tenantry_model::quote::mysql;
     let result = async {
         let mut created = Vec::new();
         conn.execute(format!("USE {}", m(schema)).as_str()).await.map_err(|e| catalog(url, &e))?;

@@ -15,6 +15,7 @@ use serde::Serialize;
 use sqlx::{Connection, Executor};
 use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, IntrospectError, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
+use tenantry_model::quote::{mysql as quote_my, postgres as quote_pg, sqlite as quote_lite};
 use tenantry_model::{hash_schema, DriftHash, Engine, ObjectKind, SchemaSnapshot, SchemaStatus};
 use tenantry_registry::templates::TenantCheck;
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
@@ -67,18 +68,6 @@ pub struct ResetOutcome {
     #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
     pub status: SchemaStatus,
     pub applied: Vec<String>,
-}
-
-fn quote_pg(i: &str) -> String {
-    format!("\"{}\"", i.replace('"', "\"\""))
-}
-
-fn quote_my(i: &str) -> String {
-    format!("`{}`", i.replace('`', "``"))
-}
-
-fn quote_lite(i: &str) -> String {
-    format!("\"{}\"", i.replace('"', "\"\""))
 }
 
 /// `tenantry_q_<schema>_<utc timestamp>`, cut to 63 bytes.
@@ -148,7 +137,9 @@ async fn context(registry: &Registry, vault: &Vault, slug: &str) -> Result<Conte
     })
 }
 
-/// Row counts of the tenant's tables, in one query.
+/// Row counts of the tenant's tables, in one query. Each count is labelled
+/// by the table's position in the snapshot, never by its name: names reach
+/// the statement only as quoted identifiers.
 async fn row_counts(
     ctx: &Context,
     snap: &SchemaSnapshot,
@@ -163,52 +154,48 @@ async fn row_counts(
             reason: ctx.url.scrub(&e.to_string()),
         })
     };
-    let parts = |q: &dyn Fn(&str) -> String| -> String {
+    let sql = |q: &dyn Fn(&str) -> String| -> String {
         snap.tables
             .iter()
-            .map(|t| {
-                format!(
-                    "SELECT CAST({} AS CHAR(200)) AS t, COUNT(*) AS n FROM {}",
-                    sql_text(&t.name),
-                    q(&t.name)
-                )
-            })
+            .enumerate()
+            .map(|(i, t)| format!("SELECT {i} AS t, COUNT(*) AS n FROM {}", q(&t.name)))
             .collect::<Vec<_>>()
             .join(" UNION ALL ")
     };
-    Ok(match ctx.record.engine {
+    let rows: Vec<(i64, i64)> = match ctx.record.engine {
         Engine::Postgres => {
-            let sql = parts(&|t| format!("{}.{}", quote_pg(&ctx.schema), quote_pg(t)))
-                .replace("CHAR(200)", "text");
+            let sql = sql(&|t| format!("{}.{}", quote_pg(&ctx.schema), quote_pg(t)));
             let mut c = postgres::connect(&ctx.url, timeouts).await?;
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err)?;
+            let rows = sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err);
             postgres::close(c).await;
-            rows
+            // `{i}` is an integer literal: PostgreSQL types it int4.
+            rows?
+                .into_iter()
+                .map(|(i, n): (i32, i64)| (i64::from(i), n))
+                .collect()
         }
         Engine::Mysql => {
-            let sql = parts(&|t| format!("{}.{}", quote_my(&ctx.schema), quote_my(t)));
+            let sql = sql(&|t| format!("{}.{}", quote_my(&ctx.schema), quote_my(t)));
             let mut c = mysql::connect(&ctx.url.with_database("")?, timeouts).await?;
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err)?;
+            let rows = sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err);
             mysql::close(c).await;
-            rows
+            rows?
         }
         Engine::Sqlite => {
-            let sql = parts(&|t| quote_lite(t))
-                .replace("CAST(", "(")
-                .replace(" AS CHAR(200))", ")");
+            let sql = sql(&|t| quote_lite(t));
             let mut c = sqlite::open_read_only(&ctx.url.sqlite_path()).await?;
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err)?;
+            let rows = sqlx::query_as(&sql).fetch_all(&mut c).await.map_err(err);
             let _ = c.close().await;
-            rows
+            rows?
         }
-    })
-}
-
-fn sql_text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|(i, n)| {
+            let t = snap.tables.get(usize::try_from(i).ok()?)?;
+            Some((t.name.clone(), n))
+        })
+        .collect())
 }
 
 /// Plans a reset: reads the tenant, compares it with its template version,

@@ -211,7 +211,7 @@ async fn upgrade_postgres(
             });
         }
         sqlx::query("SELECT set_config('search_path', $1, true)")
-            .bind(format!("\"{}\"", schema.replace('"', "\"\"")))
+            .bind(tenantry_model::quote::postgres(schema))
             .execute(&mut *tx)
             .await
             .map_err(|e| catalog(url, &e))?;
@@ -252,7 +252,7 @@ async fn upgrade_mysql(
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
     let result = async {
         mysql_lock(&mut conn, url, schema).await?;
-        conn.execute(format!("USE `{}`", schema.replace('`', "``")).as_str())
+        conn.execute(format!("USE {}", tenantry_model::quote::mysql(schema)).as_str())
             .await
             .map_err(|e| catalog(url, &e))?;
         let mut applied = Vec::new();
