@@ -620,3 +620,156 @@ async fn sqlite_wal_rows_survive_backup_and_restore_whatever_the_file_name() {
         "after the last connection closed and the -wal was checkpointed"
     );
 }
+
+/// Issue 13, item 5: a purge never drops or breaks anything outside the
+/// quarantine: a view and a foreign key elsewhere make it a refusal that
+/// names them; once they are gone, it purges.
+#[tokio::test]
+async fn purging_a_postgres_backup_refuses_while_objects_outside_depend_on_it() {
+    use tenantry_fleet::backup::purge_backup;
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
+    e.tenant("acme", &db.url(), Some("acme")).await;
+    db.apply(
+        "acme",
+        "CREATE TABLE ledger (id int PRIMARY KEY); INSERT INTO ledger VALUES (1), (2);",
+    )
+    .await;
+    let plan = plan_reset(&e.registry, &e.vault, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    let done = execute_reset(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    let q = done
+        .backup
+        .trim_start_matches("schema ")
+        .split(" in ")
+        .next()
+        .unwrap()
+        .to_owned();
+    let qq = tenantry_model::quote::postgres(&q);
+    db.apply(
+        "public",
+        &format!(
+            "CREATE VIEW ledger_ids AS SELECT id FROM {qq}.ledger;
+             CREATE TABLE payments (ledger_id int REFERENCES {qq}.ledger (id));"
+        ),
+    )
+    .await;
+    let id = e.registry.backups(Some("acme")).await.unwrap()[0].id;
+    let err = purge_backup(&e.registry, &e.vault, id, "acme", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "purge_refused", "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("ledger_ids") && msg.contains("payments"),
+        "{msg}"
+    );
+    let outside = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'public' AND c.relname IN ('ledger_ids', 'payments')";
+    assert_eq!(pg_count(&db, outside).await, 2);
+    let fks = "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.payments'::regclass AND contype = 'f'";
+    assert_eq!(pg_count(&db, fks).await, 1, "the foreign key is intact");
+    let log = e.registry.audit_log(Some("acme"), 1).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].result),
+        ("backup.purge", AuditResult::Refused)
+    );
+
+    db.apply("public", "DROP VIEW ledger_ids; DROP TABLE payments;")
+        .await;
+    purge_backup(&e.registry, &e.vault, id, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    let left = format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{q}'");
+    assert_eq!(pg_count(&db, &left).await, 0);
+}
+
+/// Issue 13, item 11: hostile table names (backslashes, quotes, backticks,
+/// an injection attempt) on MariaDB go through plan, reset, restore and
+/// purge as names: counted right, nothing injected, nothing lost.
+#[tokio::test]
+async fn hostile_table_names_on_mariadb_are_only_ever_names() {
+    use tenantry_fleet::backup::{purge_backup, restore_backup};
+    let e = env().await;
+    let scratch = MysqlDatabase::create().await;
+    e.register(&template(Engine::Mysql, ""), &scratch.url())
+        .await;
+    let t = MysqlDatabase::create().await;
+    e.tenant("evil", &t.url(), None).await;
+    let names = [r"back\slash", r"x\', SLEEP(4), '", "tick`tick", r"q'uote\"];
+    for (i, n) in names.iter().enumerate() {
+        let qn = tenantry_model::quote::mysql(n);
+        t.apply(&format!(
+            "CREATE TABLE {qn} (id INT); INSERT INTO {qn} VALUES {};",
+            (0..=i)
+                .map(|k| format!("({k})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await;
+    }
+    let started = std::time::Instant::now();
+    let plan = plan_reset(&e.registry, &e.vault, "evil", Timeouts::default())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "nothing injected"
+    );
+    for (i, n) in names.iter().enumerate() {
+        let o = plan.objects.iter().find(|o| o.name == *n).unwrap();
+        assert_eq!(o.rows, Some(i as i64 + 1), "{n}");
+    }
+    let done = execute_reset(&e.registry, &e.vault, &plan, "evil", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let _q = MysqlDatabase::adopt(done.backup.trim_start_matches("database "));
+    let id = e.registry.backups(Some("evil")).await.unwrap()[0].id;
+    let displaced = restore_backup(&e.registry, &e.vault, id, "evil", Timeouts::default())
+        .await
+        .unwrap();
+    let _d = MysqlDatabase::adopt(displaced.trim_start_matches("database "));
+    let mut c = t.connect().await;
+    for (i, n) in names.iter().enumerate() {
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {}",
+            tenantry_model::quote::mysql(n)
+        ))
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(count, i as i64 + 1, "{n}");
+    }
+    let displaced_id = e.registry.backups(Some("evil")).await.unwrap()[0].id;
+    // A view in another database that reads the backup blocks its purge.
+    let dq = tenantry_model::quote::mysql(displaced.trim_start_matches("database "));
+    scratch
+        .apply(&format!("CREATE VIEW peek AS SELECT * FROM {dq}.`users`"))
+        .await;
+    let err = purge_backup(
+        &e.registry,
+        &e.vault,
+        displaced_id,
+        "evil",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "purge_refused", "{err}");
+    assert!(err.to_string().contains("peek"), "{err}");
+    scratch.apply("DROP VIEW peek").await;
+    purge_backup(
+        &e.registry,
+        &e.vault,
+        displaced_id,
+        "evil",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+}

@@ -4,6 +4,7 @@
 
 use sqlx::{Connection, Executor};
 use tenantry_introspect::{mysql, postgres, Timeouts};
+use tenantry_model::quote;
 use tenantry_registry::templates::Backup;
 use tenantry_registry::{AuditResult, Registry};
 use tenantry_vault::Vault;
@@ -52,7 +53,49 @@ async fn find(registry: &Registry, id: i64) -> Result<Backup, FleetError> {
         })
 }
 
-/// Deletes a backup for good.
+/// Objects outside schema `$1` that depend on an object inside it (a view,
+/// a foreign key, a column of one of its types, a default using one of its
+/// sequences, a function…), each named by `pg_describe_object`. An object's
+/// schema is that of the relation it belongs to for rules, triggers,
+/// defaults and policies, which have no schema of their own.
+const PG_OUTSIDE_DEPENDENTS: &str = "
+WITH q AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+inside AS (
+    SELECT d.classid, d.objid FROM pg_depend d, q
+     WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = q.oid
+)
+SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid)
+  FROM pg_depend d
+  JOIN inside i ON d.refclassid = i.classid AND d.refobjid = i.objid
+ CROSS JOIN q
+ WHERE d.deptype IN ('n', 'a')
+   AND COALESCE(
+         CASE d.classid
+           WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+           WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+           WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+           WHEN 'pg_constraint'::regclass THEN (SELECT connamespace FROM pg_constraint WHERE oid = d.objid)
+           WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+           WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.oid = d.objid)
+           WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+           WHEN 'pg_policy'::regclass THEN (SELECT c.relnamespace FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE p.oid = d.objid)
+         END, 0) <> q.oid
+ ORDER BY 1";
+
+/// Foreign keys from other databases into database `?`, and views or
+/// routines elsewhere that name it (MySQL keeps their text fully qualified).
+const MY_OUTSIDE_DEPENDENTS: &str = "
+SELECT CAST(CONCAT('foreign key ', CONSTRAINT_NAME, ' on ', CONSTRAINT_SCHEMA, '.', TABLE_NAME) AS CHAR)
+  FROM information_schema.REFERENTIAL_CONSTRAINTS
+ WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND CONSTRAINT_SCHEMA <> UNIQUE_CONSTRAINT_SCHEMA
+UNION ALL
+SELECT CAST(CONCAT('view ', TABLE_SCHEMA, '.', TABLE_NAME) AS CHAR)
+  FROM information_schema.VIEWS
+ WHERE TABLE_SCHEMA <> ? AND LOCATE(CONCAT('`', REPLACE(?, '`', '``'), '`.'), VIEW_DEFINITION) > 0";
+
+/// Deletes a backup for good. Nothing outside the backup is ever dropped:
+/// objects elsewhere that depend on it make the purge a refusal that
+/// lists them.
 pub async fn purge_backup(
     registry: &Registry,
     vault: &Vault,
@@ -67,19 +110,54 @@ pub async fn purge_backup(
         match place(&b)? {
             Place::PgSchema(q) => {
                 let mut c = postgres::connect(&url, timeouts).await?;
-                let r = c
-                    .execute(format!("DROP SCHEMA \"{}\" CASCADE", q.replace('"', "\"\"")).as_str())
-                    .await;
+                let r = async {
+                    let mut tx = c.begin().await.map_err(|e| catalog(&url, &e))?;
+                    // Every object outside the quarantine that depends on an
+                    // object inside it: CASCADE would drop (or break) it.
+                    let dependents: Vec<String> = sqlx::query_scalar(PG_OUTSIDE_DEPENDENTS)
+                        .bind(&q)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(|e| catalog(&url, &e))?;
+                    if !dependents.is_empty() {
+                        return Err(FleetError::PurgeRefused {
+                            backup: format!("schema {q}"),
+                            dependents: dependents.join("; "),
+                        });
+                    }
+                    // CASCADE now reaches only the quarantine's own objects.
+                    tx.execute(format!("DROP SCHEMA {} CASCADE", quote::postgres(&q)).as_str())
+                        .await
+                        .map_err(|e| catalog(&url, &e))?;
+                    tx.commit().await.map_err(|e| catalog(&url, &e))
+                }
+                .await;
                 postgres::close(c).await;
-                r.map_err(|e| catalog(&url, &e))?;
+                r?;
             }
             Place::MyDatabase(q) => {
                 let mut c = mysql::connect(&url.with_database("")?, timeouts).await?;
-                let r = c
-                    .execute(format!("DROP DATABASE `{}`", q.replace('`', "``")).as_str())
-                    .await;
+                let r = async {
+                    let dependents: Vec<String> = sqlx::query_scalar(MY_OUTSIDE_DEPENDENTS)
+                        .bind(&q)
+                        .bind(&q)
+                        .bind(&q)
+                        .fetch_all(&mut c)
+                        .await
+                        .map_err(|e| catalog(&url, &e))?;
+                    if !dependents.is_empty() {
+                        return Err(FleetError::PurgeRefused {
+                            backup: format!("database {q}"),
+                            dependents: dependents.join("; "),
+                        });
+                    }
+                    c.execute(format!("DROP DATABASE {}", quote::mysql(&q)).as_str())
+                        .await
+                        .map_err(|e| catalog(&url, &e))
+                }
+                .await;
                 mysql::close(c).await;
-                r.map_err(|e| catalog(&url, &e))?;
+                r?;
             }
             Place::File(f) => {
                 std::fs::remove_file(&f).map_err(|source| FleetError::Io {
@@ -131,7 +209,7 @@ pub async fn restore_backup(
                     let mut tx = conn.begin().await.map_err(|e| catalog(&url, &e))?;
                     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, &schema)).execute(&mut *tx).await.map_err(|e| catalog(&url, &e))?;
                     let aside: String = format!("{}r", quarantine_name(&schema));
-                    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                    let quote = quote::postgres;
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&schema), quote(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&q), quote(&schema)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     tx.commit().await.map_err(|e| catalog(&url, &e))?;
@@ -149,7 +227,7 @@ pub async fn restore_backup(
                         .bind(&schema).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
                     let saved: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> '_tenantry_views'")
                         .bind(&q).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
-                    let m = |s: &str| format!("`{}`", s.replace('`', "``"));
+                    let m = quote::mysql;
                     conn.execute(format!("CREATE DATABASE {}", m(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     // Views cannot move between databases: keep the current
                     // ones' definitions aside, then recreate the saved ones.

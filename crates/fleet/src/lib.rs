@@ -80,6 +80,8 @@ pub enum FleetError {
         applied: String,
         reason: String,
     },
+    #[error("backup {backup} was not purged: objects outside it depend on it ({dependents}); drop or change those first, or keep the backup — nothing was dropped")]
+    PurgeRefused { backup: String, dependents: String },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
@@ -101,6 +103,7 @@ impl FleetError {
             FleetError::UpgradeRefused { .. } => "upgrade_refused",
             FleetError::VerifyFailed { .. } => "verify_failed",
             FleetError::PartialReset { .. } => "partial_reset",
+            FleetError::PurgeRefused { .. } => "purge_refused",
             FleetError::Introspect(e) => e.code(),
             FleetError::Registry(e) => e.code(),
         }
@@ -143,6 +146,7 @@ impl FleetError {
                 | FleetError::PlanStale { .. }
                 | FleetError::UpgradeRefused { .. }
                 | FleetError::UnknownVersion { .. }
+                | FleetError::PurgeRefused { .. }
         )
     }
 }
