@@ -73,6 +73,8 @@ pub fn open_fleet_with<R: Runtime>(
 }
 
 pub fn run() {
+    // Before any key or connection string is in memory: no core dumps.
+    tenantry_vault::harden_process();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")

@@ -773,3 +773,95 @@ async fn hostile_table_names_on_mariadb_are_only_ever_names() {
     .await
     .unwrap();
 }
+
+/// Issue 13, item 4: a backup belongs to the tenant it was taken from, not
+/// to its slug: after the slug is removed and given to another customer,
+/// restoring the old backup into the new schema is refused, and the new
+/// tenant sees no old backups or history. On MariaDB, restoring a backup
+/// whose quarantine database is gone is refused before anything changes.
+#[tokio::test]
+async fn backups_follow_the_tenant_not_its_slug_and_a_missing_backup_changes_nothing() {
+    use tenantry_fleet::backup::restore_backup;
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
+    e.tenant("acme", &db.url(), Some("old_customer")).await;
+    db.apply(
+        "old_customer",
+        "CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('old');",
+    )
+    .await;
+    let plan = plan_reset(&e.registry, &e.vault, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    execute_reset(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    let old_backup = e.registry.backups(None).await.unwrap()[0].clone();
+    e.registry.remove_tenant("acme").await.unwrap();
+    e.tenant("acme", &db.url(), Some("new_customer")).await;
+
+    assert!(e.registry.backups(Some("acme")).await.unwrap().is_empty());
+    assert!(
+        e.registry
+            .audit_log(Some("acme"), 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.action != "reset"),
+        "the old customer's history is not the new one's"
+    );
+    let err = restore_backup(
+        &e.registry,
+        &e.vault,
+        old_backup.id,
+        "acme",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "backup_refused", "{err}");
+    let leaked = "SELECT count(*) FROM pg_tables WHERE schemaname = 'new_customer' AND tablename = 'secrets'";
+    assert_eq!(pg_count(&db, leaked).await, 0);
+
+    // MariaDB: the quarantine database was dropped by hand.
+    let scratch = MysqlDatabase::create().await;
+    e.register(&template(Engine::Mysql, ""), &scratch.url())
+        .await;
+    let t = MysqlDatabase::create().await;
+    e.tenant("hooli", &t.url(), None).await;
+    t.apply("CREATE TABLE custom_x (id INT); INSERT INTO custom_x VALUES (1);")
+        .await;
+    let plan = plan_reset(&e.registry, &e.vault, "hooli", Timeouts::default())
+        .await
+        .unwrap();
+    let done = execute_reset(&e.registry, &e.vault, &plan, "hooli", Timeouts::default())
+        .await
+        .unwrap();
+    let q = done.backup.trim_start_matches("database ").to_owned();
+    scratch
+        .apply(&format!(
+            "DROP DATABASE {}",
+            tenantry_model::quote::mysql(&q)
+        ))
+        .await;
+    let before: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+    )
+    .fetch_one(&mut t.connect().await)
+    .await
+    .unwrap();
+    assert!(before > 0);
+    let id = e.registry.backups(Some("hooli")).await.unwrap()[0].id;
+    let err = restore_backup(&e.registry, &e.vault, id, "hooli", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "backup_refused", "{err}");
+    let after: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+    )
+    .fetch_one(&mut t.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(after, before, "the tenant was not emptied");
+}

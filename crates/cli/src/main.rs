@@ -192,6 +192,13 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// The audit log: check its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: tenants::AuditCommand,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Check a tenant: connection info, connect, query, server version, schema, cache.
     Health {
         /// The tenant's slug.
@@ -253,6 +260,8 @@ pub fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result
 }
 
 fn main() -> ExitCode {
+    // Before any key or connection string is in memory: no core dumps.
+    tenantry_vault::harden_process();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -289,6 +298,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             tenants::tenant(command, &registry, &mut out).await
         }
         Command::Key { command, registry } => tenants::key(command, &registry, &mut out).await,
+        Command::Audit { command, registry } => tenants::audit(command, &registry, &mut out).await,
         Command::Health {
             slug,
             json,

@@ -71,14 +71,20 @@ pub enum TenantCommand {
         #[arg(conflicts_with = "from_query", required_unless_present = "from_query")]
         file: Option<PathBuf>,
         /// A SELECT returning at least `slug` plus the pattern's columns.
-        #[arg(long, requires_all = ["source", "pattern"])]
+        #[arg(long, requires = "source")]
         from_query: Option<String>,
         /// The central database's URL (or `-` for standard input).
         #[arg(long)]
         source: Option<String>,
-        /// The tenants' URL pattern, e.g. `postgres://app@db1/{db_name}`.
-        #[arg(long)]
+        /// The tenants' URL pattern, e.g. `postgres://app@db1/{db_name}`, or
+        /// `-` to read it from standard input (after the source, if that is
+        /// `-` too). A pattern with a password belongs in stdin or
+        /// --pattern-env: a command line is visible to every user in `ps`.
+        #[arg(long, conflicts_with = "pattern_env")]
         pattern: Option<String>,
+        /// Name of an environment variable holding the URL pattern.
+        #[arg(long)]
+        pattern_env: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -96,6 +102,60 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain: every row must match its hash and
+    /// follow the row before it. Exits 3 when the chain is broken.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn audit(
+    cmd: AuditCommand,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let AuditCommand::Verify { json } = cmd;
+    let report = registry.verify_audit().await?;
+    if json {
+        write_json(out, &report)?;
+    } else {
+        writeln!(
+            out,
+            "audit log of {}: {} rows chained and intact{}{}",
+            registry.path().display(),
+            report.chained,
+            if report.unchained > 0 {
+                format!(", {} older rows from before the chain", report.unchained)
+            } else {
+                String::new()
+            },
+            report
+                .head
+                .as_deref()
+                .map(|h| format!(
+                    "\nhead {h} (note it down: a log cut short after it would end elsewhere)"
+                ))
+                .unwrap_or_default()
+        )
+        .map_err(CliError::output)?;
+    }
+    match report.broken {
+        None => Ok(()),
+        Some(b) => Err(CliError::finding(
+            "audit_chain_broken",
+            format!(
+                "the audit log's chain breaks at row {}: {}; rows before it are intact",
+                b.id,
+                tenantry_registry::escape_controls(&b.why)
+            ),
+        )),
+    }
 }
 
 fn registry_path(args: &RegistryArgs) -> Result<PathBuf, CliError> {
@@ -124,6 +184,39 @@ pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
 /// template): opens it, making it when there is no file yet.
 pub(crate) async fn open_or_create(args: &RegistryArgs) -> Result<Registry, CliError> {
     Ok(Registry::create(&registry_path(args)?).await?)
+}
+
+/// Reads the import's URL pattern: `-` (a line of standard input), from an
+/// environment variable, or as given.
+fn read_pattern(value: Option<&str>, env: Option<&str>) -> Result<secrecy::SecretString, CliError> {
+    if let Some(var) = env {
+        return std::env::var(var)
+            .map(secrecy::SecretString::from)
+            .map_err(|_| {
+                CliError::new(
+                    "pattern_env",
+                    format!("environment variable {var} is not set (or not UTF-8)"),
+                )
+            });
+    }
+    match value {
+        Some("-") => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                CliError::new(
+                    "stdin",
+                    format!("cannot read the URL pattern from standard input: {e}"),
+                )
+            })?;
+            Ok(secrecy::SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()))
+        }
+        Some(p) => Ok(secrecy::SecretString::from(p.to_owned())),
+        None => Err(CliError::new(
+            "usage",
+            "--from-query needs --pattern (or --pattern - for standard input, or --pattern-env VAR)"
+                .into(),
+        )),
+    }
 }
 
 /// Reads a URL given as `-` (stdin), from an environment variable, or as is.
@@ -260,16 +353,18 @@ pub async fn tenant(
             from_query,
             source,
             pattern,
+            pattern_env,
             json,
         } => {
             let rows = match (file, from_query) {
                 (Some(path), _) => read_file(&path)?,
                 (None, Some(sql)) => {
                     let source = read_url(source.as_deref(), None)?;
+                    let pattern = read_pattern(pattern.as_deref(), pattern_env.as_deref())?;
                     rows_from_query(
                         &source,
                         &sql,
-                        pattern.as_deref().unwrap_or_default(),
+                        secrecy::ExposeSecret::expose_secret(&pattern),
                         Timeouts::default(),
                     )
                     .await?
@@ -426,22 +521,25 @@ fn print_list(out: &mut impl Write, all: &[TenantRecord]) -> std::io::Result<()>
 }
 
 fn print_show(out: &mut impl Write, t: &TenantRecord, audit: &[AuditEntry]) -> std::io::Result<()> {
-    writeln!(out, "{} — {}", t.slug, t.display_name)?;
+    // Every text a user or a tenant's catalog supplied is printed inert:
+    // no newline or escape sequence can forge a line of this output.
+    let e = tenantry_registry::escape_controls;
+    writeln!(out, "{} — {}", t.slug, e(&t.display_name))?;
     writeln!(
         out,
         "  engine      {} ({} per tenant)",
         t.engine,
         t.isolation.as_str()
     )?;
-    writeln!(out, "  location    {}", t.location)?;
+    writeln!(out, "  location    {}", e(&t.location))?;
     if let Some(s) = &t.schema_name {
-        writeln!(out, "  schema      {s}")?;
+        writeln!(out, "  schema      {}", e(s))?;
     }
     writeln!(
         out,
         "  template    {} {}",
-        t.template.as_deref().unwrap_or("—"),
-        t.template_version.as_deref().unwrap_or("")
+        e(t.template.as_deref().unwrap_or("—")),
+        e(t.template_version.as_deref().unwrap_or(""))
     )?;
     writeln!(
         out,
@@ -449,7 +547,7 @@ fn print_show(out: &mut impl Write, t: &TenantRecord, audit: &[AuditEntry]) -> s
         t.status,
         t.status_reason
             .as_deref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(" ({})", e(r)))
             .unwrap_or_default()
     )?;
     writeln!(
@@ -473,14 +571,19 @@ fn print_show(out: &mut impl Write, t: &TenantRecord, audit: &[AuditEntry]) -> s
         }
     )?;
     if !t.notes.is_empty() {
-        writeln!(out, "  notes       {}", t.notes)?;
+        writeln!(out, "  notes       {}", e(&t.notes))?;
     }
     writeln!(out, "  recent operations:")?;
-    for e in audit {
+    for a in audit {
         writeln!(
             out,
-            "    {} {} {} {:?}: {}",
-            e.at, e.actor, e.action, e.result, e.detail
+            "    {} {}@{} {} {:?}: {}",
+            a.at,
+            e(&a.actor),
+            e(a.host.as_deref().unwrap_or("?")),
+            e(&a.action),
+            a.result,
+            e(&a.detail)
         )?;
     }
     Ok(())

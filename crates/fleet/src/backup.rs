@@ -6,7 +6,7 @@ use sqlx::{Connection, Executor};
 use tenantry_introspect::{mysql, postgres, Timeouts};
 use tenantry_model::quote;
 use tenantry_registry::templates::Backup;
-use tenantry_registry::{AuditResult, Registry};
+use tenantry_registry::{AuditResult, Registry, TenantRecord};
 use tenantry_vault::Vault;
 
 use crate::guard::tenant_schema;
@@ -40,6 +40,35 @@ fn place(b: &Backup) -> Result<Place, FleetError> {
         return Ok(Place::File(f.into()));
     }
     Err(bad())
+}
+
+/// The tenant registered under the backup's slug, if it is the tenant the
+/// backup was taken from (same id, same place); a refusal otherwise.
+async fn owner(registry: &Registry, b: &Backup) -> Result<TenantRecord, FleetError> {
+    let refuse = |reason: String| FleetError::BackupRefused {
+        backup: format!("{} ({})", b.id, b.location),
+        reason,
+    };
+    let record = match registry.tenant(&b.tenant_slug).await {
+        Ok(r) => r,
+        Err(tenantry_registry::RegistryError::TenantNotFound { .. }) => {
+            return Err(refuse(format!(
+                "the tenant it was taken from ({}) is no longer registered",
+                b.tenant_slug
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !b.belongs_to(&record) {
+        return Err(refuse(format!(
+            "it was taken from another tenant than the one now registered as `{}` (was {}, now {} at {}); a slug that was removed and reused does not inherit backups",
+            b.tenant_slug,
+            b.tenant_place.as_deref().unwrap_or("an unrecorded place"),
+            record.id,
+            record.location
+        )));
+    }
+    Ok(record)
 }
 
 async fn find(registry: &Registry, id: i64) -> Result<Backup, FleetError> {
@@ -106,6 +135,7 @@ pub async fn purge_backup(
     let b = find(registry, id).await?;
     let result = async {
         check_confirmation(&b.tenant_slug, typed)?;
+        owner(registry, &b).await?;
         let url = registry.connection(vault, &b.tenant_slug).await?;
         match place(&b)? {
             Place::PgSchema(q) => {
@@ -197,7 +227,7 @@ pub async fn restore_backup(
     let b = find(registry, id).await?;
     let result = async {
         check_confirmation(&b.tenant_slug, typed)?;
-        let record = registry.tenant(&b.tenant_slug).await?;
+        let record = owner(registry, &b).await?;
         let url = registry.connection(vault, &b.tenant_slug).await?;
         let schema = tenant_schema(&record, &url);
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -222,6 +252,13 @@ pub async fn restore_backup(
             Place::MyDatabase(q) => {
                 let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
                 let r = async {
+                    // Check first, change nothing: a backup whose database
+                    // is gone would otherwise empty the tenant.
+                    let present: Option<String> = sqlx::query_scalar("SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?")
+                        .bind(&q).fetch_optional(&mut conn).await.map_err(|e| catalog(&url, &e))?;
+                    if present.is_none() {
+                        return Err(FleetError::BackupRefused { backup: format!("{id} (database {q})"), reason: format!("its database {q} no longer exists on {}", url.server_label()) });
+                    }
                     let aside = format!("{}r", quarantine_name(&schema));
                     let current: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'")
                         .bind(&schema).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;

@@ -88,7 +88,7 @@ pub fn to_text(d: &TenantDiff) -> String {
             s,
             "\n{} {} — {}",
             o.kind.as_str(),
-            o.name,
+            line(&o.name),
             presence_word(o.presence)
         );
         for c in &o.changes {
@@ -96,32 +96,57 @@ pub fn to_text(d: &TenantDiff) -> String {
                 s,
                 "  {:?} {} {}: {} → {}",
                 c.area,
-                c.item,
+                line(&c.item),
                 presence_word(c.presence),
-                c.template.as_deref().unwrap_or("—"),
-                c.tenant.as_deref().unwrap_or("—")
+                line(c.template.as_deref().unwrap_or("—")),
+                line(c.tenant.as_deref().unwrap_or("—"))
             );
         }
-        s.push_str(&o.unified);
+        s.push_str(&lines(&o.unified));
     }
     s
 }
 
+/// One line of text from a tenant's catalog (a name, a default, a
+/// definition) made inert for a terminal or a report: every control
+/// character, newlines included, is written out as `\u{..}`.
+fn line(s: &str) -> String {
+    tenantry_registry::escape_controls(s)
+}
+
+/// Several lines (a DDL diff): the line breaks stay, every other control
+/// character is written out.
+fn lines(s: &str) -> String {
+    s.split('\n').map(line).collect::<Vec<_>>().join("\n")
+}
+
+/// A Markdown code span that shows `s` literally, whatever it holds: a
+/// fence longer than any run of backticks inside, pipes escaped for tables.
+fn md_code(s: &str) -> String {
+    let s = line(s).replace('|', "\\|");
+    let fence = "`".repeat(longest_backtick_run(&s) + 1);
+    format!("{fence} {s} {fence}")
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
 pub fn to_markdown(d: &TenantDiff) -> String {
     let mut s = format!(
-        "# Schema drift: {}\n\n{}\n\n- tenant: `{}`\n- template hash: `{}`\n- tenant hash: `{}`\n\n| object | status |\n|---|---|\n",
-        d.slug,
-        summary(d),
-        d.location,
-        d.diff.template_hash,
-        d.diff.tenant_hash
+        "# Schema drift: {}\n\n{}\n\n- tenant: {}\n- template hash: {}\n- tenant hash: {}\n\n| object | status |\n|---|---|\n",
+        md_code(&d.slug),
+        line(&summary(d)).replace(['<', '>', '#', '*', '_', '[', ']'], " "),
+        md_code(&d.location),
+        md_code(&d.diff.template_hash),
+        md_code(&d.diff.tenant_hash)
     );
     for o in &d.diff.objects {
         let _ = writeln!(
             s,
-            "| {} `{}` | {} |",
+            "| {} {} | {} |",
             o.kind.as_str(),
-            o.name,
+            md_code(&o.name),
             presence_word(o.presence)
         );
     }
@@ -133,29 +158,32 @@ pub fn to_markdown(d: &TenantDiff) -> String {
     {
         let _ = writeln!(
             s,
-            "\n## {} `{}` — {}\n",
+            "\n## {} {} — {}\n",
             o.kind.as_str(),
-            o.name,
+            md_code(&o.name),
             presence_word(o.presence)
         );
         for c in &o.changes {
             let _ = writeln!(
                 s,
-                "- {:?} `{}` {}: `{}` → `{}`",
+                "- {:?} {} {}: {} → {}",
                 c.area,
-                c.item,
+                md_code(&c.item),
                 presence_word(c.presence),
-                c.template.as_deref().unwrap_or("—"),
-                c.tenant.as_deref().unwrap_or("—")
+                md_code(c.template.as_deref().unwrap_or("—")),
+                md_code(c.tenant.as_deref().unwrap_or("—"))
             );
         }
-        let _ = writeln!(s, "\n```diff\n{}```", o.unified);
+        let body = lines(&o.unified);
+        let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
+        let _ = writeln!(s, "\n{fence}diff\n{body}{fence}");
     }
     s
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    lines(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
@@ -229,4 +257,24 @@ pub async fn accept_customisation(
     let hash = tenantry_model::hash_schema(&snap).root.to_string();
     registry.accept_baseline(slug, &hash, note).await?;
     Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13, item 12: a hostile table name cannot break out of its code
+    /// span, start a heading or table row, or inject HTML or escapes.
+    #[test]
+    fn hostile_names_stay_inert_in_text_and_markdown() {
+        let name = "x`\n# Forged heading\n<script>alert(1)</script> | \u{1b}[31m``";
+        let code = md_code(name);
+        assert!(!code.contains('\n') && !code.contains('\u{1b}'), "{code}");
+        let fence_len = longest_backtick_run(name) + 1;
+        assert!(code.starts_with(&"`".repeat(fence_len)), "{code}");
+        assert!(code.contains("\\|"), "{code}");
+        assert_eq!(line("a\nb"), "a\\u{a}b");
+        assert_eq!(lines("a\n\u{1b}b"), "a\n\\u{1b}b");
+        assert!(!esc("<b>\u{1b}").contains('<'));
+    }
 }

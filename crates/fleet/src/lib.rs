@@ -80,6 +80,8 @@ pub enum FleetError {
         applied: String,
         reason: String,
     },
+    #[error("backup {backup} was not used: {reason}; nothing was changed")]
+    BackupRefused { backup: String, reason: String },
     #[error("backup {backup} was not purged: objects outside it depend on it ({dependents}); drop or change those first, or keep the backup — nothing was dropped")]
     PurgeRefused { backup: String, dependents: String },
     #[error(transparent)]
@@ -104,6 +106,7 @@ impl FleetError {
             FleetError::VerifyFailed { .. } => "verify_failed",
             FleetError::PartialReset { .. } => "partial_reset",
             FleetError::PurgeRefused { .. } => "purge_refused",
+            FleetError::BackupRefused { .. } => "backup_refused",
             FleetError::Introspect(e) => e.code(),
             FleetError::Registry(e) => e.code(),
         }
@@ -147,6 +150,7 @@ impl FleetError {
                 | FleetError::UpgradeRefused { .. }
                 | FleetError::UnknownVersion { .. }
                 | FleetError::PurgeRefused { .. }
+                | FleetError::BackupRefused { .. }
         )
     }
 }

@@ -206,6 +206,29 @@ pub async fn plan_reset(
     slug: &str,
     timeouts: Timeouts,
 ) -> Result<ResetPlan, FleetError> {
+    let result = plan_reset_inner(registry, vault, slug, timeouts).await;
+    if result.is_err() {
+        // A plan that could not be made is recorded like any failure; a
+        // successful plan changes nothing and is not.
+        crate::audit_outcome(
+            registry,
+            slug,
+            "reset.plan",
+            &result,
+            |_| (String::new(), AuditResult::Ok),
+            false,
+        )
+        .await?;
+    }
+    result
+}
+
+async fn plan_reset_inner(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    timeouts: Timeouts,
+) -> Result<ResetPlan, FleetError> {
     let ctx = context(registry, vault, slug).await?;
     let tenant = read_tenant(&ctx.record, &ctx.url, timeouts).await?;
     let counts = row_counts(&ctx, &tenant, timeouts).await?;

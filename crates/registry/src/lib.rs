@@ -8,6 +8,7 @@
 //! Architecture invariant: every operation that changes the registry, and
 //! every refusal, appends to the audit log, which triggers keep append-only.
 
+mod actor;
 mod error;
 pub mod health;
 pub mod import;
@@ -30,17 +31,11 @@ use tenantry_vault::{
 use ts_rs::TS;
 
 pub use error::RegistryError;
-pub use validate::{display_name, Domain, Slug};
+pub use validate::{display_name, escape_controls, Domain, Slug};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Who performs an operation, for the audit log: the OS user.
-pub fn current_actor() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
+pub use actor::{current_actor, Actor};
 
 /// The default registry location: `<data dir>/dev.tenantry.console/registry.db`,
 /// the same directory the desktop app uses.
@@ -158,6 +153,8 @@ pub struct AuditEntry {
     pub id: i64,
     pub at: String,
     pub actor: String,
+    /// The host the operation ran on.
+    pub host: Option<String>,
     pub tenant_slug: Option<String>,
     pub action: String,
     pub detail: String,
@@ -445,7 +442,9 @@ impl Registry {
         Ok(opened.vault)
     }
 
-    /// Appends to the audit log.
+    /// Appends to the audit log: the OS account and host, the tenant's slug
+    /// and id, and the chain hashes (see [`Registry::verify_audit`]). Control
+    /// characters in the texts are escaped, so no row can forge another.
     pub async fn audit(
         &self,
         tenant: Option<&str>,
@@ -453,18 +452,122 @@ impl Registry {
         detail: &str,
         result: AuditResult,
     ) -> Result<(), RegistryError> {
-        self.check_file()?;
+        let actor = current_actor();
+        // The write lock first: rows are chained one after another.
+        let mut tx = self.write_tx().await?;
+        let last: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+            .fetch_one(&mut *tx)
+            .await?;
+        let tenant_id: Option<i64> = match tenant {
+            Some(slug) => {
+                sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
+                    .bind(slug)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        let row = AuditRow {
+            id: last.as_ref().map_or(1, |(id, _)| id + 1),
+            at,
+            actor: validate::escape_controls(&actor.account),
+            host: Some(validate::escape_controls(&actor.host)),
+            tenant_slug: tenant.map(validate::escape_controls),
+            tenant_id,
+            action: validate::escape_controls(action),
+            detail: validate::escape_controls(detail),
+            result: result.as_str().to_owned(),
+            prev_hash: Some(
+                last.and_then(|(_, h)| h)
+                    .unwrap_or_else(|| AUDIT_CHAIN_START.to_owned()),
+            ),
+        };
+        let row_hash = row.hash();
         sqlx::query(
-            "INSERT INTO audit_log (actor, tenant_slug, action, detail, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO audit_log (id, at, actor, host, tenant_slug, tenant_id, action, detail, result, prev_hash, row_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
-        .bind(current_actor())
-        .bind(tenant)
-        .bind(action)
-        .bind(detail)
-        .bind(result.as_str())
-        .execute(&self.pool)
+        .bind(row.id)
+        .bind(&row.at)
+        .bind(&row.actor)
+        .bind(&row.host)
+        .bind(&row.tenant_slug)
+        .bind(row.tenant_id)
+        .bind(&row.action)
+        .bind(&row.detail)
+        .bind(&row.result)
+        .bind(&row.prev_hash)
+        .bind(&row_hash)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Checks the audit log's hash chain from its first chained row to its
+    /// last: every row's hash must match its content and the next row must
+    /// name it as its predecessor. Rows from before the chain existed are
+    /// counted, not checked.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, host, tenant_slug, tenant_id, action, detail, result, prev_hash, row_hash
+               FROM audit_log ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut report = AuditVerification::default();
+        let mut prev: Option<String> = None;
+        for r in &rows {
+            let row = AuditRow {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                host: r.try_get("host")?,
+                tenant_slug: r.try_get("tenant_slug")?,
+                tenant_id: r.try_get("tenant_id")?,
+                action: r.try_get("action")?,
+                detail: r.try_get("detail")?,
+                result: r.try_get("result")?,
+                prev_hash: r.try_get("prev_hash")?,
+            };
+            let stored: Option<String> = r.try_get("row_hash")?;
+            let broken = |why: String| AuditBreak { id: row.id, why };
+            match (&stored, &prev) {
+                (None, None) => {
+                    report.unchained += 1;
+                    continue;
+                }
+                (None, Some(_)) => {
+                    report.broken =
+                        Some(broken("the row has no hash, after the chain began".into()));
+                    break;
+                }
+                (Some(stored), _) => {
+                    let expected_prev =
+                        prev.clone().unwrap_or_else(|| AUDIT_CHAIN_START.to_owned());
+                    if row.prev_hash.as_deref() != Some(expected_prev.as_str()) {
+                        report.broken = Some(broken(
+                            "it does not follow the row before it: a row was removed, inserted or changed".into(),
+                        ));
+                        break;
+                    }
+                    if *stored != row.hash() {
+                        report.broken = Some(broken(
+                            "its content does not match its hash: the row was edited".into(),
+                        ));
+                        break;
+                    }
+                    report.chained += 1;
+                    prev = Some(stored.clone());
+                }
+            }
+        }
+        report.head = prev;
+        Ok(report)
     }
 
     /// Records a refusal or failure of `action` and hands the error back.
@@ -760,8 +863,13 @@ impl Registry {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, RegistryError> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, tenant_slug, action, detail, result FROM audit_log
-              WHERE ?1 IS NULL OR tenant_slug = ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT id, at, actor, host, tenant_slug, action, detail, result FROM audit_log
+              WHERE ?1 IS NULL
+                 OR tenant_id = (SELECT id FROM tenants WHERE slug = ?1)
+                 OR (tenant_id IS NULL AND tenant_slug = ?1
+                     AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.slug = ?1
+                                      AND t.created_at > audit_log.at))
+              ORDER BY id DESC LIMIT ?2",
         )
         .bind(slug)
         .bind(i64::from(limit))
@@ -773,6 +881,7 @@ impl Registry {
                     id: r.try_get("id")?,
                     at: r.try_get("at")?,
                     actor: r.try_get("actor")?,
+                    host: r.try_get("host")?,
                     tenant_slug: r.try_get("tenant_slug")?,
                     action: r.try_get("action")?,
                     detail: r.try_get("detail")?,
@@ -785,6 +894,75 @@ impl Registry {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// What `prev_hash` of the first chained audit row holds.
+const AUDIT_CHAIN_START: &str = "tenantry.audit.chain-start";
+
+/// One audit row as it is hashed.
+struct AuditRow {
+    id: i64,
+    at: String,
+    actor: String,
+    host: Option<String>,
+    tenant_slug: Option<String>,
+    tenant_id: Option<i64>,
+    action: String,
+    detail: String,
+    result: String,
+    prev_hash: Option<String>,
+}
+
+impl AuditRow {
+    /// SHA-256 over a versioned, length-prefixed encoding of every field,
+    /// the predecessor's hash included; hex.
+    fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"tenantry.audit-row.v1\0");
+        let mut text = |s: Option<&str>| match s {
+            None => h.update([0u8]),
+            Some(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        };
+        text(self.prev_hash.as_deref());
+        text(Some(&self.id.to_string()));
+        text(Some(&self.at));
+        text(Some(&self.actor));
+        text(self.host.as_deref());
+        text(self.tenant_slug.as_deref());
+        text(self.tenant_id.map(|i| i.to_string()).as_deref());
+        text(Some(&self.action));
+        text(Some(&self.detail));
+        text(Some(&self.result));
+        hex_encode(&h.finalize())
+    }
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The outcome of [`Registry::verify_audit`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditVerification {
+    /// Rows whose hashes and links check out.
+    pub chained: u64,
+    /// Rows from before the chain existed (not checkable).
+    pub unchained: u64,
+    /// The last good row's hash: note it down to detect a cut-off tail later.
+    pub head: Option<String>,
+    /// The first row where the chain breaks.
+    pub broken: Option<AuditBreak>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditBreak {
+    pub id: i64,
+    pub why: String,
 }
 
 /// Validates `new` and inserts it inside the caller's transaction; its
@@ -868,9 +1046,11 @@ pub(crate) async fn insert_tenant(
         }
     }
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO tenants (slug, display_name, engine, isolation, schema_name, location,
+        "INSERT INTO tenants (id, slug, display_name, engine, isolation, schema_name, location,
                               connection_ct, template, template_version, notes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9) RETURNING id",
+         VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM tenants
+                                          UNION ALL SELECT COALESCE(MAX(id), 0) FROM tenant_ids_used)),
+                 ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9) RETURNING id",
     )
     .bind(slug.as_str())
     .bind(&name)

@@ -356,6 +356,26 @@ pub struct Backup {
     pub drift_hash: Option<String>,
     pub created_at: String,
     pub purged_at: Option<String>,
+    /// The id of the tenant the backup was taken from (a slug can be removed
+    /// and reused; an id never is). `None`: taken before ids were recorded,
+    /// under a slug that has since been given to another tenant.
+    #[ts(type = "number | null")]
+    pub tenant_id: Option<i64>,
+    /// Where that tenant lived (its redacted location and schema).
+    pub tenant_place: Option<String>,
+}
+
+impl Backup {
+    /// Whether `tenant` is the tenant this backup was taken from: the same
+    /// id, at the same place. A restore or purge anywhere else is refused.
+    pub fn belongs_to(&self, tenant: &crate::TenantRecord) -> bool {
+        self.tenant_id == Some(tenant.id) && self.tenant_place.as_deref() == Some(&place_of(tenant))
+    }
+}
+
+/// A tenant's place as backups record it.
+pub(crate) fn place_of(t: &crate::TenantRecord) -> String {
+    format!("{} {}", t.location, t.schema_name.as_deref().unwrap_or(""))
 }
 
 impl Registry {
@@ -366,21 +386,27 @@ impl Registry {
         location: &str,
         drift_hash: Option<&str>,
     ) -> Result<i64, RegistryError> {
+        let tenant = self.tenant(slug).await?;
         Ok(sqlx::query_scalar(
-            "INSERT INTO backups (tenant_slug, engine, location, drift_hash) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            "INSERT INTO backups (tenant_slug, engine, location, drift_hash, tenant_id, tenant_place)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         )
         .bind(slug)
         .bind(engine.as_str())
         .bind(location)
         .bind(drift_hash)
+        .bind(tenant.id)
+        .bind(place_of(&tenant))
         .fetch_one(self.pool())
         .await?)
     }
 
     pub async fn backups(&self, slug: Option<&str>) -> Result<Vec<Backup>, RegistryError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_slug, engine, location, drift_hash, created_at, purged_at FROM backups
-              WHERE ?1 IS NULL OR tenant_slug = ?1 ORDER BY id DESC",
+            "SELECT id, tenant_slug, engine, location, drift_hash, created_at, purged_at, tenant_id, tenant_place
+               FROM backups
+              WHERE ?1 IS NULL OR tenant_id = (SELECT id FROM tenants WHERE slug = ?1)
+              ORDER BY id DESC",
         )
         .bind(slug)
         .fetch_all(self.pool())
@@ -395,6 +421,8 @@ impl Registry {
                     drift_hash: r.try_get("drift_hash")?,
                     created_at: r.try_get("created_at")?,
                     purged_at: r.try_get("purged_at")?,
+                    tenant_id: r.try_get("tenant_id")?,
+                    tenant_place: r.try_get("tenant_place")?,
                 })
             })
             .collect()

@@ -17,6 +17,26 @@ pub(crate) fn shown(input: &str) -> String {
     }
 }
 
+/// Text with every control character (newlines, escape sequences, bidi
+/// overrides) written out as `\u{..}`, so it prints as one inert line in a
+/// terminal, a log or a report.
+pub fn escape_controls(input: &str) -> String {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+    if !input.chars().any(|c| c.is_control() || bidi(c)) {
+        return input.to_owned();
+    }
+    input
+        .chars()
+        .map(|c| {
+            if c.is_control() || bidi(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A tenant's slug: 1–63 characters of `a-z`, `0-9` and `-`, starting with
 /// a letter or digit and not ending with `-`. ASCII only, so look-alike
 /// characters cannot make two slugs that read the same.

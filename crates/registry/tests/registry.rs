@@ -551,3 +551,92 @@ async fn concurrent_writers_wait_for_each_other_and_all_succeed() {
     }
     assert_eq!(second.list_tenants().await.unwrap().len(), 20);
 }
+
+/// Issue 13, item 17: every row is chained to the one before; an edit or a
+/// deletion made behind Tenantry's back, straight in the SQLite file, is
+/// found by `verify_audit`, at the row where it happened.
+#[tokio::test]
+async fn the_audit_chain_detects_edits_and_deletions_in_the_file() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    for slug in ["a1", "b2", "c3"] {
+        f.registry
+            .add_tenant(&vault, new_tenant(slug, &pg_url_with_canary(slug)))
+            .await
+            .unwrap();
+    }
+    let ok = f.registry.verify_audit().await.unwrap();
+    assert!(ok.broken.is_none(), "{ok:?}");
+    assert!(ok.chained >= 4, "{ok:?}");
+    let log = f.registry.audit_log(None, 50).await.unwrap();
+    assert!(log.iter().all(|e| e.host.is_some()));
+    let target = log
+        .iter()
+        .find(|e| e.tenant_slug.as_deref() == Some("b2"))
+        .unwrap()
+        .id;
+
+    let path = f.dir.join("registry.db");
+    let mut raw = sqlx_conn(&path).await;
+    sqlx::query("DROP TRIGGER audit_log_append_only_update")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET detail = 'nothing happened' WHERE id = ?1")
+        .bind(target)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let edited = f.registry.verify_audit().await.unwrap();
+    assert_eq!(
+        edited.broken.as_ref().map(|b| b.id),
+        Some(target),
+        "{edited:?}"
+    );
+
+    let fresh = fixture().await;
+    let v = fresh.registry.open_vault(&fresh.keys).await.unwrap();
+    for slug in ["a1", "b2", "c3"] {
+        fresh
+            .registry
+            .add_tenant(&v, new_tenant(slug, &pg_url_with_canary(slug)))
+            .await
+            .unwrap();
+    }
+    let mut raw = sqlx_conn(&fresh.dir.join("registry.db")).await;
+    sqlx::query("DROP TRIGGER audit_log_append_only_delete")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE id = 2")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let cut = fresh.registry.verify_audit().await.unwrap();
+    assert_eq!(cut.broken.as_ref().map(|b| b.id), Some(3), "{cut:?}");
+}
+
+/// Issue 13, items 12 and 17: the actor is the OS account (not `$USER`),
+/// and no text can forge an audit line: control characters are escaped.
+#[tokio::test]
+async fn audit_rows_name_the_os_account_and_hold_no_control_characters() {
+    let f = fixture().await;
+    std::env::set_var("USER", "mallory");
+    f.registry
+        .audit(
+            Some("acme"),
+            "note",
+            "ok\n2026-01-01T00:00:00Z root reset Ok: forged\u{1b}[2K",
+            AuditResult::Ok,
+        )
+        .await
+        .unwrap();
+    let e = &f.registry.audit_log(None, 1).await.unwrap()[0];
+    assert_ne!(e.actor, "mallory");
+    assert!(
+        !e.detail.contains('\n') && !e.detail.contains('\u{1b}'),
+        "{:?}",
+        e.detail
+    );
+    assert!(e.detail.contains("\\u{a}"), "{:?}", e.detail);
+}

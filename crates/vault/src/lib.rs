@@ -9,11 +9,13 @@
 mod cipher;
 mod error;
 mod key;
+mod process;
 mod store;
 
 pub use cipher::Vault;
 pub use error::{KeyStoreError, VaultError};
 pub use key::{DataKey, KeyId};
+pub use process::{harden_process, ProcessHardening};
 #[cfg(any(test, feature = "test-support"))]
 pub use store::MemoryKeyStore;
 pub use store::{

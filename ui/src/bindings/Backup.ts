@@ -7,4 +7,14 @@ export type Backup = { id: number, tenant_slug: string, engine: "postgres" | "my
 /**
  * The quarantine schema or database, or the backup file's path.
  */
-location: string, drift_hash: string | null, created_at: string, purged_at: string | null, };
+location: string, drift_hash: string | null, created_at: string, purged_at: string | null, 
+/**
+ * The id of the tenant the backup was taken from (a slug can be removed
+ * and reused; an id never is). `None`: taken before ids were recorded,
+ * under a slug that has since been given to another tenant.
+ */
+tenant_id: number | null, 
+/**
+ * Where that tenant lived (its redacted location and schema).
+ */
+tenant_place: string | null, };
