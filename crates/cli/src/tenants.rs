@@ -186,15 +186,39 @@ pub(crate) async fn open_or_create(args: &RegistryArgs) -> Result<Registry, CliE
     Ok(Registry::create(&registry_path(args)?).await?)
 }
 
-/// Reads the import's URL pattern: `-` (a line of standard input), from an
-/// environment variable, or as given.
-fn read_pattern(value: Option<&str>, env: Option<&str>) -> Result<secrecy::SecretString, CliError> {
+/// Which secret input is read, for its messages.
+struct SecretInput {
+    what: &'static str,
+    env_code: &'static str,
+    usage: &'static str,
+}
+
+const URL_INPUT: SecretInput = SecretInput {
+    what: "URL",
+    env_code: "url_env",
+    usage: "give --url or --url-env",
+};
+
+const PATTERN_INPUT: SecretInput = SecretInput {
+    what: "URL pattern",
+    env_code: "pattern_env",
+    usage: "--from-query needs --pattern (or --pattern - for standard input, or --pattern-env VAR)",
+};
+
+/// Reads a secret given as `-` (a line of standard input), from an
+/// environment variable, or as is: so it can stay out of shell history and
+/// `ps`.
+fn read_secret(
+    value: Option<&str>,
+    env: Option<&str>,
+    input: &SecretInput,
+) -> Result<secrecy::SecretString, CliError> {
     if let Some(var) = env {
         return std::env::var(var)
             .map(secrecy::SecretString::from)
             .map_err(|_| {
                 CliError::new(
-                    "pattern_env",
+                    input.env_code,
                     format!("environment variable {var} is not set (or not UTF-8)"),
                 )
             });
@@ -205,45 +229,24 @@ fn read_pattern(value: Option<&str>, env: Option<&str>) -> Result<secrecy::Secre
             std::io::stdin().lock().read_line(&mut line).map_err(|e| {
                 CliError::new(
                     "stdin",
-                    format!("cannot read the URL pattern from standard input: {e}"),
+                    format!("cannot read the {} from standard input: {e}", input.what),
                 )
             })?;
-            Ok(secrecy::SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()))
+            Ok(secrecy::SecretString::from(
+                line.trim_end_matches(['\r', '\n']).to_owned(),
+            ))
         }
-        Some(p) => Ok(secrecy::SecretString::from(p.to_owned())),
-        None => Err(CliError::new(
-            "usage",
-            "--from-query needs --pattern (or --pattern - for standard input, or --pattern-env VAR)"
-                .into(),
-        )),
+        Some(v) => Ok(secrecy::SecretString::from(v.to_owned())),
+        None => Err(CliError::new("usage", input.usage.into())),
     }
 }
 
 /// Reads a URL given as `-` (stdin), from an environment variable, or as is.
 pub(crate) fn read_url(value: Option<&str>, env: Option<&str>) -> Result<ConnectionUrl, CliError> {
-    if let Some(var) = env {
-        let v = std::env::var(var).map_err(|_| {
-            CliError::new(
-                "url_env",
-                format!("environment variable {var} is not set (or not UTF-8)"),
-            )
-        })?;
-        return Ok(ConnectionUrl::parse(&v)?);
-    }
-    match value {
-        Some("-") => {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                CliError::new(
-                    "stdin",
-                    format!("cannot read the URL from standard input: {e}"),
-                )
-            })?;
-            Ok(ConnectionUrl::parse(line.trim_end_matches(['\r', '\n']))?)
-        }
-        Some(v) => Ok(ConnectionUrl::parse(v)?),
-        None => Err(CliError::new("usage", "give --url or --url-env".into())),
-    }
+    let text = read_secret(value, env, &URL_INPUT)?;
+    Ok(ConnectionUrl::parse(secrecy::ExposeSecret::expose_secret(
+        &text,
+    ))?)
 }
 
 pub async fn tenant(
@@ -360,7 +363,8 @@ pub async fn tenant(
                 (Some(path), _) => read_file(&path)?,
                 (None, Some(sql)) => {
                     let source = read_url(source.as_deref(), None)?;
-                    let pattern = read_pattern(pattern.as_deref(), pattern_env.as_deref())?;
+                    let pattern =
+                        read_secret(pattern.as_deref(), pattern_env.as_deref(), &PATTERN_INPUT)?;
                     rows_from_query(
                         &source,
                         &sql,
