@@ -4,6 +4,7 @@ fn main() {
             "list_tenants",
             "tenant_health",
             "key_status",
+            "unfinished_operations",
             "registry_tenants",
             "tenant_detail",
             "scan_fleet",

@@ -11,6 +11,7 @@ use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::upgrade::UpgradeOutcome;
 use tenantry_fleet::{KeyStatus, TemplateView, TenantDetail, TenantOverview};
 use tenantry_registry::health::HealthReport;
+use tenantry_registry::journal::Operation;
 use tenantry_registry::TenantRecord;
 
 use crate::ipc::IpcError;
@@ -30,6 +31,12 @@ pub async fn tenant_health(
     slug: String,
 ) -> Result<HealthReport, IpcError> {
     Ok(state.fleet.health(&slug).await?)
+}
+
+/// Operations that started and never finished, with their backups.
+#[tauri::command]
+pub async fn unfinished_operations(state: State<'_, AppState>) -> Result<Vec<Operation>, IpcError> {
+    Ok(state.fleet.unfinished_operations().await?)
 }
 
 /// Where the data key is kept, its id, or why it cannot be opened.

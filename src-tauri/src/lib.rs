@@ -32,6 +32,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::list_tenants,
             commands::tenant_health,
             commands::key_status,
+            commands::unfinished_operations,
             commands::registry_tenants,
             commands::tenant_detail,
             commands::scan_fleet,

@@ -865,3 +865,29 @@ async fn backups_follow_the_tenant_not_its_slug_and_a_missing_backup_changes_not
     .unwrap();
     assert_eq!(after, before, "the tenant was not emptied");
 }
+
+/// Issue 13, item 2: when the intent cannot be journaled (here the registry
+/// file was removed), the reset does not start: the tenant is untouched.
+#[tokio::test]
+async fn a_reset_whose_intent_cannot_be_journaled_changes_nothing() {
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
+    e.tenant("acme", &db.url(), Some("acme")).await;
+    db.apply(
+        "acme",
+        "CREATE TABLE ledger (id int); INSERT INTO ledger VALUES (1);",
+    )
+    .await;
+    let plan = plan_reset(&e.registry, &e.vault, "acme", Timeouts::default())
+        .await
+        .unwrap();
+    std::fs::rename(e.dir.join("registry.db"), e.dir.join("moved.db")).unwrap();
+    let err = execute_reset(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "registry_vanished", "{err}");
+    assert_eq!(pg_count(&db, "SELECT count(*) FROM acme.ledger").await, 1);
+    let q = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'";
+    assert_eq!(pg_count(&db, q).await, 0, "no quarantine was made");
+}

@@ -4,6 +4,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { IpcError } from "./bindings/IpcError";
 import type { KeyStatus } from "./bindings/KeyStatus";
+import type { Operation } from "./bindings/Operation";
 import type { ObjectDiff } from "./bindings/ObjectDiff";
 import type { ResetPlan } from "./bindings/ResetPlan";
 import type { ScanProgressEvent } from "./bindings/ScanProgressEvent";
@@ -264,6 +265,15 @@ function renderFleet(): void {
   progress.hidden = !fleet.scanning;
   const toolbar = el("div", { class: "toolbar" }, search, status, server, template, sort, scan, cancel, progress);
   const nodes: Node[] = [summary(fleet.rows), toolbar];
+  for (const o of unfinished) {
+    nodes.push(
+      banner(
+        "error",
+        `Operation ${o.id} (${o.kind} of ${o.tenant_slug}, started ${o.started_at} by ${o.actor}@${o.host ?? "?"}) never finished. ` +
+          `Its backup: ${o.backup ?? "none"}. Check the tenant, then run \`tenantry operations resolve ${o.id} --adopt\` to record the backup, or --abandon.`,
+      ),
+    );
+  }
   if (lastError) nodes.push(banner("error", lastError));
   if (fleet.report) {
     const r = fleet.report;
@@ -276,7 +286,11 @@ function renderFleet(): void {
   show(...nodes);
 }
 
+/** Operations the journal shows as never finished (empty when it cannot be read). */
+let unfinished: Operation[] = [];
+
 async function fleetScreen(): Promise<void> {
+  unfinished = await invoke<Operation[]>("unfinished_operations").catch(() => []);
   try {
     fleet.rows = await invoke<TenantRecord[]>("registry_tenants");
     if (fleet.rows.length > 0) {

@@ -192,7 +192,7 @@ fn print_findings(
     Ok(())
 }
 
-fn fleet_err(e: tenantry_fleet::FleetError) -> CliError {
+pub(crate) fn fleet_err(e: tenantry_fleet::FleetError) -> CliError {
     CliError::new(e.code(), e.to_string())
 }
 

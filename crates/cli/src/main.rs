@@ -192,6 +192,16 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Destructive operations as the journal recorded them; those that never
+    /// finished (killed, or the registry was lost mid-way) and their backups.
+    Operations {
+        #[command(subcommand)]
+        command: Option<tenants::OperationsCommand>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// The audit log: check its hash chain.
     Audit {
         #[command(subcommand)]
@@ -299,6 +309,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Key { command, registry } => tenants::key(command, &registry, &mut out).await,
         Command::Audit { command, registry } => tenants::audit(command, &registry, &mut out).await,
+        Command::Operations {
+            command,
+            json,
+            registry,
+        } => tenants::operations(command, json, &registry, &mut out).await,
         Command::Health {
             slug,
             json,

@@ -175,9 +175,159 @@ pub(crate) fn keyring(args: &RegistryArgs) -> OsKeyring {
     )
 }
 
-/// Opens the existing registry; a missing or empty one is an error.
+/// Opens the existing registry; a missing or empty one is an error. Any
+/// operation the journal shows as unfinished is reported on stderr.
 pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
-    Ok(Registry::open(&registry_path(args)?).await?)
+    let registry = Registry::open(&registry_path(args)?).await?;
+    report_unfinished(&registry).await;
+    Ok(registry)
+}
+
+async fn report_unfinished(registry: &Registry) {
+    let Ok(ops) = registry.unfinished_operations().await else {
+        return;
+    };
+    for o in ops {
+        eprintln!(
+            "tenantry: warning[operation_unfinished]: operation {} ({} of {}, started {} by {}) never finished; its backup: {}. `tenantry operations resolve {} --adopt` records the backup, --abandon closes it",
+            o.id,
+            o.kind,
+            o.tenant_slug,
+            o.started_at,
+            o.actor,
+            o.backup.as_deref().map(tenantry_registry::escape_controls).unwrap_or_else(|| "none".into()),
+            o.id
+        );
+    }
+}
+
+#[derive(Subcommand)]
+pub enum OperationsCommand {
+    /// Resolve an unfinished operation: adopt its backup (when it exists on
+    /// the tenant's server) so `backup list`, restore and purge see it, or
+    /// mark it abandoned.
+    Resolve {
+        id: i64,
+        #[arg(long, conflicts_with = "abandon", required_unless_present = "abandon")]
+        adopt: bool,
+        #[arg(long)]
+        abandon: bool,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+pub async fn operations(
+    cmd: Option<OperationsCommand>,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = Registry::open(&registry_path(args)?).await?;
+    match cmd {
+        None => {
+            let unfinished = registry.unfinished_operations().await?;
+            let recent = registry.operations(50).await?;
+            if json {
+                return write_json(
+                    out,
+                    &serde_json::json!({ "unfinished": unfinished, "recent": recent }),
+                );
+            }
+            if unfinished.is_empty() {
+                writeln!(out, "no unfinished operations").map_err(CliError::output)?;
+            }
+            for o in &unfinished {
+                writeln!(
+                    out,
+                    "UNFINISHED {:>4} {} {} started {} by {}@{}; backup: {}",
+                    o.id,
+                    o.kind,
+                    o.tenant_slug,
+                    o.started_at,
+                    o.actor,
+                    o.host.as_deref().unwrap_or("?"),
+                    o.backup.as_deref().unwrap_or("none")
+                )
+                .map_err(CliError::output)?;
+            }
+            for o in recent.iter().filter(|o| o.finished_at.is_some()) {
+                writeln!(
+                    out,
+                    "{:>4} {} {} {} → {} ({})",
+                    o.id,
+                    o.kind,
+                    o.tenant_slug,
+                    o.started_at,
+                    o.outcome.as_deref().unwrap_or("?"),
+                    tenantry_registry::escape_controls(o.detail.as_deref().unwrap_or(""))
+                )
+                .map_err(CliError::output)?;
+            }
+            Ok(())
+        }
+        Some(OperationsCommand::Resolve {
+            id,
+            adopt,
+            abandon: _,
+            note,
+        }) => {
+            let adopt_location = if adopt {
+                let op = registry
+                    .unfinished_operations()
+                    .await?
+                    .into_iter()
+                    .find(|o| o.id == id)
+                    .ok_or_else(|| {
+                        CliError::new(
+                            "operation_not_found",
+                            format!(
+                                "no unfinished operation {id}; `tenantry operations` lists them"
+                            ),
+                        )
+                    })?;
+                let location = op.backup.ok_or_else(|| {
+                    CliError::new(
+                        "no_backup",
+                        format!("operation {id} has no backup to adopt; use --abandon"),
+                    )
+                })?;
+                let vault = registry.open_vault(&keyring(args)).await?;
+                let exists = tenantry_fleet::backup::backup_exists(
+                    &registry,
+                    &vault,
+                    &op.tenant_slug,
+                    &location,
+                    Timeouts::default(),
+                )
+                .await
+                .map_err(crate::drift::fleet_err)?;
+                if !exists {
+                    return Err(CliError::new(
+                        "backup_missing",
+                        format!("{location} does not exist: the operation stopped before making it, so the tenant was not changed; use --abandon"),
+                    ));
+                }
+                Some(location)
+            } else {
+                None
+            };
+            let op = registry
+                .resolve_operation(id, adopt_location.as_deref(), &note)
+                .await?;
+            writeln!(
+                out,
+                "operation {id} ({} of {}) resolved: {}",
+                op.kind,
+                op.tenant_slug,
+                adopt_location
+                    .map(|l| format!("backup {l} adopted"))
+                    .unwrap_or_else(|| "abandoned".into())
+            )
+            .map_err(CliError::output)
+        }
+    }
 }
 
 /// For the commands that are a registry's first use (adding tenants or a

@@ -469,3 +469,188 @@ fn the_import_pattern_comes_from_stdin_or_the_environment() {
     assert!(health.status.success(), "{}", text(&health));
     assert_no_canary_in_dir(env.dir.path());
 }
+
+/// Issue 13, item 2: a reset killed after the tenant's commit, while the
+/// registry is locked, is not lost: its intent was journaled first, the
+/// next open reports it with its backup, and adopting that backup makes it
+/// restorable, with every row.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn a_reset_killed_after_the_tenant_commit_is_journaled_and_its_backup_adoptable() {
+    use std::time::{Duration, Instant};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let env = Env::new();
+    let db = rt.block_on(tenantry_tests::PgDatabase::create());
+    let dir = env.dir.path();
+    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+    std::fs::write(
+        dir.join("tpl/1.0.0/0001_init.sql"),
+        "CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);",
+    )
+    .unwrap();
+    let url = db.url();
+    for args in [
+        &[
+            "template",
+            "add",
+            dir.join("tpl").to_str().unwrap(),
+            "--name",
+            "saas",
+            "--engine",
+            "postgres",
+            "--scratch",
+            &url,
+        ][..],
+        &[
+            "tenant",
+            "add",
+            "acme",
+            "--url",
+            &url,
+            "--schema",
+            "acme",
+            "--template",
+            "saas",
+            "--template-version",
+            "1.0.0",
+        ][..],
+        &["guard", "acme"][..],
+    ] {
+        let o = env.run(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    rt.block_on(db.apply(
+        "acme",
+        "CREATE TABLE ledger (id int); INSERT INTO ledger SELECT generate_series(1, 300);",
+    ));
+
+    // Hold the tenant's lock so the reset waits inside its transaction.
+    let mut tenant_lock = rt.block_on(db.connect());
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let key = tenantry_fleet::provision::pg_lock_key(&database, "acme");
+    rt.block_on(
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut tenant_lock),
+    )
+    .unwrap();
+    let mut child = env
+        .command(&["reset", "acme", "--confirm", "acme"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, f: &mut dyn FnMut() -> bool| {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let registry_path = env.registry();
+    // The reset is inside its tenant transaction (so past its journaled
+    // intent) once it waits for the advisory lock.
+    let mut watcher = rt.block_on(db.connect());
+    wait_for("the reset to wait for the tenant lock", &mut || {
+        let n: i64 = rt
+            .block_on(
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .fetch_one(&mut watcher),
+            )
+            .unwrap();
+        n == 1
+    });
+    let journaled = rt.block_on(async {
+        let r = tenantry_registry::Registry::open(&registry_path)
+            .await
+            .unwrap();
+        let n = r.unfinished_operations().await.unwrap().len();
+        r.close().await;
+        n
+    });
+    assert_eq!(
+        journaled, 1,
+        "the intent is journaled before the tenant is touched"
+    );
+    // Lock the registry, then let the reset go: it commits on the tenant
+    // and then waits for the registry, where it is killed.
+    let mut registry_lock = rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(&format!("sqlite:{}", registry_path.display()))
+            .await
+            .unwrap()
+    });
+    rt.block_on(sqlx::query("BEGIN IMMEDIATE").execute(&mut registry_lock))
+        .unwrap();
+    rt.block_on(
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut tenant_lock),
+    )
+    .unwrap();
+    let mut probe = rt.block_on(db.connect());
+    wait_for("the tenant's commit", &mut || {
+        let n: i64 = rt
+            .block_on(
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_acme_%'",
+                )
+                .fetch_one(&mut probe),
+            )
+            .unwrap();
+        n == 1
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    rt.block_on(sqlx::query("ROLLBACK").execute(&mut registry_lock))
+        .unwrap();
+
+    // The next open says so, with the backup; nothing else recorded it.
+    let list = env.run(&["backup", "list", "--tenant", "acme"]);
+    assert!(
+        String::from_utf8_lossy(&list.stderr).contains("warning[operation_unfinished]"),
+        "{}",
+        text(&list)
+    );
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("no backups"),
+        "{}",
+        text(&list)
+    );
+    let ops = env.run(&["operations", "--json"]);
+    let ops: serde_json::Value = serde_json::from_slice(&ops.stdout).unwrap();
+    let op = &ops["unfinished"][0];
+    assert_eq!(op["kind"], "reset");
+    let backup = op["backup"].as_str().unwrap().to_owned();
+    assert!(backup.starts_with("schema tenantry_q_acme_"), "{backup}");
+
+    let id = op["id"].as_i64().unwrap().to_string();
+    let o = env.run(&[
+        "operations",
+        "resolve",
+        &id,
+        "--adopt",
+        "--note",
+        "killed in test",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list = env.run(&["backup", "list", "--tenant", "acme", "--json"]);
+    let backups: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(backups[0]["location"], backup.as_str());
+    assert!(!String::from_utf8_lossy(&list.stderr).contains("operation_unfinished"));
+    let bid = backups[0]["id"].as_i64().unwrap().to_string();
+    let o = env.run(&["backup", "restore", &bid, "--confirm", "acme"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: i64 = rt
+        .block_on(sqlx::query_scalar("SELECT count(*) FROM acme.ledger").fetch_one(&mut probe))
+        .unwrap();
+    assert_eq!(rows, 300, "every row is back");
+    let verify = env.run(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

@@ -122,6 +122,54 @@ SELECT CAST(CONCAT('view ', TABLE_SCHEMA, '.', TABLE_NAME) AS CHAR)
   FROM information_schema.VIEWS
  WHERE TABLE_SCHEMA <> ? AND LOCATE(CONCAT('`', REPLACE(?, '`', '``'), '`.'), VIEW_DEFINITION) > 0";
 
+/// Whether the backup at `location` (as a reset or the journal records it)
+/// exists on the tenant's server: an unfinished operation's backup is
+/// adopted only when it does.
+pub async fn backup_exists(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    location: &str,
+    timeouts: Timeouts,
+) -> Result<bool, FleetError> {
+    let probe = Backup {
+        id: 0,
+        tenant_slug: slug.to_owned(),
+        engine: registry.tenant(slug).await?.engine,
+        location: location.to_owned(),
+        drift_hash: None,
+        created_at: String::new(),
+        purged_at: None,
+        tenant_id: None,
+        tenant_place: None,
+    };
+    let url = registry.connection(vault, slug).await?;
+    Ok(match place(&probe)? {
+        Place::PgSchema(q) => {
+            let mut c = postgres::connect(&url, timeouts).await?;
+            let n: Result<i64, _> =
+                sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname = $1")
+                    .bind(&q)
+                    .fetch_one(&mut c)
+                    .await;
+            postgres::close(c).await;
+            n.map_err(|e| catalog(&url, &e))? > 0
+        }
+        Place::MyDatabase(q) => {
+            let mut c = mysql::connect(&url.with_database("")?, timeouts).await?;
+            let n: Result<i64, _> = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            )
+            .bind(&q)
+            .fetch_one(&mut c)
+            .await;
+            mysql::close(c).await;
+            n.map_err(|e| catalog(&url, &e))? > 0
+        }
+        Place::File(f) => f.is_file(),
+    })
+}
+
 /// Deletes a backup for good. Nothing outside the backup is ever dropped:
 /// objects elsewhere that depend on it make the purge a refusal that
 /// lists them.

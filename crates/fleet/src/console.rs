@@ -362,6 +362,14 @@ impl Fleet {
         Ok(out)
     }
 
+    /// Destructive operations the journal shows as started and never
+    /// finished (killed, or the registry was lost mid-way), with their backups.
+    pub async fn unfinished_operations(
+        &self,
+    ) -> Result<Vec<tenantry_registry::journal::Operation>, FleetError> {
+        Ok(self.registry.unfinished_operations().await?)
+    }
+
     pub async fn key_status(&self) -> KeyStatus {
         let opened = self.vault().await;
         let entry = match &opened {

@@ -17,6 +17,7 @@ use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, IntrospectErro
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::{mysql as quote_my, postgres as quote_pg, sqlite as quote_lite};
 use tenantry_model::{hash_schema, DriftHash, Engine, ObjectKind, SchemaSnapshot, SchemaStatus};
+use tenantry_registry::journal::OperationEnd;
 use tenantry_registry::templates::TenantCheck;
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
 use tenantry_vault::Vault;
@@ -70,12 +71,16 @@ pub struct ResetOutcome {
     pub applied: Vec<String>,
 }
 
-/// `tenantry_q_<schema>_<utc timestamp>`, cut to 63 bytes.
-pub(crate) fn quarantine_name(schema: &str) -> String {
-    let secs = std::time::SystemTime::now()
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// `tenantry_q_<schema>_<utc timestamp>`, cut to 63 bytes.
+pub(crate) fn quarantine_name(schema: &str) -> String {
+    let secs = unix_secs();
     let stem: String = schema
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -288,10 +293,38 @@ pub async fn execute_reset(
             reason: "the plan's hash is not a schema hash".into(),
         })?;
         let template_hash = hash_schema(&ctx.template_snapshot).root;
-        let (backup, applied, after) = match ctx.record.engine {
-            Engine::Postgres => reset_postgres(&ctx, &migrations, expected, template_hash, timeouts).await?,
-            Engine::Mysql => reset_mysql(registry, &ctx, &migrations, expected, timeouts).await?,
-            Engine::Sqlite => reset_sqlite(&ctx, &migrations, expected, template_hash).await?,
+        // Where the backup will be, decided before anything is touched and
+        // journaled with the intent: if the intent cannot be written,
+        // nothing starts; if the process dies after this, the next open
+        // shows the unfinished reset and where its backup is.
+        let quarantine = quarantine_name(&ctx.schema);
+        let backup_file = ctx.url.sqlite_path().with_extension(format!("{}.bak", unix_secs()));
+        let planned = match ctx.record.engine {
+            Engine::Postgres => format!(
+                "schema {quarantine} in {}",
+                ctx.url.database().unwrap_or_else(|| "postgres".into())
+            ),
+            Engine::Mysql => format!("database {quarantine}"),
+            Engine::Sqlite => format!("file {}", backup_file.display()),
+        };
+        let op = registry.begin_operation(&plan.slug, "reset", Some(&planned)).await?;
+        let run = async {
+            let (applied, after) = match ctx.record.engine {
+                Engine::Postgres => reset_postgres(&ctx, &migrations, expected, template_hash, &quarantine, timeouts).await?,
+                Engine::Mysql => reset_mysql(registry, &ctx, &migrations, expected, &quarantine, &planned, timeouts).await?,
+                Engine::Sqlite => reset_sqlite(&ctx, &migrations, expected, template_hash, &backup_file).await?,
+            };
+            Ok::<_, FleetError>((planned.clone(), applied, after))
+        }
+        .await;
+        let (backup, applied, after) = match run {
+            Ok(done) => done,
+            Err(e) => {
+                let end = if e.is_refusal() { OperationEnd::Refused } else { OperationEnd::Failed };
+                // Not finished if this fails too: the next open shows it.
+                let _ = registry.finish_operation(op, end, &e.to_string()).await;
+                return Err(e);
+            }
         };
         if ctx.record.engine != Engine::Mysql {
             // PostgreSQL and SQLite backups exist only once the reset committed.
@@ -310,6 +343,8 @@ pub async fn execute_reset(
                 fingerprint: None,
             })
             .await?;
+        let end = if status == SchemaStatus::Synced { OperationEnd::Ok } else { OperationEnd::Failed };
+        registry.finish_operation(op, end, &format!("status {status}, backup {backup}")).await?;
         Ok(ResetOutcome { slug: plan.slug.clone(), backup, hash_after: Some(after.to_string()), status, applied })
     }
     .await;
@@ -348,8 +383,9 @@ async fn reset_postgres(
     migrations: &[&Migration],
     expected: DriftHash,
     template_hash: DriftHash,
+    quarantine: &str,
     timeouts: Timeouts,
-) -> Result<(String, Vec<String>, DriftHash), FleetError> {
+) -> Result<(Vec<String>, DriftHash), FleetError> {
     let url = &ctx.url;
     let mut conn = postgres::connect(url, timeouts).await?;
     let result = async {
@@ -374,12 +410,11 @@ async fn reset_postgres(
         if now != expected {
             return Err(stale(&ctx.record.slug, now));
         }
-        let quarantine = quarantine_name(&ctx.schema);
         tx.execute(
             format!(
                 "ALTER SCHEMA {} RENAME TO {}",
                 quote_pg(&ctx.schema),
-                quote_pg(&quarantine)
+                quote_pg(quarantine)
             )
             .as_str(),
         )
@@ -423,7 +458,7 @@ async fn reset_postgres(
             });
         }
         tx.commit().await.map_err(|e| catalog(url, &e))?;
-        Ok((format!("schema {quarantine} in {database}"), applied, after))
+        Ok((applied, after))
     }
     .await;
     postgres::close(conn).await;
@@ -435,8 +470,10 @@ async fn reset_mysql(
     ctx: &Context,
     migrations: &[&Migration],
     expected: DriftHash,
+    quarantine: &str,
+    backup: &str,
     timeouts: Timeouts,
-) -> Result<(String, Vec<String>, DriftHash), FleetError> {
+) -> Result<(Vec<String>, DriftHash), FleetError> {
     let url = &ctx.url;
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
     let result = async {
@@ -448,8 +485,7 @@ async fn reset_mysql(
         if now != expected {
             return Err(stale(&ctx.record.slug, now));
         }
-        let quarantine = quarantine_name(&ctx.schema);
-        let q = quote_my(&quarantine);
+        let q = quote_my(quarantine);
         let db = quote_my(&ctx.schema);
         conn.execute(format!("CREATE DATABASE {q}").as_str()).await.map_err(|e| catalog(url, &e))?;
         // Views cannot move between databases: keep their definitions.
@@ -474,7 +510,7 @@ async fn reset_mysql(
             conn.execute(format!("RENAME TABLE {}", moves.join(", ")).as_str()).await.map_err(|e| catalog(url, &e))?;
         }
         // The backup exists from here on: record it before anything is dropped.
-        let backup = format!("database {quarantine}");
+        let backup = backup.to_owned();
         registry.record_backup(&ctx.record.slug, Engine::Mysql, &backup, Some(&expected.to_string())).await?;
         for v in &now_snap.views {
             conn.execute(format!("DROP VIEW {db}.{}", quote_my(&v.name)).as_str()).await.map_err(|e| catalog(url, &e))?;
@@ -492,7 +528,7 @@ async fn reset_mysql(
         }
         let after = mysql::introspect_schemas(&mut conn, &schemas).await.map_err(|e| catalog(url, &e))?;
         let after = after.get(&ctx.schema).map(|s| hash_schema(s).root).unwrap_or(expected);
-        Ok((backup, applied, after))
+        Ok((applied, after))
     }
     .await;
     mysql_unlock(&mut conn, &ctx.schema).await;
@@ -505,7 +541,8 @@ async fn reset_sqlite(
     migrations: &[&Migration],
     expected: DriftHash,
     template_hash: DriftHash,
-) -> Result<(String, Vec<String>, DriftHash), FleetError> {
+    backup_path: &std::path::Path,
+) -> Result<(Vec<String>, DriftHash), FleetError> {
     let url = &ctx.url;
     let path = url.sqlite_path();
     let attempt_started = std::time::SystemTime::now();
@@ -522,16 +559,11 @@ async fn reset_sqlite(
             return Err(stale(&ctx.record.slug, now_hash));
         }
         // Nobody else can write while we hold the lock: the file is consistent.
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let backup_path = path.with_extension(format!("{secs}.bak"));
         // Through SQLite's backup API, from a second connection that only
         // reads: every committed row, the `-wal`'s included, whatever the
         // file is called. Then checked: the copy must read as what we saw.
-        crate::sqlite_backup::back_up(&path, &backup_path).await?;
-        let mut copy = sqlite::open_read_only(&backup_path).await?;
+        crate::sqlite_backup::back_up(&path, backup_path).await?;
+        let mut copy = sqlite::open_read_only(backup_path).await?;
         let copied = sqlite::introspect(&mut copy).await;
         let _ = copy.close().await;
         let copied = copied.map_err(|e| catalog(url, &e))?;
@@ -584,7 +616,7 @@ async fn reset_sqlite(
             });
         }
         conn.execute("COMMIT").await.map_err(|e| catalog(url, &e))?;
-        Ok((format!("file {}", backup_path.display()), applied, after))
+        Ok((applied, after))
     }
     .await;
     if result.is_err() {

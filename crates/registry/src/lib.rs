@@ -12,6 +12,7 @@ mod actor;
 mod error;
 pub mod health;
 pub mod import;
+pub mod journal;
 pub mod pools;
 pub mod templates;
 mod validate;

@@ -1,0 +1,218 @@
+//! The operation journal: what a destructive operation is about to do is
+//! recorded before it does anything, and completed when it ends. If the
+//! intent cannot be written (the registry is locked, read-only, gone),
+//! nothing starts. A journal row that never finished belongs to an operation
+//! that was killed, or lost its registry, mid-way: it is shown on the next
+//! open with its backup, and resolved by adopting that backup or marking the
+//! operation abandoned.
+
+use serde::Serialize;
+use sqlx::Row;
+use ts_rs::TS;
+
+use crate::{current_actor, escape_controls, AuditResult, Registry, RegistryError};
+
+/// One journaled operation.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct Operation {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub tenant_slug: String,
+    #[ts(type = "number")]
+    pub tenant_id: i64,
+    pub kind: String,
+    /// Where the operation's backup is (or was going to be).
+    pub backup: Option<String>,
+    pub actor: String,
+    pub host: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationEnd {
+    Ok,
+    Refused,
+    Failed,
+}
+
+impl Registry {
+    /// Records that `kind` is about to run on tenant `slug`, with its backup
+    /// going to `backup`. Call it before anything is changed; if it fails,
+    /// change nothing.
+    pub async fn begin_operation(
+        &self,
+        slug: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<i64, RegistryError> {
+        let tenant = self.tenant(slug).await?;
+        let actor = current_actor();
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO operations (tenant_id, tenant_slug, engine, kind, backup, actor, host)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        )
+        .bind(tenant.id)
+        .bind(slug)
+        .bind(tenant.engine.as_str())
+        .bind(kind)
+        .bind(backup)
+        .bind(escape_controls(&actor.account))
+        .bind(escape_controls(&actor.host))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.audit(
+            Some(slug),
+            &format!("{kind}.start"),
+            &format!(
+                "operation {id} started; backup: {}",
+                backup.unwrap_or("none")
+            ),
+            AuditResult::Ok,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Completes a journaled operation.
+    pub async fn finish_operation(
+        &self,
+        id: i64,
+        end: OperationEnd,
+        detail: &str,
+    ) -> Result<(), RegistryError> {
+        let outcome = match end {
+            OperationEnd::Ok => "ok",
+            OperationEnd::Refused => "refused",
+            OperationEnd::Failed => "failed",
+        };
+        self.close_operation(id, outcome, detail).await
+    }
+
+    async fn close_operation(
+        &self,
+        id: i64,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), RegistryError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE operations SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                    outcome = ?2, detail = ?3
+              WHERE id = ?1 AND finished_at IS NULL",
+        )
+        .bind(id)
+        .bind(outcome)
+        .bind(escape_controls(detail))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Operations that started and never finished, oldest first.
+    pub async fn unfinished_operations(&self) -> Result<Vec<Operation>, RegistryError> {
+        self.operations_where("finished_at IS NULL").await
+    }
+
+    /// Every journaled operation, newest first (at most `limit`).
+    pub async fn operations(&self, limit: u32) -> Result<Vec<Operation>, RegistryError> {
+        let mut all = self.operations_where("1").await?;
+        all.reverse();
+        all.truncate(limit as usize);
+        Ok(all)
+    }
+
+    async fn operations_where(
+        &self,
+        filter: &'static str,
+    ) -> Result<Vec<Operation>, RegistryError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, tenant_slug, tenant_id, kind, backup, actor, host, started_at, finished_at, outcome, detail
+               FROM operations WHERE {filter} ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Operation {
+                    id: r.try_get("id")?,
+                    tenant_slug: r.try_get("tenant_slug")?,
+                    tenant_id: r.try_get("tenant_id")?,
+                    kind: r.try_get("kind")?,
+                    backup: r.try_get("backup")?,
+                    actor: r.try_get("actor")?,
+                    host: r.try_get("host")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Resolves an unfinished operation. With `adopt`, its backup — which
+    /// the caller has checked exists — is recorded for the tenant it was
+    /// taken from (`backup list` shows it; restore and purge work on it);
+    /// without, the operation is marked abandoned. Audited either way.
+    pub async fn resolve_operation(
+        &self,
+        id: i64,
+        adopt_backup: Option<&str>,
+        note: &str,
+    ) -> Result<Operation, RegistryError> {
+        let op = self
+            .unfinished_operations()
+            .await?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| RegistryError::InvalidInput {
+                field: "operation",
+                reason: format!("no unfinished operation {id}; `tenantry operations` lists them"),
+            })?;
+        let tenant = self.tenant(&op.tenant_slug).await?;
+        if tenant.id != op.tenant_id {
+            return Err(RegistryError::InvalidInput {
+                field: "operation",
+                reason: format!(
+                    "operation {id} was on another tenant than the one now registered as `{}`",
+                    op.tenant_slug
+                ),
+            });
+        }
+        let (outcome, detail) = match adopt_backup {
+            Some(location) => {
+                let already = self
+                    .backups(Some(&op.tenant_slug))
+                    .await?
+                    .iter()
+                    .any(|b| b.location == location);
+                if !already {
+                    self.record_backup(&op.tenant_slug, tenant.engine, location, None)
+                        .await?;
+                }
+                ("adopted", format!("backup {location} adopted; {note}"))
+            }
+            None => ("abandoned", format!("marked abandoned; {note}")),
+        };
+        self.close_operation(id, outcome, &detail).await?;
+        self.audit(
+            Some(&op.tenant_slug),
+            "operation.resolve",
+            &format!(
+                "operation {id} ({} started {}): {detail}",
+                op.kind, op.started_at
+            ),
+            AuditResult::Ok,
+        )
+        .await?;
+        Ok(op)
+    }
+}
