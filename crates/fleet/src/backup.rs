@@ -5,6 +5,7 @@
 use sqlx::{Connection, Executor};
 use tenantry_introspect::{mysql, postgres, Timeouts};
 use tenantry_model::quote;
+use tenantry_registry::journal::OperationEnd;
 use tenantry_registry::templates::Backup;
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
 use tenantry_vault::Vault;
@@ -185,68 +186,87 @@ pub async fn purge_backup(
         check_confirmation(&b.tenant_slug, typed)?;
         owner(registry, &b).await?;
         let url = registry.connection(vault, &b.tenant_slug).await?;
-        match place(&b)? {
-            Place::PgSchema(q) => {
-                let mut c = postgres::connect(&url, timeouts).await?;
-                let r = async {
-                    let mut tx = c.begin().await.map_err(|e| catalog(&url, &e))?;
-                    // Every object outside the quarantine that depends on an
-                    // object inside it: CASCADE would drop (or break) it.
-                    let dependents: Vec<String> = sqlx::query_scalar(PG_OUTSIDE_DEPENDENTS)
-                        .bind(&q)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(|e| catalog(&url, &e))?;
-                    if !dependents.is_empty() {
-                        return Err(FleetError::PurgeRefused {
-                            backup: format!("schema {q}"),
-                            dependents: dependents.join("; "),
-                        });
+        let op = registry
+            .begin_operation(&b.tenant_slug, "backup.purge", Some(&b.location))
+            .await?;
+        let dropped = async {
+            match place(&b)? {
+                Place::PgSchema(q) => {
+                    let mut c = postgres::connect(&url, timeouts).await?;
+                    let r = async {
+                        let mut tx = c.begin().await.map_err(|e| catalog(&url, &e))?;
+                        // Every object outside the quarantine that depends on an
+                        // object inside it: CASCADE would drop (or break) it.
+                        let dependents: Vec<String> = sqlx::query_scalar(PG_OUTSIDE_DEPENDENTS)
+                            .bind(&q)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(|e| catalog(&url, &e))?;
+                        if !dependents.is_empty() {
+                            return Err(FleetError::PurgeRefused {
+                                backup: format!("schema {q}"),
+                                dependents: dependents.join("; "),
+                            });
+                        }
+                        // CASCADE now reaches only the quarantine's own objects.
+                        tx.execute(format!("DROP SCHEMA {} CASCADE", quote::postgres(&q)).as_str())
+                            .await
+                            .map_err(|e| catalog(&url, &e))?;
+                        tx.commit().await.map_err(|e| catalog(&url, &e))
                     }
-                    // CASCADE now reaches only the quarantine's own objects.
-                    tx.execute(format!("DROP SCHEMA {} CASCADE", quote::postgres(&q)).as_str())
-                        .await
-                        .map_err(|e| catalog(&url, &e))?;
-                    tx.commit().await.map_err(|e| catalog(&url, &e))
+                    .await;
+                    postgres::close(c).await;
+                    r?;
                 }
-                .await;
-                postgres::close(c).await;
-                r?;
-            }
-            Place::MyDatabase(q) => {
-                let mut c = mysql::connect(&url.with_database("")?, timeouts).await?;
-                let r = async {
-                    let dependents: Vec<String> = sqlx::query_scalar(MY_OUTSIDE_DEPENDENTS)
-                        .bind(&q)
-                        .bind(&q)
-                        .bind(&q)
-                        .fetch_all(&mut c)
-                        .await
-                        .map_err(|e| catalog(&url, &e))?;
-                    if !dependents.is_empty() {
-                        return Err(FleetError::PurgeRefused {
-                            backup: format!("database {q}"),
-                            dependents: dependents.join("; "),
-                        });
+                Place::MyDatabase(q) => {
+                    let mut c = mysql::connect(&url.with_database("")?, timeouts).await?;
+                    let r = async {
+                        let dependents: Vec<String> = sqlx::query_scalar(MY_OUTSIDE_DEPENDENTS)
+                            .bind(&q)
+                            .bind(&q)
+                            .bind(&q)
+                            .fetch_all(&mut c)
+                            .await
+                            .map_err(|e| catalog(&url, &e))?;
+                        if !dependents.is_empty() {
+                            return Err(FleetError::PurgeRefused {
+                                backup: format!("database {q}"),
+                                dependents: dependents.join("; "),
+                            });
+                        }
+                        c.execute(format!("DROP DATABASE {}", quote::mysql(&q)).as_str())
+                            .await
+                            .map_err(|e| catalog(&url, &e))
                     }
-                    c.execute(format!("DROP DATABASE {}", quote::mysql(&q)).as_str())
-                        .await
-                        .map_err(|e| catalog(&url, &e))
+                    .await;
+                    mysql::close(c).await;
+                    r?;
                 }
-                .await;
-                mysql::close(c).await;
-                r?;
+                Place::File(f) => {
+                    std::fs::remove_file(&f).map_err(|source| FleetError::Io {
+                        action: "delete backup",
+                        path: f.clone(),
+                        source,
+                    })?;
+                    crate::sqlite_backup::remove_with_sides(&f);
+                }
             }
-            Place::File(f) => {
-                std::fs::remove_file(&f).map_err(|source| FleetError::Io {
-                    action: "delete backup",
-                    path: f.clone(),
-                    source,
-                })?;
-                crate::sqlite_backup::remove_with_sides(&f);
-            }
+            Ok::<_, FleetError>(())
+        }
+        .await;
+        if let Err(e) = dropped {
+            let end = if e.is_refusal() {
+                OperationEnd::Refused
+            } else {
+                OperationEnd::Failed
+            };
+            let _ = registry.finish_operation(op, end, &e.to_string()).await;
+            return Err(e);
         }
         registry.mark_backup_purged(id).await?;
+        registry
+            .finish_operation(op, OperationEnd::Ok, &format!("purged backup {id}"))
+            .await?;
         Ok(())
     }
     .await;
@@ -279,19 +299,29 @@ pub async fn restore_backup(
         let url = registry.connection(vault, &b.tenant_slug).await?;
         let schema = tenant_schema(&record, &url);
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let displaced = match place(&b)? {
+        // Where the replaced objects go, decided and journaled before
+        // anything is touched.
+        let aside_name = format!("{}r", quarantine_name(&schema));
+        let aside_file = url.sqlite_path().with_extension(format!("{stamp}r.bak"));
+        let planned = match place(&b)? {
+            Place::PgSchema(_) => format!("schema {aside_name} in {}", url.database().unwrap_or_else(|| "postgres".into())),
+            Place::MyDatabase(_) => format!("database {aside_name}"),
+            Place::File(_) => format!("file {}", aside_file.display()),
+        };
+        let op = registry.begin_operation(&b.tenant_slug, "backup.restore", Some(&planned)).await?;
+        let swap = async { match place(&b)? {
             Place::PgSchema(q) => {
                 let mut conn = postgres::connect(&url, timeouts).await?;
                 let r = async {
                     let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(|e| catalog(&url, &e))?;
                     let mut tx = conn.begin().await.map_err(|e| catalog(&url, &e))?;
                     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, &schema)).execute(&mut *tx).await.map_err(|e| catalog(&url, &e))?;
-                    let aside: String = format!("{}r", quarantine_name(&schema));
+                    let aside = aside_name.clone();
                     let quote = quote::postgres;
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&schema), quote(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&q), quote(&schema)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     tx.commit().await.map_err(|e| catalog(&url, &e))?;
-                    Ok::<_, FleetError>(format!("schema {aside} in {database}"))
+                    Ok::<_, FleetError>(())
                 }
                 .await;
                 postgres::close(conn).await;
@@ -307,7 +337,7 @@ pub async fn restore_backup(
                     if present.is_none() {
                         return Err(FleetError::BackupRefused { backup: format!("{id} (database {q})"), reason: format!("its database {q} no longer exists on {}", url.server_label()) });
                     }
-                    let aside = format!("{}r", quarantine_name(&schema));
+                    let aside = aside_name.clone();
                     let current: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'")
                         .bind(&schema).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
                     let saved: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> '_tenantry_views'")
@@ -348,7 +378,7 @@ pub async fn restore_backup(
                     for (name, def) in saved_views {
                         conn.execute(format!("CREATE VIEW {} AS {def}", m(&name)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     }
-                    Ok::<_, FleetError>(format!("database {aside}"))
+                    Ok::<_, FleetError>(())
                 }
                 .await;
                 mysql::close(conn).await;
@@ -359,19 +389,25 @@ pub async fn restore_backup(
                     return Err(FleetError::Io { action: "find the backup", path: f.clone(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
                 }
                 let path = url.sqlite_path();
-                let aside = path.with_extension(format!("{stamp}r.bak"));
+                let aside = aside_file.clone();
                 // Both through SQLite's backup API: the current content (with
                 // its `-wal`) is set aside whole, and the restore is written
                 // through the tenant's own journal, so no leftover `-wal`
                 // can undo it.
                 crate::sqlite_backup::back_up(&path, &aside).await?;
                 crate::sqlite_backup::restore(&f, &path).await?;
-                format!("file {}", aside.display())
             }
-        };
+        } Ok::<_, FleetError>(()) }.await;
+        if let Err(e) = swap {
+            let end = if e.is_refusal() { OperationEnd::Refused } else { OperationEnd::Failed };
+            let _ = registry.finish_operation(op, end, &e.to_string()).await;
+            return Err(e);
+        }
+        let displaced = planned;
         registry.record_backup(&b.tenant_slug, record.engine, &displaced, record.current_hash.as_deref()).await?;
         // The restored backup's objects are live again: it leaves the list.
         registry.mark_backup_purged(id).await?;
+        registry.finish_operation(op, OperationEnd::Ok, &format!("restored backup {id}; replaced objects in {displaced}")).await?;
         Ok(displaced)
     }
     .await;
