@@ -302,12 +302,27 @@ impl Registry {
                 .map_err(|e| open_err(e.to_string()))?;
             c.close().await.map_err(|e| open_err(e.to_string()))?;
         }
+        // SQLite's "not a database" and "malformed" mean the file's content
+        // is damaged: say so, not merely that it could not be opened.
+        let damaged_or = |reason: String| {
+            if reason.contains("not a database") || reason.contains("malformed") {
+                RegistryError::Damaged {
+                    path: shown.clone(),
+                    reason,
+                }
+            } else {
+                open_err(reason)
+            }
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.create_if_missing(false))
             .await
-            .map_err(|e| open_err(e.to_string()))?;
-        run_migrations(&pool, &shown).await?;
+            .map_err(|e| damaged_or(e.to_string()))?;
+        run_migrations(&pool, &shown).await.map_err(|e| match e {
+            RegistryError::Open { reason, .. } => damaged_or(reason),
+            other => other,
+        })?;
         let identity = file_identity(path).map_err(|e| open_err(e.to_string()))?;
         let registry = Self {
             pool,

@@ -487,6 +487,8 @@ async fn a_missing_truncated_or_removed_registry_is_an_error_not_a_new_one() {
         .await
         .unwrap();
     r.close().await;
+    // Let the closed pool's last checkpoint reach the file first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     std::fs::write(&path, b"").unwrap();
     for attempt in [Registry::open(&path).await, Registry::create(&path).await] {
@@ -494,6 +496,14 @@ async fn a_missing_truncated_or_removed_registry_is_an_error_not_a_new_one() {
         assert_eq!(err.code(), "registry_damaged", "{err}");
     }
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    // Garbage in place of a registry is damaged too, and left as it is.
+    std::fs::write(&path, b"not a registry at all, just some bytes").unwrap();
+    let err = Registry::open(&path).await.err().unwrap();
+    assert_eq!(err.code(), "registry_damaged", "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"not a registry at all, just some bytes"
+    );
 
     std::fs::remove_file(&path).unwrap();
     let r = Registry::create(&path).await.unwrap();
