@@ -255,12 +255,7 @@ pub async fn purge_backup(
         }
         .await;
         if let Err(e) = dropped {
-            let end = if e.is_refusal() {
-                OperationEnd::Refused
-            } else {
-                OperationEnd::Failed
-            };
-            let _ = registry.finish_operation(op, end, &e.to_string()).await;
+            crate::end_operation_with(registry, op, &e).await;
             return Err(e);
         }
         registry.mark_backup_purged(id).await?;
@@ -399,8 +394,7 @@ pub async fn restore_backup(
             }
         } Ok::<_, FleetError>(()) }.await;
         if let Err(e) = swap {
-            let end = if e.is_refusal() { OperationEnd::Refused } else { OperationEnd::Failed };
-            let _ = registry.finish_operation(op, end, &e.to_string()).await;
+            crate::end_operation_with(registry, op, &e).await;
             return Err(e);
         }
         let displaced = planned;

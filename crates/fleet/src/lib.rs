@@ -155,6 +155,24 @@ impl FleetError {
     }
 }
 
+/// Completes journaled operation `op` that stopped with `e` (refused or
+/// failed). If even that write fails, the operation stays unfinished in the
+/// journal and the next open reports it: the right outcome for an operation
+/// whose end could not be recorded.
+pub(crate) async fn end_operation_with(
+    registry: &tenantry_registry::Registry,
+    op: i64,
+    e: &FleetError,
+) {
+    use tenantry_registry::journal::OperationEnd;
+    let end = if e.is_refusal() {
+        OperationEnd::Refused
+    } else {
+        OperationEnd::Failed
+    };
+    let _ = registry.finish_operation(op, end, &e.to_string()).await;
+}
+
 /// Appends an operation's outcome to the audit log: `ok` describes a
 /// success; a refusal is audited as refused; a failure as failed, and the
 /// tenant's status becomes `failed` with the reason when `mark_failed`.

@@ -320,9 +320,7 @@ pub async fn execute_reset(
         let (backup, applied, after) = match run {
             Ok(done) => done,
             Err(e) => {
-                let end = if e.is_refusal() { OperationEnd::Refused } else { OperationEnd::Failed };
-                // Not finished if this fails too: the next open shows it.
-                let _ = registry.finish_operation(op, end, &e.to_string()).await;
+                crate::end_operation_with(registry, op, &e).await;
                 return Err(e);
             }
         };
