@@ -394,11 +394,21 @@ impl Registry {
     pub async fn open_vault(&self, keys: &dyn KeyStore) -> Result<Vault, RegistryError> {
         let result = self.open_vault_inner(keys).await;
         if let Err(e) = &result {
-            // A keyring refusal is a refusal like any other: recorded. The
-            // original error matters more than a failure to log it.
-            let _ = self
-                .audit(None, "key.open", &e.to_string(), AuditResult::Failed)
-                .await;
+            // A keyring refusal is a refusal like any other: recorded, once
+            // per run of identical failures (the console asks on every
+            // screen). The original error matters more than a failure to
+            // log it.
+            let detail = escape_controls(&e.to_string());
+            let last: Option<(String, String)> =
+                sqlx::query_as("SELECT action, detail FROM audit_log ORDER BY id DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .unwrap_or(None);
+            if last != Some(("key.open".to_owned(), detail)) {
+                let _ = self
+                    .audit(None, "key.open", &e.to_string(), AuditResult::Failed)
+                    .await;
+            }
         }
         result
     }

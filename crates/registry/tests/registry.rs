@@ -650,3 +650,20 @@ async fn audit_rows_name_the_os_account_and_hold_no_control_characters() {
     );
     assert!(e.detail.contains("\\u{a}"), "{:?}", e.detail);
 }
+
+/// Issue 13, item 17: a keyring refusal is audited, once per run of the
+/// same failure (the console asks on every screen).
+#[tokio::test]
+async fn keyring_refusals_are_audited_once_per_run() {
+    let f = fixture().await;
+    f.keys.fail_with(Some(KeyStoreError::Unavailable {
+        reason: "no D-Bus".into(),
+    }));
+    for _ in 0..3 {
+        assert!(f.registry.open_vault(&f.keys).await.is_err());
+    }
+    let log = f.registry.audit_log(None, 10).await.unwrap();
+    let refusals: Vec<_> = log.iter().filter(|e| e.action == "key.open").collect();
+    assert_eq!(refusals.len(), 1, "{log:?}");
+    assert_eq!(refusals[0].result, AuditResult::Failed);
+}
