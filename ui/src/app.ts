@@ -290,7 +290,7 @@ function renderFleet(): void {
 let unfinished: Operation[] = [];
 
 async function fleetScreen(): Promise<void> {
-  unfinished = await invoke<Operation[]>("unfinished_operations").catch(() => []);
+  unfinished = (await invoke<Operation[] | null>("unfinished_operations").catch(() => null)) ?? [];
   try {
     fleet.rows = await invoke<TenantRecord[]>("registry_tenants");
     if (fleet.rows.length > 0) {

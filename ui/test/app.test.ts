@@ -63,6 +63,21 @@ describe("fleet", () => {
     expect(rendered).toBeLessThan(100);
   });
 
+  it("warns about an operation that never finished, with its backup", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "registry_tenants") return [tenant(1, "synced")];
+      if (cmd === "unfinished_operations")
+        return [{ id: 7, tenant_slug: "t00001", tenant_id: 1, kind: "reset", backup: "schema tenantry_q_t1_1 in fleet", actor: "ops", host: "desk", started_at: "2026-11-30T10:00:00Z", finished_at: null, outcome: null, detail: null }];
+      return null;
+    });
+    await route();
+    await settle();
+    const alert = [...document.querySelectorAll("[role=alert]")].map((n) => n.textContent).join(" ");
+    expect(alert).toContain("Operation 7 (reset of t00001");
+    expect(alert).toContain("schema tenantry_q_t1_1 in fleet");
+    expect(alert).toContain("tenantry operations resolve 7 --adopt");
+  });
+
   it("filters by search text", async () => {
     mockIPC((cmd) => (cmd === "registry_tenants" ? [tenant(1, "synced"), tenant(2, "failed")] : null));
     await route();
