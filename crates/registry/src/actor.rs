@@ -9,12 +9,16 @@ pub struct Actor {
     pub host: String,
 }
 
-/// The process's effective OS account and the host it runs on.
+/// The process's effective OS account and the host it runs on, asked of
+/// the OS once per process (every audit row needs them).
 pub fn current_actor() -> Actor {
-    Actor {
-        account: account(),
-        host: host(),
-    }
+    static ACTOR: std::sync::OnceLock<Actor> = std::sync::OnceLock::new();
+    ACTOR
+        .get_or_init(|| Actor {
+            account: account(),
+            host: host(),
+        })
+        .clone()
 }
 
 #[cfg(unix)]

@@ -118,24 +118,33 @@ impl Registry {
 
     /// Operations that started and never finished, oldest first.
     pub async fn unfinished_operations(&self) -> Result<Vec<Operation>, RegistryError> {
-        self.operations_where("finished_at IS NULL").await
+        self.select_operations("WHERE finished_at IS NULL ORDER BY id")
+            .await
+    }
+
+    /// The unfinished operation `id`, or a typed error saying how to list them.
+    pub async fn unfinished_operation(&self, id: i64) -> Result<Operation, RegistryError> {
+        self.unfinished_operations()
+            .await?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| RegistryError::InvalidInput {
+                field: "operation",
+                reason: format!("no unfinished operation {id}; `tenantry operations` lists them"),
+            })
     }
 
     /// Every journaled operation, newest first (at most `limit`).
     pub async fn operations(&self, limit: u32) -> Result<Vec<Operation>, RegistryError> {
-        let mut all = self.operations_where("1").await?;
-        all.reverse();
-        all.truncate(limit as usize);
-        Ok(all)
+        self.select_operations(&format!("ORDER BY id DESC LIMIT {limit}"))
+            .await
     }
 
-    async fn operations_where(
-        &self,
-        filter: &'static str,
-    ) -> Result<Vec<Operation>, RegistryError> {
+    /// `tail`: a filter, order and limit made of literals, never of input.
+    async fn select_operations(&self, tail: &str) -> Result<Vec<Operation>, RegistryError> {
         let rows = sqlx::query(&format!(
             "SELECT id, tenant_slug, tenant_id, kind, backup, actor, host, started_at, finished_at, outcome, detail
-               FROM operations WHERE {filter} ORDER BY id"
+               FROM operations {tail}"
         ))
         .fetch_all(self.pool())
         .await?;
@@ -168,15 +177,7 @@ impl Registry {
         adopt_backup: Option<&str>,
         note: &str,
     ) -> Result<Operation, RegistryError> {
-        let op = self
-            .unfinished_operations()
-            .await?
-            .into_iter()
-            .find(|o| o.id == id)
-            .ok_or_else(|| RegistryError::InvalidInput {
-                field: "operation",
-                reason: format!("no unfinished operation {id}; `tenantry operations` lists them"),
-            })?;
+        let op = self.unfinished_operation(id).await?;
         let tenant = self.tenant(&op.tenant_slug).await?;
         if tenant.id != op.tenant_id {
             return Err(RegistryError::InvalidInput {

@@ -964,12 +964,8 @@ impl AuditRow {
         text(Some(&self.action));
         text(Some(&self.detail));
         text(Some(&self.result));
-        hex_encode(&h.finalize())
+        hex::encode(h.finalize())
     }
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The outcome of [`Registry::verify_audit`].

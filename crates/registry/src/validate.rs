@@ -17,18 +17,24 @@ pub(crate) fn shown(input: &str) -> String {
     }
 }
 
+/// A control character or a bidirectional override/mark: invisible, and
+/// able to make text read as something it is not.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
 /// Text with every control character (newlines, escape sequences, bidi
 /// overrides) written out as `\u{..}`, so it prints as one inert line in a
 /// terminal, a log or a report.
 pub fn escape_controls(input: &str) -> String {
-    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
-    if !input.chars().any(|c| c.is_control() || bidi(c)) {
+    if !input.chars().any(invisible) {
         return input.to_owned();
     }
     input
         .chars()
         .map(|c| {
-            if c.is_control() || bidi(c) {
+            if invisible(c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()
@@ -166,8 +172,7 @@ pub fn display_name(input: &str) -> Result<String, RegistryError> {
     if t.chars().count() > 200 {
         return Err(invalid("it is longer than 200 characters"));
     }
-    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
-    if let Some(c) = t.chars().find(|c| c.is_control() || bidi(*c)) {
+    if let Some(c) = t.chars().find(|c| invisible(*c)) {
         return Err(invalid(&format!(
             "it contains the invisible character {}",
             c.escape_unicode()
