@@ -12,7 +12,7 @@ use tenantry_vault::Vault;
 
 use crate::guard::tenant_schema;
 use crate::provision::pg_lock_key;
-use crate::reset::{check_confirmation, quarantine_name};
+use crate::reset::{check_confirmation, quarantine_name, unix_secs};
 use crate::{catalog, FleetError};
 
 /// Where a backup's objects are, parsed from its recorded location.
@@ -123,6 +123,17 @@ SELECT CAST(CONCAT('view ', TABLE_SCHEMA, '.', TABLE_NAME) AS CHAR)
   FROM information_schema.VIEWS
  WHERE TABLE_SCHEMA <> ? AND LOCATE(CONCAT('`', REPLACE(?, '`', '``'), '`.'), VIEW_DEFINITION) > 0";
 
+/// A purge refusal naming what outside `backup` depends on it, if anything does.
+fn refuse_dependents(backup: &str, dependents: &[String]) -> Result<(), FleetError> {
+    if dependents.is_empty() {
+        return Ok(());
+    }
+    Err(FleetError::PurgeRefused {
+        backup: backup.to_owned(),
+        dependents: dependents.join("; "),
+    })
+}
+
 /// Whether the backup at `location` (as a reset or the journal records it)
 /// exists on the tenant's server: an unfinished operation's backup is
 /// adopted only when it does.
@@ -202,12 +213,7 @@ pub async fn purge_backup(
                             .fetch_all(&mut *tx)
                             .await
                             .map_err(|e| catalog(&url, &e))?;
-                        if !dependents.is_empty() {
-                            return Err(FleetError::PurgeRefused {
-                                backup: format!("schema {q}"),
-                                dependents: dependents.join("; "),
-                            });
-                        }
+                        refuse_dependents(&format!("schema {q}"), &dependents)?;
                         // CASCADE now reaches only the quarantine's own objects.
                         tx.execute(format!("DROP SCHEMA {} CASCADE", quote::postgres(&q)).as_str())
                             .await
@@ -228,12 +234,7 @@ pub async fn purge_backup(
                             .fetch_all(&mut c)
                             .await
                             .map_err(|e| catalog(&url, &e))?;
-                        if !dependents.is_empty() {
-                            return Err(FleetError::PurgeRefused {
-                                backup: format!("database {q}"),
-                                dependents: dependents.join("; "),
-                            });
-                        }
+                        refuse_dependents(&format!("database {q}"), &dependents)?;
                         c.execute(format!("DROP DATABASE {}", quote::mysql(&q)).as_str())
                             .await
                             .map_err(|e| catalog(&url, &e))
@@ -293,7 +294,7 @@ pub async fn restore_backup(
         let record = owner(registry, &b).await?;
         let url = registry.connection(vault, &b.tenant_slug).await?;
         let schema = tenant_schema(&record, &url);
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let stamp = unix_secs();
         // Where the replaced objects go, decided and journaled before
         // anything is touched.
         let aside_name = format!("{}r", quarantine_name(&schema));

@@ -71,7 +71,8 @@ pub struct ResetOutcome {
     pub applied: Vec<String>,
 }
 
-fn unix_secs() -> u64 {
+/// Seconds since the Unix epoch, for backup names.
+pub(crate) fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
