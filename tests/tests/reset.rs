@@ -891,3 +891,41 @@ async fn a_reset_whose_intent_cannot_be_journaled_changes_nothing() {
     let q = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'";
     assert_eq!(pg_count(&db, q).await, 0, "no quarantine was made");
 }
+
+async fn scanned(e: &Env) -> tenantry_fleet::scan::ScanResult {
+    use tenantry_fleet::scan::{scan, CancelScan, ScanOptions};
+    let r = scan(
+        &e.registry,
+        &e.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    r.tenants[0].clone()
+}
+
+#[tokio::test]
+async fn a_schema_name_with_quotes_scans_guards_and_resets_alike() {
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    e.register(&template(Engine::Postgres, ""), &db.url()).await;
+    let hostile = r#"o'brien "co"."#;
+    e.tenant("obrien", &db.url(), Some(hostile)).await;
+    let first = scanned(&e).await;
+    assert_eq!(first.status, SchemaStatus::Synced, "{first:?}");
+    db.apply(hostile, "CREATE TABLE custom_x (id serial PRIMARY KEY);")
+        .await;
+    assert_eq!(scanned(&e).await.status, SchemaStatus::Customized);
+    let plan = plan_reset(&e.registry, &e.vault, "obrien", Timeouts::default())
+        .await
+        .unwrap();
+    let done = execute_reset(&e.registry, &e.vault, &plan, "obrien", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let after = scanned(&e).await;
+    assert_eq!(after.status, SchemaStatus::Synced, "{after:?}");
+    assert_eq!(after.hash.as_deref(), done.hash_after.as_deref());
+}

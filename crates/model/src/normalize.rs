@@ -51,24 +51,30 @@ fn is_ident_char(c: char) -> bool {
 /// "this schema", which must read the same in every tenant.
 pub fn strip_schema_qualifier(sql: &str, schema: &str) -> String {
     // Every form holds the schema name verbatim unless the name has a
-    // quote in it (doubled in the quoted forms).
-    if schema.is_empty() || (!schema.contains(['"', '`']) && !sql.contains(schema)) {
+    // quote in it (doubled in the quoted forms, and `'` doubled again where
+    // the qualified name sits inside a string literal, as in
+    // `nextval('"o''brien".t_id_seq'::regclass)`).
+    if schema.is_empty() || (!schema.contains(['"', '`', '\'']) && !sql.contains(schema)) {
         return sql.to_owned();
     }
     let doubled_dq = schema.replace('"', "\"\"");
     let doubled_bt = schema.replace('`', "``");
-    let forms = [
+    let mut forms = vec![
         format!("\"{doubled_dq}\"."),
         format!("`{doubled_bt}`."),
         format!("{schema}."),
     ];
+    if schema.contains('\'') {
+        forms.push(format!("\"{}\".", doubled_dq.replace('\'', "''")));
+        forms.push(format!("`{}`.", doubled_bt.replace('\'', "''")));
+    }
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     'outer: while !rest.is_empty() {
         let prev = out.chars().next_back();
         for (i, form) in forms.iter().enumerate() {
             // The bare form only counts at an identifier boundary.
-            let boundary_ok = i < 2 || !prev.is_some_and(is_ident_char);
+            let boundary_ok = i != 2 || !prev.is_some_and(is_ident_char);
             if boundary_ok && rest.starts_with(form.as_str()) {
                 rest = &rest[form.len()..];
                 continue 'outer;
@@ -190,6 +196,18 @@ mod tests {
         // not found verbatim: the slow path still strips it.
         assert_eq!(strip_schema_qualifier("\"we\"\"ird\".t", "we\"ird"), "t");
         assert_eq!(strip_schema_qualifier("other.t", "t42"), "other.t");
+        // Inside a string literal PostgreSQL doubles the name's `'`.
+        assert_eq!(
+            strip_schema_qualifier(
+                r#"nextval('"o''brien ""co"".".t_id_seq'::regclass)"#,
+                r#"o'brien "co"."#
+            ),
+            "nextval('t_id_seq'::regclass)"
+        );
+        assert_eq!(
+            strip_schema_qualifier(r#"'a'::"o'brien".e"#, "o'brien"),
+            "'a'::e"
+        );
     }
 
     #[test]
