@@ -180,7 +180,21 @@ pub(crate) fn keyring(args: &RegistryArgs) -> OsKeyring {
 pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
     let registry = Registry::open(&registry_path(args)?).await?;
     report_unfinished(&registry).await;
+    report_shared_places(&registry).await;
     Ok(registry)
+}
+
+/// Tenants registered on one shared schema before that was refused.
+async fn report_shared_places(registry: &Registry) {
+    let Ok(groups) = registry.shared_places().await else {
+        return;
+    };
+    for slugs in groups {
+        eprintln!(
+            "tenantry: warning[shared_place]: tenants {} point at one and the same schema: each sees the other's changes and a reset of one empties the other; remove all but one (`tenantry tenant remove SLUG`) and add the others with their own schema",
+            slugs.join(", ")
+        );
+    }
 }
 
 async fn report_unfinished(registry: &Registry) {

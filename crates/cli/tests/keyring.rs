@@ -448,7 +448,7 @@ fn the_import_pattern_comes_from_stdin_or_the_environment() {
             "tenant",
             "import",
             "--from-query",
-            "SELECT 'p2' AS slug, 'postgres' AS db_name",
+            "SELECT 'p2' AS slug, 'template1' AS db_name",
             "--source",
             &source,
             "--pattern-env",

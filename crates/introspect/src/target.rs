@@ -201,6 +201,49 @@ impl ConnectionUrl {
         }
     }
 
+    /// One comparable key for where a tenant's schema is: engine, host, port,
+    /// database and the schema (`public` on PostgreSQL and the database on
+    /// MySQL when none is given); for SQLite the file, resolved as far as it
+    /// exists. Two tenants with the same key share one schema. Holds no
+    /// credentials.
+    pub fn place_key(&self, schema: Option<&str>) -> String {
+        if self.engine == Engine::Sqlite {
+            let path = self.sqlite_path();
+            let resolved = std::fs::canonicalize(&path).ok().or_else(|| {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+                Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+            });
+            return format!("sqlite:{}", resolved.unwrap_or(path).display());
+        }
+        let (host, port) = match url::Url::parse(self.expose_secret()) {
+            Ok(u) => (
+                u.host_str().unwrap_or("localhost").to_ascii_lowercase(),
+                u.port(),
+            ),
+            Err(_) => (String::new(), None),
+        };
+        let port = port.unwrap_or(match self.engine {
+            Engine::Postgres => 5432,
+            _ => 3306,
+        });
+        let named = self.database().unwrap_or_default();
+        // On MySQL/MariaDB the schema is a database: the one in the path
+        // matters only when no schema is given.
+        let (database, schema) = match (self.engine, schema.filter(|s| !s.is_empty())) {
+            (Engine::Postgres, Some(s)) => (named, s.to_owned()),
+            (Engine::Postgres, None) => (named, "public".to_owned()),
+            (_, Some(s)) => (String::new(), s.to_owned()),
+            (_, None) => (String::new(), named),
+        };
+        // Lengths first, so no name can make two places read alike.
+        format!(
+            "{}://{host}:{port}/{}:{database}/{}:{schema}",
+            self.engine.as_str(),
+            database.len(),
+            schema.len()
+        )
+    }
+
     /// The database named in the path, if any.
     pub fn database(&self) -> Option<String> {
         if self.engine == Engine::Sqlite {

@@ -24,6 +24,9 @@ pub enum RegistryError {
     #[error("domain `{domain}` already belongs to tenant `{owner}`")]
     DomainTaken { domain: String, owner: String },
 
+    #[error("tenant `{owner}` already lives in {place}: two tenants on one schema would each see the other's changes, and a reset of one would empty the other; give this tenant its own schema (--schema) or database, or remove `{owner}` first")]
+    PlaceTaken { place: String, owner: String },
+
     #[error("no tenant with slug `{slug}`; `tenantry tenant list` shows the registered ones")]
     TenantNotFound { slug: String },
 
@@ -77,6 +80,7 @@ impl RegistryError {
             RegistryError::InvalidInput { .. } => "invalid_input",
             RegistryError::DuplicateSlug { .. } => "duplicate_slug",
             RegistryError::DomainTaken { .. } => "domain_taken",
+            RegistryError::PlaceTaken { .. } => "place_taken",
             RegistryError::TenantNotFound { .. } => "tenant_not_found",
             RegistryError::Open { .. } => "registry_open_failed",
             RegistryError::TooNew { .. } => "registry_too_new",

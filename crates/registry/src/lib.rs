@@ -339,7 +339,59 @@ impl Registry {
                 )
                 .await?;
         }
+        registry.fill_place_keys().await;
         Ok(registry)
+    }
+
+    /// Gives tenants registered before place keys existed their key (from
+    /// the redacted location: no secret is needed). Best effort: a registry
+    /// that cannot be written now is still readable, and the next writable
+    /// open fills them.
+    async fn fill_place_keys(&self) {
+        let rows: Vec<(i64, String, Option<String>)> = match sqlx::query_as(
+            "SELECT id, location, schema_name FROM tenants WHERE place_key IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        {
+            Ok(rows) if !rows.is_empty() => rows,
+            _ => return,
+        };
+        let fill = async {
+            let mut tx = self.write_tx().await?;
+            for (id, location, schema) in &rows {
+                let Ok(url) = ConnectionUrl::parse(location) else {
+                    continue;
+                };
+                sqlx::query("UPDATE tenants SET place_key = ?1 WHERE id = ?2")
+                    .bind(url.place_key(schema.as_deref()))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, RegistryError>(())
+        };
+        if let Err(e) = fill.await {
+            tracing::warn!(code = e.code(), "tenant place keys not filled yet");
+        }
+    }
+
+    /// Tenants that share one schema with another tenant (registered before
+    /// that was refused), as groups of slugs.
+    pub async fn shared_places(&self) -> Result<Vec<Vec<String>>, RegistryError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT group_concat(slug, ' ') FROM (SELECT slug, place_key FROM tenants
+              WHERE place_key IN (SELECT place_key FROM tenants WHERE place_key IS NOT NULL
+                                   GROUP BY place_key HAVING count(*) > 1)
+              ORDER BY place_key, slug) GROUP BY place_key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(g,)| g.split(' ').map(str::to_owned).collect())
+            .collect())
     }
 
     /// Fails when the registry's file was removed or replaced since it was
@@ -1067,12 +1119,32 @@ pub(crate) async fn insert_tenant(
             });
         }
     }
+    let place = new.url.place_key(schema.as_deref());
+    let owner: Option<String> = sqlx::query_scalar("SELECT slug FROM tenants WHERE place_key = ?1")
+        .bind(&place)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(owner) = owner {
+        let where_ = match (&schema, engine) {
+            (_, Engine::Sqlite) => format!("the file {}", new.url.server_label()),
+            (Some(s), _) => format!(
+                "schema {} on {}",
+                validate::shown(s),
+                new.url.server_label()
+            ),
+            (None, _) => format!("the database {}", new.url.server_label()),
+        };
+        return Err(RegistryError::PlaceTaken {
+            place: escape_controls(&where_),
+            owner,
+        });
+    }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tenants (id, slug, display_name, engine, isolation, schema_name, location,
-                              connection_ct, template, template_version, notes)
+                              connection_ct, template, template_version, notes, place_key)
          VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM tenants
                                           UNION ALL SELECT COALESCE(MAX(id), 0) FROM tenant_ids_used)),
-                 ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9) RETURNING id",
+                 ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9, ?10) RETURNING id",
     )
     .bind(slug.as_str())
     .bind(&name)
@@ -1083,6 +1155,7 @@ pub(crate) async fn insert_tenant(
     .bind(&new.template)
     .bind(&new.template_version)
     .bind(&new.notes)
+    .bind(&place)
     .fetch_one(&mut *tx)
     .await?;
     let ct = vault.encrypt(id, &url_secret(&new.url))?;

@@ -667,3 +667,114 @@ async fn keyring_refusals_are_audited_once_per_run() {
     assert_eq!(refusals.len(), 1, "{log:?}");
     assert_eq!(refusals[0].result, AuditResult::Failed);
 }
+
+#[tokio::test]
+async fn a_second_tenant_on_the_same_schema_is_refused_whatever_the_url_spelling() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let with_schema = |slug: &str, url: &str, schema: Option<&str>| {
+        let mut t = new_tenant(slug, url);
+        t.schema = schema.map(str::to_owned);
+        t.domains = vec![];
+        t
+    };
+    let add = |t: NewTenant| f.registry.add_tenant(&vault, t);
+    add(with_schema(
+        "pg-a",
+        &format!("postgres://app:{CANARY}@DB1.internal/fleet"),
+        Some("t_a"),
+    ))
+    .await
+    .unwrap();
+    add(with_schema("my-a", "mysql://root@db2:3306/shop_a", None))
+        .await
+        .unwrap();
+    let lite = sqlite_tenant_file(&f.dir, "lite");
+    add(with_schema("lite-a", &lite, None)).await.unwrap();
+
+    // Another user, the default port spelled out, the host's case: the same place.
+    let same = [
+        (
+            "pg-b",
+            "postgres://admin:Sekr1t-x@db1.internal:5432/fleet".to_owned(),
+            Some("t_a"),
+        ),
+        (
+            "my-b",
+            "mysql://app:pw@db2/mysql".to_owned(),
+            Some("shop_a"),
+        ),
+        (
+            "my-c",
+            "mysql://app@db2:3306/shop_a?ssl-mode=disabled".to_owned(),
+            None,
+        ),
+        (
+            "lite-b",
+            format!("sqlite:{}", f.dir.join(".").join("lite.db").display()),
+            None,
+        ),
+    ];
+    for (slug, url, schema) in &same {
+        let err = add(with_schema(slug, url, *schema)).await.unwrap_err();
+        assert_eq!(err.code(), "place_taken", "{slug}: {err}");
+        let text = err.to_string();
+        assert!(!text.contains(CANARY) && !text.contains("Sekr1t"), "{text}");
+    }
+    // Elsewhere: another schema, database, port or file is fine.
+    for (slug, url, schema) in [
+        (
+            "pg-c",
+            "postgres://app@db1.internal/fleet".to_owned(),
+            Some("t_b"),
+        ),
+        (
+            "pg-d",
+            "postgres://app@db1.internal/fleet2".to_owned(),
+            Some("t_a"),
+        ),
+        (
+            "pg-e",
+            "postgres://app@db1.internal:5433/fleet".to_owned(),
+            Some("t_a"),
+        ),
+        ("lite-c", sqlite_tenant_file(&f.dir, "lite2"), None),
+    ] {
+        add(with_schema(slug, &url, schema)).await.unwrap();
+    }
+    // An import that would share a schema fails whole, naming the row.
+    let csv = format!(
+        "slug,name,url\nnew-1,N,{}\nnew-2,N,{lite}\n",
+        sqlite_tenant_file(&f.dir, "new1")
+    );
+    let err = f
+        .registry
+        .import(&vault, parse_csv(&csv).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("row 3") && err.to_string().contains("lite-a"),
+        "{err}"
+    );
+    assert!(f.registry.tenant("new-1").await.is_err());
+    assert!(f.registry.shared_places().await.unwrap().is_empty());
+
+    // A registry from before place keys, with two tenants on one schema:
+    // the keys are filled on open and the pair is reported.
+    let path = f.registry.path().to_owned();
+    let mut c = sqlx_conn(&path).await;
+    sqlx::query("UPDATE tenants SET place_key = NULL")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE tenants SET schema_name = 't_a' WHERE slug = 'pg-c'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    let reopened = Registry::open(&path).await.unwrap();
+    assert_eq!(
+        reopened.shared_places().await.unwrap(),
+        [vec!["pg-a".to_owned(), "pg-c".to_owned()]]
+    );
+}
