@@ -243,6 +243,7 @@ async fn a_failing_template_rolls_back_and_releases_the_lock_at_once() {
                         .collect(),
                     hash: None,
                     snapshot: None,
+                    outside_allowed: None,
                 })
                 .collect(),
         })
@@ -702,4 +703,128 @@ async fn upgrades_check_drift_first_and_verify_the_result() {
     assert!(log
         .iter()
         .any(|e| e.action == "upgrade" && e.result == tenantry_registry::AuditResult::Refused));
+}
+
+/// Issue 13, item 13: a template that reaches outside the tenant is refused
+/// when added (before its SQL runs anywhere) and, if it came in before the
+/// lint knew it, by the guard and the reset; an explicit, audited allowance
+/// lets an intended one through.
+#[tokio::test]
+async fn a_template_reaching_outside_the_tenant_is_refused_unless_allowed() {
+    use tenantry_fleet::guard::register_template_allowing;
+    use tenantry_registry::AuditResult;
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    db.apply(
+        "public",
+        "CREATE TABLE customer_data (v int); INSERT INTO customer_data VALUES (1), (2);",
+    )
+    .await;
+    let public_rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM public.customer_data")
+            .fetch_one(&mut db.connect().await)
+            .await
+            .unwrap_or(-1)
+    };
+    let hostile = [
+        "DROP SCHEMA public CASCADE;",
+        "DO $$ BEGIN EXECUTE 'TRUNCATE public.customer_data'; END $$;",
+        "TRUNCATE customer_data;",
+        "SET search_path = public; DELETE FROM customer_data;",
+        "DELETE FROM public.customer_data;",
+        "CREATE FUNCTION wipe() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN DELETE FROM public.customer_data; RETURN NULL; END $f$;",
+    ];
+    let with = |extra: &str| {
+        let mut t = template(Engine::Postgres);
+        t.versions.truncate(1);
+        let sql = format!("{}\n{extra}", fixture("postgres", "template.sql"));
+        t.versions[0].migrations = vec![Migration {
+            name: "1.0.0/0001_init.sql".into(),
+            sql: sql.into(),
+        }];
+        t
+    };
+    let scratch = tenantry_introspect::ConnectionUrl::parse(&db.url()).unwrap();
+    for extra in hostile {
+        let err = register_template_allowing(
+            &f.registry,
+            &with(extra),
+            &scratch,
+            Timeouts::default(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "template_reaches_outside", "{extra}: {err}");
+        assert_eq!(public_rows().await, 2, "{extra}: nothing may run");
+    }
+    let refused = f.registry.audit_log(None, 100).await.unwrap();
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|a| a.action == "template.save" && a.result == AuditResult::Refused)
+            .count(),
+        hostile.len()
+    );
+    // The view joining with aliases is not mistaken for another schema.
+    f.register(&template(Engine::Postgres), &db.url()).await;
+
+    // A registry that took the hostile template before the lint knew it:
+    // the guard refuses, the public data stays.
+    let old = with(hostile[0]);
+    f.registry
+        .save_template(&tenantry_registry::templates::StoredTemplate {
+            name: "saas".into(),
+            engine: Engine::Postgres,
+            versions: vec![tenantry_registry::templates::StoredVersion {
+                version: "1.0.0".into(),
+                migrations: vec![(
+                    "1.0.0/0001_init.sql".into(),
+                    old.versions[0].migrations[0].sql.to_string(),
+                )],
+                hash: None,
+                snapshot: None,
+                outside_allowed: None,
+            }],
+        })
+        .await
+        .unwrap();
+    f.add("victim", &db.url(), Some("t_victim"), "1.0.0").await;
+    let r = f.guard("victim").await;
+    assert_eq!(
+        r.error_code.as_deref(),
+        Some("template_reaches_outside"),
+        "{r:?}"
+    );
+    assert_eq!(public_rows().await, 2);
+    let plan =
+        tenantry_fleet::reset::plan_reset(&f.registry, &f.vault, "victim", Timeouts::default())
+            .await;
+    assert_eq!(
+        plan.err().map(|e| e.code()),
+        Some("template_reaches_outside")
+    );
+    assert_eq!(public_rows().await, 2);
+
+    // Allowed on purpose, with a reason: stored, audited, applied.
+    let intended = with("CREATE TABLE public.tenant_seen (schema_name text);");
+    register_template_allowing(
+        &f.registry,
+        &intended,
+        &scratch,
+        Timeouts::default(),
+        Some("a shared registry table, reviewed in PR 42"),
+    )
+    .await
+    .unwrap();
+    let stored = f.registry.template("saas", Engine::Postgres).await.unwrap();
+    assert!(stored.versions[0]
+        .outside_allowed
+        .as_deref()
+        .unwrap()
+        .starts_with("a shared registry table, reviewed in PR 42 (allowed by "));
+    let log = f.registry.audit_log(None, 100).await.unwrap();
+    assert!(log
+        .iter()
+        .any(|a| a.action == "template.allow_outside" && a.detail.contains("PR 42")));
 }

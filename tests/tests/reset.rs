@@ -348,6 +348,7 @@ async fn mariadb_reset_backs_up_then_reports_a_partial_failure_with_intact_data(
                 migrations: vec![("1.0.0/0001_init.sql".into(), "CREATE TABLE accounts (id INT PRIMARY KEY); CREATE TABLE broken (x no_such_type);".into())],
                 hash: Some(hash),
                 snapshot: Some(snapshot),
+                outside_allowed: None,
             }],
         })
         .await

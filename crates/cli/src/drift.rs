@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
-use tenantry_fleet::guard::{guard_tenant, measure, register_template, verify_setup, GuardReport};
+use tenantry_fleet::guard::{
+    guard_tenant, measure, register_template_allowing, verify_setup, GuardReport,
+};
 use tenantry_fleet::scan::{scan as run_scan, CancelScan, ScanOptions, ScanReport};
 use tenantry_fleet::template::{lint, Template};
 use tenantry_introspect::{ConnectionUrl, Timeouts};
@@ -47,6 +49,12 @@ pub enum TemplateCommand {
         /// SQLite nothing (a temporary file). `-` reads it from standard input.
         #[arg(long)]
         scratch: Option<String>,
+        /// Apply versions whose SQL reaches outside the tenant's schema
+        /// (other schemas, search_path or role changes, DROP SCHEMA, DO,
+        /// TRUNCATE…): say why. Recorded with your OS account and audited;
+        /// without it such a template is refused before anything runs.
+        #[arg(long, value_name = "WHY")]
+        allow_outside_tenant: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -93,15 +101,22 @@ pub async fn template(
             name,
             engine,
             scratch,
+            allow_outside_tenant,
             json,
         } => {
             let registry = crate::tenants::open_or_create(args).await?;
             let engine = Engine::from(engine);
             let template = Template::load_dir(&dir, &name, engine).map_err(fleet_err)?;
             let scratch = scratch_url(engine, scratch.as_deref())?;
-            let findings = register_template(&registry, &template, &scratch, timeouts)
-                .await
-                .map_err(fleet_err)?;
+            let findings = register_template_allowing(
+                &registry,
+                &template,
+                &scratch,
+                timeouts,
+                allow_outside_tenant.as_deref(),
+            )
+            .await
+            .map_err(fleet_err)?;
             let lineage = registry.lineage(&name, engine).await?;
             if json {
                 return write_json(
@@ -186,8 +201,17 @@ fn print_findings(
     }
     writeln!(out, "lint: {} finding(s)", findings.len()).map_err(CliError::output)?;
     for f in findings {
-        writeln!(out, "  [{:?}] {}: {}", f.kind, f.location, f.message)
-            .map_err(CliError::output)?;
+        let mark = if f.reaches_outside {
+            "blocking"
+        } else {
+            "advisory"
+        };
+        writeln!(
+            out,
+            "  [{mark}: {:?}] {}: {}",
+            f.kind, f.location, f.message
+        )
+        .map_err(CliError::output)?;
     }
     Ok(())
 }

@@ -146,7 +146,8 @@ async fn guard_inner(
         });
     };
     let url = registry.connection(vault, &record.slug).await?;
-    let template: Template = registry.template(name, record.engine).await?.into();
+    let template =
+        crate::template::applicable_template(registry, name, record.engine, version).await?;
     let migrations = template.migrations_through(version)?;
     let schema = tenant_schema(record, &url);
     let done = provision(
@@ -327,13 +328,68 @@ async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Timeouts) {
 }
 
 /// Measures a template, lints it, and stores it with its version hashes in
-/// the registry. Returns the lint findings.
+/// the registry. Returns the lint findings. A template whose SQL reaches
+/// outside the tenant's schema is refused before anything runs.
 pub async fn register_template(
     registry: &Registry,
     template: &Template,
     scratch: &ConnectionUrl,
     timeouts: Timeouts,
 ) -> Result<Vec<LintFinding>, FleetError> {
+    register_template_allowing(registry, template, scratch, timeouts, None).await
+}
+
+/// [`register_template`], with `allow_outside` saying why the versions
+/// whose SQL reaches outside the tenant are intended: they are stored with
+/// that reason and who gave it (audited), and the guard, reset, repair and
+/// upgrade then apply them. Without it such a template is refused before
+/// it is even measured (measuring runs its SQL on the scratch target).
+pub async fn register_template_allowing(
+    registry: &Registry,
+    template: &Template,
+    scratch: &ConnectionUrl,
+    timeouts: Timeouts,
+    allow_outside: Option<&str>,
+) -> Result<Vec<LintFinding>, FleetError> {
+    let outside: Vec<(String, Vec<LintFinding>)> = template
+        .versions
+        .iter()
+        .map(|v| {
+            let found: Vec<LintFinding> = crate::template::lint_version(template.engine, v)
+                .into_iter()
+                .filter(|f| f.reaches_outside)
+                .collect();
+            (v.version.clone(), found)
+        })
+        .filter(|(_, f)| !f.is_empty())
+        .collect();
+    let allowed = match (outside.first(), allow_outside.map(str::trim)) {
+        (None, _) => None,
+        (Some(_), Some(why)) if !why.is_empty() => {
+            let actor = tenantry_registry::current_actor();
+            Some(format!(
+                "{why} (allowed by {}@{})",
+                actor.account, actor.host
+            ))
+        }
+        (Some((version, found)), _) => {
+            let e = crate::template::outside_refusal(
+                &template.name,
+                version,
+                found,
+                "add it again with --allow-outside-tenant \"WHY\" if this is intended",
+            );
+            registry
+                .audit(
+                    None,
+                    "template.save",
+                    &format!("{} ({}): {e}", template.name, template.engine),
+                    AuditResult::Refused,
+                )
+                .await?;
+            return Err(e);
+        }
+    };
     let measured = measure(template, scratch, timeouts).await?;
     let findings = lint(template, &measured);
     let stored = StoredTemplate {
@@ -352,9 +408,30 @@ pub async fn register_template(
                     .collect(),
                 hash: Some(hash_schema(snap).root),
                 snapshot: Some(snap.clone()),
+                outside_allowed: outside
+                    .iter()
+                    .any(|(o, _)| *o == v.version)
+                    .then(|| allowed.clone())
+                    .flatten(),
             })
             .collect(),
     };
     registry.save_template(&stored).await?;
+    if let Some(why) = &allowed {
+        let versions: Vec<&str> = outside.iter().map(|(v, _)| v.as_str()).collect();
+        registry
+            .audit(
+                None,
+                "template.allow_outside",
+                &format!(
+                    "{} ({}) versions {} may reach outside the tenant's schema: {why}",
+                    template.name,
+                    template.engine,
+                    versions.join(", ")
+                ),
+                AuditResult::Ok,
+            )
+            .await?;
+    }
     Ok(findings)
 }

@@ -9,6 +9,7 @@ mod console;
 pub mod demo;
 pub mod drift;
 pub mod guard;
+mod lint;
 pub mod provision;
 pub mod repair;
 pub mod reset;
@@ -84,6 +85,13 @@ pub enum FleetError {
     BackupRefused { backup: String, reason: String },
     #[error("backup {backup} was not purged: objects outside it depend on it ({dependents}); drop or change those first, or keep the backup — nothing was dropped")]
     PurgeRefused { backup: String, dependents: String },
+    #[error("template {template} {version} reaches outside the tenant's schema ({findings}); {what_to_do}")]
+    TemplateReachesOutside {
+        template: String,
+        version: String,
+        findings: String,
+        what_to_do: String,
+    },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
@@ -102,6 +110,7 @@ impl FleetError {
             FleetError::Locked { .. } => "locked",
             FleetError::ConfirmationMismatch { .. } => "confirmation_mismatch",
             FleetError::PlanStale { .. } => "plan_stale",
+            FleetError::TemplateReachesOutside { .. } => "template_reaches_outside",
             FleetError::UpgradeRefused { .. } => "upgrade_refused",
             FleetError::VerifyFailed { .. } => "verify_failed",
             FleetError::PartialReset { .. } => "partial_reset",
@@ -151,6 +160,7 @@ impl FleetError {
                 | FleetError::UnknownVersion { .. }
                 | FleetError::PurgeRefused { .. }
                 | FleetError::BackupRefused { .. }
+                | FleetError::TemplateReachesOutside { .. }
         )
     }
 }

@@ -22,7 +22,7 @@ use ts_rs::TS;
 
 use crate::guard::{read_tenant, scratch_name, tenant_schema};
 use crate::provision::{pg_lock_key, provision, Place};
-use crate::template::{Migration, Template};
+use crate::template::Migration;
 use crate::{catalog, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -115,7 +115,8 @@ pub async fn repair_tenant(
                 reason: format!("tenant {slug} has no template version to repair from"),
             });
         };
-        let template: Template = registry.template(&name, record.engine).await?.into();
+        let template =
+            crate::template::applicable_template(registry, &name, record.engine, &version).await?;
         let migrations = template.migrations_through(&version)?;
         let reference = registry
             .template_snapshot(&name, record.engine, &version)

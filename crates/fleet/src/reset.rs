@@ -129,7 +129,8 @@ async fn context(registry: &Registry, vault: &Vault, slug: &str) -> Result<Conte
     };
     let url = registry.connection(vault, slug).await?;
     let schema = tenant_schema(&record, &url);
-    let template: Template = registry.template(&name, record.engine).await?.into();
+    let template =
+        crate::template::applicable_template(registry, &name, record.engine, &version).await?;
     let template_snapshot = registry
         .template_snapshot(&name, record.engine, &version)
         .await?;

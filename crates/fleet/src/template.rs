@@ -149,10 +149,12 @@ impl Template {
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum LintKind {
-    /// A foreign key or reference to an object outside the template.
+    /// A statement that reaches outside the tenant's schema: it names
+    /// another schema, changes the session's schema or role, or acts on
+    /// schemas, databases, roles or data as a whole.
+    OutsideTenant,
+    /// A measured foreign key to a table outside the template.
     OutsideReference,
-    /// An object created or referenced with a hard-coded schema name.
-    HardCodedSchema,
     /// A statement that cannot run inside a transaction.
     NotTransactional,
 }
@@ -164,176 +166,206 @@ pub struct LintFinding {
     /// `1.1.0/0002_billing.sql`, or the table for model findings.
     pub location: String,
     pub message: String,
+    /// The guard, reset, repair and upgrade refuse a template version with
+    /// such a finding unless it was allowed when the template was added.
+    pub reaches_outside: bool,
+}
+
+impl LintFinding {
+    fn new(kind: LintKind, location: String, message: String) -> Self {
+        Self {
+            kind,
+            location,
+            message,
+            reaches_outside: kind != LintKind::NotTransactional,
+        }
+    }
+}
+
+/// Catalog or SQL text on one line, control characters escaped.
+pub(crate) fn one_line(s: &str) -> String {
+    tenantry_registry::escape_controls(&tenantry_model::normalize::collapse_whitespace(s))
 }
 
 /// Statement starts that cannot run inside a transaction block.
-fn non_transactional(engine: Engine, statement: &str) -> Option<&'static str> {
-    let s = statement.to_ascii_uppercase();
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let pg: [(&str, &str); 6] = [
+fn non_transactional(engine: Engine, st: &crate::lint::Statement) -> Option<&'static str> {
+    let pg: [(&[&str], &str); 6] = [
         (
-            "CREATE INDEX CONCURRENTLY",
+            &["CREATE", "INDEX", "CONCURRENTLY"],
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction",
         ),
         (
-            "CREATE UNIQUE INDEX CONCURRENTLY",
+            &["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"],
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction",
         ),
         (
-            "DROP INDEX CONCURRENTLY",
+            &["DROP", "INDEX", "CONCURRENTLY"],
             "DROP INDEX CONCURRENTLY cannot run inside a transaction",
         ),
+        (&["VACUUM"], "VACUUM cannot run inside a transaction"),
         (
-            "REINDEX",
-            "REINDEX … CONCURRENTLY cannot run inside a transaction",
-        ),
-        ("VACUUM", "VACUUM cannot run inside a transaction"),
-        (
-            "CREATE DATABASE",
+            &["CREATE", "DATABASE"],
             "CREATE DATABASE cannot run inside a transaction",
+        ),
+        (
+            &["ALTER", "SYSTEM"],
+            "ALTER SYSTEM cannot run inside a transaction",
         ),
     ];
     match engine {
         Engine::Postgres => {
-            if s.starts_with("REINDEX") && !s.contains("CONCURRENTLY") {
-                return None;
+            if st.starts_with(&["REINDEX"]) {
+                let concurrently = st.tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("CONCURRENTLY"));
+                return concurrently.then_some("REINDEX … CONCURRENTLY cannot run inside a transaction");
             }
-            pg.iter().find(|(p, _)| s.starts_with(p)).map(|(_, m)| *m)
+            pg.iter()
+                .find(|(p, _)| st.starts_with(p))
+                .map(|(_, m)| *m)
         }
-        Engine::Mysql => {
-            let ddl = ["CREATE ", "ALTER ", "DROP ", "RENAME ", "TRUNCATE "];
-            ddl.iter()
-                .any(|p| s.starts_with(p))
-                .then_some("MySQL/MariaDB commit DDL implicitly: a failure part-way leaves the earlier statements applied")
-        }
-        Engine::Sqlite => s
-            .starts_with("VACUUM")
+        Engine::Mysql => ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"]
+            .iter()
+            .any(|p| st.starts_with(&[p]))
+            .then_some("MySQL/MariaDB commit DDL implicitly: a failure part-way leaves the earlier statements applied"),
+        Engine::Sqlite => st
+            .starts_with(&["VACUUM"])
             .then_some("VACUUM cannot run inside a transaction"),
     }
 }
 
-/// Splits SQL into statements at semicolons outside quotes and comments
-/// (good enough for lint; the server parses for real).
-fn statements(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = sql.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                cur.push(c);
-                if c == q {
-                    quote = None;
-                }
+/// The findings of one version's SQL text: statements that reach outside
+/// the tenant, and statements that cannot run in a transaction.
+pub fn lint_version(engine: Engine, version: &TemplateVersion) -> Vec<LintFinding> {
+    let mut findings = Vec::new();
+    for m in &version.migrations {
+        let location = if m.name.contains('/') {
+            m.name.to_string()
+        } else {
+            format!("{}/{}", version.version, m.name)
+        };
+        let statements = match crate::lint::statements(engine, &m.sql) {
+            Ok(s) => s,
+            Err(e) => {
+                findings.push(LintFinding::new(
+                    LintKind::OutsideTenant,
+                    location,
+                    format!(
+                        "the SQL cannot be read ({}), so it cannot be checked",
+                        one_line(&e)
+                    ),
+                ));
+                continue;
             }
-            None if c == '-' && chars.peek() == Some(&'-') => {
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-                cur.push('\n');
+        };
+        for st in statements {
+            if let Some(why) = non_transactional(engine, &st) {
+                findings.push(LintFinding::new(
+                    LintKind::NotTransactional,
+                    location.clone(),
+                    format!("`{}`: {why}", st.head()),
+                ));
             }
-            None if matches!(c, '\'' | '"' | '`') => {
-                quote = Some(c);
-                cur.push(c);
+            for why in crate::lint::reaches_outside(engine, &st) {
+                findings.push(LintFinding::new(
+                    LintKind::OutsideTenant,
+                    location.clone(),
+                    format!("`{}`: {why}", st.head()),
+                ));
             }
-            None if c == ';' => {
-                if !cur.trim().is_empty() {
-                    out.push(cur.trim().to_owned());
-                }
-                cur.clear();
-            }
-            None => cur.push(c),
         }
     }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_owned());
-    }
-    out
+    findings
 }
 
-/// Finds `schema.object` qualifications in DDL positions (after CREATE …,
-/// ALTER TABLE, REFERENCES, ON, FROM, JOIN, INTO).
-fn hard_coded_schemas(statement: &str) -> Vec<String> {
-    let words: Vec<&str> = statement.split_whitespace().collect();
-    let anchors = [
-        "TABLE",
-        "VIEW",
-        "INDEX",
-        "SEQUENCE",
-        "TYPE",
-        "REFERENCES",
-        "ON",
-        "FROM",
-        "JOIN",
-        "INTO",
-        "EXISTS",
-    ];
-    let mut found = Vec::new();
-    for pair in words.windows(2) {
-        if !anchors.iter().any(|a| pair[0].eq_ignore_ascii_case(a)) {
+/// The refusal of a template version whose SQL reaches outside the tenant.
+pub(crate) fn outside_refusal(
+    template: &str,
+    version: &str,
+    found: &[LintFinding],
+    what_to_do: &str,
+) -> FleetError {
+    let shown: Vec<String> = found
+        .iter()
+        .take(3)
+        .map(|f| format!("{}: {}", f.location, f.message))
+        .collect();
+    let more = found.len().saturating_sub(3);
+    FleetError::TemplateReachesOutside {
+        template: template.to_owned(),
+        version: version.to_owned(),
+        findings: format!(
+            "{}{}",
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+        what_to_do: what_to_do.to_owned(),
+    }
+}
+
+/// Loads template `name` to apply it through `through`. Refused when a
+/// version up to `through` holds SQL that reaches outside the tenant's
+/// schema and was not allowed when the template was added (templates added
+/// before the lint knew such statements are checked here too).
+pub async fn applicable_template(
+    registry: &tenantry_registry::Registry,
+    name: &str,
+    engine: Engine,
+    through: &str,
+) -> Result<Template, FleetError> {
+    let stored = registry.template(name, engine).await?;
+    let allowed: Vec<bool> = stored
+        .versions
+        .iter()
+        .map(|v| v.outside_allowed.is_some())
+        .collect();
+    let template: Template = stored.into();
+    let Some(last) = template.versions.iter().position(|v| v.version == through) else {
+        return Ok(template);
+    };
+    for (v, allowed) in template.versions[..=last].iter().zip(allowed) {
+        if allowed {
             continue;
         }
-        let target = pair[1].trim_end_matches(['(', ',']);
-        let unquoted: String = target.chars().filter(|c| !matches!(c, '"' | '`')).collect();
-        if let Some((schema, object)) = unquoted.split_once('.') {
-            let ident =
-                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
-            if ident(schema) && ident(object.split('(').next().unwrap_or("")) {
-                found.push(target.to_owned());
-            }
+        let found: Vec<LintFinding> = lint_version(engine, v)
+            .into_iter()
+            .filter(|f| f.reaches_outside)
+            .collect();
+        if !found.is_empty() {
+            return Err(outside_refusal(
+                name,
+                &v.version,
+                &found,
+                "nothing was run; fix the template and add it again, or add it again with --allow-outside-tenant \"WHY\" if this is intended",
+            ));
         }
     }
-    found
+    Ok(template)
 }
 
 /// Lints a template: its SQL text, and the schemas measured for its versions
 /// (foreign keys that leave the tenant's schema).
 pub fn lint(template: &Template, measured: &[(String, SchemaSnapshot)]) -> Vec<LintFinding> {
-    let mut findings = Vec::new();
-    for version in &template.versions {
-        for m in &version.migrations {
-            let location = if m.name.contains('/') {
-                m.name.to_string()
-            } else {
-                format!("{}/{}", version.version, m.name)
-            };
-            for st in statements(&m.sql) {
-                if let Some(why) = non_transactional(template.engine, &st) {
-                    let first: String = st.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
-                    findings.push(LintFinding {
-                        kind: LintKind::NotTransactional,
-                        location: location.clone(),
-                        message: format!("`{first} …`: {why}"),
-                    });
-                }
-                for q in hard_coded_schemas(&st) {
-                    findings.push(LintFinding {
-                        kind: LintKind::HardCodedSchema,
-                        location: location.clone(),
-                        message: format!(
-                            "`{q}` names a schema: in a schema-per-tenant fleet every tenant would use that one schema; leave names unqualified"
-                        ),
-                    });
-                }
-            }
-        }
-    }
+    let mut findings: Vec<LintFinding> = template
+        .versions
+        .iter()
+        .flat_map(|v| lint_version(template.engine, v))
+        .collect();
     for (version, snap) in measured {
         for t in &snap.tables {
             for fk in &t.foreign_keys {
                 if let Some(schema) = &fk.target_schema {
-                    findings.push(LintFinding {
-                        kind: LintKind::OutsideReference,
-                        location: format!("{version}: table {}", t.name),
-                        message: format!(
+                    findings.push(LintFinding::new(
+                        LintKind::OutsideReference,
+                        format!("{version}: table {}", t.name),
+                        format!(
                             "foreign key ({}) references {schema}.{}, which lives outside the tenant's schema and may not exist for every tenant",
                             fk.columns.join(", "),
                             fk.target_table
                         ),
-                    });
+                    ));
                 }
             }
         }
@@ -369,13 +401,58 @@ mod tests {
             kinds,
             [
                 LintKind::NotTransactional,
-                LintKind::HardCodedSchema,
-                LintKind::HardCodedSchema
+                LintKind::OutsideTenant,
+                LintKind::OutsideTenant
             ],
             "{f:#?}"
         );
+        assert!(!f[0].reaches_outside && f[1].reaches_outside);
         assert!(f[1].message.contains("public.b"));
         assert!(f[2].message.contains("shared.accounts"));
+    }
+
+    #[test]
+    fn the_shipped_and_test_templates_stay_inside_the_tenant() {
+        for (engine, sql) in [
+            (
+                Engine::Postgres,
+                include_str!("../../../tests/fixtures/postgres/template.sql"),
+            ),
+            (
+                Engine::Postgres,
+                include_str!("../../../tests/fixtures/postgres/template_reordered.sql"),
+            ),
+            (
+                Engine::Mysql,
+                include_str!("../../../tests/fixtures/mysql/template.sql"),
+            ),
+            (
+                Engine::Mysql,
+                include_str!("../../../tests/fixtures/mysql/template_reordered.sql"),
+            ),
+            (
+                Engine::Sqlite,
+                include_str!("../../../tests/fixtures/sqlite/template.sql"),
+            ),
+            (
+                Engine::Sqlite,
+                include_str!("../templates/saas/sqlite/0001_init.sql"),
+            ),
+            (
+                Engine::Sqlite,
+                include_str!("../templates/saas/sqlite/0002_billing.sql"),
+            ),
+        ] {
+            let v = TemplateVersion {
+                version: "1.0.0".into(),
+                migrations: vec![Migration::fixed("m.sql", sql)],
+            };
+            let outside: Vec<_> = lint_version(engine, &v)
+                .into_iter()
+                .filter(|f| f.reaches_outside)
+                .collect();
+            assert!(outside.is_empty(), "{engine}: {outside:#?}");
+        }
     }
 
     #[test]

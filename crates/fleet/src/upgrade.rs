@@ -15,7 +15,7 @@ use ts_rs::TS;
 
 use crate::guard::{read_tenant, tenant_schema};
 use crate::provision::{mysql_lock, mysql_unlock, pg_lock_key};
-use crate::template::{Migration, Template};
+use crate::template::Migration;
 use crate::{catalog, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -91,7 +91,8 @@ async fn upgrade_inner(
             reason: format!("tenant {slug} has no template version to upgrade from"),
         });
     };
-    let template: Template = registry.template(&name, record.engine).await?.into();
+    let template =
+        crate::template::applicable_template(registry, &name, record.engine, target).await?;
     let lineage = registry.lineage(&name, record.engine).await?;
     let position = |v: &str| template.versions.iter().position(|x| x.version == v);
     let target_pos = position(target).ok_or_else(|| FleetError::UnknownVersion {

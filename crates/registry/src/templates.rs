@@ -15,6 +15,9 @@ pub struct StoredVersion {
     pub hash: Option<DriftHash>,
     /// The measured canonical model, for diffs.
     pub snapshot: Option<SchemaSnapshot>,
+    /// Why this version may reach outside the tenant's schema, who allowed
+    /// it and when; `None`: not allowed.
+    pub outside_allowed: Option<String>,
 }
 
 /// A template as the registry holds it.
@@ -104,19 +107,21 @@ impl Registry {
                 None => None,
             };
             sqlx::query(
-                "INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position, schema_json)
-                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END, ?4, ?5)
+                "INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position, schema_json, outside_allowed)
+                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END, ?4, ?5, ?6)
                  ON CONFLICT (template_id, version) DO UPDATE SET
                      schema_hash = COALESCE(excluded.schema_hash, template_versions.schema_hash),
                      measured_at = COALESCE(excluded.measured_at, template_versions.measured_at),
                      schema_json = COALESCE(excluded.schema_json, template_versions.schema_json),
-                     position = excluded.position",
+                     position = excluded.position,
+                     outside_allowed = excluded.outside_allowed",
             )
             .bind(id)
             .bind(&v.version)
             .bind(&new_hash)
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
             .bind(json)
+            .bind(v.outside_allowed.as_deref().map(crate::escape_controls))
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM template_migrations WHERE template_id = ?1 AND version = ?2")
@@ -160,7 +165,7 @@ impl Registry {
                     ),
                 })?;
         let versions = sqlx::query(
-            "SELECT version, schema_hash FROM template_versions WHERE template_id = ?1 ORDER BY position, version",
+            "SELECT version, schema_hash, outside_allowed FROM template_versions WHERE template_id = ?1 ORDER BY position, version",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -169,6 +174,7 @@ impl Registry {
         for v in versions {
             let version: String = v.try_get("version")?;
             let hash: Option<String> = v.try_get("schema_hash")?;
+            let outside_allowed: Option<String> = v.try_get("outside_allowed")?;
             let migrations: Vec<(String, String)> = sqlx::query_as(
                 "SELECT name, sql FROM template_migrations WHERE template_id = ?1 AND version = ?2 ORDER BY seq",
             )
@@ -181,6 +187,7 @@ impl Registry {
                 migrations,
                 hash: hash.and_then(|h| h.parse().ok()),
                 snapshot: None,
+                outside_allowed,
             });
         }
         Ok(StoredTemplate {

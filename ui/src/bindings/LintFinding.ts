@@ -5,4 +5,9 @@ export type LintFinding = { kind: LintKind,
 /**
  * `1.1.0/0002_billing.sql`, or the table for model findings.
  */
-location: string, message: string, };
+location: string, message: string, 
+/**
+ * The guard, reset, repair and upgrade refuse a template version with
+ * such a finding unless it was allowed when the template was added.
+ */
+reaches_outside: boolean, };
