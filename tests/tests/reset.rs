@@ -930,3 +930,97 @@ async fn a_schema_name_with_quotes_scans_guards_and_resets_alike() {
     assert_eq!(after.status, SchemaStatus::Synced, "{after:?}");
     assert_eq!(after.hash.as_deref(), done.hash_after.as_deref());
 }
+
+/// Issue 13, item 7: a MariaDB tenant with triggers is reset (a table with
+/// a trigger cannot be renamed into another database, error 1435), leaves
+/// no orphan quarantine, and its restore brings the triggers back working.
+#[tokio::test]
+async fn a_mariadb_tenant_with_triggers_is_reset_and_restored_with_them() {
+    let e = env().await;
+    let scratch = MysqlDatabase::create().await;
+    e.register(&template(Engine::Mysql, ""), &scratch.url())
+        .await;
+    let t = MysqlDatabase::create().await;
+    e.tenant("trig", &t.url(), None).await;
+    t.apply(
+        "CREATE TABLE custom_audit (id INT AUTO_INCREMENT PRIMARY KEY, what TEXT);
+         CREATE TRIGGER accounts_audit AFTER INSERT ON accounts FOR EACH ROW
+           BEGIN INSERT INTO custom_audit (what) VALUES (CONCAT('account ', NEW.name)); END;
+         CREATE TRIGGER accounts_audit_2 AFTER INSERT ON accounts FOR EACH ROW FOLLOWS accounts_audit
+           INSERT INTO custom_audit (what) VALUES ('second');
+         INSERT INTO accounts (name) VALUES ('a');",
+    )
+    .await;
+    let quarantines = || async {
+        let mut c = t.connect().await;
+        sqlx::query_scalar::<_, String>(
+            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE CONCAT('tenantry\\_q\\_', ?, '%')",
+        )
+        .bind(&t.name)
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+    };
+    let before = quarantines().await;
+    let plan = plan_reset(&e.registry, &e.vault, "trig", Timeouts::default())
+        .await
+        .unwrap();
+    let done = execute_reset(&e.registry, &e.vault, &plan, "trig", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let q = done.backup.trim_start_matches("database ").to_owned();
+    let _drop_q = MysqlDatabase::adopt(&q);
+    let mut c = t.connect().await;
+    let triggers =
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()";
+    let n: i64 = sqlx::query_scalar(triggers)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the rebuilt tenant has the template's triggers only");
+    let new: Vec<String> = quarantines()
+        .await
+        .into_iter()
+        .filter(|x| !before.contains(x))
+        .collect();
+    assert_eq!(new, [q.clone()], "exactly one quarantine, the backup");
+
+    // Restore: the custom table, its rows and both triggers, in order, work again.
+    let id = e.registry.backups(Some("trig")).await.unwrap()[0].id;
+    let displaced = tenantry_fleet::backup::restore_backup(
+        &e.registry,
+        &e.vault,
+        id,
+        "trig",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let _drop_d = MysqlDatabase::adopt(displaced.trim_start_matches("database "));
+    let n: i64 = sqlx::query_scalar(triggers)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    sqlx::query("INSERT INTO accounts (name) VALUES ('b')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let audit: Vec<String> = sqlx::query_scalar("SELECT what FROM custom_audit ORDER BY id")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(audit, ["account a", "second", "account b", "second"]);
+    // The restored backup's database held only bookkeeping: it is gone.
+    assert!(!quarantines().await.contains(&q));
+    // A second reset (the tenant has triggers again) works as well.
+    let plan = plan_reset(&e.registry, &e.vault, "trig", Timeouts::default())
+        .await
+        .unwrap();
+    let again = execute_reset(&e.registry, &e.vault, &plan, "trig", Timeouts::default())
+        .await
+        .unwrap();
+    let _drop_again = MysqlDatabase::adopt(again.backup.trim_start_matches("database "));
+    assert_eq!(again.status, SchemaStatus::Synced);
+}

@@ -326,6 +326,8 @@ pub async fn restore_backup(
             Place::MyDatabase(q) => {
                 let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
                 let r = async {
+                    // The tenant's lock, as the guard and the reset take it.
+                    crate::provision::mysql_lock(&mut conn, &url, &schema).await?;
                     // Check first, change nothing: a backup whose database
                     // is gone would otherwise empty the tenant.
                     let present: Option<String> = sqlx::query_scalar("SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?")
@@ -334,49 +336,36 @@ pub async fn restore_backup(
                         return Err(FleetError::BackupRefused { backup: format!("{id} (database {q})"), reason: format!("its database {q} no longer exists on {}", url.server_label()) });
                     }
                     let aside = aside_name.clone();
-                    let current: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'")
-                        .bind(&schema).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
-                    let saved: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> '_tenantry_views'")
-                        .bind(&q).fetch_all(&mut conn).await.map_err(|e| catalog(&url, &e))?;
+                    let current = crate::mysql_aside::tables_in(&mut conn, &url, &schema).await?;
+                    let saved = crate::mysql_aside::tables_in(&mut conn, &url, &q).await?;
                     let m = quote::mysql;
-                    conn.execute(format!("CREATE DATABASE {}", m(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;
-                    // Views cannot move between databases: keep the current
-                    // ones' definitions aside, then recreate the saved ones.
-                    let views: Vec<(String, String)> = sqlx::query_as(
-                        "SELECT CAST(TABLE_NAME AS CHAR), CAST(VIEW_DEFINITION AS CHAR) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?",
-                    )
-                    .bind(&schema)
-                    .fetch_all(&mut conn)
-                    .await
-                    .map_err(|e| catalog(&url, &e))?;
-                    conn.execute(format!("CREATE TABLE {}.`_tenantry_views` (name VARCHAR(64) PRIMARY KEY, definition LONGTEXT NOT NULL)", m(&aside)).as_str())
-                        .await
-                        .map_err(|e| catalog(&url, &e))?;
-                    for (name, def) in &views {
-                        sqlx::query(&format!("INSERT INTO {}.`_tenantry_views` VALUES (?, ?)", m(&aside)))
-                            .bind(name)
-                            .bind(def)
-                            .execute(&mut conn)
-                            .await
-                            .map_err(|e| catalog(&url, &e))?;
-                        conn.execute(format!("DROP VIEW {}.{}", m(&schema), m(name)).as_str()).await.map_err(|e| catalog(&url, &e))?;
-                    }
+                    // The current views and triggers are saved aside (the
+                    // triggers dropped, so their tables can move); the
+                    // backup's are recreated from its bookkeeping.
+                    let prepared = crate::mysql_aside::prepare(&mut conn, &url, &schema, &aside).await?;
                     let mut moves: Vec<String> = current.iter().map(|t| format!("{}.{} TO {}.{}", m(&schema), m(t), m(&aside), m(t))).collect();
                     moves.extend(saved.iter().map(|t| format!("{}.{} TO {}.{}", m(&q), m(t), m(&schema), m(t))));
                     if !moves.is_empty() {
-                        conn.execute(format!("RENAME TABLE {}", moves.join(", ")).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                        if let Err(e) = conn.execute(format!("RENAME TABLE {}", moves.join(", ")).as_str()).await {
+                            crate::mysql_aside::undo(&mut conn, &url, &schema, &aside, prepared).await;
+                            return Err(catalog(&url, &e));
+                        }
                     }
-                    let saved_views: Vec<(String, String)> = sqlx::query_as(&format!("SELECT name, definition FROM {}.`_tenantry_views`", m(&q)))
+                    let views: Vec<String> = sqlx::query_scalar("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?")
+                        .bind(&schema)
                         .fetch_all(&mut conn)
                         .await
-                        .unwrap_or_default();
-                    conn.execute(format!("USE {}", m(&schema)).as_str()).await.map_err(|e| catalog(&url, &e))?;
-                    for (name, def) in saved_views {
-                        conn.execute(format!("CREATE VIEW {} AS {def}", m(&name)).as_str()).await.map_err(|e| catalog(&url, &e))?;
+                        .map_err(|e| catalog(&url, &e))?;
+                    for v in views {
+                        conn.execute(format!("DROP VIEW {}.{}", m(&schema), m(&v)).as_str()).await.map_err(|e| catalog(&url, &e))?;
                     }
+                    crate::mysql_aside::recreate_saved(&mut conn, &url, &q, &schema).await?;
+                    // Its tables are back: what is left is bookkeeping.
+                    crate::mysql_aside::drop_empty_quarantine(&mut conn, &q).await;
                     Ok::<_, FleetError>(())
                 }
                 .await;
+                crate::provision::mysql_unlock(&mut conn, &schema).await;
                 mysql::close(conn).await;
                 r?
             }

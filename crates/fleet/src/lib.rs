@@ -10,6 +10,7 @@ pub mod demo;
 pub mod drift;
 pub mod guard;
 mod lint;
+mod mysql_aside;
 pub mod provision;
 pub mod repair;
 pub mod reset;

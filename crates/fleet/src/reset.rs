@@ -260,7 +260,7 @@ async fn plan_reset_inner(
         .collect();
     let backup = match ctx.record.engine {
         Engine::Postgres => format!("schema `{}` is renamed to a quarantine schema `tenantry_q_…` in the reset transaction", ctx.schema),
-        Engine::Mysql => format!("every table of `{}` moves to a quarantine database `tenantry_q_…` with one RENAME TABLE", ctx.schema),
+        Engine::Mysql => format!("every table of `{}` moves to a quarantine database `tenantry_q_…` with one RENAME TABLE; the definitions of its views and triggers are saved there (a restore recreates them)", ctx.schema),
         Engine::Sqlite => format!("{} is copied to a .bak file beside it under the write lock", ctx.url.sqlite_path().display()),
     };
     Ok(ResetPlan {
@@ -479,55 +479,85 @@ async fn reset_mysql(
     let result = async {
         mysql_lock(&mut conn, url, &ctx.schema).await?;
         let schemas = [ctx.schema.clone()];
-        let now = mysql::introspect_schemas(&mut conn, &schemas).await.map_err(|e| catalog(url, &e))?;
-        let now_snap = now.get(&ctx.schema).cloned().unwrap_or_else(|| SchemaSnapshot::new(Engine::Mysql));
+        let now = mysql::introspect_schemas(&mut conn, &schemas)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let now_snap = now
+            .get(&ctx.schema)
+            .cloned()
+            .unwrap_or_else(|| SchemaSnapshot::new(Engine::Mysql));
         let now = hash_schema(&now_snap).root;
         if now != expected {
             return Err(stale(&ctx.record.slug, now));
         }
-        let q = quote_my(quarantine);
         let db = quote_my(&ctx.schema);
-        conn.execute(format!("CREATE DATABASE {q}").as_str()).await.map_err(|e| catalog(url, &e))?;
-        // Views cannot move between databases: keep their definitions.
-        conn.execute(format!("CREATE TABLE {q}.`_tenantry_views` (name VARCHAR(64) PRIMARY KEY, definition LONGTEXT NOT NULL)").as_str())
-            .await
-            .map_err(|e| catalog(url, &e))?;
-        for v in &now_snap.views {
-            sqlx::query(&format!("INSERT INTO {q}.`_tenantry_views` VALUES (?, ?)"))
-                .bind(&v.name)
-                .bind(&v.definition)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| catalog(url, &e))?;
-        }
+        // Views and triggers are saved in the quarantine (triggers dropped:
+        // a table with one cannot move); a failed move puts them back and
+        // leaves no quarantine behind.
+        let prepared = crate::mysql_aside::prepare(&mut conn, url, &ctx.schema, quarantine).await?;
         if !now_snap.tables.is_empty() {
             let moves: Vec<String> = now_snap
                 .tables
                 .iter()
-                .map(|t| format!("{db}.{} TO {q}.{}", quote_my(&t.name), quote_my(&t.name)))
+                .map(|t| {
+                    format!(
+                        "{db}.{} TO {}.{}",
+                        quote_my(&t.name),
+                        quote_my(quarantine),
+                        quote_my(&t.name)
+                    )
+                })
                 .collect();
             // One statement: all tables move, or none do.
-            conn.execute(format!("RENAME TABLE {}", moves.join(", ")).as_str()).await.map_err(|e| catalog(url, &e))?;
+            if let Err(e) = conn
+                .execute(format!("RENAME TABLE {}", moves.join(", ")).as_str())
+                .await
+            {
+                crate::mysql_aside::undo(&mut conn, url, &ctx.schema, quarantine, prepared).await;
+                return Err(catalog(url, &e));
+            }
         }
         // The backup exists from here on: record it before anything is dropped.
         let backup = backup.to_owned();
-        registry.record_backup(&ctx.record.slug, Engine::Mysql, &backup, Some(&expected.to_string())).await?;
+        registry
+            .record_backup(
+                &ctx.record.slug,
+                Engine::Mysql,
+                &backup,
+                Some(&expected.to_string()),
+            )
+            .await?;
         for v in &now_snap.views {
-            conn.execute(format!("DROP VIEW {db}.{}", quote_my(&v.name)).as_str()).await.map_err(|e| catalog(url, &e))?;
+            conn.execute(format!("DROP VIEW {db}.{}", quote_my(&v.name)).as_str())
+                .await
+                .map_err(|e| catalog(url, &e))?;
         }
-        conn.execute(format!("USE {db}").as_str()).await.map_err(|e| catalog(url, &e))?;
+        conn.execute(format!("USE {db}").as_str())
+            .await
+            .map_err(|e| catalog(url, &e))?;
         let mut applied = Vec::new();
         for m in migrations {
-            conn.execute(m.sql.as_ref()).await.map_err(|e| FleetError::PartialReset {
-                slug: ctx.record.slug.clone(),
-                backup: backup.clone(),
-                applied: if applied.is_empty() { "none".into() } else { applied.join(", ") },
-                reason: format!("{} failed: {}", m.name, url.scrub(&e.to_string())),
-            })?;
+            conn.execute(m.sql.as_ref())
+                .await
+                .map_err(|e| FleetError::PartialReset {
+                    slug: ctx.record.slug.clone(),
+                    backup: backup.clone(),
+                    applied: if applied.is_empty() {
+                        "none".into()
+                    } else {
+                        applied.join(", ")
+                    },
+                    reason: format!("{} failed: {}", m.name, url.scrub(&e.to_string())),
+                })?;
             applied.push(m.name.to_string());
         }
-        let after = mysql::introspect_schemas(&mut conn, &schemas).await.map_err(|e| catalog(url, &e))?;
-        let after = after.get(&ctx.schema).map(|s| hash_schema(s).root).unwrap_or(expected);
+        let after = mysql::introspect_schemas(&mut conn, &schemas)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let after = after
+            .get(&ctx.schema)
+            .map(|s| hash_schema(s).root)
+            .unwrap_or(expected);
         Ok((applied, after))
     }
     .await;
