@@ -984,7 +984,11 @@ async fn a_mariadb_tenant_with_triggers_is_reset_and_restored_with_them() {
         .into_iter()
         .filter(|x| !before.contains(x))
         .collect();
-    assert_eq!(new, [q.clone()], "exactly one quarantine, the backup");
+    assert_eq!(
+        new,
+        std::slice::from_ref(&q),
+        "exactly one quarantine, the backup"
+    );
 
     // Restore: the custom table, its rows and both triggers, in order, work again.
     let id = e.registry.backups(Some("trig")).await.unwrap()[0].id;
