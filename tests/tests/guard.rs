@@ -828,3 +828,177 @@ async fn a_template_reaching_outside_the_tenant_is_refused_unless_allowed() {
         .iter()
         .any(|a| a.action == "template.allow_outside" && a.detail.contains("PR 42")));
 }
+
+/// Issue 13, item 7: on MariaDB every migration of the guard is journaled.
+/// A guard killed inside a migration leaves a partly built schema: the next
+/// guard says so (never "already provisioned") and a reset rebuilds it; a
+/// guard that stopped between two migrations is resumed where it stopped.
+#[tokio::test]
+async fn a_mariadb_guard_killed_part_way_is_reported_then_rebuilt_or_resumed() {
+    use sqlx::Connection;
+    let f = fleet().await;
+    let gate = unique_name("tenantry_gate");
+    let second = format!(
+        "CREATE TABLE webhooks (id INT PRIMARY KEY); SELECT GET_LOCK('{gate}', 60); CREATE TABLE later (id INT);"
+    );
+    let scratch = MysqlDatabase::create().await;
+    f.register(
+        &Template {
+            name: "saas".into(),
+            engine: Engine::Mysql,
+            versions: vec![TemplateVersion {
+                version: "1.0.0".into(),
+                migrations: vec![
+                    Migration {
+                        name: "1.0.0/0001_init.sql".into(),
+                        sql: fixture("mysql", "template.sql").into(),
+                    },
+                    Migration {
+                        name: "1.0.0/0002_gate.sql".into(),
+                        sql: second.clone().into(),
+                    },
+                ],
+            }],
+        },
+        &scratch.url(),
+    )
+    .await;
+    let db = MysqlDatabase::create().await;
+    f.add("half", &db.url(), None, "1.0.0").await;
+
+    // The test holds the gate: the guard blocks inside 0002, after its
+    // first statement committed. Then the "process" dies: the task is
+    // dropped and its connection killed.
+    let mut holder = MysqlDatabase::adopt_connect(&db.name).await;
+    let got: i64 = sqlx::query_scalar("SELECT GET_LOCK(?, 5)")
+        .bind(&gate)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(got, 1);
+    let registry = Arc::clone(&f.registry);
+    let vault = Arc::clone(&f.vault);
+    let guard =
+        tokio::spawn(
+            async move { guard_tenant(&registry, &vault, "half", Timeouts::default()).await },
+        );
+    let mut watcher = MysqlDatabase::adopt_connect(&db.name).await;
+    let blocked = loop {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT('%GET_LOCK(''', ?, '''%') AND ID <> CONNECTION_ID()",
+        )
+        .bind(&gate)
+        .fetch_optional(&mut watcher)
+        .await
+        .unwrap();
+        if let Some(id) = id {
+            break id;
+        }
+        assert!(!guard.is_finished(), "the guard never reached the gate");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    guard.abort();
+    sqlx::query(&format!("KILL CONNECTION {blocked}"))
+        .execute(&mut watcher)
+        .await
+        .unwrap();
+    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(&gate)
+        .execute(&mut holder)
+        .await;
+    holder.close().await.unwrap();
+
+    let ops = f.registry.unfinished_operations().await.unwrap();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0].kind, "provision");
+    assert_eq!(
+        ops[0].last_step.as_deref(),
+        Some("migration started: 1.0.0/0002_gate.sql")
+    );
+    let again = f.guard("half").await;
+    assert_eq!(
+        again.error_code.as_deref(),
+        Some("provision_incomplete"),
+        "{again:?}"
+    );
+    assert!(
+        again
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("inside migration 1.0.0/0002_gate.sql"),
+        "{again:?}"
+    );
+    assert_eq!(
+        f.registry.tenant("half").await.unwrap().status,
+        SchemaStatus::Failed
+    );
+
+    // A reset rebuilds it (the partial tables set aside); then the guard
+    // sees a finished schema.
+    let plan =
+        tenantry_fleet::reset::plan_reset(&f.registry, &f.vault, "half", Timeouts::default())
+            .await
+            .unwrap();
+    let done = tenantry_fleet::reset::execute_reset(
+        &f.registry,
+        &f.vault,
+        &plan,
+        "half",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let _q = MysqlDatabase::adopt(done.backup.trim_start_matches("database "));
+    let mut c = db.connect().await;
+    let later: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'later'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(later, 1, "the reset applied every migration");
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+    let after = f.guard("half").await;
+    assert_eq!(
+        (after.action, after.status),
+        (Some(GuardAction::AlreadyProvisioned), SchemaStatus::Synced),
+        "{after:?}"
+    );
+
+    // Stopped between two migrations: resumed with the rest only.
+    let db2 = MysqlDatabase::create().await;
+    f.add("between", &db2.url(), None, "1.0.0").await;
+    db2.apply(&fixture("mysql", "template.sql")).await;
+    let op = f
+        .registry
+        .begin_operation("between", "provision", None)
+        .await
+        .unwrap();
+    for step in [
+        "migration started: 1.0.0/0001_init.sql",
+        "migration done: 1.0.0/0001_init.sql",
+    ] {
+        f.registry.record_step(op, step).await.unwrap();
+    }
+    let resumed = f.guard("between").await;
+    assert_eq!(resumed.error, None, "{resumed:?}");
+    assert_eq!(resumed.applied, ["1.0.0/0002_gate.sql"]);
+    assert_eq!(resumed.status, SchemaStatus::Synced);
+    assert!(f
+        .registry
+        .unfinished_operations()
+        .await
+        .unwrap()
+        .iter()
+        .all(|o| o.tenant_slug != "between"));
+    assert_eq!(
+        f.registry
+            .operation_steps(op)
+            .await
+            .unwrap()
+            .last()
+            .map(String::as_str),
+        Some("migration done: 1.0.0/0002_gate.sql")
+    );
+}

@@ -1028,3 +1028,210 @@ async fn a_mariadb_tenant_with_triggers_is_reset_and_restored_with_them() {
     let _drop_again = MysqlDatabase::adopt(again.backup.trim_start_matches("database "));
     assert_eq!(again.status, SchemaStatus::Synced);
 }
+
+/// Issue 13, item 7: a MariaDB reset killed after it dropped the triggers
+/// and before any table moved: its quarantine holds only their saved
+/// definitions, is not offered as a backup, and resolving the operation
+/// puts the triggers back.
+#[tokio::test]
+async fn a_mariadb_reset_killed_before_its_tables_moved_gets_its_triggers_back() {
+    let e = env().await;
+    let scratch = MysqlDatabase::create().await;
+    e.register(&template(Engine::Mysql, ""), &scratch.url())
+        .await;
+    let t = MysqlDatabase::create().await;
+    e.tenant("cut", &t.url(), None).await;
+    t.apply(
+        "CREATE TABLE custom_audit (what TEXT);
+         CREATE TRIGGER accounts_audit AFTER INSERT ON accounts FOR EACH ROW INSERT INTO custom_audit VALUES (NEW.name);",
+    )
+    .await;
+    // The state such a kill leaves, made by hand: the journal's intent, the
+    // quarantine with the saved definition, the trigger dropped.
+    let q = format!("tenantry_q_{}_cut", &t.name[..20]);
+    let _drop_q = MysqlDatabase::adopt(&q);
+    let mut c = t.connect().await;
+    let (sql_mode, statement): (String, String) = {
+        use sqlx::Row;
+        let row = sqlx::query("SHOW CREATE TRIGGER accounts_audit")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        (row.get(1), row.get(2))
+    };
+    sqlx::raw_sql(&format!(
+        "CREATE DATABASE `{q}`;
+         CREATE TABLE `{q}`.`_tenantry_views` (name VARCHAR(64) PRIMARY KEY, definition LONGTEXT NOT NULL);
+         CREATE TABLE `{q}`.`_tenantry_triggers` (seq INT PRIMARY KEY, name VARCHAR(64) NOT NULL, sql_mode TEXT NOT NULL, statement LONGTEXT NOT NULL);
+         DROP TRIGGER accounts_audit;"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO `{q}`.`_tenantry_triggers` VALUES (0, 'accounts_audit', ?, ?)"
+    ))
+    .bind(&sql_mode)
+    .bind(&statement)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let location = format!("database {q}");
+    e.registry
+        .begin_operation("cut", "reset", Some(&location))
+        .await
+        .unwrap();
+
+    let exists = tenantry_fleet::backup::backup_exists(
+        &e.registry,
+        &e.vault,
+        "cut",
+        &location,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(!exists, "saved definitions alone are not a backup");
+    let done = tenantry_fleet::backup::put_back_interrupted(
+        &e.registry,
+        &e.vault,
+        "cut",
+        &location,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(done.unwrap().starts_with("1 trigger(s)"));
+    sqlx::query("INSERT INTO accounts (name) VALUES ('x')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM custom_audit")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1, "the trigger works again");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+    )
+    .bind(&q)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the empty quarantine is gone");
+    // Idempotent: nothing more to do.
+    let again = tenantry_fleet::backup::put_back_interrupted(
+        &e.registry,
+        &e.vault,
+        "cut",
+        &location,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, None);
+}
+
+/// Issue 13, item 6: a database-per-tenant reset on PostgreSQL says what it
+/// moves and keeps beyond the tables; the extensions installed in `public`
+/// come back into the rebuilt schema, and `public` keeps its owner, grants
+/// and comment, so the application keeps its access.
+#[tokio::test]
+async fn a_database_per_tenant_reset_keeps_extensions_owner_and_grants_of_public() {
+    let e = env().await;
+    let db = PgDatabase::create().await;
+    // The template uses the extension's function, unqualified.
+    let mut t = template(Engine::Postgres, "");
+    let sql = format!(
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto;\n{}\nCREATE TABLE tokens (id uuid PRIMARY KEY DEFAULT gen_random_uuid());",
+        fixture("postgres", "template.sql")
+    );
+    t.versions[0].migrations[0].sql = sql.into();
+    let scratch = PgDatabase::create().await;
+    e.register(&t, &scratch.url()).await;
+    let role = format!("app_{}", &db.name[db.name.len() - 8..]);
+    let mut admin = db.connect().await;
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE \"{role}\"; GRANT USAGE ON SCHEMA public TO \"{role}\" WITH GRANT OPTION;
+         COMMENT ON SCHEMA public IS 'tenant''s \\ schema'"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let acl_before: String = sqlx::query_scalar(
+        "SELECT pg_get_userbyid(nspowner) || ' ' || (SELECT array_agg(a ORDER BY a) FROM unnest(nspacl::text[]) a)::text FROM pg_namespace WHERE nspname = 'public'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    e.tenant("whole", &db.url(), None).await;
+    db.apply(
+        "public",
+        "CREATE FUNCTION custom_total(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';
+         CREATE TABLE custom_x (id int);",
+    )
+    .await;
+
+    let plan = plan_reset(&e.registry, &e.vault, "whole", Timeouts::default())
+        .await
+        .unwrap();
+    let said = plan.changes.join("\n");
+    assert!(said.contains("custom_total(integer,integer)"), "{said}");
+    assert!(said.contains("extension pgcrypto"), "{said}");
+    assert!(
+        said.contains(&format!("USAGE to {role} with grant option")),
+        "{said}"
+    );
+    let done = execute_reset(&e.registry, &e.vault, &plan, "whole", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced, "{done:?}");
+
+    let mut c = db.connect().await;
+    let acl_after: String = sqlx::query_scalar(
+        "SELECT pg_get_userbyid(nspowner) || ' ' || (SELECT array_agg(a ORDER BY a) FROM unnest(nspacl::text[]) a)::text FROM pg_namespace WHERE nspname = 'public'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(acl_after, acl_before);
+    let comment: Option<String> =
+        sqlx::query_scalar("SELECT obj_description('public'::regnamespace, 'pg_namespace')")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(comment.as_deref(), Some("tenant's \\ schema"));
+    let ext_schema: String = sqlx::query_scalar(
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgcrypto'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(ext_schema, "public");
+    sqlx::query("INSERT INTO tokens DEFAULT VALUES")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    // The custom function went to the backup with the schema.
+    let q = done.backup.split(' ').nth(1).unwrap().to_owned();
+    let moved: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = 'custom_total'",
+    )
+    .bind(&q)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(moved, 1);
+    drop(c);
+    drop(admin);
+    drop(db);
+    use sqlx::Connection;
+    let mut cleanup =
+        sqlx::PgConnection::connect(&format!("{}/postgres", tenantry_tests::pg_server_url()))
+            .await
+            .unwrap();
+    sqlx::raw_sql(&format!("DROP ROLE IF EXISTS \"{role}\""))
+        .execute(&mut cleanup)
+        .await
+        .unwrap();
+}

@@ -470,6 +470,7 @@ async function resetScreen(slug: string): Promise<void> {
     el("ol", { class: "steps" },
       el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, schema ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}.`),
       el("li", {}, el("strong", {}, "Backup first. "), plan.backup),
+      ...((plan.changes ?? []).length ? [el("li", {}, el("strong", {}, "Also. "), el("ul", { "aria-label": "Other changes" }, ...plan.changes.map((c) => el("li", {}, c))))] : []),
       el("li", {}, el("strong", {}, "Confirm. "), `Type ${slug} exactly:`, " ", typed, " ", go),
     ),
     table,

@@ -108,6 +108,7 @@ describe("reset wizard", () => {
           slug: "acme", engine: "postgres", server: "db1:5432/fleet", schema: "acme", template: "saas",
           template_version: "1.1.0", template_hash: "v1:" + "b".repeat(64), drift_hash: "v1:" + "c".repeat(64),
           objects: [{ kind: "table", name: "custom_reports", presence: "added", rows: 250 }],
+          changes: ["extension pgcrypto (installed in `public`) is moved back into the rebuilt schema"],
           backup: "schema `acme` is renamed to a quarantine schema",
         };
       }
@@ -117,6 +118,7 @@ describe("reset wizard", () => {
     location.hash = "#/reset/acme";
     await route();
     expect(document.body.textContent).toContain("250");
+    expect(document.querySelector('[aria-label="Other changes"]')?.textContent).toContain("extension pgcrypto");
     const input = document.getElementById("confirm-slug") as HTMLInputElement;
     const button = document.getElementById("do-reset") as HTMLButtonElement;
     for (const nearMiss of ["acme ", "ACME", "аcme", "acm"]) {

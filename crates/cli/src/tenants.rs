@@ -203,12 +203,13 @@ async fn report_unfinished(registry: &Registry) {
     };
     for o in ops {
         eprintln!(
-            "tenantry: warning[operation_unfinished]: operation {} ({} of {}, started {} by {}) never finished; its backup: {}. `tenantry operations resolve {} --adopt` records the backup, --abandon closes it",
+            "tenantry: warning[operation_unfinished]: operation {} ({} of {}, started {} by {}) never finished{}; its backup: {}. `tenantry operations resolve {} --adopt` records the backup, --abandon closes it",
             o.id,
             o.kind,
             o.tenant_slug,
             o.started_at,
             o.actor,
+            o.last_step.as_deref().map(|s| format!(" (last step: {s})")).unwrap_or_default(),
             o.backup.as_deref().map(tenantry_registry::escape_controls).unwrap_or_else(|| "none".into()),
             o.id
         );
@@ -255,14 +256,15 @@ pub async fn operations(
             for o in &unfinished {
                 writeln!(
                     out,
-                    "UNFINISHED {:>4} {} {} started {} by {}@{}; backup: {}",
+                    "UNFINISHED {:>4} {} {} started {} by {}@{}; backup: {}; last step: {}",
                     o.id,
                     o.kind,
                     o.tenant_slug,
                     o.started_at,
                     o.actor,
                     o.host.as_deref().unwrap_or("?"),
-                    o.backup.as_deref().unwrap_or("none")
+                    o.backup.as_deref().unwrap_or("none"),
+                    o.last_step.as_deref().unwrap_or("none recorded")
                 )
                 .map_err(CliError::output)?;
             }
@@ -287,21 +289,29 @@ pub async fn operations(
             abandon: _,
             note,
         }) => {
+            let op = registry.unfinished_operation(id).await?;
+            // A MySQL/MariaDB reset or restore killed before its tables
+            // moved leaves triggers dropped and their definitions in the
+            // quarantine: put them back first, whatever is chosen.
+            let mut put_back = None;
+            if let Some(location) = &op.backup {
+                let vault = registry.open_vault(&keyring(args)).await?;
+                put_back = tenantry_fleet::backup::put_back_interrupted(
+                    &registry,
+                    &vault,
+                    &op.tenant_slug,
+                    location,
+                    Timeouts::default(),
+                )
+                .await
+                .map_err(crate::drift::fleet_err)?;
+            }
+            let note = match &put_back {
+                Some(done) => format!("{note}; {done}"),
+                None => note,
+            };
             let adopt_location = if adopt {
-                let op = registry
-                    .unfinished_operations()
-                    .await?
-                    .into_iter()
-                    .find(|o| o.id == id)
-                    .ok_or_else(|| {
-                        CliError::new(
-                            "operation_not_found",
-                            format!(
-                                "no unfinished operation {id}; `tenantry operations` lists them"
-                            ),
-                        )
-                    })?;
-                let location = op.backup.ok_or_else(|| {
+                let location = op.backup.clone().ok_or_else(|| {
                     CliError::new(
                         "no_backup",
                         format!("operation {id} has no backup to adopt; use --abandon"),
@@ -318,9 +328,10 @@ pub async fn operations(
                 .await
                 .map_err(crate::drift::fleet_err)?;
                 if !exists {
+                    let done = put_back.map(|d| format!(" ({d})")).unwrap_or_default();
                     return Err(CliError::new(
                         "backup_missing",
-                        format!("{location} does not exist: the operation stopped before making it, so the tenant was not changed; use --abandon"),
+                        format!("{location} holds no backup: the operation stopped before moving anything, so the tenant keeps its objects{done}; use --abandon"),
                     ));
                 }
                 Some(location)

@@ -383,8 +383,10 @@ fn passwords_in_query_parameters_and_odd_characters_never_leak() {
     ];
     for (i, p) in params.iter().enumerate() {
         let slug = format!("t{i}");
+        // One schema each: two tenants may not share one.
+        let schema = format!("leak_{i}");
         let add = env.run_with_stdin(
-            &["tenant", "add", &slug, "--url", "-"],
+            &["tenant", "add", &slug, "--url", "-", "--schema", &schema],
             &format!("{server}/postgres?{p}"),
         );
         assert!(add.status.success(), "{}", text(&add));

@@ -168,18 +168,65 @@ pub async fn backup_exists(
             n.map_err(|e| catalog(&url, &e))? > 0
         }
         Place::MyDatabase(q) => {
+            // A quarantine holding only saved definitions is not a backup:
+            // the reset stopped before any table moved.
             let mut c = mysql::connect(&url.with_database("")?, timeouts).await?;
-            let n: Result<i64, _> = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-            )
-            .bind(&q)
-            .fetch_one(&mut c)
-            .await;
+            let tables = crate::mysql_aside::tables_in(&mut c, &url, &q).await;
             mysql::close(c).await;
-            n.map_err(|e| catalog(&url, &e))? > 0
+            !tables?.is_empty()
         }
         Place::File(f) => f.is_file(),
     })
+}
+
+/// After a MySQL/MariaDB reset or restore that stopped before any table
+/// moved: the triggers it had dropped (their definitions saved in the
+/// quarantine) are recreated where missing, and the quarantine, holding
+/// nothing else, is dropped. Returns what was done; nothing for other
+/// engines or when `location` holds tables (a real backup).
+pub async fn put_back_interrupted(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    location: &str,
+    timeouts: Timeouts,
+) -> Result<Option<String>, FleetError> {
+    let Some(q) = location.strip_prefix("database ") else {
+        return Ok(None);
+    };
+    let record = registry.tenant(slug).await?;
+    if record.engine != tenantry_model::Engine::Mysql {
+        return Ok(None);
+    }
+    let url = registry.connection(vault, slug).await?;
+    let schema = tenant_schema(&record, &url);
+    let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
+    let r = async {
+        crate::provision::mysql_lock(&mut conn, &url, &schema).await?;
+        let present: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+        )
+        .bind(q)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| catalog(&url, &e))?;
+        if present == 0
+            || !crate::mysql_aside::tables_in(&mut conn, &url, q)
+                .await?
+                .is_empty()
+        {
+            return Ok(None);
+        }
+        let n = crate::mysql_aside::put_back_triggers(&mut conn, &url, q, &schema).await?;
+        crate::mysql_aside::drop_empty_quarantine(&mut conn, q).await;
+        Ok(Some(format!(
+            "{n} trigger(s) it had dropped recreated in {schema}; the empty {q} dropped"
+        )))
+    }
+    .await;
+    crate::provision::mysql_unlock(&mut conn, &schema).await;
+    mysql::close(conn).await;
+    r
 }
 
 /// Deletes a backup for good. Nothing outside the backup is ever dropped:

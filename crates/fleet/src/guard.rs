@@ -150,6 +150,10 @@ async fn guard_inner(
         crate::template::applicable_template(registry, name, record.engine, version).await?;
     let migrations = template.migrations_through(version)?;
     let schema = tenant_schema(record, &url);
+    // MySQL/MariaDB commit each DDL statement: the guard journals each
+    // migration, so one killed or failing part-way is known to the next.
+    let ledger = (record.engine == Engine::Mysql)
+        .then(|| crate::provision::Ledger::new(registry, &record.slug));
     let done = provision(
         &Place {
             url: &url,
@@ -157,8 +161,29 @@ async fn guard_inner(
         },
         &migrations,
         timeouts,
+        ledger.as_ref(),
     )
-    .await?;
+    .await;
+    let op = ledger.as_ref().and_then(|l| l.operation());
+    let done = match (done, op) {
+        (Ok(done), Some(op)) => {
+            registry
+                .finish_operation(
+                    op,
+                    tenantry_registry::journal::OperationEnd::Ok,
+                    &format!("applied {}", done.applied.join(", ")),
+                )
+                .await?;
+            done
+        }
+        (Ok(done), None) => done,
+        (Err(e), op) => {
+            if let (Some(op), false) = (op, matches!(e, FleetError::ProvisionIncomplete { .. })) {
+                crate::end_operation_with(registry, op, &e).await;
+            }
+            return Err(e);
+        }
+    };
     let snap = read_tenant(record, &url, timeouts).await?;
     let hash = hash_schema(&snap).root;
     let lineage = registry.lineage(name, record.engine).await?;
@@ -265,6 +290,7 @@ pub async fn measure(
                 },
                 &migrations,
                 timeouts,
+                None,
             )
             .await?;
             let schema_arg = (template.engine != Engine::Sqlite).then_some(schema.as_str());

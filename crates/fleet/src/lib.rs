@@ -67,6 +67,8 @@ pub enum FleetError {
     ConfirmationMismatch { slug: String, why: String },
     #[error("upgrade of {slug} refused: {reason}")]
     UpgradeRefused { slug: String, reason: String },
+    #[error("the reset of {slug} was refused: {reason}")]
+    ResetRefused { slug: String, reason: String },
     #[error("the reset plan for {slug} is out of date: {reason}")]
     PlanStale { slug: String, reason: String },
     #[error("the rebuilt schema of {slug} hashes {found}, not the template's {expected}; the reset was rolled back and nothing was changed")]
@@ -93,6 +95,12 @@ pub enum FleetError {
         findings: String,
         what_to_do: String,
     },
+    #[error("an earlier guard of {schema} stopped {stopped} (operation {operation}): MySQL/MariaDB keep every statement that ran, so the schema is partly built and cannot simply be completed; rebuild it from the template with `tenantry reset` (its tables are set aside first), or restore a backup")]
+    ProvisionIncomplete {
+        schema: String,
+        operation: i64,
+        stopped: String,
+    },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
@@ -111,6 +119,8 @@ impl FleetError {
             FleetError::Locked { .. } => "locked",
             FleetError::ConfirmationMismatch { .. } => "confirmation_mismatch",
             FleetError::PlanStale { .. } => "plan_stale",
+            FleetError::ResetRefused { .. } => "reset_refused",
+            FleetError::ProvisionIncomplete { .. } => "provision_incomplete",
             FleetError::TemplateReachesOutside { .. } => "template_reaches_outside",
             FleetError::UpgradeRefused { .. } => "upgrade_refused",
             FleetError::VerifyFailed { .. } => "verify_failed",
@@ -157,6 +167,7 @@ impl FleetError {
             self,
             FleetError::ConfirmationMismatch { .. }
                 | FleetError::PlanStale { .. }
+                | FleetError::ResetRefused { .. }
                 | FleetError::UpgradeRefused { .. }
                 | FleetError::UnknownVersion { .. }
                 | FleetError::PurgeRefused { .. }

@@ -262,3 +262,42 @@ pub(crate) async fn recreate_saved(
     }
     Ok(())
 }
+
+/// Recreates in `db` those triggers saved in `q` that `db` no longer has
+/// (a reset killed after dropping them, before its tables moved). Returns
+/// how many were recreated.
+pub(crate) async fn put_back_triggers(
+    conn: &mut MySqlConnection,
+    url: &ConnectionUrl,
+    q: &str,
+    db: &str,
+) -> Result<usize, FleetError> {
+    let saved: Vec<(String, String, String)> = sqlx::query_as(&format!(
+        "SELECT name, sql_mode, statement FROM {}.`_tenantry_triggers` ORDER BY seq",
+        quote_my(q)
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    let present: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
+    )
+    .bind(db)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| catalog(url, &e))?;
+    conn.execute(format!("USE {}", quote_my(db)).as_str())
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    let mut n = 0;
+    for (name, sql_mode, statement) in saved {
+        if present.contains(&name) {
+            continue;
+        }
+        create_trigger(conn, &sql_mode, &statement)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -61,6 +61,99 @@ pub struct Place<'a> {
     pub schema: &'a str,
 }
 
+/// Where the MySQL/MariaDB guard records its migrations, one by one, in the
+/// registry's operation journal: DDL there commits statement by statement,
+/// so a guard killed or failing part-way leaves a partly built schema that
+/// the next guard must not call "already provisioned". PostgreSQL and
+/// SQLite provision in one transaction and need no ledger.
+pub struct Ledger<'a> {
+    pub registry: &'a tenantry_registry::Registry,
+    pub slug: &'a str,
+    op: std::sync::Mutex<Option<i64>>,
+}
+
+/// A migration step as the ledger records it.
+fn started(name: &str) -> String {
+    format!("migration started: {name}")
+}
+fn done(name: &str) -> String {
+    format!("migration done: {name}")
+}
+
+impl<'a> Ledger<'a> {
+    pub fn new(registry: &'a tenantry_registry::Registry, slug: &'a str) -> Self {
+        Self {
+            registry,
+            slug,
+            op: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn op(&self) -> Option<i64> {
+        self.op.lock().ok().and_then(|g| *g)
+    }
+
+    fn set_op(&self, id: i64) {
+        if let Ok(mut g) = self.op.lock() {
+            *g = Some(id);
+        }
+    }
+
+    /// The journaled provisioning this guard recorded (to finish it).
+    pub fn operation(&self) -> Option<i64> {
+        self.op()
+    }
+
+    /// What an earlier guard of this tenant left: the migrations it
+    /// completed, when it stopped between two migrations (resumable), or
+    /// the one it stopped inside (not resumable). `None` when the last
+    /// provisioning, reset or restore of the tenant finished.
+    async fn earlier(&self) -> Result<Option<Earlier>, FleetError> {
+        let Some(last) = self
+            .registry
+            .last_operation_of(self.slug, &["provision", "reset", "backup.restore"])
+            .await?
+        else {
+            return Ok(None);
+        };
+        if last.kind != "provision" || last.outcome.as_deref() == Some("ok") {
+            return Ok(None);
+        }
+        let steps = self.registry.operation_steps(last.id).await?;
+        let completed: Vec<String> = steps
+            .iter()
+            .filter_map(|s| s.strip_prefix("migration done: ").map(str::to_owned))
+            .collect();
+        let inside = steps
+            .iter()
+            .filter_map(|s| s.strip_prefix("migration started: "))
+            .find(|m| !completed.iter().any(|c| c == m))
+            .map(str::to_owned);
+        Ok(Some(match (inside, last.finished_at.is_none()) {
+            (None, true) => Earlier::Resumable {
+                op: last.id,
+                completed,
+            },
+            (inside, _) => Earlier::Broken {
+                op: last.id,
+                migration: inside,
+            },
+        }))
+    }
+
+    async fn step(&self, step: String) -> Result<(), FleetError> {
+        match self.op() {
+            Some(op) => Ok(self.registry.record_step(op, &step).await?),
+            None => Ok(()),
+        }
+    }
+}
+
+enum Earlier {
+    Resumable { op: i64, completed: Vec<String> },
+    Broken { op: i64, migration: Option<String> },
+}
+
 /// How long a guard waits for another guard of the same tenant.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
@@ -138,11 +231,12 @@ pub async fn provision(
     place: &Place<'_>,
     migrations: &[&Migration],
     timeouts: Timeouts,
+    ledger: Option<&Ledger<'_>>,
 ) -> Result<Provisioned, FleetError> {
     let attempt = || async {
         match place.url.engine() {
             Engine::Postgres => provision_postgres(place, migrations, timeouts).await,
-            Engine::Mysql => provision_mysql(place, migrations, timeouts).await,
+            Engine::Mysql => provision_mysql(place, migrations, timeouts, ledger).await,
             Engine::Sqlite => provision_sqlite(place, migrations).await,
         }
     };
@@ -268,6 +362,7 @@ async fn provision_mysql(
     place: &Place<'_>,
     migrations: &[&Migration],
     timeouts: Timeouts,
+    ledger: Option<&Ledger<'_>>,
 ) -> Result<Provisioned, FleetError> {
     let url = place.url;
     let server = url.with_database("")?;
@@ -295,22 +390,63 @@ async fn provision_mysql(
         .fetch_one(&mut conn)
         .await
         .map_err(|e| catalog(url, &e))?;
-        if objects > 0 {
-            return Ok(Provisioned { action: GuardAction::AlreadyProvisioned, applied: Vec::new() });
-        }
+        // What an earlier guard left, read under the tenant's lock.
+        let earlier = match ledger {
+            Some(l) => l.earlier().await?,
+            None => None,
+        };
+        let completed = match earlier {
+            Some(Earlier::Broken { op, migration }) => {
+                return Err(FleetError::ProvisionIncomplete {
+                    schema: place.schema.to_owned(),
+                    operation: op,
+                    stopped: migration.map_or_else(
+                        || "after a failure".to_owned(),
+                        |m| format!("inside migration {m}"),
+                    ),
+                });
+            }
+            Some(Earlier::Resumable { op, completed }) => {
+                if let Some(l) = ledger {
+                    l.set_op(op);
+                    l.step("resumed".into()).await?;
+                }
+                completed
+            }
+            None if objects > 0 => {
+                return Ok(Provisioned { action: GuardAction::AlreadyProvisioned, applied: Vec::new() });
+            }
+            None => {
+                // The intent first: if it cannot be journaled, nothing runs.
+                if let Some(l) = ledger {
+                    let op = l.registry.begin_operation(l.slug, "provision", None).await?;
+                    l.set_op(op);
+                }
+                Vec::new()
+            }
+        };
         // A dedicated connection, closed below: `USE` cannot leak anywhere.
         conn.execute(format!("USE {}", quote_my(place.schema)).as_str())
             .await
             .map_err(|e| catalog(url, &e))?;
         let mut applied = Vec::new();
         for m in migrations {
+            if completed.iter().any(|c| *c == *m.name) {
+                continue;
+            }
+            if let Some(l) = ledger {
+                l.step(started(&m.name)).await?;
+            }
             conn.execute(m.sql.as_ref()).await.map_err(|e| {
                 let note = format!(
-                    "; MySQL/MariaDB commit DDL implicitly, so the migrations before it ({}) and any statements of this one before the failure stay applied",
+                    "; MySQL/MariaDB commit DDL implicitly, so the migrations before it ({}) and any statements of this one before the failure stay applied; `tenantry reset` rebuilds the tenant from the template",
                     if applied.is_empty() { "none".to_owned() } else { applied.join(", ") }
                 );
                 migration_error(url, &m.name, &e, &note)
             })?;
+            if let Some(l) = ledger {
+                l.step(done(&m.name)).await?;
+            }
             applied.push(m.name.to_string());
         }
         Ok(Provisioned {

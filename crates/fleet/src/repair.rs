@@ -290,7 +290,7 @@ async fn repair_mysql(
     timeouts: Timeouts,
 ) -> Result<Vec<String>, FleetError> {
     let tmp = scratch_name("tenantry_repair", 0);
-    provision(&Place { url, schema: &tmp }, migrations, timeouts).await?;
+    provision(&Place { url, schema: &tmp }, migrations, timeouts, None).await?;
     let mut conn = mysql::connect(&url.with_database("")?, timeouts).await?;
     let m = tenantry_model::quote::mysql;
     let result = async {
@@ -335,7 +335,7 @@ async fn repair_sqlite(
     })?;
     let scratch = ConnectionUrl::parse(&format!("sqlite:{}", dir.join("t.db").display()))?;
     let result = async {
-        provision(&Place { url: &scratch, schema: "main" }, migrations, timeouts).await?;
+        provision(&Place { url: &scratch, schema: "main" }, migrations, timeouts, None).await?;
         let mut reference = sqlite::open_read_only(&scratch.sqlite_path()).await?;
         let sql_of = |kind: &'static str, name: String| {
             sqlx::query_scalar::<_, String>("SELECT sql FROM sqlite_master WHERE type = ?1 AND name = ?2").bind(kind).bind(name)

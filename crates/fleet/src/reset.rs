@@ -56,6 +56,10 @@ pub struct ResetPlan {
     /// The tenant's hash when planned; execution refuses if it changed.
     pub drift_hash: String,
     pub objects: Vec<PlannedObject>,
+    /// Everything else the reset moves, keeps or changes beyond the
+    /// objects above: functions moving to the backup, extensions moved back
+    /// into the rebuilt schema, the schema's owner and grants kept.
+    pub changes: Vec<String>,
     /// Where the backup will be made.
     pub backup: String,
 }
@@ -263,9 +267,21 @@ async fn plan_reset_inner(
         Engine::Mysql => format!("every table of `{}` moves to a quarantine database `tenantry_q_…` with one RENAME TABLE; the definitions of its views and triggers are saved there (a restore recreates them)", ctx.schema),
         Engine::Sqlite => format!("{} is copied to a .bak file beside it under the write lock", ctx.url.sqlite_path().display()),
     };
+    let changes = match ctx.record.engine {
+        Engine::Postgres => {
+            let mut conn = postgres::connect(&ctx.url, timeouts).await?;
+            let inventory = PgSchemaInventory::read(&mut conn, &ctx.url, &ctx.schema).await;
+            postgres::close(conn).await;
+            let inventory = inventory?;
+            inventory.refusal(&ctx.record.slug)?;
+            inventory.changes(&ctx.schema)
+        }
+        _ => Vec::new(),
+    };
     Ok(ResetPlan {
         slug: slug.to_owned(),
         engine: ctx.record.engine,
+        changes,
         server: ctx.url.server_label(),
         schema: ctx.schema.clone(),
         template: ctx.template.name.clone(),
@@ -313,7 +329,7 @@ pub async fn execute_reset(
         let run = async {
             let (applied, after) = match ctx.record.engine {
                 Engine::Postgres => reset_postgres(&ctx, &migrations, expected, template_hash, &quarantine, timeouts).await?,
-                Engine::Mysql => reset_mysql(registry, &ctx, &migrations, expected, &quarantine, &planned, timeouts).await?,
+                Engine::Mysql => reset_mysql(registry, op, &ctx, &migrations, expected, &quarantine, &planned, timeouts).await?,
                 Engine::Sqlite => reset_sqlite(&ctx, &migrations, expected, template_hash, &backup_file).await?,
             };
             Ok::<_, FleetError>((planned.clone(), applied, after))
@@ -371,6 +387,193 @@ pub async fn execute_reset(
     result
 }
 
+/// What a PostgreSQL reset must keep or say beyond the measured objects:
+/// the schema's owner, grants and comment (a new schema would get the
+/// resetting role as owner and no grants: the application would lose its
+/// access), the extensions installed in it (the database's, not the
+/// tenant's: moved back into the rebuilt schema), and the functions that
+/// move to the backup with it.
+struct PgSchemaInventory {
+    owner: String,
+    /// (grantee, `None` for PUBLIC; privilege; grantable)
+    grants: Option<Vec<(Option<String>, String, bool)>>,
+    comment: Option<String>,
+    /// (name, relocatable)
+    extensions: Vec<(String, bool)>,
+    functions: Vec<String>,
+}
+
+impl PgSchemaInventory {
+    async fn read(
+        conn: &mut sqlx::PgConnection,
+        url: &ConnectionUrl,
+        schema: &str,
+    ) -> Result<Self, FleetError> {
+        let row: (String, bool, Option<String>) = sqlx::query_as(
+            "SELECT pg_get_userbyid(n.nspowner)::text, n.nspacl IS NULL, obj_description(n.oid, 'pg_namespace')
+               FROM pg_namespace n WHERE n.nspname = $1",
+        )
+        .bind(schema)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?
+        .unwrap_or_default();
+        let (owner, default_acl, comment) = row;
+        let grants = if default_acl {
+            None
+        } else {
+            let rows: Vec<(Option<String>, String, bool)> = sqlx::query_as(
+                "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee)::text END,
+                        a.privilege_type, a.is_grantable
+                   FROM pg_namespace n, aclexplode(n.nspacl) a
+                  WHERE n.nspname = $1 ORDER BY 1 NULLS FIRST, 2",
+            )
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+            Some(rows)
+        };
+        let extensions: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT e.extname::text, e.extrelocatable FROM pg_extension e
+               JOIN pg_namespace n ON n.oid = e.extnamespace WHERE n.nspname = $1 ORDER BY 1",
+        )
+        .bind(schema)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+        let functions: Vec<String> = sqlx::query_scalar(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname = $1
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                                   AND d.objid = p.oid AND d.deptype = 'e')
+              ORDER BY 1",
+        )
+        .bind(schema)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+        Ok(Self {
+            owner,
+            grants,
+            comment,
+            extensions,
+            functions,
+        })
+    }
+
+    /// An extension that cannot move makes the reset impossible: its
+    /// objects would leave with the backup and the database would lose it.
+    fn refusal(&self, slug: &str) -> Result<(), FleetError> {
+        let fixed: Vec<&str> = self
+            .extensions
+            .iter()
+            .filter(|(_, relocatable)| !relocatable)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if fixed.is_empty() {
+            return Ok(());
+        }
+        Err(FleetError::ResetRefused {
+            slug: slug.to_owned(),
+            reason: format!(
+                "the extension(s) {} live in the tenant's schema and cannot be moved out of it (not relocatable), so the schema cannot be set aside; nothing was changed",
+                fixed.join(", ")
+            ),
+        })
+    }
+
+    fn grantee(g: &Option<String>) -> String {
+        g.as_deref().map_or_else(|| "PUBLIC".to_owned(), quote_pg)
+    }
+
+    fn shown(g: &Option<String>) -> String {
+        g.as_deref()
+            .map_or_else(|| "PUBLIC".to_owned(), tenantry_registry::escape_controls)
+    }
+
+    /// What the plan says about them.
+    fn changes(&self, schema: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.functions.is_empty() {
+            out.push(format!(
+                "{} function(s) move to the backup with the schema: {}",
+                self.functions.len(),
+                self.functions.join(", ")
+            ));
+        }
+        for (name, _) in &self.extensions {
+            out.push(format!(
+                "extension {name} (installed in `{schema}`) is moved back into the rebuilt schema: it belongs to the database, not to the tenant"
+            ));
+        }
+        let grants = match &self.grants {
+            None => "the default privileges".to_owned(),
+            Some(g) if g.is_empty() => "no grants".to_owned(),
+            Some(g) => g
+                .iter()
+                .map(|(who, privilege, grantable)| {
+                    format!(
+                        "{privilege} to {}{}",
+                        Self::shown(who),
+                        if *grantable { " with grant option" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        out.push(format!(
+            "the rebuilt schema `{schema}` keeps its owner {} and its grants ({grants}){}",
+            tenantry_registry::escape_controls(&self.owner),
+            if self.comment.is_some() {
+                " and comment"
+            } else {
+                ""
+            }
+        ));
+        out
+    }
+
+    /// Statements that give the rebuilt schema what the old one had.
+    fn restore_statements(&self, schema: &str) -> Vec<String> {
+        let s = quote_pg(schema);
+        let mut out = vec![format!(
+            "ALTER SCHEMA {s} OWNER TO {}",
+            quote_pg(&self.owner)
+        )];
+        if let Some(grants) = &self.grants {
+            // The new schema's default is the owner's full access: make it
+            // exactly the old list.
+            out.push(format!(
+                "REVOKE ALL ON SCHEMA {s} FROM {}",
+                quote_pg(&self.owner)
+            ));
+            for (who, privilege, grantable) in grants {
+                let privilege = if privilege == "CREATE" {
+                    "CREATE"
+                } else {
+                    "USAGE"
+                };
+                out.push(format!(
+                    "GRANT {privilege} ON SCHEMA {s} TO {}{}",
+                    Self::grantee(who),
+                    if *grantable { " WITH GRANT OPTION" } else { "" }
+                ));
+            }
+        }
+        if let Some(c) = &self.comment {
+            out.push(format!(
+                "COMMENT ON SCHEMA {s} IS {}",
+                tenantry_model::quote::postgres_literal(c)
+            ));
+        }
+        for (name, _) in &self.extensions {
+            out.push(format!("ALTER EXTENSION {} SET SCHEMA {s}", quote_pg(name)));
+        }
+        out
+    }
+}
+
 fn stale(slug: &str, now: DriftHash) -> FleetError {
     FleetError::PlanStale {
         slug: slug.to_owned(),
@@ -410,6 +613,8 @@ async fn reset_postgres(
         if now != expected {
             return Err(stale(&ctx.record.slug, now));
         }
+        let inventory = PgSchemaInventory::read(&mut tx, url, &ctx.schema).await?;
+        inventory.refusal(&ctx.record.slug)?;
         tx.execute(
             format!(
                 "ALTER SCHEMA {} RENAME TO {}",
@@ -423,6 +628,13 @@ async fn reset_postgres(
         tx.execute(format!("CREATE SCHEMA {}", quote_pg(&ctx.schema)).as_str())
             .await
             .map_err(|e| catalog(url, &e))?;
+        // The rebuilt schema keeps its owner, grants and comment, and the
+        // database's extensions come back into it (in the same transaction).
+        for statement in inventory.restore_statements(&ctx.schema) {
+            tx.execute(statement.as_str())
+                .await
+                .map_err(|e| catalog(url, &e))?;
+        }
         sqlx::query("SELECT set_config('search_path', $1, true)")
             .bind(quote_pg(&ctx.schema))
             .execute(&mut *tx)
@@ -465,8 +677,10 @@ async fn reset_postgres(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn reset_mysql(
     registry: &Registry,
+    op: i64,
     ctx: &Context,
     migrations: &[&Migration],
     expected: DriftHash,
@@ -494,7 +708,22 @@ async fn reset_mysql(
         // Views and triggers are saved in the quarantine (triggers dropped:
         // a table with one cannot move); a failed move puts them back and
         // leaves no quarantine behind.
+        // Each step is journaled before it starts: DDL commits one
+        // statement at a time, so a reset killed part-way says where.
+        registry
+            .record_step(
+                op,
+                &format!("saving view and trigger definitions in {quarantine}"),
+            )
+            .await?;
         let prepared = crate::mysql_aside::prepare(&mut conn, url, &ctx.schema, quarantine).await?;
+        if let Err(e) = registry
+            .record_step(op, &format!("moving the tables to {quarantine}"))
+            .await
+        {
+            crate::mysql_aside::undo(&mut conn, url, &ctx.schema, quarantine, prepared).await;
+            return Err(e.into());
+        }
         if !now_snap.tables.is_empty() {
             let moves: Vec<String> = now_snap
                 .tables
@@ -535,8 +764,14 @@ async fn reset_mysql(
         conn.execute(format!("USE {db}").as_str())
             .await
             .map_err(|e| catalog(url, &e))?;
+        registry
+            .record_step(op, "tables moved; applying the template")
+            .await?;
         let mut applied = Vec::new();
         for m in migrations {
+            registry
+                .record_step(op, &format!("migration started: {}", m.name))
+                .await?;
             conn.execute(m.sql.as_ref())
                 .await
                 .map_err(|e| FleetError::PartialReset {
@@ -549,6 +784,9 @@ async fn reset_mysql(
                     },
                     reason: format!("{} failed: {}", m.name, url.scrub(&e.to_string())),
                 })?;
+            registry
+                .record_step(op, &format!("migration done: {}", m.name))
+                .await?;
             applied.push(m.name.to_string());
         }
         let after = mysql::introspect_schemas(&mut conn, &schemas)

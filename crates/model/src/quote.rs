@@ -1,6 +1,8 @@
 //! The one identifier-quoting function per engine. Every identifier that
 //! Tenantry puts into a generated statement goes through one of these;
-//! values go in as bound parameters, never as text.
+//! values go in as bound parameters, never as text — except where the
+//! statement takes no parameter (PostgreSQL's `COMMENT ON`), through
+//! [`postgres_literal`].
 //!
 //! - PostgreSQL and SQLite: `"name"`, with `"` doubled.
 //! - MySQL/MariaDB: `` `name` ``, with `` ` `` doubled. A backslash has no
@@ -10,6 +12,13 @@ use crate::Engine;
 
 pub fn postgres(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL string literal for text (a comment): an `E'…'` literal with
+/// `\` and `'` doubled, which reads the same whatever
+/// `standard_conforming_strings` is.
+pub fn postgres_literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 pub fn mysql(name: &str) -> String {

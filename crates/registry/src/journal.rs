@@ -30,6 +30,9 @@ pub struct Operation {
     pub finished_at: Option<String>,
     pub outcome: Option<String>,
     pub detail: Option<String>,
+    /// The last step recorded, for operations that record steps
+    /// (`migration started: …`, `migration done: …`, `tables moved`).
+    pub last_step: Option<String>,
 }
 
 /// How an operation ended.
@@ -116,6 +119,74 @@ impl Registry {
         Ok(())
     }
 
+    /// Records the next step of operation `id`. Call it before a step that
+    /// cannot be undone starts (and again when it is done); if it fails,
+    /// do not start the step.
+    pub async fn record_step(&self, id: i64, step: &str) -> Result<(), RegistryError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO operation_steps (operation_id, seq, step)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2)",
+        )
+        .bind(id)
+        .bind(escape_controls(step))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The steps of operation `id`, in order.
+    pub async fn operation_steps(&self, id: i64) -> Result<Vec<String>, RegistryError> {
+        Ok(sqlx::query_scalar(
+            "SELECT step FROM operation_steps WHERE operation_id = ?1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The newest unfinished operation of `kind` on tenant `slug` (the same
+    /// tenant id: not a tenant that merely reused the slug).
+    pub async fn unfinished_operation_of(
+        &self,
+        slug: &str,
+        kind: &str,
+    ) -> Result<Option<Operation>, RegistryError> {
+        let tenant = self.tenant(slug).await?;
+        Ok(self
+            .unfinished_operations()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|o| o.tenant_id == tenant.id && o.kind == kind))
+    }
+
+    /// The newest operation of one of `kinds` on tenant `slug` (its id, not
+    /// merely its slug), finished or not.
+    pub async fn last_operation_of(
+        &self,
+        slug: &str,
+        kinds: &[&str],
+    ) -> Result<Option<Operation>, RegistryError> {
+        let tenant = self.tenant(slug).await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM operations WHERE tenant_id = ?1 AND kind IN (SELECT value FROM json_each(?2))
+              ORDER BY id DESC LIMIT 1",
+        )
+        .bind(tenant.id)
+        .bind(serde_json::to_string(kinds).unwrap_or_default())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        Ok(self
+            .select_operations(&format!("WHERE id = {id}"))
+            .await?
+            .pop())
+    }
+
     /// Operations that started and never finished, oldest first.
     pub async fn unfinished_operations(&self) -> Result<Vec<Operation>, RegistryError> {
         self.select_operations("WHERE finished_at IS NULL ORDER BY id")
@@ -143,7 +214,9 @@ impl Registry {
     /// `tail`: a filter, order and limit made of literals, never of input.
     async fn select_operations(&self, tail: &str) -> Result<Vec<Operation>, RegistryError> {
         let rows = sqlx::query(&format!(
-            "SELECT id, tenant_slug, tenant_id, kind, backup, actor, host, started_at, finished_at, outcome, detail
+            "SELECT id, tenant_slug, tenant_id, kind, backup, actor, host, started_at, finished_at, outcome, detail,
+                    (SELECT step FROM operation_steps s WHERE s.operation_id = operations.id
+                      ORDER BY seq DESC LIMIT 1) AS last_step
                FROM operations {tail}"
         ))
         .fetch_all(self.pool())
@@ -162,6 +235,7 @@ impl Registry {
                     finished_at: r.try_get("finished_at")?,
                     outcome: r.try_get("outcome")?,
                     detail: r.try_get("detail")?,
+                    last_step: r.try_get("last_step")?,
                 })
             })
             .collect()

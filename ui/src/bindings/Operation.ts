@@ -7,4 +7,9 @@ export type Operation = { id: number, tenant_slug: string, tenant_id: number, ki
 /**
  * Where the operation's backup is (or was going to be).
  */
-backup: string | null, actor: string, host: string | null, started_at: string, finished_at: string | null, outcome: string | null, detail: string | null, };
+backup: string | null, actor: string, host: string | null, started_at: string, finished_at: string | null, outcome: string | null, detail: string | null, 
+/**
+ * The last step recorded, for operations that record steps
+ * (`migration started: …`, `migration done: …`, `tables moved`).
+ */
+last_step: string | null, };

@@ -7,6 +7,12 @@ export type ResetPlan = { slug: string, engine: "postgres" | "mysql" | "sqlite",
  */
 drift_hash: string, objects: Array<PlannedObject>, 
 /**
+ * Everything else the reset moves, keeps or changes beyond the
+ * objects above: functions moving to the backup, extensions moved back
+ * into the rebuilt schema, the schema's owner and grants kept.
+ */
+changes: Array<string>, 
+/**
  * Where the backup will be made.
  */
 backup: string, };
