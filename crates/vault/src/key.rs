@@ -48,6 +48,30 @@ pub struct DataKey {
 
 const STORED_PREFIX: &str = "tenantry-data-key:v1:";
 
+/// Whether the last data key made in this process is locked in memory.
+static KEY_MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether data keys are kept out of swap (`mlock` of their page, where the
+/// OS and `RLIMIT_MEMLOCK` allow), for `key status` and tests.
+pub fn key_memory_locked() -> bool {
+    KEY_MEMORY_LOCKED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Boxes key bytes and locks their page so it is never written to swap. The
+/// lock is kept until the process ends (a page may hold more than one key;
+/// unlocking one must not unlock another); the bytes are zeroised on drop.
+fn pinned(bytes: Box<[u8; 32]>) -> SecretBox<[u8; 32]> {
+    #[cfg(unix)]
+    {
+        let locked = region::lock(bytes.as_ptr(), bytes.len());
+        KEY_MEMORY_LOCKED.store(locked.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        if let Ok(guard) = locked {
+            std::mem::forget(guard);
+        }
+    }
+    SecretBox::new(bytes)
+}
+
 impl DataKey {
     /// A fresh random key from the OS's CSPRNG.
     pub fn generate() -> Self {
@@ -57,7 +81,7 @@ impl DataKey {
         OsRng.fill_bytes(bytes.as_mut());
         Self {
             id: KeyId(id),
-            bytes: SecretBox::new(bytes),
+            bytes: pinned(bytes),
         }
     }
 
@@ -95,7 +119,7 @@ impl DataKey {
         hex::decode_to_slice(key_hex, bytes.as_mut()).map_err(|_| corrupt("bad key length"))?;
         Ok(Self {
             id: KeyId(id),
-            bytes: SecretBox::new(bytes),
+            bytes: pinned(bytes),
         })
     }
 }

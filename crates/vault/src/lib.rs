@@ -14,7 +14,7 @@ mod store;
 
 pub use cipher::Vault;
 pub use error::{KeyStoreError, VaultError};
-pub use key::{DataKey, KeyId};
+pub use key::{key_memory_locked, DataKey, KeyId};
 pub use process::{harden_process, ProcessHardening};
 #[cfg(any(test, feature = "test-support"))]
 pub use store::MemoryKeyStore;

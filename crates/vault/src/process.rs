@@ -57,4 +57,18 @@ mod tests {
             .unwrap();
         assert!(core.split_whitespace().nth(4) == Some("0"), "{core}");
     }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn data_keys_are_locked_in_memory() {
+        let _key = crate::DataKey::generate();
+        assert!(crate::key_memory_locked());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let locked_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmLck:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        assert!(locked_kb >= 4, "VmLck {locked_kb} kB");
+    }
 }
