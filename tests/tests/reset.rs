@@ -1235,3 +1235,122 @@ async fn a_database_per_tenant_reset_keeps_extensions_owner_and_grants_of_public
         .await
         .unwrap();
 }
+
+/// Issue 13, item 2: backups that no journal row or backup row names (a run
+/// that died before journals existed, or a file copied back) are found by
+/// their names on every engine, only for their own tenant, and adopted.
+#[tokio::test]
+async fn unrecorded_backups_are_discovered_and_adopted_on_every_engine() {
+    use tenantry_fleet::backup::{adopt_orphan, discover_orphans, restore_backup};
+    let e = env().await;
+    let pg = PgDatabase::create().await;
+    e.register(&template(Engine::Postgres, ""), &pg.url()).await;
+    e.tenant("orph-pg", &pg.url(), Some("orph")).await;
+    // A quarantine of this tenant, one of a tenant on `orph_2`, one that
+    // merely starts alike.
+    pg.apply(
+        "tenantry_q_orph_1700000000",
+        "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7);",
+    )
+    .await;
+    pg.apply(
+        "tenantry_q_orph_2_1700000000",
+        "CREATE TABLE other (v int);",
+    )
+    .await;
+    pg.apply("tenantry_q_orphx_1700000000", "CREATE TABLE other (v int);")
+        .await;
+
+    let my = MysqlDatabase::create().await;
+    e.add("orph-my", &my.url(), None, "1.0.0").await;
+    let q_my = format!("tenantry_q_{}_1700000000", &my.name);
+    let q_empty = format!("tenantry_q_{}_1700000001", &my.name);
+    let _d1 = MysqlDatabase::adopt(&q_my);
+    let _d2 = MysqlDatabase::adopt(&q_empty);
+    let mut c = my.connect().await;
+    sqlx::raw_sql(&format!(
+        "CREATE DATABASE `{q_my}`; CREATE TABLE `{q_my}`.kept (v INT);
+         CREATE DATABASE `{q_empty}`; CREATE TABLE `{q_empty}`.`_tenantry_triggers` (seq INT);"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+
+    let file = e.dir.join("orph.db");
+    tenantry_tests::sqlite_file(&file, "CREATE TABLE t (v int);").await;
+    e.add("orph-lite", &e.sqlite_url("orph.db"), None, "1.0.0")
+        .await;
+    std::fs::copy(&file, e.dir.join("orph.1700000000.bak")).unwrap();
+    std::fs::copy(&file, e.dir.join("orph.1700000001r.bak")).unwrap();
+    std::fs::write(e.dir.join("orph.notes.bak"), b"x").unwrap();
+
+    let found = discover_orphans(&e.registry, &e.vault, Timeouts::default())
+        .await
+        .unwrap();
+    let mut shown: Vec<(String, String)> = found
+        .iter()
+        .map(|o| (o.tenant_slug.clone(), o.location.clone()))
+        .collect();
+    shown.sort();
+    let lite = |n: &str| format!("file {}", e.dir.join(n).display());
+    assert_eq!(
+        shown,
+        [
+            ("orph-lite".to_owned(), lite("orph.1700000000.bak")),
+            ("orph-lite".to_owned(), lite("orph.1700000001r.bak")),
+            ("orph-my".to_owned(), format!("database {q_my}")),
+            (
+                "orph-pg".to_owned(),
+                format!("schema tenantry_q_orph_1700000000 in {}", pg.name)
+            ),
+        ]
+    );
+    // Only an orphan of that very tenant can be adopted.
+    for (slug, location) in [
+        (
+            "orph-pg",
+            format!("schema tenantry_q_orph_2_1700000000 in {}", pg.name),
+        ),
+        (
+            "orph-my",
+            format!("schema tenantry_q_orph_1700000000 in {}", pg.name),
+        ),
+    ] {
+        let err = adopt_orphan(&e.registry, &e.vault, slug, &location, Timeouts::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "backup_refused", "{slug} {location}");
+    }
+    let pg_location = format!("schema tenantry_q_orph_1700000000 in {}", pg.name);
+    adopt_orphan(
+        &e.registry,
+        &e.vault,
+        "orph-pg",
+        &pg_location,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let listed = e.registry.backups(Some("orph-pg")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].location, pg_location);
+    // Adopted means usable: the restore brings the kept table back.
+    restore_backup(
+        &e.registry,
+        &e.vault,
+        listed[0].id,
+        "orph-pg",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pg_count(&pg, "SELECT v::bigint FROM orph.kept").await, 7);
+    let again = discover_orphans(&e.registry, &e.vault, Timeouts::default())
+        .await
+        .unwrap();
+    assert!(again.iter().all(|o| o.location != pg_location));
+    let log = e.registry.audit_log(Some("orph-pg"), 20).await.unwrap();
+    assert!(log
+        .iter()
+        .any(|a| a.action == "backup.adopt" && a.result == AuditResult::Ok));
+}

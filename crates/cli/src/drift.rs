@@ -585,6 +585,20 @@ pub enum BackupCommand {
         #[arg(long)]
         confirm: String,
     },
+    /// Find quarantines and `.bak` files named like a tenant's backups that
+    /// the registry does not list (left by a run that died before recording
+    /// them).
+    Discover {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record an unrecorded backup that `backup discover` found, so that
+    /// `backup list`, restore and purge see it.
+    Adopt {
+        slug: String,
+        /// The location exactly as `backup discover` prints it.
+        location: String,
+    },
     /// Delete a backup for good.
     Purge {
         id: i64,
@@ -640,6 +654,46 @@ pub async fn backup(
                 "restored backup {id}; the objects it replaced are kept in {displaced}"
             )
             .map_err(CliError::output)
+        }
+        BackupCommand::Discover { json } => {
+            let vault = registry.open_vault(&keyring(args)).await?;
+            let found =
+                tenantry_fleet::backup::discover_orphans(&registry, &vault, Timeouts::default())
+                    .await
+                    .map_err(fleet_err)?;
+            if json {
+                return write_json(out, &found);
+            }
+            if found.is_empty() {
+                return writeln!(out, "no unrecorded backups").map_err(CliError::output);
+            }
+            for o in &found {
+                writeln!(
+                    out,
+                    "{:<20} {}",
+                    o.tenant_slug,
+                    tenantry_registry::escape_controls(&o.location)
+                )
+                .map_err(CliError::output)?;
+            }
+            writeln!(
+                out,
+                "record one with `tenantry backup adopt SLUG \"LOCATION\"`"
+            )
+            .map_err(CliError::output)
+        }
+        BackupCommand::Adopt { slug, location } => {
+            let vault = registry.open_vault(&keyring(args)).await?;
+            tenantry_fleet::backup::adopt_orphan(
+                &registry,
+                &vault,
+                &slug,
+                &location,
+                Timeouts::default(),
+            )
+            .await
+            .map_err(fleet_err)?;
+            writeln!(out, "recorded {location} as a backup of {slug}").map_err(CliError::output)
         }
         BackupCommand::Purge { id, confirm } => {
             let vault = registry.open_vault(&keyring(args)).await?;

@@ -459,3 +459,177 @@ pub async fn restore_backup(
     .await?;
     result
 }
+
+/// A quarantine schema or database, or a `.bak` file, that has the name a
+/// reset or restore of this tenant gives its backups but that the registry
+/// does not list: made by a run that died before it could record it (or
+/// before journals existed).
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct OrphanBackup {
+    pub tenant_slug: String,
+    /// As `backup list` shows locations: `schema … in …`, `database …`,
+    /// `file …`.
+    pub location: String,
+}
+
+/// Whether `name` is `tenantry_q_<stem>_<seconds>` (a reset's quarantine)
+/// or the same with `r` (a restore's), for a tenant whose quarantine stem
+/// is `stem`.
+fn is_quarantine_of(name: &str, stem: &str) -> bool {
+    name.strip_prefix("tenantry_q_")
+        .and_then(|rest| rest.strip_prefix(stem))
+        .and_then(|rest| rest.strip_prefix('_'))
+        .map(|secs| secs.strip_suffix('r').unwrap_or(secs))
+        .is_some_and(|secs| !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Finds every tenant's unrecorded backups on its server or beside its file.
+/// Tenants that cannot be reached are skipped (the scan reports them).
+pub async fn discover_orphans(
+    registry: &Registry,
+    vault: &Vault,
+    timeouts: Timeouts,
+) -> Result<Vec<OrphanBackup>, FleetError> {
+    let known: std::collections::HashSet<String> = registry
+        .backups(None)
+        .await?
+        .into_iter()
+        .map(|b| b.location)
+        .collect();
+    let mut found = Vec::new();
+    for record in registry.list_tenants().await? {
+        let Ok(url) = registry.connection(vault, &record.slug).await else {
+            continue;
+        };
+        let schema = tenant_schema(&record, &url);
+        let stem = crate::reset::quarantine_stem(&schema);
+        let locations: Vec<String> = match record.engine {
+            tenantry_model::Engine::Postgres => {
+                let Ok(mut c) = postgres::connect(&url, timeouts).await else {
+                    continue;
+                };
+                let names: Result<Vec<(String, String)>, _> = sqlx::query_as(
+                    "SELECT nspname::text, current_database()::text FROM pg_namespace WHERE nspname LIKE 'tenantry\\_q\\_%'",
+                )
+                .fetch_all(&mut c)
+                .await;
+                postgres::close(c).await;
+                names
+                    .map_err(|e| catalog(&url, &e))?
+                    .into_iter()
+                    .filter(|(n, _)| is_quarantine_of(n, &stem))
+                    .map(|(n, db)| format!("schema {n} in {db}"))
+                    .collect()
+            }
+            tenantry_model::Engine::Mysql => {
+                let Ok(mut c) = mysql::connect(&url.with_database("")?, timeouts).await else {
+                    continue;
+                };
+                let names: Result<Vec<String>, _> = sqlx::query_scalar(
+                    "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'tenantry\\_q\\_%'",
+                )
+                .fetch_all(&mut c)
+                .await;
+                let mut out = Vec::new();
+                for n in names.map_err(|e| catalog(&url, &e))? {
+                    // Only a quarantine that holds tables is a backup.
+                    if is_quarantine_of(&n, &stem)
+                        && !crate::mysql_aside::tables_in(&mut c, &url, &n)
+                            .await?
+                            .is_empty()
+                    {
+                        out.push(format!("database {n}"));
+                    }
+                }
+                mysql::close(c).await;
+                out
+            }
+            tenantry_model::Engine::Sqlite => {
+                let path = url.sqlite_path();
+                let (Some(dir), Some(file_stem)) = (
+                    path.parent().map(|d| {
+                        if d.as_os_str().is_empty() {
+                            std::path::Path::new(".")
+                        } else {
+                            d
+                        }
+                    }),
+                    path.file_stem().and_then(|s| s.to_str()),
+                ) else {
+                    continue;
+                };
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
+                let mut out: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_name().to_str().is_some_and(|n| {
+                            n.strip_prefix(file_stem)
+                                .and_then(|r| r.strip_prefix('.'))
+                                .and_then(|r| r.strip_suffix(".bak"))
+                                .map(|secs| secs.strip_suffix('r').unwrap_or(secs))
+                                .is_some_and(|secs| {
+                                    !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit())
+                                })
+                        })
+                    })
+                    .map(|e| format!("file {}", dir.join(e.file_name()).display()))
+                    .collect();
+                out.sort();
+                out
+            }
+        };
+        found.extend(
+            locations
+                .into_iter()
+                .filter(|l| !known.contains(l))
+                .map(|location| OrphanBackup {
+                    tenant_slug: record.slug.clone(),
+                    location,
+                }),
+        );
+    }
+    Ok(found)
+}
+
+/// Records an orphan backup found by [`discover_orphans`] for its tenant, so
+/// `backup list`, restore and purge see it. Anything that is not such an
+/// orphan of that tenant is refused. Audited.
+pub async fn adopt_orphan(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    location: &str,
+    timeouts: Timeouts,
+) -> Result<(), FleetError> {
+    let result = async {
+        let orphans = discover_orphans(registry, vault, timeouts).await?;
+        if !orphans.iter().any(|o| o.tenant_slug == slug && o.location == location) {
+            return Err(FleetError::BackupRefused {
+                backup: tenantry_registry::escape_controls(location),
+                reason: format!("it is not an unrecorded backup of {slug}; `tenantry backup discover` lists those"),
+            });
+        }
+        let engine = registry.tenant(slug).await?.engine;
+        registry.record_backup(slug, engine, location, None).await?;
+        Ok(())
+    }
+    .await;
+    crate::audit_outcome(
+        registry,
+        slug,
+        "backup.adopt",
+        &result,
+        |_| {
+            (
+                format!("adopted the unrecorded backup {location}"),
+                AuditResult::Ok,
+            )
+        },
+        false,
+    )
+    .await?;
+    result
+}

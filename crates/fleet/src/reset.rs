@@ -83,15 +83,18 @@ pub(crate) fn unix_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// `tenantry_q_<schema>_<utc timestamp>`, cut to 63 bytes.
-pub(crate) fn quarantine_name(schema: &str) -> String {
-    let secs = unix_secs();
-    let stem: String = schema
+/// The part of a quarantine's name that names its tenant's schema.
+pub(crate) fn quarantine_stem(schema: &str) -> String {
+    schema
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(36)
-        .collect();
-    format!("tenantry_q_{stem}_{secs}")
+        .collect()
+}
+
+/// `tenantry_q_<schema stem>_<utc timestamp>`, at most 63 bytes.
+pub(crate) fn quarantine_name(schema: &str) -> String {
+    format!("tenantry_q_{}_{}", quarantine_stem(schema), unix_secs())
 }
 
 /// Checks the typed confirmation: the slug exactly, byte for byte.
