@@ -1002,3 +1002,48 @@ async fn a_mariadb_guard_killed_part_way_is_reported_then_rebuilt_or_resumed() {
         Some("migration done: 1.0.0/0002_gate.sql")
     );
 }
+
+/// Issue 13, item 17: a template that cannot be measured and an accept
+/// whose tenant cannot be read are recorded as failures in the audit log.
+#[tokio::test]
+async fn failed_template_adds_and_accepts_are_audited() {
+    use tenantry_registry::AuditResult;
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    let mut broken = template(Engine::Postgres);
+    broken.versions[0].migrations[0].sql = "CREATE TABLE a (x no_such_type);".into();
+    let scratch = tenantry_introspect::ConnectionUrl::parse(&db.url()).unwrap();
+    let err = tenantry_fleet::guard::register_template(
+        &f.registry,
+        &broken,
+        &scratch,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "migration_failed");
+    f.add(
+        "gone",
+        &format!("{}/tenantry_no_such_db", tenantry_tests::pg_server_url()),
+        Some("x"),
+        "1.0.0",
+    )
+    .await;
+    let err = tenantry_fleet::drift::accept_customisation(
+        &f.registry,
+        &f.vault,
+        "gone",
+        "ok",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "database_not_found", "{err}");
+    let log = f.registry.audit_log(None, 50).await.unwrap();
+    assert!(log.iter().any(|a| a.action == "template.save"
+        && a.result == AuditResult::Failed
+        && a.detail.contains("not measured")));
+    assert!(log.iter().any(|a| a.action == "baseline.accept"
+        && a.result == AuditResult::Failed
+        && a.tenant_slug.as_deref() == Some("gone")));
+}

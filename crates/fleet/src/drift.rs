@@ -251,10 +251,33 @@ pub async fn accept_customisation(
     note: &str,
     timeouts: Timeouts,
 ) -> Result<String, FleetError> {
-    let record = registry.tenant(slug).await?;
-    let url = registry.connection(vault, slug).await?;
-    let snap = read_tenant(&record, &url, timeouts).await?;
-    let hash = tenantry_model::hash_schema(&snap).root.to_string();
+    let measured = async {
+        let record = registry.tenant(slug).await?;
+        let url = registry.connection(vault, slug).await?;
+        let snap = read_tenant(&record, &url, timeouts).await?;
+        Ok::<_, FleetError>(tenantry_model::hash_schema(&snap).root.to_string())
+    }
+    .await;
+    let hash = match measured {
+        Ok(hash) => hash,
+        Err(e) => {
+            // A failed accept is recorded like every failure; recording the
+            // baseline audits itself.
+            registry
+                .audit(
+                    Some(slug),
+                    "baseline.accept",
+                    &format!("not accepted: {e}"),
+                    if e.is_refusal() {
+                        tenantry_registry::AuditResult::Refused
+                    } else {
+                        tenantry_registry::AuditResult::Failed
+                    },
+                )
+                .await?;
+            return Err(e);
+        }
+    };
     registry.accept_baseline(slug, &hash, note).await?;
     Ok(hash)
 }

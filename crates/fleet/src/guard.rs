@@ -416,7 +416,22 @@ pub async fn register_template_allowing(
             return Err(e);
         }
     };
-    let measured = measure(template, scratch, timeouts).await?;
+    let measured = match measure(template, scratch, timeouts).await {
+        Ok(m) => m,
+        Err(e) => {
+            // A template that cannot be measured is not stored; say so in
+            // the audit log too.
+            registry
+                .audit(
+                    None,
+                    "template.save",
+                    &format!("{} ({}): not measured: {e}", template.name, template.engine),
+                    AuditResult::Failed,
+                )
+                .await?;
+            return Err(e);
+        }
+    };
     let findings = lint(template, &measured);
     let stored = StoredTemplate {
         name: template.name.clone(),
