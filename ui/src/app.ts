@@ -269,7 +269,8 @@ function renderFleet(): void {
     nodes.push(
       banner(
         "error",
-        `Operation ${o.id} (${o.kind} of ${o.tenant_slug}, started ${o.started_at} by ${o.actor}@${o.host ?? "?"}) never finished. ` +
+        `Operation ${o.id} (${o.kind} of ${o.tenant_slug}, started ${o.started_at} by ${o.actor}@${o.host ?? "?"}) never finished` +
+          (o.last_step ? ` (last step: ${o.last_step}). ` : ". ") +
           `Its backup: ${o.backup ?? "none"}. Check the tenant, then run \`tenantry operations resolve ${o.id} --adopt\` to record the backup, or --abandon.`,
       ),
     );

@@ -67,7 +67,7 @@ describe("fleet", () => {
     mockIPC((cmd) => {
       if (cmd === "registry_tenants") return [tenant(1, "synced")];
       if (cmd === "unfinished_operations")
-        return [{ id: 7, tenant_slug: "t00001", tenant_id: 1, kind: "reset", backup: "schema tenantry_q_t1_1 in fleet", actor: "ops", host: "desk", started_at: "2026-11-30T10:00:00Z", finished_at: null, outcome: null, detail: null }];
+        return [{ id: 7, tenant_slug: "t00001", tenant_id: 1, kind: "reset", backup: "schema tenantry_q_t1_1 in fleet", actor: "ops", host: "desk", started_at: "2026-11-30T10:00:00Z", finished_at: null, outcome: null, detail: null, last_step: "migration started: 1.0.0/0002.sql" }];
       return null;
     });
     await route();
@@ -76,6 +76,7 @@ describe("fleet", () => {
     expect(alert).toContain("Operation 7 (reset of t00001");
     expect(alert).toContain("schema tenantry_q_t1_1 in fleet");
     expect(alert).toContain("tenantry operations resolve 7 --adopt");
+    expect(alert).toContain("last step: migration started: 1.0.0/0002.sql");
   });
 
   it("filters by search text", async () => {
