@@ -196,6 +196,25 @@ async fn create_trigger(
     Ok(())
 }
 
+/// Whether quarantine `q` has bookkeeping table `name` (older ones lack
+/// `_tenantry_triggers`).
+async fn has_table(
+    conn: &mut MySqlConnection,
+    url: &ConnectionUrl,
+    q: &str,
+    name: &str,
+) -> Result<bool, FleetError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+    )
+    .bind(q)
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| catalog(url, &e))?;
+    Ok(n > 0)
+}
+
 /// The tenant's tables in `q` (not the bookkeeping).
 pub(crate) async fn tables_in(
     conn: &mut MySqlConnection,
@@ -223,23 +242,10 @@ pub(crate) async fn recreate_saved(
     q: &str,
     db: &str,
 ) -> Result<(), FleetError> {
-    let qq = quote_my(q);
-    let views: Vec<(String, String)> = sqlx::query_as(&format!(
-        "SELECT name, definition FROM {qq}.`_tenantry_views`"
-    ))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap_or_default();
-    let has_triggers: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_tenantry_triggers'",
-    )
-    .bind(q)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| catalog(url, &e))?;
-    let triggers: Vec<(String, String)> = if has_triggers > 0 {
+    let views: Vec<(String, String)> = if has_table(conn, url, q, BOOKKEEPING[0]).await? {
         sqlx::query_as(&format!(
-            "SELECT sql_mode, statement FROM {qq}.`_tenantry_triggers` ORDER BY seq"
+            "SELECT name, definition FROM {}.`_tenantry_views`",
+            quote_my(q)
         ))
         .fetch_all(&mut *conn)
         .await
@@ -255,30 +261,32 @@ pub(crate) async fn recreate_saved(
             .await
             .map_err(|e| catalog(url, &e))?;
     }
-    for (sql_mode, statement) in triggers {
-        create_trigger(conn, &sql_mode, &statement)
-            .await
-            .map_err(|e| catalog(url, &e))?;
-    }
+    put_back_triggers(conn, url, q, db).await?;
     Ok(())
 }
 
-/// Recreates in `db` those triggers saved in `q` that `db` no longer has
-/// (a reset killed after dropping them, before its tables moved). Returns
-/// how many were recreated.
+/// Recreates in `db`, in their saved order, those triggers saved in `q`
+/// that `db` does not have (all of them after a restore; after a reset
+/// killed between dropping them and moving the tables, the dropped ones).
+/// Quarantines made before triggers were saved have none. Returns how many
+/// were recreated.
 pub(crate) async fn put_back_triggers(
     conn: &mut MySqlConnection,
     url: &ConnectionUrl,
     q: &str,
     db: &str,
 ) -> Result<usize, FleetError> {
-    let saved: Vec<(String, String, String)> = sqlx::query_as(&format!(
-        "SELECT name, sql_mode, statement FROM {}.`_tenantry_triggers` ORDER BY seq",
-        quote_my(q)
-    ))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap_or_default();
+    let saved: Vec<(String, String, String)> = if has_table(conn, url, q, BOOKKEEPING[1]).await? {
+        sqlx::query_as(&format!(
+            "SELECT name, sql_mode, statement FROM {}.`_tenantry_triggers` ORDER BY seq",
+            quote_my(q)
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?
+    } else {
+        Vec::new()
+    };
     let present: Vec<String> = sqlx::query_scalar(
         "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
     )
