@@ -198,7 +198,7 @@ async fn report_shared_places(registry: &Registry) {
 }
 
 async fn report_unfinished(registry: &Registry) {
-    let Ok(ops) = registry.unfinished_operations().await else {
+    let Ok(ops) = registry.killed_operations().await else {
         return;
     };
     for o in ops {
@@ -254,9 +254,10 @@ pub async fn operations(
                 writeln!(out, "no unfinished operations").map_err(CliError::output)?;
             }
             for o in &unfinished {
+                let state = if o.running { "RUNNING" } else { "UNFINISHED" };
                 writeln!(
                     out,
-                    "UNFINISHED {:>4} {} {} started {} by {}@{}; backup: {}; last step: {}",
+                    "{state} {:>4} {} {} started {} by {}@{}; backup: {}; last step: {}",
                     o.id,
                     o.kind,
                     o.tenant_slug,

@@ -655,4 +655,16 @@ fn a_reset_killed_after_the_tenant_commit_is_journaled_and_its_backup_adoptable(
     assert_eq!(rows, 300, "every row is back");
     let verify = env.run(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
+    // The killed reset was written to the audit log once, when first found.
+    let audited = rt.block_on(async {
+        let r = tenantry_registry::Registry::open(&registry_path)
+            .await
+            .unwrap();
+        let log = r.audit_log(Some("acme"), 100).await.unwrap();
+        r.close().await;
+        log.iter()
+            .filter(|a| a.action == "operation.unfinished")
+            .count()
+    });
+    assert_eq!(audited, 1);
 }

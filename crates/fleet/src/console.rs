@@ -367,7 +367,7 @@ impl Fleet {
     pub async fn unfinished_operations(
         &self,
     ) -> Result<Vec<tenantry_registry::journal::Operation>, FleetError> {
-        Ok(self.registry.unfinished_operations().await?)
+        Ok(self.registry.killed_operations().await?)
     }
 
     pub async fn key_status(&self) -> KeyStatus {

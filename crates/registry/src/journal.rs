@@ -33,6 +33,9 @@ pub struct Operation {
     /// The last step recorded, for operations that record steps
     /// (`migration started: …`, `migration done: …`, `tables moved`).
     pub last_step: Option<String>,
+    /// Unfinished, and its process is alive on this host: in progress, not
+    /// killed.
+    pub running: bool,
 }
 
 /// How an operation ended.
@@ -57,8 +60,8 @@ impl Registry {
         let actor = current_actor();
         let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO operations (tenant_id, tenant_slug, engine, kind, backup, actor, host)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            "INSERT INTO operations (tenant_id, tenant_slug, engine, kind, backup, actor, host, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         )
         .bind(tenant.id)
         .bind(slug)
@@ -67,6 +70,7 @@ impl Registry {
         .bind(backup)
         .bind(escape_controls(&actor.account))
         .bind(escape_controls(&actor.host))
+        .bind(i64::from(std::process::id()))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -187,6 +191,63 @@ impl Registry {
             .pop())
     }
 
+    /// The unfinished operations whose process is gone (killed, or lost
+    /// its registry), oldest first. Each is written to the audit log the
+    /// first time it is found. Operations still running elsewhere on this
+    /// host are left out.
+    pub async fn killed_operations(&self) -> Result<Vec<Operation>, RegistryError> {
+        let killed: Vec<Operation> = self
+            .unfinished_operations()
+            .await?
+            .into_iter()
+            .filter(|o| !o.running)
+            .collect();
+        for o in &killed {
+            // Best effort: a registry that cannot be written now still
+            // shows them, and the next writable open records them.
+            if let Err(e) = self.record_killed(o).await {
+                tracing::warn!(
+                    code = e.code(),
+                    operation = o.id,
+                    "unfinished operation not audited yet"
+                );
+            }
+        }
+        Ok(killed)
+    }
+
+    async fn record_killed(&self, o: &Operation) -> Result<(), RegistryError> {
+        let mut tx = self.write_tx().await?;
+        let first = sqlx::query(
+            "UPDATE operations SET reported_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+              WHERE id = ?1 AND reported_at IS NULL",
+        )
+        .bind(o.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        tx.commit().await?;
+        if first {
+            self.audit(
+                Some(&o.tenant_slug),
+                "operation.unfinished",
+                &format!(
+                    "operation {} ({} started {} by {}) never finished: its process died or lost the registry{}; backup: {}",
+                    o.id,
+                    o.kind,
+                    o.started_at,
+                    o.actor,
+                    o.last_step.as_deref().map(|s| format!(" (last step: {s})")).unwrap_or_default(),
+                    o.backup.as_deref().unwrap_or("none")
+                ),
+                AuditResult::Failed,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Operations that started and never finished, oldest first.
     pub async fn unfinished_operations(&self) -> Result<Vec<Operation>, RegistryError> {
         self.select_operations("WHERE finished_at IS NULL ORDER BY id")
@@ -216,7 +277,7 @@ impl Registry {
         let rows = sqlx::query(&format!(
             "SELECT id, tenant_slug, tenant_id, kind, backup, actor, host, started_at, finished_at, outcome, detail,
                     (SELECT step FROM operation_steps s WHERE s.operation_id = operations.id
-                      ORDER BY seq DESC LIMIT 1) AS last_step
+                      ORDER BY seq DESC LIMIT 1) AS last_step, pid
                FROM operations {tail}"
         ))
         .fetch_all(self.pool())
@@ -236,6 +297,11 @@ impl Registry {
                     outcome: r.try_get("outcome")?,
                     detail: r.try_get("detail")?,
                     last_step: r.try_get("last_step")?,
+                    running: r.try_get::<Option<String>, _>("finished_at")?.is_none()
+                        && r.try_get::<Option<String>, _>("host")?.as_deref()
+                            == Some(escape_controls(&current_actor().host).as_str())
+                        && r.try_get::<Option<i64>, _>("pid")?
+                            .is_some_and(process_alive),
                 })
             })
             .collect()
@@ -289,5 +355,25 @@ impl Registry {
         )
         .await?;
         Ok(op)
+    }
+}
+
+/// Whether process `pid` exists on this host (signal 0: no signal sent).
+fn process_alive(pid: i64) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // EPERM: it exists, owned by someone else.
+        matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Ok(()) | Err(nix::errno::Errno::EPERM)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
     }
 }

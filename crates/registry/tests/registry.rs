@@ -778,3 +778,48 @@ async fn a_second_tenant_on_the_same_schema_is_refused_whatever_the_url_spelling
         [vec!["pg-a".to_owned(), "pg-c".to_owned()]]
     );
 }
+
+/// Issue 13, items 2 and 17: an unfinished operation whose process is alive
+/// is in progress, not reported; once its process is gone it is reported
+/// and written to the audit log exactly once.
+#[tokio::test]
+async fn a_killed_operation_is_told_from_a_running_one_and_audited_once() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let file = sqlite_tenant_file(&f.dir, "op");
+    f.registry
+        .add_tenant(&vault, new_tenant("op", &file))
+        .await
+        .unwrap();
+    let id = f
+        .registry
+        .begin_operation("op", "reset", Some("file x.bak"))
+        .await
+        .unwrap();
+    let all = f.registry.unfinished_operations().await.unwrap();
+    assert!(all[0].running, "this process runs it");
+    assert!(f.registry.killed_operations().await.unwrap().is_empty());
+
+    // Its process dies: a pid no process has.
+    let mut c = sqlx_conn(f.registry.path()).await;
+    sqlx::query("UPDATE operations SET pid = 2147483646 WHERE id = ?1")
+        .bind(id)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    for _ in 0..3 {
+        let killed = f.registry.killed_operations().await.unwrap();
+        assert_eq!(killed.len(), 1);
+        assert!(!killed[0].running);
+    }
+    let log = f.registry.audit_log(Some("op"), 50).await.unwrap();
+    let reported: Vec<_> = log
+        .iter()
+        .filter(|a| a.action == "operation.unfinished")
+        .collect();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].result, AuditResult::Failed);
+    assert!(reported[0].detail.contains("file x.bak"));
+    assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
+}
