@@ -67,7 +67,7 @@ describe("fleet", () => {
     mockIPC((cmd) => {
       if (cmd === "registry_tenants") return [tenant(1, "synced")];
       if (cmd === "unfinished_operations")
-        return [{ id: 7, tenant_slug: "t00001", tenant_id: 1, kind: "reset", backup: "schema tenantry_q_t1_1 in fleet", actor: "ops", host: "desk", started_at: "2026-11-30T10:00:00Z", finished_at: null, outcome: null, detail: null, last_step: "migration started: 1.0.0/0002.sql" }];
+        return [{ id: 7, tenant_slug: "t00001", tenant_id: 1, kind: "reset", backup: "schema tenantry_q_t1_1 in fleet", actor: "ops", host: "desk", started_at: "2026-11-30T10:00:00Z", finished_at: null, outcome: null, detail: null, last_step: "migration started: 1.0.0/0002.sql", running: false }];
       return null;
     });
     await route();

@@ -12,4 +12,9 @@ backup: string | null, actor: string, host: string | null, started_at: string, f
  * The last step recorded, for operations that record steps
  * (`migration started: …`, `migration done: …`, `tables moved`).
  */
-last_step: string | null, };
+last_step: string | null, 
+/**
+ * Unfinished, and its process is alive on this host: in progress, not
+ * killed.
+ */
+running: boolean, };
