@@ -575,3 +575,68 @@ async fn only_catalog_connections_change_the_planner_costs() {
         cost(&mut db.connect().await).await
     );
 }
+
+/// Issue 14 ("the nightly re-check must never keep saying synced"): a change
+/// made only outside the schema that changes what its objects print — the
+/// function a default calls, the collation or domain a column uses, the
+/// table a view reads, their schema — changes the hash, and so must change
+/// the fingerprint the re-check compares, exactly as a full read computes it.
+#[tokio::test]
+async fn a_rename_outside_the_schema_moves_its_fingerprint_as_its_hash() {
+    let db = PgDatabase::create().await;
+    db.apply(
+        "shared",
+        "CREATE FUNCTION next_code() RETURNS text LANGUAGE sql AS 'SELECT ''x''';
+         CREATE COLLATION ci FROM \"C\";
+         CREATE DOMAIN amount AS numeric(10,2);
+         CREATE TABLE rates (id int, rate numeric);",
+    )
+    .await;
+    db.apply(
+        "fo_1",
+        "CREATE TABLE t (code text DEFAULT shared.next_code(),
+                         name text COLLATE shared.ci,
+                         total shared.amount);
+         CREATE VIEW v AS SELECT id, rate FROM shared.rates;",
+    )
+    .await;
+    let schemas = vec!["fo_1".to_owned()];
+    let mut conn = db.connect().await;
+    let mut last_fp = postgres::catalog_fingerprints(&mut conn, &schemas)
+        .await
+        .unwrap()["fo_1"]
+        .clone();
+    let mut last_hash = hash_of(&db, "fo_1").await.root;
+    for (what, sql) in [
+        (
+            "a function a default calls",
+            "ALTER FUNCTION shared.next_code() RENAME TO next_code_v2",
+        ),
+        (
+            "a collation a column uses",
+            "ALTER COLLATION shared.ci RENAME TO ci2",
+        ),
+        (
+            "a domain a column uses",
+            "ALTER DOMAIN shared.amount RENAME TO amount2",
+        ),
+        (
+            "a table a view reads",
+            "ALTER TABLE shared.rates RENAME TO rates2",
+        ),
+        ("their schema", "ALTER SCHEMA shared RENAME TO common"),
+    ] {
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        let hash = hash_of(&db, "fo_1").await.root;
+        assert_ne!(hash, last_hash, "{what}: the hash sees it");
+        let fp = postgres::catalog_fingerprints(&mut conn, &schemas)
+            .await
+            .unwrap()["fo_1"]
+            .clone();
+        assert_ne!(fp, last_fp, "{what}: the re-check must see it too");
+        let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+        assert_eq!(read["fo_1"].fingerprint, fp, "{what}: a full read agrees");
+        last_fp = fp;
+        last_hash = hash;
+    }
+}

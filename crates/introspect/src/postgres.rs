@@ -193,8 +193,12 @@ async fn server_version(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
 /// count and the sum of a 64-bit hash of each row's key and `xmin`, so it
 /// is order-free and nothing is sorted. Any DDL inside the schema writes
 /// one of these rows and changes the digest; ANALYZE and VACUUM update in
-/// place and do not. Changes made only outside the schema (a referenced
-/// type renamed elsewhere) are not seen: a full scan reads everything.
+/// place and do not. Objects outside the schema that its objects refer to
+/// (through pg_depend: a function called by a default, a collation or a
+/// domain a column uses, a table a view reads, an operator class) are
+/// counted too, with their schema's row: renaming one changes what the
+/// schema's catalog text prints, and so its hash, without writing any row
+/// inside the schema.
 ///
 /// [`read_schemas`] computes the same digest from the rows it reads, so a
 /// full read stores a fingerprint without a second pass over the catalog.
@@ -221,7 +225,7 @@ pub async fn catalog_fingerprints(
 /// The prefix of a catalog fingerprint. What it covers or how it is
 /// computed changes the prefix, so a value stored by an older version never
 /// matches (the schema is simply read again).
-const FINGERPRINT_FORMAT: &str = "pgx3";
+const FINGERPRINT_FORMAT: &str = "pgx4";
 
 /// The catalogs whose rows a fingerprint covers; each seeds its rows'
 /// hashes with its own number.
@@ -236,6 +240,10 @@ enum Catalog {
     Enum = 7,
     Sequence = 8,
     Rewrite = 9,
+    /// An object outside the schema that one of its objects refers to.
+    Outside = 10,
+    /// The schema of such an object.
+    OutsideNamespace = 11,
 }
 
 /// A row version's `xmin` (PostgreSQL's `xid`), read as text (`xmin::text`).
@@ -352,6 +360,12 @@ impl Digest {
         }
     }
 
+    /// Adds items the server counted and summed.
+    fn add_counted(&mut self, count: u64, sum: i128) {
+        self.count += count;
+        self.sum += sum;
+    }
+
     fn fingerprint(self) -> String {
         format!("{FINGERPRINT_FORMAT}:{}.{}", self.count, self.sum)
     }
@@ -397,6 +411,7 @@ struct Queries {
     constraints: String,
     indexes: String,
     types: String,
+    outside: String,
     fingerprints: String,
 }
 
@@ -560,14 +575,66 @@ impl Queries {
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
-        let fingerprints = format!(
-            "WITH {NAMESPACES_CTE},
-             rels AS MATERIALIZED (
+        // Objects outside the schema its objects depend on (user objects
+        // only: built-ins, below FirstNormalObjectId, never change), and
+        // their schemas; one text for both the read and the fingerprint.
+        let outside_item = |catalog: Catalog, key: &str, alias: &str| item(catalog, key, alias);
+        let outside_ctes = format!(
+            "objs AS MATERIALIZED (
+                 SELECT ns, 'pg_class'::regclass AS classid, oid AS objid FROM rels
+                 UNION ALL SELECT r.ns, 'pg_class'::regclass, ix.indexrelid FROM pg_index ix JOIN rels r ON r.oid = ix.indrelid
+                            WHERE ix.indrelid = {in_tables}
+                 UNION ALL SELECT r.ns, 'pg_attrdef'::regclass, d.oid FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
+                            WHERE d.adrelid = {in_tables}
+                 UNION ALL SELECT r.ns, 'pg_constraint'::regclass, con.oid FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid
+                            WHERE con.conrelid = {in_tables} AND {CONSTRAINT_TYPES}
+                 UNION ALL SELECT r.ns, 'pg_rewrite'::regclass, w.oid FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class
+                            WHERE r.relkind IN ('v','m')
+                 UNION ALL SELECT t.typnamespace, 'pg_type'::regclass, t.oid FROM ty t WHERE {type_filter}),
+             refs AS MATERIALIZED (
+                 SELECT DISTINCT o.ns, d.refclassid, d.refobjid FROM objs o
+                   JOIN pg_depend d ON d.classid = o.classid AND d.objid = o.objid
+                  WHERE d.refobjid >= 16384 AND d.deptype IN ('n','a')),
+             outside AS (
+                 SELECT r.ns, {p_item} AS h, p.pronamespace AS other FROM refs r JOIN pg_proc p
+                     ON r.refclassid = 'pg_proc'::regclass AND p.oid = r.refobjid WHERE p.pronamespace <> r.ns
+                 UNION ALL SELECT r.ns, {t_item}, t.typnamespace FROM refs r JOIN pg_type t
+                     ON r.refclassid = 'pg_type'::regclass AND t.oid = r.refobjid WHERE t.typnamespace <> r.ns
+                 UNION ALL SELECT r.ns, {c_item}, c.relnamespace FROM refs r JOIN pg_class c
+                     ON r.refclassid = 'pg_class'::regclass AND c.oid = r.refobjid WHERE c.relnamespace <> r.ns
+                 UNION ALL SELECT r.ns, {coll_item}, co.collnamespace FROM refs r JOIN pg_collation co
+                     ON r.refclassid = 'pg_collation'::regclass AND co.oid = r.refobjid WHERE co.collnamespace <> r.ns
+                 UNION ALL SELECT r.ns, {op_item}, op.oprnamespace FROM refs r JOIN pg_operator op
+                     ON r.refclassid = 'pg_operator'::regclass AND op.oid = r.refobjid WHERE op.oprnamespace <> r.ns
+                 UNION ALL SELECT r.ns, {opc_item}, opc.opcnamespace FROM refs r JOIN pg_opclass opc
+                     ON r.refclassid = 'pg_opclass'::regclass AND opc.oid = r.refobjid WHERE opc.opcnamespace <> r.ns),
+             outside_items AS (
+                 SELECT ns, h FROM outside
+                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside) o
+                     JOIN pg_namespace n ON n.oid = o.other)",
+            p_item = outside_item(Catalog::Outside, "p.oid", "p"),
+            t_item = outside_item(Catalog::Outside, "t.oid", "t"),
+            c_item = outside_item(Catalog::Outside, "c.oid", "c"),
+            coll_item = outside_item(Catalog::Outside, "co.oid", "co"),
+            op_item = outside_item(Catalog::Outside, "op.oid", "op"),
+            opc_item = outside_item(Catalog::Outside, "opc.oid", "opc"),
+            n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
+        );
+        let rels_cte = format!(
+            "rels AS MATERIALIZED (
                  SELECT c.oid, c.relnamespace AS ns, c.relkind, {class_c} AS h, {rule} AS h_rule
                    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-                  WHERE {relation_filter}),
-             {TYPES_CTE},
-             tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind IN ('r','p')),
+                  WHERE {relation_filter})"
+        );
+        let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p'))";
+        let outside = format!(
+            "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte}, {outside_ctes}
+             SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
+               FROM ns JOIN outside_items i ON i.ns = ns.oid
+              GROUP BY ns.nspname"
+        );
+        let fingerprints = format!(
+            "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte}, {outside_ctes},
              seqs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind = 'S'),
              items AS (
                  SELECT ns, h FROM rels
@@ -588,6 +655,7 @@ impl Queries {
                             WHERE t.typtype = 'e' AND {type_filter}
                  UNION ALL SELECT r.ns, {sequence} FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
                             WHERE s.seqrelid = ANY((SELECT oids FROM seqs)::oid[])
+                 UNION ALL SELECT ns, h FROM outside_items
              )
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
@@ -600,6 +668,7 @@ impl Queries {
             constraints,
             indexes,
             types,
+            outside,
             fingerprints,
         }
     }
@@ -1150,6 +1219,18 @@ async fn read_chunk(
     for ((s, _, mut sequence), owned_by) in owned.into_iter().zip(owners) {
         sequence.owned_by = owned_by;
         chunk.snaps[s].sequences.push(sequence);
+    }
+
+    // Objects outside the schemas that theirs refer to, counted by the
+    // server with the same text the fingerprint query uses.
+    let outside: Vec<(String, i64, String)> = sqlx::query_as(&queries.outside)
+        .bind(schemas)
+        .fetch_all(&mut *conn)
+        .await?;
+    for (schema, count, sum) in outside {
+        if let (Some(&s), Ok(sum)) = (position.get(&schema), sum.parse::<i128>()) {
+            chunk.digests[s].add_counted(u64::try_from(count).unwrap_or(0), sum);
+        }
     }
 
     let Chunk {
