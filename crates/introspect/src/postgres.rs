@@ -193,12 +193,15 @@ async fn server_version(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
 /// count and the sum of a 64-bit hash of each row's key and `xmin`, so it
 /// is order-free and nothing is sorted. Any DDL inside the schema writes
 /// one of these rows and changes the digest; ANALYZE and VACUUM update in
-/// place and do not. Objects outside the schema that its objects refer to
-/// (through pg_depend: a function called by a default, a collation or a
-/// domain a column uses, a table a view reads, an operator class) are
-/// counted too, with their schema's row: renaming one changes what the
-/// schema's catalog text prints, and so its hash, without writing any row
-/// inside the schema.
+/// place and do not. User functions, collations, operators and operator
+/// classes outside the schema that its defaults, constraints, indexes,
+/// columns, views or domains depend on (pg_depend), and tables of other
+/// schemas its views read, are counted too, with their schema's row:
+/// renaming one changes what the schema's catalog text prints, and so its
+/// hash, without writing any row inside the schema. They are found from the
+/// referenced side, which stays small whatever the fleet's size. Not yet
+/// covered: a type or a foreign key's target table in another schema,
+/// renamed (a full scan sees it).
 ///
 /// [`read_schemas`] computes the same digest from the rows it reads, so a
 /// full read stores a fingerprint without a second pass over the catalog.
@@ -580,40 +583,49 @@ impl Queries {
         // their schemas; one text for both the read and the fingerprint.
         let outside_item = |catalog: Catalog, key: &str, alias: &str| item(catalog, key, alias);
         let outside_ctes = format!(
-            "objs AS MATERIALIZED (
-                 SELECT ns, 'pg_class'::regclass AS classid, oid AS objid FROM rels
-                 UNION ALL SELECT r.ns, 'pg_class'::regclass, ix.indexrelid FROM pg_index ix JOIN rels r ON r.oid = ix.indrelid
-                            WHERE ix.indrelid = {in_tables}
-                 UNION ALL SELECT r.ns, 'pg_attrdef'::regclass, d.oid FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
-                            WHERE d.adrelid = {in_tables}
-                 UNION ALL SELECT r.ns, 'pg_constraint'::regclass, con.oid FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid
-                            WHERE con.conrelid = {in_tables} AND {CONSTRAINT_TYPES}
-                 UNION ALL SELECT r.ns, 'pg_rewrite'::regclass, w.oid FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class
-                            WHERE r.relkind IN ('v','m')
-                 UNION ALL SELECT t.typnamespace, 'pg_type'::regclass, t.oid FROM ty t WHERE {type_filter}),
-             refs AS MATERIALIZED (
-                 SELECT DISTINCT o.ns, d.refclassid, d.refobjid FROM objs o
-                   JOIN pg_depend d ON d.classid = o.classid AND d.objid = o.objid
-                  WHERE d.refobjid >= 16384 AND d.deptype IN ('n','a')),
+            // User functions, collations, operators and operator classes
+            // (few, whatever the fleet's size) and what depends on them,
+            // found through pg_depend's index on the referenced object.
+            "callee AS MATERIALIZED (
+                 SELECT 'pg_proc'::regclass AS cls, p.oid, p.pronamespace AS nsp, {p_item} AS h
+                   FROM pg_proc p WHERE p.oid >= 16384
+                 UNION ALL SELECT 'pg_collation'::regclass, co.oid, co.collnamespace, {coll_item}
+                   FROM pg_collation co WHERE co.oid >= 16384
+                 UNION ALL SELECT 'pg_operator'::regclass, op.oid, op.oprnamespace, {op_item}
+                   FROM pg_operator op WHERE op.oid >= 16384
+                 UNION ALL SELECT 'pg_opclass'::regclass, opc.oid, opc.opcnamespace, {opc_item}
+                   FROM pg_opclass opc WHERE opc.oid >= 16384),
+             callers AS MATERIALIZED (
+                 SELECT DISTINCT f.h, f.nsp, d.classid, d.objid FROM callee f
+                   JOIN pg_depend d ON d.refclassid = f.cls AND d.refobjid = f.oid
+                  WHERE d.classid IN ('pg_attrdef'::regclass, 'pg_constraint'::regclass, 'pg_class'::regclass,
+                                      'pg_rewrite'::regclass, 'pg_type'::regclass)),
              outside AS (
-                 SELECT r.ns, {p_item} AS h, p.pronamespace AS other FROM refs r JOIN pg_proc p
-                     ON r.refclassid = 'pg_proc'::regclass AND p.oid = r.refobjid WHERE p.pronamespace <> r.ns
-                 UNION ALL SELECT r.ns, {t_item}, t.typnamespace FROM refs r JOIN pg_type t
-                     ON r.refclassid = 'pg_type'::regclass AND t.oid = r.refobjid WHERE t.typnamespace <> r.ns
-                 UNION ALL SELECT r.ns, {c_item}, c.relnamespace FROM refs r JOIN pg_class c
-                     ON r.refclassid = 'pg_class'::regclass AND c.oid = r.refobjid WHERE c.relnamespace <> r.ns
-                 UNION ALL SELECT r.ns, {coll_item}, co.collnamespace FROM refs r JOIN pg_collation co
-                     ON r.refclassid = 'pg_collation'::regclass AND co.oid = r.refobjid WHERE co.collnamespace <> r.ns
-                 UNION ALL SELECT r.ns, {op_item}, op.oprnamespace FROM refs r JOIN pg_operator op
-                     ON r.refclassid = 'pg_operator'::regclass AND op.oid = r.refobjid WHERE op.oprnamespace <> r.ns
-                 UNION ALL SELECT r.ns, {opc_item}, opc.opcnamespace FROM refs r JOIN pg_opclass opc
-                     ON r.refclassid = 'pg_opclass'::regclass AND opc.oid = r.refobjid WHERE opc.opcnamespace <> r.ns),
+                 SELECT c.relnamespace AS ns, f.h, f.nsp AS other FROM callers f
+                   JOIN pg_attrdef ad ON f.classid = 'pg_attrdef'::regclass AND ad.oid = f.objid
+                   JOIN pg_class c ON c.oid = ad.adrelid
+                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                   JOIN pg_constraint con ON f.classid = 'pg_constraint'::regclass AND con.oid = f.objid
+                   JOIN pg_class c ON c.oid = con.conrelid
+                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                   JOIN pg_class c ON f.classid = 'pg_class'::regclass AND c.oid = f.objid
+                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                   JOIN pg_rewrite w ON f.classid = 'pg_rewrite'::regclass AND w.oid = f.objid
+                   JOIN pg_class c ON c.oid = w.ev_class
+                 UNION ALL SELECT t.typnamespace, f.h, f.nsp FROM callers f
+                   JOIN pg_type t ON f.classid = 'pg_type'::regclass AND t.oid = f.objid
+                 -- Tables of other schemas that views read.
+                 UNION ALL SELECT DISTINCT r.ns, {c_item}, c.relnamespace FROM pg_rewrite w
+                     JOIN rels r ON r.oid = w.ev_class AND r.relkind IN ('v','m')
+                     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                                     AND d.refclassid = 'pg_class'::regclass
+                     JOIN pg_class c ON c.oid = d.refobjid
+                     WHERE c.relnamespace <> r.ns),
              outside_items AS (
-                 SELECT ns, h FROM outside
-                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside) o
-                     JOIN pg_namespace n ON n.oid = o.other)",
+                 SELECT o.ns, o.h FROM outside o JOIN ns ON ns.oid = o.ns WHERE o.other <> o.ns
+                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside WHERE other <> ns) o
+                     JOIN ns ON ns.oid = o.ns JOIN pg_namespace n ON n.oid = o.other)",
             p_item = outside_item(Catalog::Outside, "p.oid", "p"),
-            t_item = outside_item(Catalog::Outside, "t.oid", "t"),
             c_item = outside_item(Catalog::Outside, "c.oid", "c"),
             coll_item = outside_item(Catalog::Outside, "co.oid", "co"),
             op_item = outside_item(Catalog::Outside, "op.oid", "op"),
@@ -627,8 +639,14 @@ impl Queries {
                   WHERE {relation_filter})"
         );
         let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p'))";
+        // The views among `rels` (all the outside items need of them).
+        let views_filter = not_in_extension("c.oid", "pg_class");
         let outside = format!(
-            "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte}, {outside_ctes}
+            "WITH {NAMESPACES_CTE},
+             rels AS MATERIALIZED (
+                 SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+                  WHERE c.relkind IN ('v','m') AND {views_filter}),
+             {outside_ctes}
              SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
                FROM ns JOIN outside_items i ON i.ns = ns.oid
               GROUP BY ns.nspname"
