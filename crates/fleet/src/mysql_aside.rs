@@ -196,23 +196,39 @@ async fn create_trigger(
     Ok(())
 }
 
-/// Whether quarantine `q` has bookkeeping table `name` (older ones lack
-/// `_tenantry_triggers`).
-async fn has_table(
+/// The rows of bookkeeping table `table` in quarantine `q`; none when the
+/// quarantine has no such table (older ones lack `_tenantry_triggers`).
+/// `columns` and `order` are literals of this module, never input.
+async fn saved<T>(
     conn: &mut MySqlConnection,
     url: &ConnectionUrl,
     q: &str,
-    name: &str,
-) -> Result<bool, FleetError> {
-    let n: i64 = sqlx::query_scalar(
+    table: &str,
+    columns: &str,
+    order: &str,
+) -> Result<Vec<T>, FleetError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
+{
+    let present: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
     )
     .bind(q)
-    .bind(name)
+    .bind(table)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| catalog(url, &e))?;
-    Ok(n > 0)
+    if present == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&format!(
+        "SELECT {columns} FROM {}.{} ORDER BY {order}",
+        quote_my(q),
+        quote_my(table)
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| catalog(url, &e))
 }
 
 /// The tenant's tables in `q` (not the bookkeeping).
@@ -242,17 +258,8 @@ pub(crate) async fn recreate_saved(
     q: &str,
     db: &str,
 ) -> Result<(), FleetError> {
-    let views: Vec<(String, String)> = if has_table(conn, url, q, BOOKKEEPING[0]).await? {
-        sqlx::query_as(&format!(
-            "SELECT name, definition FROM {}.`_tenantry_views`",
-            quote_my(q)
-        ))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| catalog(url, &e))?
-    } else {
-        Vec::new()
-    };
+    let views: Vec<(String, String)> =
+        saved(conn, url, q, BOOKKEEPING[0], "name, definition", "name").await?;
     conn.execute(format!("USE {}", quote_my(db)).as_str())
         .await
         .map_err(|e| catalog(url, &e))?;
@@ -276,17 +283,15 @@ pub(crate) async fn put_back_triggers(
     q: &str,
     db: &str,
 ) -> Result<usize, FleetError> {
-    let saved: Vec<(String, String, String)> = if has_table(conn, url, q, BOOKKEEPING[1]).await? {
-        sqlx::query_as(&format!(
-            "SELECT name, sql_mode, statement FROM {}.`_tenantry_triggers` ORDER BY seq",
-            quote_my(q)
-        ))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| catalog(url, &e))?
-    } else {
-        Vec::new()
-    };
+    let saved: Vec<(String, String, String)> = saved(
+        conn,
+        url,
+        q,
+        BOOKKEEPING[1],
+        "name, sql_mode, statement",
+        "seq",
+    )
+    .await?;
     let present: Vec<String> = sqlx::query_scalar(
         "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
     )
