@@ -480,8 +480,14 @@ fn is_quarantine_of(name: &str, stem: &str) -> bool {
     name.strip_prefix("tenantry_q_")
         .and_then(|rest| rest.strip_prefix(stem))
         .and_then(|rest| rest.strip_prefix('_'))
-        .map(|secs| secs.strip_suffix('r').unwrap_or(secs))
-        .is_some_and(|secs| !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(is_backup_stamp)
+}
+
+/// The stamp a reset (`<seconds>`) or a restore (`<seconds>r`) puts in its
+/// backup's name.
+fn is_backup_stamp(stamp: &str) -> bool {
+    let secs = stamp.strip_suffix('r').unwrap_or(stamp);
+    !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Finds every tenant's unrecorded backups on its server or beside its file.
@@ -569,10 +575,7 @@ pub async fn discover_orphans(
                             n.strip_prefix(file_stem)
                                 .and_then(|r| r.strip_prefix('.'))
                                 .and_then(|r| r.strip_suffix(".bak"))
-                                .map(|secs| secs.strip_suffix('r').unwrap_or(secs))
-                                .is_some_and(|secs| {
-                                    !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit())
-                                })
+                                .is_some_and(is_backup_stamp)
                         })
                     })
                     .map(|e| format!("file {}", dir.join(e.file_name()).display()))

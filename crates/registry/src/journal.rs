@@ -150,22 +150,6 @@ impl Registry {
         .await?)
     }
 
-    /// The newest unfinished operation of `kind` on tenant `slug` (the same
-    /// tenant id: not a tenant that merely reused the slug).
-    pub async fn unfinished_operation_of(
-        &self,
-        slug: &str,
-        kind: &str,
-    ) -> Result<Option<Operation>, RegistryError> {
-        let tenant = self.tenant(slug).await?;
-        Ok(self
-            .unfinished_operations()
-            .await?
-            .into_iter()
-            .rev()
-            .find(|o| o.tenant_id == tenant.id && o.kind == kind))
-    }
-
     /// The newest operation of one of `kinds` on tenant `slug` (its id, not
     /// merely its slug), finished or not.
     pub async fn last_operation_of(
@@ -282,9 +266,10 @@ impl Registry {
         ))
         .fetch_all(self.pool())
         .await?;
+        let here = escape_controls(&current_actor().host);
         rows.iter()
             .map(|r| {
-                Ok(Operation {
+                let mut o = Operation {
                     id: r.try_get("id")?,
                     tenant_slug: r.try_get("tenant_slug")?,
                     tenant_id: r.try_get("tenant_id")?,
@@ -297,12 +282,13 @@ impl Registry {
                     outcome: r.try_get("outcome")?,
                     detail: r.try_get("detail")?,
                     last_step: r.try_get("last_step")?,
-                    running: r.try_get::<Option<String>, _>("finished_at")?.is_none()
-                        && r.try_get::<Option<String>, _>("host")?.as_deref()
-                            == Some(escape_controls(&current_actor().host).as_str())
-                        && r.try_get::<Option<i64>, _>("pid")?
-                            .is_some_and(process_alive),
-                })
+                    running: false,
+                };
+                o.running = o.finished_at.is_none()
+                    && o.host.as_deref() == Some(here.as_str())
+                    && r.try_get::<Option<i64>, _>("pid")?
+                        .is_some_and(process_alive);
+                Ok(o)
             })
             .collect()
     }
