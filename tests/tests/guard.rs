@@ -1047,3 +1047,104 @@ async fn failed_template_adds_and_accepts_are_audited() {
         && a.result == AuditResult::Failed
         && a.tenant_slug.as_deref() == Some("gone")));
 }
+
+/// Rewrites a registry's stored hashes as a format v1 canonicaliser would
+/// have left them (the same digits under the `v1:` stamp; what matters is
+/// the stamp, which says another canonicaliser made them).
+async fn as_if_measured_by_format_v1(f: &Fleet) {
+    use sqlx::Connection;
+    let mut c =
+        sqlx::SqliteConnection::connect(&format!("sqlite:{}", f.dir.join("registry.db").display()))
+            .await
+            .unwrap();
+    sqlx::raw_sql(
+        "UPDATE template_versions SET schema_hash = 'v1:' || substr(schema_hash, 4);
+         UPDATE tenants SET current_hash = 'v1:' || substr(current_hash, 4),
+                            initial_hash = 'v1:' || substr(initial_hash, 4),
+                            accepted_hash = 'v1:' || substr(accepted_hash, 4);",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_canonical_format_change_is_remeasured_and_never_reported_as_drift() {
+    let f = fleet().await;
+    let db = PgDatabase::create().await;
+    f.register(&template(Engine::Postgres), &db.url()).await;
+    f.register(&template(Engine::Sqlite), &f.sqlite_url("scratch.db"))
+        .await;
+    f.add("pg-a", &db.url(), Some("fmt_a"), "1.1.0").await;
+    f.add("lite-a", &f.sqlite_url("lite-a.db"), None, "1.1.0")
+        .await;
+    f.guard("pg-a").await;
+    f.guard("lite-a").await;
+    let scan_now = || async {
+        scan(
+            &f.registry,
+            &f.vault,
+            &ScanOptions::default(),
+            &|_| {},
+            &CancelScan::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let first = scan_now().await;
+    assert_eq!(first.counts.synced, 2, "{first:#?}");
+    as_if_measured_by_format_v1(&f).await;
+
+    // The SQLite template is re-measured on the spot; the PostgreSQL one
+    // needs a scratch server: its tenant is unknown, with what to run,
+    // never customized. The stored v1 tenant hash is not reused although
+    // the catalog fingerprint is unchanged.
+    let second = scan_now().await;
+    let by = |slug: &str| {
+        second
+            .tenants
+            .iter()
+            .find(|t| t.slug == slug)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("lite-a").status, SchemaStatus::Synced, "{second:#?}");
+    let pg = by("pg-a");
+    assert_eq!(pg.status, SchemaStatus::Unknown, "{pg:#?}");
+    assert!(!pg.reused);
+    assert!(
+        pg.reason
+            .as_deref()
+            .unwrap()
+            .contains("tenantry template remeasure"),
+        "{pg:#?}"
+    );
+    let lineage = f.registry.lineage("saas", Engine::Sqlite).await.unwrap();
+    assert!(lineage
+        .iter()
+        .all(|v| v.hash.to_string().starts_with("v2:")));
+
+    let remeasured = tenantry_fleet::guard::remeasure_template(
+        &f.registry,
+        "saas",
+        Engine::Postgres,
+        &tenantry_introspect::ConnectionUrl::parse(&db.url()).unwrap(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(remeasured
+        .iter()
+        .all(|v| v.hash.to_string().starts_with("v2:")));
+    let third = scan_now().await;
+    assert_eq!(third.counts.synced, 2, "{third:#?}");
+    let audit = f.registry.audit_log(None, 50).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "template.remeasure")
+            .count(),
+        2,
+        "both re-measures are audited"
+    );
+}

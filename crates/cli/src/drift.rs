@@ -58,6 +58,19 @@ pub enum TemplateCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Measure a stored template again from the migrations the registry
+    /// holds, with this version's canonical format (after an upgrade that
+    /// changed it: tenants read `unknown` until then, never `customized`).
+    Remeasure {
+        name: String,
+        #[arg(long, value_enum)]
+        engine: EngineArg,
+        /// Where to measure, as for `template add`.
+        #[arg(long)]
+        scratch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the registry's templates, versions and measured hashes.
     List {
         #[arg(long)]
@@ -129,6 +142,32 @@ pub async fn template(
                 writeln!(out, "  {:<10} {}", v.version, v.hash).map_err(CliError::output)?;
             }
             print_findings(out, &findings)
+        }
+        TemplateCommand::Remeasure {
+            name,
+            engine,
+            scratch,
+            json,
+        } => {
+            let registry = open(args).await?;
+            let engine = Engine::from(engine);
+            let scratch = scratch_url(engine, scratch.as_deref())?;
+            let lineage = tenantry_fleet::guard::remeasure_template(
+                &registry, &name, engine, &scratch, timeouts,
+            )
+            .await
+            .map_err(fleet_err)?;
+            if json {
+                return write_json(
+                    out,
+                    &serde_json::json!({ "name": name, "engine": engine, "versions": lineage }),
+                );
+            }
+            writeln!(out, "template {name} ({engine}) re-measured:").map_err(CliError::output)?;
+            for v in &lineage {
+                writeln!(out, "  {:<10} {}", v.version, v.hash).map_err(CliError::output)?;
+            }
+            Ok(())
         }
         TemplateCommand::List { json } => {
             let registry = open(args).await?;

@@ -70,6 +70,8 @@ struct InspectReport<'a> {
     views: Vec<WithHash<'a, tenantry_model::View>>,
     enums: Vec<WithHash<'a, tenantry_model::EnumType>>,
     sequences: Vec<WithHash<'a, tenantry_model::Sequence>>,
+    routines: Vec<WithHash<'a, tenantry_model::Routine>>,
+    events: Vec<WithHash<'a, tenantry_model::Event>>,
 }
 
 #[derive(Serialize)]
@@ -122,6 +124,22 @@ impl<'a> InspectReport<'a> {
                     object: s,
                 })
                 .collect(),
+            routines: snap
+                .routines
+                .iter()
+                .map(|r| WithHash {
+                    hash: h(ObjectKind::Routine, &r.key()),
+                    object: r,
+                })
+                .collect(),
+            events: snap
+                .events
+                .iter()
+                .map(|e| WithHash {
+                    hash: h(ObjectKind::Event, &e.name),
+                    object: e,
+                })
+                .collect(),
         }
     }
 }
@@ -135,11 +153,15 @@ fn print_summary(
     writeln!(out, "root hash  {}", hash.root)?;
     writeln!(
         out,
-        "objects    {} tables, {} views, {} enums, {} sequences",
+        "objects    {} tables ({} triggers, {} policies), {} views, {} enums, {} sequences, {} routines, {} events",
         snap.tables.len(),
+        snap.tables.iter().map(|t| t.triggers.len()).sum::<usize>(),
+        snap.tables.iter().map(|t| t.policies.len()).sum::<usize>(),
         snap.views.len(),
         snap.enums.len(),
-        snap.sequences.len()
+        snap.sequences.len(),
+        snap.routines.len(),
+        snap.events.len()
     )?;
     for o in &hash.objects {
         writeln!(out, "{:<9} {:<40} {}", o.kind.as_str(), o.name, o.hash)?;

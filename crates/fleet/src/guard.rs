@@ -5,7 +5,9 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use tenantry_introspect::{introspect, ConnectionUrl, IntrospectError, Timeouts};
-use tenantry_model::{classify, hash_schema, Engine, SchemaSnapshot, SchemaStatus};
+use tenantry_model::{
+    classify, hash_schema, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash,
+};
 use tenantry_registry::templates::{StoredTemplate, StoredVersion, TenantCheck};
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
 use tenantry_vault::Vault;
@@ -186,7 +188,7 @@ async fn guard_inner(
     };
     let snap = read_tenant(record, &url, timeouts).await?;
     let hash = hash_schema(&snap).root;
-    let lineage = registry.lineage(name, record.engine).await?;
+    let lineage = current_lineage(registry, name, record.engine, timeouts).await?;
     let status = if lineage.is_empty() {
         SchemaStatus::Unknown
     } else {
@@ -475,4 +477,125 @@ pub async fn register_template_allowing(
             .await?;
     }
     Ok(findings)
+}
+
+/// True when a template's stored hashes were not all measured with the
+/// current canonical format: it must be re-measured before tenants are
+/// compared with it (they would differ by format, never by drift).
+pub fn lineage_is_stale(lineage: &[TemplateVersionHash]) -> bool {
+    lineage
+        .iter()
+        .any(|v| v.hash.format() != tenantry_model::CanonicalFormat::CURRENT)
+}
+
+/// Measures a stored template again, from the migrations the registry
+/// holds, with the current canonicaliser, and stores the new hashes and
+/// models (audited as `template.remeasure`). Reached through `scratch`
+/// as when it was added; what a version was allowed to reach outside
+/// the tenant's schema is kept.
+pub async fn remeasure_template(
+    registry: &Registry,
+    name: &str,
+    engine: Engine,
+    scratch: &ConnectionUrl,
+    timeouts: Timeouts,
+) -> Result<Vec<TemplateVersionHash>, FleetError> {
+    let stored = registry.template(name, engine).await?;
+    let before: Vec<String> = stored
+        .versions
+        .iter()
+        .map(|v| v.hash.map(|h| h.to_string()).unwrap_or_default())
+        .collect();
+    let allowed: Vec<Option<String>> = stored
+        .versions
+        .iter()
+        .map(|v| v.outside_allowed.clone())
+        .collect();
+    let template = Template::from(stored);
+    let measured = match measure(&template, scratch, timeouts).await {
+        Ok(m) => m,
+        Err(e) => {
+            registry
+                .audit(
+                    None,
+                    "template.remeasure",
+                    &format!("{name} ({engine}): not measured: {e}"),
+                    AuditResult::Failed,
+                )
+                .await?;
+            return Err(e);
+        }
+    };
+    let stored = StoredTemplate {
+        name: template.name.clone(),
+        engine,
+        versions: template
+            .versions
+            .iter()
+            .zip(measured)
+            .zip(allowed)
+            .map(|((v, (_, snap)), outside_allowed)| StoredVersion {
+                version: v.version.clone(),
+                migrations: v
+                    .migrations
+                    .iter()
+                    .map(|m| (m.name.to_string(), m.sql.to_string()))
+                    .collect(),
+                hash: Some(hash_schema(&snap).root),
+                snapshot: Some(snap),
+                outside_allowed,
+            })
+            .collect(),
+    };
+    registry.save_template(&stored).await?;
+    let changes: Vec<String> = stored
+        .versions
+        .iter()
+        .zip(&before)
+        .map(|(v, old)| {
+            format!(
+                "{} {} -> {}",
+                v.version,
+                if old.is_empty() { "unmeasured" } else { old },
+                v.hash.map(|h| h.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    registry
+        .audit(
+            None,
+            "template.remeasure",
+            &format!("{name} ({engine}): {}", changes.join("; ")),
+            AuditResult::Ok,
+        )
+        .await?;
+    Ok(registry.lineage(name, engine).await?)
+}
+
+/// A template's lineage to compare tenants with. A SQLite template whose
+/// hashes are of an older canonical format is re-measured on the spot (it
+/// needs nothing but a scratch file); a PostgreSQL or MySQL one needs a
+/// scratch server (`tenantry template remeasure NAME --scratch URL`), and
+/// until then its tenants are `unknown` with that said, never `customized`.
+pub async fn current_lineage(
+    registry: &Registry,
+    name: &str,
+    engine: Engine,
+    timeouts: Timeouts,
+) -> Result<Vec<TemplateVersionHash>, FleetError> {
+    let lineage = registry.lineage(name, engine).await?;
+    if engine != Engine::Sqlite || !lineage_is_stale(&lineage) {
+        return Ok(lineage);
+    }
+    let scratch = ConnectionUrl::parse(&format!(
+        "sqlite:{}",
+        std::env::temp_dir().join("tenantry-scratch.db").display()
+    ))?;
+    // A failed re-measure is audited; the tenants then read `unknown`, with
+    // the re-measure to run named in their reason.
+    Ok(
+        remeasure_template(registry, name, engine, &scratch, timeouts)
+            .await
+            .unwrap_or(lineage),
+    )
 }

@@ -323,7 +323,20 @@ pub(crate) fn explain(
         SchemaStatus::Customized => Some(format!(
             "matches no version of the template (expected {tenant_version})"
         )),
-        SchemaStatus::Unknown => Some(format!("template version {tenant_version} is not known")),
+        SchemaStatus::Unknown => Some(
+            match lineage
+                .iter()
+                .find(|v| v.version == tenant_version)
+                .filter(|v| v.hash.format() != hash.format())
+            {
+                Some(v) => format!(
+                    "template version {tenant_version} was measured with canonical format v{} and this hash is v{}: re-measure the template (`tenantry template remeasure`)",
+                    v.hash.format().number(),
+                    hash.format().number()
+                ),
+                None => format!("template version {tenant_version} is not known"),
+            },
+        ),
         SchemaStatus::Synced | SchemaStatus::Failed => None,
     }
 }

@@ -140,7 +140,8 @@ pub async fn repair_tenant(
         };
         let after = read_tenant(&record, &url, timeouts).await?;
         let hash = hash_schema(&after).root;
-        let lineage = registry.lineage(&name, record.engine).await?;
+        let lineage =
+            crate::guard::current_lineage(registry, &name, record.engine, timeouts).await?;
         let status = tenantry_model::classify(&hash, &version, &lineage);
         registry
             .record_check(&TenantCheck {

@@ -206,12 +206,15 @@ struct Job {
 }
 
 impl Job {
-    /// The stored hash, when the catalog fingerprint says it still holds.
+    /// The stored hash, when the catalog fingerprint says it still holds
+    /// and it was made with the current canonical format (an older one is
+    /// measured again, never carried over).
     fn reusable(&self, fingerprint: Option<&String>) -> Option<DriftHash> {
         if fingerprint? != recheckable(&self.record)? {
             return None;
         }
-        self.record.current_hash.as_deref()?.parse().ok()
+        let stored: DriftHash = self.record.current_hash.as_deref()?.parse().ok()?;
+        (stored.format() == tenantry_model::CanonicalFormat::CURRENT).then_some(stored)
     }
 }
 
@@ -306,6 +309,19 @@ fn result_for(job: &Job, measured: Result<Measured, String>) -> ScanResult {
                     Some(format!(
                         "accepted customisation: {}",
                         note.as_deref().unwrap_or("")
+                    ))
+                }
+                // Accepted under an older canonical format: that is not
+                // drift, but neither can it be matched any more.
+                (Some(a), _)
+                    if r.status == SchemaStatus::Customized
+                        && a.parse::<tenantry_model::DriftHash>()
+                            .is_ok_and(|a| a.format() != hash.format()) =>
+                {
+                    r.status = SchemaStatus::Unknown;
+                    Some(format!(
+                        "its customisation was accepted under canonical format {}: review the diff and accept it again (`tenantry accept`)",
+                        a.split(':').next().unwrap_or_default()
                     ))
                 }
                 _ => crate::explain(r.status, &hash, version, &job.lineage),
@@ -498,7 +514,15 @@ pub async fn scan(
             Some(name) => match lineages.get(&(name.clone(), record.engine)) {
                 Some(l) => Arc::clone(l),
                 None => {
-                    let l = Arc::new(registry.lineage(name, record.engine).await?);
+                    let l = Arc::new(
+                        crate::guard::current_lineage(
+                            registry,
+                            name,
+                            record.engine,
+                            options.timeouts,
+                        )
+                        .await?,
+                    );
                     lineages.insert((name.clone(), record.engine), Arc::clone(&l));
                     l
                 }

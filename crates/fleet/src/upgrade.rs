@@ -93,7 +93,7 @@ async fn upgrade_inner(
     };
     let template =
         crate::template::applicable_template(registry, &name, record.engine, target).await?;
-    let lineage = registry.lineage(&name, record.engine).await?;
+    let lineage = crate::guard::current_lineage(registry, &name, record.engine, timeouts).await?;
     let position = |v: &str| template.versions.iter().position(|x| x.version == v);
     let target_pos = position(target).ok_or_else(|| FleetError::UnknownVersion {
         template: name.clone(),

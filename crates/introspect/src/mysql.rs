@@ -16,8 +16,9 @@ use tenantry_model::normalize::{
     strip_schema_qualifier,
 };
 use tenantry_model::{
-    CheckConstraint, Column, Deferrable, ForeignKey, GeneratedColumn, Identity, Index, IndexKey,
-    ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Sequence, Table, View,
+    quote, CheckConstraint, Column, Deferrable, Event, ForeignKey, GeneratedColumn, Identity,
+    Index, IndexKey, ObjectName, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot, Sequence,
+    Table, Trigger, TriggerState, View,
 };
 
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
@@ -363,6 +364,131 @@ async fn read_chunk(
         });
     }
 
+    for row in fetch(conn, TRIGGERS_SQL, schemas).await? {
+        let schema = get(&row, "trigger_schema")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let table_name = get(&row, "event_object_table")?;
+        let Some(table) = st.table_mut(&table_name) else {
+            continue;
+        };
+        let name = get(&row, "trigger_name")?;
+        let mut definition = format!(
+            "CREATE TRIGGER {} {} {} ON {} FOR EACH {}",
+            quote::mysql(&name),
+            get(&row, "action_timing")?,
+            get(&row, "event_manipulation")?,
+            quote::mysql(&table_name),
+            get(&row, "action_orientation")?,
+        );
+        // Among triggers of the same timing and event, the order they fire in.
+        let order = get(&row, "action_order")?;
+        if order != "1" {
+            definition.push_str(&format!(" /* order {order} */"));
+        }
+        definition.push_str(&format!(
+            " {}",
+            collapse_whitespace(&strip_schema_qualifier(
+                &get(&row, "action_statement")?,
+                &schema
+            ))
+        ));
+        table.triggers.push(Trigger {
+            name,
+            definition,
+            state: TriggerState::Enabled,
+        });
+    }
+
+    for row in fetch(conn, ROUTINES_SQL, schemas).await? {
+        let schema = get(&row, "routine_schema")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let name = get(&row, "routine_name")?;
+        let kind = get(&row, "routine_type")?.to_ascii_lowercase();
+        let mut definition = format!(
+            "CREATE {} {}({})",
+            kind.to_ascii_uppercase(),
+            quote::mysql(&name),
+            get(&row, "params")?
+        );
+        if kind == "function" {
+            definition.push_str(&format!(" RETURNS {}", get(&row, "returns")?));
+        }
+        definition.push_str(&format!(
+            "\n    {}DETERMINISTIC {} SQL SECURITY {}",
+            if get(&row, "is_deterministic")? == "YES" {
+                ""
+            } else {
+                "NOT "
+            },
+            get(&row, "sql_data_access")?,
+            get(&row, "security_type")?
+        ));
+        let comment = get(&row, "routine_comment")?;
+        if !comment.is_empty() {
+            definition.push_str(&format!(" COMMENT {}", quote::mysql_literal(&comment)));
+        }
+        definition.push_str(&format!(
+            "\n{}",
+            strip_schema_qualifier(&get(&row, "routine_definition")?, &schema).trim()
+        ));
+        st.snap.routines.push(Routine {
+            name,
+            kind,
+            arguments: String::new(),
+            definition,
+        });
+    }
+
+    for row in fetch(conn, EVENTS_SQL, schemas).await? {
+        let schema = get(&row, "event_schema")?;
+        let Some(st) = states.get_mut(&schema) else {
+            continue;
+        };
+        let name = get(&row, "event_name")?;
+        // A recurring event's STARTS defaults to the moment it was created,
+        // which differs from tenant to tenant: it is not compared.
+        let schedule = match get_opt(&row, "execute_at")? {
+            Some(at) => format!("AT '{at}'"),
+            None => {
+                let mut s = format!(
+                    "EVERY {} {}",
+                    get(&row, "interval_value")?,
+                    get(&row, "interval_field")?
+                );
+                if let Some(ends) = get_opt(&row, "ends")? {
+                    s.push_str(&format!(" ENDS '{ends}'"));
+                }
+                s
+            }
+        };
+        let status = match get(&row, "status")?.as_str() {
+            "ENABLED" => "ENABLE".to_owned(),
+            "DISABLED" => "DISABLE".to_owned(),
+            _ => "DISABLE ON SLAVE".to_owned(),
+        };
+        let mut definition = format!(
+            "CREATE EVENT {} ON SCHEDULE {schedule} ON COMPLETION {} {status}",
+            quote::mysql(&name),
+            get(&row, "on_completion")?
+        );
+        let comment = get(&row, "event_comment")?;
+        if !comment.is_empty() {
+            definition.push_str(&format!(" COMMENT {}", quote::mysql_literal(&comment)));
+        }
+        definition.push_str(&format!(
+            "\nDO {}",
+            collapse_whitespace(&strip_schema_qualifier(
+                &get(&row, "event_definition")?,
+                &schema
+            ))
+        ));
+        st.snap.events.push(Event { name, definition });
+    }
+
     for (name, mut st) in states {
         st.snap.canonicalize();
         out.insert(name, st.snap);
@@ -558,3 +684,38 @@ SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS t
        CAST(VIEW_DEFINITION AS CHAR) AS view_definition, CAST(CHECK_OPTION AS CHAR) AS check_option,
        CAST(SECURITY_TYPE AS CHAR) AS security_type
   FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN ({schemas})";
+
+/// Triggers; the definer is left out (see ARCHITECTURE.md, "Definers").
+const TRIGGERS_SQL: &str = "
+SELECT CAST(TRIGGER_SCHEMA AS CHAR) AS trigger_schema, CAST(TRIGGER_NAME AS CHAR) AS trigger_name,
+       CAST(EVENT_MANIPULATION AS CHAR) AS event_manipulation,
+       CAST(EVENT_OBJECT_TABLE AS CHAR) AS event_object_table,
+       CAST(ACTION_ORDER AS CHAR) AS action_order, CAST(ACTION_TIMING AS CHAR) AS action_timing,
+       CAST(ACTION_ORIENTATION AS CHAR) AS action_orientation,
+       CAST(ACTION_STATEMENT AS CHAR) AS action_statement
+  FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({schemas})";
+
+/// Functions and procedures with their parameters in order; the definer
+/// is left out.
+const ROUTINES_SQL: &str = "
+SELECT CAST(r.ROUTINE_SCHEMA AS CHAR) AS routine_schema, CAST(r.ROUTINE_NAME AS CHAR) AS routine_name,
+       CAST(r.ROUTINE_TYPE AS CHAR) AS routine_type, CAST(r.DTD_IDENTIFIER AS CHAR) AS returns,
+       CAST(r.ROUTINE_DEFINITION AS CHAR) AS routine_definition,
+       CAST(r.IS_DETERMINISTIC AS CHAR) AS is_deterministic,
+       CAST(r.SQL_DATA_ACCESS AS CHAR) AS sql_data_access, CAST(r.SECURITY_TYPE AS CHAR) AS security_type,
+       CAST(r.ROUTINE_COMMENT AS CHAR) AS routine_comment,
+       CAST((SELECT GROUP_CONCAT(CONCAT_WS(' ', p.PARAMETER_MODE, p.PARAMETER_NAME, p.DTD_IDENTIFIER)
+                                 ORDER BY p.ORDINAL_POSITION SEPARATOR ', ')
+               FROM information_schema.PARAMETERS p
+              WHERE p.SPECIFIC_SCHEMA = r.ROUTINE_SCHEMA AND p.SPECIFIC_NAME = r.SPECIFIC_NAME
+                AND p.ROUTINE_TYPE = r.ROUTINE_TYPE AND p.ORDINAL_POSITION > 0) AS CHAR) AS params
+  FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA IN ({schemas})";
+
+/// Scheduled events; the definer is left out.
+const EVENTS_SQL: &str = "
+SELECT CAST(EVENT_SCHEMA AS CHAR) AS event_schema, CAST(EVENT_NAME AS CHAR) AS event_name,
+       CAST(EVENT_DEFINITION AS CHAR) AS event_definition, CAST(EXECUTE_AT AS CHAR) AS execute_at,
+       CAST(INTERVAL_VALUE AS CHAR) AS interval_value, CAST(INTERVAL_FIELD AS CHAR) AS interval_field,
+       CAST(ENDS AS CHAR) AS ends, CAST(STATUS AS CHAR) AS status,
+       CAST(ON_COMPLETION AS CHAR) AS on_completion, CAST(EVENT_COMMENT AS CHAR) AS event_comment
+  FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN ({schemas})";

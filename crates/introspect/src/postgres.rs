@@ -20,8 +20,8 @@ use tenantry_model::naming::postgres as naming;
 use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
 use tenantry_model::{
     CheckConstraint, Column, Deferrable, EnumType, ForeignKey, GeneratedColumn, Identity, Index,
-    IndexKey, ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Sequence, Table,
-    TableKind, UniqueConstraint, View,
+    IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot, Sequence,
+    Table, TableKind, Trigger, TriggerState, UniqueConstraint, View,
 };
 
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
@@ -228,7 +228,7 @@ pub async fn catalog_fingerprints(
 /// The prefix of a catalog fingerprint. What it covers or how it is
 /// computed changes the prefix, so a value stored by an older version never
 /// matches (the schema is simply read again).
-const FINGERPRINT_FORMAT: &str = "pgx4";
+const FINGERPRINT_FORMAT: &str = "pgx5";
 
 /// The catalogs whose rows a fingerprint covers; each seeds its rows'
 /// hashes with its own number.
@@ -247,6 +247,10 @@ enum Catalog {
     Outside = 10,
     /// The schema of such an object.
     OutsideNamespace = 11,
+    /// A routine (function, procedure, aggregate) of the schema.
+    Proc = 12,
+    Trigger = 13,
+    Policy = 14,
 }
 
 /// A row version's `xmin` (PostgreSQL's `xid`), read as text (`xmin::text`).
@@ -400,6 +404,9 @@ const TYPES_CTE: &str = "ty AS MATERIALIZED (
 
 const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 
+/// User triggers: not the internal ones that implement foreign keys.
+const TRIGGER_FILTER: &str = "NOT tg.tgisinternal";
+
 /// The catalog queries for one server version. Each introspection query
 /// returns, beside what the snapshot needs, what the fingerprint item of
 /// every catalog row it reads is computed from: the row's key (`k`, or the
@@ -414,6 +421,9 @@ struct Queries {
     constraints: String,
     indexes: String,
     types: String,
+    triggers: String,
+    policies: String,
+    routines: String,
     outside: String,
     fingerprints: String,
 }
@@ -444,6 +454,9 @@ impl Queries {
         let typ = item(Catalog::Type, "t.oid", "t");
         let label = item(Catalog::Enum, "e.oid", "e");
         let sequence = item(Catalog::Sequence, "s.seqrelid", "s");
+        let trigger = item(Catalog::Trigger, "tg.oid", "tg");
+        let policy = item(Catalog::Policy, "p.oid", "p");
+        let proc = item(Catalog::Proc, "p.oid", "p");
         let nulls_not_distinct = if version >= 150_000 {
             "ix.indnullsnotdistinct"
         } else {
@@ -469,6 +482,7 @@ impl Queries {
              SELECT ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
+                    c.relrowsecurity, c.relforcerowsecurity,
                     CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
                     CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
                     CASE WHEN c.relispartition THEN
@@ -575,6 +589,54 @@ impl Queries {
                FROM ty t
               WHERE {type_filter}"
         );
+        // Triggers (not the internal ones behind foreign keys) and
+        // row-level security policies, by the tables' oids.
+        let triggers = format!(
+            "SELECT tg.tgrelid::int8 AS relid, tg.tgname::text AS name,
+                    pg_get_triggerdef(tg.oid, true) AS definition, tg.tgenabled::text AS enabled,
+                    tg.oid::int8 AS k, tg.xmin::text AS x
+               FROM pg_trigger tg
+              WHERE tg.tgrelid = ANY($1) AND {TRIGGER_FILTER}"
+        );
+        let policies =
+            "SELECT p.polrelid::int8 AS relid, p.polname::text AS name, p.polcmd::text AS cmd,
+                    p.polpermissive AS permissive,
+                    ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END
+                            FROM unnest(p.polroles) r) AS roles,
+                    pg_get_expr(p.polqual, p.polrelid, true) AS using_expr,
+                    pg_get_expr(p.polwithcheck, p.polrelid, true) AS check_expr,
+                    p.oid::int8 AS k, p.xmin::text AS x
+               FROM pg_policy p
+              WHERE p.polrelid = ANY($1)"
+                .to_owned();
+        // Routines of the schemas: each attribute that defines one, so the
+        // canonical text is built here (see `routine_from_row`).
+        let sql_body = if version >= 140_000 {
+            "CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_function_sqlbody(p.oid) END"
+        } else {
+            "NULL::text"
+        };
+        let proc_filter = not_in_extension("p.oid", "pg_proc");
+        let routines = format!(
+            "WITH {NAMESPACES_CTE}
+             SELECT ns.nspname::text AS nspname, p.proname::text AS name, p.prokind::text AS kind,
+                    pg_get_function_identity_arguments(p.oid) AS identity,
+                    pg_get_function_arguments(p.oid) AS arguments,
+                    CASE WHEN p.prokind <> 'p' THEN pg_get_function_result(p.oid) END AS result,
+                    l.lanname::text AS language, p.provolatile::text AS volatility,
+                    p.proisstrict AS strict, p.prosecdef AS security_definer,
+                    p.proleakproof AS leakproof, p.proparallel::text AS parallel,
+                    p.procost::float8 AS cost, p.prorows::float8 AS rows, p.proretset AS returns_set,
+                    p.proconfig::text[] AS config, p.prosrc AS source, {sql_body} AS sql_body,
+                    a.aggtransfn::regprocedure::text AS agg_transition,
+                    format_type(a.aggtranstype, NULL) AS agg_state,
+                    NULLIF(a.aggfinalfn, 0)::regprocedure::text AS agg_final, a.agginitval AS agg_init,
+                    p.oid::int8 AS k, p.xmin::text AS x
+               FROM ns JOIN pg_proc p ON p.pronamespace = ns.oid
+               JOIN pg_language l ON l.oid = p.prolang
+               LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
+              WHERE {proc_filter}"
+        );
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
@@ -599,7 +661,8 @@ impl Queries {
                  SELECT DISTINCT f.h, f.nsp, d.classid, d.objid FROM callee f
                    JOIN pg_depend d ON d.refclassid = f.cls AND d.refobjid = f.oid
                   WHERE d.classid IN ('pg_attrdef'::regclass, 'pg_constraint'::regclass, 'pg_class'::regclass,
-                                      'pg_rewrite'::regclass, 'pg_type'::regclass)),
+                                      'pg_rewrite'::regclass, 'pg_type'::regclass, 'pg_trigger'::regclass,
+                                      'pg_policy'::regclass)),
              outside AS (
                  SELECT c.relnamespace AS ns, f.h, f.nsp AS other FROM callers f
                    JOIN pg_attrdef ad ON f.classid = 'pg_attrdef'::regclass AND ad.oid = f.objid
@@ -609,6 +672,12 @@ impl Queries {
                    JOIN pg_class c ON c.oid = con.conrelid
                  UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
                    JOIN pg_class c ON f.classid = 'pg_class'::regclass AND c.oid = f.objid
+                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                   JOIN pg_trigger tg ON f.classid = 'pg_trigger'::regclass AND tg.oid = f.objid
+                   JOIN pg_class c ON c.oid = tg.tgrelid
+                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                   JOIN pg_policy pol ON f.classid = 'pg_policy'::regclass AND pol.oid = f.objid
+                   JOIN pg_class c ON c.oid = pol.polrelid
                  UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
                    JOIN pg_rewrite w ON f.classid = 'pg_rewrite'::regclass AND w.oid = f.objid
                    JOIN pg_class c ON c.oid = w.ev_class
@@ -673,6 +742,12 @@ impl Queries {
                             WHERE t.typtype = 'e' AND {type_filter}
                  UNION ALL SELECT r.ns, {sequence} FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
                             WHERE s.seqrelid = ANY((SELECT oids FROM seqs)::oid[])
+                 UNION ALL SELECT r.ns, {trigger} FROM pg_trigger tg JOIN rels r ON r.oid = tg.tgrelid
+                            WHERE tg.tgrelid = {in_tables} AND {TRIGGER_FILTER}
+                 UNION ALL SELECT r.ns, {policy} FROM pg_policy p JOIN rels r ON r.oid = p.polrelid
+                            WHERE p.polrelid = {in_tables}
+                 UNION ALL SELECT p.pronamespace, {proc} FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+                            WHERE {proc_filter}
                  UNION ALL SELECT ns, h FROM outside_items
              )
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
@@ -686,6 +761,9 @@ impl Queries {
             constraints,
             indexes,
             types,
+            triggers,
+            policies,
+            routines,
             outside,
             fingerprints,
         }
@@ -980,6 +1058,12 @@ async fn read_chunk(
                 if row.try_get::<&str, _>("persistence")? == "u" {
                     options.push("persistence=unlogged".into());
                 }
+                if row.try_get::<bool, _>("relrowsecurity")? {
+                    options.push("row_security=enabled".into());
+                }
+                if row.try_get::<bool, _>("relforcerowsecurity")? {
+                    options.push("row_security=forced".into());
+                }
                 if let Some(key) = row.try_get::<Option<&str>, _>("partition_key")? {
                     options.push(format!("partition_by={}", strip(key, schema)));
                 }
@@ -1171,6 +1255,76 @@ async fn read_chunk(
         table.indexes.push(index);
     }
 
+    let mut rows = sqlx::query(&queries.triggers)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Trigger)? else {
+            continue;
+        };
+        let definition: &str = row.try_get("definition")?;
+        table.triggers.push(Trigger {
+            name: row.try_get("name")?,
+            definition: strip(definition, schema),
+            state: match row.try_get::<&str, _>("enabled")? {
+                "D" => TriggerState::Disabled,
+                "R" => TriggerState::Replica,
+                "A" => TriggerState::Always,
+                _ => TriggerState::Enabled,
+            },
+        });
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query(&queries.policies)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Policy)? else {
+            continue;
+        };
+        let mut roles: Vec<String> = row
+            .try_get::<Vec<String>, _>("roles")?
+            .iter()
+            .map(|r| tenant_placeholder(r, schema))
+            .collect();
+        roles.sort();
+        let expr = |column: &str| -> Result<Option<String>, sqlx::Error> {
+            Ok(row
+                .try_get::<Option<&str>, _>(column)?
+                .map(|e| strip(e, schema)))
+        };
+        table.policies.push(Policy {
+            name: row.try_get("name")?,
+            command: match row.try_get::<&str, _>("cmd")? {
+                "r" => "select",
+                "a" => "insert",
+                "w" => "update",
+                "d" => "delete",
+                _ => "all",
+            }
+            .to_owned(),
+            permissive: row.try_get("permissive")?,
+            roles,
+            using: expr("using_expr")?,
+            with_check: expr("check_expr")?,
+        });
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query(&queries.routines)
+        .bind(schemas)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+            continue;
+        };
+        chunk.digests[s].add_row(Catalog::Proc, row.try_get("k")?, row.try_get("x")?);
+        let routine = routine_from_row(&row, &chunk.names[s])?;
+        chunk.snaps[s].routines.push(routine);
+    }
+    drop(rows);
+
     let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
@@ -1336,6 +1490,181 @@ fn sequence_from_row(
             owned_by: None,
         },
     )))
+}
+
+/// A routine's canonical text from its catalog attributes: the same
+/// attributes `CREATE FUNCTION` would be given, each printed one way, so
+/// the text changes exactly when one of them does. In `SET` values, a
+/// list element naming the tenant's own schema reads `{tenant}`.
+fn routine_from_row(row: &PgRow, schema: &str) -> Result<Routine, sqlx::Error> {
+    let name: String = row.try_get("name")?;
+    let kind = match row.try_get::<&str, _>("kind")? {
+        "p" => "procedure",
+        "a" => "aggregate",
+        "w" => "window",
+        _ => "function",
+    };
+    let identity: &str = row.try_get("identity")?;
+    let arguments: &str = row.try_get("arguments")?;
+    let quoted = tenantry_model::quote::postgres(&name);
+    let mut def = if kind == "aggregate" {
+        let transition: Option<&str> = row.try_get("agg_transition")?;
+        let state: Option<&str> = row.try_get("agg_state")?;
+        let mut d = format!(
+            "CREATE AGGREGATE {quoted}({}) (SFUNC = {}, STYPE = {}",
+            strip(arguments, schema),
+            strip(transition.unwrap_or_default(), schema),
+            strip(state.unwrap_or_default(), schema)
+        );
+        if let Some(f) = row.try_get::<Option<&str>, _>("agg_final")? {
+            d.push_str(&format!(", FINALFUNC = {}", strip(f, schema)));
+        }
+        if let Some(i) = row.try_get::<Option<&str>, _>("agg_init")? {
+            d.push_str(&format!(
+                ", INITCOND = {}",
+                tenantry_model::quote::postgres_literal(i)
+            ));
+        }
+        d.push(')');
+        d
+    } else {
+        let mut d = format!(
+            "CREATE {} {quoted}({})",
+            if kind == "procedure" {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            },
+            strip(arguments, schema)
+        );
+        if let Some(result) = row.try_get::<Option<&str>, _>("result")? {
+            d.push_str(&format!(" RETURNS {}", strip(result, schema)));
+        }
+        let language: &str = row.try_get("language")?;
+        d.push_str(&format!("\n    LANGUAGE {language}"));
+        if kind != "procedure" {
+            d.push_str(match row.try_get::<&str, _>("volatility")? {
+                "i" => " IMMUTABLE",
+                "s" => " STABLE",
+                _ => " VOLATILE",
+            });
+            if row.try_get::<bool, _>("strict")? {
+                d.push_str(" STRICT");
+            }
+            if row.try_get::<bool, _>("leakproof")? {
+                d.push_str(" LEAKPROOF");
+            }
+            d.push_str(match row.try_get::<&str, _>("parallel")? {
+                "s" => " PARALLEL SAFE",
+                "r" => " PARALLEL RESTRICTED",
+                _ => " PARALLEL UNSAFE",
+            });
+            d.push_str(&format!(" COST {}", row.try_get::<f64, _>("cost")?));
+            if row.try_get::<bool, _>("returns_set")? {
+                d.push_str(&format!(" ROWS {}", row.try_get::<f64, _>("rows")?));
+            }
+        }
+        if row.try_get::<bool, _>("security_definer")? {
+            d.push_str(" SECURITY DEFINER");
+        }
+        let mut config = row
+            .try_get::<Option<Vec<String>>, _>("config")?
+            .unwrap_or_default();
+        config.sort();
+        for setting in config {
+            let (key, value) = setting.split_once('=').unwrap_or((&setting, ""));
+            let value = if key == "search_path" {
+                search_path_placeholder(value, schema)
+            } else {
+                value.to_owned()
+            };
+            d.push_str(&format!("\n    SET {key} = {value}"));
+        }
+        match row.try_get::<Option<&str>, _>("sql_body")? {
+            Some(body) => d.push_str(&format!("\n{}", strip(body.trim(), schema))),
+            None => {
+                let source: &str = row.try_get("source")?;
+                d.push_str(&format!(
+                    "\nAS $body${}$body$",
+                    strip(&normalise_body(source), schema)
+                ));
+            }
+        }
+        d
+    };
+    def.push(';');
+    Ok(Routine {
+        name,
+        kind: kind.to_owned(),
+        arguments: strip(identity, schema),
+        definition: def,
+    })
+}
+
+/// A routine's source with line endings and trailing blanks made uniform:
+/// a body saved from Windows or re-indented at the end is the same body.
+fn normalise_body(source: &str) -> String {
+    source
+        .replace("\r\n", "\n")
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
+}
+
+/// A `search_path` setting as PostgreSQL stores it (`a, "B", public`),
+/// with the element that names the tenant's own schema read as
+/// `{tenant}`: element by element, never by searching the text.
+fn search_path_placeholder(value: &str, schema: &str) -> String {
+    value
+        .split(',')
+        .map(|element| {
+            let e = element.trim();
+            let unquoted = e
+                .strip_prefix('"')
+                .and_then(|r| r.strip_suffix('"'))
+                .map(|r| r.replace("\"\"", "\""))
+                .unwrap_or_else(|| e.to_owned());
+            if unquoted == schema {
+                "{tenant}".to_owned()
+            } else {
+                e.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A role name with the tenant's schema name, where it stands as a whole
+/// part of the name (`tenant_42_app`, `app-tenant_42`), read as `{tenant}`:
+/// the rule that lets each tenant's own role compare alike. `public` (the
+/// schema of a database-per-tenant tenant) is never replaced.
+fn tenant_placeholder(role: &str, schema: &str) -> String {
+    if schema.is_empty() || schema == "public" {
+        return role.to_owned();
+    }
+    let part = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    let mut out = String::with_capacity(role.len());
+    let mut rest = role;
+    while let Some(at) = rest.find(schema) {
+        let before = if at > 0 {
+            rest[..at].chars().next_back()
+        } else {
+            out.chars().next_back()
+        };
+        let after = rest[at + schema.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if part(before) && part(after) {
+            out.push_str("{tenant}");
+        } else {
+            out.push_str(schema);
+        }
+        rest = &rest[at + schema.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn strip(sql: &str, schema: &str) -> String {
@@ -1582,5 +1911,40 @@ fn index_from_row(
         keys,
         include,
         predicate: predicate.map(|p| strip(&p, schema)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{search_path_placeholder, tenant_placeholder};
+
+    #[test]
+    fn a_role_or_search_path_naming_the_tenant_reads_as_a_placeholder() {
+        assert_eq!(
+            tenant_placeholder("tenant_42_app", "tenant_42"),
+            "{tenant}_app"
+        );
+        assert_eq!(
+            tenant_placeholder("app-tenant_42", "tenant_42"),
+            "app-{tenant}"
+        );
+        assert_eq!(
+            tenant_placeholder("tenant_420_app", "tenant_42"),
+            "tenant_420_app"
+        );
+        assert_eq!(
+            tenant_placeholder("tenant_43_app", "tenant_42"),
+            "tenant_43_app"
+        );
+        assert_eq!(tenant_placeholder("public", "public"), "public");
+        assert_eq!(tenant_placeholder("xt_app", "t"), "xt_app");
+        assert_eq!(
+            search_path_placeholder("acme, public, \"Acme\"", "acme"),
+            "{tenant}, public, \"Acme\""
+        );
+        assert_eq!(
+            search_path_placeholder("\"Acme\", pg_temp", "Acme"),
+            "{tenant}, pg_temp"
+        );
     }
 }

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
-use tenantry_model::normalize::{collapse_whitespace, sqlite_normalize_type};
+use tenantry_model::normalize::sqlite_normalize_type;
 use tenantry_model::{
     CheckConstraint, Column, Deferrable, ForeignKey, GeneratedColumn, Identity, Index, IndexKey,
-    ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Table, UniqueConstraint, View,
+    ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Table, Trigger, TriggerState,
+    UniqueConstraint, View,
 };
 
 use crate::sqlite_sql::{self, render, Tok};
@@ -68,6 +69,7 @@ pub async fn introspect(conn: &mut SqliteConnection) -> Result<SchemaSnapshot, s
     .fetch_all(&mut *conn)
     .await?;
     let mut index_sql: BTreeMap<String, String> = BTreeMap::new();
+    let mut triggers: Vec<(String, Trigger)> = Vec::new();
     for o in &objects {
         let kind: String = o.try_get("type")?;
         let name: String = o.try_get("name")?;
@@ -78,6 +80,16 @@ pub async fn introspect(conn: &mut SqliteConnection) -> Result<SchemaSnapshot, s
                     index_sql.insert(name, sql);
                 }
             }
+            // Tokenized and rendered: keyword case, spacing and comments
+            // are not drift.
+            "trigger" => triggers.push((
+                o.try_get("tbl_name")?,
+                Trigger {
+                    name,
+                    definition: render(&sqlite_sql::tokenize(&sql.unwrap_or_default())),
+                    state: TriggerState::Enabled,
+                },
+            )),
             "view" => snap.views.push(View {
                 name,
                 materialized: false,
@@ -93,6 +105,18 @@ pub async fn introspect(conn: &mut SqliteConnection) -> Result<SchemaSnapshot, s
             let sql: String = o.try_get::<Option<String>, _>("sql")?.unwrap_or_default();
             let table = read_table(conn, &name, &sql, &index_sql).await?;
             snap.tables.push(table);
+        }
+    }
+    for (table, trigger) in triggers {
+        match snap.tables.iter_mut().find(|t| t.name == table) {
+            Some(t) => t.triggers.push(trigger),
+            // An INSTEAD OF trigger on a view is part of that view: one
+            // of its options, hashed and shown with it.
+            None => {
+                if let Some(v) = snap.views.iter_mut().find(|v| v.name == table) {
+                    v.options.push(format!("trigger={}", trigger.definition));
+                }
+            }
         }
     }
     snap.canonicalize();
@@ -143,7 +167,7 @@ async fn read_table(
         c.nullable = row.try_get::<i64, _>("notnull")? == 0;
         c.default = row
             .try_get::<Option<String>, _>("dflt_value")?
-            .map(|d| collapse_whitespace(&d));
+            .map(|d| render(&sqlite_sql::tokenize(&d)));
         let def = defs.get(col_name.as_str()).copied().unwrap_or(&[]);
         let hidden: i64 = row.try_get("hidden")?;
         if hidden == 2 || hidden == 3 {

@@ -8,8 +8,8 @@
 use std::fmt::Write;
 
 use crate::schema::{
-    Column, Deferrable, EnumType, ForeignKey, Identity, Index, IndexKey, IndexKeyTarget,
-    ObjectName, Sequence, Table, TableKind, View,
+    Column, Deferrable, EnumType, Event, ForeignKey, Identity, Index, IndexKey, IndexKeyTarget,
+    ObjectName, Policy, Routine, Sequence, Table, TableKind, Trigger, TriggerState, View,
 };
 
 fn constraint_prefix(name: &ObjectName) -> String {
@@ -189,7 +189,62 @@ pub fn render_table(t: &Table) -> String {
     for i in indexes {
         let _ = writeln!(s, "{i};");
     }
+    let mut triggers: Vec<&Trigger> = t.triggers.iter().collect();
+    triggers.sort_by(|a, b| a.name.cmp(&b.name));
+    for tr in triggers {
+        let _ = writeln!(s, "{}", trigger_line(&t.name, tr));
+    }
+    let mut policies: Vec<&Policy> = t.policies.iter().collect();
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    for p in policies {
+        let _ = writeln!(s, "{};", policy_line(&t.name, p));
+    }
     s
+}
+
+/// A trigger's definition, with its state when it is not the default
+/// (`ALTER TABLE … DISABLE TRIGGER …`).
+pub fn trigger_line(table: &str, t: &Trigger) -> String {
+    let mut s = format!("{};", t.definition.trim().trim_end_matches(';'));
+    let state = match t.state {
+        TriggerState::Enabled => None,
+        TriggerState::Disabled => Some("DISABLE"),
+        TriggerState::Replica => Some("ENABLE REPLICA"),
+        TriggerState::Always => Some("ENABLE ALWAYS"),
+    };
+    if let Some(state) = state {
+        let _ = write!(s, "\nALTER TABLE {table} {state} TRIGGER {};", t.name);
+    }
+    s
+}
+
+pub fn policy_line(table: &str, p: &Policy) -> String {
+    let mut s = format!(
+        "CREATE POLICY {} ON {table} AS {} FOR {} TO {}",
+        p.name,
+        if p.permissive {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        },
+        p.command.to_ascii_uppercase(),
+        p.roles.join(", ")
+    );
+    if let Some(u) = &p.using {
+        let _ = write!(s, " USING ({u})");
+    }
+    if let Some(c) = &p.with_check {
+        let _ = write!(s, " WITH CHECK ({c})");
+    }
+    s
+}
+
+pub fn render_routine(r: &Routine) -> String {
+    format!("{}\n", r.definition.trim_end())
+}
+
+pub fn render_event(e: &Event) -> String {
+    format!("{}\n", e.definition.trim_end())
 }
 
 pub fn render_view(v: &View) -> String {

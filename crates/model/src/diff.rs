@@ -43,6 +43,8 @@ pub enum Area {
     Check,
     Index,
     Option,
+    Trigger,
+    Policy,
     Definition,
 }
 
@@ -73,7 +75,7 @@ pub struct SideBySideLine {
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ObjectDiff {
-    #[ts(type = "\"table\" | \"view\" | \"enum\" | \"sequence\"")]
+    #[ts(type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\"")]
     pub kind: ObjectKind,
     pub name: String,
     pub presence: Presence,
@@ -128,6 +130,16 @@ fn ddl_of(snap: &SchemaSnapshot, kind: ObjectKind, name: &str) -> Option<String>
             .iter()
             .find(|s| s.name == name)
             .map(ddl::render_sequence),
+        ObjectKind::Routine => snap
+            .routines
+            .iter()
+            .find(|r| r.key() == name)
+            .map(ddl::render_routine),
+        ObjectKind::Event => snap
+            .events
+            .iter()
+            .find(|e| e.name == name)
+            .map(ddl::render_event),
     }
 }
 
@@ -330,6 +342,20 @@ fn table_changes(a: &Table, b: &Table) -> Vec<ItemChange> {
         by_text(b.options.iter().cloned()),
         &mut out,
     );
+    let triggers = |t: &Table| {
+        t.triggers
+            .iter()
+            .map(|tr| (tr.name.clone(), ddl::trigger_line(&t.name, tr)))
+            .collect()
+    };
+    keyed(Area::Trigger, triggers(a), triggers(b), &mut out);
+    let policies = |t: &Table| {
+        t.policies
+            .iter()
+            .map(|p| (p.name.clone(), ddl::policy_line(&t.name, p)))
+            .collect()
+    };
+    keyed(Area::Policy, policies(a), policies(b), &mut out);
     out
 }
 

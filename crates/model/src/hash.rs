@@ -5,7 +5,7 @@
 //! what is encoded, or how, must bump [`CanonicalFormat`] so that a hash made
 //! by an older canonicaliser is recognised as *another format*, not as drift.
 //!
-//! Encoding (format v1): a byte stream of fields. A string is its UTF-8 length
+//! Encoding (formats v1 and v2): a byte stream of fields. A string is its UTF-8 length
 //! as a big-endian `u32` followed by its bytes; a flag is one byte `0`/`1`;
 //! an optional value is a flag followed by the value when present; a list is
 //! its count as a `u32` followed by its items; a *set* (order-insensitive) is
@@ -20,30 +20,39 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::schema::{
-    CheckConstraint, Column, Deferrable, EnumType, ForeignKey, Identity, Index, IndexKey,
-    IndexKeyTarget, ObjectName, PrimaryKey, ReferentialAction, SchemaSnapshot, Sequence, Table,
-    TableKind, UniqueConstraint, View,
+    CheckConstraint, Column, Deferrable, EnumType, Event, ForeignKey, Identity, Index, IndexKey,
+    IndexKeyTarget, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot,
+    Sequence, Table, TableKind, Trigger, UniqueConstraint, View,
 };
 
 /// The version of the canonical encoding. Hashes of different formats are
 /// never compared as drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CanonicalFormat {
+    /// Tables, views, enums and sequences. Hashes of this format are still
+    /// read (from registries written by older versions) so that they are
+    /// recognised as another format; nothing computes them any more.
     V1,
+    /// V1 plus triggers and row-level security policies (in their table's
+    /// record), routines and events (records of their own). Row security
+    /// enabled or forced is a table option.
+    V2,
 }
 
 impl CanonicalFormat {
-    pub const CURRENT: CanonicalFormat = CanonicalFormat::V1;
+    pub const CURRENT: CanonicalFormat = CanonicalFormat::V2;
 
     pub fn number(self) -> u16 {
         match self {
             CanonicalFormat::V1 => 1,
+            CanonicalFormat::V2 => 2,
         }
     }
 
     fn from_number(n: u16) -> Option<Self> {
         match n {
             1 => Some(CanonicalFormat::V1),
+            2 => Some(CanonicalFormat::V2),
             _ => None,
         }
     }
@@ -51,12 +60,13 @@ impl CanonicalFormat {
     fn domain(self) -> &'static [u8] {
         match self {
             CanonicalFormat::V1 => b"tenantry.schema-hash.v1\0",
+            CanonicalFormat::V2 => b"tenantry.schema-hash.v2\0",
         }
     }
 }
 
 /// A SHA-256 digest stamped with the canonical format that produced it.
-/// Displayed and parsed as `v1:<64 lowercase hex digits>`.
+/// Displayed and parsed as `v2:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriftHash {
     format: CanonicalFormat,
@@ -112,7 +122,7 @@ impl Serialize for DriftHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseHashError {
-    #[error("a schema hash looks like `v1:` followed by 64 hex digits")]
+    #[error("a schema hash looks like `v2:` followed by 64 hex digits")]
     Malformed,
     #[error("schema hash format v{0} is not known to this version of Tenantry")]
     UnknownFormat(u16),
@@ -146,6 +156,10 @@ pub enum ObjectKind {
     View,
     Enum,
     Sequence,
+    /// A function or procedure, named `name(arguments)`.
+    Routine,
+    /// A scheduled event (MySQL/MariaDB).
+    Event,
 }
 
 impl ObjectKind {
@@ -155,6 +169,8 @@ impl ObjectKind {
             ObjectKind::View => "view",
             ObjectKind::Enum => "enum",
             ObjectKind::Sequence => "sequence",
+            ObjectKind::Routine => "routine",
+            ObjectKind::Event => "event",
         }
     }
 }
@@ -213,6 +229,12 @@ pub fn hash_schema(schema: &SchemaSnapshot) -> SchemaHash {
     }
     for s in &schema.sequences {
         push(ObjectKind::Sequence, &s.name, &|e| encode_sequence(e, s));
+    }
+    for r in &schema.routines {
+        push(ObjectKind::Routine, &r.key(), &|e| encode_routine(e, r));
+    }
+    for ev in &schema.events {
+        push(ObjectKind::Event, &ev.name, &|e| encode_event(e, ev));
     }
     objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
@@ -326,6 +348,37 @@ fn encode_table(e: &mut Encoder, t: &Table) {
     e.set(&t.foreign_keys, encode_foreign_key);
     e.set(&t.checks, encode_check);
     e.set(&t.indexes, encode_index);
+    e.set(&t.triggers, encode_trigger);
+    e.set(&t.policies, encode_policy);
+}
+
+fn encode_trigger(e: &mut Encoder, t: &Trigger) {
+    e.str("trigger");
+    e.str(&t.name);
+    e.str(&t.definition);
+    e.str(t.state.as_str());
+}
+
+fn encode_policy(e: &mut Encoder, p: &Policy) {
+    e.str("policy");
+    e.str(&p.name);
+    e.str(&p.command);
+    e.flag(p.permissive);
+    e.set(&p.roles, |e, r| e.str(r));
+    e.opt_str(p.using.as_deref());
+    e.opt_str(p.with_check.as_deref());
+}
+
+fn encode_routine(e: &mut Encoder, r: &Routine) {
+    e.str(&r.name);
+    e.str(&r.kind);
+    e.str(&r.arguments);
+    e.str(&r.definition);
+}
+
+fn encode_event(e: &mut Encoder, ev: &Event) {
+    e.str(&ev.name);
+    e.str(&ev.definition);
 }
 
 fn encode_column(e: &mut Encoder, c: &Column) {
@@ -471,7 +524,7 @@ mod tests {
     fn hash_round_trips_through_its_text_form() {
         let h = hash_schema(&sample()).root;
         let text = h.to_string();
-        assert!(text.starts_with("v1:"));
+        assert!(text.starts_with("v2:"));
         assert_eq!(text.len(), 67);
         assert_eq!(text.parse::<DriftHash>().unwrap(), h);
     }
@@ -557,21 +610,90 @@ mod tests {
         assert_eq!(h.compare(&h), HashComparison::Equal);
         let other = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         assert_eq!(h.compare(&other), HashComparison::Different);
+        // A hash stored by a format v1 canonicaliser still parses, and is
+        // another format, never drift, even with the very same digest.
+        let v1: DriftHash = format!("v1:{}", hex::encode(h.digest())).parse().unwrap();
+        assert_eq!(v1.format(), CanonicalFormat::V1);
+        assert_eq!(h.compare(&v1), HashComparison::DifferentFormat);
+    }
+
+    #[test]
+    fn triggers_policies_routines_and_events_move_only_their_objects_hash() {
+        let base = {
+            let mut s = sample();
+            s.routines.push(Routine {
+                name: "touch".into(),
+                kind: "function".into(),
+                arguments: String::new(),
+                definition: "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$".into(),
+            });
+            s
+        };
+        let h = hash_schema(&base);
+        let mut with_trigger = base.clone();
+        with_trigger.tables[0].triggers.push(Trigger {
+            name: "orders_touch".into(),
+            definition: "CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch()".into(),
+            state: TriggerState::Enabled,
+        });
+        let ht = hash_schema(&with_trigger);
+        assert_ne!(h.table("orders"), ht.table("orders"));
+        assert_eq!(h.table("customers"), ht.table("customers"));
+        assert_eq!(
+            h.object(ObjectKind::Routine, "touch()"),
+            ht.object(ObjectKind::Routine, "touch()")
+        );
+        let mut disabled = with_trigger.clone();
+        disabled.tables[0].triggers[0].state = TriggerState::Disabled;
+        assert_ne!(ht.table("orders"), hash_schema(&disabled).table("orders"));
+        let mut policy = base.clone();
+        policy.tables[0].policies.push(Policy {
+            name: "own".into(),
+            command: "select".into(),
+            permissive: true,
+            roles: vec!["public".into()],
+            using: Some("(id > 0)".into()),
+            with_check: None,
+        });
+        let hp = hash_schema(&policy);
+        assert_ne!(h.table("orders"), hp.table("orders"));
+        let mut restrictive = policy.clone();
+        restrictive.tables[0].policies[0].permissive = false;
+        assert_ne!(
+            hp.table("orders"),
+            hash_schema(&restrictive).table("orders")
+        );
+        let mut body = base.clone();
+        body.routines[0].definition.push_str(" SECURITY DEFINER");
+        let hb = hash_schema(&body);
+        assert_ne!(
+            h.object(ObjectKind::Routine, "touch()"),
+            hb.object(ObjectKind::Routine, "touch()")
+        );
+        assert_eq!(h.table("orders"), hb.table("orders"));
+        let mut event = base.clone();
+        event.events.push(Event {
+            name: "purge".into(),
+            definition: "CREATE EVENT purge ON SCHEDULE EVERY 1 DAY DO DELETE FROM orders".into(),
+        });
+        let he = hash_schema(&event);
+        assert_ne!(h.root, he.root);
+        assert!(he.object(ObjectKind::Event, "purge").is_some());
     }
 
     #[test]
     fn known_vector_is_stable() {
-        // Pins format v1: if this changes, the canonical encoding changed and
+        // Pins format v2: if this changes, the canonical encoding changed and
         // CanonicalFormat must be bumped.
         let empty = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         let sample = hash_schema(&sample()).root;
         assert_eq!(
             (empty.to_string(), sample.to_string()),
             (
-                "v1:1b8a6797eabf6683cdf643a9e85ceacb320ce2ce50fbf4a8d9b457085acc8fdd".to_owned(),
-                "v1:7c2d54836bc8c03106b2c1c88fa7115d374236c80f2735f58f8bb0436a4b7dab".to_owned()
+                "v2:051a2997d36ef5876285c4ae617da5f794e7eeb2e13bd7b27293a4c403129069".to_owned(),
+                "v2:eded0be69df0bd2f0aabe62c3683da83113633b12c8c85a66e469e8edf8d2925".to_owned()
             ),
-            "format v1 encoding changed; bump CanonicalFormat"
+            "format v2 encoding changed; bump CanonicalFormat"
         );
     }
 }

@@ -25,6 +25,12 @@ pub fn mysql(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// A MySQL/MariaDB string literal (a comment): `\` and `'` doubled, which
+/// reads the same whatever `NO_BACKSLASH_ESCAPES` says.
+pub fn mysql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 pub fn sqlite(name: &str) -> String {
     postgres(name)
 }

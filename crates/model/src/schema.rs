@@ -63,6 +63,12 @@ pub struct SchemaSnapshot {
     pub views: Vec<View>,
     pub enums: Vec<EnumType>,
     pub sequences: Vec<Sequence>,
+    /// Functions and procedures (PostgreSQL, MySQL/MariaDB), format v2.
+    #[serde(default)]
+    pub routines: Vec<Routine>,
+    /// Scheduled events (MySQL/MariaDB), format v2.
+    #[serde(default)]
+    pub events: Vec<Event>,
 }
 
 impl SchemaSnapshot {
@@ -73,15 +79,20 @@ impl SchemaSnapshot {
             views: Vec::new(),
             enums: Vec::new(),
             sequences: Vec::new(),
+            routines: Vec::new(),
+            events: Vec::new(),
         }
     }
 
-    /// True when the schema holds no tables, views, enums or sequences.
+    /// True when the schema holds no tables, views, types, sequences,
+    /// routines or events.
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
             && self.views.is_empty()
             && self.enums.is_empty()
             && self.sequences.is_empty()
+            && self.routines.is_empty()
+            && self.events.is_empty()
     }
 
     pub fn table(&self, name: &str) -> Option<&Table> {
@@ -99,6 +110,8 @@ impl SchemaSnapshot {
         self.views.sort_by(|a, b| a.name.cmp(&b.name));
         self.enums.sort_by(|a, b| a.name.cmp(&b.name));
         self.sequences.sort_by(|a, b| a.name.cmp(&b.name));
+        self.routines.sort_by_key(Routine::key);
+        self.events.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 
@@ -126,6 +139,13 @@ pub struct Table {
     pub checks: Vec<CheckConstraint>,
     /// Indexes that do not merely back a primary key or unique constraint.
     pub indexes: Vec<Index>,
+    /// Triggers on the table (format v2).
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+    /// Row-level security policies (PostgreSQL, format v2). Whether row
+    /// security is enabled or forced is a table option.
+    #[serde(default)]
+    pub policies: Vec<Policy>,
 }
 
 impl Table {
@@ -140,6 +160,8 @@ impl Table {
             foreign_keys: Vec::new(),
             checks: Vec::new(),
             indexes: Vec::new(),
+            triggers: Vec::new(),
+            policies: Vec::new(),
         }
     }
 
@@ -155,6 +177,8 @@ impl Table {
             .sort_by(|a, b| (&a.columns, &a.target_table).cmp(&(&b.columns, &b.target_table)));
         self.checks.sort_by(|a, b| a.expression.cmp(&b.expression));
         self.indexes.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        self.triggers.sort_by(|a, b| a.name.cmp(&b.name));
+        self.policies.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 
@@ -364,4 +388,91 @@ pub struct Sequence {
     pub cycle: bool,
     /// `table.column` of a `serial` column that owns it.
     pub owned_by: Option<String>,
+}
+
+/// Whether a trigger fires (PostgreSQL's `tgenabled`; the other engines'
+/// triggers are always [`TriggerState::Enabled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerState {
+    /// Fires in the `origin` and `local` replication roles (the default).
+    Enabled,
+    Disabled,
+    /// `ENABLE REPLICA`: fires only when the session replication role is `replica`.
+    Replica,
+    /// `ENABLE ALWAYS`: fires whatever the session replication role.
+    Always,
+}
+
+impl TriggerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerState::Enabled => "enabled",
+            TriggerState::Disabled => "disabled",
+            TriggerState::Replica => "replica",
+            TriggerState::Always => "always",
+        }
+    }
+}
+
+/// A trigger on a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    /// The trigger's definition as the engine prints it (timing, events,
+    /// `UPDATE OF` columns, `FOR EACH`, `WHEN`, the function or body
+    /// called), normalised, without the tenant's own schema. MySQL's
+    /// `DEFINER` is left out (see ARCHITECTURE.md, "Definers").
+    pub definition: String,
+    pub state: TriggerState,
+}
+
+/// A row-level security policy (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    /// `all`, `select`, `insert`, `update` or `delete`.
+    pub command: String,
+    /// `false`: `AS RESTRICTIVE`.
+    pub permissive: bool,
+    /// Role names, sorted; `public` for PUBLIC.
+    pub roles: Vec<String>,
+    /// `USING` expression, normalised.
+    pub using: Option<String>,
+    /// `WITH CHECK` expression, normalised.
+    pub with_check: Option<String>,
+}
+
+/// A function or procedure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routine {
+    pub name: String,
+    /// `function`, `procedure`, `aggregate` or `window`.
+    pub kind: String,
+    /// The argument types that identify it among routines of the same
+    /// name (PostgreSQL's identity arguments; empty on MySQL, where names
+    /// are unique).
+    pub arguments: String,
+    /// Everything else that defines it, as canonical DDL: the full
+    /// signature with argument names and defaults, the result, language,
+    /// volatility, strictness, security, parallel safety, configuration
+    /// (`SET search_path …`) and the normalised body. MySQL's `DEFINER`
+    /// is left out.
+    pub definition: String,
+}
+
+impl Routine {
+    /// `name(arguments)`: unique within a schema.
+    pub fn key(&self) -> String {
+        format!("{}({})", self.name, self.arguments)
+    }
+}
+
+/// A scheduled event (MySQL/MariaDB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub name: String,
+    /// Schedule, status, completion and body as canonical DDL, without
+    /// `DEFINER`.
+    pub definition: String,
 }

@@ -86,7 +86,14 @@ impl Registry {
             .await?;
             let new_hash = v.hash.map(|h| h.to_string());
             if let Some(Some(old)) = &existing {
-                if new_hash.as_deref().is_some_and(|n| n != old) {
+                // A hash of an older canonical format is replaced by its
+                // re-measure; a changed schema under the same format is not.
+                let remeasured = match (old.parse::<DriftHash>(), v.hash) {
+                    (Ok(old), Some(new)) => old.format() != new.format(),
+                    (Err(_), Some(_)) => true,
+                    _ => false,
+                };
+                if !remeasured && new_hash.as_deref().is_some_and(|n| n != old) {
                     return Err(RegistryError::InvalidInput {
                         field: "template",
                         reason: format!(
