@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use tenantry_introspect::{introspect, postgres, ConnectionUrl, Timeouts};
-use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
+use tenantry_model::normalize::{collapse_whitespace, postgres_expression};
+use tenantry_model::own_schema::{strip_own_schema, TextKind};
 use tenantry_model::{hash_schema, ObjectKind::*, SchemaHash, SchemaSnapshot};
 use tenantry_tests::{changed_objects, fixture, m, Mutation, PgDatabase};
 
@@ -330,6 +331,11 @@ async fn expressions_deparsed_in_a_shared_context_read_as_the_server_prints_them
     let batch = postgres::introspect_schemas(&mut conn, &schemas)
         .await
         .unwrap();
+    // Introspection deparses with only pg_catalog on the search path.
+    sqlx::query("SET search_path = pg_catalog")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     for s in &schemas {
         assert_eq!(batch[s], snapshot(&db, s).await, "schema {s}");
         let defs: Vec<(String, String, String)> = sqlx::query_as(
@@ -353,7 +359,7 @@ async fn expressions_deparsed_in_a_shared_context_read_as_the_server_prints_them
                 .unwrap_or_else(|| panic!("{s}.{table}: no check {name}"));
             assert_eq!(
                 check.expression,
-                collapse_whitespace(&strip_schema_qualifier(&def, s)),
+                collapse_whitespace(&strip_own_schema(&def, s, TextKind::Sql)),
                 "{s}.{table}.{name}"
             );
         }
@@ -462,6 +468,11 @@ async fn types_collations_and_operator_classes_read_as_the_server_prints_them() 
         .unwrap()
         .remove("ty")
         .unwrap();
+    // Introspection deparses with only pg_catalog on the search path.
+    sqlx::query("SET search_path = pg_catalog")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let things = snap.tables.iter().find(|t| t.name == "things").unwrap();
     let expected: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
@@ -477,10 +488,20 @@ async fn types_collations_and_operator_classes_read_as_the_server_prints_them() 
     .await
     .unwrap();
     assert_eq!(expected.len(), things.columns.len());
-    let strip = |s: &str| collapse_whitespace(&strip_schema_qualifier(s, "ty"));
+    let strip = |s: &str| {
+        collapse_whitespace(&postgres_expression(&strip_own_schema(
+            s,
+            "ty",
+            TextKind::Sql,
+        )))
+    };
     for (name, data_type, collation, default) in expected {
         let column = things.columns.iter().find(|c| c.name == name).unwrap();
-        assert_eq!(column.data_type, strip(&data_type), "{name}");
+        assert_eq!(
+            column.data_type,
+            collapse_whitespace(&strip_own_schema(&data_type, "ty", TextKind::Names)),
+            "{name}"
+        );
         assert_eq!(column.collation, collation, "{name}");
         let read = match &column.generated {
             Some(g) => Some(g.expression.clone()),

@@ -72,6 +72,9 @@ struct InspectReport<'a> {
     sequences: Vec<WithHash<'a, tenantry_model::Sequence>>,
     routines: Vec<WithHash<'a, tenantry_model::Routine>>,
     events: Vec<WithHash<'a, tenantry_model::Event>>,
+    /// The schema's own privileges that differ from the default (its
+    /// `schema` object's hash is in the summary's object list).
+    schema_grants: &'a [tenantry_model::Grant],
 }
 
 #[derive(Serialize)]
@@ -140,6 +143,7 @@ impl<'a> InspectReport<'a> {
                     object: e,
                 })
                 .collect(),
+            schema_grants: &snap.grants,
         }
     }
 }

@@ -13,8 +13,8 @@ use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_model::naming::mysql as naming;
 use tenantry_model::normalize::{
     collapse_whitespace, mysql_normalize_expression, mysql_strip_int_display_width,
-    strip_schema_qualifier,
 };
+use tenantry_model::own_schema::{strip_own_schema, TextKind};
 use tenantry_model::{
     quote, CheckConstraint, Column, Deferrable, Event, ForeignKey, GeneratedColumn, Identity,
     Index, IndexKey, ObjectName, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot, Sequence,
@@ -224,6 +224,7 @@ async fn read_chunk(
                 cache: 0,
                 cycle: false,
                 owned_by: None,
+                grants: Vec::new(),
             }),
             _ => {}
         }
@@ -333,9 +334,10 @@ async fn read_chunk(
         let generated = naming::is_generated_check(&name, &table_name, &column_names);
         table.checks.push(CheckConstraint {
             name: ObjectName::new(name, generated),
-            expression: collapse_whitespace(&strip_schema_qualifier(
+            expression: collapse_whitespace(&strip_own_schema(
                 &get(&row, "check_clause")?,
                 &schema,
+                TextKind::Sql,
             )),
         });
     }
@@ -356,11 +358,13 @@ async fn read_chunk(
         st.snap.views.push(View {
             name: get(&row, "table_name")?,
             materialized: false,
-            definition: collapse_whitespace(&strip_schema_qualifier(
+            definition: collapse_whitespace(&strip_own_schema(
                 &get(&row, "view_definition")?,
                 &schema,
+                TextKind::Sql,
             )),
             options,
+            grants: Vec::new(),
         });
     }
 
@@ -389,9 +393,10 @@ async fn read_chunk(
         }
         definition.push_str(&format!(
             " {}",
-            collapse_whitespace(&strip_schema_qualifier(
+            collapse_whitespace(&strip_own_schema(
                 &get(&row, "action_statement")?,
-                &schema
+                &schema,
+                TextKind::Sql
             ))
         ));
         table.triggers.push(Trigger {
@@ -433,13 +438,14 @@ async fn read_chunk(
         }
         definition.push_str(&format!(
             "\n{}",
-            strip_schema_qualifier(&get(&row, "routine_definition")?, &schema).trim()
+            strip_own_schema(&get(&row, "routine_definition")?, &schema, TextKind::Sql).trim()
         ));
         st.snap.routines.push(Routine {
             name,
             kind,
             arguments: String::new(),
             definition,
+            grants: Vec::new(),
         });
     }
 
@@ -481,9 +487,10 @@ async fn read_chunk(
         }
         definition.push_str(&format!(
             "\nDO {}",
-            collapse_whitespace(&strip_schema_qualifier(
+            collapse_whitespace(&strip_own_schema(
                 &get(&row, "event_definition")?,
-                &schema
+                &schema,
+                TextKind::Sql
             ))
         ));
         st.snap.events.push(Event { name, definition });
@@ -515,7 +522,7 @@ fn column_from_row(
     if extra.contains("generated") && !extra.contains("default_generated") && !generation.is_empty()
     {
         c.generated = Some(GeneratedColumn {
-            expression: collapse_whitespace(&strip_schema_qualifier(&generation, schema)),
+            expression: collapse_whitespace(&strip_own_schema(&generation, schema, TextKind::Sql)),
             stored: extra.contains("stored") || extra.contains("persistent"),
         });
     } else {

@@ -17,11 +17,12 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueRef};
 use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_model::naming::postgres as naming;
-use tenantry_model::normalize::{collapse_whitespace, strip_schema_qualifier};
+use tenantry_model::normalize::{collapse_whitespace, postgres_expression};
+use tenantry_model::own_schema::{strip_own_schema, TextKind};
 use tenantry_model::{
-    CheckConstraint, Column, Deferrable, EnumType, ForeignKey, GeneratedColumn, Identity, Index,
-    IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot, Sequence,
-    Table, TableKind, Trigger, TriggerState, UniqueConstraint, View,
+    CheckConstraint, Column, Deferrable, EnumType, ForeignKey, GeneratedColumn, Grant, Identity,
+    Index, IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot,
+    Sequence, Table, TableKind, Trigger, TriggerState, UniqueConstraint, View,
 };
 
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
@@ -75,7 +76,10 @@ pub async fn connect_for_catalog(
     url: &ConnectionUrl,
     timeouts: Timeouts,
 ) -> Result<PgConnection, IntrospectError> {
-    let opts = connect_options(url, timeouts)?.options([("random_page_cost", "1.1")]);
+    let opts = connect_options(url, timeouts)?.options([
+        ("random_page_cost", "1.1"),
+        ("search_path", CATALOG_SEARCH_PATH),
+    ]);
     crate::connect_within(url, timeouts, opts.connect(), connect_error).await
 }
 
@@ -164,11 +168,54 @@ pub async fn read_schemas(
     schemas: &[String],
 ) -> Result<BTreeMap<String, SchemaRead>, sqlx::Error> {
     let queries = Queries::new(server_version(conn).await?);
+    let (previous, database) = pin_search_path(conn).await?;
     let mut out = BTreeMap::new();
+    let mut read = Ok(());
     for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
-        read_chunk(conn, chunk, &queries, &mut out).await?;
+        read = read_chunk(conn, chunk, &queries, &database, &mut out).await;
+        if read.is_err() {
+            break;
+        }
     }
-    Ok(out)
+    if let Some(previous) = previous {
+        // After a failure inside a transaction this fails too, and the
+        // rollback undoes the setting anyway.
+        let restored = sqlx::query("SELECT set_config('search_path', $1, false)")
+            .bind(previous)
+            .execute(&mut *conn)
+            .await;
+        if read.is_ok() {
+            restored?;
+        }
+    }
+    read.map(|()| out)
+}
+
+/// The search path catalog text is deparsed under: `pg_catalog` alone, so
+/// the server qualifies every user object it prints, and the tenant's own
+/// schema can be told from every other one (see
+/// [`tenantry_model::own_schema`]). Under the usual `"$user", public`,
+/// `public.tasks` would print as `tasks`, like the tenant's own table.
+const CATALOG_SEARCH_PATH: &str = "pg_catalog";
+
+/// Sets [`CATALOG_SEARCH_PATH`] for the session unless it is already set
+/// (a [`connect_for_catalog`] connection), returning the value to put back
+/// (a migration's connection reads its schema before and after, inside its
+/// own transaction, and must get its own search path back) and the
+/// database's name (the role rule's tenant name for `public`).
+async fn pin_search_path(conn: &mut PgConnection) -> Result<(Option<String>, String), sqlx::Error> {
+    let (current, database): (String, String) =
+        sqlx::query_as("SELECT current_setting('search_path'), current_database()::text")
+            .fetch_one(&mut *conn)
+            .await?;
+    if current == CATALOG_SEARCH_PATH {
+        return Ok((None, database));
+    }
+    sqlx::query("SELECT set_config('search_path', $1, false)")
+        .bind(CATALOG_SEARCH_PATH)
+        .execute(&mut *conn)
+        .await?;
+    Ok((Some(current), database))
 }
 
 /// The server's version number (150004 for 15.4): as the server announced
@@ -228,7 +275,7 @@ pub async fn catalog_fingerprints(
 /// The prefix of a catalog fingerprint. What it covers or how it is
 /// computed changes the prefix, so a value stored by an older version never
 /// matches (the schema is simply read again).
-const FINGERPRINT_FORMAT: &str = "pgx5";
+const FINGERPRINT_FORMAT: &str = "pgx6";
 
 /// The catalogs whose rows a fingerprint covers; each seeds its rows'
 /// hashes with its own number.
@@ -251,6 +298,8 @@ enum Catalog {
     Proc = 12,
     Trigger = 13,
     Policy = 14,
+    /// The schema's own row (its privileges).
+    Namespace = 15,
 }
 
 /// A row version's `xmin` (PostgreSQL's `xid`), read as text (`xmin::text`).
@@ -380,7 +429,8 @@ impl Digest {
 
 /// The schemas in `$1` that exist, as a materialized CTE `ns`.
 const NAMESPACES_CTE: &str =
-    "ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = ANY($1))";
+    "ns AS MATERIALIZED (SELECT n.oid, n.nspname, n.nspacl, n.nspowner, n.xmin
+                            FROM pg_namespace n WHERE n.nspname = ANY($1))";
 
 /// `oid` is no member of an extension, as a `catalog` (`pg_class`,
 /// `pg_type`) object. The extensions' members are read once (an
@@ -394,11 +444,37 @@ fn not_in_extension(oid: &str, catalog: &str) -> String {
     )
 }
 
+/// The privileges of `acl` (an `aclitem[]`, NULL for the default) that
+/// differ from `baseline` (what the object has by default), as JSON
+/// `[[revoked, privilege, grantee, grantable], …]`; NULL when `acl` is
+/// NULL. The grantee is `public`, `{owner}` for `owner`, or the role's
+/// name; who granted it is left out. Computed only for the few objects
+/// whose privileges were ever changed.
+fn acl_diff(acl: &str, baseline: &str, owner: &str) -> String {
+    let entries = |revoked: bool, from: &str| {
+        format!("SELECT {revoked} AS revoked, a.grantee, a.privilege_type, a.is_grantable FROM aclexplode({from}) a")
+    };
+    format!(
+        "CASE WHEN {acl} IS NOT NULL THEN (
+             SELECT json_agg(json_build_array(g.revoked, g.privilege_type,
+                        CASE WHEN g.grantee = 0 THEN 'public'
+                             WHEN g.grantee = {owner} THEN '{{owner}}'
+                             ELSE pg_get_userbyid(g.grantee)::text END,
+                        g.is_grantable))::text
+               FROM (({} EXCEPT {}) UNION ALL ({} EXCEPT {})) g)
+         END",
+        entries(false, acl),
+        entries(false, baseline),
+        entries(true, baseline),
+        entries(true, acl),
+    )
+}
+
 /// The types of the schemas in `$1` a column can name (not arrays), as a
 /// materialized CTE `ty`, so the planner joins first and runs the
 /// extension check only on what is left.
 const TYPES_CTE: &str = "ty AS MATERIALIZED (
-    SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, n.nspname
+    SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, t.typacl, t.typowner, n.nspname
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
@@ -424,6 +500,7 @@ struct Queries {
     triggers: String,
     policies: String,
     routines: String,
+    namespaces: String,
     outside: String,
     fingerprints: String,
 }
@@ -473,6 +550,11 @@ impl Queries {
         );
         let type_filter = not_in_extension("t.oid", "pg_type");
 
+        let relation_grants = acl_diff(
+            "c.relacl",
+            "acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner)",
+            "c.relowner",
+        );
         // One row per relation of the schemas in `$1`, and one with a null
         // oid for a schema without any; a sequence's row carries its
         // pg_sequence row and the column that owns it (serial) or whose
@@ -483,6 +565,7 @@ impl Queries {
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
                     c.relrowsecurity, c.relforcerowsecurity,
+                    {relation_grants} AS grants,
                     CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
                     CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
                     CASE WHEN c.relispartition THEN
@@ -509,15 +592,21 @@ impl Queries {
         // pg_class, which has no index on the namespace.
         // Types come back as (oid, typmod) and are named once per distinct
         // pair (`Names`): a thousand tenants' columns use a few dozen.
-        let columns =
+        let column_owner = "(SELECT o.relowner FROM pg_class o WHERE o.oid = a.attrelid)";
+        let columns = format!(
             "SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
                     a.atttypid AS type_oid, a.atttypmod AS typmod, a.attnotnull,
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
-                    a.attcollation::int8 AS collation_oid,
+                    a.attcollation::int8 AS collation_oid, {} AS grants,
                     (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin::text AS x
                FROM pg_attribute a
-              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped"
-                .to_owned();
+              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            acl_diff(
+                "a.attacl",
+                &format!("acldefault('c', {column_owner})"),
+                column_owner
+            )
+        );
         // Defaults, checks and predicates are deparsed in the context of
         // `$2`, a table of the same name and columns as the one in `$1`
         // (see `deparse_contexts`).
@@ -575,6 +664,7 @@ impl Queries {
                JOIN pg_class ic ON ic.oid = ix.indexrelid
                JOIN pg_am am ON am.oid = ic.relam"
         );
+        let type_grants = acl_diff("t.typacl", "acldefault('T', t.typowner)", "t.typowner");
         let types = format!(
             "WITH {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
@@ -582,6 +672,7 @@ impl Queries {
                          ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
                                 ORDER BY e.enumsortorder)
                     END AS labels,
+                    {type_grants} AS grants,
                     t.oid::int8 AS k, t.xmin::text AS x,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
@@ -617,6 +708,7 @@ impl Queries {
             "NULL::text"
         };
         let proc_filter = not_in_extension("p.oid", "pg_proc");
+        let routine_grants = acl_diff("p.proacl", "acldefault('f', p.proowner)", "p.proowner");
         let routines = format!(
             "WITH {NAMESPACES_CTE}
              SELECT ns.nspname::text AS nspname, p.proname::text AS name, p.prokind::text AS kind,
@@ -631,12 +723,38 @@ impl Queries {
                     a.aggtransfn::regprocedure::text AS agg_transition,
                     format_type(a.aggtranstype, NULL) AS agg_state,
                     NULLIF(a.aggfinalfn, 0)::regprocedure::text AS agg_final, a.agginitval AS agg_init,
+                    {routine_grants} AS grants,
                     p.oid::int8 AS k, p.xmin::text AS x
                FROM ns JOIN pg_proc p ON p.pronamespace = ns.oid
                JOIN pg_language l ON l.oid = p.prolang
                LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
               WHERE {proc_filter}"
         );
+        // The schemas' own privileges. A database's `public` schema is made
+        // by initdb with USAGE (before PostgreSQL 15, CREATE too) for
+        // PUBLIC: that is its default, where a schema made by CREATE
+        // SCHEMA (a template's scratch) has none.
+        let public_default = if version >= 150_000 {
+            "USAGE"
+        } else {
+            "USAGE, CREATE"
+        };
+        let namespaces = format!(
+            "WITH {NAMESPACES_CTE}
+             SELECT ns.nspname::text AS nspname, {} AS grants,
+                    ns.oid::int8 AS k, ns.xmin::text AS x
+               FROM ns",
+            acl_diff(
+                "ns.nspacl",
+                &format!(
+                    "CASE WHEN ns.nspname = 'public'
+                          THEN acldefault('n', ns.nspowner) || makeaclitem(0, ns.nspowner, '{public_default}', false)
+                          ELSE acldefault('n', ns.nspowner) END"
+                ),
+                "ns.nspowner"
+            )
+        );
+        let namespace = item(Catalog::Namespace, "ns.oid", "ns");
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
@@ -749,6 +867,7 @@ impl Queries {
                  UNION ALL SELECT p.pronamespace, {proc} FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
                             WHERE {proc_filter}
                  UNION ALL SELECT ns, h FROM outside_items
+                 UNION ALL SELECT ns.oid, {namespace} FROM ns
              )
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
@@ -764,6 +883,7 @@ impl Queries {
             triggers,
             policies,
             routines,
+            namespaces,
             outside,
             fingerprints,
         }
@@ -1007,6 +1127,7 @@ async fn read_chunk(
     conn: &mut PgConnection,
     schemas: &[String],
     queries: &Queries,
+    database: &str,
     out: &mut BTreeMap<String, SchemaRead>,
 ) -> Result<(), sqlx::Error> {
     let mut chunk = Chunk {
@@ -1071,6 +1192,7 @@ async fn read_chunk(
                     options.push(format!("partition_of={}", strip(bound, schema)));
                 }
                 t.options = options;
+                t.grants = grants_of(&row, None, schema, database)?;
                 chunk.tables.insert(oid, (s, snap.tables.len()));
                 snap.tables.push(t);
             }
@@ -1081,10 +1203,12 @@ async fn read_chunk(
                     materialized: relkind == "m",
                     definition: strip(def.unwrap_or_default(), schema),
                     options,
+                    grants: grants_of(&row, None, schema, database)?,
                 });
             }
             "S" => {
-                if let Some((owner, sequence)) = sequence_from_row(&row, &name)? {
+                if let Some((owner, mut sequence)) = sequence_from_row(&row, &name)? {
+                    sequence.grants = grants_of(&row, None, schema, database)?;
                     owned.push((s, owner, sequence));
                 }
             }
@@ -1107,11 +1231,13 @@ async fn read_chunk(
         .bind(&tables)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, table, ..)) = chunk.row_table(&row, Catalog::Attribute)? else {
+        let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::Attribute)? else {
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
         let column = column_from_row(&row)?;
+        let grants = grants_of(&row, Some(&column.name), schema, database)?;
+        table.grants.extend(grants);
         let at = ColumnAt {
             index: table.columns.len(),
             collation: row.try_get("collation_oid")?,
@@ -1242,7 +1368,7 @@ async fn read_chunk(
         ) else {
             continue;
         };
-        column.data_type = strip(&ty.name, schema);
+        column.data_type = strip_names(&ty.name, schema);
         if c.at.collation != ty.collation {
             column.collation = names.collations.get(&c.at.collation).cloned();
         }
@@ -1286,7 +1412,7 @@ async fn read_chunk(
         let mut roles: Vec<String> = row
             .try_get::<Vec<String>, _>("roles")?
             .iter()
-            .map(|r| tenant_placeholder(r, schema))
+            .map(|r| tenant_placeholder(r, schema, database))
             .collect();
         roles.sort();
         let expr = |column: &str| -> Result<Option<String>, sqlx::Error> {
@@ -1320,7 +1446,7 @@ async fn read_chunk(
             continue;
         };
         chunk.digests[s].add_row(Catalog::Proc, row.try_get("k")?, row.try_get("x")?);
-        let routine = routine_from_row(&row, &chunk.names[s])?;
+        let routine = routine_from_row(&row, &chunk.names[s], database)?;
         chunk.snaps[s].routines.push(routine);
     }
     drop(rows);
@@ -1342,8 +1468,21 @@ async fn read_chunk(
                 labels: row
                     .try_get::<Option<Vec<String>>, _>("labels")?
                     .unwrap_or_default(),
+                grants: grants_of(&row, None, &chunk.names[s], database)?,
             });
         }
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query(&queries.namespaces)
+        .bind(schemas)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+            continue;
+        };
+        chunk.digests[s].add_row(Catalog::Namespace, row.try_get("k")?, row.try_get("x")?);
+        chunk.snaps[s].grants = grants_of(&row, None, &chunk.names[s], database)?;
     }
     drop(rows);
 
@@ -1488,6 +1627,7 @@ fn sequence_from_row(
             cache: row.try_get("seqcache")?,
             cycle: row.try_get("seqcycle")?,
             owned_by: None,
+            grants: Vec::new(),
         },
     )))
 }
@@ -1496,7 +1636,7 @@ fn sequence_from_row(
 /// attributes `CREATE FUNCTION` would be given, each printed one way, so
 /// the text changes exactly when one of them does. In `SET` values, a
 /// list element naming the tenant's own schema reads `{tenant}`.
-fn routine_from_row(row: &PgRow, schema: &str) -> Result<Routine, sqlx::Error> {
+fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine, sqlx::Error> {
     let name: String = row.try_get("name")?;
     let kind = match row.try_get::<&str, _>("kind")? {
         "p" => "procedure",
@@ -1512,12 +1652,12 @@ fn routine_from_row(row: &PgRow, schema: &str) -> Result<Routine, sqlx::Error> {
         let state: Option<&str> = row.try_get("agg_state")?;
         let mut d = format!(
             "CREATE AGGREGATE {quoted}({}) (SFUNC = {}, STYPE = {}",
-            strip(arguments, schema),
-            strip(transition.unwrap_or_default(), schema),
-            strip(state.unwrap_or_default(), schema)
+            strip_names(arguments, schema),
+            strip_names(transition.unwrap_or_default(), schema),
+            strip_names(state.unwrap_or_default(), schema)
         );
         if let Some(f) = row.try_get::<Option<&str>, _>("agg_final")? {
-            d.push_str(&format!(", FINALFUNC = {}", strip(f, schema)));
+            d.push_str(&format!(", FINALFUNC = {}", strip_names(f, schema)));
         }
         if let Some(i) = row.try_get::<Option<&str>, _>("agg_init")? {
             d.push_str(&format!(
@@ -1535,10 +1675,10 @@ fn routine_from_row(row: &PgRow, schema: &str) -> Result<Routine, sqlx::Error> {
             } else {
                 "FUNCTION"
             },
-            strip(arguments, schema)
+            strip_names(arguments, schema)
         );
         if let Some(result) = row.try_get::<Option<&str>, _>("result")? {
-            d.push_str(&format!(" RETURNS {}", strip(result, schema)));
+            d.push_str(&format!(" RETURNS {}", strip_names(result, schema)));
         }
         let language: &str = row.try_get("language")?;
         d.push_str(&format!("\n    LANGUAGE {language}"));
@@ -1596,9 +1736,44 @@ fn routine_from_row(row: &PgRow, schema: &str) -> Result<Routine, sqlx::Error> {
     Ok(Routine {
         name,
         kind: kind.to_owned(),
-        arguments: strip(identity, schema),
+        arguments: strip_names(identity, schema),
         definition: def,
+        grants: grants_of(row, None, schema, database)?,
     })
+}
+
+/// The `grants` column of a row ([`acl_diff`]), with each role read through
+/// the role rule ([`tenant_placeholder`]); `column` for a column's.
+///
+/// A privilege of the tenant's own role (`{tenant}_app`) is left out: a
+/// template cannot name that role, so such privileges come from the fleet's
+/// provisioning, never from the template, and would set every tenant apart
+/// from it. PUBLIC, the owner, fixed roles and another tenant's role are
+/// compared.
+fn grants_of(
+    row: &PgRow,
+    column: Option<&str>,
+    schema: &str,
+    database: &str,
+) -> Result<Vec<Grant>, sqlx::Error> {
+    let Some(json) = row.try_get::<Option<&str>, _>("grants")? else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<(bool, String, String, bool)> =
+        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let mut grants: Vec<Grant> = entries
+        .into_iter()
+        .map(|(revoked, privilege, grantee, grantable)| Grant {
+            revoked,
+            privilege,
+            column: column.map(str::to_owned),
+            grantee: tenant_placeholder(&grantee, schema, database),
+            grantable,
+        })
+        .filter(|g| !g.grantee.contains(TENANT))
+        .collect();
+    grants.sort();
+    Ok(grants)
 }
 
 /// A routine's source with line endings and trailing blanks made uniform:
@@ -1628,7 +1803,7 @@ fn search_path_placeholder(value: &str, schema: &str) -> String {
                 .map(|r| r.replace("\"\"", "\""))
                 .unwrap_or_else(|| e.to_owned());
             if unquoted == schema {
-                "{tenant}".to_owned()
+                TENANT.to_owned()
             } else {
                 e.to_owned()
             }
@@ -1637,12 +1812,17 @@ fn search_path_placeholder(value: &str, schema: &str) -> String {
         .join(", ")
 }
 
-/// A role name with the tenant's schema name, where it stands as a whole
-/// part of the name (`tenant_42_app`, `app-tenant_42`), read as `{tenant}`:
-/// the rule that lets each tenant's own role compare alike. `public` (the
-/// schema of a database-per-tenant tenant) is never replaced.
-fn tenant_placeholder(role: &str, schema: &str) -> String {
-    if schema.is_empty() || schema == "public" {
+/// The placeholder the role rule and `SET search_path` put for the tenant.
+const TENANT: &str = "{tenant}";
+
+/// A role name with the tenant's name, where it stands as a whole part of
+/// the name (`tenant_42_app`, `app-tenant_42`), read as `{tenant}`: the
+/// rule that lets each tenant's own role compare alike. The tenant's name
+/// is its schema's, or for a database-per-tenant tenant (schema `public`)
+/// its database's.
+fn tenant_placeholder(role: &str, schema: &str, database: &str) -> String {
+    let schema = if schema == "public" { database } else { schema };
+    if schema.is_empty() {
         return role.to_owned();
     }
     let part = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
@@ -1657,7 +1837,7 @@ fn tenant_placeholder(role: &str, schema: &str) -> String {
         let after = rest[at + schema.len()..].chars().next();
         out.push_str(&rest[..at]);
         if part(before) && part(after) {
-            out.push_str("{tenant}");
+            out.push_str(TENANT);
         } else {
             out.push_str(schema);
         }
@@ -1667,8 +1847,19 @@ fn tenant_placeholder(role: &str, schema: &str) -> String {
     out
 }
 
+/// An expression or statement without the tenant's own schema, in one
+/// spelling ([`postgres_expression`]).
 fn strip(sql: &str, schema: &str) -> String {
-    collapse_whitespace(&strip_schema_qualifier(sql, schema))
+    collapse_whitespace(&postgres_expression(&strip_own_schema(
+        sql,
+        schema,
+        TextKind::Sql,
+    )))
+}
+
+/// A type name, signature or argument list without the tenant's own schema.
+fn strip_names(sql: &str, schema: &str) -> String {
+    collapse_whitespace(&strip_own_schema(sql, schema, TextKind::Names))
 }
 
 /// A column as pg_attribute describes it; its type is named from
@@ -1891,7 +2082,7 @@ fn index_from_row(
             }
         }
         if let Some(o) = opclasses.get(i).and_then(|o| names.opclasses.get(o)) {
-            opts.push(strip(o, schema));
+            opts.push(strip_names(o, schema));
         }
         // Descending keys sort NULLs first by default, ascending last.
         if nulls_first != desc {
@@ -1921,23 +2112,27 @@ mod tests {
     #[test]
     fn a_role_or_search_path_naming_the_tenant_reads_as_a_placeholder() {
         assert_eq!(
-            tenant_placeholder("tenant_42_app", "tenant_42"),
+            tenant_placeholder("tenant_42_app", "tenant_42", "db"),
             "{tenant}_app"
         );
         assert_eq!(
-            tenant_placeholder("app-tenant_42", "tenant_42"),
+            tenant_placeholder("app-tenant_42", "tenant_42", "db"),
             "app-{tenant}"
         );
         assert_eq!(
-            tenant_placeholder("tenant_420_app", "tenant_42"),
+            tenant_placeholder("tenant_420_app", "tenant_42", "db"),
             "tenant_420_app"
         );
         assert_eq!(
-            tenant_placeholder("tenant_43_app", "tenant_42"),
+            tenant_placeholder("tenant_43_app", "tenant_42", "db"),
             "tenant_43_app"
         );
-        assert_eq!(tenant_placeholder("public", "public"), "public");
-        assert_eq!(tenant_placeholder("xt_app", "t"), "xt_app");
+        assert_eq!(tenant_placeholder("public", "public", "db"), "public");
+        assert_eq!(
+            tenant_placeholder("acme_app", "public", "acme"),
+            "{tenant}_app"
+        );
+        assert_eq!(tenant_placeholder("xt_app", "t", "db"), "xt_app");
         assert_eq!(
             search_path_placeholder("acme, public, \"Acme\"", "acme"),
             "{tenant}, public, \"Acme\""

@@ -95,6 +95,7 @@ pub async fn introspect(conn: &mut SqliteConnection) -> Result<SchemaSnapshot, s
                 materialized: false,
                 definition: sqlite_sql::view_query(&sql.unwrap_or_default()),
                 options: Vec::new(),
+                grants: Vec::new(),
             }),
             _ => {}
         }

@@ -8,8 +8,9 @@
 use std::fmt::Write;
 
 use crate::schema::{
-    Column, Deferrable, EnumType, Event, ForeignKey, Identity, Index, IndexKey, IndexKeyTarget,
-    ObjectName, Policy, Routine, Sequence, Table, TableKind, Trigger, TriggerState, View,
+    Column, Deferrable, EnumType, Event, ForeignKey, Grant, Identity, Index, IndexKey,
+    IndexKeyTarget, ObjectName, Policy, Routine, SchemaSnapshot, Sequence, Table, TableKind,
+    Trigger, TriggerState, View,
 };
 
 fn constraint_prefix(name: &ObjectName) -> String {
@@ -199,6 +200,23 @@ pub fn render_table(t: &Table) -> String {
     for p in policies {
         let _ = writeln!(s, "{};", policy_line(&t.name, p));
     }
+    push_grants(&mut s, &format!("TABLE {}", t.name), &t.grants);
+    s
+}
+
+/// Appends one statement per privilege, in canonical order.
+fn push_grants(s: &mut String, object: &str, grants: &[Grant]) {
+    let mut lines: Vec<String> = grants.iter().map(|g| g.sql(object)).collect();
+    lines.sort();
+    for l in lines {
+        let _ = writeln!(s, "{l}");
+    }
+}
+
+/// The schema's own privileges (`GRANT USAGE ON SCHEMA {tenant} TO …`).
+pub fn render_schema(snap: &SchemaSnapshot) -> String {
+    let mut s = String::new();
+    push_grants(&mut s, "SCHEMA {tenant}", &snap.grants);
     s
 }
 
@@ -240,7 +258,18 @@ pub fn policy_line(table: &str, p: &Policy) -> String {
 }
 
 pub fn render_routine(r: &Routine) -> String {
-    format!("{}\n", r.definition.trim_end())
+    let mut s = format!("{}\n", r.definition.trim_end());
+    let kind = if r.kind == "procedure" {
+        "PROCEDURE"
+    } else {
+        "FUNCTION"
+    };
+    push_grants(
+        &mut s,
+        &format!("{kind} {}({})", r.name, r.arguments),
+        &r.grants,
+    );
+    s
 }
 
 pub fn render_event(e: &Event) -> String {
@@ -250,7 +279,7 @@ pub fn render_event(e: &Event) -> String {
 pub fn render_view(v: &View) -> String {
     let mut options = v.options.clone();
     options.sort();
-    format!(
+    let mut s = format!(
         "CREATE {}VIEW {}{} AS\n    {};\n",
         if v.materialized { "MATERIALIZED " } else { "" },
         v.name,
@@ -260,7 +289,9 @@ pub fn render_view(v: &View) -> String {
             format!(" WITH ({})", options.join(", "))
         },
         v.definition.trim_end_matches(';')
-    )
+    );
+    push_grants(&mut s, &format!("TABLE {}", v.name), &v.grants);
+    s
 }
 
 pub fn render_enum(e: &EnumType) -> String {
@@ -269,11 +300,13 @@ pub fn render_enum(e: &EnumType) -> String {
         .iter()
         .map(|l| format!("'{}'", l.replace('\'', "''")))
         .collect();
-    format!("CREATE TYPE {} AS ENUM ({});\n", e.name, labels.join(", "))
+    let mut s = format!("CREATE TYPE {} AS ENUM ({});\n", e.name, labels.join(", "));
+    push_grants(&mut s, &format!("TYPE {}", e.name), &e.grants);
+    s
 }
 
 pub fn render_sequence(s: &Sequence) -> String {
-    format!(
+    let mut out = format!(
         "CREATE SEQUENCE {} AS {} START {} INCREMENT {} MINVALUE {} MAXVALUE {} CACHE {}{}{};\n",
         s.name,
         s.data_type,
@@ -287,5 +320,7 @@ pub fn render_sequence(s: &Sequence) -> String {
             .as_ref()
             .map(|o| format!(" OWNED BY {o}"))
             .unwrap_or_default()
-    )
+    );
+    push_grants(&mut out, &format!("SEQUENCE {}", s.name), &s.grants);
+    out
 }

@@ -45,6 +45,7 @@ pub enum Area {
     Option,
     Trigger,
     Policy,
+    Grant,
     Definition,
 }
 
@@ -75,7 +76,9 @@ pub struct SideBySideLine {
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ObjectDiff {
-    #[ts(type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\"")]
+    #[ts(
+        type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\" | \"schema\""
+    )]
     pub kind: ObjectKind,
     pub name: String,
     pub presence: Presence,
@@ -140,6 +143,7 @@ fn ddl_of(snap: &SchemaSnapshot, kind: ObjectKind, name: &str) -> Option<String>
             .iter()
             .find(|e| e.name == name)
             .map(ddl::render_event),
+        ObjectKind::Schema => (!snap.grants.is_empty()).then(|| ddl::render_schema(snap)),
     }
 }
 
@@ -356,6 +360,13 @@ fn table_changes(a: &Table, b: &Table) -> Vec<ItemChange> {
             .collect()
     };
     keyed(Area::Policy, policies(a), policies(b), &mut out);
+    let object = format!("TABLE {}", a.name);
+    keyed(
+        Area::Grant,
+        by_text(a.grants.iter().map(|g| g.sql(&object))),
+        by_text(b.grants.iter().map(|g| g.sql(&object))),
+        &mut out,
+    );
     out
 }
 

@@ -5,7 +5,7 @@
 //! what is encoded, or how, must bump [`CanonicalFormat`] so that a hash made
 //! by an older canonicaliser is recognised as *another format*, not as drift.
 //!
-//! Encoding (formats v1 and v2): a byte stream of fields. A string is its UTF-8 length
+//! Encoding (formats v1 to v3): a byte stream of fields. A string is its UTF-8 length
 //! as a big-endian `u32` followed by its bytes; a flag is one byte `0`/`1`;
 //! an optional value is a flag followed by the value when present; a list is
 //! its count as a `u32` followed by its items; a *set* (order-insensitive) is
@@ -20,9 +20,9 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::schema::{
-    CheckConstraint, Column, Deferrable, EnumType, Event, ForeignKey, Identity, Index, IndexKey,
-    IndexKeyTarget, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot,
-    Sequence, Table, TableKind, Trigger, UniqueConstraint, View,
+    CheckConstraint, Column, Deferrable, EnumType, Event, ForeignKey, Grant, Identity, Index,
+    IndexKey, IndexKeyTarget, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine,
+    SchemaSnapshot, Sequence, Table, TableKind, Trigger, UniqueConstraint, View,
 };
 
 /// The version of the canonical encoding. Hashes of different formats are
@@ -37,15 +37,21 @@ pub enum CanonicalFormat {
     /// record), routines and events (records of their own). Row security
     /// enabled or forced is a table option.
     V2,
+    /// V2 plus privileges (in their object's record; the schema's own in a
+    /// `schema` record), and catalog text read with only `pg_catalog` on
+    /// PostgreSQL's search path, so another schema's objects stay
+    /// qualified (see [`crate::own_schema`]).
+    V3,
 }
 
 impl CanonicalFormat {
-    pub const CURRENT: CanonicalFormat = CanonicalFormat::V2;
+    pub const CURRENT: CanonicalFormat = CanonicalFormat::V3;
 
     pub fn number(self) -> u16 {
         match self {
             CanonicalFormat::V1 => 1,
             CanonicalFormat::V2 => 2,
+            CanonicalFormat::V3 => 3,
         }
     }
 
@@ -53,6 +59,7 @@ impl CanonicalFormat {
         match n {
             1 => Some(CanonicalFormat::V1),
             2 => Some(CanonicalFormat::V2),
+            3 => Some(CanonicalFormat::V3),
             _ => None,
         }
     }
@@ -61,12 +68,13 @@ impl CanonicalFormat {
         match self {
             CanonicalFormat::V1 => b"tenantry.schema-hash.v1\0",
             CanonicalFormat::V2 => b"tenantry.schema-hash.v2\0",
+            CanonicalFormat::V3 => b"tenantry.schema-hash.v3\0",
         }
     }
 }
 
 /// A SHA-256 digest stamped with the canonical format that produced it.
-/// Displayed and parsed as `v2:<64 lowercase hex digits>`.
+/// Displayed and parsed as `v3:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriftHash {
     format: CanonicalFormat,
@@ -122,7 +130,7 @@ impl Serialize for DriftHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseHashError {
-    #[error("a schema hash looks like `v2:` followed by 64 hex digits")]
+    #[error("a schema hash looks like `v3:` followed by 64 hex digits")]
     Malformed,
     #[error("schema hash format v{0} is not known to this version of Tenantry")]
     UnknownFormat(u16),
@@ -160,6 +168,9 @@ pub enum ObjectKind {
     Routine,
     /// A scheduled event (MySQL/MariaDB).
     Event,
+    /// The schema itself (its privileges), named `schema`; present only
+    /// when it has something to compare.
+    Schema,
 }
 
 impl ObjectKind {
@@ -171,6 +182,7 @@ impl ObjectKind {
             ObjectKind::Sequence => "sequence",
             ObjectKind::Routine => "routine",
             ObjectKind::Event => "event",
+            ObjectKind::Schema => "schema",
         }
     }
 }
@@ -204,6 +216,9 @@ impl SchemaHash {
     }
 }
 
+/// The name of the [`ObjectKind::Schema`] object.
+pub const SCHEMA_OBJECT: &str = "schema";
+
 /// Hashes a snapshot with the current canonical format.
 pub fn hash_schema(schema: &SchemaSnapshot) -> SchemaHash {
     let format = CanonicalFormat::CURRENT;
@@ -235,6 +250,11 @@ pub fn hash_schema(schema: &SchemaSnapshot) -> SchemaHash {
     }
     for ev in &schema.events {
         push(ObjectKind::Event, &ev.name, &|e| encode_event(e, ev));
+    }
+    if !schema.grants.is_empty() {
+        push(ObjectKind::Schema, SCHEMA_OBJECT, &|e| {
+            e.set(&schema.grants, encode_grant)
+        });
     }
     objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
@@ -350,6 +370,16 @@ fn encode_table(e: &mut Encoder, t: &Table) {
     e.set(&t.indexes, encode_index);
     e.set(&t.triggers, encode_trigger);
     e.set(&t.policies, encode_policy);
+    e.set(&t.grants, encode_grant);
+}
+
+fn encode_grant(e: &mut Encoder, g: &Grant) {
+    e.str("grant");
+    e.flag(g.revoked);
+    e.str(&g.privilege);
+    e.opt_str(g.column.as_deref());
+    e.str(&g.grantee);
+    e.flag(g.grantable);
 }
 
 fn encode_trigger(e: &mut Encoder, t: &Trigger) {
@@ -374,6 +404,7 @@ fn encode_routine(e: &mut Encoder, r: &Routine) {
     e.str(&r.kind);
     e.str(&r.arguments);
     e.str(&r.definition);
+    e.set(&r.grants, encode_grant);
 }
 
 fn encode_event(e: &mut Encoder, ev: &Event) {
@@ -474,11 +505,13 @@ fn encode_view(e: &mut Encoder, v: &View) {
     e.flag(v.materialized);
     e.str(&v.definition);
     e.set(&v.options, |e, o| e.str(o));
+    e.set(&v.grants, encode_grant);
 }
 
 fn encode_enum(e: &mut Encoder, en: &EnumType) {
     e.str(&en.name);
     e.list_str(&en.labels);
+    e.set(&en.grants, encode_grant);
 }
 
 fn encode_sequence(e: &mut Encoder, s: &Sequence) {
@@ -491,6 +524,7 @@ fn encode_sequence(e: &mut Encoder, s: &Sequence) {
     e.i64(s.cache);
     e.flag(s.cycle);
     e.opt_str(s.owned_by.as_deref());
+    e.set(&s.grants, encode_grant);
 }
 
 #[cfg(test)]
@@ -524,7 +558,7 @@ mod tests {
     fn hash_round_trips_through_its_text_form() {
         let h = hash_schema(&sample()).root;
         let text = h.to_string();
-        assert!(text.starts_with("v2:"));
+        assert!(text.starts_with("v3:"));
         assert_eq!(text.len(), 67);
         assert_eq!(text.parse::<DriftHash>().unwrap(), h);
     }
@@ -626,6 +660,7 @@ mod tests {
                 kind: "function".into(),
                 arguments: String::new(),
                 definition: "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$".into(),
+                grants: Vec::new(),
             });
             s
         };
@@ -683,17 +718,17 @@ mod tests {
 
     #[test]
     fn known_vector_is_stable() {
-        // Pins format v2: if this changes, the canonical encoding changed and
+        // Pins format v3: if this changes, the canonical encoding changed and
         // CanonicalFormat must be bumped.
         let empty = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         let sample = hash_schema(&sample()).root;
         assert_eq!(
             (empty.to_string(), sample.to_string()),
             (
-                "v2:051a2997d36ef5876285c4ae617da5f794e7eeb2e13bd7b27293a4c403129069".to_owned(),
-                "v2:eded0be69df0bd2f0aabe62c3683da83113633b12c8c85a66e469e8edf8d2925".to_owned()
+                "v3:714526d24d6207a3175a43ae2f55fadcbf644544b3bb79ac488bc7eb3c25f0bb".to_owned(),
+                "v3:0057bc744c7dc80faa3ec991be2271dc26e937e625f1c48edd1461ada38dd342".to_owned()
             ),
-            "format v2 encoding changed; bump CanonicalFormat"
+            "format v3 encoding changed; bump CanonicalFormat"
         );
     }
 }

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod hash;
 pub mod naming;
 pub mod normalize;
+pub mod own_schema;
 pub mod quote;
 pub mod schema;
 pub mod status;

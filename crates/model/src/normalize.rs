@@ -1,5 +1,7 @@
-//! Text normalisation shared by the engine introspectors: whitespace, schema
-//! qualification and type aliases. Pure functions, no I/O.
+//! Text normalisation shared by the engine introspectors: whitespace and
+//! type aliases (the tenant's own schema: [`crate::own_schema`]). Pure functions, no I/O.
+
+use crate::own_schema::{lex, Kind, Tok};
 
 /// Collapses runs of white space outside string literals and quoted
 /// identifiers into one space, and trims the ends.
@@ -39,54 +41,130 @@ pub fn collapse_whitespace(sql: &str) -> String {
     out
 }
 
-fn is_ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$'
-}
-
-/// Removes qualification by `schema` from an expression or view definition:
-/// `"t42".x`, `t42.x`, `` `t42`.x `` and `'t42.x_id_seq'::regclass` all lose
-/// their `t42.` prefix. Only whole identifiers are matched (`xt42.` is kept).
+/// Spellings PostgreSQL's catalog keeps apart that mean the same:
 ///
-/// The schema name is the tenant's own: a reference to it is a reference to
-/// "this schema", which must read the same in every tenant.
-pub fn strip_schema_qualifier(sql: &str, schema: &str) -> String {
-    // Every form holds the schema name verbatim unless the name has a
-    // quote in it (doubled in the quoted forms, and `'` doubled again where
-    // the qualified name sits inside a string literal, as in
-    // `nextval('"o''brien".t_id_seq'::regclass)`).
-    if schema.is_empty() || (!schema.contains(['"', '`', '\'']) && !sql.contains(schema)) {
+/// - `now()` is `CURRENT_TIMESTAMP` (the server prints each as written);
+/// - a cast of an `ARRAY[…]` constructor is the array of the cast
+///   elements. A `col IN (…)` CHECK on a `varchar` column prints as
+///   `ANY ((ARRAY['a'::character varying])::text[])` (pretty:
+///   `ANY (ARRAY['a'::character varying]::text[])`); after a `pg_dump`
+///   and restore the server has pushed the cast into the elements and
+///   prints `ANY (ARRAY[('a'::character varying)::text])` (pretty:
+///   `ARRAY['a'::character varying::text]`). Both read as the latter.
+///
+/// Works on tokens: string literals and quoted names are never touched.
+pub fn postgres_expression(sql: &str) -> String {
+    if !sql.contains("now()") && !sql.contains("ARRAY[") {
         return sql.to_owned();
     }
-    let doubled_dq = schema.replace('"', "\"\"");
-    let doubled_bt = schema.replace('`', "``");
-    let mut forms = vec![
-        format!("\"{doubled_dq}\"."),
-        format!("`{doubled_bt}`."),
-        format!("{schema}."),
-    ];
-    if schema.contains('\'') {
-        forms.push(format!("\"{}\".", doubled_dq.replace('\'', "''")));
-        forms.push(format!("`{}`.", doubled_bt.replace('\'', "''")));
-    }
+    let toks = lex(sql);
+    let text = |i: usize| toks.get(i).map(|t| &sql[t.start..t.end]);
     let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    'outer: while !rest.is_empty() {
-        let prev = out.chars().next_back();
-        for (i, form) in forms.iter().enumerate() {
-            // The bare form only counts at an identifier boundary.
-            let boundary_ok = i != 2 || !prev.is_some_and(is_ident_char);
-            if boundary_ok && rest.starts_with(form.as_str()) {
-                rest = &rest[form.len()..];
-                continue 'outer;
+    let mut at = 0;
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        if t.kind == Kind::Word
+            && text(i) == Some("now")
+            && text(i + 1) == Some("(")
+            && text(i + 2) == Some(")")
+            && (i == 0 || text(i - 1) != Some("."))
+        {
+            out.push_str(&sql[at..t.start]);
+            out.push_str("CURRENT_TIMESTAMP");
+            at = toks[i + 2].end;
+            i += 3;
+            continue;
+        }
+        if t.kind == Kind::Word && text(i) == Some("ARRAY") && text(i + 1) == Some("[") {
+            if let Some((from, rewritten, next)) = push_array_cast(sql, &toks, i) {
+                if from >= at {
+                    out.push_str(&sql[at..from]);
+                    out.push_str(&rewritten);
+                    at = toks[next - 1].end;
+                    i = next;
+                    continue;
+                }
             }
         }
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
-            out.push(c);
-        }
-        rest = chars.as_str();
+        i += 1;
     }
+    out.push_str(&sql[at..]);
     out
+}
+
+/// An `ARRAY[e1, e2]` at token `array` cast to `T[]`, as `(ARRAY[…])::T[]`
+/// or (pretty) `ARRAY[…]::T[]`: the byte where it starts, the array of
+/// cast elements that replaces it, and the index of the token after it.
+/// `None` for anything else, and in the pretty form unless every element
+/// is a plain operand (a literal, a name, a parenthesised group, with
+/// casts), where appending `::T` cannot change what it binds to.
+fn push_array_cast(sql: &str, toks: &[Tok], array: usize) -> Option<(usize, String, usize)> {
+    let text = |i: usize| toks.get(i).map(|t| &sql[t.start..t.end]);
+    let mut depth = 0usize;
+    let mut elements: Vec<(usize, usize)> = Vec::new();
+    let mut plain = true;
+    let mut start = toks.get(array + 2)?.start;
+    let mut i = array + 2;
+    let close = loop {
+        let t = toks.get(i)?;
+        match text(i)? {
+            "(" | "[" => depth += 1,
+            ")" | "]" if depth > 0 => depth -= 1,
+            "]" => {
+                elements.push((start, t.start));
+                break i;
+            }
+            "," if depth == 0 => {
+                elements.push((start, t.start));
+                start = toks.get(i + 1)?.start;
+            }
+            "::" | "." => {}
+            _ if depth == 0
+                && t.kind == Kind::Other
+                && !sql[t.start..t.end].starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                plain = false;
+            }
+            _ => {}
+        }
+        i += 1;
+    };
+    let parenthesised = array > 0 && text(array - 1) == Some("(") && text(close + 1) == Some(")");
+    let cast = if parenthesised { close + 2 } else { close + 1 };
+    if text(cast) != Some("::") || !(parenthesised || plain) {
+        return None;
+    }
+    // The type: words (and quoted names) up to `[` `]`.
+    let mut j = cast + 1;
+    while toks
+        .get(j)
+        .is_some_and(|t| matches!(t.kind, Kind::Word | Kind::Quoted))
+        || text(j) == Some(".")
+    {
+        j += 1;
+    }
+    if j == cast + 1 || text(j) != Some("[") || text(j + 1) != Some("]") {
+        return None;
+    }
+    let element_type = &sql[toks[cast + 1].start..toks[j - 1].end];
+    let elements: Vec<String> = elements
+        .iter()
+        .map(|(a, b)| {
+            let e = sql[*a..*b].trim();
+            if parenthesised {
+                format!("({e})::{element_type}")
+            } else {
+                format!("{e}::{element_type}")
+            }
+        })
+        .collect();
+    let from = if parenthesised {
+        toks[array - 1].start
+    } else {
+        toks[array].start
+    };
+    Some((from, format!("ARRAY[{}]", elements.join(", ")), j + 2))
 }
 
 /// Removes MySQL integer display widths: `int(11)` → `int`,
@@ -174,40 +252,37 @@ mod tests {
     }
 
     #[test]
-    fn own_schema_qualification_is_removed_at_identifier_boundaries() {
+    fn postgres_spellings_of_the_same_expression_agree() {
+        assert_eq!(postgres_expression("now()"), "CURRENT_TIMESTAMP");
         assert_eq!(
-            strip_schema_qualifier("nextval('t42.orders_id_seq'::regclass)", "t42"),
-            "nextval('orders_id_seq'::regclass)"
+            postgres_expression("(now() - '1 day'::interval)"),
+            "(CURRENT_TIMESTAMP - '1 day'::interval)"
         );
+        assert_eq!(postgres_expression("'now()'::text"), "'now()'::text");
+        assert_eq!(postgres_expression("x.now()"), "x.now()");
+        // What the server prints before and after a dump and restore.
+        let before =
+            "((s)::text = ANY ((ARRAY['a'::character varying, 'b,c'::character varying])::text[]))";
+        let after = "((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b,c'::character varying)::text]))";
+        assert_eq!(postgres_expression(before), after);
+        assert_eq!(postgres_expression(after), after);
+        // The same, pretty-printed.
+        let before =
+            "s::text = ANY (ARRAY['a'::character varying, 'b'::character varying]::text[])";
+        let after =
+            "s::text = ANY (ARRAY['a'::character varying::text, 'b'::character varying::text])";
+        assert_eq!(postgres_expression(before), after);
+        assert_eq!(postgres_expression(after), after);
         assert_eq!(
-            strip_schema_qualifier("SELECT \"Tenant 7\".a.x FROM \"Tenant 7\".a", "Tenant 7"),
-            "SELECT a.x FROM a"
+            postgres_expression("(ARRAY[f(1, 2), 3])::\"my type\"[]"),
+            "ARRAY[(f(1, 2))::\"my type\", (3)::\"my type\"]"
         );
+        // An element that is not a plain operand is left as it is.
         assert_eq!(
-            strip_schema_qualifier("select `acme`.`t`.`id` from `acme`.`t`", "acme"),
-            "select `t`.`id` from `t`"
+            postgres_expression("ARRAY[a + 1, 2]::text[]"),
+            "ARRAY[a + 1, 2]::text[]"
         );
-        assert_eq!(
-            strip_schema_qualifier("xt42.a + t42.b", "t42"),
-            "xt42.a + b"
-        );
-        assert_eq!(strip_schema_qualifier("a.b", ""), "a.b");
-        // A name with a quote in it is doubled in the quoted form, so it is
-        // not found verbatim: the slow path still strips it.
-        assert_eq!(strip_schema_qualifier("\"we\"\"ird\".t", "we\"ird"), "t");
-        assert_eq!(strip_schema_qualifier("other.t", "t42"), "other.t");
-        // Inside a string literal PostgreSQL doubles the name's `'`.
-        assert_eq!(
-            strip_schema_qualifier(
-                r#"nextval('"o''brien ""co"".".t_id_seq'::regclass)"#,
-                r#"o'brien "co"."#
-            ),
-            "nextval('t_id_seq'::regclass)"
-        );
-        assert_eq!(
-            strip_schema_qualifier(r#"'a'::"o'brien".e"#, "o'brien"),
-            "'a'::e"
-        );
+        assert_eq!(postgres_expression("(ARRAY[1, 2])[1]"), "(ARRAY[1, 2])[1]");
     }
 
     #[test]

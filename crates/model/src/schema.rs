@@ -69,6 +69,9 @@ pub struct SchemaSnapshot {
     /// Scheduled events (MySQL/MariaDB), format v2.
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Privileges on the schema itself (PostgreSQL), format v3.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 impl SchemaSnapshot {
@@ -81,6 +84,7 @@ impl SchemaSnapshot {
             sequences: Vec::new(),
             routines: Vec::new(),
             events: Vec::new(),
+            grants: Vec::new(),
         }
     }
 
@@ -93,6 +97,7 @@ impl SchemaSnapshot {
             && self.sequences.is_empty()
             && self.routines.is_empty()
             && self.events.is_empty()
+            && self.grants.is_empty()
     }
 
     pub fn table(&self, name: &str) -> Option<&Table> {
@@ -112,6 +117,19 @@ impl SchemaSnapshot {
         self.sequences.sort_by(|a, b| a.name.cmp(&b.name));
         self.routines.sort_by_key(Routine::key);
         self.events.sort_by(|a, b| a.name.cmp(&b.name));
+        self.grants.sort();
+        for v in &mut self.views {
+            v.grants.sort();
+        }
+        for e in &mut self.enums {
+            e.grants.sort();
+        }
+        for q in &mut self.sequences {
+            q.grants.sort();
+        }
+        for r in &mut self.routines {
+            r.grants.sort();
+        }
     }
 }
 
@@ -146,6 +164,10 @@ pub struct Table {
     /// security is enabled or forced is a table option.
     #[serde(default)]
     pub policies: Vec<Policy>,
+    /// Privileges on the table and its columns that differ from the
+    /// engine's default (PostgreSQL, format v3).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 impl Table {
@@ -162,6 +184,7 @@ impl Table {
             indexes: Vec::new(),
             triggers: Vec::new(),
             policies: Vec::new(),
+            grants: Vec::new(),
         }
     }
 
@@ -179,6 +202,7 @@ impl Table {
         self.indexes.sort_by(|a, b| a.name.name.cmp(&b.name.name));
         self.triggers.sort_by(|a, b| a.name.cmp(&b.name));
         self.policies.sort_by(|a, b| a.name.cmp(&b.name));
+        self.grants.sort();
     }
 }
 
@@ -367,6 +391,9 @@ pub struct View {
     pub definition: String,
     /// `check_option=cascaded`, `security=invoker`, …
     pub options: Vec<String>,
+    /// Privileges that differ from the engine's default (format v3).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,6 +401,9 @@ pub struct EnumType {
     pub name: String,
     /// Labels in sort order; order is significant.
     pub labels: Vec<String>,
+    /// Privileges that differ from the engine's default (format v3).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,6 +418,9 @@ pub struct Sequence {
     pub cycle: bool,
     /// `table.column` of a `serial` column that owns it.
     pub owned_by: Option<String>,
+    /// Privileges that differ from the engine's default (format v3).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 /// Whether a trigger fires (PostgreSQL's `tgenabled`; the other engines'
@@ -459,6 +492,9 @@ pub struct Routine {
     /// (`SET search_path …`) and the normalised body. MySQL's `DEFINER`
     /// is left out.
     pub definition: String,
+    /// Privileges that differ from the engine's default (format v3).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 impl Routine {
@@ -475,4 +511,54 @@ pub struct Event {
     /// Schedule, status, completion and body as canonical DDL, without
     /// `DEFINER`.
     pub definition: String,
+}
+
+/// A privilege that differs from what the engine gives by default: one
+/// granted beyond the default (`GRANT SELECT (password_hash) … TO public`)
+/// or a default one taken away (`REVOKE EXECUTE … FROM public`).
+///
+/// Roles are compared through the role rule of ARCHITECTURE.md: `public`
+/// is PUBLIC, `{owner}` the object's owner whoever it is, and the tenant's
+/// schema name inside a role's name reads `{tenant}` (`{tenant}_app`).
+/// Who granted it is left out.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Grant {
+    /// `true`: a default privilege taken away.
+    pub revoked: bool,
+    /// `SELECT`, `EXECUTE`, `USAGE`, … as the engine names it.
+    pub privilege: String,
+    /// The column, for a column privilege.
+    pub column: Option<String>,
+    pub grantee: String,
+    /// `WITH GRANT OPTION`.
+    pub grantable: bool,
+}
+
+impl Grant {
+    /// The statement that gives this state, on `object` (`TABLE tasks`,
+    /// `SCHEMA {tenant}`, `FUNCTION f(integer)`).
+    pub fn sql(&self, object: &str) -> String {
+        let column = self
+            .column
+            .as_ref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        if self.revoked {
+            format!(
+                "REVOKE {}{column} ON {object} FROM {};",
+                self.privilege, self.grantee
+            )
+        } else {
+            format!(
+                "GRANT {}{column} ON {object} TO {}{};",
+                self.privilege,
+                self.grantee,
+                if self.grantable {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            )
+        }
+    }
 }

@@ -3,4 +3,4 @@
 /**
  * What part of a table a change is about.
  */
-export type Area = "column" | "primary_key" | "unique" | "foreign_key" | "check" | "index" | "option" | "trigger" | "policy" | "definition";
+export type Area = "column" | "primary_key" | "unique" | "foreign_key" | "check" | "index" | "option" | "trigger" | "policy" | "grant" | "definition";
