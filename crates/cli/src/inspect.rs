@@ -72,6 +72,7 @@ struct InspectReport<'a> {
     sequences: Vec<WithHash<'a, tenantry_model::Sequence>>,
     routines: Vec<WithHash<'a, tenantry_model::Routine>>,
     events: Vec<WithHash<'a, tenantry_model::Event>>,
+    types: Vec<WithHash<'a, tenantry_model::UserType>>,
     /// The schema's own privileges that differ from the default (its
     /// `schema` object's hash is in the summary's object list).
     schema_grants: &'a [tenantry_model::Grant],
@@ -143,6 +144,14 @@ impl<'a> InspectReport<'a> {
                     object: e,
                 })
                 .collect(),
+            types: snap
+                .types
+                .iter()
+                .map(|t| WithHash {
+                    hash: h(ObjectKind::Type, &t.name),
+                    object: t,
+                })
+                .collect(),
             schema_grants: &snap.grants,
         }
     }
@@ -157,12 +166,13 @@ fn print_summary(
     writeln!(out, "root hash  {}", hash.root)?;
     writeln!(
         out,
-        "objects    {} tables ({} triggers, {} policies), {} views, {} enums, {} sequences, {} routines, {} events",
+        "objects    {} tables ({} triggers, {} policies), {} views, {} enums, {} domains and composite types, {} sequences, {} routines, {} events",
         snap.tables.len(),
         snap.tables.iter().map(|t| t.triggers.len()).sum::<usize>(),
         snap.tables.iter().map(|t| t.policies.len()).sum::<usize>(),
         snap.views.len(),
         snap.enums.len(),
+        snap.types.len(),
         snap.sequences.len(),
         snap.routines.len(),
         snap.events.len()

@@ -101,7 +101,13 @@ pub async fn introspect_schemas(
         .fetch_one(&mut *conn)
         .await?;
     let flavor = if version.to_ascii_lowercase().contains("mariadb") {
-        Flavor::MariaDb
+        // IGNORED indexes arrived in 10.6.
+        let (major, minor) = version_of(&version);
+        if (major, minor) >= (10, 6) {
+            Flavor::MariaDb
+        } else {
+            Flavor::MariaDbBefore106
+        }
     } else {
         Flavor::MySql
     };
@@ -116,6 +122,32 @@ pub async fn introspect_schemas(
 enum Flavor {
     MySql,
     MariaDb,
+    /// MariaDB before 10.6: no IGNORED indexes.
+    MariaDbBefore106,
+}
+
+impl Flavor {
+    fn is_mariadb(self) -> bool {
+        self != Flavor::MySql
+    }
+
+    /// `'YES'` for an index the optimizer is told to ignore (MariaDB's
+    /// IGNORED, MySQL's invisible).
+    fn ignored_index(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "CAST(IGNORED AS CHAR)",
+            Flavor::MariaDbBefore106 => "'NO'",
+            Flavor::MySql => "CASE WHEN IS_VISIBLE = 'NO' THEN 'YES' ELSE 'NO' END",
+        }
+    }
+}
+
+/// `10.11.19-MariaDB-…` → (10, 11).
+fn version_of(version: &str) -> (u32, u32) {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse().ok());
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 struct SchemaState {
@@ -189,6 +221,7 @@ async fn read_chunk(
         return Ok(());
     }
 
+    let mut partitioned = false;
     for row in fetch(conn, TABLES_SQL, schemas).await? {
         let schema = get(&row, "table_schema")?;
         let Some(st) = states.get_mut(&schema) else {
@@ -207,6 +240,21 @@ async fn read_chunk(
                 }
                 if get(&row, "table_type")? == "SYSTEM VERSIONED" {
                     t.options.push("system_versioned".into());
+                }
+                let comment = get(&row, "table_comment")?;
+                if !comment.is_empty() {
+                    t.options
+                        .push(format!("comment={}", quote::mysql_literal(&comment)));
+                }
+                // What the table was created or altered with beyond the
+                // defaults: ROW_FORMAT, KEY_BLOCK_SIZE, CHECKSUM, …; how a
+                // partitioned one is partitioned is read below.
+                for option in get(&row, "create_options")?.split_whitespace() {
+                    let option = option.to_ascii_lowercase();
+                    if option == "partitioned" {
+                        partitioned = true;
+                    }
+                    t.options.push(option);
                 }
                 st.table_collations.insert(name.clone(), collation);
                 st.tables.insert(name, st.snap.tables.len());
@@ -230,6 +278,36 @@ async fn read_chunk(
         }
     }
 
+    if partitioned {
+        for row in fetch(conn, PARTITIONS_SQL, schemas).await? {
+            let schema = get(&row, "table_schema")?;
+            let Some(st) = states.get_mut(&schema) else {
+                continue;
+            };
+            let Some(table) = st.table_mut(&get(&row, "table_name")?) else {
+                continue;
+            };
+            let mut option = format!(
+                "partition {} BY {}({}) VALUES {}",
+                get(&row, "partition_name")?,
+                get(&row, "method")?,
+                get(&row, "expression")?,
+                get(&row, "description")?
+            );
+            if let Some(sub) = get_opt(&row, "sub_method")? {
+                option.push_str(&format!(
+                    " SUBPARTITION BY {sub}({})",
+                    get(&row, "sub_expression")?
+                ));
+            }
+            table.options.push(collapse_whitespace(&strip_own_schema(
+                &option,
+                &schema,
+                TextKind::Sql,
+            )));
+        }
+    }
+
     for row in fetch(conn, COLUMNS_SQL, schemas).await? {
         let schema = get(&row, "table_schema")?;
         let Some(st) = states.get_mut(&schema) else {
@@ -240,12 +318,20 @@ async fn read_chunk(
         let Some(table) = st.table_mut(&table_name) else {
             continue;
         };
-        table.columns.push(column_from_row(
-            &row,
-            &schema,
-            table_collation.as_deref(),
-            flavor,
-        )?);
+        let column = column_from_row(&row, &schema, table_collation.as_deref(), flavor)?;
+        let extra = get(&row, "extra")?.to_ascii_lowercase();
+        if extra.split_whitespace().any(|w| w == "invisible") {
+            table.options.push(format!("invisible({})", column.name));
+        }
+        let comment = get(&row, "column_comment")?;
+        if !comment.is_empty() {
+            table.options.push(format!(
+                "comment({})={}",
+                column.name,
+                quote::mysql_literal(&comment)
+            ));
+        }
+        table.columns.push(column);
     }
 
     // Foreign keys: rules from REFERENTIAL_CONSTRAINTS, columns from KEY_COLUMN_USAGE.
@@ -298,7 +384,8 @@ async fn read_chunk(
 
     // Indexes, one row per key part, ordered.
     let mut index_parts: BTreeMap<ObjectKey, Vec<MySqlRow>> = BTreeMap::new();
-    for row in fetch(conn, STATISTICS_SQL, schemas).await? {
+    let statistics = STATISTICS_SQL.replace("{ignored}", flavor.ignored_index());
+    for row in fetch(conn, &statistics, schemas).await? {
         let key = (
             get(&row, "table_schema")?,
             get(&row, "table_name")?,
@@ -317,7 +404,7 @@ async fn read_chunk(
     }
 
     let checks_sql = match flavor {
-        Flavor::MariaDb => CHECKS_MARIADB_SQL,
+        Flavor::MariaDb | Flavor::MariaDbBefore106 => CHECKS_MARIADB_SQL,
         Flavor::MySql => CHECKS_MYSQL_SQL,
     };
     for row in fetch(conn, checks_sql, schemas).await? {
@@ -558,7 +645,7 @@ fn normalize_default(
     flavor: Flavor,
 ) -> Option<String> {
     let raw = raw?;
-    if flavor == Flavor::MariaDb {
+    if flavor.is_mariadb() {
         if raw == "NULL" {
             return None;
         }
@@ -580,6 +667,20 @@ fn normalize_default(
 }
 
 fn add_index(table: &mut Table, name: &str, rows: &[MySqlRow]) -> Result<(), sqlx::Error> {
+    // An index the optimizer ignores, or its comment, is an option of the
+    // table.
+    if let Some(first) = rows.first() {
+        if get(first, "ignored")? == "YES" {
+            table.options.push(format!("ignored_index={name}"));
+        }
+        let comment = get(first, "index_comment")?;
+        if !comment.is_empty() {
+            table.options.push(format!(
+                "index_comment({name})={}",
+                quote::mysql_literal(&comment)
+            ));
+        }
+    }
     let mut keys = Vec::new();
     let mut columns = Vec::new();
     for row in rows {
@@ -637,15 +738,30 @@ SELECT CAST(SCHEMA_NAME AS CHAR) AS schema_name, CAST(DEFAULT_COLLATION_NAME AS 
 const TABLES_SQL: &str = "
 SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
        CAST(TABLE_TYPE AS CHAR) AS table_type, CAST(ENGINE AS CHAR) AS engine,
-       CAST(TABLE_COLLATION AS CHAR) AS table_collation
+       CAST(TABLE_COLLATION AS CHAR) AS table_collation,
+       CAST(TABLE_COMMENT AS CHAR) AS table_comment, CAST(CREATE_OPTIONS AS CHAR) AS create_options
   FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({schemas})";
+
+/// How the partitioned tables of `{schemas}` are partitioned (asked only
+/// when one is: the view opens every table it lists).
+const PARTITIONS_SQL: &str = "
+SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
+       CAST(PARTITION_NAME AS CHAR) AS partition_name, CAST(PARTITION_METHOD AS CHAR) AS method,
+       CAST(PARTITION_EXPRESSION AS CHAR) AS expression,
+       CAST(PARTITION_DESCRIPTION AS CHAR) AS description,
+       CAST(SUBPARTITION_METHOD AS CHAR) AS sub_method,
+       CAST(SUBPARTITION_EXPRESSION AS CHAR) AS sub_expression
+  FROM information_schema.PARTITIONS
+ WHERE TABLE_SCHEMA IN ({schemas}) AND PARTITION_NAME IS NOT NULL
+   AND COALESCE(SUBPARTITION_ORDINAL_POSITION, 1) = 1";
 
 const COLUMNS_SQL: &str = "
 SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
        CAST(COLUMN_NAME AS CHAR) AS column_name, CAST(ORDINAL_POSITION AS SIGNED) AS ordinal_position,
        CAST(COLUMN_DEFAULT AS CHAR) AS column_default, CAST(IS_NULLABLE AS CHAR) AS is_nullable,
        CAST(COLUMN_TYPE AS CHAR) AS column_type, CAST(COLLATION_NAME AS CHAR) AS collation_name,
-       CAST(EXTRA AS CHAR) AS extra, CAST(GENERATION_EXPRESSION AS CHAR) AS generation_expression
+       CAST(EXTRA AS CHAR) AS extra, CAST(GENERATION_EXPRESSION AS CHAR) AS generation_expression,
+       CAST(COLUMN_COMMENT AS CHAR) AS column_comment
   FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({schemas})";
 
 const FK_COLUMNS_SQL: &str = "
@@ -669,7 +785,8 @@ SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS t
        CAST(INDEX_NAME AS CHAR) AS index_name, CAST(NON_UNIQUE AS CHAR) AS non_unique,
        CAST(COLUMN_NAME AS CHAR) AS column_name, CAST(SUB_PART AS CHAR) AS sub_part,
        CAST(INDEX_TYPE AS CHAR) AS index_type, CAST(COLLATION AS CHAR) AS collation,
-       CAST(NULL AS CHAR) AS expression
+       CAST(NULL AS CHAR) AS expression, {ignored} AS ignored,
+       CAST(INDEX_COMMENT AS CHAR) AS index_comment
   FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({schemas})
  ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
 

@@ -22,7 +22,7 @@ use tenantry_model::own_schema::{strip_own_schema, TextKind};
 use tenantry_model::{
     CheckConstraint, Column, Deferrable, EnumType, ForeignKey, GeneratedColumn, Grant, Identity,
     Index, IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot,
-    Sequence, Table, TableKind, Trigger, TriggerState, UniqueConstraint, View,
+    Sequence, Table, TableKind, Trigger, TriggerState, UniqueConstraint, UserType, View,
 };
 
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
@@ -300,6 +300,8 @@ enum Catalog {
     Policy = 14,
     /// The schema's own row (its privileges).
     Namespace = 15,
+    /// A comment on a relation, a column or a routine.
+    Description = 16,
 }
 
 /// A row version's `xmin` (PostgreSQL's `xid`), read as text (`xmin::text`).
@@ -474,7 +476,8 @@ fn acl_diff(acl: &str, baseline: &str, owner: &str) -> String {
 /// materialized CTE `ty`, so the planner joins first and runs the
 /// extension check only on what is left.
 const TYPES_CTE: &str = "ty AS MATERIALIZED (
-    SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, t.typacl, t.typowner, n.nspname
+    SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, t.typacl, t.typowner, n.nspname,
+           t.typbasetype, t.typtypmod, t.typnotnull, t.typdefaultbin, t.typcollation, t.typrelid
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
@@ -500,6 +503,9 @@ struct Queries {
     triggers: String,
     policies: String,
     routines: String,
+    rules: String,
+    composites: String,
+    comments: String,
     namespaces: String,
     outside: String,
     fingerprints: String,
@@ -564,7 +570,7 @@ impl Queries {
              SELECT ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
-                    c.relrowsecurity, c.relforcerowsecurity,
+                    c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text AS replident,
                     {relation_grants} AS grants,
                     CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
                     CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
@@ -593,11 +599,17 @@ impl Queries {
         // Types come back as (oid, typmod) and are named once per distinct
         // pair (`Names`): a thousand tenants' columns use a few dozen.
         let column_owner = "(SELECT o.relowner FROM pg_class o WHERE o.oid = a.attrelid)";
+        let compression = if version >= 140_000 {
+            "a.attcompression::text"
+        } else {
+            "''"
+        };
         let columns = format!(
             "SELECT a.attrelid::int8 AS relid, a.attname::text AS attname, a.attnum AS attnum,
                     a.atttypid AS type_oid, a.atttypmod AS typmod, a.attnotnull,
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
                     a.attcollation::int8 AS collation_oid, {} AS grants,
+                    a.attstorage::text AS storage, {compression} AS compression,
                     (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin::text AS x
                FROM pg_attribute a
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped",
@@ -631,7 +643,7 @@ impl Queries {
                     con.conkey AS conkey, con.confrelid::int8 AS confrelid, con.confkey AS confkey,
                     con.confupdtype::text AS confupdtype, con.confdeltype::text AS confdeltype,
                     con.confmatchtype::text AS confmatchtype, con.condeferrable, con.condeferred,
-                    con.conindid::int8 AS conindid,
+                    con.conindid::int8 AS conindid, con.convalidated,
                     CASE WHEN {plain_check} THEN 'CHECK (' || pg_get_expr(con.conbin, m.ctx, true) || ')'
                          WHEN con.contype IN ('c','x') THEN pg_get_constraintdef(con.oid, true)
                     END AS definition,
@@ -658,6 +670,7 @@ impl Queries {
                     (ix.indcollation::oid[])[:] AS collations,
                     pg_get_expr(ix.indpred, m.ctx, true) AS predicate,
                     {nulls_not_distinct} AS nulls_not_distinct,
+                    ix.indisvalid, ix.indisreplident, ic.reloptions::text[] AS index_options,
                     ix.indexrelid::int8 AS k, ix.xmin::text AS x, ic.xmin::text AS x_class
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_index ix ON ix.indrelid = m.rel
@@ -676,9 +689,35 @@ impl Queries {
                     t.oid::int8 AS k, t.xmin::text AS x,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
-                    END AS h_labels
+                    END AS h_labels,
+                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS domain_base,
+                    t.typtype = 'd' AND t.typnotnull AS domain_not_null,
+                    CASE WHEN t.typtype = 'd' THEN pg_get_expr(t.typdefaultbin, 0) END AS domain_default,
+                    CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation <>
+                              (SELECT b.typcollation FROM pg_type b WHERE b.oid = t.typbasetype)
+                         THEN (SELECT co.collname::text FROM pg_collation co WHERE co.oid = t.typcollation)
+                    END AS domain_collation,
+                    CASE WHEN t.typtype = 'd' THEN
+                         ARRAY(SELECT con.conname::text || ' ' || pg_get_constraintdef(con.oid, true)
+                                 FROM pg_constraint con WHERE con.contypid = t.oid ORDER BY con.conname)
+                    END AS domain_checks,
+                    CASE WHEN t.typtype = 'd' THEN
+                         ARRAY(SELECT {constraint} FROM pg_constraint con WHERE con.contypid = t.oid)
+                    END AS h_constraints,
+                    CASE WHEN t.typtype = 'c' THEN t.typrelid::int8 END AS typrelid
                FROM ty t
               WHERE {type_filter}"
+        );
+        // Standalone composite types (`$1`: candidate row types' relations,
+        // those of no relation read): their attributes.
+        let composites = format!(
+            "SELECT c.oid::int8 AS oid, {class_c} AS h_class,
+                    ARRAY(SELECT quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
+                            FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                             AND NOT a.attisdropped ORDER BY a.attnum) AS attributes,
+                    ARRAY(SELECT {attribute} FROM pg_attribute a WHERE a.attrelid = c.oid
+                             AND a.attnum > 0 AND NOT a.attisdropped) AS h_attributes
+               FROM pg_class c WHERE c.oid = ANY($1) AND c.relkind = 'c'"
         );
         // Triggers (not the internal ones behind foreign keys) and
         // row-level security policies, by the tables' oids.
@@ -689,6 +728,12 @@ impl Queries {
                FROM pg_trigger tg
               WHERE tg.tgrelid = ANY($1) AND {TRIGGER_FILTER}"
         );
+        let rules = "SELECT w.ev_class::int8 AS relid, w.rulename::text AS name,
+                    pg_get_ruledef(w.oid, true) AS definition, w.oid::int8 AS k, w.xmin::text AS x
+               FROM pg_rewrite w
+              WHERE w.ev_class = ANY($1) AND w.rulename <> '_RETURN'"
+            .to_owned();
+        let rewrite = item(Catalog::Rewrite, "w.oid", "w");
         let policies =
             "SELECT p.polrelid::int8 AS relid, p.polname::text AS name, p.polcmd::text AS cmd,
                     p.polpermissive AS permissive,
@@ -755,6 +800,19 @@ impl Queries {
             )
         );
         let namespace = item(Catalog::Namespace, "ns.oid", "ns");
+        // Comments on the relations and routines read (`$1`: their oids).
+        let description = item(
+            Catalog::Description,
+            "(d.objoid::int8 << 16) + d.objsubid",
+            "d",
+        );
+        let comments = format!(
+            "SELECT d.objoid::int8 AS oid, d.classoid = 'pg_proc'::regclass AS routine,
+                    d.objsubid::int2 AS attnum, d.description, {description} AS h
+               FROM pg_description d
+              WHERE d.classoid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+                AND d.objoid = ANY($1)"
+        );
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
@@ -858,16 +916,35 @@ impl Queries {
                  UNION ALL SELECT t.typnamespace, {typ} FROM ty t WHERE {type_filter}
                  UNION ALL SELECT t.typnamespace, {label} FROM ty t JOIN pg_enum e ON e.enumtypid = t.oid
                             WHERE t.typtype = 'e' AND {type_filter}
+                 UNION ALL SELECT t.typnamespace, {constraint} FROM ty t
+                            JOIN pg_constraint con ON con.contypid = t.oid
+                            WHERE t.typtype = 'd' AND {type_filter}
+                 UNION ALL SELECT t.typnamespace, {class_c} FROM ty t
+                            JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+                            LEFT JOIN rels r ON r.oid = t.typrelid
+                            WHERE t.typtype = 'c' AND r.oid IS NULL AND {type_filter}
+                 UNION ALL SELECT t.typnamespace, {attribute} FROM ty t
+                            JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+                            LEFT JOIN rels r ON r.oid = t.typrelid
+                            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                            WHERE t.typtype = 'c' AND r.oid IS NULL AND {type_filter}
                  UNION ALL SELECT r.ns, {sequence} FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
                             WHERE s.seqrelid = ANY((SELECT oids FROM seqs)::oid[])
                  UNION ALL SELECT r.ns, {trigger} FROM pg_trigger tg JOIN rels r ON r.oid = tg.tgrelid
                             WHERE tg.tgrelid = {in_tables} AND {TRIGGER_FILTER}
+                 UNION ALL SELECT r.ns, {rewrite} FROM pg_rewrite w JOIN rels r ON r.oid = w.ev_class
+                            WHERE w.ev_class = {in_tables} AND w.rulename <> '_RETURN'
                  UNION ALL SELECT r.ns, {policy} FROM pg_policy p JOIN rels r ON r.oid = p.polrelid
                             WHERE p.polrelid = {in_tables}
                  UNION ALL SELECT p.pronamespace, {proc} FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
                             WHERE {proc_filter}
                  UNION ALL SELECT ns, h FROM outside_items
                  UNION ALL SELECT ns.oid, {namespace} FROM ns
+                 UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
+                            WHERE d.classoid = 'pg_class'::regclass
+                 UNION ALL SELECT p.pronamespace, {description} FROM pg_description d
+                            JOIN pg_proc p ON p.oid = d.objoid JOIN ns ON ns.oid = p.pronamespace
+                            WHERE d.classoid = 'pg_proc'::regclass AND {proc_filter}
              )
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
@@ -883,6 +960,9 @@ impl Queries {
             triggers,
             policies,
             routines,
+            rules,
+            composites,
+            comments,
             namespaces,
             outside,
             fingerprints,
@@ -927,13 +1007,36 @@ struct TypedColumn {
     at: ColumnAt,
     ty: Oid,
     typmod: i32,
+    /// `attstorage`: compared with the type's default.
+    storage: String,
 }
 
-/// A type as columns name it with a given modifier (`format_type`), and
-/// the type's own collation.
+/// `attcompression`'s code as `ALTER COLUMN … SET COMPRESSION` names it.
+fn compression_name(code: &str) -> &str {
+    match code {
+        "p" => "pglz",
+        "l" => "lz4",
+        other => other,
+    }
+}
+
+/// `attstorage`'s code as `ALTER COLUMN … SET STORAGE` names it.
+fn storage_name(code: &str) -> &str {
+    match code {
+        "p" => "plain",
+        "e" => "external",
+        "m" => "main",
+        "x" => "extended",
+        other => other,
+    }
+}
+
+/// A type as columns name it with a given modifier (`format_type`), the
+/// type's own collation and its default storage.
 struct TypeName {
     name: String,
     collation: i64,
+    storage: String,
 }
 
 /// The names a chunk's columns and indexes refer to by oid: types (per
@@ -969,16 +1072,16 @@ impl Names {
             pairs.iter().map(|(t, m)| (Oid(*t), *m)).unzip();
         // (kind, oid, typmod, name, type's collation or operator class's
         // default flag)
-        let rows: Vec<(String, i64, i32, String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64, i32, String, i64, String)> = sqlx::query_as(
             "SELECT 't', m.ty::int8, m.typmod, format_type(m.ty, m.typmod),
-                    COALESCE(t.typcollation, 0)::int8
+                    COALESCE(t.typcollation, 0)::int8, COALESCE(t.typstorage::text, '')
                FROM unnest($1::oid[], $2::int4[]) AS m(ty, typmod)
                LEFT JOIN pg_type t ON t.oid = m.ty
              UNION ALL
-             SELECT 'o', o.oid::int8, 0, o.opcname::text, o.opcdefault::int4::int8
+             SELECT 'o', o.oid::int8, 0, o.opcname::text, o.opcdefault::int4::int8, ''
                FROM pg_opclass o WHERE o.oid = ANY($3)
              UNION ALL
-             SELECT 'c', c.oid::int8, 0, c.collname::text, 0
+             SELECT 'c', c.oid::int8, 0, c.collname::text, 0, ''
                FROM pg_collation c WHERE c.oid = ANY($4)",
         )
         .bind(&types)
@@ -988,7 +1091,7 @@ impl Names {
         .fetch_all(&mut *conn)
         .await?;
         let mut names = Self::default();
-        for (kind, oid, typmod, name, extra) in rows {
+        for (kind, oid, typmod, name, extra, storage) in rows {
             match kind.as_str() {
                 "t" => {
                     let ty = u32::try_from(oid).unwrap_or(0);
@@ -997,6 +1100,7 @@ impl Names {
                         TypeName {
                             name,
                             collation: extra,
+                            storage,
                         },
                     );
                 }
@@ -1120,6 +1224,8 @@ struct ConstraintRow {
     match_type: String,
     deferrable: bool,
     deferred: bool,
+    /// False for a foreign key added `NOT VALID` and never validated.
+    validated: bool,
     definition: Option<String>,
 }
 
@@ -1185,6 +1291,12 @@ async fn read_chunk(
                 if row.try_get::<bool, _>("relforcerowsecurity")? {
                     options.push("row_security=forced".into());
                 }
+                // REPLICA IDENTITY USING INDEX is an option of that index.
+                match row.try_get::<&str, _>("replident")? {
+                    "f" => options.push("replica_identity=full".into()),
+                    "n" => options.push("replica_identity=nothing".into()),
+                    _ => {}
+                }
                 if let Some(key) = row.try_get::<Option<&str>, _>("partition_key")? {
                     options.push(format!("partition_by={}", strip(key, schema)));
                 }
@@ -1207,9 +1319,9 @@ async fn read_chunk(
                 });
             }
             "S" => {
-                if let Some((owner, mut sequence)) = sequence_from_row(&row, &name)? {
-                    sequence.grants = grants_of(&row, None, schema, database)?;
-                    owned.push((s, owner, sequence));
+                if let Some(mut read) = sequence_from_row(&row, &name)? {
+                    read.sequence.grants = grants_of(&row, None, schema, database)?;
+                    owned.push((s, read));
                 }
             }
             _ => {}
@@ -1242,11 +1354,23 @@ async fn read_chunk(
             index: table.columns.len(),
             collation: row.try_get("collation_oid")?,
         };
+        // A column's compression (when not the server's default) is an
+        // option of its table; its storage, when it differs from its
+        // type's, once the type is known.
+        let compression: &str = row.try_get("compression")?;
+        if !compression.is_empty() {
+            table.options.push(format!(
+                "compression({})={}",
+                column.name,
+                compression_name(compression)
+            ));
+        }
         typed.push(TypedColumn {
             relid,
             at,
             ty: row.try_get("type_oid")?,
             typmod: row.try_get("typmod")?,
+            storage: row.try_get::<String, _>("storage")?,
         });
         attrs.names.insert((relid, attnum), column.name.clone());
         attrs.read.insert((relid, attnum), at);
@@ -1330,6 +1454,7 @@ async fn read_chunk(
             match_type: row.try_get("confmatchtype")?,
             deferrable: row.try_get("condeferrable")?,
             deferred: row.try_get("condeferred")?,
+            validated: row.try_get("convalidated")?,
             definition: row.try_get("definition")?,
         });
     }
@@ -1341,12 +1466,26 @@ async fn read_chunk(
         .bind(&contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((.., digest)) = chunk.row_table(&row, Catalog::Index)? else {
+        let Some((_, table, _, digest)) = chunk.row_table(&row, Catalog::Index)? else {
             continue;
         };
         // The index's own pg_class row.
         let indexrelid: i64 = row.try_get("indexrelid")?;
         digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
+        // What any index (a constraint's too) carries beside its keys: the
+        // table's replica identity, a failed build, storage parameters.
+        let name: &str = row.try_get("index_name")?;
+        if row.try_get::<bool, _>("indisreplident")? {
+            table.options.push(format!("replica_identity=index {name}"));
+        }
+        if !row.try_get::<bool, _>("indisvalid")? {
+            table.options.push(format!("invalid_index={name}"));
+        }
+        if let Some(options) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
+            table
+                .options
+                .push(format!("index_options({name})={}", options.join(",")));
+        }
         if let Some(nulls_not_distinct) = constraint_indexes.get_mut(&indexrelid) {
             *nulls_not_distinct = row.try_get("nulls_not_distinct")?;
             continue;
@@ -1371,6 +1510,10 @@ async fn read_chunk(
         column.data_type = strip_names(&ty.name, schema);
         if c.at.collation != ty.collation {
             column.collation = names.collations.get(&c.at.collation).cloned();
+        }
+        if c.storage != ty.storage {
+            let option = format!("storage({})={}", column.name, storage_name(&c.storage));
+            table.options.push(option);
         }
     }
     for row in index_rows {
@@ -1399,6 +1542,20 @@ async fn read_chunk(
                 _ => TriggerState::Enabled,
             },
         });
+    }
+    drop(rows);
+
+    // Rewrite rules on tables (a view's own `_RETURN` rule is its query):
+    // options of their table.
+    let mut rows = sqlx::query(&queries.rules).bind(&tables).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Rewrite)? else {
+            continue;
+        };
+        let name: &str = row.try_get("name")?;
+        let definition: &str = row.try_get("definition")?;
+        let option = format!("rule {name}={}", strip(definition, schema));
+        table.options.push(option);
     }
     drop(rows);
 
@@ -1438,6 +1595,8 @@ async fn read_chunk(
     }
     drop(rows);
 
+    // Routines by oid: their schema and position there.
+    let mut routines: HashMap<i64, (usize, usize)> = HashMap::new();
     let mut rows = sqlx::query(&queries.routines)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1445,12 +1604,17 @@ async fn read_chunk(
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
             continue;
         };
-        chunk.digests[s].add_row(Catalog::Proc, row.try_get("k")?, row.try_get("x")?);
+        let oid: i64 = row.try_get("k")?;
+        chunk.digests[s].add_row(Catalog::Proc, oid, row.try_get("x")?);
         let routine = routine_from_row(&row, &chunk.names[s], database)?;
+        routines.insert(oid, (s, chunk.snaps[s].routines.len()));
         chunk.snaps[s].routines.push(routine);
     }
     drop(rows);
 
+    // Row types of no relation read: standalone composite types, or a
+    // relation of an extension (told apart by the next query).
+    let mut composites: HashMap<i64, (usize, String, Vec<Grant>)> = HashMap::new();
     let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
@@ -1462,7 +1626,29 @@ async fn read_chunk(
         for h in labels.unwrap_or_default() {
             digest.add(h);
         }
-        if row.try_get::<&str, _>("typtype")? == "e" {
+        let constraints: Option<Vec<Option<i64>>> = row.try_get("h_constraints")?;
+        for h in constraints.unwrap_or_default() {
+            digest.add(h);
+        }
+        let typtype: &str = row.try_get("typtype")?;
+        if typtype == "d" {
+            let ty = domain_from_row(&row, &chunk.names[s], database)?;
+            chunk.snaps[s].types.push(ty);
+            continue;
+        }
+        if let Some(relid) = row.try_get::<Option<i64>, _>("typrelid")? {
+            if !chunk.relations.contains_key(&relid) {
+                composites.insert(
+                    relid,
+                    (
+                        s,
+                        row.try_get::<String, _>("typname")?,
+                        grants_of(&row, None, &chunk.names[s], database)?,
+                    ),
+                );
+            }
+        }
+        if typtype == "e" {
             chunk.snaps[s].enums.push(EnumType {
                 name: row.try_get("typname")?,
                 labels: row
@@ -1470,6 +1656,84 @@ async fn read_chunk(
                     .unwrap_or_default(),
                 grants: grants_of(&row, None, &chunk.names[s], database)?,
             });
+        }
+    }
+    drop(rows);
+
+    if !composites.is_empty() {
+        let relids: Vec<Oid> = composites.keys().filter_map(|o| oid_of(*o)).collect();
+        let mut rows = sqlx::query(&queries.composites)
+            .bind(&relids)
+            .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let Some((s, name, grants)) = composites.remove(&row.try_get::<i64, _>("oid")?) else {
+                continue;
+            };
+            let digest = &mut chunk.digests[s];
+            digest.add(row.try_get("h_class")?);
+            for h in row.try_get::<Vec<Option<i64>>, _>("h_attributes")? {
+                digest.add(h);
+            }
+            let attributes: Vec<String> = row.try_get("attributes")?;
+            let schema = &chunk.names[s];
+            chunk.snaps[s].types.push(UserType {
+                name,
+                kind: "composite".into(),
+                definition: strip_names(&attributes.join(", "), schema),
+                grants,
+            });
+        }
+    }
+
+    // Comments: a table's, a column's and a view's are options of theirs
+    // (`comment=…`, `comment(column)=…`), a routine's ends its text.
+    let commented: Vec<Oid> = chunk
+        .relations
+        .keys()
+        .chain(routines.keys())
+        .filter_map(|o| oid_of(*o))
+        .collect();
+    let mut rows = sqlx::query(&queries.comments)
+        .bind(&commented)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let oid: i64 = row.try_get("oid")?;
+        let text: String = row.try_get("description")?;
+        let comment = tenantry_model::quote::postgres_literal(&text);
+        let h: Option<i64> = row.try_get("h")?;
+        if row.try_get::<bool, _>("routine")? {
+            let Some(&(s, i)) = routines.get(&oid) else {
+                continue;
+            };
+            chunk.digests[s].add(h);
+            if let Some(r) = chunk.snaps[s].routines.get_mut(i) {
+                r.definition.push_str(&format!("\nCOMMENT {comment};"));
+            }
+            continue;
+        }
+        let Some((s, _)) = chunk.relations.get(&oid).cloned() else {
+            continue;
+        };
+        chunk.digests[s].add(h);
+        let attnum: i16 = row.try_get("attnum")?;
+        let option = if attnum == 0 {
+            format!("comment={comment}")
+        } else {
+            let Some(column) = attrs.names.get(&(oid, attnum)) else {
+                continue;
+            };
+            format!("comment({column})={comment}")
+        };
+        if let Some(&(s, i)) = chunk.tables.get(&oid) {
+            if let Some(t) = chunk.snaps[s].tables.get_mut(i) {
+                t.options.push(option);
+            }
+        } else if let Some(v) = chunk.snaps[s]
+            .views
+            .iter_mut()
+            .find(|v| chunk.relations.get(&oid).is_some_and(|(_, n)| *n == v.name))
+        {
+            v.options.push(option);
         }
     }
     drop(rows);
@@ -1493,7 +1757,7 @@ async fn read_chunk(
         constraints
             .iter()
             .map(|c| c.confrelid)
-            .chain(owned.iter().filter_map(|(_, o, _)| o.map(|(t, _)| t))),
+            .chain(owned.iter().filter_map(|(_, r)| r.owner.map(|(t, _)| t))),
         &chunk.relations,
         &mut attrs,
     )
@@ -1509,8 +1773,8 @@ async fn read_chunk(
         constraints.iter().map(|c| relation(c.confrelid)).collect();
     let owners: Vec<Option<String>> = owned
         .iter()
-        .map(|(_, owner, _)| {
-            let (table, column) = (*owner)?;
+        .map(|(_, r)| {
+            let (table, column) = r.owner?;
             let (_, table_name) = relation(table)?;
             let column_name = attrs.names.get(&(table, column))?;
             Some(format!("{table_name}.{column_name}"))
@@ -1526,8 +1790,31 @@ async fn read_chunk(
             .unwrap_or(false);
         add_constraint(table, schema, c, target, nulls_not_distinct, &attrs);
     }
-    // A serial column's sequence is owned by `table.column`.
-    for ((s, _, mut sequence), owned_by) in owned.into_iter().zip(owners) {
+    // A serial column's sequence is owned by `table.column`; an identity
+    // column's options are an option of its table.
+    for ((s, read), owned_by) in owned.into_iter().zip(owners) {
+        let SequenceRead {
+            owner,
+            identity,
+            mut sequence,
+        } = read;
+        if identity {
+            let column = owner.and_then(|key| attrs.names.get(&key));
+            let table = owner.and_then(|(relid, _)| chunk.table(relid));
+            if let (Some(column), Some((table, ..))) = (column, table) {
+                table.options.push(format!(
+                    "identity({column})=AS {} START {} INCREMENT {} MINVALUE {} MAXVALUE {} CACHE {}{}",
+                    sequence.data_type,
+                    sequence.start,
+                    sequence.increment,
+                    sequence.min_value,
+                    sequence.max_value,
+                    sequence.cache,
+                    if sequence.cycle { " CYCLE" } else { "" }
+                ));
+            }
+            continue;
+        }
         sequence.owned_by = owned_by;
         chunk.snaps[s].sequences.push(sequence);
     }
@@ -1597,27 +1884,31 @@ async fn outside_relations(
     Ok(rows.into_iter().map(|(oid, s, t)| (oid, (s, t))).collect())
 }
 
-/// A sequence from its relation's row, with the (table oid, attribute
-/// number) of the column that owns it; `None` for an identity column's
-/// sequence, which is part of the column.
-#[allow(clippy::type_complexity)]
-fn sequence_from_row(
-    row: &PgRow,
-    name: &str,
-) -> Result<Option<(Option<(i64, i16)>, Sequence)>, sqlx::Error> {
+/// A sequence read: the (table oid, attribute number) of the column that
+/// owns it, if one does, and whether it is that column's identity (its
+/// options then belong to the column, its name to nobody).
+struct SequenceRead {
+    owner: Option<(i64, i16)>,
+    identity: bool,
+    sequence: Sequence,
+}
+
+/// A sequence from its relation's row.
+fn sequence_from_row(row: &PgRow, name: &str) -> Result<Option<SequenceRead>, sqlx::Error> {
     let Some(data_type) = row.try_get::<Option<String>, _>("seq_type")? else {
         return Ok(None);
     };
-    let owner = match row.try_get::<Option<&str>, _>("dependency")? {
-        Some("i") => return Ok(None),
+    let dependency = row.try_get::<Option<&str>, _>("dependency")?;
+    let owner = match dependency {
         Some(_) => row
             .try_get::<Option<i64>, _>("owner")?
             .zip(row.try_get::<Option<i16>, _>("owner_column")?),
         None => None,
     };
-    Ok(Some((
+    Ok(Some(SequenceRead {
         owner,
-        Sequence {
+        identity: dependency == Some("i"),
+        sequence: Sequence {
             name: name.to_owned(),
             data_type,
             start: row.try_get("seqstart")?,
@@ -1629,7 +1920,7 @@ fn sequence_from_row(
             owned_by: None,
             grants: Vec::new(),
         },
-    )))
+    }))
 }
 
 /// A routine's canonical text from its catalog attributes: the same
@@ -1738,6 +2029,33 @@ fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine
         kind: kind.to_owned(),
         arguments: strip_names(identity, schema),
         definition: def,
+        grants: grants_of(row, None, schema, database)?,
+    })
+}
+
+/// A domain from its type's row: base type, collation, default, NOT NULL
+/// and its constraints by name, as `CREATE DOMAIN` would give them.
+fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType, sqlx::Error> {
+    let mut d = strip_names(row.try_get::<&str, _>("domain_base")?, schema);
+    if let Some(c) = row.try_get::<Option<&str>, _>("domain_collation")? {
+        d.push_str(&format!(" COLLATE {}", tenantry_model::quote::postgres(c)));
+    }
+    if let Some(default) = row.try_get::<Option<&str>, _>("domain_default")? {
+        d.push_str(&format!(" DEFAULT {}", strip(default, schema)));
+    }
+    if row.try_get::<bool, _>("domain_not_null")? {
+        d.push_str(" NOT NULL");
+    }
+    for check in row
+        .try_get::<Option<Vec<String>>, _>("domain_checks")?
+        .unwrap_or_default()
+    {
+        d.push_str(&format!(" CONSTRAINT {}", strip(&check, schema)));
+    }
+    Ok(UserType {
+        name: row.try_get("typname")?,
+        kind: "domain".into(),
+        definition: d,
         grants: grants_of(row, None, schema, database)?,
     })
 }
@@ -1924,6 +2242,12 @@ fn add_constraint(
                 (true, true) => Deferrable::InitiallyDeferred,
             };
             let (target_schema, target_table) = target.unzip();
+            if !c.validated {
+                // Existing rows were never checked against it.
+                table
+                    .options
+                    .push(format!("not_valid=foreign key ({})", columns.join(", ")));
+            }
             table.foreign_keys.push(ForeignKey {
                 name: ObjectName::new(c.name, generated),
                 columns,

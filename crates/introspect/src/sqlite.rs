@@ -207,6 +207,11 @@ async fn read_table(
     }
 
     table.foreign_keys = read_foreign_keys(conn, name).await?;
+    for (columns, deferrable) in sqlite_sql::foreign_key_deferrability(&parsed) {
+        if let Some(fk) = table.foreign_keys.iter_mut().find(|f| f.columns == columns) {
+            fk.deferrable = deferrable;
+        }
+    }
 
     let indexes = sqlx::query(
         "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY name",

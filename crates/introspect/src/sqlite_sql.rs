@@ -4,6 +4,8 @@
 //! predicates. It never executes anything and never fails: unknown text is
 //! carried through as tokens.
 
+use tenantry_model::Deferrable;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Tok {
     /// A bare word: keyword or unquoted identifier.
@@ -220,6 +222,56 @@ pub(crate) fn parse_create_table(sql: &str) -> TableSql {
     out
 }
 
+/// Each foreign key the statement declares, by its local columns, with
+/// its deferrability (which no pragma reports): a column's `REFERENCES` or
+/// a table's `FOREIGN KEY (…) REFERENCES`.
+pub(crate) fn foreign_key_deferrability(table: &TableSql) -> Vec<(Vec<String>, Deferrable)> {
+    let mut out = Vec::new();
+    for (name, def) in &table.columns {
+        if let Some(at) = def.iter().position(|t| t.is_kw("REFERENCES")) {
+            out.push((vec![name.clone()], deferrability(&def[at..])));
+        }
+    }
+    for part in &table.constraints {
+        let Some(key) = part.iter().position(|t| t.is_kw("KEY")) else {
+            continue;
+        };
+        if !part.iter().any(|t| t.is_kw("FOREIGN"))
+            || !part.get(key + 1).is_some_and(|t| t.is_punct("("))
+        {
+            continue;
+        }
+        let Some(close) = matching_paren(part, key + 1) else {
+            continue;
+        };
+        let columns = part[key + 2..close]
+            .iter()
+            .filter_map(|t| t.ident().map(str::to_owned))
+            .collect();
+        out.push((columns, deferrability(&part[close..])));
+    }
+    out
+}
+
+/// `DEFERRABLE [INITIALLY DEFERRED | INITIALLY IMMEDIATE]` or `NOT
+/// DEFERRABLE …` in a foreign-key clause.
+fn deferrability(clause: &[Tok]) -> Deferrable {
+    let Some(at) = clause.iter().position(|t| t.is_kw("DEFERRABLE")) else {
+        return Deferrable::NotDeferrable;
+    };
+    if at > 0 && clause[at - 1].is_kw("NOT") {
+        return Deferrable::NotDeferrable;
+    }
+    let deferred = clause[at..]
+        .windows(2)
+        .any(|w| w[0].is_kw("INITIALLY") && w[1].is_kw("DEFERRED"));
+    if deferred {
+        Deferrable::InitiallyDeferred
+    } else {
+        Deferrable::InitiallyImmediate
+    }
+}
+
 /// `[CONSTRAINT name] CHECK (expr)` occurrences in a definition: (name, expr).
 pub(crate) fn checks_in(def: &[Tok]) -> Vec<(Option<String>, String)> {
     let mut found = Vec::new();
@@ -296,6 +348,28 @@ pub(crate) fn view_query(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_keys_are_deferrable_as_declared() {
+        let t = parse_create_table(
+            "CREATE TABLE c (a INT REFERENCES p DEFERRABLE INITIALLY DEFERRED, b INT REFERENCES p, \
+             x INT, y INT, FOREIGN KEY (x, y) REFERENCES q (i, j) DEFERRABLE, \
+             z INT REFERENCES p NOT DEFERRABLE INITIALLY DEFERRED)",
+        );
+        let found = foreign_key_deferrability(&t);
+        assert_eq!(
+            found,
+            vec![
+                (vec!["a".to_owned()], Deferrable::InitiallyDeferred),
+                (vec!["b".to_owned()], Deferrable::NotDeferrable),
+                (vec!["z".to_owned()], Deferrable::NotDeferrable),
+                (
+                    vec!["x".to_owned(), "y".to_owned()],
+                    Deferrable::InitiallyImmediate
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn create_table_parts_are_found() {

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use crate::schema::{
     Column, Deferrable, EnumType, Event, ForeignKey, Grant, Identity, Index, IndexKey,
     IndexKeyTarget, ObjectName, Policy, Routine, SchemaSnapshot, Sequence, Table, TableKind,
-    Trigger, TriggerState, View,
+    Trigger, TriggerState, UserType, View,
 };
 
 fn constraint_prefix(name: &ObjectName) -> String {
@@ -269,6 +269,17 @@ pub fn render_routine(r: &Routine) -> String {
         &format!("{kind} {}({})", r.name, r.arguments),
         &r.grants,
     );
+    s
+}
+
+pub fn render_type(t: &UserType) -> String {
+    let mut s = if t.kind == "domain" {
+        format!("CREATE DOMAIN {} AS {};\n", t.name, t.definition)
+    } else {
+        format!("CREATE TYPE {} AS ({});\n", t.name, t.definition)
+    };
+    let kind = if t.kind == "domain" { "DOMAIN" } else { "TYPE" };
+    push_grants(&mut s, &format!("{kind} {}", t.name), &t.grants);
     s
 }
 

@@ -77,7 +77,7 @@ pub struct SideBySideLine {
 #[ts(export)]
 pub struct ObjectDiff {
     #[ts(
-        type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\" | \"schema\""
+        type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\" | \"schema\" | \"type\""
     )]
     pub kind: ObjectKind,
     pub name: String,
@@ -144,6 +144,11 @@ fn ddl_of(snap: &SchemaSnapshot, kind: ObjectKind, name: &str) -> Option<String>
             .find(|e| e.name == name)
             .map(ddl::render_event),
         ObjectKind::Schema => (!snap.grants.is_empty()).then(|| ddl::render_schema(snap)),
+        ObjectKind::Type => snap
+            .types
+            .iter()
+            .find(|t| t.name == name)
+            .map(ddl::render_type),
     }
 }
 

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::schema::{
     CheckConstraint, Column, Deferrable, EnumType, Event, ForeignKey, Grant, Identity, Index,
     IndexKey, IndexKeyTarget, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine,
-    SchemaSnapshot, Sequence, Table, TableKind, Trigger, UniqueConstraint, View,
+    SchemaSnapshot, Sequence, Table, TableKind, Trigger, UniqueConstraint, UserType, View,
 };
 
 /// The version of the canonical encoding. Hashes of different formats are
@@ -171,6 +171,8 @@ pub enum ObjectKind {
     /// The schema itself (its privileges), named `schema`; present only
     /// when it has something to compare.
     Schema,
+    /// A domain or composite type (PostgreSQL).
+    Type,
 }
 
 impl ObjectKind {
@@ -183,6 +185,7 @@ impl ObjectKind {
             ObjectKind::Routine => "routine",
             ObjectKind::Event => "event",
             ObjectKind::Schema => "schema",
+            ObjectKind::Type => "type",
         }
     }
 }
@@ -250,6 +253,9 @@ pub fn hash_schema(schema: &SchemaSnapshot) -> SchemaHash {
     }
     for ev in &schema.events {
         push(ObjectKind::Event, &ev.name, &|e| encode_event(e, ev));
+    }
+    for ty in &schema.types {
+        push(ObjectKind::Type, &ty.name, &|e| encode_user_type(e, ty));
     }
     if !schema.grants.is_empty() {
         push(ObjectKind::Schema, SCHEMA_OBJECT, &|e| {
@@ -370,6 +376,13 @@ fn encode_table(e: &mut Encoder, t: &Table) {
     e.set(&t.indexes, encode_index);
     e.set(&t.triggers, encode_trigger);
     e.set(&t.policies, encode_policy);
+    e.set(&t.grants, encode_grant);
+}
+
+fn encode_user_type(e: &mut Encoder, t: &UserType) {
+    e.str(&t.name);
+    e.str(&t.kind);
+    e.str(&t.definition);
     e.set(&t.grants, encode_grant);
 }
 

@@ -72,6 +72,9 @@ pub struct SchemaSnapshot {
     /// Privileges on the schema itself (PostgreSQL), format v3.
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// Domains and composite types (PostgreSQL), format v3.
+    #[serde(default)]
+    pub types: Vec<UserType>,
 }
 
 impl SchemaSnapshot {
@@ -85,6 +88,7 @@ impl SchemaSnapshot {
             routines: Vec::new(),
             events: Vec::new(),
             grants: Vec::new(),
+            types: Vec::new(),
         }
     }
 
@@ -98,6 +102,7 @@ impl SchemaSnapshot {
             && self.routines.is_empty()
             && self.events.is_empty()
             && self.grants.is_empty()
+            && self.types.is_empty()
     }
 
     pub fn table(&self, name: &str) -> Option<&Table> {
@@ -129,6 +134,10 @@ impl SchemaSnapshot {
         }
         for r in &mut self.routines {
             r.grants.sort();
+        }
+        self.types.sort_by(|a, b| a.name.cmp(&b.name));
+        for t in &mut self.types {
+            t.grants.sort();
         }
     }
 }
@@ -561,4 +570,18 @@ impl Grant {
             )
         }
     }
+}
+
+/// A domain or a composite type (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserType {
+    pub name: String,
+    /// `domain` or `composite`.
+    pub kind: String,
+    /// As canonical DDL: a domain's base type, collation, default, NOT
+    /// NULL and CHECK constraints; a composite type's attributes in order.
+    pub definition: String,
+    /// Privileges that differ from the engine's default.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
