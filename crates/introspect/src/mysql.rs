@@ -261,8 +261,9 @@ async fn read_chunk(
                 st.snap.tables.push(t);
             }
             "SEQUENCE" => st.snap.sequences.push(Sequence {
-                // MariaDB sequences: their options are not in information_schema
-                // before 11.5; the name is recorded, the options are not.
+                // MariaDB sequences: their options are not in
+                // information_schema before 11.5; they are read from the
+                // sequence itself below.
                 name,
                 data_type: "sequence".into(),
                 start: 0,
@@ -275,6 +276,29 @@ async fn read_chunk(
                 grants: Vec::new(),
             }),
             _ => {}
+        }
+    }
+
+    // A MariaDB sequence is a table of one row holding its options (the
+    // counter, `next_not_cached_value`, is never read).
+    for (schema, st) in states.iter_mut() {
+        for q in st.snap.sequences.iter_mut() {
+            let sql = format!(
+                "SELECT CAST(start_value AS SIGNED), CAST(increment AS SIGNED),
+                        CAST(minimum_value AS SIGNED), CAST(maximum_value AS SIGNED),
+                        CAST(cache_size AS SIGNED), CAST(cycle_option AS SIGNED)
+                   FROM {}.{}",
+                quote::mysql(schema),
+                quote::mysql(&q.name)
+            );
+            let (start, increment, min, max, cache, cycle): (i64, i64, i64, i64, i64, i64) =
+                sqlx::query_as(&sql).fetch_one(&mut *conn).await?;
+            q.start = start;
+            q.increment = increment;
+            q.min_value = min;
+            q.max_value = max;
+            q.cache = cache;
+            q.cycle = cycle != 0;
         }
     }
 
