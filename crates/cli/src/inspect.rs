@@ -87,71 +87,37 @@ struct WithHash<'a, T> {
 
 impl<'a> InspectReport<'a> {
     fn new(snap: &'a SchemaSnapshot, hash: &SchemaHash) -> Self {
-        let h = |kind: ObjectKind, name: &str| {
-            hash.object(kind, name)
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        };
+        // Each object of a kind with its hash, looked up by its key.
+        fn of<'a, T>(
+            hash: &SchemaHash,
+            kind: ObjectKind,
+            items: &'a [T],
+            key: impl Fn(&T) -> String,
+        ) -> Vec<WithHash<'a, T>> {
+            items
+                .iter()
+                .map(|object| WithHash {
+                    hash: hash
+                        .object(kind, &key(object))
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    object,
+                })
+                .collect()
+        }
         Self {
             hash_format: hash.root.format().number(),
             engine: snap.engine,
             root_hash: hash.root.to_string(),
-            tables: snap
-                .tables
-                .iter()
-                .map(|t| WithHash {
-                    hash: h(ObjectKind::Table, &t.name),
-                    object: t,
-                })
-                .collect(),
-            views: snap
-                .views
-                .iter()
-                .map(|v| WithHash {
-                    hash: h(ObjectKind::View, &v.name),
-                    object: v,
-                })
-                .collect(),
-            enums: snap
-                .enums
-                .iter()
-                .map(|e| WithHash {
-                    hash: h(ObjectKind::Enum, &e.name),
-                    object: e,
-                })
-                .collect(),
-            sequences: snap
-                .sequences
-                .iter()
-                .map(|s| WithHash {
-                    hash: h(ObjectKind::Sequence, &s.name),
-                    object: s,
-                })
-                .collect(),
-            routines: snap
-                .routines
-                .iter()
-                .map(|r| WithHash {
-                    hash: h(ObjectKind::Routine, &r.key()),
-                    object: r,
-                })
-                .collect(),
-            events: snap
-                .events
-                .iter()
-                .map(|e| WithHash {
-                    hash: h(ObjectKind::Event, &e.name),
-                    object: e,
-                })
-                .collect(),
-            types: snap
-                .types
-                .iter()
-                .map(|t| WithHash {
-                    hash: h(ObjectKind::Type, &t.name),
-                    object: t,
-                })
-                .collect(),
+            tables: of(hash, ObjectKind::Table, &snap.tables, |t| t.name.clone()),
+            views: of(hash, ObjectKind::View, &snap.views, |v| v.name.clone()),
+            enums: of(hash, ObjectKind::Enum, &snap.enums, |e| e.name.clone()),
+            sequences: of(hash, ObjectKind::Sequence, &snap.sequences, |s| {
+                s.name.clone()
+            }),
+            routines: of(hash, ObjectKind::Routine, &snap.routines, |r| r.key()),
+            events: of(hash, ObjectKind::Event, &snap.events, |e| e.name.clone()),
+            types: of(hash, ObjectKind::Type, &snap.types, |t| t.name.clone()),
             schema_grants: &snap.grants,
         }
     }
