@@ -187,6 +187,23 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         Some("nextval('counter'::regclass)")
     );
     assert!(read[&schemas[0]].snapshot.grants.is_empty());
+    let invalid = read[&schemas[cases
+        .iter()
+        .position(|c| c.0.starts_with("index left invalid"))
+        .unwrap()
+        + 2]]
+        .snapshot
+        .table("t")
+        .unwrap()
+        .indexes
+        .iter()
+        .find(|i| i.name.name == "t_note")
+        .map(|i| tenantry_model::ddl::index_line("t", i))
+        .unwrap();
+    assert!(
+        invalid.contains("INVALID: a CREATE INDEX CONCURRENTLY failed"),
+        "{invalid}"
+    );
     let types = &read[&schemas[0]].snapshot.types;
     assert_eq!(types.len(), 2, "{types:?}");
     assert_eq!(types[0].definition, "a integer, b mood", "{types:?}");

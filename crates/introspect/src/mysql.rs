@@ -751,6 +751,7 @@ fn add_index(table: &mut Table, name: &str, rows: &[MySqlRow]) -> Result<(), sql
         keys,
         include: Vec::new(),
         predicate: None,
+        invalid: false,
     });
     Ok(())
 }

@@ -1473,13 +1473,10 @@ async fn read_chunk(
         let indexrelid: i64 = row.try_get("indexrelid")?;
         digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
         // What any index (a constraint's too) carries beside its keys: the
-        // table's replica identity, a failed build, storage parameters.
+        // table's replica identity, storage parameters.
         let name: &str = row.try_get("index_name")?;
         if row.try_get::<bool, _>("indisreplident")? {
             table.options.push(format!("replica_identity=index {name}"));
-        }
-        if !row.try_get::<bool, _>("indisvalid")? {
-            table.options.push(format!("invalid_index={name}"));
         }
         if let Some(options) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
             table
@@ -2303,6 +2300,7 @@ struct IndexRow {
     opclasses: Vec<i64>,
     collations: Vec<i64>,
     predicate: Option<String>,
+    invalid: bool,
 }
 
 impl IndexRow {
@@ -2323,6 +2321,7 @@ impl IndexRow {
             opclasses: oids("opclasses")?,
             collations: oids("collations")?,
             predicate: row.try_get("predicate")?,
+            invalid: !row.try_get::<bool, _>("indisvalid")?,
         })
     }
 }
@@ -2346,6 +2345,7 @@ fn index_from_row(
         opclasses,
         collations,
         predicate,
+        invalid,
     } = row;
 
     // A key column is a table column (attnum > 0) or an expression (0),
@@ -2426,6 +2426,7 @@ fn index_from_row(
         keys,
         include,
         predicate: predicate.map(|p| strip(&p, schema)),
+        invalid,
     }
 }
 

@@ -275,6 +275,7 @@ async fn read_table(
                     keys,
                     include: Vec::new(),
                     predicate,
+                    invalid: false,
                 });
             }
         }

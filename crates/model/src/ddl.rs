@@ -108,6 +108,11 @@ pub fn index_line(table: &str, i: &Index) -> String {
     if let Some(p) = &i.predicate {
         let _ = write!(s, " WHERE {p}");
     }
+    if i.invalid {
+        s.push_str(
+            " /* INVALID: a CREATE INDEX CONCURRENTLY failed part-way; drop the index and create it again */",
+        );
+    }
     s
 }
 

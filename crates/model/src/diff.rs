@@ -396,6 +396,7 @@ mod tests {
             keys: vec![IndexKey::column("email")],
             include: vec![],
             predicate: None,
+            invalid: false,
         });
         s.tables.push(t);
         s.tables.push(Table::new("accounts"));

@@ -496,6 +496,7 @@ fn encode_index(e: &mut Encoder, i: &Index) {
     }
     e.set(&i.include, |e, c| e.str(c));
     e.opt_str(i.predicate.as_deref());
+    e.flag(i.invalid);
 }
 
 fn encode_index_key(e: &mut Encoder, k: &IndexKey) {

@@ -355,6 +355,10 @@ pub struct Index {
     pub include: Vec<String>,
     /// Partial index predicate, normalised.
     pub predicate: Option<String>,
+    /// Left invalid by a `CREATE INDEX CONCURRENTLY` that failed part-way
+    /// (PostgreSQL, format v3): it is maintained but never used.
+    #[serde(default)]
+    pub invalid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
