@@ -398,6 +398,7 @@ const MYSQL_TEMPLATE: &str = "
     CREATE TABLE t (id int PRIMARY KEY, note text, n int DEFAULT 0);
     CREATE INDEX t_n ON t (n);
     CREATE SEQUENCE counter START WITH 10;
+    CREATE VIEW busy AS SELECT t.id, n FROM t WHERE note <> 'idle';
     CREATE TRIGGER audit BEFORE UPDATE ON t FOR EACH ROW SET NEW.n = OLD.n + 1;
     CREATE FUNCTION twice(x int) RETURNS int DETERMINISTIC RETURN x * 2;
     CREATE PROCEDURE tidy(IN lim int) BEGIN DELETE FROM t WHERE id < lim; END;
@@ -455,6 +456,7 @@ async fn mysql_triggers_routines_and_events_are_hashed() {
         "CREATE TABLE t (id int PRIMARY KEY, note text, n int DEFAULT 0);
          CREATE INDEX t_n ON t (n);
          CREATE SEQUENCE counter START WITH 10;
+         CREATE VIEW busy AS SELECT t.id, n FROM t WHERE note <> 'idle';
          CREATE EVENT cleanup ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO DELETE FROM t WHERE n > 100;
          CREATE PROCEDURE tidy(IN lim int) BEGIN DELETE FROM t WHERE id < lim; END;
          CREATE FUNCTION twice(x int) RETURNS int DETERMINISTIC RETURN x * 2;

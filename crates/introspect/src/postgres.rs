@@ -168,11 +168,26 @@ pub async fn read_schemas(
     schemas: &[String],
 ) -> Result<BTreeMap<String, SchemaRead>, sqlx::Error> {
     let queries = Queries::new(server_version(conn).await?);
-    let (previous, database) = pin_search_path(conn).await?;
+    let mut previous = None;
     let mut out = BTreeMap::new();
     let mut read = Ok(());
     for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
-        read = read_chunk(conn, chunk, &queries, &database, &mut out).await;
+        read = match read_chunk(conn, chunk, &queries, &mut out).await {
+            // Not a catalog connection: pin the search path (once) and
+            // read the chunk again.
+            Ok(Read::SearchPath(current)) if previous.is_none() => {
+                match pin_search_path(conn).await {
+                    Ok(()) => {
+                        previous = Some(current);
+                        read_chunk(conn, chunk, &queries, &mut out)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => other.map(|_| ()),
+        };
         if read.is_err() {
             break;
         }
@@ -198,24 +213,24 @@ pub async fn read_schemas(
 /// `public.tasks` would print as `tasks`, like the tenant's own table.
 const CATALOG_SEARCH_PATH: &str = "pg_catalog";
 
-/// Sets [`CATALOG_SEARCH_PATH`] for the session unless it is already set
-/// (a [`connect_for_catalog`] connection), returning the value to put back
-/// (a migration's connection reads its schema before and after, inside its
-/// own transaction, and must get its own search path back) and the
-/// database's name (the role rule's tenant name for `public`).
-async fn pin_search_path(conn: &mut PgConnection) -> Result<(Option<String>, String), sqlx::Error> {
-    let (current, database): (String, String) =
-        sqlx::query_as("SELECT current_setting('search_path'), current_database()::text")
-            .fetch_one(&mut *conn)
-            .await?;
-    if current == CATALOG_SEARCH_PATH {
-        return Ok((None, database));
-    }
+/// Sets [`CATALOG_SEARCH_PATH`] for the session. A [`connect_for_catalog`]
+/// connection has it from the start (a scan pays nothing); any other (a
+/// migration's, which reads its schema before and after inside its own
+/// transaction) gets its own value put back by [`read_schemas`].
+async fn pin_search_path(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT set_config('search_path', $1, false)")
         .bind(CATALOG_SEARCH_PATH)
         .execute(&mut *conn)
         .await?;
-    Ok((Some(current), database))
+    Ok(())
+}
+
+/// What [`read_chunk`] did.
+enum Read {
+    Done,
+    /// Nothing: the session's search path (this value) is not
+    /// [`CATALOG_SEARCH_PATH`].
+    SearchPath(String),
 }
 
 /// The server's version number (150004 for 15.4): as the server announced
@@ -503,10 +518,7 @@ struct Queries {
     triggers: String,
     policies: String,
     routines: String,
-    rules: String,
     composites: String,
-    comments: String,
-    namespaces: String,
     outside: String,
     fingerprints: String,
 }
@@ -556,6 +568,32 @@ impl Queries {
         );
         let type_filter = not_in_extension("t.oid", "pg_type");
 
+        // A table's rewrite rules (other than a view's `_RETURN`, which is
+        // its query), comments, and the schema's own row and privileges: a
+        // database's `public` schema is made by initdb with USAGE (before
+        // PostgreSQL 15, CREATE too) for PUBLIC, its default, where a schema
+        // made by CREATE SCHEMA (a template's scratch) has none.
+        let rewrite = item(Catalog::Rewrite, "w.oid", "w");
+        let description = item(
+            Catalog::Description,
+            "(d.objoid::int8 << 16) + d.objsubid",
+            "d",
+        );
+        let namespace = item(Catalog::Namespace, "ns.oid", "ns");
+        let public_default = if version >= 150_000 {
+            "USAGE"
+        } else {
+            "USAGE, CREATE"
+        };
+        let namespace_grants = acl_diff(
+            "ns.nspacl",
+            &format!(
+                "CASE WHEN ns.nspname = 'public'
+                      THEN acldefault('n', ns.nspowner) || makeaclitem(0, ns.nspowner, '{public_default}', false)
+                      ELSE acldefault('n', ns.nspowner) END"
+            ),
+            "ns.nspowner",
+        );
         let relation_grants = acl_diff(
             "c.relacl",
             "acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner)",
@@ -566,8 +604,21 @@ impl Queries {
         // pg_sequence row and the column that owns it (serial) or whose
         // identity it is.
         let relations = format!(
-            "WITH {NAMESPACES_CTE}
-             SELECT ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
+            "WITH {NAMESPACES_CTE},
+             nsx AS MATERIALIZED (SELECT ns.oid, ns.nspname, {namespace_grants} AS grants,
+                                         {namespace} AS h FROM ns)
+             SELECT current_setting('search_path') AS search_path, current_database()::text AS database,
+                    ns.grants AS ns_grants, ns.h AS h_ns,
+                    d.description AS comment, {description} AS h_comment,
+                    CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
+                         ARRAY(SELECT w.rulename::text || '=' || pg_get_ruledef(w.oid, true) FROM pg_rewrite w
+                                WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN' ORDER BY w.rulename)
+                    END AS rules,
+                    CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
+                         ARRAY(SELECT {rewrite} FROM pg_rewrite w
+                                WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN')
+                    END AS h_rules,
+                    ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
                     c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text AS replident,
@@ -584,8 +635,10 @@ impl Queries {
                     dep.refobjid::int8 AS owner, dep.refobjsubid::int2 AS owner_column,
                     dep.deptype::text AS dependency,
                     s.xmin::text AS x_seq
-               FROM ns
+               FROM nsx ns
                LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {relation_filter}
+               LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+                                         AND d.objsubid = 0
                LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
                LEFT JOIN LATERAL (
                     SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_depend d
@@ -610,8 +663,11 @@ impl Queries {
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
                     a.attcollation::int8 AS collation_oid, {} AS grants,
                     a.attstorage::text AS storage, {compression} AS compression,
+                    d.description AS comment, {description} AS h_comment,
                     (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin::text AS x
                FROM pg_attribute a
+               LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass
+                                         AND d.objsubid = a.attnum
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped",
             acl_diff(
                 "a.attacl",
@@ -728,12 +784,6 @@ impl Queries {
                FROM pg_trigger tg
               WHERE tg.tgrelid = ANY($1) AND {TRIGGER_FILTER}"
         );
-        let rules = "SELECT w.ev_class::int8 AS relid, w.rulename::text AS name,
-                    pg_get_ruledef(w.oid, true) AS definition, w.oid::int8 AS k, w.xmin::text AS x
-               FROM pg_rewrite w
-              WHERE w.ev_class = ANY($1) AND w.rulename <> '_RETURN'"
-            .to_owned();
-        let rewrite = item(Catalog::Rewrite, "w.oid", "w");
         let policies =
             "SELECT p.polrelid::int8 AS relid, p.polname::text AS name, p.polcmd::text AS cmd,
                     p.polpermissive AS permissive,
@@ -769,49 +819,14 @@ impl Queries {
                     format_type(a.aggtranstype, NULL) AS agg_state,
                     NULLIF(a.aggfinalfn, 0)::regprocedure::text AS agg_final, a.agginitval AS agg_init,
                     {routine_grants} AS grants,
+                    d.description AS comment, {description} AS h_comment,
                     p.oid::int8 AS k, p.xmin::text AS x
                FROM ns JOIN pg_proc p ON p.pronamespace = ns.oid
                JOIN pg_language l ON l.oid = p.prolang
                LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
+               LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass
+                                         AND d.objsubid = 0
               WHERE {proc_filter}"
-        );
-        // The schemas' own privileges. A database's `public` schema is made
-        // by initdb with USAGE (before PostgreSQL 15, CREATE too) for
-        // PUBLIC: that is its default, where a schema made by CREATE
-        // SCHEMA (a template's scratch) has none.
-        let public_default = if version >= 150_000 {
-            "USAGE"
-        } else {
-            "USAGE, CREATE"
-        };
-        let namespaces = format!(
-            "WITH {NAMESPACES_CTE}
-             SELECT ns.nspname::text AS nspname, {} AS grants,
-                    ns.oid::int8 AS k, ns.xmin::text AS x
-               FROM ns",
-            acl_diff(
-                "ns.nspacl",
-                &format!(
-                    "CASE WHEN ns.nspname = 'public'
-                          THEN acldefault('n', ns.nspowner) || makeaclitem(0, ns.nspowner, '{public_default}', false)
-                          ELSE acldefault('n', ns.nspowner) END"
-                ),
-                "ns.nspowner"
-            )
-        );
-        let namespace = item(Catalog::Namespace, "ns.oid", "ns");
-        // Comments on the relations and routines read (`$1`: their oids).
-        let description = item(
-            Catalog::Description,
-            "(d.objoid::int8 << 16) + d.objsubid",
-            "d",
-        );
-        let comments = format!(
-            "SELECT d.objoid::int8 AS oid, d.classoid = 'pg_proc'::regclass AS routine,
-                    d.objsubid::int2 AS attnum, d.description, {description} AS h
-               FROM pg_description d
-              WHERE d.classoid IN ('pg_class'::regclass, 'pg_proc'::regclass)
-                AND d.objoid = ANY($1)"
         );
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
@@ -942,9 +957,10 @@ impl Queries {
                  UNION ALL SELECT ns.oid, {namespace} FROM ns
                  UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
                             WHERE d.classoid = 'pg_class'::regclass
+                              AND (d.objsubid = 0 OR r.relkind IN ('r','p'))
                  UNION ALL SELECT p.pronamespace, {description} FROM pg_description d
                             JOIN pg_proc p ON p.oid = d.objoid JOIN ns ON ns.oid = p.pronamespace
-                            WHERE d.classoid = 'pg_proc'::regclass AND {proc_filter}
+                            WHERE d.classoid = 'pg_proc'::regclass AND d.objsubid = 0 AND {proc_filter}
              )
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
@@ -960,10 +976,7 @@ impl Queries {
             triggers,
             policies,
             routines,
-            rules,
             composites,
-            comments,
-            namespaces,
             outside,
             fingerprints,
         }
@@ -1233,9 +1246,8 @@ async fn read_chunk(
     conn: &mut PgConnection,
     schemas: &[String],
     queries: &Queries,
-    database: &str,
     out: &mut BTreeMap<String, SchemaRead>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Read, sqlx::Error> {
     let mut chunk = Chunk {
         names: Vec::new(),
         snaps: Vec::new(),
@@ -1247,19 +1259,33 @@ async fn read_chunk(
     // Sequences with the column that owns them, when one does.
     let mut owned = Vec::new();
 
+    // The database's name: the role rule's tenant name for `public`.
+    let mut database = String::new();
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
+        if database.is_empty() {
+            let search_path: String = row.try_get("search_path")?;
+            if search_path != CATALOG_SEARCH_PATH {
+                return Ok(Read::SearchPath(search_path));
+            }
+            database = row.try_get("database")?;
+        }
         let nspname: &str = row.try_get("nspname")?;
         let s = match position.get(nspname) {
             Some(&s) => s,
             None => {
+                // The schema's first row: its own privileges.
                 let s = chunk.names.len();
                 position.insert(nspname.to_owned(), s);
                 chunk.names.push(nspname.to_owned());
-                chunk.snaps.push(SchemaSnapshot::new(Engine::Postgres));
-                chunk.digests.push(Digest::default());
+                let mut snap = SchemaSnapshot::new(Engine::Postgres);
+                snap.grants = grants_in(&row, "ns_grants", None, nspname, &database)?;
+                chunk.snaps.push(snap);
+                let mut digest = Digest::default();
+                digest.add(row.try_get("h_ns")?);
+                chunk.digests.push(digest);
                 s
             }
         };
@@ -1269,9 +1295,20 @@ async fn read_chunk(
         };
         let schema = &chunk.names[s];
         let snap = &mut chunk.snaps[s];
-        chunk.digests[s].add_row(Catalog::Class, oid, row.try_get("x")?);
-        chunk.digests[s].add(row.try_get("h_rule")?);
-        chunk.digests[s].add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
+        let digest = &mut chunk.digests[s];
+        digest.add_row(Catalog::Class, oid, row.try_get("x")?);
+        digest.add(row.try_get("h_rule")?);
+        digest.add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
+        digest.add(row.try_get("h_comment")?);
+        for h in row
+            .try_get::<Option<Vec<Option<i64>>>, _>("h_rules")?
+            .unwrap_or_default()
+        {
+            digest.add(h);
+        }
+        let comment = row
+            .try_get::<Option<&str>, _>("comment")?
+            .map(|c| format!("comment={}", tenantry_model::quote::postgres_literal(c)));
         let name: String = row.try_get("relname")?;
         let relkind: String = row.try_get("relkind")?;
         let reloptions: Option<Vec<String>> = row.try_get("reloptions")?;
@@ -1303,24 +1340,34 @@ async fn read_chunk(
                 if let Some(bound) = row.try_get::<Option<&str>, _>("partition_of")? {
                     options.push(format!("partition_of={}", strip(bound, schema)));
                 }
+                // Rewrite rules, `name=definition`.
+                for rule in row
+                    .try_get::<Option<Vec<String>>, _>("rules")?
+                    .unwrap_or_default()
+                {
+                    let (name, definition) = rule.split_once('=').unwrap_or((&rule, ""));
+                    options.push(format!("rule {name}={}", strip(definition, schema)));
+                }
+                options.extend(comment);
                 t.options = options;
-                t.grants = grants_of(&row, None, schema, database)?;
+                t.grants = grants_of(&row, None, schema, &database)?;
                 chunk.tables.insert(oid, (s, snap.tables.len()));
                 snap.tables.push(t);
             }
             "v" | "m" => {
                 let def: Option<&str> = row.try_get("viewdef")?;
+                options.extend(comment);
                 snap.views.push(View {
                     name: name.clone(),
                     materialized: relkind == "m",
                     definition: strip(def.unwrap_or_default(), schema),
                     options,
-                    grants: grants_of(&row, None, schema, database)?,
+                    grants: grants_of(&row, None, schema, &database)?,
                 });
             }
             "S" => {
                 if let Some(mut read) = sequence_from_row(&row, &name)? {
-                    read.sequence.grants = grants_of(&row, None, schema, database)?;
+                    read.sequence.grants = grants_of(&row, None, schema, &database)?;
                     owned.push((s, read));
                 }
             }
@@ -1330,8 +1377,9 @@ async fn read_chunk(
     }
     drop(rows);
     if chunk.names.is_empty() {
-        return Ok(());
+        return Ok(Read::Done);
     }
+    let database = database.as_str();
     let tables: Vec<Oid> = chunk.tables.keys().filter_map(|o| oid_of(*o)).collect();
 
     // Column names by (table, attnum): constraints and indexes come back as
@@ -1343,13 +1391,21 @@ async fn read_chunk(
         .bind(&tables)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::Attribute)? else {
+        let Some((relid, table, schema, digest)) = chunk.row_table(&row, Catalog::Attribute)?
+        else {
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
         let column = column_from_row(&row)?;
         let grants = grants_of(&row, Some(&column.name), schema, database)?;
         table.grants.extend(grants);
+        digest.add(row.try_get("h_comment")?);
+        if let Some(c) = row.try_get::<Option<&str>, _>("comment")? {
+            let comment = tenantry_model::quote::postgres_literal(c);
+            table
+                .options
+                .push(format!("comment({})={comment}", column.name));
+        }
         let at = ColumnAt {
             index: table.columns.len(),
             collation: row.try_get("collation_oid")?,
@@ -1542,20 +1598,6 @@ async fn read_chunk(
     }
     drop(rows);
 
-    // Rewrite rules on tables (a view's own `_RETURN` rule is its query):
-    // options of their table.
-    let mut rows = sqlx::query(&queries.rules).bind(&tables).fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Rewrite)? else {
-            continue;
-        };
-        let name: &str = row.try_get("name")?;
-        let definition: &str = row.try_get("definition")?;
-        let option = format!("rule {name}={}", strip(definition, schema));
-        table.options.push(option);
-    }
-    drop(rows);
-
     let mut rows = sqlx::query(&queries.policies)
         .bind(&tables)
         .fetch(&mut *conn);
@@ -1592,8 +1634,6 @@ async fn read_chunk(
     }
     drop(rows);
 
-    // Routines by oid: their schema and position there.
-    let mut routines: HashMap<i64, (usize, usize)> = HashMap::new();
     let mut rows = sqlx::query(&queries.routines)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1603,8 +1643,14 @@ async fn read_chunk(
         };
         let oid: i64 = row.try_get("k")?;
         chunk.digests[s].add_row(Catalog::Proc, oid, row.try_get("x")?);
-        let routine = routine_from_row(&row, &chunk.names[s], database)?;
-        routines.insert(oid, (s, chunk.snaps[s].routines.len()));
+        chunk.digests[s].add(row.try_get("h_comment")?);
+        let mut routine = routine_from_row(&row, &chunk.names[s], database)?;
+        if let Some(c) = row.try_get::<Option<&str>, _>("comment")? {
+            let comment = tenantry_model::quote::postgres_literal(c);
+            routine
+                .definition
+                .push_str(&format!("\nCOMMENT {comment};"));
+        }
         chunk.snaps[s].routines.push(routine);
     }
     drop(rows);
@@ -1681,71 +1727,6 @@ async fn read_chunk(
             });
         }
     }
-
-    // Comments: a table's, a column's and a view's are options of theirs
-    // (`comment=…`, `comment(column)=…`), a routine's ends its text.
-    let commented: Vec<Oid> = chunk
-        .relations
-        .keys()
-        .chain(routines.keys())
-        .filter_map(|o| oid_of(*o))
-        .collect();
-    let mut rows = sqlx::query(&queries.comments)
-        .bind(&commented)
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let oid: i64 = row.try_get("oid")?;
-        let text: String = row.try_get("description")?;
-        let comment = tenantry_model::quote::postgres_literal(&text);
-        let h: Option<i64> = row.try_get("h")?;
-        if row.try_get::<bool, _>("routine")? {
-            let Some(&(s, i)) = routines.get(&oid) else {
-                continue;
-            };
-            chunk.digests[s].add(h);
-            if let Some(r) = chunk.snaps[s].routines.get_mut(i) {
-                r.definition.push_str(&format!("\nCOMMENT {comment};"));
-            }
-            continue;
-        }
-        let Some((s, _)) = chunk.relations.get(&oid).cloned() else {
-            continue;
-        };
-        chunk.digests[s].add(h);
-        let attnum: i16 = row.try_get("attnum")?;
-        let option = if attnum == 0 {
-            format!("comment={comment}")
-        } else {
-            let Some(column) = attrs.names.get(&(oid, attnum)) else {
-                continue;
-            };
-            format!("comment({column})={comment}")
-        };
-        if let Some(&(s, i)) = chunk.tables.get(&oid) {
-            if let Some(t) = chunk.snaps[s].tables.get_mut(i) {
-                t.options.push(option);
-            }
-        } else if let Some(v) = chunk.snaps[s]
-            .views
-            .iter_mut()
-            .find(|v| chunk.relations.get(&oid).is_some_and(|(_, n)| *n == v.name))
-        {
-            v.options.push(option);
-        }
-    }
-    drop(rows);
-
-    let mut rows = sqlx::query(&queries.namespaces)
-        .bind(schemas)
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
-            continue;
-        };
-        chunk.digests[s].add_row(Catalog::Namespace, row.try_get("k")?, row.try_get("x")?);
-        chunk.snaps[s].grants = grants_of(&row, None, &chunk.names[s], database)?;
-    }
-    drop(rows);
 
     // Tables outside this chunk that foreign keys point to or that own a
     // sequence: their names and columns, in one lookup.
@@ -1845,7 +1826,7 @@ async fn read_chunk(
             },
         );
     }
-    Ok(())
+    Ok(Read::Done)
 }
 
 /// Schema and name, by oid, of the relations among `oids` that this chunk
@@ -2071,7 +2052,18 @@ fn grants_of(
     schema: &str,
     database: &str,
 ) -> Result<Vec<Grant>, sqlx::Error> {
-    let Some(json) = row.try_get::<Option<&str>, _>("grants")? else {
+    grants_in(row, "grants", column, schema, database)
+}
+
+/// [`grants_of`] from the row's column `from`.
+fn grants_in(
+    row: &PgRow,
+    from: &str,
+    column: Option<&str>,
+    schema: &str,
+    database: &str,
+) -> Result<Vec<Grant>, sqlx::Error> {
+    let Some(json) = row.try_get::<Option<&str>, _>(from)? else {
         return Ok(Vec::new());
     };
     let entries: Vec<(bool, String, String, bool)> =

@@ -359,7 +359,14 @@ pub fn strip_own_schema(sql: &str, schema: &str, kind: TextKind) -> String {
             continue;
         }
         let frame = frames.last().expect("one frame at least");
+        // `schema.table.column`: the first of three parts is a schema
+        // (MySQL prints every column of a view so).
+        let three_parts = is(toks.get(i + 3), ".")
+            && toks
+                .get(i + 4)
+                .is_some_and(|n| matches!(n.kind, Kind::Word | Kind::Quoted));
         let qualifier = kind == TextKind::Names
+            || three_parts
             || is(prev, "::")
             || is(toks.get(i + 3), "(")
             || is_word(prev, RELATION_WORDS)
@@ -517,6 +524,18 @@ mod tests {
                 "acme"
             ),
             "select `t`.`id` AS `id` from (`tasks` `t` join `users` `u` on(`t`.`uid` = `u`.`id`))"
+        );
+        assert_eq!(
+            sql(
+                "select `acme`.`t01`.`id` AS `id` from `acme`.`t01` where `acme`.`t01`.`state` = 'active'",
+                "acme"
+            ),
+            "select `t01`.`id` AS `id` from `t01` where `t01`.`state` = 'active'"
+        );
+        // A column of a table aliased like the schema keeps its alias.
+        assert_eq!(
+            sql("select `acme`.`id` from `acme`.`t01` `acme`", "acme"),
+            "select `acme`.`id` from `t01` `acme`"
         );
         assert_eq!(
             sql(
