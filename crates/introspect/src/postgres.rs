@@ -610,6 +610,14 @@ impl Queries {
              SELECT current_setting('search_path') AS search_path, current_database()::text AS database,
                     ns.grants AS ns_grants, ns.h AS h_ns,
                     d.description AS comment, {description} AS h_comment,
+                    CASE WHEN c.relkind IN ('r','p') THEN
+                         ARRAY(SELECT d.objsubid::text || ' ' || d.description FROM pg_description d
+                                WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid > 0)
+                    END AS column_comments,
+                    CASE WHEN c.relkind IN ('r','p') THEN
+                         ARRAY(SELECT {description} FROM pg_description d
+                                WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid > 0)
+                    END AS h_column_comments,
                     CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
                          ARRAY(SELECT w.rulename::text || '=' || pg_get_ruledef(w.oid, true) FROM pg_rewrite w
                                 WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN' ORDER BY w.rulename)
@@ -663,11 +671,8 @@ impl Queries {
                     a.attidentity::text AS attidentity, a.attgenerated::text AS attgenerated,
                     a.attcollation::int8 AS collation_oid, {} AS grants,
                     a.attstorage::text AS storage, {compression} AS compression,
-                    d.description AS comment, {description} AS h_comment,
                     (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin::text AS x
                FROM pg_attribute a
-               LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass
-                                         AND d.objsubid = a.attnum
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped",
             acl_diff(
                 "a.attacl",
@@ -1261,6 +1266,7 @@ async fn read_chunk(
 
     // The database's name: the role rule's tenant name for `public`.
     let mut database = String::new();
+    let mut column_comments: Vec<(i64, i16, String)> = Vec::new();
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1300,11 +1306,24 @@ async fn read_chunk(
         digest.add(row.try_get("h_rule")?);
         digest.add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
         digest.add(row.try_get("h_comment")?);
-        for h in row
-            .try_get::<Option<Vec<Option<i64>>>, _>("h_rules")?
+        for column in ["h_rules", "h_column_comments"] {
+            for h in row
+                .try_get::<Option<Vec<Option<i64>>>, _>(column)?
+                .unwrap_or_default()
+            {
+                digest.add(h);
+            }
+        }
+        // Comments on a table's columns, `attnum text`: named once the
+        // columns are read.
+        for c in row
+            .try_get::<Option<Vec<String>>, _>("column_comments")?
             .unwrap_or_default()
         {
-            digest.add(h);
+            let (attnum, text) = c.split_once(' ').unwrap_or((&c, ""));
+            if let Ok(attnum) = attnum.parse::<i16>() {
+                column_comments.push((oid, attnum, text.to_owned()));
+            }
         }
         let comment = row
             .try_get::<Option<&str>, _>("comment")?
@@ -1391,21 +1410,14 @@ async fn read_chunk(
         .bind(&tables)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some((relid, table, schema, digest)) = chunk.row_table(&row, Catalog::Attribute)?
-        else {
+        let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::Attribute)? else {
             continue;
         };
         let attnum: i16 = row.try_get("attnum")?;
         let column = column_from_row(&row)?;
         let grants = grants_of(&row, Some(&column.name), schema, database)?;
         table.grants.extend(grants);
-        digest.add(row.try_get("h_comment")?);
-        if let Some(c) = row.try_get::<Option<&str>, _>("comment")? {
-            let comment = tenantry_model::quote::postgres_literal(c);
-            table
-                .options
-                .push(format!("comment({})={comment}", column.name));
-        }
+
         let at = ColumnAt {
             index: table.columns.len(),
             collation: row.try_get("collation_oid")?,
@@ -1433,6 +1445,15 @@ async fn read_chunk(
         table.columns.push(column);
     }
     drop(rows);
+    for (relid, attnum, text) in column_comments {
+        let (Some(column), Some((table, ..))) =
+            (attrs.names.get(&(relid, attnum)), chunk.table(relid))
+        else {
+            continue;
+        };
+        let comment = tenantry_model::quote::postgres_literal(&text);
+        table.options.push(format!("comment({column})={comment}"));
+    }
     let contexts = deparse_contexts(&chunk, &tables);
     // A default cannot refer to a column, so it is deparsed without a
     // context table; only generated columns' expressions need one.
