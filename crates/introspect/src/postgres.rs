@@ -515,6 +515,8 @@ struct Queries {
     constraints: String,
     indexes: String,
     types: String,
+    triggers: String,
+    policies: String,
     routines: String,
     composites: String,
     outside: String,
@@ -616,27 +618,6 @@ impl Queries {
                          ARRAY(SELECT {description} FROM pg_description d
                                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid > 0)
                     END AS h_column_comments,
-                    CASE WHEN c.relkind IN ('r','p') AND c.relhastriggers THEN
-                         ARRAY(SELECT json_build_array(tg.tgname, pg_get_triggerdef(tg.oid, true),
-                                                       tg.tgenabled)::text
-                                 FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND {TRIGGER_FILTER})
-                    END AS triggers,
-                    CASE WHEN c.relkind IN ('r','p') AND c.relhastriggers THEN
-                         ARRAY(SELECT {trigger} FROM pg_trigger tg
-                                WHERE tg.tgrelid = c.oid AND {TRIGGER_FILTER})
-                    END AS h_triggers,
-                    CASE WHEN c.relkind IN ('r','p') THEN
-                         ARRAY(SELECT json_build_array(p.polname, p.polcmd, p.polpermissive,
-                                        ARRAY(SELECT CASE WHEN r = 0 THEN 'public'
-                                                          ELSE pg_get_userbyid(r)::text END
-                                                FROM unnest(p.polroles) r),
-                                        pg_get_expr(p.polqual, p.polrelid, true),
-                                        pg_get_expr(p.polwithcheck, p.polrelid, true))::text
-                                 FROM pg_policy p WHERE p.polrelid = c.oid)
-                    END AS policies,
-                    CASE WHEN c.relkind IN ('r','p') THEN
-                         ARRAY(SELECT {policy} FROM pg_policy p WHERE p.polrelid = c.oid)
-                    END AS h_policies,
                     CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
                          ARRAY(SELECT w.rulename::text || '=' || pg_get_ruledef(w.oid, true) FROM pg_rewrite w
                                 WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN' ORDER BY w.rulename)
@@ -801,6 +782,24 @@ impl Queries {
         );
         // Triggers (not the internal ones behind foreign keys) and
         // row-level security policies, by the tables' oids.
+        let triggers = format!(
+            "SELECT tg.tgrelid::int8 AS relid, tg.tgname::text AS name,
+                    pg_get_triggerdef(tg.oid, true) AS definition, tg.tgenabled::text AS enabled,
+                    tg.oid::int8 AS k, tg.xmin::text AS x
+               FROM pg_trigger tg
+              WHERE tg.tgrelid = ANY($1) AND {TRIGGER_FILTER}"
+        );
+        let policies =
+            "SELECT p.polrelid::int8 AS relid, p.polname::text AS name, p.polcmd::text AS cmd,
+                    p.polpermissive AS permissive,
+                    ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END
+                            FROM unnest(p.polroles) r) AS roles,
+                    pg_get_expr(p.polqual, p.polrelid, true) AS using_expr,
+                    pg_get_expr(p.polwithcheck, p.polrelid, true) AS check_expr,
+                    p.oid::int8 AS k, p.xmin::text AS x
+               FROM pg_policy p
+              WHERE p.polrelid = ANY($1)"
+                .to_owned();
         // Routines of the schemas: each attribute that defines one, so the
         // canonical text is built here (see `routine_from_row`).
         let sql_body = if version >= 140_000 {
@@ -979,6 +978,8 @@ impl Queries {
             constraints,
             indexes,
             types,
+            triggers,
+            policies,
             routines,
             composites,
             outside,
@@ -1305,7 +1306,7 @@ async fn read_chunk(
         digest.add(row.try_get("h_rule")?);
         digest.add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
         digest.add(row.try_get("h_comment")?);
-        for column in ["h_rules", "h_column_comments", "h_triggers", "h_policies"] {
+        for column in ["h_rules", "h_column_comments"] {
             for h in row
                 .try_get::<Option<Vec<Option<i64>>>, _>(column)?
                 .unwrap_or_default()
@@ -1369,8 +1370,6 @@ async fn read_chunk(
                 options.extend(comment);
                 t.options = options;
                 t.grants = grants_of(&row, None, schema, &database)?;
-                t.triggers = triggers_of(&row, schema)?;
-                t.policies = policies_of(&row, schema, &database)?;
                 chunk.tables.insert(oid, (s, snap.tables.len()));
                 snap.tables.push(t);
             }
@@ -1598,6 +1597,63 @@ async fn read_chunk(
         let index = index_from_row(&table.name, schema, row, &attrs, &names);
         table.indexes.push(index);
     }
+
+    let mut rows = sqlx::query(&queries.triggers)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Trigger)? else {
+            continue;
+        };
+        let definition: &str = row.try_get("definition")?;
+        table.triggers.push(Trigger {
+            name: row.try_get("name")?,
+            definition: strip(definition, schema),
+            state: match row.try_get::<&str, _>("enabled")? {
+                "D" => TriggerState::Disabled,
+                "R" => TriggerState::Replica,
+                "A" => TriggerState::Always,
+                _ => TriggerState::Enabled,
+            },
+        });
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query(&queries.policies)
+        .bind(&tables)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Policy)? else {
+            continue;
+        };
+        let mut roles: Vec<String> = row
+            .try_get::<Vec<String>, _>("roles")?
+            .iter()
+            .map(|r| tenant_placeholder(r, schema, database))
+            .collect();
+        roles.sort();
+        let expr = |column: &str| -> Result<Option<String>, sqlx::Error> {
+            Ok(row
+                .try_get::<Option<&str>, _>(column)?
+                .map(|e| strip(e, schema)))
+        };
+        table.policies.push(Policy {
+            name: row.try_get("name")?,
+            command: match row.try_get::<&str, _>("cmd")? {
+                "r" => "select",
+                "a" => "insert",
+                "w" => "update",
+                "d" => "delete",
+                _ => "all",
+            }
+            .to_owned(),
+            permissive: row.try_get("permissive")?,
+            roles,
+            using: expr("using_expr")?,
+            with_check: expr("check_expr")?,
+        });
+    }
+    drop(rows);
 
     let mut rows = sqlx::query(&queries.routines)
         .bind(schemas)
@@ -2001,73 +2057,6 @@ fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType
         definition: d,
         grants: grants_of(row, None, schema, database)?,
     })
-}
-
-/// A table's triggers from its relation row (`triggers`: JSON `[name,
-/// definition, tgenabled]`, internal ones left out).
-fn triggers_of(row: &PgRow, schema: &str) -> Result<Vec<Trigger>, sqlx::Error> {
-    let mut out = Vec::new();
-    for json in row
-        .try_get::<Option<Vec<String>>, _>("triggers")?
-        .unwrap_or_default()
-    {
-        let (name, definition, enabled): (String, String, String) =
-            serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        out.push(Trigger {
-            name,
-            definition: strip(&definition, schema),
-            state: match enabled.as_str() {
-                "D" => TriggerState::Disabled,
-                "R" => TriggerState::Replica,
-                "A" => TriggerState::Always,
-                _ => TriggerState::Enabled,
-            },
-        });
-    }
-    Ok(out)
-}
-
-/// A table's row-level security policies from its relation row
-/// (`policies`: JSON `[name, polcmd, permissive, roles, USING, WITH
-/// CHECK]`), roles read through the role rule.
-fn policies_of(row: &PgRow, schema: &str, database: &str) -> Result<Vec<Policy>, sqlx::Error> {
-    type PolicyRow = (
-        String,
-        String,
-        bool,
-        Vec<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let mut out = Vec::new();
-    for json in row
-        .try_get::<Option<Vec<String>>, _>("policies")?
-        .unwrap_or_default()
-    {
-        let (name, cmd, permissive, roles, using, with_check): PolicyRow =
-            serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let mut roles: Vec<String> = roles
-            .iter()
-            .map(|r| tenant_placeholder(r, schema, database))
-            .collect();
-        roles.sort();
-        out.push(Policy {
-            name,
-            command: match cmd.as_str() {
-                "r" => "select",
-                "a" => "insert",
-                "w" => "update",
-                "d" => "delete",
-                _ => "all",
-            }
-            .to_owned(),
-            permissive,
-            roles,
-            using: using.map(|e| strip(&e, schema)),
-            with_check: with_check.map(|e| strip(&e, schema)),
-        });
-    }
-    Ok(out)
 }
 
 /// The `grants` column of a row ([`acl_diff`]), with each role read through
