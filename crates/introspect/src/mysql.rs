@@ -142,6 +142,12 @@ impl Flavor {
     }
 }
 
+/// An expression or statement without the tenant's own qualifier, one
+/// space between tokens.
+fn strip(sql: &str, schema: &str) -> String {
+    collapse_whitespace(&strip_own_schema(sql, schema, TextKind::Sql))
+}
+
 /// `10.11.19-MariaDB-…` → (10, 11).
 fn version_of(version: &str) -> (u32, u32) {
     let mut parts = version
@@ -324,11 +330,7 @@ async fn read_chunk(
                     get(&row, "sub_expression")?
                 ));
             }
-            table.options.push(collapse_whitespace(&strip_own_schema(
-                &option,
-                &schema,
-                TextKind::Sql,
-            )));
+            table.options.push(strip(&option, &schema));
         }
     }
 
@@ -445,11 +447,7 @@ async fn read_chunk(
         let generated = naming::is_generated_check(&name, &table_name, &column_names);
         table.checks.push(CheckConstraint {
             name: ObjectName::new(name, generated),
-            expression: collapse_whitespace(&strip_own_schema(
-                &get(&row, "check_clause")?,
-                &schema,
-                TextKind::Sql,
-            )),
+            expression: strip(&get(&row, "check_clause")?, &schema),
         });
     }
 
@@ -469,11 +467,7 @@ async fn read_chunk(
         st.snap.views.push(View {
             name: get(&row, "table_name")?,
             materialized: false,
-            definition: collapse_whitespace(&strip_own_schema(
-                &get(&row, "view_definition")?,
-                &schema,
-                TextKind::Sql,
-            )),
+            definition: strip(&get(&row, "view_definition")?, &schema),
             options,
             grants: Vec::new(),
         });
@@ -504,11 +498,7 @@ async fn read_chunk(
         }
         definition.push_str(&format!(
             " {}",
-            collapse_whitespace(&strip_own_schema(
-                &get(&row, "action_statement")?,
-                &schema,
-                TextKind::Sql
-            ))
+            strip(&get(&row, "action_statement")?, &schema)
         ));
         table.triggers.push(Trigger {
             name,
@@ -598,11 +588,7 @@ async fn read_chunk(
         }
         definition.push_str(&format!(
             "\nDO {}",
-            collapse_whitespace(&strip_own_schema(
-                &get(&row, "event_definition")?,
-                &schema,
-                TextKind::Sql
-            ))
+            strip(&get(&row, "event_definition")?, &schema)
         ));
         st.snap.events.push(Event { name, definition });
     }
@@ -633,7 +619,7 @@ fn column_from_row(
     if extra.contains("generated") && !extra.contains("default_generated") && !generation.is_empty()
     {
         c.generated = Some(GeneratedColumn {
-            expression: collapse_whitespace(&strip_own_schema(&generation, schema, TextKind::Sql)),
+            expression: strip(&generation, schema),
             stored: extra.contains("stored") || extra.contains("persistent"),
         });
     } else {
