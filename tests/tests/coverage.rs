@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use tenantry_introspect::{introspect, postgres, ConnectionUrl, Timeouts};
 use tenantry_model::{hash_schema, ObjectKind, SchemaHash, TriggerState};
-use tenantry_tests::{changed_objects, sqlite_file, MysqlDatabase, PgDatabase};
+use tenantry_tests::{changed_objects, pg_quote, sqlite_file, MysqlDatabase, PgDatabase};
 
 fn pg_template(schema: &str, reader: &str) -> String {
     format!(
@@ -244,6 +244,164 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
     let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {reader}"))
         .execute(&mut conn)
         .await;
+}
+
+/// A database without any user function, collation, operator or operator
+/// class (most tenant databases) reads what lies outside a schema with a
+/// shorter query than the one that follows those; both must agree with
+/// the re-check, before and after the first user function appears.
+#[tokio::test]
+async fn postgres_views_reading_other_schemas_are_rechecked_without_user_functions() {
+    let db = PgDatabase::create().await;
+    db.apply("public", "CREATE TABLE shared (id int)").await;
+    let reads_public = "CREATE TABLE t (id int); \
+         CREATE VIEW v AS SELECT s.id FROM public.shared s JOIN t ON t.id = s.id;";
+    db.apply("a", reads_public).await;
+    db.apply("b", reads_public).await;
+    db.apply(
+        "c",
+        "CREATE TABLE t (id int); CREATE VIEW v AS SELECT id FROM t;",
+    )
+    .await;
+    db.apply("d", "CREATE TABLE t (id int);").await;
+    let schemas: Vec<String> = ["a", "b", "c", "d"].map(str::to_owned).into();
+    let mut conn = db.connect().await;
+    let user_callees: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM pg_proc WHERE oid >= 16384)
+              + (SELECT count(*) FROM pg_collation WHERE oid >= 16384)
+              + (SELECT count(*) FROM pg_operator WHERE oid >= 16384)
+              + (SELECT count(*) FROM pg_opclass WHERE oid >= 16384)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(user_callees, 0, "the case this test is about");
+
+    let agree = |read: &std::collections::BTreeMap<String, postgres::SchemaRead>,
+                 fingerprints: &std::collections::HashMap<String, String>,
+                 when: &str| {
+        for s in &schemas {
+            assert_eq!(read[s].fingerprint, fingerprints[s], "{when}: {s}");
+        }
+    };
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let first = postgres::catalog_fingerprints(&mut conn, &schemas)
+        .await
+        .unwrap();
+    agree(&read, &first, "as built");
+    assert_eq!(
+        hash_schema(&read["a"].snapshot),
+        hash_schema(&read["b"].snapshot)
+    );
+
+    // The table the views read elsewhere changes: their schemas' re-check
+    // sees it, the others' does not.
+    db.apply("public", "ALTER TABLE shared ADD COLUMN note text")
+        .await;
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let second = postgres::catalog_fingerprints(&mut conn, &schemas)
+        .await
+        .unwrap();
+    agree(&read, &second, "after the shared table changed");
+    for s in ["a", "b"] {
+        assert_ne!(first[s], second[s], "{s} reads the changed table");
+    }
+    for s in ["c", "d"] {
+        assert_eq!(first[s], second[s], "{s} reads nothing outside");
+    }
+
+    // The first user function, in another schema: the full query runs and
+    // agrees, and the schemas that do not use it keep their fingerprints.
+    db.apply(
+        "d",
+        "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    )
+    .await;
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let third = postgres::catalog_fingerprints(&mut conn, &schemas)
+        .await
+        .unwrap();
+    agree(&read, &third, "with a user function");
+    for s in ["a", "b", "c"] {
+        assert_eq!(second[s], third[s], "{s}");
+    }
+    assert_ne!(second["d"], third["d"]);
+    assert_eq!(read["d"].snapshot.routines.len(), 1);
+}
+
+/// Privileges are read from the text of `aclitem`s: role names that need
+/// quoting there (quotes, `=`, `/`, spaces, non-ASCII) read back exactly,
+/// and a grant option and a grant from a second grantor are what the
+/// server says they are.
+#[tokio::test]
+async fn postgres_privileges_of_oddly_named_roles_read_back_exactly() {
+    let db = PgDatabase::create().await;
+    let id = &db.name[db.name.len() - 8..];
+    let odd = [
+        format!("r{id} \"quoted\" =/x"),
+        format!("r{id}_Ünïcode"),
+        format!("R{id}UPPER"),
+    ];
+    let mut conn = db.connect().await;
+    for role in &odd {
+        sqlx::raw_sql(&format!("CREATE ROLE {}", pg_quote(role)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let grants: String = odd
+        .iter()
+        .map(|r| format!("GRANT SELECT, UPDATE (note) ON t TO {};\n", pg_quote(r)))
+        .collect();
+    db.apply(
+        "acl_t",
+        &format!(
+            "CREATE TABLE t (id int, note text);\n{grants}\
+             GRANT INSERT ON t TO {} WITH GRANT OPTION;",
+            pg_quote(&odd[0])
+        ),
+    )
+    .await;
+    let schemas = vec!["acl_t".to_owned()];
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let t = read["acl_t"].snapshot.table("t").unwrap();
+    let mut seen: Vec<(String, String, Option<String>, bool)> = t
+        .grants
+        .iter()
+        .map(|g| {
+            assert!(!g.revoked, "{g:?}");
+            (
+                g.grantee.clone(),
+                g.privilege.clone(),
+                g.column.clone(),
+                g.grantable,
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected = Vec::new();
+    for role in &odd {
+        expected.push((role.clone(), "SELECT".to_owned(), None, false));
+        expected.push((
+            role.clone(),
+            "UPDATE".to_owned(),
+            Some("note".to_owned()),
+            false,
+        ));
+    }
+    expected.push((odd[0].clone(), "INSERT".to_owned(), None, true));
+    expected.sort();
+    assert_eq!(seen, expected);
+    drop(conn);
+    let mut conn = db.connect().await;
+    let _ = sqlx::raw_sql("DROP SCHEMA acl_t CASCADE")
+        .execute(&mut conn)
+        .await;
+    for role in &odd {
+        let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {}", pg_quote(role)))
+            .execute(&mut conn)
+            .await;
+    }
 }
 
 /// Schemas named like the aliases and literals their objects use: the

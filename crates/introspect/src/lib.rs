@@ -9,6 +9,7 @@
 
 mod error;
 pub mod mysql;
+mod pg_acl;
 pub mod postgres;
 pub mod sqlite;
 mod sqlite_sql;

@@ -461,29 +461,16 @@ fn not_in_extension(oid: &str, catalog: &str) -> String {
     )
 }
 
-/// The privileges of `acl` (an `aclitem[]`, NULL for the default) that
-/// differ from `baseline` (what the object has by default), as JSON
-/// `[[revoked, privilege, grantee, grantable], …]`; NULL when `acl` is
-/// NULL. The grantee is `public`, `{owner}` for `owner`, or the role's
-/// name; who granted it is left out. Computed only for the few objects
-/// whose privileges were ever changed.
-fn acl_diff(acl: &str, baseline: &str, owner: &str) -> String {
-    let entries = |revoked: bool, from: &str| {
-        format!("SELECT {revoked} AS revoked, a.grantee, a.privilege_type, a.is_grantable FROM aclexplode({from}) a")
-    };
+/// What the privileges of `acl` (an `aclitem[]`, NULL for the default)
+/// are read from, as `text[]`: the name of `owner`, the ACL's items, an
+/// empty string, and the items of `baseline` (what the object has by
+/// default); NULL when `acl` is NULL, as it is for every object whose
+/// privileges were never changed. [`crate::pg_acl`] tells them apart.
+fn acl_read(acl: &str, baseline: &str, owner: &str) -> String {
     format!(
-        "CASE WHEN {acl} IS NOT NULL THEN (
-             SELECT json_agg(json_build_array(g.revoked, g.privilege_type,
-                        CASE WHEN g.grantee = 0 THEN 'public'
-                             WHEN g.grantee = {owner} THEN '{{owner}}'
-                             ELSE pg_get_userbyid(g.grantee)::text END,
-                        g.is_grantable))::text
-               FROM (({} EXCEPT {}) UNION ALL ({} EXCEPT {})) g)
-         END",
-        entries(false, acl),
-        entries(false, baseline),
-        entries(true, baseline),
-        entries(true, acl),
+        "CASE WHEN {acl} IS NOT NULL THEN
+             ARRAY[pg_get_userbyid({owner})::text] || {acl}::text[] || ''::text || ({baseline})::text[]
+         END"
     )
 }
 
@@ -497,6 +484,12 @@ const TYPES_CTE: &str = "ty AS MATERIALIZED (
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
 const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
+
+/// `FirstNormalObjectId`: every object below it was made by initdb (the
+/// built-in functions, collations, operators), none of them in a tenant's
+/// schema; a range from here reaches the user's own through the catalog's
+/// oid index, where a filter on the namespace would read all of pg_proc.
+const FIRST_USER_OID: u32 = 16384;
 
 /// User triggers: not the internal ones that implement foreign keys.
 const TRIGGER_FILTER: &str = "NOT tg.tgisinternal";
@@ -520,6 +513,7 @@ struct Queries {
     routines: String,
     composites: String,
     outside: String,
+    outside_of_views: String,
     fingerprints: String,
 }
 
@@ -585,7 +579,7 @@ impl Queries {
         } else {
             "USAGE, CREATE"
         };
-        let namespace_grants = acl_diff(
+        let namespace_grants = acl_read(
             "ns.nspacl",
             &format!(
                 "CASE WHEN ns.nspname = 'public'
@@ -594,7 +588,7 @@ impl Queries {
             ),
             "ns.nspowner",
         );
-        let relation_grants = acl_diff(
+        let relation_grants = acl_read(
             "c.relacl",
             "acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner)",
             "c.relowner",
@@ -606,26 +600,26 @@ impl Queries {
         let relations = format!(
             "WITH {NAMESPACES_CTE},
              nsx AS MATERIALIZED (SELECT ns.oid, ns.nspname, {namespace_grants} AS grants,
-                                         {namespace} AS h FROM ns)
+                                         {namespace} AS h,
+                                         ns.oid IN (SELECT p.pronamespace FROM pg_proc p
+                                                     WHERE p.oid >= {FIRST_USER_OID}) AS has_routines
+                                    FROM ns)
              SELECT current_setting('search_path') AS search_path, current_database()::text AS database,
-                    ns.grants AS ns_grants, ns.h AS h_ns,
-                    d.description AS comment, {description} AS h_comment,
-                    CASE WHEN c.relkind IN ('r','p') THEN
-                         ARRAY(SELECT d.objsubid::text || ' ' || d.description FROM pg_description d
-                                WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid > 0)
-                    END AS column_comments,
-                    CASE WHEN c.relkind IN ('r','p') THEN
-                         ARRAY(SELECT {description} FROM pg_description d
-                                WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid > 0)
-                    END AS h_column_comments,
+                    ns.grants AS ns_grants, ns.h AS h_ns, ns.has_routines,
+                    (SELECT EXISTS (SELECT FROM pg_proc p WHERE p.oid >= {FIRST_USER_OID})
+                         OR EXISTS (SELECT FROM pg_collation co WHERE co.oid >= {FIRST_USER_OID})
+                         OR EXISTS (SELECT FROM pg_operator op WHERE op.oid >= {FIRST_USER_OID})
+                         OR EXISTS (SELECT FROM pg_opclass opc WHERE opc.oid >= {FIRST_USER_OID})) AS has_callees,
+                    ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
+                            FROM pg_description d
+                           WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+                             AND (d.objsubid = 0 OR c.relkind IN ('r','p'))) AS comments,
                     CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
-                         ARRAY(SELECT w.rulename::text || '=' || pg_get_ruledef(w.oid, true) FROM pg_rewrite w
+                         ARRAY(SELECT w.oid::text || ' ' || w.xmin::text || ' ' || char_length(w.rulename)
+                                      || ' ' || w.rulename::text || ' ' || pg_get_ruledef(w.oid, true)
+                                 FROM pg_rewrite w
                                 WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN' ORDER BY w.rulename)
                     END AS rules,
-                    CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
-                         ARRAY(SELECT {rewrite} FROM pg_rewrite w
-                                WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN')
-                    END AS h_rules,
                     ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
                     c.reloptions::text[] AS reloptions,
@@ -645,8 +639,6 @@ impl Queries {
                     s.xmin::text AS x_seq
                FROM nsx ns
                LEFT JOIN pg_class c ON c.relnamespace = ns.oid AND {relation_filter}
-               LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
-                                         AND d.objsubid = 0
                LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
                LEFT JOIN LATERAL (
                     SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_depend d
@@ -674,7 +666,7 @@ impl Queries {
                     (a.attrelid::int8 << 16) + a.attnum AS k, a.xmin::text AS x
                FROM pg_attribute a
               WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped",
-            acl_diff(
+            acl_read(
                 "a.attacl",
                 &format!("acldefault('c', {column_owner})"),
                 column_owner
@@ -738,7 +730,7 @@ impl Queries {
                JOIN pg_class ic ON ic.oid = ix.indexrelid
                JOIN pg_am am ON am.oid = ic.relam"
         );
-        let type_grants = acl_diff("t.typacl", "acldefault('T', t.typowner)", "t.typowner");
+        let type_grants = acl_read("t.typacl", "acldefault('T', t.typowner)", "t.typowner");
         let types = format!(
             "WITH {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
@@ -808,7 +800,7 @@ impl Queries {
             "NULL::text"
         };
         let proc_filter = not_in_extension("p.oid", "pg_proc");
-        let routine_grants = acl_diff("p.proacl", "acldefault('f', p.proowner)", "p.proowner");
+        let routine_grants = acl_read("p.proacl", "acldefault('f', p.proowner)", "p.proowner");
         let routines = format!(
             "WITH {NAMESPACES_CTE}
              SELECT ns.nspname::text AS nspname, p.proname::text AS name, p.prokind::text AS kind,
@@ -831,7 +823,7 @@ impl Queries {
                LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
                LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass
                                          AND d.objsubid = 0
-              WHERE {proc_filter}"
+              WHERE p.oid >= {FIRST_USER_OID} AND {proc_filter}"
         );
         // The same items over the same rows as the queries above, summed
         // per schema on the server.
@@ -846,13 +838,13 @@ impl Queries {
             // found through pg_depend's index on the referenced object.
             "callee AS MATERIALIZED (
                  SELECT 'pg_proc'::regclass AS cls, p.oid, p.pronamespace AS nsp, {p_item} AS h
-                   FROM pg_proc p WHERE p.oid >= 16384
+                   FROM pg_proc p WHERE p.oid >= {FIRST_USER_OID}
                  UNION ALL SELECT 'pg_collation'::regclass, co.oid, co.collnamespace, {coll_item}
-                   FROM pg_collation co WHERE co.oid >= 16384
+                   FROM pg_collation co WHERE co.oid >= {FIRST_USER_OID}
                  UNION ALL SELECT 'pg_operator'::regclass, op.oid, op.oprnamespace, {op_item}
-                   FROM pg_operator op WHERE op.oid >= 16384
+                   FROM pg_operator op WHERE op.oid >= {FIRST_USER_OID}
                  UNION ALL SELECT 'pg_opclass'::regclass, opc.oid, opc.opcnamespace, {opc_item}
-                   FROM pg_opclass opc WHERE opc.oid >= 16384),
+                   FROM pg_opclass opc WHERE opc.oid >= {FIRST_USER_OID}),
              callers AS MATERIALIZED (
                  SELECT DISTINCT f.h, f.nsp, d.classid, d.objid FROM callee f
                    JOIN pg_depend d ON d.refclassid = f.cls AND d.refobjid = f.oid
@@ -916,6 +908,29 @@ impl Queries {
                FROM ns JOIN outside_items i ON i.ns = ns.oid
               GROUP BY ns.nspname"
         );
+        // The same items when the database has no user function,
+        // collation, operator or operator class (the `callee` rows above
+        // are none): only the tables of other schemas that the views in
+        // `$1` (oids) read, and those schemas.
+        let outside_of_views = format!(
+            "WITH outside AS (
+                 SELECT DISTINCT v.relnamespace AS ns, {c_item} AS h, c.relnamespace AS other
+                   FROM pg_class v
+                   JOIN pg_rewrite w ON w.ev_class = v.oid
+                   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                                   AND d.refclassid = 'pg_class'::regclass
+                   JOIN pg_class c ON c.oid = d.refobjid
+                  WHERE v.oid = ANY($1) AND c.relnamespace <> v.relnamespace),
+             outside_items AS (
+                 SELECT o.ns, o.h FROM outside o
+                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside) o
+                     JOIN pg_namespace n ON n.oid = o.other)
+             SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
+               FROM outside_items i JOIN pg_namespace ns ON ns.oid = i.ns
+              GROUP BY ns.nspname",
+            c_item = outside_item(Catalog::Outside, "c.oid", "c"),
+            n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
+        );
         let fingerprints = format!(
             "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte}, {outside_ctes},
              seqs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind = 'S'),
@@ -957,7 +972,7 @@ impl Queries {
                  UNION ALL SELECT r.ns, {policy} FROM pg_policy p JOIN rels r ON r.oid = p.polrelid
                             WHERE p.polrelid = {in_tables}
                  UNION ALL SELECT p.pronamespace, {proc} FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
-                            WHERE {proc_filter}
+                            WHERE p.oid >= {FIRST_USER_OID} AND {proc_filter}
                  UNION ALL SELECT ns, h FROM outside_items
                  UNION ALL SELECT ns.oid, {namespace} FROM ns
                  UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
@@ -965,7 +980,8 @@ impl Queries {
                               AND (d.objsubid = 0 OR r.relkind IN ('r','p'))
                  UNION ALL SELECT p.pronamespace, {description} FROM pg_description d
                             JOIN pg_proc p ON p.oid = d.objoid JOIN ns ON ns.oid = p.pronamespace
-                            WHERE d.classoid = 'pg_proc'::regclass AND d.objsubid = 0 AND {proc_filter}
+                            WHERE d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
+                              AND p.oid >= {FIRST_USER_OID} AND {proc_filter}
              )
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
@@ -983,6 +999,7 @@ impl Queries {
             routines,
             composites,
             outside,
+            outside_of_views,
             fingerprints,
         }
     }
@@ -1183,6 +1200,13 @@ impl Chunk {
     }
 }
 
+/// A number the server wrote into a text column (see the relations
+/// query's comments and rules); a malformed one fails the read.
+fn number<T: FromStr>(part: Option<&str>, what: &str) -> Result<T, sqlx::Error> {
+    part.and_then(|p| p.parse().ok())
+        .ok_or_else(|| sqlx::Error::Decode(format!("{what}: not a number").into()))
+}
+
 /// A catalog oid read as `int8`, to bind back as `oid`.
 fn oid_of(oid: i64) -> Option<Oid> {
     u32::try_from(oid).ok().map(Oid)
@@ -1267,6 +1291,12 @@ async fn read_chunk(
     // The database's name: the role rule's tenant name for `public`.
     let mut database = String::new();
     let mut column_comments: Vec<(i64, i16, String)> = Vec::new();
+    // Whether each schema (by position) has routines of its own.
+    let mut has_routines: Vec<bool> = Vec::new();
+    // Whether the database has user functions, collations, operators or
+    // operator classes, and the views read (for the objects outside).
+    let mut has_callees = false;
+    let mut views: Vec<Oid> = Vec::new();
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1277,6 +1307,7 @@ async fn read_chunk(
                 return Ok(Read::SearchPath(search_path));
             }
             database = row.try_get("database")?;
+            has_callees = row.try_get("has_callees")?;
         }
         let nspname: &str = row.try_get("nspname")?;
         let s = match position.get(nspname) {
@@ -1292,6 +1323,7 @@ async fn read_chunk(
                 let mut digest = Digest::default();
                 digest.add(row.try_get("h_ns")?);
                 chunk.digests.push(digest);
+                has_routines.push(row.try_get::<bool, _>("has_routines")?);
                 s
             }
         };
@@ -1305,29 +1337,24 @@ async fn read_chunk(
         digest.add_row(Catalog::Class, oid, row.try_get("x")?);
         digest.add(row.try_get("h_rule")?);
         digest.add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
-        digest.add(row.try_get("h_comment")?);
-        for column in ["h_rules", "h_column_comments"] {
-            for h in row
-                .try_get::<Option<Vec<Option<i64>>>, _>(column)?
-                .unwrap_or_default()
-            {
-                digest.add(h);
-            }
-        }
-        // Comments on a table's columns, `attnum text`: named once the
+        // Comments on the relation (`objsubid` 0) and, on a table, its
+        // columns, `objsubid xmin text`: the columns' are named once the
         // columns are read.
-        for c in row
-            .try_get::<Option<Vec<String>>, _>("column_comments")?
-            .unwrap_or_default()
-        {
-            let (attnum, text) = c.split_once(' ').unwrap_or((&c, ""));
-            if let Ok(attnum) = attnum.parse::<i16>() {
-                column_comments.push((oid, attnum, text.to_owned()));
+        let mut comment = None;
+        for c in row.try_get::<Vec<String>, _>("comments")? {
+            let mut parts = c.splitn(3, ' ');
+            let subid = number::<i16>(parts.next(), "a comment's column")?;
+            let xmin = number::<u32>(parts.next(), "a comment's xmin")?;
+            let text = parts.next().unwrap_or_default();
+            let key = (oid << 16) + i64::from(subid);
+            digest.add_row(Catalog::Description, key, Some(Xmin(xmin)));
+            if subid == 0 {
+                let text = tenantry_model::quote::postgres_literal(text);
+                comment = Some(format!("comment={text}"));
+            } else {
+                column_comments.push((oid, subid, text.to_owned()));
             }
         }
-        let comment = row
-            .try_get::<Option<&str>, _>("comment")?
-            .map(|c| format!("comment={}", tenantry_model::quote::postgres_literal(c)));
         let name: String = row.try_get("relname")?;
         let relkind: String = row.try_get("relkind")?;
         let reloptions: Option<Vec<String>> = row.try_get("reloptions")?;
@@ -1359,12 +1386,24 @@ async fn read_chunk(
                 if let Some(bound) = row.try_get::<Option<&str>, _>("partition_of")? {
                     options.push(format!("partition_of={}", strip(bound, schema)));
                 }
-                // Rewrite rules, `name=definition`.
+                // Rewrite rules, `oid xmin length name definition`, the
+                // name's length in characters (a name may hold spaces).
                 for rule in row
                     .try_get::<Option<Vec<String>>, _>("rules")?
                     .unwrap_or_default()
                 {
-                    let (name, definition) = rule.split_once('=').unwrap_or((&rule, ""));
+                    let mut parts = rule.splitn(4, ' ');
+                    let key = number::<i64>(parts.next(), "a rule's oid")?;
+                    let xmin = number::<u32>(parts.next(), "a rule's xmin")?;
+                    let length = number::<usize>(parts.next(), "a rule's name")?;
+                    let rest = parts.next().unwrap_or_default();
+                    let end = rest
+                        .char_indices()
+                        .nth(length)
+                        .map_or(rest.len(), |(at, _)| at);
+                    let (name, definition) = rest.split_at(end);
+                    let definition = definition.strip_prefix(' ').unwrap_or(definition);
+                    digest.add_row(Catalog::Rewrite, key, Some(Xmin(xmin)));
                     options.push(format!("rule {name}={}", strip(definition, schema)));
                 }
                 options.extend(comment);
@@ -1374,6 +1413,7 @@ async fn read_chunk(
                 snap.tables.push(t);
             }
             "v" | "m" => {
+                views.extend(oid_of(oid));
                 let def: Option<&str> = row.try_get("viewdef")?;
                 options.extend(comment);
                 snap.views.push(View {
@@ -1655,26 +1695,38 @@ async fn read_chunk(
     }
     drop(rows);
 
-    let mut rows = sqlx::query(&queries.routines)
-        .bind(schemas)
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
-            continue;
-        };
-        let oid: i64 = row.try_get("k")?;
-        chunk.digests[s].add_row(Catalog::Proc, oid, row.try_get("x")?);
-        chunk.digests[s].add(row.try_get("h_comment")?);
-        let mut routine = routine_from_row(&row, &chunk.names[s], database)?;
-        if let Some(c) = row.try_get::<Option<&str>, _>("comment")? {
-            let comment = tenantry_model::quote::postgres_literal(c);
-            routine
-                .definition
-                .push_str(&format!("\nCOMMENT {comment};"));
+    // Routines, only for the schemas that have any: most tenants have
+    // none, and a database-per-tenant read would otherwise plan a query
+    // over pg_proc, pg_language, pg_aggregate and pg_description on each
+    // fresh backend for nothing.
+    let with_routines: Vec<&str> = chunk
+        .names
+        .iter()
+        .zip(&has_routines)
+        .filter(|(_, has)| **has)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !with_routines.is_empty() {
+        let mut rows = sqlx::query(&queries.routines)
+            .bind(&with_routines)
+            .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+                continue;
+            };
+            let oid: i64 = row.try_get("k")?;
+            chunk.digests[s].add_row(Catalog::Proc, oid, row.try_get("x")?);
+            chunk.digests[s].add(row.try_get("h_comment")?);
+            let mut routine = routine_from_row(&row, &chunk.names[s], database)?;
+            if let Some(c) = row.try_get::<Option<&str>, _>("comment")? {
+                let comment = tenantry_model::quote::postgres_literal(c);
+                routine
+                    .definition
+                    .push_str(&format!("\nCOMMENT {comment};"));
+            }
+            chunk.snaps[s].routines.push(routine);
         }
-        chunk.snaps[s].routines.push(routine);
     }
-    drop(rows);
 
     // Row types of no relation read: standalone composite types, or a
     // relation of an extension (told apart by the next query).
@@ -1820,10 +1872,22 @@ async fn read_chunk(
 
     // Objects outside the schemas that theirs refer to, counted by the
     // server with the same text the fingerprint query uses.
-    let outside: Vec<(String, i64, String)> = sqlx::query_as(&queries.outside)
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?;
+    // Without user functions, collations, operators or operator classes
+    // only views can read outside their schema, and without views nothing
+    // can: most tenant databases skip the planning of the full query.
+    let outside: Vec<(String, i64, String)> = if has_callees {
+        sqlx::query_as(&queries.outside)
+            .bind(schemas)
+            .fetch_all(&mut *conn)
+            .await?
+    } else if !views.is_empty() {
+        sqlx::query_as(&queries.outside_of_views)
+            .bind(&views)
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        Vec::new()
+    };
     for (schema, count, sum) in outside {
         if let (Some(&s), Ok(sum)) = (position.get(&schema), sum.parse::<i128>()) {
             chunk.digests[s].add_counted(u64::try_from(count).unwrap_or(0), sum);
@@ -2059,7 +2123,7 @@ fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType
     })
 }
 
-/// The `grants` column of a row ([`acl_diff`]), with each role read through
+/// The `grants` column of a row ([`acl_read`]), with each role read through
 /// the role rule ([`tenant_placeholder`]); `column` for a column's.
 ///
 /// A privilege of the tenant's own role (`{tenant}_app`) is left out: a
@@ -2084,11 +2148,12 @@ fn grants_in(
     schema: &str,
     database: &str,
 ) -> Result<Vec<Grant>, sqlx::Error> {
-    let Some(json) = row.try_get::<Option<&str>, _>(from)? else {
+    let Some(items) = row.try_get::<Option<Vec<String>>, _>(from)? else {
         return Ok(Vec::new());
     };
-    let entries: Vec<(bool, String, String, bool)> =
-        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let entries = crate::pg_acl::acl_changes(&items).ok_or_else(|| {
+        sqlx::Error::Decode(format!("privileges read from `{from}` are not aclitems").into())
+    })?;
     let mut grants: Vec<Grant> = entries
         .into_iter()
         .map(|(revoked, privilege, grantee, grantable)| Grant {
