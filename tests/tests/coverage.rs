@@ -124,6 +124,7 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ("table comment added", "COMMENT ON TABLE t IS 'tenant''s tasks'".into(), ObjectKind::Table, "t"),
         ("column comment added", "COMMENT ON COLUMN users.password_hash IS 'bcrypt'".into(), ObjectKind::Table, "users"),
         ("view comment added", "COMMENT ON VIEW v IS 'open'".into(), ObjectKind::View, "v"),
+        ("view column renamed", "ALTER VIEW v RENAME COLUMN id TO ident".into(), ObjectKind::View, "v"),
         ("function comment added", "COMMENT ON FUNCTION touch() IS 'stamps'".into(), ObjectKind::Routine, "touch()"),
         // The same names in `public`: another schema's objects.
         ("view reads public's table", "CREATE OR REPLACE VIEW v AS SELECT t.id FROM public.t t JOIN users p ON p.id = t.id".into(), ObjectKind::View, "v"),

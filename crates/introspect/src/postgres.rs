@@ -290,7 +290,7 @@ pub async fn catalog_fingerprints(
 /// The prefix of a catalog fingerprint. What it covers or how it is
 /// computed changes the prefix, so a value stored by an older version never
 /// matches (the schema is simply read again).
-const FINGERPRINT_FORMAT: &str = "pgx6";
+const FINGERPRINT_FORMAT: &str = "pgx7";
 
 /// The catalogs whose rows a fingerprint covers; each seeds its rows'
 /// hashes with its own number.
@@ -895,7 +895,11 @@ impl Queries {
                    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
                   WHERE {relation_filter})"
         );
-        let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p'))";
+        // Tables, and the relations whose columns are counted: tables and
+        // views (renaming a view's column prints in its definition and
+        // writes neither its pg_class nor its rule's row).
+        let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p')),
+             cols AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','v','m'))";
         // The views among `rels` (all the outside items need of them).
         let views_filter = not_in_extension("c.oid", "pg_class");
         let outside = format!(
@@ -938,7 +942,8 @@ impl Queries {
                  SELECT ns, h FROM rels
                  UNION ALL SELECT ns, h_rule FROM rels
                  UNION ALL SELECT r.ns, {attribute} FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
-                            WHERE a.attrelid = {in_tables} AND a.attnum > 0 AND NOT a.attisdropped
+                            WHERE a.attrelid = ANY((SELECT oids FROM cols)::oid[])
+                              AND a.attnum > 0 AND NOT a.attisdropped
                  UNION ALL SELECT r.ns, {attrdef} FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
                             WHERE d.adrelid = {in_tables}
                  UNION ALL SELECT r.ns, {constraint} FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid
@@ -1446,10 +1451,22 @@ async fn read_chunk(
     // resolving them per row in the catalog query.
     let mut attrs = Attributes::default();
     let mut typed: Vec<TypedColumn> = Vec::new();
+    // Views' columns too: their names print in the view's definition, and
+    // renaming one writes only its pg_attribute row, which the fingerprint
+    // must count.
+    let with_views: Vec<Oid> = tables.iter().chain(&views).copied().collect();
     let mut rows = sqlx::query(&queries.columns)
-        .bind(&tables)
+        .bind(&with_views)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
+        let relid: i64 = row.try_get("relid")?;
+        if !chunk.tables.contains_key(&relid) {
+            if let Some((s, _)) = chunk.relations.get(&relid) {
+                let digest = &mut chunk.digests[*s];
+                digest.add_row(Catalog::Attribute, row.try_get("k")?, row.try_get("x")?);
+            }
+            continue;
+        }
         let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::Attribute)? else {
             continue;
         };
