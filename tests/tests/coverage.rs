@@ -35,6 +35,8 @@ fn pg_template(schema: &str, reader: &str) -> String {
          CREATE TABLE users (id int PRIMARY KEY, password_hash text, m mood,
                              n bigint DEFAULT nextval('counter'));
          CREATE VIEW v AS SELECT t.id FROM t t JOIN users p ON p.id = t.id;
+         CREATE MATERIALIZED VIEW mv AS SELECT id, note FROM t;
+         CREATE UNIQUE INDEX mv_id ON mv (id);
          GRANT SELECT ON t TO {schema}_app;
          GRANT SELECT (id), UPDATE (password_hash) ON users TO {reader};
          REVOKE EXECUTE ON FUNCTION touch() FROM PUBLIC;"
@@ -125,6 +127,11 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ("column comment added", "COMMENT ON COLUMN users.password_hash IS 'bcrypt'".into(), ObjectKind::Table, "users"),
         ("view comment added", "COMMENT ON VIEW v IS 'open'".into(), ObjectKind::View, "v"),
         ("view column renamed", "ALTER VIEW v RENAME COLUMN id TO ident".into(), ObjectKind::View, "v"),
+        ("view column granted to PUBLIC", "GRANT SELECT (id) ON v TO PUBLIC".into(), ObjectKind::View, "v"),
+        ("materialized view index dropped", "DROP INDEX mv_id".into(), ObjectKind::View, "mv"),
+        ("materialized view index made partial", "DROP INDEX mv_id; CREATE UNIQUE INDEX mv_id ON mv (id) WHERE id > 0".into(), ObjectKind::View, "mv"),
+        ("materialized view index storage parameter", "ALTER INDEX mv_id SET (fillfactor = 70)".into(), ObjectKind::View, "mv"),
+        ("materialized view column renamed", "ALTER MATERIALIZED VIEW mv RENAME COLUMN note TO remark".into(), ObjectKind::View, "mv"),
         ("function comment added", "COMMENT ON FUNCTION touch() IS 'stamps'".into(), ObjectKind::Routine, "touch()"),
         // The same names in `public`: another schema's objects.
         ("view reads public's table", "CREATE OR REPLACE VIEW v AS SELECT t.id FROM public.t t JOIN users p ON p.id = t.id".into(), ObjectKind::View, "v"),
@@ -204,6 +211,18 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
     assert!(
         invalid.contains("INVALID: a CREATE INDEX CONCURRENTLY failed"),
         "{invalid}"
+    );
+    let mv = read[&schemas[0]]
+        .snapshot
+        .views
+        .iter()
+        .find(|v| v.name == "mv")
+        .unwrap();
+    assert_eq!(
+        tenantry_model::ddl::render_view(mv)
+            .lines()
+            .find(|l| l.starts_with("CREATE UNIQUE INDEX")),
+        Some("CREATE UNIQUE INDEX mv_id ON mv USING btree (id);")
     );
     let types = &read[&schemas[0]].snapshot.types;
     assert_eq!(types.len(), 2, "{types:?}");

@@ -470,6 +470,7 @@ async fn read_chunk(
             definition: strip(&get(&row, "view_definition")?, &schema),
             options,
             grants: Vec::new(),
+            indexes: Vec::new(),
         });
     }
 

@@ -899,7 +899,8 @@ impl Queries {
         // views (renaming a view's column prints in its definition and
         // writes neither its pg_class nor its rule's row).
         let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p')),
-             cols AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','v','m'))";
+             cols AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','v','m')),
+             indexed AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','m'))";
         // The views among `rels` (all the outside items need of them).
         let views_filter = not_in_extension("c.oid", "pg_class");
         let outside = format!(
@@ -949,10 +950,10 @@ impl Queries {
                  UNION ALL SELECT r.ns, {constraint} FROM pg_constraint con JOIN rels r ON r.oid = con.conrelid
                             WHERE con.conrelid = {in_tables} AND {CONSTRAINT_TYPES}
                  UNION ALL SELECT r.ns, {index} FROM pg_index ix JOIN rels r ON r.oid = ix.indrelid
-                            WHERE ix.indrelid = {in_tables}
+                            WHERE ix.indrelid = ANY((SELECT oids FROM indexed)::oid[])
                  UNION ALL SELECT r.ns, {class_ic} FROM pg_index ix JOIN pg_class ic ON ic.oid = ix.indexrelid
                             JOIN rels r ON r.oid = ix.indrelid
-                            WHERE ix.indrelid = {in_tables}
+                            WHERE ix.indrelid = ANY((SELECT oids FROM indexed)::oid[])
                  UNION ALL SELECT t.typnamespace, {typ} FROM ty t WHERE {type_filter}
                  UNION ALL SELECT t.typnamespace, {label} FROM ty t JOIN pg_enum e ON e.enumtypid = t.oid
                             WHERE t.typtype = 'e' AND {type_filter}
@@ -1170,6 +1171,8 @@ struct Chunk {
     relations: HashMap<i64, (usize, String)>,
     /// Tables by oid: their schema and position in that snapshot's tables.
     tables: HashMap<i64, (usize, usize)>,
+    /// Views by oid: their schema and position in that snapshot's views.
+    views: HashMap<i64, (usize, usize)>,
 }
 
 impl Chunk {
@@ -1288,6 +1291,7 @@ async fn read_chunk(
         digests: Vec::new(),
         relations: HashMap::new(),
         tables: HashMap::new(),
+        views: HashMap::new(),
     };
     let mut position: HashMap<String, usize> = HashMap::new();
     // Sequences with the column that owns them, when one does.
@@ -1302,6 +1306,8 @@ async fn read_chunk(
     // operator classes, and the views read (for the objects outside).
     let mut has_callees = false;
     let mut views: Vec<Oid> = Vec::new();
+    // The materialized ones among them, whose indexes are read.
+    let mut matviews: Vec<Oid> = Vec::new();
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1419,6 +1425,10 @@ async fn read_chunk(
             }
             "v" | "m" => {
                 views.extend(oid_of(oid));
+                if relkind == "m" {
+                    matviews.extend(oid_of(oid));
+                }
+                chunk.views.insert(oid, (s, snap.views.len()));
                 let def: Option<&str> = row.try_get("viewdef")?;
                 options.extend(comment);
                 snap.views.push(View {
@@ -1427,6 +1437,7 @@ async fn read_chunk(
                     definition: strip(def.unwrap_or_default(), schema),
                     options,
                     grants: grants_of(&row, None, schema, &database)?,
+                    indexes: Vec::new(),
                 });
             }
             "S" => {
@@ -1460,11 +1471,15 @@ async fn read_chunk(
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let relid: i64 = row.try_get("relid")?;
-        if !chunk.tables.contains_key(&relid) {
-            if let Some((s, _)) = chunk.relations.get(&relid) {
-                let digest = &mut chunk.digests[*s];
-                digest.add_row(Catalog::Attribute, row.try_get("k")?, row.try_get("x")?);
-            }
+        if let Some(&(s, v)) = chunk.views.get(&relid) {
+            // A view's column: counted, named (a materialized view's
+            // indexes refer to it), and its privileges the view's.
+            let digest = &mut chunk.digests[s];
+            digest.add_row(Catalog::Attribute, row.try_get("k")?, row.try_get("x")?);
+            let name: String = row.try_get("attname")?;
+            let grants = grants_of(&row, Some(&name), &chunk.names[s], database)?;
+            chunk.snaps[s].views[v].grants.extend(grants);
+            attrs.names.insert((relid, row.try_get("attnum")?), name);
             continue;
         }
         let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::Attribute)? else {
@@ -1595,11 +1610,30 @@ async fn read_chunk(
     drop(rows);
 
     let mut index_rows: Vec<IndexRow> = Vec::new();
+    // Tables' indexes, and materialized views' (deparsed in their own
+    // context).
+    let indexed: Vec<Oid> = tables.iter().chain(&matviews).copied().collect();
+    let index_contexts: Vec<Oid> = contexts.iter().chain(&matviews).copied().collect();
     let mut rows = sqlx::query(&queries.indexes)
-        .bind(&tables)
-        .bind(&contexts)
+        .bind(&indexed)
+        .bind(&index_contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
+        let relid: i64 = row.try_get("relid")?;
+        if let Some(&(s, v)) = chunk.views.get(&relid) {
+            let digest = &mut chunk.digests[s];
+            digest.add_row(Catalog::Index, row.try_get("k")?, row.try_get("x")?);
+            let indexrelid: i64 = row.try_get("indexrelid")?;
+            digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
+            if let Some(options) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
+                let name: &str = row.try_get("index_name")?;
+                let view = &mut chunk.snaps[s].views[v];
+                view.options
+                    .push(format!("index_options({name})={}", options.join(",")));
+            }
+            index_rows.push(IndexRow::from_row(&row)?);
+            continue;
+        }
         let Some((_, table, _, digest)) = chunk.row_table(&row, Catalog::Index)? else {
             continue;
         };
@@ -1648,6 +1682,12 @@ async fn read_chunk(
         }
     }
     for row in index_rows {
+        if let Some(&(s, v)) = chunk.views.get(&row.relid) {
+            let view = &mut chunk.snaps[s].views[v];
+            let index = index_from_row(&view.name, &chunk.names[s], row, &attrs, &names);
+            view.indexes.push(index);
+            continue;
+        }
         let Some((table, schema, _)) = chunk.table(row.relid) else {
             continue;
         };

@@ -96,6 +96,7 @@ pub async fn introspect(conn: &mut SqliteConnection) -> Result<SchemaSnapshot, s
                 definition: sqlite_sql::view_query(&sql.unwrap_or_default()),
                 options: Vec::new(),
                 grants: Vec::new(),
+                indexes: Vec::new(),
             }),
             _ => {}
         }

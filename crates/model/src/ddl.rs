@@ -306,6 +306,9 @@ pub fn render_view(v: &View) -> String {
         },
         v.definition.trim_end_matches(';')
     );
+    for i in &v.indexes {
+        let _ = writeln!(s, "{};", index_line(&v.name, i));
+    }
     push_grants(&mut s, &format!("TABLE {}", v.name), &v.grants);
     s
 }

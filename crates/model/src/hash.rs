@@ -5,7 +5,7 @@
 //! what is encoded, or how, must bump [`CanonicalFormat`] so that a hash made
 //! by an older canonicaliser is recognised as *another format*, not as drift.
 //!
-//! Encoding (formats v1 to v3): a byte stream of fields. A string is its UTF-8 length
+//! Encoding (formats v1 to v4): a byte stream of fields. A string is its UTF-8 length
 //! as a big-endian `u32` followed by its bytes; a flag is one byte `0`/`1`;
 //! an optional value is a flag followed by the value when present; a list is
 //! its count as a `u32` followed by its items; a *set* (order-insensitive) is
@@ -42,16 +42,20 @@ pub enum CanonicalFormat {
     /// PostgreSQL's search path, so another schema's objects stay
     /// qualified (see [`crate::own_schema`]).
     V3,
+    /// V3 plus a materialized view's indexes and a view's column
+    /// privileges, in the view's record.
+    V4,
 }
 
 impl CanonicalFormat {
-    pub const CURRENT: CanonicalFormat = CanonicalFormat::V3;
+    pub const CURRENT: CanonicalFormat = CanonicalFormat::V4;
 
     pub fn number(self) -> u16 {
         match self {
             CanonicalFormat::V1 => 1,
             CanonicalFormat::V2 => 2,
             CanonicalFormat::V3 => 3,
+            CanonicalFormat::V4 => 4,
         }
     }
 
@@ -60,6 +64,7 @@ impl CanonicalFormat {
             1 => Some(CanonicalFormat::V1),
             2 => Some(CanonicalFormat::V2),
             3 => Some(CanonicalFormat::V3),
+            4 => Some(CanonicalFormat::V4),
             _ => None,
         }
     }
@@ -69,12 +74,13 @@ impl CanonicalFormat {
             CanonicalFormat::V1 => b"tenantry.schema-hash.v1\0",
             CanonicalFormat::V2 => b"tenantry.schema-hash.v2\0",
             CanonicalFormat::V3 => b"tenantry.schema-hash.v3\0",
+            CanonicalFormat::V4 => b"tenantry.schema-hash.v4\0",
         }
     }
 }
 
 /// A SHA-256 digest stamped with the canonical format that produced it.
-/// Displayed and parsed as `v3:<64 lowercase hex digits>`.
+/// Displayed and parsed as `v4:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriftHash {
     format: CanonicalFormat,
@@ -130,7 +136,7 @@ impl Serialize for DriftHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseHashError {
-    #[error("a schema hash looks like `v3:` followed by 64 hex digits")]
+    #[error("a schema hash looks like `v4:` followed by 64 hex digits")]
     Malformed,
     #[error("schema hash format v{0} is not known to this version of Tenantry")]
     UnknownFormat(u16),
@@ -520,6 +526,7 @@ fn encode_view(e: &mut Encoder, v: &View) {
     e.str(&v.definition);
     e.set(&v.options, |e, o| e.str(o));
     e.set(&v.grants, encode_grant);
+    e.set(&v.indexes, encode_index);
 }
 
 fn encode_enum(e: &mut Encoder, en: &EnumType) {
@@ -572,7 +579,7 @@ mod tests {
     fn hash_round_trips_through_its_text_form() {
         let h = hash_schema(&sample()).root;
         let text = h.to_string();
-        assert!(text.starts_with("v3:"));
+        assert!(text.starts_with("v4:"));
         assert_eq!(text.len(), 67);
         assert_eq!(text.parse::<DriftHash>().unwrap(), h);
     }
@@ -732,17 +739,17 @@ mod tests {
 
     #[test]
     fn known_vector_is_stable() {
-        // Pins format v3: if this changes, the canonical encoding changed and
+        // Pins format v4: if this changes, the canonical encoding changed and
         // CanonicalFormat must be bumped.
         let empty = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         let sample = hash_schema(&sample()).root;
         assert_eq!(
             (empty.to_string(), sample.to_string()),
             (
-                "v3:714526d24d6207a3175a43ae2f55fadcbf644544b3bb79ac488bc7eb3c25f0bb".to_owned(),
-                "v3:0057bc744c7dc80faa3ec991be2271dc26e937e625f1c48edd1461ada38dd342".to_owned()
+                "v4:39c0d0e72e2ba8918baf676fc4f957076086621aaeda0d1317db23c6d2d8e62c".to_owned(),
+                "v4:d383a6b0a478991742625e541af08f4078be470c445922f85e21e1908aa23468".to_owned()
             ),
-            "format v3 encoding changed; bump CanonicalFormat"
+            "format v4 encoding changed; bump CanonicalFormat"
         );
     }
 }

@@ -125,6 +125,7 @@ impl SchemaSnapshot {
         self.grants.sort();
         for v in &mut self.views {
             v.grants.sort();
+            v.indexes.sort_by(|a, b| a.name.name.cmp(&b.name.name));
         }
         for e in &mut self.enums {
             e.grants.sort();
@@ -404,9 +405,13 @@ pub struct View {
     pub definition: String,
     /// `check_option=cascaded`, `security=invoker`, …
     pub options: Vec<String>,
-    /// Privileges that differ from the engine's default (format v3).
+    /// Privileges that differ from the engine's default (format v3); its
+    /// columns' too (format v4).
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// A materialized view's indexes (format v4).
+    #[serde(default)]
+    pub indexes: Vec<Index>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
