@@ -266,14 +266,21 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         .await;
 }
 
-/// A database without any user function, collation, operator or operator
-/// class (most tenant databases) reads what lies outside a schema with a
-/// shorter query than the one that follows those; both must agree with
-/// the re-check, before and after the first user function appears.
+/// What a schema names in another schema without a function — a table its
+/// view reads, a table its foreign key references, a type its column is
+/// of — prints in its catalog text, so renaming or altering it must move
+/// the re-check too. A database without any user function, collation,
+/// operator or operator class (most tenant databases) reads these with a
+/// shorter query than the one that follows functions; both must agree
+/// with the re-check, before and after the first user function appears.
 #[tokio::test]
-async fn postgres_views_reading_other_schemas_are_rechecked_without_user_functions() {
+async fn postgres_objects_named_in_other_schemas_are_rechecked() {
     let db = PgDatabase::create().await;
-    db.apply("public", "CREATE TABLE shared (id int)").await;
+    db.apply(
+        "public",
+        "CREATE TABLE shared (id int PRIMARY KEY); CREATE TYPE mood AS ENUM ('calm');",
+    )
+    .await;
     let reads_public = "CREATE TABLE t (id int); \
          CREATE VIEW v AS SELECT s.id FROM public.shared s JOIN t ON t.id = s.id;";
     db.apply("a", reads_public).await;
@@ -284,7 +291,13 @@ async fn postgres_views_reading_other_schemas_are_rechecked_without_user_functio
     )
     .await;
     db.apply("d", "CREATE TABLE t (id int);").await;
-    let schemas: Vec<String> = ["a", "b", "c", "d"].map(str::to_owned).into();
+    // No view: a foreign key and a column type name `public`.
+    db.apply(
+        "e",
+        "CREATE TABLE t (id int REFERENCES public.shared (id), m public.mood, ms public.mood[]);",
+    )
+    .await;
+    let schemas: Vec<String> = ["a", "b", "c", "d", "e"].map(str::to_owned).into();
     let mut conn = db.connect().await;
     let user_callees: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM pg_proc WHERE oid >= 16384)
@@ -295,58 +308,81 @@ async fn postgres_views_reading_other_schemas_are_rechecked_without_user_functio
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(user_callees, 0, "the case this test is about");
+    assert_eq!(user_callees, 0, "the short query's case");
 
-    let agree = |read: &std::collections::BTreeMap<String, postgres::SchemaRead>,
-                 fingerprints: &std::collections::HashMap<String, String>,
-                 when: &str| {
-        for s in &schemas {
-            assert_eq!(read[s].fingerprint, fingerprints[s], "{when}: {s}");
-        }
-    };
-    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    let first = postgres::catalog_fingerprints(&mut conn, &schemas)
+    // Applies `sql` to `public`, then checks that a full read agrees with
+    // the re-check and that exactly `moved` saw it.
+    let mut before = postgres::catalog_fingerprints(&mut conn, &schemas)
         .await
         .unwrap();
-    agree(&read, &first, "as built");
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    for s in &schemas {
+        assert_eq!(read[s].fingerprint, before[s], "as built: {s}");
+    }
     assert_eq!(
         hash_schema(&read["a"].snapshot),
         hash_schema(&read["b"].snapshot)
     );
-
-    // The table the views read elsewhere changes: their schemas' re-check
-    // sees it, the others' does not.
-    db.apply("public", "ALTER TABLE shared ADD COLUMN note text")
-        .await;
-    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    let second = postgres::catalog_fingerprints(&mut conn, &schemas)
-        .await
-        .unwrap();
-    agree(&read, &second, "after the shared table changed");
-    for s in ["a", "b"] {
-        assert_ne!(first[s], second[s], "{s} reads the changed table");
+    let steps: [(&str, &str, &[&str]); 5] = [
+        (
+            "ALTER TABLE shared ADD COLUMN note text",
+            "the shared table changed",
+            &["a", "b", "e"],
+        ),
+        (
+            "ALTER TYPE mood RENAME TO feeling",
+            "the type renamed",
+            &["e"],
+        ),
+        (
+            "ALTER TABLE shared RENAME TO common",
+            "the shared table renamed",
+            &["a", "b", "e"],
+        ),
+        // The first user function: from here on the full query runs.
+        (
+            "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "a user function elsewhere",
+            &[],
+        ),
+        (
+            "ALTER TYPE feeling RENAME TO mood",
+            "the type renamed back, with a function",
+            &["e"],
+        ),
+    ];
+    for (sql, what, moved) in steps {
+        let hashes: Vec<_> = {
+            let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+            schemas
+                .iter()
+                .map(|s| hash_schema(&read[s].snapshot))
+                .collect()
+        };
+        db.apply("public", sql).await;
+        let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+        let after = postgres::catalog_fingerprints(&mut conn, &schemas)
+            .await
+            .unwrap();
+        for (s, hash) in schemas.iter().zip(&hashes) {
+            assert_eq!(
+                read[s].fingerprint, after[s],
+                "{what}: a full read of {s} agrees"
+            );
+            let changed = hash_schema(&read[s].snapshot).root != hash.root;
+            if moved.contains(&s.as_str()) {
+                assert_ne!(before[s], after[s], "{what}: the re-check of {s} sees it");
+            } else {
+                assert_eq!(before[s], after[s], "{what}: {s} names nothing of it");
+                assert!(!changed, "{what}: {s}'s hash moved unseen");
+            }
+            // Whatever moves the hash moves the re-check.
+            if changed {
+                assert_ne!(before[s], after[s], "{what}: {s}'s hash moved unseen");
+            }
+        }
+        before = after;
     }
-    for s in ["c", "d"] {
-        assert_eq!(first[s], second[s], "{s} reads nothing outside");
-    }
-
-    // The first user function, in another schema: the full query runs and
-    // agrees, and the schemas that do not use it keep their fingerprints.
-    db.apply(
-        "d",
-        "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-    )
-    .await;
-    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    let third = postgres::catalog_fingerprints(&mut conn, &schemas)
-        .await
-        .unwrap();
-    agree(&read, &third, "with a user function");
-    for s in ["a", "b", "c"] {
-        assert_eq!(second[s], third[s], "{s}");
-    }
-    assert_ne!(second["d"], third["d"]);
-    assert_eq!(read["d"].snapshot.routines.len(), 1);
 }
 
 /// Privileges are read from the text of `aclitem`s: role names that need

@@ -513,7 +513,7 @@ struct Queries {
     routines: String,
     composites: String,
     outside: String,
-    outside_of_views: String,
+    outside_named: String,
     fingerprints: String,
 }
 
@@ -832,6 +832,30 @@ impl Queries {
         // only: built-ins, below FirstNormalObjectId, never change), and
         // their schemas; one text for both the read and the fingerprint.
         let outside_item = |catalog: Catalog, key: &str, alias: &str| item(catalog, key, alias);
+        // What a schema's relations (`rels`, with `ns` and `relkind`) name
+        // in other schemas without going through a function: tables its
+        // views read, tables its foreign keys reference, and user types
+        // its tables' columns are of. Renaming any of them changes what
+        // the schema's catalog text prints and writes none of its rows.
+        let named_outside = format!(
+            "SELECT DISTINCT r.ns AS ns, {c_item} AS h, c.relnamespace AS other FROM pg_rewrite w
+                 JOIN rels r ON r.oid = w.ev_class AND r.relkind IN ('v','m')
+                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                                 AND d.refclassid = 'pg_class'::regclass
+                 JOIN pg_class c ON c.oid = d.refobjid
+                 WHERE c.relnamespace <> r.ns
+             UNION ALL SELECT DISTINCT r.ns, {c_item}, c.relnamespace FROM pg_constraint con
+                 JOIN rels r ON r.oid = con.conrelid AND r.relkind IN ('r','p')
+                 JOIN pg_class c ON c.oid = con.confrelid
+                 WHERE con.contype = 'f' AND c.relnamespace <> r.ns
+             UNION ALL SELECT DISTINCT r.ns, {t_item}, t.typnamespace FROM pg_attribute a
+                 JOIN rels r ON r.oid = a.attrelid AND r.relkind IN ('r','p')
+                 JOIN pg_type t ON t.oid = a.atttypid
+                 WHERE a.attnum > 0 AND NOT a.attisdropped AND t.oid >= {FIRST_USER_OID}
+                   AND t.typnamespace <> r.ns",
+            c_item = outside_item(Catalog::Outside, "c.oid", "c"),
+            t_item = outside_item(Catalog::Outside, "t.oid", "t"),
+        );
         let outside_ctes = format!(
             // User functions, collations, operators and operator classes
             // (few, whatever the fleet's size) and what depends on them,
@@ -871,19 +895,12 @@ impl Queries {
                    JOIN pg_class c ON c.oid = w.ev_class
                  UNION ALL SELECT t.typnamespace, f.h, f.nsp FROM callers f
                    JOIN pg_type t ON f.classid = 'pg_type'::regclass AND t.oid = f.objid
-                 -- Tables of other schemas that views read.
-                 UNION ALL SELECT DISTINCT r.ns, {c_item}, c.relnamespace FROM pg_rewrite w
-                     JOIN rels r ON r.oid = w.ev_class AND r.relkind IN ('v','m')
-                     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
-                                     AND d.refclassid = 'pg_class'::regclass
-                     JOIN pg_class c ON c.oid = d.refobjid
-                     WHERE c.relnamespace <> r.ns),
+                 UNION ALL {named_outside}),
              outside_items AS (
                  SELECT o.ns, o.h FROM outside o JOIN ns ON ns.oid = o.ns WHERE o.other <> o.ns
                  UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside WHERE other <> ns) o
                      JOIN ns ON ns.oid = o.ns JOIN pg_namespace n ON n.oid = o.other)",
             p_item = outside_item(Catalog::Outside, "p.oid", "p"),
-            c_item = outside_item(Catalog::Outside, "c.oid", "c"),
             coll_item = outside_item(Catalog::Outside, "co.oid", "co"),
             op_item = outside_item(Catalog::Outside, "op.oid", "op"),
             opc_item = outside_item(Catalog::Outside, "opc.oid", "opc"),
@@ -901,13 +918,14 @@ impl Queries {
         let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p')),
              cols AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','v','m')),
              indexed AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','m'))";
-        // The views among `rels` (all the outside items need of them).
+        // The tables and views among `rels` (all the outside items need of
+        // them).
         let views_filter = not_in_extension("c.oid", "pg_class");
         let outside = format!(
             "WITH {NAMESPACES_CTE},
              rels AS MATERIALIZED (
                  SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-                  WHERE c.relkind IN ('v','m') AND {views_filter}),
+                  WHERE c.relkind IN ('r','p','v','m') AND {views_filter}),
              {outside_ctes}
              SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
                FROM ns JOIN outside_items i ON i.ns = ns.oid
@@ -915,17 +933,12 @@ impl Queries {
         );
         // The same items when the database has no user function,
         // collation, operator or operator class (the `callee` rows above
-        // are none): only the tables of other schemas that the views in
-        // `$1` (oids) read, and those schemas.
-        let outside_of_views = format!(
-            "WITH outside AS (
-                 SELECT DISTINCT v.relnamespace AS ns, {c_item} AS h, c.relnamespace AS other
-                   FROM pg_class v
-                   JOIN pg_rewrite w ON w.ev_class = v.oid
-                   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
-                                   AND d.refclassid = 'pg_class'::regclass
-                   JOIN pg_class c ON c.oid = d.refobjid
-                  WHERE v.oid = ANY($1) AND c.relnamespace <> v.relnamespace),
+        // are none): only what the relations in `$1` (oids: the chunk's
+        // views and tables) name in other schemas, and those schemas.
+        let outside_named = format!(
+            "WITH rels AS MATERIALIZED (
+                 SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c WHERE c.oid = ANY($1)),
+             outside AS ({named_outside}),
              outside_items AS (
                  SELECT o.ns, o.h FROM outside o
                  UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside) o
@@ -933,7 +946,6 @@ impl Queries {
              SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
                FROM outside_items i JOIN pg_namespace ns ON ns.oid = i.ns
               GROUP BY ns.nspname",
-            c_item = outside_item(Catalog::Outside, "c.oid", "c"),
             n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
         );
         let fingerprints = format!(
@@ -1005,7 +1017,7 @@ impl Queries {
             routines,
             composites,
             outside,
-            outside_of_views,
+            outside_named,
             fingerprints,
         }
     }
@@ -1308,6 +1320,9 @@ async fn read_chunk(
     let mut views: Vec<Oid> = Vec::new();
     // The materialized ones among them, whose indexes are read.
     let mut matviews: Vec<Oid> = Vec::new();
+    // Whether a foreign key or a column names another schema's table or
+    // type (or may: a superset is only slower).
+    let mut names_outside = false;
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1673,6 +1688,9 @@ async fn read_chunk(
             continue;
         };
         column.data_type = strip_names(&ty.name, schema);
+        // Read under `search_path = pg_catalog`, a type of any other
+        // schema prints qualified, and keeps its qualifier.
+        names_outside |= column.data_type.contains('.');
         if c.at.collation != ty.collation {
             column.collation = names.collations.get(&c.at.collation).cloned();
         }
@@ -1892,6 +1910,10 @@ async fn read_chunk(
         let Some((table, schema, _)) = chunk.table(c.relid) else {
             continue;
         };
+        // A foreign key to another schema's table (or to one not found).
+        if c.confrelid != 0 && target.as_ref().is_none_or(|(s, _)| s != schema) {
+            names_outside = true;
+        }
         let nulls_not_distinct = constraint_indexes
             .get(&c.conindid)
             .copied()
@@ -1928,18 +1950,20 @@ async fn read_chunk(
     }
 
     // Objects outside the schemas that theirs refer to, counted by the
-    // server with the same text the fingerprint query uses.
-    // Without user functions, collations, operators or operator classes
-    // only views can read outside their schema, and without views nothing
-    // can: most tenant databases skip the planning of the full query.
+    // server with the same text the fingerprint query uses. Without user
+    // functions, collations, operators or operator classes only views,
+    // foreign keys and column types can name another schema's objects, and
+    // when none does nothing needs counting: most tenant databases skip
+    // the planning of the full query, and most of the short one.
     let outside: Vec<(String, i64, String)> = if has_callees {
         sqlx::query_as(&queries.outside)
             .bind(schemas)
             .fetch_all(&mut *conn)
             .await?
-    } else if !views.is_empty() {
-        sqlx::query_as(&queries.outside_of_views)
-            .bind(&views)
+    } else if !views.is_empty() || names_outside {
+        let named: Vec<Oid> = views.iter().chain(&tables).copied().collect();
+        sqlx::query_as(&queries.outside_named)
+            .bind(&named)
             .fetch_all(&mut *conn)
             .await?
     } else {
