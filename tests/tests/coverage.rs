@@ -101,6 +101,10 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ("table granted to another tenant's role", format!("GRANT SELECT ON t TO c{id}_0_app"), ObjectKind::Table, "t"),
         ("grant option added", format!("GRANT SELECT (id) ON users TO r{id}_reader WITH GRANT OPTION"), ObjectKind::Table, "users"),
         ("owner's own privilege revoked", "REVOKE TRUNCATE ON t FROM CURRENT_USER".into(), ObjectKind::Table, "t"),
+        // Ownership, relative to the role that owns the rest of the schema.
+        ("table owned by another role", format!("ALTER TABLE t OWNER TO r{id}_reader"), ObjectKind::Table, "t"),
+        ("function owned by another role", format!("ALTER FUNCTION touch() OWNER TO r{id}_reader"), ObjectKind::Routine, "touch()"),
+        ("enum owned by the tenant's own role", "ALTER TYPE mood OWNER TO {s}_app".into(), ObjectKind::Enum, "mood"),
         ("function EXECUTE given back to PUBLIC", "GRANT EXECUTE ON FUNCTION touch() TO PUBLIC".into(), ObjectKind::Routine, "touch()"),
         ("sequence granted to PUBLIC", "GRANT USAGE ON SEQUENCE counter TO PUBLIC".into(), ObjectKind::Sequence, "counter"),
         ("type USAGE revoked from PUBLIC", "REVOKE USAGE ON TYPE mood FROM PUBLIC".into(), ObjectKind::Enum, "mood"),
@@ -383,6 +387,71 @@ async fn postgres_objects_named_in_other_schemas_are_rechecked() {
         }
         before = after;
     }
+}
+
+/// Owners compare relative to the role that owns most of the schema: a
+/// schema owned throughout by another role than the template's hashes
+/// alike; one object owned apart is drift, shown as `ALTER … OWNER TO`.
+#[tokio::test]
+async fn postgres_ownership_compares_relative_to_the_schema() {
+    let db = PgDatabase::create().await;
+    let id = &db.name[db.name.len() - 8..];
+    let role = format!("o{id}_owner");
+    let mut conn = db.connect().await;
+    sqlx::raw_sql(&format!("CREATE ROLE {role}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let objects = "CREATE TABLE t (id int); CREATE TABLE u (id int); \
+                   CREATE VIEW v AS SELECT id FROM t; CREATE TYPE mood AS ENUM ('calm');";
+    for s in ["x", "y", "z"] {
+        db.apply(s, objects).await;
+    }
+    // y: everything owned by another role; z: one table apart.
+    db.apply(
+        "y",
+        &format!(
+            "ALTER TABLE t OWNER TO {role}; ALTER TABLE u OWNER TO {role}; \
+             ALTER VIEW v OWNER TO {role}; ALTER TYPE mood OWNER TO {role};"
+        ),
+    )
+    .await;
+    db.apply("z", &format!("ALTER TABLE u OWNER TO {role}"))
+        .await;
+    let schemas: Vec<String> = ["x", "y", "z"].map(str::to_owned).into();
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let after = postgres::catalog_fingerprints(&mut conn, &schemas)
+        .await
+        .unwrap();
+    for s in &schemas {
+        assert_eq!(read[s].fingerprint, after[s], "{s}");
+    }
+    let x = hash_schema(&read["x"].snapshot);
+    assert_eq!(
+        x,
+        hash_schema(&read["y"].snapshot),
+        "owned throughout by another role"
+    );
+    let z = hash_schema(&read["z"].snapshot);
+    assert_eq!(
+        changed_objects(&x, &z),
+        BTreeSet::from([(ObjectKind::Table, "u".to_owned())])
+    );
+    let u = read["z"].snapshot.table("u").unwrap();
+    assert_eq!(u.owner.as_deref(), Some(role.as_str()));
+    assert!(
+        tenantry_model::ddl::render_table(u).contains(&format!("ALTER TABLE u OWNER TO {role};"))
+    );
+    drop(conn);
+    let mut conn = db.connect().await;
+    for s in &schemas {
+        let _ = sqlx::raw_sql(&format!("DROP SCHEMA {s} CASCADE"))
+            .execute(&mut conn)
+            .await;
+    }
+    let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {role}"))
+        .execute(&mut conn)
+        .await;
 }
 
 /// Privileges are read from the text of `aclitem`s: role names that need

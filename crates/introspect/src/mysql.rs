@@ -465,6 +465,7 @@ async fn read_chunk(
             options.push(format!("check_option={}", check.to_ascii_lowercase()));
         }
         st.snap.views.push(View {
+            owner: None,
             name: get(&row, "table_name")?,
             materialized: false,
             definition: strip(&get(&row, "view_definition")?, &schema),
@@ -543,6 +544,7 @@ async fn read_chunk(
             strip_own_schema(&get(&row, "routine_definition")?, &schema, TextKind::Sql).trim()
         ));
         st.snap.routines.push(Routine {
+            owner: None,
             name,
             kind,
             arguments: String::new(),

@@ -599,7 +599,7 @@ impl Queries {
         // identity it is.
         let relations = format!(
             "WITH {NAMESPACES_CTE},
-             nsx AS MATERIALIZED (SELECT ns.oid, ns.nspname, {namespace_grants} AS grants,
+             nsx AS MATERIALIZED (SELECT ns.oid, ns.nspname, ns.nspowner, {namespace_grants} AS grants,
                                          {namespace} AS h,
                                          ns.oid IN (SELECT p.pronamespace FROM pg_proc p
                                                      WHERE p.oid >= {FIRST_USER_OID}) AS has_routines
@@ -622,6 +622,7 @@ impl Queries {
                     END AS rules,
                     ns.nspname::text AS nspname, c.oid::int8 AS oid, c.relname::text AS relname,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence,
+                    c.relowner::int8 AS owner_oid, ns.nspowner::int8 AS ns_owner,
                     c.reloptions::text[] AS reloptions,
                     c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text AS replident,
                     {relation_grants} AS grants,
@@ -739,7 +740,7 @@ impl Queries {
                                 ORDER BY e.enumsortorder)
                     END AS labels,
                     {type_grants} AS grants,
-                    t.oid::int8 AS k, t.xmin::text AS x,
+                    t.oid::int8 AS k, t.xmin::text AS x, t.typowner::int8 AS owner_oid,
                     CASE WHEN t.typtype = 'e' THEN
                          ARRAY(SELECT {label} FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END AS h_labels,
@@ -817,7 +818,7 @@ impl Queries {
                     NULLIF(a.aggfinalfn, 0)::regprocedure::text AS agg_final, a.agginitval AS agg_init,
                     {routine_grants} AS grants,
                     d.description AS comment, {description} AS h_comment,
-                    p.oid::int8 AS k, p.xmin::text AS x
+                    p.oid::int8 AS k, p.xmin::text AS x, p.proowner::int8 AS owner_oid
                FROM ns JOIN pg_proc p ON p.pronamespace = ns.oid
                JOIN pg_language l ON l.oid = p.prolang
                LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
@@ -1323,6 +1324,9 @@ async fn read_chunk(
     // Whether a foreign key or a column names another schema's table or
     // type (or may: a superset is only slower).
     let mut names_outside = false;
+    // Each owned object's owner (by oid), and each schema's owner.
+    let mut object_owners: Vec<(usize, Owned, i64)> = Vec::new();
+    let mut schema_owners: Vec<i64> = Vec::new();
     let mut rows = sqlx::query(&queries.relations)
         .bind(schemas)
         .fetch(&mut *conn);
@@ -1350,6 +1354,7 @@ async fn read_chunk(
                 digest.add(row.try_get("h_ns")?);
                 chunk.digests.push(digest);
                 has_routines.push(row.try_get::<bool, _>("has_routines")?);
+                schema_owners.push(row.try_get("ns_owner")?);
                 s
             }
         };
@@ -1436,6 +1441,11 @@ async fn read_chunk(
                 t.options = options;
                 t.grants = grants_of(&row, None, schema, &database)?;
                 chunk.tables.insert(oid, (s, snap.tables.len()));
+                object_owners.push((
+                    s,
+                    Owned::Table(snap.tables.len()),
+                    row.try_get("owner_oid")?,
+                ));
                 snap.tables.push(t);
             }
             "v" | "m" => {
@@ -1444,9 +1454,11 @@ async fn read_chunk(
                     matviews.extend(oid_of(oid));
                 }
                 chunk.views.insert(oid, (s, snap.views.len()));
+                object_owners.push((s, Owned::View(snap.views.len()), row.try_get("owner_oid")?));
                 let def: Option<&str> = row.try_get("viewdef")?;
                 options.extend(comment);
                 snap.views.push(View {
+                    owner: None,
                     name: name.clone(),
                     materialized: relkind == "m",
                     definition: strip(def.unwrap_or_default(), schema),
@@ -1799,13 +1811,15 @@ async fn read_chunk(
                     .definition
                     .push_str(&format!("\nCOMMENT {comment};"));
             }
+            let at = chunk.snaps[s].routines.len();
+            object_owners.push((s, Owned::Routine(at), row.try_get("owner_oid")?));
             chunk.snaps[s].routines.push(routine);
         }
     }
 
     // Row types of no relation read: standalone composite types, or a
     // relation of an extension (told apart by the next query).
-    let mut composites: HashMap<i64, (usize, String, Vec<Grant>)> = HashMap::new();
+    let mut composites: HashMap<i64, (usize, String, Vec<Grant>, i64)> = HashMap::new();
     let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
@@ -1824,6 +1838,8 @@ async fn read_chunk(
         let typtype: &str = row.try_get("typtype")?;
         if typtype == "d" {
             let ty = domain_from_row(&row, &chunk.names[s], database)?;
+            let at = chunk.snaps[s].types.len();
+            object_owners.push((s, Owned::Type(at), row.try_get("owner_oid")?));
             chunk.snaps[s].types.push(ty);
             continue;
         }
@@ -1835,12 +1851,16 @@ async fn read_chunk(
                         s,
                         row.try_get::<String, _>("typname")?,
                         grants_of(&row, None, &chunk.names[s], database)?,
+                        row.try_get::<i64, _>("owner_oid")?,
                     ),
                 );
             }
         }
         if typtype == "e" {
+            let at = chunk.snaps[s].enums.len();
+            object_owners.push((s, Owned::Enum(at), row.try_get("owner_oid")?));
             chunk.snaps[s].enums.push(EnumType {
+                owner: None,
                 name: row.try_get("typname")?,
                 labels: row
                     .try_get::<Option<Vec<String>>, _>("labels")?
@@ -1857,7 +1877,8 @@ async fn read_chunk(
             .bind(&relids)
             .fetch(&mut *conn);
         while let Some(row) = rows.try_next().await? {
-            let Some((s, name, grants)) = composites.remove(&row.try_get::<i64, _>("oid")?) else {
+            let Some((s, name, grants, owner)) = composites.remove(&row.try_get::<i64, _>("oid")?)
+            else {
                 continue;
             };
             let digest = &mut chunk.digests[s];
@@ -1867,7 +1888,9 @@ async fn read_chunk(
             }
             let attributes: Vec<String> = row.try_get("attributes")?;
             let schema = &chunk.names[s];
+            object_owners.push((s, Owned::Type(chunk.snaps[s].types.len()), owner));
             chunk.snaps[s].types.push(UserType {
+                owner: None,
                 name,
                 kind: "composite".into(),
                 definition: strip_names(&attributes.join(", "), schema),
@@ -1975,6 +1998,8 @@ async fn read_chunk(
         }
     }
 
+    mark_owners(conn, &mut chunk, &object_owners, &schema_owners, database).await?;
+
     let Chunk {
         names,
         snaps,
@@ -1993,6 +2018,92 @@ async fn read_chunk(
         );
     }
     Ok(Read::Done)
+}
+
+/// An object of a chunk's snapshot that has an owner, by its position in
+/// its schema's list (before `canonicalize` sorts them).
+#[derive(Clone, Copy)]
+enum Owned {
+    Table(usize),
+    View(usize),
+    Routine(usize),
+    Enum(usize),
+    Type(usize),
+}
+
+/// Sets `owner` on each object owned by a role other than the one that
+/// owns most of its schema's objects (on a tie, the schema's owner if it is
+/// one of them, else the lowest oid): the template is measured on a scratch
+/// server by whoever runs it and each tenant is owned by its own or the
+/// fleet's role, so owners compare relative to their schema — a table
+/// created by a superuser among a tenant's own is drift, a fleet owned
+/// throughout by other roles than the scratch is not. Names of the few
+/// roles that differ are looked up (`pg_roles`, readable by every user)
+/// and read through the role rule.
+async fn mark_owners(
+    conn: &mut PgConnection,
+    chunk: &mut Chunk,
+    owners: &[(usize, Owned, i64)],
+    schema_owners: &[i64],
+    database: &str,
+) -> Result<(), sqlx::Error> {
+    let mut counts: Vec<HashMap<i64, usize>> = vec![HashMap::new(); chunk.names.len()];
+    for (s, _, owner) in owners {
+        *counts[*s].entry(*owner).or_default() += 1;
+    }
+    let usual: Vec<Option<i64>> = counts
+        .iter()
+        .zip(schema_owners)
+        .map(|(count, schema_owner)| {
+            let most = count.values().copied().max()?;
+            let mut tied: Vec<i64> = count
+                .iter()
+                .filter(|(_, n)| **n == most)
+                .map(|(o, _)| *o)
+                .collect();
+            tied.sort_unstable();
+            Some(if tied.contains(schema_owner) {
+                *schema_owner
+            } else {
+                tied[0]
+            })
+        })
+        .collect();
+    let odd: Vec<&(usize, Owned, i64)> = owners
+        .iter()
+        .filter(|(s, _, owner)| usual[*s] != Some(*owner))
+        .collect();
+    if odd.is_empty() {
+        return Ok(());
+    }
+    let oids = distinct_oids(odd.iter().map(|(_, _, o)| *o));
+    let roles: HashMap<i64, String> =
+        sqlx::query_as("SELECT oid::int8, rolname::text FROM pg_roles WHERE oid = ANY($1)")
+            .bind(&oids)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    for (s, object, owner) in odd {
+        // A role dropped since cannot own anything; its oid stands in.
+        let name = roles
+            .get(owner)
+            .cloned()
+            .unwrap_or_else(|| owner.to_string());
+        let name = Some(tenant_placeholder(&name, &chunk.names[*s], database));
+        let snap = &mut chunk.snaps[*s];
+        let slot = match *object {
+            Owned::Table(i) => snap.tables.get_mut(i).map(|t| &mut t.owner),
+            Owned::View(i) => snap.views.get_mut(i).map(|v| &mut v.owner),
+            Owned::Routine(i) => snap.routines.get_mut(i).map(|r| &mut r.owner),
+            Owned::Enum(i) => snap.enums.get_mut(i).map(|e| &mut e.owner),
+            Owned::Type(i) => snap.types.get_mut(i).map(|t| &mut t.owner),
+        };
+        if let Some(slot) = slot {
+            *slot = name;
+        }
+    }
+    Ok(())
 }
 
 /// Schema and name, by oid, of the relations among `oids` that this chunk
@@ -2169,6 +2280,7 @@ fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine
     };
     def.push(';');
     Ok(Routine {
+        owner: None,
         name,
         kind: kind.to_owned(),
         arguments: strip_names(identity, schema),
@@ -2197,6 +2309,7 @@ fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType
         d.push_str(&format!(" CONSTRAINT {}", strip(&check, schema)));
     }
     Ok(UserType {
+        owner: None,
         name: row.try_get("typname")?,
         kind: "domain".into(),
         definition: d,

@@ -91,6 +91,7 @@ pub async fn introspect(conn: &mut SqliteConnection) -> Result<SchemaSnapshot, s
                 },
             )),
             "view" => snap.views.push(View {
+                owner: None,
                 name,
                 materialized: false,
                 definition: sqlite_sql::view_query(&sql.unwrap_or_default()),

@@ -206,6 +206,7 @@ pub fn render_table(t: &Table) -> String {
         let _ = writeln!(s, "{};", policy_line(&t.name, p));
     }
     push_grants(&mut s, &format!("TABLE {}", t.name), &t.grants);
+    push_owner(&mut s, &format!("TABLE {}", t.name), t.owner.as_deref());
     s
 }
 
@@ -215,6 +216,14 @@ fn push_grants(s: &mut String, object: &str, grants: &[Grant]) {
     lines.sort();
     for l in lines {
         let _ = writeln!(s, "{l}");
+    }
+}
+
+/// `ALTER … OWNER TO …` for an object owned by a role other than the one
+/// that owns most of its schema.
+fn push_owner(s: &mut String, object: &str, owner: Option<&str>) {
+    if let Some(owner) = owner {
+        let _ = writeln!(s, "ALTER {object} OWNER TO {owner};");
     }
 }
 
@@ -269,11 +278,9 @@ pub fn render_routine(r: &Routine) -> String {
     } else {
         "FUNCTION"
     };
-    push_grants(
-        &mut s,
-        &format!("{kind} {}({})", r.name, r.arguments),
-        &r.grants,
-    );
+    let object = format!("{kind} {}({})", r.name, r.arguments);
+    push_grants(&mut s, &object, &r.grants);
+    push_owner(&mut s, &object, r.owner.as_deref());
     s
 }
 
@@ -285,6 +292,7 @@ pub fn render_type(t: &UserType) -> String {
     };
     let kind = if t.kind == "domain" { "DOMAIN" } else { "TYPE" };
     push_grants(&mut s, &format!("{kind} {}", t.name), &t.grants);
+    push_owner(&mut s, &format!("{kind} {}", t.name), t.owner.as_deref());
     s
 }
 
@@ -310,6 +318,7 @@ pub fn render_view(v: &View) -> String {
         let _ = writeln!(s, "{};", index_line(&v.name, i));
     }
     push_grants(&mut s, &format!("TABLE {}", v.name), &v.grants);
+    push_owner(&mut s, &format!("TABLE {}", v.name), v.owner.as_deref());
     s
 }
 
@@ -321,6 +330,7 @@ pub fn render_enum(e: &EnumType) -> String {
         .collect();
     let mut s = format!("CREATE TYPE {} AS ENUM ({});\n", e.name, labels.join(", "));
     push_grants(&mut s, &format!("TYPE {}", e.name), &e.grants);
+    push_owner(&mut s, &format!("TYPE {}", e.name), e.owner.as_deref());
     s
 }
 

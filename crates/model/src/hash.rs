@@ -5,7 +5,7 @@
 //! what is encoded, or how, must bump [`CanonicalFormat`] so that a hash made
 //! by an older canonicaliser is recognised as *another format*, not as drift.
 //!
-//! Encoding (formats v1 to v4): a byte stream of fields. A string is its UTF-8 length
+//! Encoding (formats v1 to v5): a byte stream of fields. A string is its UTF-8 length
 //! as a big-endian `u32` followed by its bytes; a flag is one byte `0`/`1`;
 //! an optional value is a flag followed by the value when present; a list is
 //! its count as a `u32` followed by its items; a *set* (order-insensitive) is
@@ -45,10 +45,14 @@ pub enum CanonicalFormat {
     /// V3 plus a materialized view's indexes and a view's column
     /// privileges, in the view's record.
     V4,
+    /// V4 plus ownership relative to the schema: a table, view, routine,
+    /// enum or type owned by a role other than the one that owns most of
+    /// its schema names that role.
+    V5,
 }
 
 impl CanonicalFormat {
-    pub const CURRENT: CanonicalFormat = CanonicalFormat::V4;
+    pub const CURRENT: CanonicalFormat = CanonicalFormat::V5;
 
     pub fn number(self) -> u16 {
         match self {
@@ -56,6 +60,7 @@ impl CanonicalFormat {
             CanonicalFormat::V2 => 2,
             CanonicalFormat::V3 => 3,
             CanonicalFormat::V4 => 4,
+            CanonicalFormat::V5 => 5,
         }
     }
 
@@ -65,6 +70,7 @@ impl CanonicalFormat {
             2 => Some(CanonicalFormat::V2),
             3 => Some(CanonicalFormat::V3),
             4 => Some(CanonicalFormat::V4),
+            5 => Some(CanonicalFormat::V5),
             _ => None,
         }
     }
@@ -75,12 +81,13 @@ impl CanonicalFormat {
             CanonicalFormat::V2 => b"tenantry.schema-hash.v2\0",
             CanonicalFormat::V3 => b"tenantry.schema-hash.v3\0",
             CanonicalFormat::V4 => b"tenantry.schema-hash.v4\0",
+            CanonicalFormat::V5 => b"tenantry.schema-hash.v5\0",
         }
     }
 }
 
 /// A SHA-256 digest stamped with the canonical format that produced it.
-/// Displayed and parsed as `v4:<64 lowercase hex digits>`.
+/// Displayed and parsed as `v5:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriftHash {
     format: CanonicalFormat,
@@ -136,7 +143,7 @@ impl Serialize for DriftHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseHashError {
-    #[error("a schema hash looks like `v4:` followed by 64 hex digits")]
+    #[error("a schema hash looks like `v5:` followed by 64 hex digits")]
     Malformed,
     #[error("schema hash format v{0} is not known to this version of Tenantry")]
     UnknownFormat(u16),
@@ -383,6 +390,7 @@ fn encode_table(e: &mut Encoder, t: &Table) {
     e.set(&t.triggers, encode_trigger);
     e.set(&t.policies, encode_policy);
     e.set(&t.grants, encode_grant);
+    e.opt_str(t.owner.as_deref());
 }
 
 fn encode_user_type(e: &mut Encoder, t: &UserType) {
@@ -390,6 +398,7 @@ fn encode_user_type(e: &mut Encoder, t: &UserType) {
     e.str(&t.kind);
     e.str(&t.definition);
     e.set(&t.grants, encode_grant);
+    e.opt_str(t.owner.as_deref());
 }
 
 fn encode_grant(e: &mut Encoder, g: &Grant) {
@@ -424,6 +433,7 @@ fn encode_routine(e: &mut Encoder, r: &Routine) {
     e.str(&r.arguments);
     e.str(&r.definition);
     e.set(&r.grants, encode_grant);
+    e.opt_str(r.owner.as_deref());
 }
 
 fn encode_event(e: &mut Encoder, ev: &Event) {
@@ -527,12 +537,14 @@ fn encode_view(e: &mut Encoder, v: &View) {
     e.set(&v.options, |e, o| e.str(o));
     e.set(&v.grants, encode_grant);
     e.set(&v.indexes, encode_index);
+    e.opt_str(v.owner.as_deref());
 }
 
 fn encode_enum(e: &mut Encoder, en: &EnumType) {
     e.str(&en.name);
     e.list_str(&en.labels);
     e.set(&en.grants, encode_grant);
+    e.opt_str(en.owner.as_deref());
 }
 
 fn encode_sequence(e: &mut Encoder, s: &Sequence) {
@@ -579,7 +591,7 @@ mod tests {
     fn hash_round_trips_through_its_text_form() {
         let h = hash_schema(&sample()).root;
         let text = h.to_string();
-        assert!(text.starts_with("v4:"));
+        assert!(text.starts_with("v5:"));
         assert_eq!(text.len(), 67);
         assert_eq!(text.parse::<DriftHash>().unwrap(), h);
     }
@@ -677,6 +689,7 @@ mod tests {
         let base = {
             let mut s = sample();
             s.routines.push(Routine {
+                owner: None,
                 name: "touch".into(),
                 kind: "function".into(),
                 arguments: String::new(),
@@ -739,17 +752,17 @@ mod tests {
 
     #[test]
     fn known_vector_is_stable() {
-        // Pins format v4: if this changes, the canonical encoding changed and
+        // Pins format v5: if this changes, the canonical encoding changed and
         // CanonicalFormat must be bumped.
         let empty = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         let sample = hash_schema(&sample()).root;
         assert_eq!(
             (empty.to_string(), sample.to_string()),
             (
-                "v4:39c0d0e72e2ba8918baf676fc4f957076086621aaeda0d1317db23c6d2d8e62c".to_owned(),
-                "v4:d383a6b0a478991742625e541af08f4078be470c445922f85e21e1908aa23468".to_owned()
+                "v5:f3c64e11070cc581d0d10b7edb332ca62554437ee5e75fa13d4bed0155501bbc".to_owned(),
+                "v5:0bc7f9d8d9ac4bf82059e0d48f8b993c7f1f158ddf26a65b1e8fa3ee341e82d3".to_owned()
             ),
-            "format v4 encoding changed; bump CanonicalFormat"
+            "format v5 encoding changed; bump CanonicalFormat"
         );
     }
 }

@@ -178,6 +178,11 @@ pub struct Table {
     /// engine's default (PostgreSQL, format v3).
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// The role that owns it, through the role rule, when it is not the
+    /// role that owns most of the schema's objects (format v5); `None`
+    /// where the engine has no owners.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 impl Table {
@@ -195,6 +200,7 @@ impl Table {
             triggers: Vec::new(),
             policies: Vec::new(),
             grants: Vec::new(),
+            owner: None,
         }
     }
 
@@ -412,6 +418,11 @@ pub struct View {
     /// A materialized view's indexes (format v4).
     #[serde(default)]
     pub indexes: Vec<Index>,
+    /// The role that owns it, through the role rule, when it is not the
+    /// role that owns most of the schema's objects (format v5); `None`
+    /// where the engine has no owners.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,6 +433,11 @@ pub struct EnumType {
     /// Privileges that differ from the engine's default (format v3).
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// The role that owns it, through the role rule, when it is not the
+    /// role that owns most of the schema's objects (format v5); `None`
+    /// where the engine has no owners.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -513,6 +529,11 @@ pub struct Routine {
     /// Privileges that differ from the engine's default (format v3).
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// The role that owns it, through the role rule, when it is not the
+    /// role that owns most of the schema's objects (format v5); `None`
+    /// where the engine has no owners.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 impl Routine {
@@ -593,4 +614,9 @@ pub struct UserType {
     /// Privileges that differ from the engine's default.
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// The role that owns it, through the role rule, when it is not the
+    /// role that owns most of the schema's objects (format v5); `None`
+    /// where the engine has no owners.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
