@@ -1321,9 +1321,9 @@ async fn read_chunk(
     let mut views: Vec<Oid> = Vec::new();
     // The materialized ones among them, whose indexes are read.
     let mut matviews: Vec<Oid> = Vec::new();
-    // Whether a foreign key or a column names another schema's table or
-    // type (or may: a superset is only slower).
-    let mut names_outside = false;
+    // The tables whose foreign keys or columns name another schema's table
+    // or type (or may: a superset is only slower).
+    let mut names_outside: Vec<Oid> = Vec::new();
     // Each owned object's owner (by oid), and each schema's owner.
     let mut object_owners: Vec<(usize, Owned, i64)> = Vec::new();
     let mut schema_owners: Vec<i64> = Vec::new();
@@ -1702,7 +1702,9 @@ async fn read_chunk(
         column.data_type = strip_names(&ty.name, schema);
         // Read under `search_path = pg_catalog`, a type of any other
         // schema prints qualified, and keeps its qualifier.
-        names_outside |= column.data_type.contains('.');
+        if column.data_type.contains('.') {
+            names_outside.extend(oid_of(c.relid));
+        }
         if c.at.collation != ty.collation {
             column.collation = names.collations.get(&c.at.collation).cloned();
         }
@@ -1935,7 +1937,7 @@ async fn read_chunk(
         };
         // A foreign key to another schema's table (or to one not found).
         if c.confrelid != 0 && target.as_ref().is_none_or(|(s, _)| s != schema) {
-            names_outside = true;
+            names_outside.extend(oid_of(c.relid));
         }
         let nulls_not_distinct = constraint_indexes
             .get(&c.conindid)
@@ -1983,8 +1985,12 @@ async fn read_chunk(
             .bind(schemas)
             .fetch_all(&mut *conn)
             .await?
-    } else if !views.is_empty() || names_outside {
-        let named: Vec<Oid> = views.iter().chain(&tables).copied().collect();
+    } else if !views.is_empty() || !names_outside.is_empty() {
+        // The views, and only the tables that name something outside:
+        // the others add nothing, and a chunk has thousands.
+        let mut named: Vec<Oid> = views.iter().chain(&names_outside).copied().collect();
+        named.sort_unstable_by_key(|o| o.0);
+        named.dedup();
         sqlx::query_as(&queries.outside_named)
             .bind(&named)
             .fetch_all(&mut *conn)
