@@ -52,14 +52,28 @@ const PG_PUBLIC: &str = "
 
 /// Roles are the cluster's, not the database's: each test run makes its
 /// own and drops them at the end.
-async fn pg_roles(conn: &mut sqlx::PgConnection, schemas: &[String], create: bool) {
+async fn pg_roles(conn: &mut sqlx::PgConnection, schemas: &[String]) {
     for s in schemas {
-        let sql = if create {
-            format!("CREATE ROLE {s}_app")
-        } else {
-            format!("DROP ROLE IF EXISTS {s}_app")
-        };
-        let _ = sqlx::raw_sql(&sql).execute(&mut *conn).await;
+        let _ = sqlx::raw_sql(&format!("CREATE ROLE {s}_app"))
+            .execute(&mut *conn)
+            .await;
+    }
+}
+
+/// Drops a test's schemas (whose objects hold the roles' privileges and
+/// ownerships) and then the roles, which are the cluster's, not the
+/// database's.
+async fn drop_schemas_and_roles(db: &PgDatabase, schemas: &[String], roles: &[String]) {
+    let mut conn = db.connect().await;
+    for s in schemas {
+        let _ = sqlx::raw_sql(&format!("DROP SCHEMA {} CASCADE", pg_quote(s)))
+            .execute(&mut conn)
+            .await;
+    }
+    for r in roles {
+        let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {}", pg_quote(r)))
+            .execute(&mut conn)
+            .await;
     }
 }
 
@@ -147,7 +161,7 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         .collect();
     let mut conn = db.connect().await;
     let reader = format!("r{id}_reader");
-    pg_roles(&mut conn, &schemas, true).await;
+    pg_roles(&mut conn, &schemas).await;
     sqlx::raw_sql(&format!("CREATE ROLE {reader}"))
         .execute(&mut conn)
         .await
@@ -258,16 +272,8 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
     // The untouched schemas' fingerprints are unchanged.
     assert_eq!(before[&schemas[0]], after[&schemas[0]]);
     drop(conn);
-    let mut conn = db.connect().await;
-    for s in &schemas {
-        let _ = sqlx::raw_sql(&format!("DROP SCHEMA {s} CASCADE"))
-            .execute(&mut conn)
-            .await;
-    }
-    pg_roles(&mut conn, &schemas, false).await;
-    let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {reader}"))
-        .execute(&mut conn)
-        .await;
+    let roles: Vec<String> = schemas.iter().map(|s| format!("{s}_app")).collect();
+    drop_schemas_and_roles(&db, &schemas, &[roles, vec![reader]].concat()).await;
 }
 
 /// What a schema names in another schema without a function — a table its
@@ -443,15 +449,7 @@ async fn postgres_ownership_compares_relative_to_the_schema() {
         tenantry_model::ddl::render_table(u).contains(&format!("ALTER TABLE u OWNER TO {role};"))
     );
     drop(conn);
-    let mut conn = db.connect().await;
-    for s in &schemas {
-        let _ = sqlx::raw_sql(&format!("DROP SCHEMA {s} CASCADE"))
-            .execute(&mut conn)
-            .await;
-    }
-    let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {role}"))
-        .execute(&mut conn)
-        .await;
+    drop_schemas_and_roles(&db, &schemas, &[role]).await;
 }
 
 /// Privileges are read from the text of `aclitem`s: role names that need
@@ -518,15 +516,7 @@ async fn postgres_privileges_of_oddly_named_roles_read_back_exactly() {
     expected.sort();
     assert_eq!(seen, expected);
     drop(conn);
-    let mut conn = db.connect().await;
-    let _ = sqlx::raw_sql("DROP SCHEMA acl_t CASCADE")
-        .execute(&mut conn)
-        .await;
-    for role in &odd {
-        let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {}", pg_quote(role)))
-            .execute(&mut conn)
-            .await;
-    }
+    drop_schemas_and_roles(&db, &schemas, &odd).await;
 }
 
 /// Schemas named like the aliases and literals their objects use: the
