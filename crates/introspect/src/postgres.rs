@@ -491,6 +491,16 @@ const CONSTRAINT_TYPES: &str = "con.contype IN ('p','u','f','c','x')";
 /// oid index, where a filter on the namespace would read all of pg_proc.
 const FIRST_USER_OID: u32 = 16384;
 
+/// Whether the database has any user function, collation, operator or
+/// operator class (the `callee` rows of the outside query): four index
+/// range probes above `FirstNormalObjectId`. Without any, the objects
+/// outside a schema are only those it names (`named_outside`), and a read
+/// need not plan the rest (`outside_named`).
+const HAS_CALLEES: &str = "SELECT EXISTS (SELECT FROM pg_proc p WHERE p.oid >= 16384)
+    OR EXISTS (SELECT FROM pg_collation co WHERE co.oid >= 16384)
+    OR EXISTS (SELECT FROM pg_operator op WHERE op.oid >= 16384)
+    OR EXISTS (SELECT FROM pg_opclass opc WHERE opc.oid >= 16384)";
+
 /// User triggers: not the internal ones that implement foreign keys.
 const TRIGGER_FILTER: &str = "NOT tg.tgisinternal";
 
@@ -606,10 +616,7 @@ impl Queries {
                                     FROM ns)
              SELECT current_setting('search_path') AS search_path, current_database()::text AS database,
                     ns.grants AS ns_grants, ns.h AS h_ns, ns.has_routines,
-                    (SELECT EXISTS (SELECT FROM pg_proc p WHERE p.oid >= {FIRST_USER_OID})
-                         OR EXISTS (SELECT FROM pg_collation co WHERE co.oid >= {FIRST_USER_OID})
-                         OR EXISTS (SELECT FROM pg_operator op WHERE op.oid >= {FIRST_USER_OID})
-                         OR EXISTS (SELECT FROM pg_opclass opc WHERE opc.oid >= {FIRST_USER_OID})) AS has_callees,
+                    ({HAS_CALLEES}) AS has_callees,
                     ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
                             FROM pg_description d
                            WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
@@ -857,6 +864,15 @@ impl Queries {
             c_item = outside_item(Catalog::Outside, "c.oid", "c"),
             t_item = outside_item(Catalog::Outside, "t.oid", "t"),
         );
+        // The items of `outside` (ns, h, other) for the schemas in `ns`,
+        // and one per other schema they name.
+        let outside_items = format!(
+            "outside_items AS (
+                 SELECT o.ns, o.h FROM outside o JOIN ns ON ns.oid = o.ns WHERE o.other <> o.ns
+                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside WHERE other <> ns) o
+                     JOIN ns ON ns.oid = o.ns JOIN pg_namespace n ON n.oid = o.other)",
+            n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
+        );
         let outside_ctes = format!(
             // User functions, collations, operators and operator classes
             // (few, whatever the fleet's size) and what depends on them,
@@ -897,15 +913,11 @@ impl Queries {
                  UNION ALL SELECT t.typnamespace, f.h, f.nsp FROM callers f
                    JOIN pg_type t ON f.classid = 'pg_type'::regclass AND t.oid = f.objid
                  UNION ALL {named_outside}),
-             outside_items AS (
-                 SELECT o.ns, o.h FROM outside o JOIN ns ON ns.oid = o.ns WHERE o.other <> o.ns
-                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside WHERE other <> ns) o
-                     JOIN ns ON ns.oid = o.ns JOIN pg_namespace n ON n.oid = o.other)",
+             {outside_items}",
             p_item = outside_item(Catalog::Outside, "p.oid", "p"),
             coll_item = outside_item(Catalog::Outside, "co.oid", "co"),
             op_item = outside_item(Catalog::Outside, "op.oid", "op"),
             opc_item = outside_item(Catalog::Outside, "opc.oid", "opc"),
-            n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
         );
         let rels_cte = format!(
             "rels AS MATERIALIZED (
@@ -949,7 +961,8 @@ impl Queries {
               GROUP BY ns.nspname",
             n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
         );
-        let fingerprints = format!(
+        let fingerprints = {
+            format!(
             "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte}, {outside_ctes},
              seqs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind = 'S'),
              items AS (
@@ -1005,7 +1018,8 @@ impl Queries {
              SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
               GROUP BY ns.nspname"
-        );
+        )
+        };
         Self {
             relations,
             columns,
@@ -1316,11 +1330,8 @@ async fn read_chunk(
     // Whether each schema (by position) has routines of its own.
     let mut has_routines: Vec<bool> = Vec::new();
     // Whether the database has user functions, collations, operators or
-    // operator classes, and the views read (for the objects outside).
+    // operator classes (for the objects outside).
     let mut has_callees = false;
-    let mut views: Vec<Oid> = Vec::new();
-    // The materialized ones among them, whose indexes are read.
-    let mut matviews: Vec<Oid> = Vec::new();
     // The tables whose foreign keys or columns name another schema's table
     // or type (or may: a superset is only slower).
     let mut names_outside: Vec<Oid> = Vec::new();
@@ -1449,10 +1460,6 @@ async fn read_chunk(
                 snap.tables.push(t);
             }
             "v" | "m" => {
-                views.extend(oid_of(oid));
-                if relkind == "m" {
-                    matviews.extend(oid_of(oid));
-                }
                 chunk.views.insert(oid, (s, snap.views.len()));
                 object_owners.push((s, Owned::View(snap.views.len()), row.try_get("owner_oid")?));
                 let def: Option<&str> = row.try_get("viewdef")?;
@@ -1483,6 +1490,15 @@ async fn read_chunk(
     }
     let database = database.as_str();
     let tables: Vec<Oid> = chunk.tables.keys().filter_map(|o| oid_of(*o)).collect();
+    // The views read, and the materialized ones among them (whose indexes
+    // are read).
+    let views: Vec<Oid> = chunk.views.keys().filter_map(|o| oid_of(*o)).collect();
+    let matviews: Vec<Oid> = chunk
+        .views
+        .iter()
+        .filter(|(_, (s, v))| chunk.snaps[*s].views[*v].materialized)
+        .filter_map(|(o, _)| oid_of(*o))
+        .collect();
 
     // Column names by (table, attnum): constraints and indexes come back as
     // attribute numbers and are resolved here, which is far cheaper than
