@@ -1235,6 +1235,27 @@ impl Chunk {
     }
 }
 
+/// What an index row (a constraint's too) carries beside its keys, for
+/// the table or materialized view it indexes: its own pg_class row,
+/// counted in `digest`, and in that relation's `options` the replica
+/// identity and the index's storage parameters. Returns the index's oid.
+fn index_carries(
+    row: &PgRow,
+    options: &mut Vec<String>,
+    digest: &mut Digest,
+) -> Result<i64, sqlx::Error> {
+    let indexrelid: i64 = row.try_get("indexrelid")?;
+    digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
+    let name: &str = row.try_get("index_name")?;
+    if row.try_get::<bool, _>("indisreplident")? {
+        options.push(format!("replica_identity=index {name}"));
+    }
+    if let Some(storage) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
+        options.push(format!("index_options({name})={}", storage.join(",")));
+    }
+    Ok(indexrelid)
+}
+
 /// A number the server wrote into a text column (see the relations
 /// query's comments and rules); a malformed one fails the read.
 fn number<T: FromStr>(part: Option<&str>, what: &str) -> Result<T, sqlx::Error> {
@@ -1666,34 +1687,14 @@ async fn read_chunk(
         if let Some(&(s, v)) = chunk.views.get(&relid) {
             let digest = &mut chunk.digests[s];
             digest.add_row(Catalog::Index, row.try_get("k")?, row.try_get("x")?);
-            let indexrelid: i64 = row.try_get("indexrelid")?;
-            digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
-            if let Some(options) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
-                let name: &str = row.try_get("index_name")?;
-                let view = &mut chunk.snaps[s].views[v];
-                view.options
-                    .push(format!("index_options({name})={}", options.join(",")));
-            }
+            index_carries(&row, &mut chunk.snaps[s].views[v].options, digest)?;
             index_rows.push(IndexRow::from_row(&row)?);
             continue;
         }
         let Some((_, table, _, digest)) = chunk.row_table(&row, Catalog::Index)? else {
             continue;
         };
-        // The index's own pg_class row.
-        let indexrelid: i64 = row.try_get("indexrelid")?;
-        digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
-        // What any index (a constraint's too) carries beside its keys: the
-        // table's replica identity, storage parameters.
-        let name: &str = row.try_get("index_name")?;
-        if row.try_get::<bool, _>("indisreplident")? {
-            table.options.push(format!("replica_identity=index {name}"));
-        }
-        if let Some(options) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
-            table
-                .options
-                .push(format!("index_options({name})={}", options.join(",")));
-        }
+        let indexrelid = index_carries(&row, &mut table.options, digest)?;
         if let Some(nulls_not_distinct) = constraint_indexes.get_mut(&indexrelid) {
             *nulls_not_distinct = row.try_get("nulls_not_distinct")?;
             continue;
