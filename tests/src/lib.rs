@@ -8,11 +8,12 @@
 
 pub mod bench;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
+use tenantry_introspect::postgres::{self, SchemaRead};
 use tenantry_model::{ObjectKind, SchemaHash};
 
 pub fn pg_server_url() -> String {
@@ -353,4 +354,32 @@ pub fn sqlite_side(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The fingerprints a scan stores from a full read, by schema: what a
+/// re-check ([`postgres::catalog_fingerprints`]) compares with.
+pub fn stored_fingerprints(read: &BTreeMap<String, SchemaRead>) -> HashMap<String, String> {
+    read.iter()
+        .map(|(schema, r)| (schema.clone(), r.fingerprint.clone()))
+        .collect()
+}
+
+/// A full read of `schemas` and the re-check of what it stored, which must
+/// agree while nothing changes: the fingerprints a scan would store.
+pub async fn read_and_recheck(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> HashMap<String, String> {
+    let read = postgres::read_schemas(conn, schemas)
+        .await
+        .expect("a full read of the schemas");
+    let stored = stored_fingerprints(&read);
+    let recheck = postgres::catalog_fingerprints(conn, &stored)
+        .await
+        .expect("a re-check of what the read stored");
+    assert_eq!(
+        recheck, stored,
+        "a re-check right after a read agrees with it"
+    );
+    stored
 }

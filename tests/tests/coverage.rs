@@ -12,7 +12,10 @@ use std::collections::BTreeSet;
 
 use tenantry_introspect::{introspect, postgres, ConnectionUrl, Timeouts};
 use tenantry_model::{hash_schema, ObjectKind, SchemaHash, TriggerState};
-use tenantry_tests::{changed_objects, pg_quote, sqlite_file, MysqlDatabase, PgDatabase};
+use tenantry_tests::{
+    changed_objects, pg_quote, read_and_recheck, sqlite_file, stored_fingerprints, MysqlDatabase,
+    PgDatabase,
+};
 
 fn pg_template(schema: &str, reader: &str) -> String {
     format!(
@@ -170,14 +173,12 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
     for s in &schemas {
         db.apply(s, &pg_template(s, &reader)).await;
     }
-    let before = postgres::catalog_fingerprints(&mut conn, &schemas)
-        .await
-        .unwrap();
+    let before = read_and_recheck(&mut conn, &schemas).await;
     for ((_, sql, ..), s) in cases.iter().zip(&schemas[2..]) {
         db.apply(s, &sql.replace("{s}", s)).await;
     }
     let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    let after = postgres::catalog_fingerprints(&mut conn, &schemas)
+    let after = postgres::catalog_fingerprints(&mut conn, &before)
         .await
         .unwrap();
     let reference = hash_schema(&read[&schemas[0]].snapshot);
@@ -259,6 +260,9 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         .sequences
         .iter()
         .all(|q| q.name == "counter"));
+    let again = postgres::catalog_fingerprints(&mut conn, &stored_fingerprints(&read))
+        .await
+        .unwrap();
     for ((what, _, kind, object), s) in cases.iter().zip(&schemas[2..]) {
         let h = hash_schema(&read[s].snapshot);
         assert_eq!(
@@ -267,7 +271,14 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
             "{what}: exactly that object's hash moves"
         );
         assert_ne!(before[s], after[s], "{what}: the re-check sees it");
-        assert_eq!(read[s].fingerprint, after[s], "{what}: a full read agrees");
+        assert_ne!(
+            before[s], read[s].fingerprint,
+            "{what}: a full read sees it"
+        );
+        assert_eq!(
+            read[s].fingerprint, again[s],
+            "{what}: the next re-check agrees with the read it stored"
+        );
     }
     // The untouched schemas' fingerprints are unchanged.
     assert_eq!(before[&schemas[0]], after[&schemas[0]]);
@@ -322,10 +333,10 @@ async fn postgres_objects_named_in_other_schemas_are_rechecked() {
 
     // Applies `sql` to `public`, then checks that a full read agrees with
     // the re-check and that exactly `moved` saw it.
-    let mut before = postgres::catalog_fingerprints(&mut conn, &schemas)
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let mut before = postgres::catalog_fingerprints(&mut conn, &stored_fingerprints(&read))
         .await
         .unwrap();
-    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
     for s in &schemas {
         assert_eq!(read[s].fingerprint, before[s], "as built: {s}");
     }
@@ -371,7 +382,7 @@ async fn postgres_objects_named_in_other_schemas_are_rechecked() {
         };
         db.apply("public", sql).await;
         let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-        let after = postgres::catalog_fingerprints(&mut conn, &schemas)
+        let after = postgres::catalog_fingerprints(&mut conn, &before)
             .await
             .unwrap();
         for (s, hash) in schemas.iter().zip(&hashes) {
@@ -426,7 +437,7 @@ async fn postgres_ownership_compares_relative_to_the_schema() {
         .await;
     let schemas: Vec<String> = ["x", "y", "z"].map(str::to_owned).into();
     let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    let after = postgres::catalog_fingerprints(&mut conn, &schemas)
+    let after = postgres::catalog_fingerprints(&mut conn, &stored_fingerprints(&read))
         .await
         .unwrap();
     for s in &schemas {

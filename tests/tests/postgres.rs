@@ -4,11 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use std::collections::HashMap;
+
 use tenantry_introspect::{introspect, postgres, ConnectionUrl, Timeouts};
 use tenantry_model::normalize::{collapse_whitespace, postgres_expression};
 use tenantry_model::own_schema::{strip_own_schema, TextKind};
 use tenantry_model::{hash_schema, ObjectKind::*, SchemaHash, SchemaSnapshot};
-use tenantry_tests::{changed_objects, fixture, m, Mutation, PgDatabase};
+use tenantry_tests::{
+    changed_objects, fixture, m, read_and_recheck, stored_fingerprints, Mutation, PgDatabase,
+};
 
 async fn snapshot(db: &PgDatabase, schema: &str) -> SchemaSnapshot {
     let url = ConnectionUrl::parse(&db.url()).unwrap();
@@ -251,13 +255,7 @@ async fn a_read_reports_the_queried_fingerprint_and_every_change_moves_it() {
     schemas.extend(["fp_extras".to_owned(), "fp_empty".to_owned()]);
 
     let mut conn = db.connect().await;
-    let before = postgres::catalog_fingerprints(&mut conn, &schemas)
-        .await
-        .unwrap();
-    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    for s in &schemas {
-        assert_eq!(read[s].fingerprint, before[s], "{s}");
-    }
+    let before = read_and_recheck(&mut conn, &schemas).await;
 
     db.apply(
         "fp_0",
@@ -268,7 +266,7 @@ async fn a_read_reports_the_queried_fingerprint_and_every_change_moves_it() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let same = postgres::catalog_fingerprints(&mut conn, &schemas)
+    let same = postgres::catalog_fingerprints(&mut conn, &before)
         .await
         .unwrap();
     assert_eq!(same, before, "data, ANALYZE and VACUUM are not schema");
@@ -278,7 +276,9 @@ async fn a_read_reports_the_queried_fingerprint_and_every_change_moves_it() {
     }
     let mut asked = schemas.clone();
     asked.push("no_such_schema".into());
-    let after = postgres::catalog_fingerprints(&mut conn, &asked)
+    let mut stored = before.clone();
+    stored.insert("no_such_schema".into(), before["fp_empty"].clone());
+    let after = postgres::catalog_fingerprints(&mut conn, &stored)
         .await
         .unwrap();
     let read = postgres::read_schemas(&mut conn, &asked).await.unwrap();
@@ -546,10 +546,10 @@ async fn extension_members_are_not_part_of_the_schema() {
     .await;
     let schemas = ["ext_a".to_owned()];
     let mut conn = db.connect().await;
-    let fingerprints = postgres::catalog_fingerprints(&mut conn, &schemas)
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let fingerprints = postgres::catalog_fingerprints(&mut conn, &stored_fingerprints(&read))
         .await
         .unwrap();
-    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
     let snap = &read["ext_a"].snapshot;
     assert_eq!(read["ext_a"].fingerprint, fingerprints["ext_a"]);
     assert!(snap.views.is_empty(), "{:?}", snap.views);
@@ -625,10 +625,7 @@ async fn a_rename_outside_the_schema_moves_its_fingerprint_as_its_hash() {
     .await;
     let schemas = vec!["fo_1".to_owned()];
     let mut conn = db.connect().await;
-    let mut last_fp = postgres::catalog_fingerprints(&mut conn, &schemas)
-        .await
-        .unwrap()["fo_1"]
-        .clone();
+    let mut last_fp = read_and_recheck(&mut conn, &schemas).await["fo_1"].clone();
     let mut last_hash = hash_of(&db, "fo_1").await.root;
     for (what, sql) in [
         (
@@ -648,7 +645,8 @@ async fn a_rename_outside_the_schema_moves_its_fingerprint_as_its_hash() {
         sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
         let hash = hash_of(&db, "fo_1").await.root;
         assert_ne!(hash, last_hash, "{what}: the hash sees it");
-        let fp = postgres::catalog_fingerprints(&mut conn, &schemas)
+        let stored = HashMap::from([("fo_1".to_owned(), last_fp.clone())]);
+        let fp = postgres::catalog_fingerprints(&mut conn, &stored)
             .await
             .unwrap()["fo_1"]
             .clone();

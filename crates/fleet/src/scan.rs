@@ -354,10 +354,10 @@ async fn run_batch(
                     // its own fingerprint: no separate fingerprint pass.
                     // Nor is there one for tenants that have no fingerprint
                     // to compare with (a fleet's first scan).
-                    let known: Vec<String> = jobs
+                    let known: HashMap<String, String> = jobs
                         .iter()
-                        .filter(|j| !full && recheckable(&j.record).is_some())
-                        .map(|j| j.schema.clone())
+                        .filter(|_| !full)
+                        .filter_map(|j| Some((j.schema.clone(), recheckable(&j.record)?.clone())))
                         .collect();
                     let fingerprints = if known.is_empty() {
                         HashMap::new()

@@ -9,7 +9,7 @@
 //! The same rows give each schema's catalog fingerprint, so a full read
 //! needs no second pass to know what a later re-check compares with.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 
 use futures_util::TryStreamExt;
@@ -248,49 +248,89 @@ async fn server_version(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
 }
 
 /// A digest per schema of the catalog rows its snapshot is read from: every
-/// relation of the schema (pg_class, and pg_rewrite for views), its tables'
-/// columns, defaults, constraints and indexes (pg_attribute, pg_attrdef,
-/// pg_constraint, pg_index and the indexes' pg_class rows), its types and
-/// enum labels (pg_type, pg_enum) and its sequences (pg_sequence): the row
-/// count and the sum of a 64-bit hash of each row's key and `xmin`, so it
-/// is order-free and nothing is sorted. Any DDL inside the schema writes
-/// one of these rows and changes the digest; ANALYZE and VACUUM update in
-/// place and do not. User functions, collations, operators and operator
-/// classes outside the schema that its defaults, constraints, indexes,
-/// columns, views or domains depend on (pg_depend), and tables of other
-/// schemas its views read, are counted too, with their schema's row:
-/// renaming one changes what the schema's catalog text prints, and so its
-/// hash, without writing any row inside the schema. They are found from the
-/// referenced side, which stays small whatever the fleet's size. Not yet
-/// covered: a type or a foreign key's target table in another schema,
-/// renamed (a full scan sees it).
+/// relation of the schema (pg_class, and pg_rewrite for views and rules),
+/// its tables' and views' columns, defaults, constraints, indexes,
+/// triggers and policies (pg_attribute, pg_attrdef, pg_constraint,
+/// pg_index and the indexes' pg_class rows, pg_trigger, pg_policy), its
+/// types, enum labels and domain checks (pg_type, pg_enum, pg_constraint),
+/// its sequences (pg_sequence), routines (pg_proc), comments
+/// (pg_description) and its own pg_namespace row: the row count and the
+/// sum of a 64-bit hash of each row's key and `xmin`, so it is order-free
+/// and nothing is sorted. Any DDL inside the schema writes one of these
+/// rows and changes the digest; ANALYZE and VACUUM update in place and do
+/// not.
 ///
-/// [`read_schemas`] computes the same digest from the rows it reads, so a
-/// full read stores a fingerprint without a second pass over the catalog.
-/// Schemas that do not exist are absent from the result.
+/// Objects outside the schema that it names (what its defaults,
+/// constraints, indexes, views, triggers, policies or domains call, the
+/// tables its views read and its foreign keys reference, the types of its
+/// columns, and their schemas) change what its catalog text prints without
+/// writing any row inside it. The full read that stored `known`'s value
+/// listed them in it; here their rows are read again by oid, one short
+/// query for the whole call, and counted with the rest. A schema can only
+/// come to name another object through DDL inside it, which moves the
+/// digest anyway, so the stored list is the one a full read would find.
+///
+/// `known` maps each schema to the fingerprint stored by its last read;
+/// the result is what a full read would store now, equal to it when
+/// nothing changed. [`read_schemas`] computes the same digest from the
+/// rows it reads, so a full read stores a fingerprint without a second pass
+/// over the catalog. Schemas that do not exist are absent from the result.
 pub async fn catalog_fingerprints(
     conn: &mut PgConnection,
-    schemas: &[String],
+    known: &HashMap<String, String>,
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let queries = Queries::new(server_version(conn).await?);
-    let mut out = HashMap::new();
+    let schemas: Vec<&String> = known.keys().collect();
+    let mut digests: Vec<(String, Digest)> = Vec::with_capacity(schemas.len());
     for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
-        let rows: Vec<(String, String)> = sqlx::query_as(&queries.fingerprints)
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(&queries.fingerprints)
             .bind(chunk)
             .fetch_all(&mut *conn)
             .await?;
-        out.extend(
-            rows.into_iter()
-                .map(|(schema, digest)| (schema, format!("{FINGERPRINT_FORMAT}:{digest}"))),
-        );
+        for (schema, count, sum) in rows {
+            let mut digest = Digest::default();
+            digest.add_counted(u64::try_from(count).unwrap_or(0), sum.parse().unwrap_or(0));
+            digests.push((schema, digest));
+        }
     }
-    Ok(out)
+    let listed: HashMap<&String, Vec<OutsideRef>> = known
+        .iter()
+        .map(|(schema, stored)| (schema, OutsideRef::listed_in(stored)))
+        .filter(|(_, list)| !list.is_empty())
+        .collect();
+    let mut now: HashMap<OutsideRef, Option<Xmin>> = HashMap::new();
+    let asked: BTreeSet<OutsideRef> = listed.values().flatten().copied().collect();
+    if !asked.is_empty() {
+        let kinds: Vec<String> = asked.iter().map(|o| o.kind.letter().to_string()).collect();
+        let oids: Vec<i64> = asked.iter().map(|o| o.oid).collect();
+        let rows: Vec<(String, i64, Option<Xmin>)> = sqlx::query_as(&queries.outside_now)
+            .bind(&kinds)
+            .bind(&oids)
+            .fetch_all(&mut *conn)
+            .await?;
+        for (kind, oid, xmin) in rows {
+            if let Some(kind) = kind.chars().next().and_then(OutsideKind::from_letter) {
+                now.insert(OutsideRef { kind, oid }, xmin);
+            }
+        }
+    }
+    Ok(digests
+        .into_iter()
+        .map(|(schema, mut digest)| {
+            for object in listed.get(&schema).into_iter().flatten() {
+                let xmin = now.get(object).copied().flatten();
+                digest.add_outside(*object, xmin);
+            }
+            let fingerprint = digest.fingerprint();
+            (schema, fingerprint)
+        })
+        .collect())
 }
 
 /// The prefix of a catalog fingerprint. What it covers or how it is
 /// computed changes the prefix, so a value stored by an older version never
 /// matches (the schema is simply read again).
-const FINGERPRINT_FORMAT: &str = "pgx7";
+const FINGERPRINT_FORMAT: &str = "pgx8";
 
 /// The catalogs whose rows a fingerprint covers; each seeds its rows'
 /// hashes with its own number.
@@ -323,6 +363,7 @@ enum Catalog {
 /// sqlx has no `xid` type: a result column of that type makes it look the
 /// type up on the server, one more statement and round trip on every new
 /// connection, which a fleet of databases pays once per tenant.
+#[derive(Clone, Copy)]
 struct Xmin(u32);
 
 impl sqlx::Type<sqlx::Postgres> for Xmin {
@@ -412,11 +453,13 @@ fn hash_uint32_extended(k: u32, seed: u64) -> u64 {
 }
 
 /// The running digest of one schema's catalog rows, as the server's
-/// `count(h)` and `sum(h)` compute it.
-#[derive(Default, Clone, Copy)]
+/// `count(h)` and `sum(h)` compute it, and the objects outside the schema
+/// that it names, counted by their rows' `xmin` too.
+#[derive(Default, Clone)]
 struct Digest {
     count: u64,
     sum: i128,
+    outside: BTreeSet<OutsideRef>,
 }
 
 impl Digest {
@@ -439,8 +482,108 @@ impl Digest {
         self.sum += sum;
     }
 
-    fn fingerprint(self) -> String {
-        format!("{FINGERPRINT_FORMAT}:{}.{}", self.count, self.sum)
+    /// Counts an object outside the schema that the schema names, by its
+    /// row's `xmin` (absent when it no longer exists), and lists it.
+    fn add_outside(&mut self, object: OutsideRef, xmin: Option<Xmin>) {
+        self.add_row(object.catalog(), object.oid, xmin);
+        self.outside.insert(object);
+    }
+
+    /// `pgx…:<count>.<sum>`, then `:` and the outside objects when there
+    /// are any: a re-check reads their rows again from the stored value.
+    fn fingerprint(&self) -> String {
+        let mut text = format!("{FINGERPRINT_FORMAT}:{}.{}", self.count, self.sum);
+        for (i, object) in self.outside.iter().enumerate() {
+            text.push(if i == 0 { ':' } else { ',' });
+            text.push(object.kind.letter());
+            text.push_str(&object.oid.to_string());
+        }
+        text
+    }
+}
+
+/// The catalog of an object outside a schema that the schema names: what
+/// its default, constraint, index, view, trigger, policy or domain calls
+/// (a user function, collation, operator or operator class), what its
+/// views read and its foreign keys reference (a table), what its columns
+/// are of (a type), and the schema each of them lives in.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+enum OutsideKind {
+    Class,
+    Type,
+    Proc,
+    Collation,
+    Operator,
+    OpClass,
+    Namespace,
+}
+
+impl OutsideKind {
+    const ALL: [Self; 7] = [
+        Self::Class,
+        Self::Type,
+        Self::Proc,
+        Self::Collation,
+        Self::Operator,
+        Self::OpClass,
+        Self::Namespace,
+    ];
+
+    /// The letter that names the kind in the queries and in a stored
+    /// fingerprint.
+    fn letter(self) -> char {
+        match self {
+            Self::Class => 'c',
+            Self::Type => 't',
+            Self::Proc => 'f',
+            Self::Collation => 'l',
+            Self::Operator => 'o',
+            Self::OpClass => 'k',
+            Self::Namespace => 'n',
+        }
+    }
+
+    fn from_letter(letter: char) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.letter() == letter)
+    }
+}
+
+/// An object outside a schema that the schema names.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+struct OutsideRef {
+    kind: OutsideKind,
+    oid: i64,
+}
+
+impl OutsideRef {
+    fn catalog(self) -> Catalog {
+        match self.kind {
+            OutsideKind::Namespace => Catalog::OutsideNamespace,
+            _ => Catalog::Outside,
+        }
+    }
+
+    /// The objects a stored fingerprint of the current format lists;
+    /// none for another format (which never matches anyway) or a value
+    /// that does not parse.
+    fn listed_in(fingerprint: &str) -> Vec<Self> {
+        let Some(rest) = fingerprint
+            .strip_prefix(FINGERPRINT_FORMAT)
+            .and_then(|r| r.strip_prefix(':'))
+        else {
+            return Vec::new();
+        };
+        let Some((_, list)) = rest.split_once(':') else {
+            return Vec::new();
+        };
+        list.split(',')
+            .map_while(|item| {
+                let mut chars = item.chars();
+                let kind = OutsideKind::from_letter(chars.next()?)?;
+                let oid = chars.as_str().parse().ok()?;
+                Some(Self { kind, oid })
+            })
+            .collect()
     }
 }
 
@@ -524,6 +667,7 @@ struct Queries {
     composites: String,
     outside: String,
     outside_named: String,
+    outside_now: String,
     fingerprints: String,
 }
 
@@ -837,88 +981,112 @@ impl Queries {
         // per schema on the server.
         let in_tables = "ANY((SELECT oids FROM tabs)::oid[])";
         // Objects outside the schema its objects depend on (user objects
-        // only: built-ins, below FirstNormalObjectId, never change), and
-        // their schemas; one text for both the read and the fingerprint.
-        let outside_item = |catalog: Catalog, key: &str, alias: &str| item(catalog, key, alias);
+        // only: built-ins, below FirstNormalObjectId, never change), each as
+        // its kind's letter (`OutsideKind`), oid and `xmin`, and their
+        // schemas; one text for both queries that read them.
+        //
         // What a schema's relations (`rels`, with `ns` and `relkind`) name
         // in other schemas without going through a function: tables its
         // views read, tables its foreign keys reference, and user types
         // its tables' columns are of. Renaming any of them changes what
         // the schema's catalog text prints and writes none of its rows.
         let named_outside = format!(
-            "SELECT DISTINCT r.ns AS ns, {c_item} AS h, c.relnamespace AS other FROM pg_rewrite w
+            "SELECT DISTINCT r.ns AS ns, 'c' AS kind, c.oid::int8 AS oid, c.xmin::text AS x,
+                    c.relnamespace AS other FROM pg_rewrite w
                  JOIN rels r ON r.oid = w.ev_class AND r.relkind IN ('v','m')
                  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
                                  AND d.refclassid = 'pg_class'::regclass
                  JOIN pg_class c ON c.oid = d.refobjid
                  WHERE c.relnamespace <> r.ns
-             UNION ALL SELECT DISTINCT r.ns, {c_item}, c.relnamespace FROM pg_constraint con
+             UNION ALL SELECT DISTINCT r.ns, 'c', c.oid::int8, c.xmin::text, c.relnamespace FROM pg_constraint con
                  JOIN rels r ON r.oid = con.conrelid AND r.relkind IN ('r','p')
                  JOIN pg_class c ON c.oid = con.confrelid
                  WHERE con.contype = 'f' AND c.relnamespace <> r.ns
-             UNION ALL SELECT DISTINCT r.ns, {t_item}, t.typnamespace FROM pg_attribute a
+             UNION ALL SELECT DISTINCT r.ns, 't', t.oid::int8, t.xmin::text, t.typnamespace FROM pg_attribute a
                  JOIN rels r ON r.oid = a.attrelid AND r.relkind IN ('r','p')
                  JOIN pg_type t ON t.oid = a.atttypid
                  WHERE a.attnum > 0 AND NOT a.attisdropped AND t.oid >= {FIRST_USER_OID}
-                   AND t.typnamespace <> r.ns",
-            c_item = outside_item(Catalog::Outside, "c.oid", "c"),
-            t_item = outside_item(Catalog::Outside, "t.oid", "t"),
+                   AND t.typnamespace <> r.ns"
         );
-        // The items of `outside` (ns, h, other) for the schemas in `ns`,
-        // and one per other schema they name.
-        let outside_items = format!(
-            "outside_items AS (
-                 SELECT o.ns, o.h FROM outside o JOIN ns ON ns.oid = o.ns WHERE o.other <> o.ns
-                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside WHERE other <> ns) o
-                     JOIN ns ON ns.oid = o.ns JOIN pg_namespace n ON n.oid = o.other)",
-            n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
-        );
-        let outside_ctes = format!(
-            // User functions, collations, operators and operator classes
-            // (few, whatever the fleet's size) and what depends on them,
-            // found through pg_depend's index on the referenced object.
-            "callee AS MATERIALIZED (
-                 SELECT 'pg_proc'::regclass AS cls, p.oid, p.pronamespace AS nsp, {p_item} AS h
+        // The objects of `outside` (ns, kind, oid, x, other) in another
+        // schema than theirs, and those schemas, once per schema.
+        let outside_items = "outside_items AS (
+                 SELECT o.ns, o.kind, o.oid, o.x FROM outside o WHERE o.other <> o.ns
+                 UNION SELECT o.ns, 'n', n.oid::int8, n.xmin::text FROM outside o
+                     JOIN pg_namespace n ON n.oid = o.other WHERE o.other <> o.ns)";
+        // User functions, collations, operators and operator classes (few,
+        // whatever the fleet's size) and what depends on them, found
+        // through pg_depend's index on the referenced object.
+        let views_filter = not_in_extension("c.oid", "pg_class");
+        let outside = format!(
+            "WITH {NAMESPACES_CTE},
+             rels AS MATERIALIZED (
+                 SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+                  WHERE c.relkind IN ('r','p','v','m') AND {views_filter}),
+             callee AS MATERIALIZED (
+                 SELECT 'pg_proc'::regclass AS cls, 'f' AS kind, p.oid, p.pronamespace AS nsp, p.xmin::text AS x
                    FROM pg_proc p WHERE p.oid >= {FIRST_USER_OID}
-                 UNION ALL SELECT 'pg_collation'::regclass, co.oid, co.collnamespace, {coll_item}
+                 UNION ALL SELECT 'pg_collation'::regclass, 'l', co.oid, co.collnamespace, co.xmin::text
                    FROM pg_collation co WHERE co.oid >= {FIRST_USER_OID}
-                 UNION ALL SELECT 'pg_operator'::regclass, op.oid, op.oprnamespace, {op_item}
+                 UNION ALL SELECT 'pg_operator'::regclass, 'o', op.oid, op.oprnamespace, op.xmin::text
                    FROM pg_operator op WHERE op.oid >= {FIRST_USER_OID}
-                 UNION ALL SELECT 'pg_opclass'::regclass, opc.oid, opc.opcnamespace, {opc_item}
+                 UNION ALL SELECT 'pg_opclass'::regclass, 'k', opc.oid, opc.opcnamespace, opc.xmin::text
                    FROM pg_opclass opc WHERE opc.oid >= {FIRST_USER_OID}),
              callers AS MATERIALIZED (
-                 SELECT DISTINCT f.h, f.nsp, d.classid, d.objid FROM callee f
+                 SELECT DISTINCT f.kind, f.oid::int8 AS oid, f.x, f.nsp, d.classid, d.objid FROM callee f
                    JOIN pg_depend d ON d.refclassid = f.cls AND d.refobjid = f.oid
                   WHERE d.classid IN ('pg_attrdef'::regclass, 'pg_constraint'::regclass, 'pg_class'::regclass,
                                       'pg_rewrite'::regclass, 'pg_type'::regclass, 'pg_trigger'::regclass,
                                       'pg_policy'::regclass)),
              outside AS (
-                 SELECT c.relnamespace AS ns, f.h, f.nsp AS other FROM callers f
+                 SELECT c.relnamespace AS ns, f.kind, f.oid, f.x, f.nsp AS other FROM callers f
                    JOIN pg_attrdef ad ON f.classid = 'pg_attrdef'::regclass AND ad.oid = f.objid
                    JOIN pg_class c ON c.oid = ad.adrelid
-                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                 UNION ALL SELECT c.relnamespace, f.kind, f.oid, f.x, f.nsp FROM callers f
                    JOIN pg_constraint con ON f.classid = 'pg_constraint'::regclass AND con.oid = f.objid
                    JOIN pg_class c ON c.oid = con.conrelid
-                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                 UNION ALL SELECT c.relnamespace, f.kind, f.oid, f.x, f.nsp FROM callers f
                    JOIN pg_class c ON f.classid = 'pg_class'::regclass AND c.oid = f.objid
-                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                 UNION ALL SELECT c.relnamespace, f.kind, f.oid, f.x, f.nsp FROM callers f
                    JOIN pg_trigger tg ON f.classid = 'pg_trigger'::regclass AND tg.oid = f.objid
                    JOIN pg_class c ON c.oid = tg.tgrelid
-                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                 UNION ALL SELECT c.relnamespace, f.kind, f.oid, f.x, f.nsp FROM callers f
                    JOIN pg_policy pol ON f.classid = 'pg_policy'::regclass AND pol.oid = f.objid
                    JOIN pg_class c ON c.oid = pol.polrelid
-                 UNION ALL SELECT c.relnamespace, f.h, f.nsp FROM callers f
+                 UNION ALL SELECT c.relnamespace, f.kind, f.oid, f.x, f.nsp FROM callers f
                    JOIN pg_rewrite w ON f.classid = 'pg_rewrite'::regclass AND w.oid = f.objid
                    JOIN pg_class c ON c.oid = w.ev_class
-                 UNION ALL SELECT t.typnamespace, f.h, f.nsp FROM callers f
+                 UNION ALL SELECT t.typnamespace, f.kind, f.oid, f.x, f.nsp FROM callers f
                    JOIN pg_type t ON f.classid = 'pg_type'::regclass AND t.oid = f.objid
                  UNION ALL {named_outside}),
-             {outside_items}",
-            p_item = outside_item(Catalog::Outside, "p.oid", "p"),
-            coll_item = outside_item(Catalog::Outside, "co.oid", "co"),
-            op_item = outside_item(Catalog::Outside, "op.oid", "op"),
-            opc_item = outside_item(Catalog::Outside, "opc.oid", "opc"),
+             {outside_items}
+             SELECT ns.nspname::text, i.kind, i.oid, i.x FROM ns JOIN outside_items i ON i.ns = ns.oid"
         );
+        // The same objects when the database has no user function,
+        // collation, operator or operator class (the `callee` rows above
+        // are none): only what the relations in `$1` (oids: the chunk's
+        // views and tables) name in other schemas, and those schemas.
+        let outside_named = format!(
+            "WITH rels AS MATERIALIZED (
+                 SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c WHERE c.oid = ANY($1)),
+             outside AS ({named_outside}),
+             {outside_items}
+             SELECT ns.nspname::text, i.kind, i.oid, i.x FROM outside_items i
+               JOIN pg_namespace ns ON ns.oid = i.ns"
+        );
+        // The rows of objects a stored fingerprint lists (`$1` their kinds'
+        // letters, `$2` their oids), as they are now; one that no longer
+        // exists is absent.
+        let outside_now = "SELECT o.kind, o.oid, COALESCE(c.xmin, t.xmin, p.xmin, co.xmin, op.xmin, opc.xmin, n.xmin)::text
+               FROM unnest($1::text[], $2::int8[]) AS o(kind, oid)
+               LEFT JOIN pg_class c ON o.kind = 'c' AND c.oid = o.oid::oid
+               LEFT JOIN pg_type t ON o.kind = 't' AND t.oid = o.oid::oid
+               LEFT JOIN pg_proc p ON o.kind = 'f' AND p.oid = o.oid::oid
+               LEFT JOIN pg_collation co ON o.kind = 'l' AND co.oid = o.oid::oid
+               LEFT JOIN pg_operator op ON o.kind = 'o' AND op.oid = o.oid::oid
+               LEFT JOIN pg_opclass opc ON o.kind = 'k' AND opc.oid = o.oid::oid
+               LEFT JOIN pg_namespace n ON o.kind = 'n' AND n.oid = o.oid::oid"
+            .to_owned();
         let rels_cte = format!(
             "rels AS MATERIALIZED (
                  SELECT c.oid, c.relnamespace AS ns, c.relkind, {class_c} AS h, {rule} AS h_rule
@@ -931,40 +1099,15 @@ impl Queries {
         let tabs_cte = "tabs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p')),
              cols AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','v','m')),
              indexed AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{}') AS oids FROM rels WHERE relkind IN ('r','p','m'))";
-        // The tables and views among `rels` (all the outside items need of
-        // them).
-        let views_filter = not_in_extension("c.oid", "pg_class");
-        let outside = format!(
-            "WITH {NAMESPACES_CTE},
-             rels AS MATERIALIZED (
-                 SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-                  WHERE c.relkind IN ('r','p','v','m') AND {views_filter}),
-             {outside_ctes}
-             SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
-               FROM ns JOIN outside_items i ON i.ns = ns.oid
-              GROUP BY ns.nspname"
-        );
-        // The same items when the database has no user function,
-        // collation, operator or operator class (the `callee` rows above
-        // are none): only what the relations in `$1` (oids: the chunk's
-        // views and tables) name in other schemas, and those schemas.
-        let outside_named = format!(
-            "WITH rels AS MATERIALIZED (
-                 SELECT c.oid, c.relnamespace AS ns, c.relkind FROM pg_class c WHERE c.oid = ANY($1)),
-             outside AS ({named_outside}),
-             outside_items AS (
-                 SELECT o.ns, o.h FROM outside o
-                 UNION ALL SELECT o.ns, {n_item} FROM (SELECT DISTINCT ns, other FROM outside) o
-                     JOIN pg_namespace n ON n.oid = o.other)
-             SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
-               FROM outside_items i JOIN pg_namespace ns ON ns.oid = i.ns
-              GROUP BY ns.nspname",
-            n_item = outside_item(Catalog::OutsideNamespace, "n.oid", "n"),
-        );
         let fingerprints = {
             format!(
-            "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte}, {outside_ctes},
+            "WITH {NAMESPACES_CTE}, {rels_cte}, {TYPES_CTE}, {tabs_cte},
              seqs AS MATERIALIZED (SELECT COALESCE(array_agg(oid), '{{}}') AS oids FROM rels WHERE relkind = 'S'),
+             composites AS MATERIALIZED (
+                 SELECT t.typnamespace AS ns, c.oid, {class_c} AS h FROM ty t
+                   JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+                   LEFT JOIN rels r ON r.oid = t.typrelid
+                  WHERE t.typtype = 'c' AND r.oid IS NULL AND {type_filter}),
              items AS (
                  SELECT ns, h FROM rels
                  UNION ALL SELECT ns, h_rule FROM rels
@@ -986,15 +1129,9 @@ impl Queries {
                  UNION ALL SELECT t.typnamespace, {constraint} FROM ty t
                             JOIN pg_constraint con ON con.contypid = t.oid
                             WHERE t.typtype = 'd' AND {type_filter}
-                 UNION ALL SELECT t.typnamespace, {class_c} FROM ty t
-                            JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
-                            LEFT JOIN rels r ON r.oid = t.typrelid
-                            WHERE t.typtype = 'c' AND r.oid IS NULL AND {type_filter}
-                 UNION ALL SELECT t.typnamespace, {attribute} FROM ty t
-                            JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
-                            LEFT JOIN rels r ON r.oid = t.typrelid
+                 UNION ALL SELECT ns, h FROM composites
+                 UNION ALL SELECT c.ns, {attribute} FROM composites c
                             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                            WHERE t.typtype = 'c' AND r.oid IS NULL AND {type_filter}
                  UNION ALL SELECT r.ns, {sequence} FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
                             WHERE s.seqrelid = ANY((SELECT oids FROM seqs)::oid[])
                  UNION ALL SELECT r.ns, {trigger} FROM pg_trigger tg JOIN rels r ON r.oid = tg.tgrelid
@@ -1005,7 +1142,6 @@ impl Queries {
                             WHERE p.polrelid = {in_tables}
                  UNION ALL SELECT p.pronamespace, {proc} FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
                             WHERE p.oid >= {FIRST_USER_OID} AND {proc_filter}
-                 UNION ALL SELECT ns, h FROM outside_items
                  UNION ALL SELECT ns.oid, {namespace} FROM ns
                  UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
                             WHERE d.classoid = 'pg_class'::regclass
@@ -1015,7 +1151,7 @@ impl Queries {
                             WHERE d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
                               AND p.oid >= {FIRST_USER_OID} AND {proc_filter}
              )
-             SELECT ns.nspname::text, count(i.h)::text || '.' || COALESCE(sum(i.h), 0)::text
+             SELECT ns.nspname::text, count(i.h)::int8, COALESCE(sum(i.h), 0)::text
                FROM ns LEFT JOIN items i ON i.ns = ns.oid
               GROUP BY ns.nspname"
         )
@@ -1033,6 +1169,7 @@ impl Queries {
             composites,
             outside,
             outside_named,
+            outside_now,
             fingerprints,
         }
     }
@@ -1991,13 +2128,13 @@ async fn read_chunk(
         chunk.snaps[s].sequences.push(sequence);
     }
 
-    // Objects outside the schemas that theirs refer to, counted by the
-    // server with the same text the fingerprint query uses. Without user
+    // Objects outside the schemas that theirs refer to, counted here and
+    // listed in the fingerprint, where a re-check finds them. Without user
     // functions, collations, operators or operator classes only views,
     // foreign keys and column types can name another schema's objects, and
     // when none does nothing needs counting: most tenant databases skip
     // the planning of the full query, and most of the short one.
-    let outside: Vec<(String, i64, String)> = if has_callees {
+    let outside: Vec<(String, String, i64, Option<Xmin>)> = if has_callees {
         sqlx::query_as(&queries.outside)
             .bind(schemas)
             .fetch_all(&mut *conn)
@@ -2015,9 +2152,10 @@ async fn read_chunk(
     } else {
         Vec::new()
     };
-    for (schema, count, sum) in outside {
-        if let (Some(&s), Ok(sum)) = (position.get(&schema), sum.parse::<i128>()) {
-            chunk.digests[s].add_counted(u64::try_from(count).unwrap_or(0), sum);
+    for (schema, kind, oid, xmin) in outside {
+        let kind = kind.chars().next().and_then(OutsideKind::from_letter);
+        if let (Some(&s), Some(kind)) = (position.get(&schema), kind) {
+            chunk.digests[s].add_outside(OutsideRef { kind, oid }, xmin);
         }
     }
 
