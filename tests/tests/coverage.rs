@@ -154,6 +154,13 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ("materialized view index storage parameter", "ALTER INDEX mv_id SET (fillfactor = 70)".into(), ObjectKind::View, "mv"),
         ("materialized view column renamed", "ALTER MATERIALIZED VIEW mv RENAME COLUMN note TO remark".into(), ObjectKind::View, "mv"),
         ("function comment added", "COMMENT ON FUNCTION touch() IS 'stamps'".into(), ObjectKind::Routine, "touch()"),
+        ("index comment added", "COMMENT ON INDEX t_note IS 'for search'".into(), ObjectKind::Table, "t"),
+        ("primary key's index comment added", "COMMENT ON INDEX t_pkey IS 'key'".into(), ObjectKind::Table, "t"),
+        ("materialized view index comment added", "COMMENT ON INDEX mv_id IS 'refresh concurrently'".into(), ObjectKind::View, "mv"),
+        ("sequence comment added", "COMMENT ON SEQUENCE counter IS 'invoice numbers'".into(), ObjectKind::Sequence, "counter"),
+        ("enum comment added", "COMMENT ON TYPE mood IS 'how busy'".into(), ObjectKind::Enum, "mood"),
+        ("domain comment added", "COMMENT ON DOMAIN positive IS 'above zero'".into(), ObjectKind::Type, "positive"),
+        ("composite type comment added", "COMMENT ON TYPE pair IS 'two'".into(), ObjectKind::Type, "pair"),
         // The same names in `public`: another schema's objects.
         ("view reads public's table", "CREATE OR REPLACE VIEW v AS SELECT t.id FROM public.t t JOIN users p ON p.id = t.id".into(), ObjectKind::View, "v"),
         ("default draws from public's sequence", "ALTER TABLE users ALTER COLUMN n SET DEFAULT nextval('public.counter')".into(), ObjectKind::Table, "users"),
@@ -177,6 +184,13 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
     for ((_, sql, ..), s) in cases.iter().zip(&schemas[2..]) {
         db.apply(s, &sql.replace("{s}", s)).await;
     }
+    // The schema's own comment is the provisioning's (it names the
+    // customer) and is not compared: a benign difference.
+    let named = format!(
+        "COMMENT ON SCHEMA {} IS 'Acme Corp, tenant 1'",
+        pg_quote(&schemas[1])
+    );
+    db.apply(&schemas[1], &named).await;
     let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
     let after = postgres::catalog_fingerprints(&mut conn, &before)
         .await
@@ -280,6 +294,27 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
             "{what}: the next re-check agrees with the read it stored"
         );
     }
+    // The comments print in the side-by-side DDL.
+    let case = |name: &str| {
+        let at = cases.iter().position(|c| c.0 == name).unwrap();
+        &read[&schemas[at + 2]].snapshot
+    };
+    let t = case("index comment added").table("t").unwrap();
+    assert!(
+        tenantry_model::ddl::render_table(t).contains("index_comment(t_note)=E'for search'"),
+        "{t:?}"
+    );
+    let mood = &case("enum comment added").enums[0];
+    assert!(tenantry_model::ddl::render_enum(mood).contains("COMMENT ON TYPE mood IS E'how busy';"));
+    let counter = &case("sequence comment added").sequences[0];
+    assert!(tenantry_model::ddl::render_sequence(counter)
+        .contains("COMMENT ON SEQUENCE counter IS E'invoice numbers';"));
+    let pair = case("composite type comment added")
+        .types
+        .iter()
+        .find(|t| t.name == "pair")
+        .unwrap();
+    assert!(tenantry_model::ddl::render_type(pair).contains("COMMENT ON TYPE pair IS E'two';"));
     // The untouched schemas' fingerprints are unchanged.
     assert_eq!(before[&schemas[0]], after[&schemas[0]]);
     drop(conn);

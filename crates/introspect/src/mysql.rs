@@ -280,6 +280,7 @@ async fn read_chunk(
                 cycle: false,
                 owned_by: None,
                 grants: Vec::new(),
+                comment: None,
             }),
             _ => {}
         }

@@ -876,11 +876,14 @@ impl Queries {
                     pg_get_expr(ix.indpred, m.ctx, true) AS predicate,
                     {nulls_not_distinct} AS nulls_not_distinct,
                     ix.indisvalid, ix.indisreplident, ic.reloptions::text[] AS index_options,
-                    ix.indexrelid::int8 AS k, ix.xmin::text AS x, ic.xmin::text AS x_class
+                    ix.indexrelid::int8 AS k, ix.xmin::text AS x, ic.xmin::text AS x_class,
+                    d.description AS comment, {description} AS h_comment
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_index ix ON ix.indrelid = m.rel
                JOIN pg_class ic ON ic.oid = ix.indexrelid
-               JOIN pg_am am ON am.oid = ic.relam"
+               JOIN pg_am am ON am.oid = ic.relam
+               LEFT JOIN pg_description d ON d.objoid = ix.indexrelid
+                     AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0"
         );
         let type_grants = acl_read("t.typacl", "acldefault('T', t.typowner)", "t.typowner");
         let types = format!(
@@ -909,8 +912,11 @@ impl Queries {
                     CASE WHEN t.typtype = 'd' THEN
                          ARRAY(SELECT {constraint} FROM pg_constraint con WHERE con.contypid = t.oid)
                     END AS h_constraints,
-                    CASE WHEN t.typtype = 'c' THEN t.typrelid::int8 END AS typrelid
+                    CASE WHEN t.typtype = 'c' THEN t.typrelid::int8 END AS typrelid,
+                    d.description AS comment, {description} AS h_comment
                FROM ty t
+               LEFT JOIN pg_description d ON d.objoid = t.oid
+                     AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
               WHERE {type_filter}"
         );
         // Standalone composite types (`$1`: candidate row types' relations,
@@ -1146,6 +1152,16 @@ impl Queries {
                  UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
                             WHERE d.classoid = 'pg_class'::regclass
                               AND (d.objsubid = 0 OR r.relkind IN ('r','p'))
+                 UNION ALL SELECT r.ns, {description}
+                            FROM (SELECT d.objoid, d.objsubid, d.xmin,
+                                         (SELECT ix.indrelid FROM pg_index ix WHERE ix.indexrelid = d.objoid) AS indrelid
+                                    FROM pg_description d
+                                   WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0) d
+                            JOIN rels r ON r.oid = d.indrelid AND r.relkind IN ('r','p','m')
+                 UNION ALL SELECT t.typnamespace, {description} FROM ty t
+                            JOIN pg_description d ON d.objoid = t.oid
+                             AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
+                            WHERE {type_filter}
                  UNION ALL SELECT p.pronamespace, {description} FROM pg_description d
                             JOIN pg_proc p ON p.oid = d.objoid JOIN ns ON ns.oid = p.pronamespace
                             WHERE d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
@@ -1390,7 +1406,24 @@ fn index_carries(
     if let Some(storage) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
         options.push(format!("index_options({name})={}", storage.join(",")));
     }
+    // Its comment, an option as on MySQL (format v6).
+    digest.add(row.try_get("h_comment")?);
+    if let Some(comment) = row.try_get::<Option<&str>, _>("comment")? {
+        let comment = tenantry_model::quote::postgres_literal(comment);
+        options.push(format!("index_comment({name})={comment}"));
+    }
     Ok(indexrelid)
+}
+
+/// A standalone composite type met in the types query, completed by the
+/// composites query: its schema's position in the chunk, name, privileges,
+/// owner's oid and comment.
+struct CompositeRead {
+    at: usize,
+    name: String,
+    grants: Vec<Grant>,
+    owner: i64,
+    comment: Option<String>,
 }
 
 /// A number the server wrote into a text column (see the relations
@@ -1541,6 +1574,7 @@ async fn read_chunk(
         // columns, `objsubid xmin text`: the columns' are named once the
         // columns are read.
         let mut comment = None;
+        let mut comment_text = None;
         for c in row.try_get::<Vec<String>, _>("comments")? {
             let mut parts = c.splitn(3, ' ');
             let subid = number::<i16>(parts.next(), "a comment's column")?;
@@ -1549,6 +1583,7 @@ async fn read_chunk(
             let key = (oid << 16) + i64::from(subid);
             digest.add_row(Catalog::Description, key, Some(Xmin(xmin)));
             if subid == 0 {
+                comment_text = Some(text.to_owned());
                 let text = tenantry_model::quote::postgres_literal(text);
                 comment = Some(format!("comment={text}"));
             } else {
@@ -1635,6 +1670,7 @@ async fn read_chunk(
             "S" => {
                 if let Some(mut read) = sequence_from_row(&row, &name)? {
                     read.sequence.grants = grants_of(&row, None, schema, &database)?;
+                    read.sequence.comment = comment_text;
                     owned.push((s, read));
                 }
             }
@@ -1975,7 +2011,7 @@ async fn read_chunk(
 
     // Row types of no relation read: standalone composite types, or a
     // relation of an extension (told apart by the next query).
-    let mut composites: HashMap<i64, (usize, String, Vec<Grant>, i64)> = HashMap::new();
+    let mut composites: HashMap<i64, CompositeRead> = HashMap::new();
     let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
@@ -1991,9 +2027,12 @@ async fn read_chunk(
         for h in constraints.unwrap_or_default() {
             digest.add(h);
         }
+        digest.add(row.try_get("h_comment")?);
+        let comment: Option<String> = row.try_get("comment")?;
         let typtype: &str = row.try_get("typtype")?;
         if typtype == "d" {
-            let ty = domain_from_row(&row, &chunk.names[s], database)?;
+            let mut ty = domain_from_row(&row, &chunk.names[s], database)?;
+            ty.comment = comment;
             let at = chunk.snaps[s].types.len();
             object_owners.push((s, Owned::Type(at), row.try_get("owner_oid")?));
             chunk.snaps[s].types.push(ty);
@@ -2003,12 +2042,13 @@ async fn read_chunk(
             if !chunk.relations.contains_key(&relid) {
                 composites.insert(
                     relid,
-                    (
-                        s,
-                        row.try_get::<String, _>("typname")?,
-                        grants_of(&row, None, &chunk.names[s], database)?,
-                        row.try_get::<i64, _>("owner_oid")?,
-                    ),
+                    CompositeRead {
+                        at: s,
+                        name: row.try_get("typname")?,
+                        grants: grants_of(&row, None, &chunk.names[s], database)?,
+                        owner: row.try_get("owner_oid")?,
+                        comment: comment.clone(),
+                    },
                 );
             }
         }
@@ -2022,6 +2062,7 @@ async fn read_chunk(
                     .try_get::<Option<Vec<String>>, _>("labels")?
                     .unwrap_or_default(),
                 grants: grants_of(&row, None, &chunk.names[s], database)?,
+                comment,
             });
         }
     }
@@ -2033,7 +2074,13 @@ async fn read_chunk(
             .bind(&relids)
             .fetch(&mut *conn);
         while let Some(row) = rows.try_next().await? {
-            let Some((s, name, grants, owner)) = composites.remove(&row.try_get::<i64, _>("oid")?)
+            let Some(CompositeRead {
+                at: s,
+                name,
+                grants,
+                owner,
+                comment,
+            }) = composites.remove(&row.try_get::<i64, _>("oid")?)
             else {
                 continue;
             };
@@ -2051,6 +2098,7 @@ async fn read_chunk(
                 kind: "composite".into(),
                 definition: strip_names(&attributes.join(", "), schema),
                 grants,
+                comment,
             });
         }
     }
@@ -2335,6 +2383,7 @@ fn sequence_from_row(row: &PgRow, name: &str) -> Result<Option<SequenceRead>, sq
             cycle: row.try_get("seqcycle")?,
             owned_by: None,
             grants: Vec::new(),
+            comment: None,
         },
     }))
 }
@@ -2475,6 +2524,7 @@ fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType
         kind: "domain".into(),
         definition: d,
         grants: grants_of(row, None, schema, database)?,
+        comment: None,
     })
 }
 

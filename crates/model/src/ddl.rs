@@ -219,6 +219,17 @@ fn push_grants(s: &mut String, object: &str, grants: &[Grant]) {
     }
 }
 
+/// `COMMENT ON … IS …` for an object with a comment (PostgreSQL).
+fn push_comment(s: &mut String, object: &str, comment: Option<&str>) {
+    if let Some(c) = comment {
+        let _ = writeln!(
+            s,
+            "COMMENT ON {object} IS {};",
+            crate::quote::postgres_literal(c)
+        );
+    }
+}
+
 /// `ALTER … OWNER TO …` for an object owned by a role other than the one
 /// that owns most of its schema.
 fn push_owner(s: &mut String, object: &str, owner: Option<&str>) {
@@ -293,6 +304,7 @@ pub fn render_type(t: &UserType) -> String {
     let kind = if t.kind == "domain" { "DOMAIN" } else { "TYPE" };
     push_grants(&mut s, &format!("{kind} {}", t.name), &t.grants);
     push_owner(&mut s, &format!("{kind} {}", t.name), t.owner.as_deref());
+    push_comment(&mut s, &format!("{kind} {}", t.name), t.comment.as_deref());
     s
 }
 
@@ -331,6 +343,7 @@ pub fn render_enum(e: &EnumType) -> String {
     let mut s = format!("CREATE TYPE {} AS ENUM ({});\n", e.name, labels.join(", "));
     push_grants(&mut s, &format!("TYPE {}", e.name), &e.grants);
     push_owner(&mut s, &format!("TYPE {}", e.name), e.owner.as_deref());
+    push_comment(&mut s, &format!("TYPE {}", e.name), e.comment.as_deref());
     s
 }
 
@@ -351,5 +364,10 @@ pub fn render_sequence(s: &Sequence) -> String {
             .unwrap_or_default()
     );
     push_grants(&mut out, &format!("SEQUENCE {}", s.name), &s.grants);
+    push_comment(
+        &mut out,
+        &format!("SEQUENCE {}", s.name),
+        s.comment.as_deref(),
+    );
     out
 }

@@ -5,7 +5,7 @@
 //! what is encoded, or how, must bump [`CanonicalFormat`] so that a hash made
 //! by an older canonicaliser is recognised as *another format*, not as drift.
 //!
-//! Encoding (formats v1 to v5): a byte stream of fields. A string is its UTF-8 length
+//! Encoding (formats v1 to v6): a byte stream of fields. A string is its UTF-8 length
 //! as a big-endian `u32` followed by its bytes; a flag is one byte `0`/`1`;
 //! an optional value is a flag followed by the value when present; a list is
 //! its count as a `u32` followed by its items; a *set* (order-insensitive) is
@@ -49,10 +49,14 @@ pub enum CanonicalFormat {
     /// enum or type owned by a role other than the one that owns most of
     /// its schema names that role.
     V5,
+    /// V5 plus the comments on indexes (an option of their table or
+    /// materialized view, as on MySQL), sequences, enums, domains and
+    /// composite types.
+    V6,
 }
 
 impl CanonicalFormat {
-    pub const CURRENT: CanonicalFormat = CanonicalFormat::V5;
+    pub const CURRENT: CanonicalFormat = CanonicalFormat::V6;
 
     pub fn number(self) -> u16 {
         match self {
@@ -61,6 +65,7 @@ impl CanonicalFormat {
             CanonicalFormat::V3 => 3,
             CanonicalFormat::V4 => 4,
             CanonicalFormat::V5 => 5,
+            CanonicalFormat::V6 => 6,
         }
     }
 
@@ -71,6 +76,7 @@ impl CanonicalFormat {
             3 => Some(CanonicalFormat::V3),
             4 => Some(CanonicalFormat::V4),
             5 => Some(CanonicalFormat::V5),
+            6 => Some(CanonicalFormat::V6),
             _ => None,
         }
     }
@@ -82,12 +88,13 @@ impl CanonicalFormat {
             CanonicalFormat::V3 => b"tenantry.schema-hash.v3\0",
             CanonicalFormat::V4 => b"tenantry.schema-hash.v4\0",
             CanonicalFormat::V5 => b"tenantry.schema-hash.v5\0",
+            CanonicalFormat::V6 => b"tenantry.schema-hash.v6\0",
         }
     }
 }
 
 /// A SHA-256 digest stamped with the canonical format that produced it.
-/// Displayed and parsed as `v5:<64 lowercase hex digits>`.
+/// Displayed and parsed as `v6:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriftHash {
     format: CanonicalFormat,
@@ -143,7 +150,7 @@ impl Serialize for DriftHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseHashError {
-    #[error("a schema hash looks like `v5:` followed by 64 hex digits")]
+    #[error("a schema hash looks like `v6:` followed by 64 hex digits")]
     Malformed,
     #[error("schema hash format v{0} is not known to this version of Tenantry")]
     UnknownFormat(u16),
@@ -399,6 +406,7 @@ fn encode_user_type(e: &mut Encoder, t: &UserType) {
     e.str(&t.definition);
     e.set(&t.grants, encode_grant);
     e.opt_str(t.owner.as_deref());
+    e.opt_str(t.comment.as_deref());
 }
 
 fn encode_grant(e: &mut Encoder, g: &Grant) {
@@ -545,6 +553,7 @@ fn encode_enum(e: &mut Encoder, en: &EnumType) {
     e.list_str(&en.labels);
     e.set(&en.grants, encode_grant);
     e.opt_str(en.owner.as_deref());
+    e.opt_str(en.comment.as_deref());
 }
 
 fn encode_sequence(e: &mut Encoder, s: &Sequence) {
@@ -558,6 +567,7 @@ fn encode_sequence(e: &mut Encoder, s: &Sequence) {
     e.flag(s.cycle);
     e.opt_str(s.owned_by.as_deref());
     e.set(&s.grants, encode_grant);
+    e.opt_str(s.comment.as_deref());
 }
 
 #[cfg(test)]
@@ -591,7 +601,7 @@ mod tests {
     fn hash_round_trips_through_its_text_form() {
         let h = hash_schema(&sample()).root;
         let text = h.to_string();
-        assert!(text.starts_with("v5:"));
+        assert!(text.starts_with("v6:"));
         assert_eq!(text.len(), 67);
         assert_eq!(text.parse::<DriftHash>().unwrap(), h);
     }
@@ -752,17 +762,17 @@ mod tests {
 
     #[test]
     fn known_vector_is_stable() {
-        // Pins format v5: if this changes, the canonical encoding changed and
+        // Pins format v6: if this changes, the canonical encoding changed and
         // CanonicalFormat must be bumped.
         let empty = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         let sample = hash_schema(&sample()).root;
         assert_eq!(
             (empty.to_string(), sample.to_string()),
             (
-                "v5:f3c64e11070cc581d0d10b7edb332ca62554437ee5e75fa13d4bed0155501bbc".to_owned(),
-                "v5:0bc7f9d8d9ac4bf82059e0d48f8b993c7f1f158ddf26a65b1e8fa3ee341e82d3".to_owned()
+                "v6:df3d5f45d7f6a428fed10f86c927bf47b1a0981fc7f63007d52702e53c0171f9".to_owned(),
+                "v6:89e9f0567a142c33744fbc87816fdb59df06a06a54cf3c76b1c59c570847f122".to_owned()
             ),
-            "format v5 encoding changed; bump CanonicalFormat"
+            "format v6 encoding changed; bump CanonicalFormat"
         );
     }
 }

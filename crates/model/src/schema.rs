@@ -438,6 +438,10 @@ pub struct EnumType {
     /// where the engine has no owners.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Its comment (`COMMENT ON …`), the text itself (PostgreSQL, format
+    /// v6).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -455,6 +459,10 @@ pub struct Sequence {
     /// Privileges that differ from the engine's default (format v3).
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// Its comment (`COMMENT ON …`), the text itself (PostgreSQL, format
+    /// v6).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// Whether a trigger fires (PostgreSQL's `tgenabled`; the other engines'
@@ -619,4 +627,8 @@ pub struct UserType {
     /// where the engine has no owners.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Its comment (`COMMENT ON …`), the text itself (PostgreSQL, format
+    /// v6).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
