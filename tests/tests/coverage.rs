@@ -353,7 +353,13 @@ async fn postgres_objects_named_in_other_schemas_are_rechecked() {
         "CREATE TABLE t (id int REFERENCES public.shared (id), m public.mood, ms public.mood[]);",
     )
     .await;
-    let schemas: Vec<String> = ["a", "b", "c", "d", "e"].map(str::to_owned).into();
+    // No relation naming `public`: a domain and a composite type of its type.
+    db.apply(
+        "f",
+        "CREATE DOMAIN dm AS public.mood; CREATE TYPE pr AS (a int, m public.mood);",
+    )
+    .await;
+    let schemas: Vec<String> = ["a", "b", "c", "d", "e", "f"].map(str::to_owned).into();
     let mut conn = db.connect().await;
     let user_callees: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM pg_proc WHERE oid >= 16384)
@@ -388,7 +394,7 @@ async fn postgres_objects_named_in_other_schemas_are_rechecked() {
         (
             "ALTER TYPE mood RENAME TO feeling",
             "the type renamed",
-            &["e"],
+            &["e", "f"],
         ),
         (
             "ALTER TABLE shared RENAME TO common",
@@ -404,7 +410,7 @@ async fn postgres_objects_named_in_other_schemas_are_rechecked() {
         (
             "ALTER TYPE feeling RENAME TO mood",
             "the type renamed back, with a function",
-            &["e"],
+            &["e", "f"],
         ),
     ];
     for (sql, what, moved) in steps {

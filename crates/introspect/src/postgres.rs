@@ -484,9 +484,11 @@ impl Digest {
 
     /// Counts an object outside the schema that the schema names, by its
     /// row's `xmin` (absent when it no longer exists), and lists it.
+    /// Each object once, as the re-check reads each listed object once.
     fn add_outside(&mut self, object: OutsideRef, xmin: Option<Xmin>) {
-        self.add_row(object.catalog(), object.oid, xmin);
-        self.outside.insert(object);
+        if self.outside.insert(object) {
+            self.add_row(object.catalog(), object.oid, xmin);
+        }
     }
 
     /// `pgx…:<count>.<sum>`, then `:` and the outside objects when there
@@ -913,10 +915,15 @@ impl Queries {
                          ARRAY(SELECT {constraint} FROM pg_constraint con WHERE con.contypid = t.oid)
                     END AS h_constraints,
                     CASE WHEN t.typtype = 'c' THEN t.typrelid::int8 END AS typrelid,
-                    d.description AS comment, {description} AS h_comment
+                    d.description AS comment, {description} AS h_comment,
+                    b.oid::int8 AS base_oid, b.xmin::text AS x_base,
+                    bn.oid::int8 AS base_ns, bn.xmin::text AS x_base_ns
                FROM ty t
                LEFT JOIN pg_description d ON d.objoid = t.oid
                      AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
+               LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
+                     AND b.oid >= {FIRST_USER_OID} AND b.typnamespace <> t.typnamespace
+               LEFT JOIN pg_namespace bn ON bn.oid = b.typnamespace
               WHERE {type_filter}"
         );
         // Standalone composite types (`$1`: candidate row types' relations,
@@ -927,7 +934,13 @@ impl Queries {
                             FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
                              AND NOT a.attisdropped ORDER BY a.attnum) AS attributes,
                     ARRAY(SELECT {attribute} FROM pg_attribute a WHERE a.attrelid = c.oid
-                             AND a.attnum > 0 AND NOT a.attisdropped) AS h_attributes
+                             AND a.attnum > 0 AND NOT a.attisdropped) AS h_attributes,
+                    ARRAY(SELECT DISTINCT t.oid::text || ' ' || t.xmin::text || ' '
+                                          || n.oid::text || ' ' || n.xmin::text
+                            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                            JOIN pg_namespace n ON n.oid = t.typnamespace
+                           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                             AND t.oid >= {FIRST_USER_OID} AND t.typnamespace <> c.relnamespace) AS named_types
                FROM pg_class c WHERE c.oid = ANY($1) AND c.relkind = 'c'"
         );
         // Triggers (not the internal ones behind foreign keys) and
@@ -2028,6 +2041,14 @@ async fn read_chunk(
             digest.add(h);
         }
         digest.add(row.try_get("h_comment")?);
+        // A domain's base type in another schema prints qualified in its
+        // definition: counted and listed like the other objects it names.
+        if let Some(oid) = row.try_get::<Option<i64>, _>("base_oid")? {
+            let kind = OutsideKind::Type;
+            digest.add_outside(OutsideRef { kind, oid }, row.try_get("x_base")?);
+            let (kind, oid) = (OutsideKind::Namespace, row.try_get("base_ns")?);
+            digest.add_outside(OutsideRef { kind, oid }, row.try_get("x_base_ns")?);
+        }
         let comment: Option<String> = row.try_get("comment")?;
         let typtype: &str = row.try_get("typtype")?;
         if typtype == "d" {
@@ -2088,6 +2109,18 @@ async fn read_chunk(
             digest.add(row.try_get("h_class")?);
             for h in row.try_get::<Vec<Option<i64>>, _>("h_attributes")? {
                 digest.add(h);
+            }
+            // Its attributes' types in another schema, `oid xmin ns xmin`.
+            for named in row.try_get::<Vec<String>, _>("named_types")? {
+                let mut parts = named.split(' ');
+                let oid = number::<i64>(parts.next(), "a type's oid")?;
+                let xmin = number::<u32>(parts.next(), "a type's xmin")?;
+                let ns = number::<i64>(parts.next(), "a schema's oid")?;
+                let ns_xmin = number::<u32>(parts.next(), "a schema's xmin")?;
+                let kind = OutsideKind::Type;
+                digest.add_outside(OutsideRef { kind, oid }, Some(Xmin(xmin)));
+                let (kind, oid) = (OutsideKind::Namespace, ns);
+                digest.add_outside(OutsideRef { kind, oid }, Some(Xmin(ns_xmin)));
             }
             let attributes: Vec<String> = row.try_get("attributes")?;
             let schema = &chunk.names[s];
