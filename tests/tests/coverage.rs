@@ -154,6 +154,8 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ("materialized view index storage parameter", "ALTER INDEX mv_id SET (fillfactor = 70)".into(), ObjectKind::View, "mv"),
         ("materialized view column renamed", "ALTER MATERIALIZED VIEW mv RENAME COLUMN note TO remark".into(), ObjectKind::View, "mv"),
         ("function comment added", "COMMENT ON FUNCTION touch() IS 'stamps'".into(), ObjectKind::Routine, "touch()"),
+        ("view column comment added", "COMMENT ON COLUMN v.id IS 'task'".into(), ObjectKind::View, "v"),
+        ("materialized view column comment added", "COMMENT ON COLUMN mv.note IS 'copied'".into(), ObjectKind::View, "mv"),
         ("index comment added", "COMMENT ON INDEX t_note IS 'for search'".into(), ObjectKind::Table, "t"),
         ("primary key's index comment added", "COMMENT ON INDEX t_pkey IS 'key'".into(), ObjectKind::Table, "t"),
         ("materialized view index comment added", "COMMENT ON INDEX mv_id IS 'refresh concurrently'".into(), ObjectKind::View, "mv"),

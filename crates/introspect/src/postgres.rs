@@ -766,7 +766,7 @@ impl Queries {
                     ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
                             FROM pg_description d
                            WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
-                             AND (d.objsubid = 0 OR c.relkind IN ('r','p'))) AS comments,
+                             AND (d.objsubid = 0 OR c.relkind IN ('r','p','v','m'))) AS comments,
                     CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
                          ARRAY(SELECT w.oid::text || ' ' || w.xmin::text || ' ' || char_length(w.rulename)
                                       || ' ' || w.rulename::text || ' ' || pg_get_ruledef(w.oid, true)
@@ -1164,7 +1164,7 @@ impl Queries {
                  UNION ALL SELECT ns.oid, {namespace} FROM ns
                  UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
                             WHERE d.classoid = 'pg_class'::regclass
-                              AND (d.objsubid = 0 OR r.relkind IN ('r','p'))
+                              AND (d.objsubid = 0 OR r.relkind IN ('r','p','v','m'))
                  UNION ALL SELECT r.ns, {description}
                             FROM (SELECT d.objoid, d.objsubid, d.xmin,
                                          (SELECT ix.indrelid FROM pg_index ix WHERE ix.indexrelid = d.objoid) AS indrelid
@@ -1583,7 +1583,7 @@ async fn read_chunk(
         digest.add_row(Catalog::Class, oid, row.try_get("x")?);
         digest.add(row.try_get("h_rule")?);
         digest.add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
-        // Comments on the relation (`objsubid` 0) and, on a table, its
+        // Comments on the relation (`objsubid` 0) and, on a table or a view, its
         // columns, `objsubid xmin text`: the columns' are named once the
         // columns are read.
         let mut comment = None;
@@ -1767,14 +1767,18 @@ async fn read_chunk(
         table.columns.push(column);
     }
     drop(rows);
+    // A column's comment is an option of its table or (format v6) view.
     for (relid, attnum, text) in column_comments {
-        let (Some(column), Some((table, ..))) =
-            (attrs.names.get(&(relid, attnum)), chunk.table(relid))
-        else {
+        let Some(column) = attrs.names.get(&(relid, attnum)) else {
             continue;
         };
         let comment = tenantry_model::quote::postgres_literal(&text);
-        table.options.push(format!("comment({column})={comment}"));
+        let option = format!("comment({column})={comment}");
+        if let Some(&(s, v)) = chunk.views.get(&relid) {
+            chunk.snaps[s].views[v].options.push(option);
+        } else if let Some((table, ..)) = chunk.table(relid) {
+            table.options.push(option);
+        }
     }
     let contexts = deparse_contexts(&chunk, &tables);
     // A default cannot refer to a column, so it is deparsed without a

@@ -50,8 +50,8 @@ pub enum CanonicalFormat {
     /// its schema names that role.
     V5,
     /// V5 plus the comments on indexes (an option of their table or
-    /// materialized view, as on MySQL), sequences, enums, domains and
-    /// composite types.
+    /// materialized view, as on MySQL), a view's columns, sequences, enums,
+    /// domains and composite types.
     V6,
 }
 
