@@ -491,6 +491,28 @@ impl Digest {
         }
     }
 
+    /// A type in another schema that the schema names (a domain's base
+    /// type, a composite type's attribute type), then the schema it lives
+    /// in: renaming either changes how the type prints.
+    fn add_outside_type(
+        &mut self,
+        (oid, xmin): (i64, Option<Xmin>),
+        (ns, ns_xmin): (i64, Option<Xmin>),
+    ) {
+        self.add_outside(
+            OutsideRef {
+                kind: OutsideKind::Type,
+                oid,
+            },
+            xmin,
+        );
+        let namespace = OutsideRef {
+            kind: OutsideKind::Namespace,
+            oid: ns,
+        };
+        self.add_outside(namespace, ns_xmin);
+    }
+
     /// `pgx…:<count>.<sum>`, then `:` and the outside objects when there
     /// are any: a re-check reads their rows again from the stored value.
     fn fingerprint(&self) -> String {
@@ -2048,10 +2070,10 @@ async fn read_chunk(
         // A domain's base type in another schema prints qualified in its
         // definition: counted and listed like the other objects it names.
         if let Some(oid) = row.try_get::<Option<i64>, _>("base_oid")? {
-            let kind = OutsideKind::Type;
-            digest.add_outside(OutsideRef { kind, oid }, row.try_get("x_base")?);
-            let (kind, oid) = (OutsideKind::Namespace, row.try_get("base_ns")?);
-            digest.add_outside(OutsideRef { kind, oid }, row.try_get("x_base_ns")?);
+            digest.add_outside_type(
+                (oid, row.try_get("x_base")?),
+                (row.try_get("base_ns")?, row.try_get("x_base_ns")?),
+            );
         }
         let comment: Option<String> = row.try_get("comment")?;
         let typtype: &str = row.try_get("typtype")?;
@@ -2121,10 +2143,7 @@ async fn read_chunk(
                 let xmin = number::<u32>(parts.next(), "a type's xmin")?;
                 let ns = number::<i64>(parts.next(), "a schema's oid")?;
                 let ns_xmin = number::<u32>(parts.next(), "a schema's xmin")?;
-                let kind = OutsideKind::Type;
-                digest.add_outside(OutsideRef { kind, oid }, Some(Xmin(xmin)));
-                let (kind, oid) = (OutsideKind::Namespace, ns);
-                digest.add_outside(OutsideRef { kind, oid }, Some(Xmin(ns_xmin)));
+                digest.add_outside_type((oid, Some(Xmin(xmin))), (ns, Some(Xmin(ns_xmin))));
             }
             let attributes: Vec<String> = row.try_get("attributes")?;
             let schema = &chunk.names[s];
