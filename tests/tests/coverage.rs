@@ -34,6 +34,7 @@ fn pg_template(schema: &str, reader: &str) -> String {
          CREATE TYPE mood AS ENUM ('calm', 'busy');
          CREATE DOMAIN positive AS int DEFAULT 1 CHECK (VALUE > 0);
          CREATE TYPE pair AS (a int, b mood);
+         CREATE TYPE span AS RANGE (SUBTYPE = float8, SUBTYPE_DIFF = float8mi);
          CREATE SEQUENCE counter;
          CREATE TABLE users (id int PRIMARY KEY, password_hash text, m mood,
                              n bigint DEFAULT nextval('counter'));
@@ -143,6 +144,11 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ("composite attribute added", "ALTER TYPE pair ADD ATTRIBUTE c int".into(), ObjectKind::Type, "pair"),
         ("composite attribute retyped", "ALTER TYPE pair ALTER ATTRIBUTE a TYPE bigint".into(), ObjectKind::Type, "pair"),
         ("rewrite rule added", "CREATE RULE quiet AS ON DELETE TO other DO INSTEAD NOTHING".into(), ObjectKind::Table, "other"),
+        // Range types and extensions (format v7).
+        ("range type's SUBTYPE_DIFF dropped", "DROP TYPE span; CREATE TYPE span AS RANGE (SUBTYPE = float8)".into(), ObjectKind::Type, "span"),
+        ("range type's multirange renamed", "ALTER TYPE span_multirange RENAME TO spans".into(), ObjectKind::Type, "span"),
+        ("range type comment added", "COMMENT ON TYPE span IS 'hours'".into(), ObjectKind::Type, "span"),
+        ("extension installed in the schema", "CREATE EXTENSION citext SCHEMA {s}".into(), ObjectKind::Extension, "citext"),
         // Comments.
         ("table comment added", "COMMENT ON TABLE t IS 'tenant''s tasks'".into(), ObjectKind::Table, "t"),
         ("column comment added", "COMMENT ON COLUMN users.password_hash IS 'bcrypt'".into(), ObjectKind::Table, "users"),
@@ -260,7 +266,11 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         Some("CREATE UNIQUE INDEX mv_id ON mv USING btree (id);")
     );
     let types = &read[&schemas[0]].snapshot.types;
-    assert_eq!(types.len(), 2, "{types:?}");
+    assert_eq!(types.len(), 3, "{types:?}");
+    assert_eq!(
+        tenantry_model::ddl::render_type(&types[2]),
+        "CREATE TYPE span AS RANGE (SUBTYPE = double precision, SUBTYPE_DIFF = float8mi);\n"
+    );
     assert_eq!(types[0].definition, "a integer, b mood", "{types:?}");
     assert_eq!(
         types[1].definition,
@@ -317,6 +327,28 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         .find(|t| t.name == "pair")
         .unwrap();
     assert!(tenantry_model::ddl::render_type(pair).contains("COMMENT ON TYPE pair IS E'two';"));
+    let renamed = case("range type's multirange renamed")
+        .types
+        .iter()
+        .find(|t| t.name == "span")
+        .unwrap();
+    assert!(
+        renamed
+            .definition
+            .ends_with("MULTIRANGE_TYPE_NAME = \"spans\""),
+        "{renamed:?}"
+    );
+    let citext = case("extension installed in the schema");
+    assert_eq!(
+        tenantry_model::ddl::render_extension(&citext.extensions[0]),
+        "CREATE EXTENSION \"citext\";\n"
+    );
+    assert!(
+        citext.routines.len() == 2 && citext.types.len() == 3,
+        "the extension's members stay out: {:?} {:?}",
+        citext.routines,
+        citext.types
+    );
     // The untouched schemas' fingerprints are unchanged.
     assert_eq!(before[&schemas[0]], after[&schemas[0]]);
     drop(conn);

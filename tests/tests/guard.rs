@@ -1122,7 +1122,7 @@ async fn a_canonical_format_change_is_remeasured_and_never_reported_as_drift() {
     let lineage = f.registry.lineage("saas", Engine::Sqlite).await.unwrap();
     assert!(lineage
         .iter()
-        .all(|v| v.hash.to_string().starts_with("v6:")));
+        .all(|v| v.hash.to_string().starts_with("v7:")));
 
     let remeasured = tenantry_fleet::guard::remeasure_template(
         &f.registry,
@@ -1135,7 +1135,7 @@ async fn a_canonical_format_change_is_remeasured_and_never_reported_as_drift() {
     .unwrap();
     assert!(remeasured
         .iter()
-        .all(|v| v.hash.to_string().starts_with("v6:")));
+        .all(|v| v.hash.to_string().starts_with("v7:")));
     let third = scan_now().await;
     assert_eq!(third.counts.synced, 2, "{third:#?}");
     let audit = f.registry.audit_log(None, 50).await.unwrap();

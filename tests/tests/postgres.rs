@@ -533,7 +533,8 @@ async fn types_collations_and_operator_classes_read_as_the_server_prints_them() 
 /// What an extension installs into a tenant schema (here a view and a
 /// type) is the extension's, not the tenant's: it is left out of the
 /// snapshot and of the catalog fingerprint alike, while a column of an
-/// extension's type is read with that type.
+/// extension's type is read with that type. The extensions themselves are
+/// listed by name (format v7).
 #[tokio::test]
 async fn extension_members_are_not_part_of_the_schema() {
     let db = PgDatabase::create().await;
@@ -562,15 +563,30 @@ async fn extension_members_are_not_part_of_the_schema() {
     );
     assert_eq!(snap.tables[0].columns[1].data_type, "citext");
     assert!(snap.enums.is_empty());
+    let names = |s: &tenantry_model::SchemaSnapshot| {
+        s.extensions
+            .iter()
+            .map(|x| x.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(snap), ["citext", "pg_buffercache"]);
 
-    // Removing the extensions leaves the tenant's own objects, and so the
-    // same snapshot.
+    // Removing an extension leaves the tenant's own objects as they were;
+    // only the list of extensions changes, and the re-check sees it.
     sqlx::raw_sql("DROP EXTENSION pg_buffercache")
         .execute(&mut conn)
         .await
         .unwrap();
     let again = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
-    assert_eq!(&again["ext_a"].snapshot, snap);
+    let mut left = again["ext_a"].snapshot.clone();
+    assert_eq!(names(&left), ["citext"]);
+    left.extensions = snap.extensions.clone();
+    assert_eq!(&left, snap);
+    let now = postgres::catalog_fingerprints(&mut conn, &stored_fingerprints(&read))
+        .await
+        .unwrap();
+    assert_ne!(now["ext_a"], fingerprints["ext_a"]);
+    assert_eq!(now["ext_a"], again["ext_a"].fingerprint);
 }
 
 /// A catalog-only connection (scan, introspection) tells the planner that

@@ -1148,6 +1148,10 @@ async fn a_database_per_tenant_reset_keeps_extensions_owner_and_grants_of_public
     );
     t.versions[0].migrations[0].sql = sql.into();
     let scratch = PgDatabase::create().await;
+    // The scratch database already has the extension (in `public`), so
+    // the template's CREATE EXTENSION IF NOT EXISTS does nothing in the
+    // scratch schema: the template still installs it into the tenant's.
+    scratch.apply("public", "CREATE EXTENSION pgcrypto").await;
     e.register(&t, &scratch.url()).await;
     // The tenant's own role (named after its database, the role rule's
     // tenant name for `public`): provisioning's, not compared.
@@ -1224,6 +1228,24 @@ async fn a_database_per_tenant_reset_keeps_extensions_owner_and_grants_of_public
     .await
     .unwrap();
     assert_eq!(moved, 1);
+    let scan = scanned(&e).await;
+    assert_eq!(scan.status, SchemaStatus::Synced, "{scan:?}");
+
+    // An extension the template does not install, added to the tenant's
+    // schema: drift, and a reset that would keep it (it is the database's)
+    // is refused before anything changes.
+    db.apply("public", "CREATE EXTENSION hstore").await;
+    let scan = scanned(&e).await;
+    assert_eq!(scan.status, SchemaStatus::Customized, "{scan:?}");
+    let err = plan_reset(&e.registry, &e.vault, "whole", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "reset_refused", "{err}");
+    let said = err.to_string();
+    assert!(
+        said.contains("hstore") && said.contains("nothing was changed"),
+        "{said}"
+    );
     drop(c);
     drop(admin);
     drop(db);

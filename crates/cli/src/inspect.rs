@@ -73,6 +73,7 @@ struct InspectReport<'a> {
     routines: Vec<WithHash<'a, tenantry_model::Routine>>,
     events: Vec<WithHash<'a, tenantry_model::Event>>,
     types: Vec<WithHash<'a, tenantry_model::UserType>>,
+    extensions: Vec<WithHash<'a, tenantry_model::Extension>>,
     /// The schema's own privileges that differ from the default (its
     /// `schema` object's hash is in the summary's object list).
     schema_grants: &'a [tenantry_model::Grant],
@@ -118,6 +119,9 @@ impl<'a> InspectReport<'a> {
             routines: of(hash, ObjectKind::Routine, &snap.routines, |r| r.key()),
             events: of(hash, ObjectKind::Event, &snap.events, |e| e.name.clone()),
             types: of(hash, ObjectKind::Type, &snap.types, |t| t.name.clone()),
+            extensions: of(hash, ObjectKind::Extension, &snap.extensions, |x| {
+                x.name.clone()
+            }),
             schema_grants: &snap.grants,
         }
     }
@@ -132,7 +136,7 @@ fn print_summary(
     writeln!(out, "root hash  {}", hash.root)?;
     writeln!(
         out,
-        "objects    {} tables ({} triggers, {} policies), {} views, {} enums, {} domains and composite types, {} sequences, {} routines, {} events",
+        "objects    {} tables ({} triggers, {} policies), {} views, {} enums, {} domains, composite and range types, {} sequences, {} routines, {} events, {} extensions",
         snap.tables.len(),
         snap.tables.iter().map(|t| t.triggers.len()).sum::<usize>(),
         snap.tables.iter().map(|t| t.policies.len()).sum::<usize>(),
@@ -141,7 +145,8 @@ fn print_summary(
         snap.types.len(),
         snap.sequences.len(),
         snap.routines.len(),
-        snap.events.len()
+        snap.events.len(),
+        snap.extensions.len()
     )?;
     for o in &hash.objects {
         writeln!(out, "{:<9} {:<40} {}", o.kind.as_str(), o.name, o.hash)?;

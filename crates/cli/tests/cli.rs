@@ -58,19 +58,19 @@ async fn hash_prints_one_line_and_inspect_agrees() {
     let (out, _) = text(&o);
     let line = out.strip_suffix('\n').unwrap();
     assert!(!line.contains('\n'));
-    assert!(line.starts_with("v6:") && line.len() == 67, "{line}");
+    assert!(line.starts_with("v7:") && line.len() == 67, "{line}");
 
     let o = tenantry(&["inspect", &url, "--json"]);
     assert!(o.status.success(), "{:?}", text(&o));
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["root_hash"], line);
     assert_eq!(json["engine"], "sqlite");
-    assert_eq!(json["hash_format"], 6);
+    assert_eq!(json["hash_format"], 7);
     let tables = json["tables"].as_array().unwrap();
     assert_eq!(tables.len(), 7);
     assert!(tables
         .iter()
-        .all(|t| t["hash"].as_str().unwrap().starts_with("v6:")));
+        .all(|t| t["hash"].as_str().unwrap().starts_with("v7:")));
     assert!(tables.iter().any(|t| t["name"] == "invoice_lines"
         && t["columns"]
             .as_array()
@@ -80,7 +80,7 @@ async fn hash_prints_one_line_and_inspect_agrees() {
 
     let o = tenantry(&["inspect", &url]);
     assert!(o.status.success());
-    assert!(text(&o).0.contains("root hash  v6:"));
+    assert!(text(&o).0.contains("root hash  v7:"));
 }
 
 #[tokio::test]

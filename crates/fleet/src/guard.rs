@@ -296,7 +296,11 @@ pub async fn measure(
             )
             .await?;
             let schema_arg = (template.engine != Engine::Sqlite).then_some(schema.as_str());
-            Ok::<_, FleetError>(introspect(&url, schema_arg, timeouts).await?)
+            let mut snap = introspect(&url, schema_arg, timeouts).await?;
+            if template.engine == Engine::Postgres {
+                expect_created_extensions(&mut snap, &migrations)?;
+            }
+            Ok::<_, FleetError>(snap)
         }
         .await;
         drop_scratch(&url, &schema, timeouts).await;
@@ -304,6 +308,34 @@ pub async fn measure(
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(out)
+}
+
+/// Puts into a template's snapshot the extensions its SQL installs into
+/// the tenant's schema. The scratch schema it is measured in shares a
+/// database with others: where that database already has the extension,
+/// `CREATE EXTENSION IF NOT EXISTS` does nothing and the scratch schema
+/// would lack it, while a tenant database provisioned from the template
+/// has it in its own schema. What the template says, not what the scratch
+/// database happened to hold, is the template.
+fn expect_created_extensions(
+    snap: &mut SchemaSnapshot,
+    migrations: &[&Migration],
+) -> Result<(), FleetError> {
+    let mut created: Vec<String> = Vec::new();
+    for m in migrations {
+        crate::lint::track_extensions(&m.sql, &mut created).map_err(|reason| {
+            FleetError::InvalidTemplate {
+                reason: format!("{} cannot be read as SQL: {reason}", m.name),
+            }
+        })?;
+    }
+    for name in created {
+        if !snap.extensions.iter().any(|x| x.name == name) {
+            snap.extensions.push(tenantry_model::Extension { name });
+        }
+    }
+    snap.extensions.sort();
+    Ok(())
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, FleetError> {

@@ -299,9 +299,69 @@ fn scan_tokens(engine: Engine, tokens: &[Token], why: &mut Vec<String>, depth: u
     }
 }
 
+/// Follows the extensions PostgreSQL migrations install into the schema
+/// they run in: `out` (the extensions earlier migrations left installed)
+/// gains those `sql` creates (`CREATE EXTENSION [IF NOT EXISTS] name`,
+/// without a `SCHEMA` clause) and loses those it drops. An unquoted name
+/// folds to lower case, as the server folds it.
+pub(crate) fn track_extensions(sql: &str, out: &mut Vec<String>) -> Result<(), String> {
+    for st in statements(Engine::Postgres, sql)? {
+        let (create, at) = if st.starts_with(&["CREATE", "EXTENSION"]) {
+            (true, 2)
+        } else if st.starts_with(&["DROP", "EXTENSION"]) {
+            (false, 2)
+        } else {
+            continue;
+        };
+        let mut at = at;
+        if starts_with(&st.tokens, at, &["IF", "NOT", "EXISTS"]) {
+            at += 3;
+        } else if starts_with(&st.tokens, at, &["IF", "EXISTS"]) {
+            at += 2;
+        }
+        // DROP EXTENSION takes a list of names.
+        let mut names = Vec::new();
+        while let Some(Token::Word(w)) = st.tokens.get(at) {
+            names.push(match w.quote_style {
+                None => w.value.to_ascii_lowercase(),
+                Some(_) => w.value.clone(),
+            });
+            if create || !matches!(st.tokens.get(at + 1), Some(Token::Comma)) {
+                break;
+            }
+            at += 2;
+        }
+        if create {
+            let elsewhere = st.tokens[at..].iter().any(|t| is_kw(Some(t), "SCHEMA"));
+            for name in names {
+                if !elsewhere && !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        } else {
+            out.retain(|n| !names.contains(n));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_extensions_a_migration_installs_in_its_schema_are_read_from_its_tokens() {
+        let sql = "CREATE EXTENSION IF NOT EXISTS citext;
+            create extension \"uuid-ossp\" WITH VERSION '1.1';
+            CREATE EXTENSION pg_trgm SCHEMA shared;
+            CREATE EXTENSION hstore; DROP EXTENSION IF EXISTS hstore, other;
+            -- CREATE EXTENSION commented_out;
+            CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'CREATE EXTENSION inside' $$;
+            CREATE EXTENSION \"Odd\"";
+        let mut created = vec!["earlier".to_owned(), "other".to_owned()];
+        track_extensions(sql, &mut created).unwrap();
+        assert_eq!(created, ["earlier", "citext", "uuid-ossp", "Odd"]);
+    }
 
     fn outside(engine: Engine, sql: &str) -> Vec<String> {
         statements(engine, sql)

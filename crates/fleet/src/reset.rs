@@ -16,7 +16,9 @@ use sqlx::{Connection, Executor};
 use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, IntrospectError, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::{mysql as quote_my, postgres as quote_pg, sqlite as quote_lite};
-use tenantry_model::{hash_schema, DriftHash, Engine, ObjectKind, SchemaSnapshot, SchemaStatus};
+use tenantry_model::{
+    hash_schema, DriftHash, Engine, Extension, ObjectKind, SchemaSnapshot, SchemaStatus,
+};
 use tenantry_registry::journal::OperationEnd;
 use tenantry_registry::templates::TenantCheck;
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
@@ -276,7 +278,7 @@ async fn plan_reset_inner(
             let inventory = PgSchemaInventory::read(&mut conn, &ctx.url, &ctx.schema).await;
             postgres::close(conn).await;
             let inventory = inventory?;
-            inventory.refusal(&ctx.record.slug)?;
+            inventory.refusal(&ctx.record.slug, &ctx.template_snapshot.extensions)?;
             inventory.changes(&ctx.schema)
         }
         _ => Vec::new(),
@@ -403,6 +405,9 @@ struct PgSchemaInventory {
     comment: Option<String>,
     /// (name, relocatable)
     extensions: Vec<(String, bool)>,
+    /// Extensions of the database installed in another schema: (name,
+    /// schema).
+    elsewhere: Vec<(String, String)>,
     functions: Vec<String>,
 }
 
@@ -445,6 +450,14 @@ impl PgSchemaInventory {
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| catalog(url, &e))?;
+        let elsewhere: Vec<(String, String)> = sqlx::query_as(
+            "SELECT e.extname::text, n.nspname::text FROM pg_extension e
+               JOIN pg_namespace n ON n.oid = e.extnamespace WHERE n.nspname <> $1 ORDER BY 1",
+        )
+        .bind(schema)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
         let functions: Vec<String> = sqlx::query_scalar(
             "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
               WHERE n.nspname = $1
@@ -461,29 +474,72 @@ impl PgSchemaInventory {
             grants,
             comment,
             extensions,
+            elsewhere,
             functions,
         })
     }
 
-    /// An extension that cannot move makes the reset impossible: its
-    /// objects would leave with the backup and the database would lose it.
-    fn refusal(&self, slug: &str) -> Result<(), FleetError> {
+    /// Extensions that make the reset impossible, or unable to end
+    /// `synced`, refused before anything changes:
+    /// - one that cannot move: its objects would leave with the backup and
+    ///   the database would lose it;
+    /// - one installed in the schema that the template does not install:
+    ///   it is moved back (it is the database's), so the rebuilt schema
+    ///   would still differ from the template;
+    /// - one the template installs that the database has in another
+    ///   schema: `CREATE EXTENSION IF NOT EXISTS` would leave it there.
+    fn refusal(&self, slug: &str, template: &[Extension]) -> Result<(), FleetError> {
+        let refused = |reason: String| FleetError::ResetRefused {
+            slug: slug.to_owned(),
+            reason,
+        };
+        let shown = |names: Vec<&str>| {
+            names
+                .into_iter()
+                .map(tenantry_registry::escape_controls)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let fixed: Vec<&str> = self
             .extensions
             .iter()
             .filter(|(_, relocatable)| !relocatable)
             .map(|(n, _)| n.as_str())
             .collect();
-        if fixed.is_empty() {
-            return Ok(());
-        }
-        Err(FleetError::ResetRefused {
-            slug: slug.to_owned(),
-            reason: format!(
+        if !fixed.is_empty() {
+            return Err(refused(format!(
                 "the extension(s) {} live in the tenant's schema and cannot be moved out of it (not relocatable), so the schema cannot be set aside; nothing was changed",
-                fixed.join(", ")
-            ),
-        })
+                shown(fixed)
+            )));
+        }
+        let extra: Vec<&str> = self
+            .extensions
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !template.iter().any(|x| x.name == *n))
+            .collect();
+        if !extra.is_empty() {
+            return Err(refused(format!(
+                "the extension(s) {} are installed in the tenant's schema but the template does not install them; a reset keeps a database's extensions, so the tenant would still differ from its template. Move them to another schema (ALTER EXTENSION … SET SCHEMA …) or drop them if nothing uses them, then reset; nothing was changed",
+                shown(extra)
+            )));
+        }
+        let misplaced: Vec<String> = template
+            .iter()
+            .filter_map(|x| {
+                self.elsewhere
+                    .iter()
+                    .find(|(n, _)| *n == x.name)
+                    .map(|(n, schema)| format!("{} (in `{}`)", shown(vec![n]), shown(vec![schema])))
+            })
+            .collect();
+        if !misplaced.is_empty() {
+            return Err(refused(format!(
+                "the template installs the extension(s) {} into the tenant's schema, but the database has them in another schema, so the template's CREATE EXTENSION would leave them there and the tenant would still differ; move them into the tenant's schema (ALTER EXTENSION … SET SCHEMA …) if nothing else uses them there, then reset; nothing was changed",
+                misplaced.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     fn grantee(g: &Option<String>) -> String {
@@ -617,7 +673,7 @@ async fn reset_postgres(
             return Err(stale(&ctx.record.slug, now));
         }
         let inventory = PgSchemaInventory::read(&mut tx, url, &ctx.schema).await?;
-        inventory.refusal(&ctx.record.slug)?;
+        inventory.refusal(&ctx.record.slug, &ctx.template_snapshot.extensions)?;
         tx.execute(
             format!(
                 "ALTER SCHEMA {} RENAME TO {}",

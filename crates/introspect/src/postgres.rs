@@ -20,9 +20,10 @@ use tenantry_model::naming::postgres as naming;
 use tenantry_model::normalize::{collapse_whitespace, postgres_expression};
 use tenantry_model::own_schema::{strip_own_schema, TextKind};
 use tenantry_model::{
-    CheckConstraint, Column, Deferrable, EnumType, ForeignKey, GeneratedColumn, Grant, Identity,
-    Index, IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine, SchemaSnapshot,
-    Sequence, Table, TableKind, Trigger, TriggerState, UniqueConstraint, UserType, View,
+    CheckConstraint, Column, Deferrable, EnumType, Extension, ForeignKey, GeneratedColumn, Grant,
+    Identity, Index, IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine,
+    SchemaSnapshot, Sequence, Table, TableKind, Trigger, TriggerState, UniqueConstraint, UserType,
+    View,
 };
 
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
@@ -330,7 +331,7 @@ pub async fn catalog_fingerprints(
 /// The prefix of a catalog fingerprint. What it covers or how it is
 /// computed changes the prefix, so a value stored by an older version never
 /// matches (the schema is simply read again).
-const FINGERPRINT_FORMAT: &str = "pgx8";
+const FINGERPRINT_FORMAT: &str = "pgx9";
 
 /// The catalogs whose rows a fingerprint covers; each seeds its rows'
 /// hashes with its own number.
@@ -357,6 +358,8 @@ enum Catalog {
     Namespace = 15,
     /// A comment on a relation, a column or a routine.
     Description = 16,
+    /// An extension installed into the schema.
+    Extension = 17,
 }
 
 /// A row version's `xmin` (PostgreSQL's `xid`), read as text (`xmin::text`).
@@ -646,7 +649,9 @@ fn acl_read(acl: &str, baseline: &str, owner: &str) -> String {
 /// extension check only on what is left.
 const TYPES_CTE: &str = "ty AS MATERIALIZED (
     SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, t.typacl, t.typowner, n.nspname,
-           t.typbasetype, t.typtypmod, t.typnotnull, t.typdefaultbin, t.typcollation, t.typrelid
+           t.typbasetype, t.typtypmod, t.typnotnull, t.typdefaultbin, t.typcollation, t.typrelid,
+           CASE WHEN t.typtype = 'r' THEN
+                (SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid) END AS rngsubtype
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE n.nspname = ANY($1) AND t.typcategory <> 'A')";
 
@@ -752,6 +757,7 @@ impl Queries {
             "d",
         );
         let namespace = item(Catalog::Namespace, "ns.oid", "ns");
+        let extension = item(Catalog::Extension, "e.oid", "e");
         let public_default = if version >= 150_000 {
             "USAGE"
         } else {
@@ -780,10 +786,15 @@ impl Queries {
              nsx AS MATERIALIZED (SELECT ns.oid, ns.nspname, ns.nspowner, {namespace_grants} AS grants,
                                          {namespace} AS h,
                                          ns.oid IN (SELECT p.pronamespace FROM pg_proc p
-                                                     WHERE p.oid >= {FIRST_USER_OID}) AS has_routines
+                                                     WHERE p.oid >= {FIRST_USER_OID}) AS has_routines,
+                                         ARRAY(SELECT e.extname::text FROM pg_extension e
+                                                WHERE e.extnamespace = ns.oid) AS extensions,
+                                         ARRAY(SELECT {extension} FROM pg_extension e
+                                                WHERE e.extnamespace = ns.oid) AS h_extensions
                                     FROM ns)
              SELECT current_setting('search_path') AS search_path, current_database()::text AS database,
                     ns.grants AS ns_grants, ns.h AS h_ns, ns.has_routines,
+                    ns.extensions, ns.h_extensions,
                     ({HAS_CALLEES}) AS has_callees,
                     ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
                             FROM pg_description d
@@ -910,6 +921,16 @@ impl Queries {
                      AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0"
         );
         let type_grants = acl_read("t.typacl", "acldefault('T', t.typowner)", "t.typowner");
+        // A range type's multirange type (PostgreSQL 14 on), named only
+        // when it is not the default name (see `range_from_row`).
+        let multirange = if version >= 140_000 {
+            "CASE WHEN t.typtype = 'r' THEN
+                  (SELECT m.typname::text FROM pg_range r JOIN pg_type m ON m.oid = r.rngmultitypid
+                    WHERE r.rngtypid = t.oid)
+             END"
+        } else {
+            "NULL::text"
+        };
         let types = format!(
             "WITH {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
@@ -937,13 +958,31 @@ impl Queries {
                          ARRAY(SELECT {constraint} FROM pg_constraint con WHERE con.contypid = t.oid)
                     END AS h_constraints,
                     CASE WHEN t.typtype = 'c' THEN t.typrelid::int8 END AS typrelid,
+                    CASE WHEN t.typtype = 'r' THEN
+                         (SELECT concat_ws(', ',
+                                 'SUBTYPE = ' || format_type(r.rngsubtype, NULL),
+                                 CASE WHEN NOT opc.opcdefault THEN 'SUBTYPE_OPCLASS = '
+                                      || CASE WHEN opn.nspname = 'pg_catalog' THEN ''
+                                              ELSE quote_ident(opn.nspname) || '.' END
+                                      || quote_ident(opc.opcname) END,
+                                 CASE WHEN r.rngcollation <> 0 AND r.rngcollation <>
+                                           (SELECT b.typcollation FROM pg_type b WHERE b.oid = r.rngsubtype)
+                                      THEN 'COLLATION = ' || (SELECT quote_ident(co.collname)
+                                                                FROM pg_collation co WHERE co.oid = r.rngcollation) END,
+                                 CASE WHEN r.rngcanonical <> 0 THEN 'CANONICAL = ' || r.rngcanonical::regproc::text END,
+                                 CASE WHEN r.rngsubdiff <> 0 THEN 'SUBTYPE_DIFF = ' || r.rngsubdiff::regproc::text END)
+                            FROM pg_range r JOIN pg_opclass opc ON opc.oid = r.rngsubopc
+                            JOIN pg_namespace opn ON opn.oid = opc.opcnamespace
+                           WHERE r.rngtypid = t.oid)
+                    END AS range_def, {multirange} AS multirange,
                     d.description AS comment, {description} AS h_comment,
                     b.oid::int8 AS base_oid, b.xmin::text AS x_base,
                     bn.oid::int8 AS base_ns, bn.xmin::text AS x_base_ns
                FROM ty t
                LEFT JOIN pg_description d ON d.objoid = t.oid
                      AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
-               LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
+               LEFT JOIN pg_type b ON t.typtype IN ('d','r')
+                     AND b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.rngsubtype END
                      AND b.oid >= {FIRST_USER_OID} AND b.typnamespace <> t.typnamespace
                LEFT JOIN pg_namespace bn ON bn.oid = b.typnamespace
               WHERE {type_filter}"
@@ -992,7 +1031,16 @@ impl Queries {
         } else {
             "NULL::text"
         };
-        let proc_filter = not_in_extension("p.oid", "pg_proc");
+        // Routines of the schema: not an extension's members, nor what the
+        // server made for a range type (its constructors and its
+        // multirange's, in language `internal`, oid 12, and bound to the
+        // type by an internal dependency).
+        let proc_filter = format!(
+            "{} AND CASE WHEN p.prolang <> 12 THEN true ELSE NOT EXISTS (
+                 SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                    AND d.objsubid = 0 AND d.deptype = 'i') END",
+            not_in_extension("p.oid", "pg_proc")
+        );
         let routine_grants = acl_read("p.proacl", "acldefault('f', p.proowner)", "p.proowner");
         let routines = format!(
             "WITH {NAMESPACES_CTE}
@@ -1184,6 +1232,8 @@ impl Queries {
                  UNION ALL SELECT p.pronamespace, {proc} FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
                             WHERE p.oid >= {FIRST_USER_OID} AND {proc_filter}
                  UNION ALL SELECT ns.oid, {namespace} FROM ns
+                 UNION ALL SELECT e.extnamespace, {extension} FROM pg_extension e
+                            JOIN ns ON ns.oid = e.extnamespace
                  UNION ALL SELECT r.ns, {description} FROM pg_description d JOIN rels r ON r.oid = d.objoid
                             WHERE d.classoid = 'pg_class'::regclass
                               AND (d.objsubid = 0 OR r.relkind IN ('r','p','v','m'))
@@ -1586,9 +1636,17 @@ async fn read_chunk(
                 chunk.names.push(nspname.to_owned());
                 let mut snap = SchemaSnapshot::new(Engine::Postgres);
                 snap.grants = grants_in(&row, "ns_grants", None, nspname, &database)?;
+                snap.extensions = row
+                    .try_get::<Vec<String>, _>("extensions")?
+                    .into_iter()
+                    .map(|name| Extension { name })
+                    .collect();
                 chunk.snaps.push(snap);
                 let mut digest = Digest::default();
                 digest.add(row.try_get("h_ns")?);
+                for h in row.try_get::<Vec<Option<i64>>, _>("h_extensions")? {
+                    digest.add(h);
+                }
                 chunk.digests.push(digest);
                 has_routines.push(row.try_get::<bool, _>("has_routines")?);
                 schema_owners.push(row.try_get("ns_owner")?);
@@ -2077,8 +2135,12 @@ async fn read_chunk(
         }
         let comment: Option<String> = row.try_get("comment")?;
         let typtype: &str = row.try_get("typtype")?;
-        if typtype == "d" {
-            let mut ty = domain_from_row(&row, &chunk.names[s], database)?;
+        if typtype == "d" || typtype == "r" {
+            let mut ty = if typtype == "d" {
+                domain_from_row(&row, &chunk.names[s], database)?
+            } else {
+                range_from_row(&row, &chunk.names[s], database)?
+            };
             ty.comment = comment;
             let at = chunk.snaps[s].types.len();
             object_owners.push((s, Owned::Type(at), row.try_get("owner_oid")?));
@@ -2578,6 +2640,37 @@ fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType
         owner: None,
         name: row.try_get("typname")?,
         kind: "domain".into(),
+        definition: d,
+        grants: grants_of(row, None, schema, database)?,
+        comment: None,
+    })
+}
+
+/// A range type: its options as `CREATE TYPE … AS RANGE (…)` takes them,
+/// those left to their default out, and the multirange type's name only
+/// when it is not the one the server would choose (`floatrange` →
+/// `floatmultirange`, `period` → `period_multirange`).
+fn range_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType, sqlx::Error> {
+    let name: String = row.try_get("typname")?;
+    let mut d = strip_names(
+        row.try_get::<Option<&str>, _>("range_def")?
+            .unwrap_or_default(),
+        schema,
+    );
+    if let Some(multirange) = row.try_get::<Option<String>, _>("multirange")? {
+        let default = match name.find("range") {
+            Some(at) => format!("{}multirange{}", &name[..at], &name[at + 5..]),
+            None => format!("{name}_multirange"),
+        };
+        if multirange != default {
+            d.push_str(", MULTIRANGE_TYPE_NAME = ");
+            d.push_str(&tenantry_model::quote::postgres(&multirange));
+        }
+    }
+    Ok(UserType {
+        owner: None,
+        name,
+        kind: "range".into(),
         definition: d,
         grants: grants_of(row, None, schema, database)?,
         comment: None,

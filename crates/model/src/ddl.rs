@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use crate::schema::{
-    Column, Deferrable, EnumType, Event, ForeignKey, Grant, Identity, Index, IndexKey,
+    Column, Deferrable, EnumType, Event, Extension, ForeignKey, Grant, Identity, Index, IndexKey,
     IndexKeyTarget, ObjectName, Policy, Routine, SchemaSnapshot, Sequence, Table, TableKind,
     Trigger, TriggerState, UserType, View,
 };
@@ -296,16 +296,22 @@ pub fn render_routine(r: &Routine) -> String {
 }
 
 pub fn render_type(t: &UserType) -> String {
-    let mut s = if t.kind == "domain" {
-        format!("CREATE DOMAIN {} AS {};\n", t.name, t.definition)
-    } else {
-        format!("CREATE TYPE {} AS ({});\n", t.name, t.definition)
+    let mut s = match t.kind.as_str() {
+        "domain" => format!("CREATE DOMAIN {} AS {};\n", t.name, t.definition),
+        "range" => format!("CREATE TYPE {} AS RANGE ({});\n", t.name, t.definition),
+        _ => format!("CREATE TYPE {} AS ({});\n", t.name, t.definition),
     };
     let kind = if t.kind == "domain" { "DOMAIN" } else { "TYPE" };
     push_grants(&mut s, &format!("{kind} {}", t.name), &t.grants);
     push_owner(&mut s, &format!("{kind} {}", t.name), t.owner.as_deref());
     push_comment(&mut s, &format!("{kind} {}", t.name), t.comment.as_deref());
     s
+}
+
+/// An extension installed into the schema; its version is not compared,
+/// so none is named.
+pub fn render_extension(x: &Extension) -> String {
+    format!("CREATE EXTENSION {};\n", crate::quote::postgres(&x.name))
 }
 
 pub fn render_event(e: &Event) -> String {

@@ -77,7 +77,7 @@ pub struct SideBySideLine {
 #[ts(export)]
 pub struct ObjectDiff {
     #[ts(
-        type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\" | \"schema\" | \"type\""
+        type = "\"table\" | \"view\" | \"enum\" | \"sequence\" | \"routine\" | \"event\" | \"schema\" | \"type\" | \"extension\""
     )]
     pub kind: ObjectKind,
     pub name: String,
@@ -149,6 +149,11 @@ fn ddl_of(snap: &SchemaSnapshot, kind: ObjectKind, name: &str) -> Option<String>
             .iter()
             .find(|t| t.name == name)
             .map(ddl::render_type),
+        ObjectKind::Extension => snap
+            .extensions
+            .iter()
+            .find(|x| x.name == name)
+            .map(ddl::render_extension),
     }
 }
 

@@ -53,10 +53,13 @@ pub enum CanonicalFormat {
     /// materialized view, as on MySQL), a view's columns, sequences, enums,
     /// domains and composite types.
     V6,
+    /// V6 plus range types (a `type` record) and the extensions installed
+    /// into the schema (`extension` records, by name).
+    V7,
 }
 
 impl CanonicalFormat {
-    pub const CURRENT: CanonicalFormat = CanonicalFormat::V6;
+    pub const CURRENT: CanonicalFormat = CanonicalFormat::V7;
 
     pub fn number(self) -> u16 {
         match self {
@@ -66,6 +69,7 @@ impl CanonicalFormat {
             CanonicalFormat::V4 => 4,
             CanonicalFormat::V5 => 5,
             CanonicalFormat::V6 => 6,
+            CanonicalFormat::V7 => 7,
         }
     }
 
@@ -77,6 +81,7 @@ impl CanonicalFormat {
             4 => Some(CanonicalFormat::V4),
             5 => Some(CanonicalFormat::V5),
             6 => Some(CanonicalFormat::V6),
+            7 => Some(CanonicalFormat::V7),
             _ => None,
         }
     }
@@ -89,12 +94,13 @@ impl CanonicalFormat {
             CanonicalFormat::V4 => b"tenantry.schema-hash.v4\0",
             CanonicalFormat::V5 => b"tenantry.schema-hash.v5\0",
             CanonicalFormat::V6 => b"tenantry.schema-hash.v6\0",
+            CanonicalFormat::V7 => b"tenantry.schema-hash.v7\0",
         }
     }
 }
 
 /// A SHA-256 digest stamped with the canonical format that produced it.
-/// Displayed and parsed as `v6:<64 lowercase hex digits>`.
+/// Displayed and parsed as `v7:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriftHash {
     format: CanonicalFormat,
@@ -150,7 +156,7 @@ impl Serialize for DriftHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseHashError {
-    #[error("a schema hash looks like `v6:` followed by 64 hex digits")]
+    #[error("a schema hash looks like `v7:` followed by 64 hex digits")]
     Malformed,
     #[error("schema hash format v{0} is not known to this version of Tenantry")]
     UnknownFormat(u16),
@@ -191,8 +197,10 @@ pub enum ObjectKind {
     /// The schema itself (its privileges), named `schema`; present only
     /// when it has something to compare.
     Schema,
-    /// A domain or composite type (PostgreSQL).
+    /// A domain, composite or range type (PostgreSQL).
     Type,
+    /// An extension installed into the schema (PostgreSQL), by name.
+    Extension,
 }
 
 impl ObjectKind {
@@ -206,6 +214,7 @@ impl ObjectKind {
             ObjectKind::Event => "event",
             ObjectKind::Schema => "schema",
             ObjectKind::Type => "type",
+            ObjectKind::Extension => "extension",
         }
     }
 }
@@ -276,6 +285,9 @@ pub fn hash_schema(schema: &SchemaSnapshot) -> SchemaHash {
     }
     for ty in &schema.types {
         push(ObjectKind::Type, &ty.name, &|e| encode_user_type(e, ty));
+    }
+    for x in &schema.extensions {
+        push(ObjectKind::Extension, &x.name, &|e| e.str(&x.name));
     }
     if !schema.grants.is_empty() {
         push(ObjectKind::Schema, SCHEMA_OBJECT, &|e| {
@@ -601,7 +613,7 @@ mod tests {
     fn hash_round_trips_through_its_text_form() {
         let h = hash_schema(&sample()).root;
         let text = h.to_string();
-        assert!(text.starts_with("v6:"));
+        assert!(text.starts_with("v7:"));
         assert_eq!(text.len(), 67);
         assert_eq!(text.parse::<DriftHash>().unwrap(), h);
     }
@@ -762,17 +774,17 @@ mod tests {
 
     #[test]
     fn known_vector_is_stable() {
-        // Pins format v6: if this changes, the canonical encoding changed and
+        // Pins format v7: if this changes, the canonical encoding changed and
         // CanonicalFormat must be bumped.
         let empty = hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root;
         let sample = hash_schema(&sample()).root;
         assert_eq!(
             (empty.to_string(), sample.to_string()),
             (
-                "v6:df3d5f45d7f6a428fed10f86c927bf47b1a0981fc7f63007d52702e53c0171f9".to_owned(),
-                "v6:89e9f0567a142c33744fbc87816fdb59df06a06a54cf3c76b1c59c570847f122".to_owned()
+                "v7:e6786e44b89c08eb5b9a0dea5dab39779e49a168dcb7b2fa1a82e28c257c9a06".to_owned(),
+                "v7:ca69c0659000e556a82caa7461c780fcf3366956f146eaaec33d426e1dc7e25d".to_owned()
             ),
-            "format v6 encoding changed; bump CanonicalFormat"
+            "format v7 encoding changed; bump CanonicalFormat"
         );
     }
 }

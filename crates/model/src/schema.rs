@@ -72,9 +72,14 @@ pub struct SchemaSnapshot {
     /// Privileges on the schema itself (PostgreSQL), format v3.
     #[serde(default)]
     pub grants: Vec<Grant>,
-    /// Domains and composite types (PostgreSQL), format v3.
+    /// Domains and composite types (PostgreSQL), format v3; range types,
+    /// format v7.
     #[serde(default)]
     pub types: Vec<UserType>,
+    /// Extensions installed into the schema (PostgreSQL), format v7: by
+    /// name; their member objects are the extension's and stay out.
+    #[serde(default)]
+    pub extensions: Vec<Extension>,
 }
 
 impl SchemaSnapshot {
@@ -89,11 +94,14 @@ impl SchemaSnapshot {
             events: Vec::new(),
             grants: Vec::new(),
             types: Vec::new(),
+            extensions: Vec::new(),
         }
     }
 
     /// True when the schema holds no tables, views, types, sequences,
-    /// routines or events.
+    /// routines or events. Extensions do not count: a database's `public`
+    /// holding only an extension its owner installed is still empty for
+    /// the guard, which provisions it.
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
             && self.views.is_empty()
@@ -137,6 +145,7 @@ impl SchemaSnapshot {
             r.grants.sort();
         }
         self.types.sort_by(|a, b| a.name.cmp(&b.name));
+        self.extensions.sort();
         for t in &mut self.types {
             t.grants.sort();
         }
@@ -610,14 +619,24 @@ impl Grant {
     }
 }
 
-/// A domain or a composite type (PostgreSQL).
+/// An extension installed into the schema (PostgreSQL): compared by name
+/// only. Its version is left out (the scratch server that measures a
+/// template and the fleet's servers ship different ones), and so are its
+/// member objects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+}
+
+/// A domain, a composite type or a range type (PostgreSQL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserType {
     pub name: String,
-    /// `domain` or `composite`.
+    /// `domain`, `composite` or `range`.
     pub kind: String,
     /// As canonical DDL: a domain's base type, collation, default, NOT
-    /// NULL and CHECK constraints; a composite type's attributes in order.
+    /// NULL and CHECK constraints; a composite type's attributes in order;
+    /// a range type's options (`SUBTYPE = …, …`).
     pub definition: String,
     /// Privileges that differ from the engine's default.
     #[serde(default)]

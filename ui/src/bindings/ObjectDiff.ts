@@ -3,7 +3,7 @@ import type { ItemChange } from "./ItemChange";
 import type { Presence } from "./Presence";
 import type { SideBySideLine } from "./SideBySideLine";
 
-export type ObjectDiff = { kind: "table" | "view" | "enum" | "sequence" | "routine" | "event" | "schema" | "type", name: string, presence: Presence, changes: Array<ItemChange>, template_ddl: string | null, tenant_ddl: string | null, 
+export type ObjectDiff = { kind: "table" | "view" | "enum" | "sequence" | "routine" | "event" | "schema" | "type" | "extension", name: string, presence: Presence, changes: Array<ItemChange>, template_ddl: string | null, tenant_ddl: string | null, 
 /**
  * Unified diff of the canonical DDL (empty when identical).
  */
