@@ -105,7 +105,7 @@ async fn postgres_triggers_routines_and_row_security_are_hashed_and_rechecked() 
         ),
         ("function made SECURITY DEFINER", "ALTER FUNCTION touch() SECURITY DEFINER".into(), ObjectKind::Routine, "touch()"),
         ("function search_path changed", "ALTER FUNCTION touch() SET search_path = public".into(), ObjectKind::Routine, "touch()"),
-        ("procedure body changed", "CREATE OR REPLACE PROCEDURE tidy(n int) LANGUAGE sql AS $$DELETE FROM t$$".into(), ObjectKind::Routine, "tidy(IN n integer)"),
+        ("procedure body changed", "CREATE OR REPLACE PROCEDURE tidy(n int) LANGUAGE sql AS $$DELETE FROM t$$".into(), ObjectKind::Routine, "procedure tidy(IN n integer)"),
         ("row security disabled", "ALTER TABLE t DISABLE ROW LEVEL SECURITY".into(), ObjectKind::Table, "t"),
         ("row security forced", "ALTER TABLE t FORCE ROW LEVEL SECURITY".into(), ObjectKind::Table, "t"),
         ("policy loosened", "ALTER POLICY own ON t USING (true)".into(), ObjectKind::Table, "t"),
@@ -790,7 +790,13 @@ async fn mysql_triggers_routines_and_events_are_hashed() {
             "procedure made SQL SECURITY INVOKER",
             "ALTER PROCEDURE tidy SQL SECURITY INVOKER",
             ObjectKind::Routine,
-            "tidy()",
+            "procedure tidy()",
+        ),
+        (
+            "procedure named like the function added",
+            "CREATE PROCEDURE twice() BEGIN END",
+            ObjectKind::Routine,
+            "procedure twice()",
         ),
         ("event enabled", "ALTER EVENT cleanup ENABLE", ObjectKind::Event, "cleanup"),
         (

@@ -54,7 +54,9 @@ pub enum CanonicalFormat {
     /// domains and composite types.
     V6,
     /// V6 plus range types (a `type` record) and the extensions installed
-    /// into the schema (`extension` records, by name).
+    /// into the schema (`extension` records, by name); a procedure's record
+    /// is named `procedure name(arguments)`, apart from a MySQL function of
+    /// the same name.
     V7,
 }
 
@@ -190,7 +192,8 @@ pub enum ObjectKind {
     View,
     Enum,
     Sequence,
-    /// A function or procedure, named `name(arguments)`.
+    /// A function or procedure, named `name(arguments)`
+    /// (`procedure name(arguments)` for a procedure).
     Routine,
     /// A scheduled event (MySQL/MariaDB).
     Event,

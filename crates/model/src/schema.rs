@@ -534,8 +534,8 @@ pub struct Routine {
     /// `function`, `procedure`, `aggregate` or `window`.
     pub kind: String,
     /// The argument types that identify it among routines of the same
-    /// name (PostgreSQL's identity arguments; empty on MySQL, where names
-    /// are unique).
+    /// name (PostgreSQL's identity arguments; empty on MySQL, where a name
+    /// is unique among functions and among procedures).
     pub arguments: String,
     /// Everything else that defines it, as canonical DDL: the full
     /// signature with argument names and defaults, the result, language,
@@ -554,9 +554,17 @@ pub struct Routine {
 }
 
 impl Routine {
-    /// `name(arguments)`: unique within a schema.
+    /// `name(arguments)`, and `procedure name(arguments)` for a procedure
+    /// (format v7): unique within a schema. MySQL keeps functions and
+    /// procedures apart, so a function and a procedure may share a name
+    /// (and, there, an empty argument list).
     pub fn key(&self) -> String {
-        format!("{}({})", self.name, self.arguments)
+        let kind = if self.kind == "procedure" {
+            "procedure "
+        } else {
+            ""
+        };
+        format!("{kind}{}({})", self.name, self.arguments)
     }
 }
 
