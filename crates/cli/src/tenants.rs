@@ -21,7 +21,7 @@ use crate::{write_json, CliError, RegistryArgs};
 pub enum TenantCommand {
     /// Register a tenant; its connection string is stored encrypted.
     Add {
-        /// Unique slug: a-z, 0-9 and '-'.
+        /// Unique slug: a-z, 0-9, '-' and '_' (a database or schema name such as pgt_0001 works).
         slug: String,
         /// Connection URL, or `-` to read it from standard input.
         #[arg(long, conflicts_with = "url_env", required_unless_present = "url_env")]

@@ -43,8 +43,9 @@ pub fn escape_controls(input: &str) -> String {
         .collect()
 }
 
-/// A tenant's slug: 1–63 characters of `a-z`, `0-9` and `-`, starting with
-/// a letter or digit and not ending with `-`. ASCII only, so look-alike
+/// A tenant's slug: 1–63 characters of `a-z`, `0-9`, `-` and `_`, starting
+/// and ending with a letter or digit, so a database or schema name
+/// (`pgt_0001`) can be its tenant's slug. ASCII only, so look-alike
 /// characters cannot make two slugs that read the same.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slug(String);
@@ -63,22 +64,23 @@ impl Slug {
         }
         if let Some(c) = input
             .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
         {
             let what = if c.is_ascii_uppercase() {
                 "upper-case letters are not allowed (use lower case)".to_owned()
             } else if !c.is_ascii() {
                 format!(
-                    "{} is not an ASCII letter, digit or '-'",
+                    "{} is not an ASCII letter, digit, '-' or '_'",
                     c.escape_unicode()
                 )
             } else {
                 format!("{} is not allowed", shown(&c.to_string()))
             };
-            return Err(invalid(&format!("{what}; use a-z, 0-9 and '-'")));
+            return Err(invalid(&format!("{what}; use a-z, 0-9, '-' and '_'")));
         }
-        if input.starts_with('-') || input.ends_with('-') {
-            return Err(invalid("it may not start or end with '-'"));
+        let edge = |c: char| c == '-' || c == '_';
+        if input.starts_with(edge) || input.ends_with(edge) {
+            return Err(invalid("it may not start or end with '-' or '_'"));
         }
         Ok(Self(input.to_owned()))
     }
@@ -187,7 +189,7 @@ mod tests {
 
     #[test]
     fn good_slugs_pass() {
-        for s in ["acme", "acme-eu-2", "0day", "a"] {
+        for s in ["acme", "acme-eu-2", "0day", "a", "pgt_0001", "acme_eu-2"] {
             assert_eq!(Slug::parse(s).unwrap().as_str(), s);
         }
     }
@@ -205,6 +207,8 @@ mod tests {
             ("acme\u{200b}", "not an ASCII"),
             ("-acme", "start or end"),
             ("acme-", "start or end"),
+            ("_acme", "start or end"),
+            ("acme_", "start or end"),
             ("ac me", "not allowed"),
         ];
         for (input, why) in cases {
