@@ -345,6 +345,23 @@ pub struct ScanArgs {
     pub full: bool,
 }
 
+/// How many slugs the one-line summary on stderr names.
+const SHOWN_SLUGS: usize = 10;
+
+/// The stderr summary of the tenants a scan flags: the count and the first
+/// few slugs, so it stays one readable line at a thousand flagged tenants
+/// (the full list is in the report and in `--json`).
+fn attention(flagged: &[&str]) -> String {
+    let shown = flagged[..flagged.len().min(SHOWN_SLUGS)].join(", ");
+    match flagged.len().saturating_sub(SHOWN_SLUGS) {
+        0 => format!("{} tenant(s) need attention: {shown}", flagged.len()),
+        more => format!(
+            "{} tenant(s) need attention: {shown} and {more} more (every one is in the report above; `--json` for a machine-readable list)",
+            flagged.len()
+        ),
+    }
+}
+
 pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Result<(), CliError> {
     let registry = open(args).await?;
     let vault = registry.open_vault(&keyring(args)).await?;
@@ -409,14 +426,7 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
     if flagged.is_empty() {
         Ok(())
     } else {
-        Err(CliError::finding(
-            "drift",
-            format!(
-                "{} tenant(s) need attention: {}",
-                flagged.len(),
-                flagged.join(", ")
-            ),
-        ))
+        Err(CliError::finding("drift", attention(&flagged)))
     }
 }
 
@@ -835,4 +845,24 @@ pub async fn repair(
         writeln!(out, "  left alone   {n}").map_err(CliError::output)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_attention_line_names_the_first_slugs_and_counts_the_rest() {
+        assert_eq!(attention(&["a", "b"]), "2 tenant(s) need attention: a, b");
+        let many: Vec<String> = (0..1000).map(|i| format!("t{i:04}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let line = attention(&many);
+        assert!(
+            line.starts_with("1000 tenant(s) need attention: t0000, t0001,"),
+            "{line}"
+        );
+        assert!(line.contains("t0009 and 990 more"), "{line}");
+        assert!(!line.contains("t0010"), "{line}");
+        assert!(line.len() < 300, "{line}");
+    }
 }

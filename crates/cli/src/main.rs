@@ -222,6 +222,9 @@ enum Command {
 }
 
 /// A failure, as the user sees it: `tenantry: error[code]: message`.
+/// The code of a [`CliError`] for output whose reader has gone.
+const CLOSED_PIPE: &str = "closed_pipe";
+
 pub struct CliError {
     code: &'static str,
     message: String,
@@ -246,7 +249,12 @@ impl CliError {
         }
     }
 
+    /// Output could not be written. A reader that stopped reading
+    /// (`tenantry tenant list | head`) is no error: see [`main`].
     pub fn output(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Self::new(CLOSED_PIPE, String::new());
+        }
         Self::new("output", format!("cannot write output: {e}"))
     }
 }
@@ -264,8 +272,10 @@ impl From<RegistryError> for CliError {
 }
 
 pub fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(), CliError> {
-    serde_json::to_writer_pretty(&mut *out, value)
-        .map_err(|e| CliError::new("output", format!("cannot write JSON: {e}")))?;
+    serde_json::to_writer_pretty(&mut *out, value).map_err(|e| match e.io_error_kind() {
+        Some(kind) => CliError::output(std::io::Error::from(kind)),
+        None => CliError::new("output", format!("cannot write JSON: {e}")),
+    })?;
     writeln!(out).map_err(CliError::output)
 }
 
@@ -292,6 +302,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): what it wanted
+        // was written; stop quietly, as other command-line tools do.
+        Err(e) if e.code == CLOSED_PIPE => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tenantry: error[{}]: {}", e.code, e.message);
             ExitCode::from(e.exit)

@@ -257,3 +257,29 @@ async fn removing_a_tenant_needs_the_exact_slug_typed_again() {
     let o = run(&["tenant", "show", "acme", "--json"]);
     assert!(text(&o).1.contains("tenant_not_found"));
 }
+
+/// `tenantry … | head`: a reader that stops reading is no error. The
+/// command stops quietly with success, instead of `error[output]: …
+/// Broken pipe` and exit 1.
+#[tokio::test]
+async fn a_closed_pipe_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_tenant(dir.path()).await;
+    for args in [
+        vec!["inspect", url.as_str()],
+        vec!["inspect", url.as_str(), "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Nothing will ever read what it writes.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let (_, err) = text(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
