@@ -6,11 +6,11 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 use tenantry_introspect::{ConnectionUrl, Timeouts};
 use tenantry_registry::health::check_tenant;
-use tenantry_registry::import::{read_file, rows_from_query};
+use tenantry_registry::import::{read_file, rows_from_query, ImportMode, ImportReport};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
 use tenantry_registry::{default_registry_path, AuditEntry, NewTenant, Registry, TenantRecord};
 use tenantry_vault::{OsKeyring, DEFAULT_SERVICE};
@@ -66,6 +66,22 @@ pub enum TenantCommand {
         confirm: Option<String>,
     },
     /// Import tenants from a CSV/JSON file or from a query on the central database.
+    ///
+    /// Columns (CSV header, JSON keys, or the query's result columns), by
+    /// name, in any order:
+    ///   slug              required; a-z, 0-9, '-' and '_' (pgt_0001 works)
+    ///   url               required in a file (also `connection_url`); from a
+    ///                     query, the --pattern fills it from the row's columns
+    ///   display_name      or `name`
+    ///   schema            the PostgreSQL schema of a schema-per-tenant tenant
+    ///   template          the template it was provisioned from
+    ///   template_version  or `version`
+    ///   domains           or `domain`: separated by commas or spaces (in JSON
+    ///                     also an array)
+    ///   notes
+    /// Nothing is written unless every row is valid; the connection strings
+    /// are stored encrypted and never printed.
+    #[command(verbatim_doc_comment)]
     Import {
         /// A .csv or .json file.
         #[arg(conflicts_with = "from_query", required_unless_present = "from_query")]
@@ -85,9 +101,83 @@ pub enum TenantCommand {
         /// Name of an environment variable holding the URL pattern.
         #[arg(long)]
         pattern_env: Option<String>,
+        /// What a slug the registry already has means: `add` refuses the
+        /// import, `skip-existing` leaves that tenant alone, `upsert`
+        /// updates it where the source differs (an empty field keeps its
+        /// value). Tenants the source does not list are reported, never
+        /// removed.
+        #[arg(long, value_enum, default_value = "add")]
+        mode: ModeArg,
+        /// Report what the import would do (n new, n changed, n unchanged,
+        /// n missing from the source) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `tenant import --mode`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Add,
+    SkipExisting,
+    Upsert,
+}
+
+impl From<ModeArg> for ImportMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Add => ImportMode::Add,
+            ModeArg::SkipExisting => ImportMode::SkipExisting,
+            ModeArg::Upsert => ImportMode::Upsert,
+        }
+    }
+}
+
+/// How many slugs a line of the import's summary names.
+const LISTED: usize = 20;
+
+fn listed(slugs: &[String]) -> String {
+    let mut text = slugs[..slugs.len().min(LISTED)].join(", ");
+    if slugs.len() > LISTED {
+        text.push_str(&format!(" and {} more (see --json)", slugs.len() - LISTED));
+    }
+    text
+}
+
+fn print_import(out: &mut impl Write, r: &ImportReport) -> std::io::Result<()> {
+    let verb = if r.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    writeln!(out, "{verb} (mode {}): {}", r.mode.as_str(), r.summary())?;
+    if !r.added.is_empty() {
+        writeln!(out, "  new:       {}", listed(&r.added))?;
+    }
+    if !r.changed.is_empty() {
+        let changed: Vec<String> = r
+            .changed
+            .iter()
+            .map(|c| format!("{} ({})", c.slug, c.fields.join(", ")))
+            .collect();
+        writeln!(out, "  changed:   {}", listed(&changed))?;
+    }
+    if !r.skipped.is_empty() {
+        writeln!(out, "  skipped:   {}", listed(&r.skipped))?;
+    }
+    if !r.missing_from_source.is_empty() {
+        writeln!(
+            out,
+            "  missing from the source (kept; remove one with `tenantry tenant remove SLUG`): {}",
+            listed(&r.missing_from_source)
+        )?;
+    }
+    if r.dry_run {
+        writeln!(out, "nothing was written (dry run)")?;
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -533,6 +623,8 @@ pub async fn tenant(
             source,
             pattern,
             pattern_env,
+            mode,
+            dry_run,
             json,
         } => {
             let rows = match (file, from_query) {
@@ -554,17 +646,13 @@ pub async fn tenant(
                 }
             };
             let vault = registry.open_vault(&keyring(args)).await?;
-            let report = registry.import(&vault, rows).await?;
+            let report = registry
+                .import_as(&vault, rows, mode.into(), dry_run)
+                .await?;
             if json {
                 write_json(out, &report)
             } else {
-                writeln!(
-                    out,
-                    "imported {} tenants: {}",
-                    report.imported.len(),
-                    report.imported.join(", ")
-                )
-                .map_err(CliError::output)
+                print_import(out, &report).map_err(CliError::output)
             }
         }
     }

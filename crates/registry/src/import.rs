@@ -3,10 +3,15 @@
 //! have) with a connection-string pattern such as
 //! `postgres://app@db1/{db_name}`.
 //!
-//! An import is all or nothing: every row is validated and inserted in one
+//! An import is all or nothing: every row is validated and written in one
 //! transaction, and the first bad row is reported by its position, with
-//! nothing imported.
+//! nothing imported. Its [`ImportMode`] says what a slug the registry
+//! already has means, so the tenant list can be refreshed from the central
+//! database every night; a dry run reports what an import would do and
+//! writes nothing. Tenants the source no longer lists are reported, never
+//! removed.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -38,10 +43,70 @@ pub struct Fields {
     pub notes: Option<String>,
 }
 
+/// What an import does with a row whose slug the registry already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export)]
+pub enum ImportMode {
+    /// Every row must be new: an existing slug refuses the whole import.
+    #[default]
+    Add,
+    /// A row whose slug exists is left out; the tenant stays as it is.
+    SkipExisting,
+    /// A row whose slug exists updates the tenant where it differs. A field
+    /// the row leaves empty keeps its value: an import never clears one.
+    Upsert,
+}
+
+impl ImportMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Add => "add",
+            ImportMode::SkipExisting => "skip-existing",
+            ImportMode::Upsert => "upsert",
+        }
+    }
+}
+
+/// A tenant an upsert changed, with the fields that changed (names only:
+/// never the connection string).
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ChangedTenant {
+    pub slug: String,
+    pub fields: Vec<String>,
+}
+
+/// What an import did, or (dry run) would do.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ImportReport {
-    pub imported: Vec<String>,
+    pub mode: ImportMode,
+    /// Nothing was written.
+    pub dry_run: bool,
+    pub added: Vec<String>,
+    pub changed: Vec<ChangedTenant>,
+    /// Listed by the source and the same in the registry (upsert).
+    pub unchanged: Vec<String>,
+    /// Listed by the source, already in the registry, left alone
+    /// (skip-existing).
+    pub skipped: Vec<String>,
+    /// In the registry but not in the source: reported, never removed.
+    pub missing_from_source: Vec<String>,
+}
+
+impl ImportReport {
+    /// `3 new, 1 changed, 996 unchanged, 0 skipped, 2 missing from the source`
+    pub fn summary(&self) -> String {
+        format!(
+            "{} new, {} changed, {} unchanged, {} skipped, {} missing from the source",
+            self.added.len(),
+            self.changed.len(),
+            self.unchanged.len(),
+            self.skipped.len(),
+            self.missing_from_source.len()
+        )
+    }
 }
 
 fn import_err(location: &str, reason: impl Into<String>) -> RegistryError {
@@ -358,22 +423,46 @@ async fn fetch_text_rows(
 }
 
 impl Registry {
-    /// Imports `rows`, all or nothing.
+    /// Imports `rows`, all or nothing, as new tenants ([`ImportMode::Add`]).
     pub async fn import(
         &self,
         vault: &Vault,
         rows: Vec<ImportRow>,
     ) -> Result<ImportReport, RegistryError> {
+        self.import_as(vault, rows, ImportMode::Add, false).await
+    }
+
+    /// Imports `rows`, all or nothing, treating slugs the registry already
+    /// has as `mode` says; with `dry_run`, reports what it would do and
+    /// writes nothing (not even to the audit log, since nothing changed).
+    pub async fn import_as(
+        &self,
+        vault: &Vault,
+        rows: Vec<ImportRow>,
+        mode: ImportMode,
+        dry_run: bool,
+    ) -> Result<ImportReport, RegistryError> {
         let count = rows.len();
-        let result = self.import_inner(vault, rows).await;
+        let result = self.import_inner(vault, rows, mode, dry_run).await;
+        if dry_run {
+            return result;
+        }
         let report = self.audited(None, "tenant.import", result).await?;
+        let changed: Vec<String> = report
+            .changed
+            .iter()
+            .map(|c| format!("{} ({})", c.slug, c.fields.join(", ")))
+            .collect();
         self.audit(
             None,
             "tenant.import",
             &format!(
-                "{} of {count} tenants imported: {}",
-                report.imported.len(),
-                report.imported.join(", ")
+                "{count} rows, mode {}: {}; added: {}; changed: {}; missing from the source: {}",
+                mode.as_str(),
+                report.summary(),
+                report.added.join(", "),
+                changed.join(", "),
+                report.missing_from_source.join(", ")
             ),
             AuditResult::Ok,
         )
@@ -385,9 +474,20 @@ impl Registry {
         &self,
         vault: &Vault,
         rows: Vec<ImportRow>,
+        mode: ImportMode,
+        dry_run: bool,
     ) -> Result<ImportReport, RegistryError> {
         let mut tx = self.write_tx().await?;
-        let mut imported = Vec::new();
+        let mut report = ImportReport {
+            mode,
+            dry_run,
+            added: Vec::new(),
+            changed: Vec::new(),
+            unchanged: Vec::new(),
+            skipped: Vec::new(),
+            missing_from_source: Vec::new(),
+        };
+        let mut seen: HashMap<String, String> = HashMap::new();
         for row in rows {
             let located = |e: RegistryError| {
                 import_err(
@@ -395,28 +495,221 @@ impl Registry {
                     e.to_string(),
                 )
             };
+            if let Some(first) = seen.insert(row.fields.slug.clone(), row.location.clone()) {
+                return Err(located(RegistryError::InvalidInput {
+                    field: "slug",
+                    reason: format!("the source lists it twice ({first} too)"),
+                }));
+            }
             let url =
                 ConnectionUrl::parse(row.url.expose_secret()).map_err(|e| located(e.into()))?;
-            let new = NewTenant {
-                display_name: row
-                    .fields
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| row.fields.slug.clone()),
-                slug: row.fields.slug.clone(),
-                url,
-                schema: row.fields.schema.clone(),
-                template: row.fields.template.clone(),
-                template_version: row.fields.template_version.clone(),
-                domains: row.fields.domains.clone(),
-                notes: row.fields.notes.clone().unwrap_or_default(),
-            };
-            let slug = insert_tenant(&mut tx, vault, new).await.map_err(located)?;
-            imported.push(slug.to_string());
+            let existing: Option<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = ?1")
+                    .bind(&row.fields.slug)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match (existing, mode) {
+                (None, _) | (Some(_), ImportMode::Add) => {
+                    let new = NewTenant {
+                        display_name: row
+                            .fields
+                            .display_name
+                            .clone()
+                            .unwrap_or_else(|| row.fields.slug.clone()),
+                        slug: row.fields.slug.clone(),
+                        url,
+                        schema: row.fields.schema.clone(),
+                        template: row.fields.template.clone(),
+                        template_version: row.fields.template_version.clone(),
+                        domains: row.fields.domains.clone(),
+                        notes: row.fields.notes.clone().unwrap_or_default(),
+                    };
+                    let slug = insert_tenant(&mut tx, vault, new).await.map_err(located)?;
+                    report.added.push(slug.to_string());
+                }
+                (Some(_), ImportMode::SkipExisting) => report.skipped.push(row.fields.slug.clone()),
+                (Some((id, ct)), ImportMode::Upsert) => {
+                    let fields = update_tenant(&mut tx, vault, id, &ct, &row.fields, url)
+                        .await
+                        .map_err(located)?;
+                    if fields.is_empty() {
+                        report.unchanged.push(row.fields.slug.clone());
+                    } else {
+                        report.changed.push(ChangedTenant {
+                            slug: row.fields.slug.clone(),
+                            fields,
+                        });
+                    }
+                }
+            }
         }
-        tx.commit().await?;
-        Ok(ImportReport { imported })
+        let all: Vec<String> = sqlx::query_scalar("SELECT slug FROM tenants ORDER BY slug")
+            .fetch_all(&mut *tx)
+            .await?;
+        report.missing_from_source = all.into_iter().filter(|s| !seen.contains_key(s)).collect();
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(report)
     }
+}
+
+/// Updates tenant `id` (connection ciphertext `ct`) from an import row,
+/// where the row differs; returns the names of the fields that changed.
+/// A field the row leaves empty keeps its value. A new connection or
+/// schema is another place: the tenant reads `unknown` until the next
+/// scan, and it is refused while an operation on the tenant is unfinished.
+async fn update_tenant(
+    tx: &mut sqlx::SqliteConnection,
+    vault: &Vault,
+    id: i64,
+    ct: &[u8],
+    row: &Fields,
+    url: ConnectionUrl,
+) -> Result<Vec<String>, RegistryError> {
+    type Stored = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
+    let (name, schema, template, version, notes, engine): Stored = sqlx::query_as(
+        "SELECT display_name, schema_name, template, template_version, notes, engine
+           FROM tenants WHERE id = ?1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let domains: Vec<String> = sqlx::query_scalar(
+        "SELECT domain FROM tenant_domains WHERE tenant_id = ?1 ORDER BY domain",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let slug = row.slug.clone();
+    let stored_url = vault
+        .decrypt(id, ct)
+        .map_err(|source| RegistryError::Decrypt {
+            slug: slug.clone(),
+            source,
+        })?;
+    let new = NewTenant {
+        slug: slug.clone(),
+        display_name: row.display_name.clone().unwrap_or_else(|| name.clone()),
+        url,
+        schema: row.schema.clone().or_else(|| schema.clone()),
+        template: row.template.clone().or_else(|| template.clone()),
+        template_version: row.template_version.clone().or_else(|| version.clone()),
+        domains: if row.domains.is_empty() {
+            domains.clone()
+        } else {
+            row.domains.clone()
+        },
+        notes: row.notes.clone().unwrap_or_else(|| notes.clone()),
+    };
+    let checked = crate::check_tenant(&new)?;
+    if crate::engine_str(checked.engine) != engine {
+        return Err(RegistryError::InvalidInput {
+            field: "url",
+            reason: format!(
+                "the tenant is a {engine} tenant and the source gives a {} URL; a tenant's engine does not change: remove it and add it again if it really moved",
+                checked.engine
+            ),
+        });
+    }
+    let mut new_domains: Vec<String> = checked.domains.iter().map(|d| d.to_string()).collect();
+    new_domains.sort();
+    new_domains.dedup();
+    let moved_url = new.url.to_secret().expose_secret() != stored_url.expose_secret();
+    let mut fields = Vec::new();
+    for (field, changed) in [
+        ("url", moved_url),
+        ("display_name", checked.name != name),
+        ("schema", checked.schema != schema),
+        ("template", new.template != template),
+        ("template_version", new.template_version != version),
+        ("domains", new_domains != domains),
+        ("notes", new.notes != notes),
+    ] {
+        if changed {
+            fields.push(field.to_owned());
+        }
+    }
+    if fields.is_empty() {
+        return Ok(fields);
+    }
+    let moved = moved_url || checked.schema != schema;
+    if moved {
+        let running: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, kind FROM operations WHERE tenant_id = ?1 AND finished_at IS NULL LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((op, kind)) = running {
+            return Err(RegistryError::InvalidInput {
+                field: "url",
+                reason: format!(
+                    "its {kind} (operation {op}) is unfinished; resolve it (`tenantry operations`) before the tenant's connection changes"
+                ),
+            });
+        }
+    }
+    crate::check_conflicts(&mut *tx, &checked, &new.url, Some(id)).await?;
+    sqlx::query(
+        "UPDATE tenants SET display_name = ?1, isolation = ?2, schema_name = ?3,
+                location = ?4, template = ?5, template_version = ?6, notes = ?7, place_key = ?8,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ?9",
+    )
+    .bind(&checked.name)
+    .bind(checked.isolation.as_str())
+    .bind(&checked.schema)
+    .bind(new.url.redacted())
+    .bind(&new.template)
+    .bind(&new.template_version)
+    .bind(&new.notes)
+    .bind(&checked.place)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if moved_url {
+        let ct = vault.encrypt(id, &new.url.to_secret())?;
+        sqlx::query("UPDATE tenants SET connection_ct = ?1 WHERE id = ?2")
+            .bind(ct)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if moved {
+        // What the last check measured was another place's.
+        sqlx::query(
+            "UPDATE tenants SET status = 'unknown', catalog_fingerprint = NULL,
+                    status_reason = 'its connection was changed by an import: scan it again'
+              WHERE id = ?1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if new_domains != domains {
+        sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for d in &new_domains {
+            sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
+                .bind(d)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(fields)
 }
 
 #[cfg(test)]

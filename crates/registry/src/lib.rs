@@ -1041,11 +1041,19 @@ pub struct AuditBreak {
 
 /// Validates `new` and inserts it inside the caller's transaction; its
 /// connection string is encrypted for the new row's id.
-pub(crate) async fn insert_tenant(
-    tx: &mut sqlx::SqliteConnection,
-    vault: &Vault,
-    new: NewTenant,
-) -> Result<Slug, RegistryError> {
+/// A new or updated tenant's fields, checked: everything but conflicts
+/// with other tenants, which need the registry.
+pub(crate) struct CheckedTenant {
+    pub slug: Slug,
+    pub name: String,
+    pub domains: Vec<Domain>,
+    pub engine: Engine,
+    pub schema: Option<String>,
+    pub isolation: Isolation,
+    pub place: String,
+}
+
+pub(crate) fn check_tenant(new: &NewTenant) -> Result<CheckedTenant, RegistryError> {
     let slug = Slug::parse(&new.slug)?;
     let name = display_name(&new.display_name)?;
     let domains = new
@@ -1054,7 +1062,7 @@ pub(crate) async fn insert_tenant(
         .map(|d| Domain::parse(d))
         .collect::<Result<Vec<_>, _>>()?;
     let engine = new.url.engine();
-    let schema = new.schema.filter(|s| !s.is_empty());
+    let schema = new.schema.clone().filter(|s| !s.is_empty());
     if let Some(s) = &schema {
         if s.contains('\0') || s.len() > 63 {
             return Err(RegistryError::InvalidInput {
@@ -1095,21 +1103,35 @@ pub(crate) async fn insert_tenant(
             }
         }
     }
+    let place = new.url.place_key(schema.as_deref());
+    Ok(CheckedTenant {
+        slug,
+        name,
+        domains,
+        engine,
+        schema,
+        isolation,
+        place,
+    })
+}
 
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
-        .bind(slug.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_some() {
-        return Err(RegistryError::DuplicateSlug {
-            slug: slug.to_string(),
-        });
-    }
-    for d in &domains {
+/// A domain of `domains` another tenant than `id` (any, for `None`)
+/// already answers on, or the place (database, schema, file) another
+/// tenant already has: refused, naming the owner.
+pub(crate) async fn check_conflicts(
+    tx: &mut sqlx::SqliteConnection,
+    checked: &CheckedTenant,
+    url: &ConnectionUrl,
+    id: Option<i64>,
+) -> Result<(), RegistryError> {
+    let me = id.unwrap_or(-1);
+    for d in &checked.domains {
         let owner: Option<String> = sqlx::query_scalar(
-            "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.domain = ?1",
+            "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id
+              WHERE d.domain = ?1 AND t.id <> ?2",
         )
         .bind(d.as_str())
+        .bind(me)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(owner) = owner {
@@ -1119,26 +1141,43 @@ pub(crate) async fn insert_tenant(
             });
         }
     }
-    let place = new.url.place_key(schema.as_deref());
-    let owner: Option<String> = sqlx::query_scalar("SELECT slug FROM tenants WHERE place_key = ?1")
-        .bind(&place)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT slug FROM tenants WHERE place_key = ?1 AND id <> ?2")
+            .bind(&checked.place)
+            .bind(me)
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(owner) = owner {
-        let where_ = match (&schema, engine) {
-            (_, Engine::Sqlite) => format!("the file {}", new.url.server_label()),
-            (Some(s), _) => format!(
-                "schema {} on {}",
-                validate::shown(s),
-                new.url.server_label()
-            ),
-            (None, _) => format!("the database {}", new.url.server_label()),
+        let where_ = match (&checked.schema, checked.engine) {
+            (_, Engine::Sqlite) => format!("the file {}", url.server_label()),
+            (Some(s), _) => format!("schema {} on {}", validate::shown(s), url.server_label()),
+            (None, _) => format!("the database {}", url.server_label()),
         };
         return Err(RegistryError::PlaceTaken {
             place: escape_controls(&where_),
             owner,
         });
     }
+    Ok(())
+}
+
+pub(crate) async fn insert_tenant(
+    tx: &mut sqlx::SqliteConnection,
+    vault: &Vault,
+    new: NewTenant,
+) -> Result<Slug, RegistryError> {
+    let checked = check_tenant(&new)?;
+    let slug = &checked.slug;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
+        .bind(slug.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_some() {
+        return Err(RegistryError::DuplicateSlug {
+            slug: slug.to_string(),
+        });
+    }
+    check_conflicts(&mut *tx, &checked, &new.url, None).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tenants (id, slug, display_name, engine, isolation, schema_name, location,
                               connection_ct, template, template_version, notes, place_key)
@@ -1147,15 +1186,15 @@ pub(crate) async fn insert_tenant(
                  ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9, ?10) RETURNING id",
     )
     .bind(slug.as_str())
-    .bind(&name)
-    .bind(engine_str(engine))
-    .bind(isolation.as_str())
-    .bind(&schema)
+    .bind(&checked.name)
+    .bind(engine_str(checked.engine))
+    .bind(checked.isolation.as_str())
+    .bind(&checked.schema)
     .bind(new.url.redacted())
     .bind(&new.template)
     .bind(&new.template_version)
     .bind(&new.notes)
-    .bind(&place)
+    .bind(&checked.place)
     .fetch_one(&mut *tx)
     .await?;
     let ct = vault.encrypt(id, &url_secret(&new.url))?;
@@ -1164,14 +1203,14 @@ pub(crate) async fn insert_tenant(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    for d in &domains {
+    for d in &checked.domains {
         sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
             .bind(d.as_str())
             .bind(id)
             .execute(&mut *tx)
             .await?;
     }
-    Ok(slug)
+    Ok(checked.slug)
 }
 
 /// `TenantNotFound` when an update or delete by slug touched no row.

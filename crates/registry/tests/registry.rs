@@ -281,7 +281,168 @@ async fn imports_are_all_or_nothing_and_say_which_row_failed() {
         .import(&vault, parse_csv(&good).unwrap())
         .await
         .unwrap();
-    assert_eq!(report.imported, ["t-a", "t-b"]);
+    assert_eq!(report.added, ["t-a", "t-b"]);
+}
+
+/// The tenant list refreshed from a source that changed between two runs:
+/// `add` refuses existing slugs, `skip-existing` leaves them, `upsert`
+/// updates only what differs, a dry run writes nothing, and a tenant the
+/// source dropped is reported, never removed.
+#[tokio::test]
+async fn import_modes_refresh_the_tenant_list_from_a_changing_source() {
+    use tenantry_registry::import::ImportMode;
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let first = format!(
+        "slug,name,url,domains\npgt_0001,One,{},one.example.com\npgt_0002,Two,{},\npgt_0003,Three,{},\n",
+        pg_url_with_canary("pgt_0001"),
+        pg_url_with_canary("pgt_0002"),
+        pg_url_with_canary("pgt_0003")
+    );
+    let report = f
+        .registry
+        .import(&vault, parse_csv(&first).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.added, ["pgt_0001", "pgt_0002", "pgt_0003"]);
+    // The same source again, as `add`: refused whole.
+    let err = f
+        .registry
+        .import(&vault, parse_csv(&first).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pgt_0001"), "{err}");
+
+    // The source changed: 0001 renamed, 0002 moved to another database
+    // (its password too), 0003 gone, 0004 new.
+    let moved = "postgres://app:New-Pw-77@db2/pgt_0002";
+    let second = format!(
+        "slug,name,url,domains\npgt_0001,One Ltd,{},one.example.com\npgt_0002,,{moved},\npgt_0004,Four,{},\n",
+        pg_url_with_canary("pgt_0001"),
+        pg_url_with_canary("pgt_0004")
+    );
+    let before = f.registry.list_tenants().await.unwrap();
+    let audit_before = f.registry.audit_log(None, 1000).await.unwrap().len();
+    let dry = f
+        .registry
+        .import_as(
+            &vault,
+            parse_csv(&second).unwrap(),
+            ImportMode::Upsert,
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(dry.added, ["pgt_0004"]);
+    assert_eq!(
+        dry.changed
+            .iter()
+            .map(|c| (c.slug.as_str(), c.fields.join(",")))
+            .collect::<Vec<_>>(),
+        [
+            ("pgt_0001", "display_name".to_owned()),
+            ("pgt_0002", "url".to_owned())
+        ]
+    );
+    assert_eq!(dry.missing_from_source, ["pgt_0003"]);
+    assert_eq!(
+        format!("{:?}", f.registry.list_tenants().await.unwrap()),
+        format!("{before:?}"),
+        "a dry run writes nothing"
+    );
+    assert_eq!(
+        f.registry.audit_log(None, 1000).await.unwrap().len(),
+        audit_before
+    );
+
+    let skip = f
+        .registry
+        .import_as(
+            &vault,
+            parse_csv(&second).unwrap(),
+            ImportMode::SkipExisting,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(skip.added, ["pgt_0004"]);
+    assert_eq!(skip.skipped, ["pgt_0001", "pgt_0002"]);
+    assert_eq!(
+        f.registry.tenant("pgt_0001").await.unwrap().display_name,
+        "One"
+    );
+
+    let up = f
+        .registry
+        .import_as(
+            &vault,
+            parse_csv(&second).unwrap(),
+            ImportMode::Upsert,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(up.added.is_empty());
+    assert_eq!(up.unchanged, ["pgt_0004"]);
+    assert_eq!(up.changed.len(), 2);
+    assert_eq!(up.missing_from_source, ["pgt_0003"]);
+    let one = f.registry.tenant("pgt_0001").await.unwrap();
+    assert_eq!(one.display_name, "One Ltd");
+    assert_eq!(
+        one.domains,
+        ["one.example.com"],
+        "an empty field keeps its value"
+    );
+    let two = f.registry.tenant("pgt_0002").await.unwrap();
+    assert_eq!(two.display_name, "Two", "an empty name keeps the old one");
+    assert_eq!(two.location, "postgres://app:•••@db2/pgt_0002");
+    assert_eq!(two.status.as_str(), "unknown");
+    let url = f.registry.connection(&vault, "pgt_0002").await.unwrap();
+    assert_eq!(url.redacted(), "postgres://app:•••@db2/pgt_0002");
+    assert!(f.registry.tenant("pgt_0003").await.is_ok(), "never removed");
+    // Nothing secret in the audit log: neither the old password nor the new.
+    let audit = f.registry.audit_log(None, 1000).await.unwrap();
+    let text = format!("{audit:?}");
+    assert!(
+        !text.contains(CANARY) && !text.contains("New-Pw-77"),
+        "{text}"
+    );
+    assert!(text.contains("pgt_0002 (url)"), "{text}");
+
+    // A slug listed twice is refused, naming both rows.
+    let twice = format!(
+        "slug,url\npgt_0005,{}\npgt_0005,{}\n",
+        pg_url_with_canary("a"),
+        pg_url_with_canary("b")
+    );
+    let err = f
+        .registry
+        .import_as(
+            &vault,
+            parse_csv(&twice).unwrap(),
+            ImportMode::Upsert,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("row 3") && err.to_string().contains("row 2"),
+        "{err}"
+    );
+    // Another engine under an existing slug is refused.
+    let engine = format!("slug,url\npgt_0001,{}\n", sqlite_tenant_file(&f.dir, "x"));
+    let err = f
+        .registry
+        .import_as(
+            &vault,
+            parse_csv(&engine).unwrap(),
+            ImportMode::Upsert,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("engine does not change"), "{err}");
 }
 
 #[tokio::test]
