@@ -240,10 +240,10 @@ fn print_findings(
     }
     writeln!(out, "lint: {} finding(s)", findings.len()).map_err(CliError::output)?;
     for f in findings {
-        let mark = if f.reaches_outside {
-            "blocking"
-        } else {
-            "advisory"
+        let mark = match f.kind {
+            _ if f.reaches_outside => "blocking",
+            tenantry_fleet::template::LintKind::ImplicitCommit => "info",
+            _ => "warning",
         };
         writeln!(
             out,

@@ -157,6 +157,21 @@ pub enum LintKind {
     OutsideReference,
     /// A statement that cannot run inside a transaction.
     NotTransactional,
+    /// MySQL/MariaDB: DDL commits implicitly, so a migration that fails
+    /// part-way leaves its earlier statements applied. Informational,
+    /// said once per template: every MySQL template has it.
+    ImplicitCommit,
+}
+
+impl LintKind {
+    /// Findings that block first, then warnings, then information.
+    fn rank(self) -> u8 {
+        match self {
+            LintKind::OutsideTenant | LintKind::OutsideReference => 0,
+            LintKind::NotTransactional => 1,
+            LintKind::ImplicitCommit => 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -177,7 +192,7 @@ impl LintFinding {
             kind,
             location,
             message,
-            reaches_outside: kind != LintKind::NotTransactional,
+            reaches_outside: kind.rank() == 0,
         }
     }
 }
@@ -215,21 +230,64 @@ fn non_transactional(engine: Engine, st: &crate::lint::Statement) -> Option<&'st
     match engine {
         Engine::Postgres => {
             if st.starts_with(&["REINDEX"]) {
-                let concurrently = st.tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("CONCURRENTLY"));
-                return concurrently.then_some("REINDEX … CONCURRENTLY cannot run inside a transaction");
+                let concurrently = st
+                    .tokens
+                    .iter()
+                    .any(|t| t.to_string().eq_ignore_ascii_case("CONCURRENTLY"));
+                return concurrently
+                    .then_some("REINDEX … CONCURRENTLY cannot run inside a transaction");
             }
-            pg.iter()
-                .find(|(p, _)| st.starts_with(p))
-                .map(|(_, m)| *m)
+            pg.iter().find(|(p, _)| st.starts_with(p)).map(|(_, m)| *m)
         }
-        Engine::Mysql => ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"]
-            .iter()
-            .any(|p| st.starts_with(&[p]))
-            .then_some("MySQL/MariaDB commit DDL implicitly: a failure part-way leaves the earlier statements applied"),
+        // Implicit commits are counted by `lint_version`, not listed.
+        Engine::Mysql => None,
         Engine::Sqlite => st
             .starts_with(&["VACUUM"])
             .then_some("VACUUM cannot run inside a transaction"),
     }
+}
+
+/// A location for each migration of `version`, as findings name it.
+fn migration_location(version: &TemplateVersion, name: &str) -> String {
+    if name.contains('/') {
+        name.to_owned()
+    } else {
+        format!("{}/{name}", version.version)
+    }
+}
+
+/// MySQL/MariaDB: one finding for the whole template, counting the DDL
+/// statements (which commit implicitly) and naming the first.
+fn implicit_commits(template: &Template) -> Option<LintFinding> {
+    if template.engine != Engine::Mysql {
+        return None;
+    }
+    let mut count = 0;
+    let mut first = None;
+    for v in &template.versions {
+        for m in &v.migrations {
+            let Ok(statements) = crate::lint::statements(template.engine, &m.sql) else {
+                continue;
+            };
+            for st in statements {
+                if ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"]
+                    .iter()
+                    .any(|p| st.starts_with(&[p]))
+                {
+                    count += 1;
+                    first.get_or_insert_with(|| (migration_location(v, &m.name), st.head()));
+                }
+            }
+        }
+    }
+    let (location, head) = first?;
+    Some(LintFinding::new(
+        LintKind::ImplicitCommit,
+        location,
+        format!(
+            "{count} DDL statement(s) in the template, from `{head}`: MySQL/MariaDB commit DDL implicitly, so a migration that fails part-way leaves its earlier statements applied (said once for the whole template)"
+        ),
+    ))
 }
 
 /// The findings of one version's SQL text: statements that reach outside
@@ -237,11 +295,7 @@ fn non_transactional(engine: Engine, st: &crate::lint::Statement) -> Option<&'st
 pub fn lint_version(engine: Engine, version: &TemplateVersion) -> Vec<LintFinding> {
     let mut findings = Vec::new();
     for m in &version.migrations {
-        let location = if m.name.contains('/') {
-            m.name.to_string()
-        } else {
-            format!("{}/{}", version.version, m.name)
-        };
+        let location = migration_location(version, &m.name);
         let statements = match crate::lint::statements(engine, &m.sql) {
             Ok(s) => s,
             Err(e) => {
@@ -372,6 +426,9 @@ pub fn lint(template: &Template, measured: &[(String, SchemaSnapshot)]) -> Vec<L
     }
     // The same problem repeats in later measured versions; say it once.
     findings.dedup_by(|a, b| a.kind == b.kind && a.message == b.message);
+    findings.extend(implicit_commits(template));
+    // What blocks first, then warnings, then information.
+    findings.sort_by_key(|f| f.kind.rank());
     findings
 }
 
@@ -400,15 +457,51 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                LintKind::NotTransactional,
                 LintKind::OutsideTenant,
-                LintKind::OutsideTenant
+                LintKind::OutsideTenant,
+                LintKind::NotTransactional
             ],
+            "what blocks first: {f:#?}"
+        );
+        assert!(f[0].reaches_outside && !f[2].reaches_outside);
+        assert!(f[0].message.contains("public.b"));
+        assert!(f[1].message.contains("shared.accounts"));
+    }
+
+    #[test]
+    fn a_mysql_template_says_implicit_commits_once_after_what_blocks() {
+        let version = |v: &str, sql: &'static str| TemplateVersion {
+            version: v.into(),
+            migrations: vec![Migration::fixed("0001.sql", sql)],
+        };
+        let t = Template {
+            name: "t".into(),
+            engine: Engine::Mysql,
+            versions: vec![
+                version(
+                    "1.0.0",
+                    "CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE INDEX b_id ON b (id);",
+                ),
+                version(
+                    "1.1.0",
+                    "ALTER TABLE a ADD COLUMN n int; INSERT INTO other.x VALUES (1);",
+                ),
+            ],
+        };
+        let f = lint(&t, &[]);
+        let kinds: Vec<_> = f.iter().map(|x| x.kind).collect();
+        assert_eq!(
+            kinds,
+            [LintKind::OutsideTenant, LintKind::ImplicitCommit],
             "{f:#?}"
         );
-        assert!(!f[0].reaches_outside && f[1].reaches_outside);
-        assert!(f[1].message.contains("public.b"));
-        assert!(f[2].message.contains("shared.accounts"));
+        assert!(
+            f[1].message.starts_with("4 DDL statement(s)"),
+            "{}",
+            f[1].message
+        );
+        assert_eq!(f[1].location, "1.0.0/0001.sql");
+        assert!(!f[1].reaches_outside);
     }
 
     #[test]

@@ -3,4 +3,4 @@
 /**
  * What a lint finding is about.
  */
-export type LintKind = "outside_tenant" | "outside_reference" | "not_transactional";
+export type LintKind = "outside_tenant" | "outside_reference" | "not_transactional" | "implicit_commit";
