@@ -451,9 +451,10 @@ fn print_report(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     {
         writeln!(
             out,
-            "  {:<11} {:<24} {}",
+            "  {:<11} {:<24} {:<28} {}",
             t.status.as_str(),
             t.slug,
+            t.place,
             t.reason.as_deref().unwrap_or("")
         )?;
     }

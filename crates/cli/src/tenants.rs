@@ -765,8 +765,8 @@ fn print_list(out: &mut impl Write, all: &[TenantRecord]) -> std::io::Result<()>
     }
     writeln!(
         out,
-        "{:<20} {:<10} {:<9} {:<11} {:<16} LOCATION",
-        "SLUG", "ENGINE", "ISOLATION", "STATUS", "TEMPLATE"
+        "{:<20} {:<28} {:<10} {:<9} {:<11} {:<16} LOCATION",
+        "SLUG", "PLACE", "ENGINE", "ISOLATION", "STATUS", "TEMPLATE"
     )?;
     for t in all {
         let template = match (&t.template, &t.template_version) {
@@ -776,8 +776,9 @@ fn print_list(out: &mut impl Write, all: &[TenantRecord]) -> std::io::Result<()>
         };
         writeln!(
             out,
-            "{:<20} {:<10} {:<9} {:<11} {:<16} {}",
+            "{:<20} {:<28} {:<10} {:<9} {:<11} {:<16} {}",
             t.slug,
+            t.place(),
             t.engine.as_str(),
             t.isolation.as_str(),
             t.status.as_str(),

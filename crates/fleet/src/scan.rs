@@ -33,6 +33,9 @@ use crate::FleetError;
 #[ts(export)]
 pub struct ScanResult {
     pub slug: String,
+    /// Where its schema lives (`schema tenant_42`, `database pgt_0001`),
+    /// shown beside the slug.
+    pub place: String,
     #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
     pub status: SchemaStatus,
     pub hash: Option<String>,
@@ -270,6 +273,7 @@ impl Measured {
 fn result_for(job: &Job, measured: Result<Measured, String>) -> ScanResult {
     let mut r = ScanResult {
         slug: job.record.slug.clone(),
+        place: job.record.place(),
         status: SchemaStatus::Failed,
         hash: None,
         reason: None,
@@ -498,6 +502,7 @@ pub async fn scan(
             Err(e) => {
                 results.push(ScanResult {
                     slug: record.slug.clone(),
+                    place: record.place(),
                     status: SchemaStatus::Failed,
                     hash: None,
                     reason: Some(e.to_string()),

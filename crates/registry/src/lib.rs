@@ -1213,6 +1213,39 @@ pub(crate) async fn insert_tenant(
     Ok(checked.slug)
 }
 
+impl TenantRecord {
+    /// Where the tenant's schema lives, short, for people beside its slug:
+    /// `schema tenant_42`, `database pgt_0001`, or the SQLite file. Never
+    /// anything secret: it is read from the redacted location.
+    pub fn place(&self) -> String {
+        if let Some(s) = &self.schema_name {
+            if self.isolation == Isolation::Schema || self.engine == Engine::Mysql {
+                let what = if self.engine == Engine::Mysql {
+                    "database"
+                } else {
+                    "schema"
+                };
+                return format!("{what} {}", escape_controls(s));
+            }
+        }
+        if self.engine == Engine::Sqlite {
+            let path = self.location.trim_start_matches("sqlite:");
+            let file = Path::new(path)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_owned());
+            return format!("file {}", escape_controls(&file));
+        }
+        match ConnectionUrl::parse(&self.location)
+            .ok()
+            .and_then(|u| u.database())
+        {
+            Some(db) => format!("database {}", escape_controls(&db)),
+            None => escape_controls(&self.location),
+        }
+    }
+}
+
 /// `TenantNotFound` when an update or delete by slug touched no row.
 fn tenant_touched(done: &sqlx::sqlite::SqliteQueryResult, slug: &str) -> Result<(), RegistryError> {
     if done.rows_affected() == 0 {

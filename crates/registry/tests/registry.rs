@@ -79,6 +79,20 @@ async fn tenants_are_added_listed_and_removed_with_an_audit_trail() {
         ["acme", "globex"]
     );
     assert!(!serde_json::to_string(&all).unwrap().contains(CANARY));
+    // Where each lives, beside its slug.
+    assert_eq!(all[0].place(), "database acme");
+    let mut t42 = new_tenant("t42", &pg_url_with_canary("fleet"));
+    t42.schema = Some("tenant_42".into());
+    t42.domains.clear();
+    let t42 = f.registry.add_tenant(&vault, t42).await.unwrap();
+    assert_eq!(t42.place(), "schema tenant_42");
+    f.registry.remove_tenant("t42").await.unwrap();
+    let file = sqlite_tenant_file(&f.dir, "x");
+    let mut lite = new_tenant("lite", &file);
+    lite.domains.clear();
+    let lite = f.registry.add_tenant(&vault, lite).await.unwrap();
+    assert_eq!(lite.place(), "file x.db");
+    f.registry.remove_tenant("lite").await.unwrap();
 
     let url = f.registry.connection(&vault, "acme").await.unwrap();
     assert_eq!(url.redacted(), "postgres://app:•••@db1.internal:5432/acme");
@@ -397,6 +411,7 @@ async fn import_modes_refresh_the_tenant_list_from_a_changing_source() {
     let two = f.registry.tenant("pgt_0002").await.unwrap();
     assert_eq!(two.display_name, "Two", "an empty name keeps the old one");
     assert_eq!(two.location, "postgres://app:•••@db2/pgt_0002");
+    assert_eq!(two.place(), "database pgt_0002");
     assert_eq!(two.status.as_str(), "unknown");
     let url = f.registry.connection(&vault, "pgt_0002").await.unwrap();
     assert_eq!(url.redacted(), "postgres://app:•••@db2/pgt_0002");
