@@ -750,6 +750,7 @@ async fn a_template_reaching_outside_the_tenant_is_refused_unless_allowed() {
             &f.registry,
             &with(extra),
             &scratch,
+            None,
             Timeouts::default(),
             None,
         )
@@ -812,6 +813,7 @@ async fn a_template_reaching_outside_the_tenant_is_refused_unless_allowed() {
         &f.registry,
         &intended,
         &scratch,
+        None,
         Timeouts::default(),
         Some("a shared registry table, reviewed in PR 42"),
     )
@@ -1129,6 +1131,7 @@ async fn a_canonical_format_change_is_remeasured_and_never_reported_as_drift() {
         "saas",
         Engine::Postgres,
         &tenantry_introspect::ConnectionUrl::parse(&db.url()).unwrap(),
+        None,
         Timeouts::default(),
     )
     .await
@@ -1147,4 +1150,87 @@ async fn a_canonical_format_change_is_remeasured_and_never_reported_as_drift() {
         2,
         "both re-measures are audited"
     );
+}
+
+/// `template add --scratch-name`: a MySQL account with rights on one
+/// database only (`GRANT ALL ON name.*`) measures a template in it, and
+/// it is gone afterwards; a chosen scratch that holds objects is refused
+/// and left as it was; the hash is the one a made-up scratch gives.
+#[tokio::test]
+async fn a_chosen_scratch_database_needs_rights_on_it_alone_and_is_never_one_in_use() {
+    use sqlx::{Connection, Executor};
+    use tenantry_fleet::guard::{measure, measure_in};
+    use tenantry_introspect::ConnectionUrl;
+    use tenantry_model::hash_schema;
+
+    let t = template(Engine::Mysql);
+    let root = ConnectionUrl::parse(&tenantry_tests::mysql_server_url()).unwrap();
+    let reference = measure(&t, &root, Timeouts::default()).await.unwrap();
+
+    let name = unique_name("scr");
+    let user = unique_name("u");
+    let mut admin =
+        sqlx::MySqlConnection::connect(&format!("{}/", tenantry_tests::mysql_server_url()))
+            .await
+            .unwrap();
+    for host in ["%", "localhost"] {
+        admin
+            .execute(
+                format!(
+                    "CREATE USER '{user}'@'{host}' IDENTIFIED BY 'Scratch-Pw-1';
+                     GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'{host}'"
+                )
+                .as_str(),
+            )
+            .await
+            .unwrap();
+    }
+    let limited =
+        ConnectionUrl::parse(&format!("mysql://{user}:Scratch-Pw-1@127.0.0.1:3306")).unwrap();
+    // A made-up name needs CREATE DATABASE on the server: refused.
+    assert!(measure(&t, &limited, Timeouts::default()).await.is_err());
+    let measured = measure_in(&t, &limited, Some(&name), Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(measured.len(), reference.len());
+    for ((v, a), (w, b)) in measured.iter().zip(&reference) {
+        assert_eq!(v, w);
+        assert_eq!(hash_schema(a).root, hash_schema(b).root, "version {v}");
+    }
+    let left: Option<String> = sqlx::query_scalar(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+    )
+    .bind(&name)
+    .fetch_optional(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(left, None, "the scratch database is dropped afterwards");
+
+    // One that holds something is someone's: refused, untouched.
+    admin
+        .execute(format!("CREATE DATABASE `{name}`; CREATE TABLE `{name}`.keep (id int)").as_str())
+        .await
+        .unwrap();
+    let err = measure_in(&t, &limited, Some(&name), Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "scratch_not_empty", "{err}");
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'keep'",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(kept, 1);
+    admin
+        .execute(format!("DROP DATABASE `{name}`").as_str())
+        .await
+        .unwrap();
+    for host in ["%", "localhost"] {
+        admin
+            .execute(format!("DROP USER '{user}'@'{host}'").as_str())
+            .await
+            .unwrap();
+    }
 }

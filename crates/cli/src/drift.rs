@@ -49,6 +49,13 @@ pub enum TemplateCommand {
         /// SQLite nothing (a temporary file). `-` reads it from standard input.
         #[arg(long)]
         scratch: Option<String>,
+        /// The scratch schema (PostgreSQL) or database (MySQL) to measure
+        /// in, instead of a new one with a made-up name. It must be missing
+        /// or empty, and is dropped afterwards. Rights needed: PostgreSQL,
+        /// CREATE on the scratch database; MySQL, CREATE and DROP on that
+        /// database only (`GRANT ALL ON `NAME`.* TO …`).
+        #[arg(long, value_name = "NAME")]
+        scratch_name: Option<String>,
         /// Apply versions whose SQL reaches outside the tenant's schema
         /// (other schemas, search_path or role changes, DROP SCHEMA, DO,
         /// TRUNCATE…): say why. Recorded with your OS account and audited;
@@ -68,6 +75,9 @@ pub enum TemplateCommand {
         /// Where to measure, as for `template add`.
         #[arg(long)]
         scratch: Option<String>,
+        /// The scratch schema or database, as for `template add`.
+        #[arg(long, value_name = "NAME")]
+        scratch_name: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -114,6 +124,7 @@ pub async fn template(
             name,
             engine,
             scratch,
+            scratch_name,
             allow_outside_tenant,
             json,
         } => {
@@ -125,6 +136,7 @@ pub async fn template(
                 &registry,
                 &template,
                 &scratch,
+                scratch_name.as_deref(),
                 timeouts,
                 allow_outside_tenant.as_deref(),
             )
@@ -147,13 +159,19 @@ pub async fn template(
             name,
             engine,
             scratch,
+            scratch_name,
             json,
         } => {
             let registry = open(args).await?;
             let engine = Engine::from(engine);
             let scratch = scratch_url(engine, scratch.as_deref())?;
             let lineage = tenantry_fleet::guard::remeasure_template(
-                &registry, &name, engine, &scratch, timeouts,
+                &registry,
+                &name,
+                engine,
+                &scratch,
+                scratch_name.as_deref(),
+                timeouts,
             )
             .await
             .map_err(fleet_err)?;

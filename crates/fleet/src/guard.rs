@@ -260,6 +260,35 @@ pub async fn measure(
     scratch: &ConnectionUrl,
     timeouts: Timeouts,
 ) -> Result<Vec<(String, SchemaSnapshot)>, FleetError> {
+    measure_in(template, scratch, None, timeouts).await
+}
+
+/// [`measure`], in the scratch schema (PostgreSQL) or database (MySQL)
+/// `name` when one is given, instead of a new one with a made-up name: so
+/// a MySQL account needs rights on that one database only (`GRANT ALL ON
+/// \`name\`.* TO …` lets it create and drop it). It must be missing or
+/// empty (refused otherwise, before anything runs); each version is
+/// measured in it in turn, and it is dropped after each.
+pub async fn measure_in(
+    template: &Template,
+    scratch: &ConnectionUrl,
+    name: Option<&str>,
+    timeouts: Timeouts,
+) -> Result<Vec<(String, SchemaSnapshot)>, FleetError> {
+    let chosen = match (name, template.engine) {
+        (None, _) | (Some(_), Engine::Sqlite) => None,
+        (Some(n), _) => {
+            if n.is_empty() || n.len() > 63 || n.chars().any(char::is_control) {
+                return Err(FleetError::InvalidTemplate {
+                    reason: format!(
+                        "--scratch-name {} is not a usable name (1–63 bytes, no control characters)",
+                        tenantry_registry::escape_controls(n)
+                    ),
+                });
+            }
+            Some(n.to_owned())
+        }
+    };
     if scratch.engine() != template.engine {
         return Err(FleetError::InvalidTemplate {
             reason: format!(
@@ -273,7 +302,12 @@ pub async fn measure(
     let mut out = Vec::new();
     for (i, v) in template.versions.iter().enumerate() {
         let migrations = template.migrations_through(&v.version)?;
-        let name = scratch_name("tenantry_scratch", i);
+        let name = chosen
+            .clone()
+            .unwrap_or_else(|| scratch_name("tenantry_scratch", i));
+        if chosen.is_some() {
+            refuse_occupied_scratch(template.engine, scratch, &name, timeouts).await?;
+        }
         let (url, schema) = match template.engine {
             Engine::Sqlite => (
                 ConnectionUrl::parse(&format!(
@@ -308,6 +342,32 @@ pub async fn measure(
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(out)
+}
+
+/// A chosen scratch schema or database that already holds objects is
+/// never used (measuring would read them) nor dropped (they are someone's).
+async fn refuse_occupied_scratch(
+    engine: Engine,
+    scratch: &ConnectionUrl,
+    name: &str,
+    timeouts: Timeouts,
+) -> Result<(), FleetError> {
+    let what = if engine == Engine::Mysql {
+        "database"
+    } else {
+        "schema"
+    };
+    match introspect(scratch, Some(name), timeouts).await {
+        Ok(snap) if snap.is_empty() && snap.extensions.is_empty() => Ok(()),
+        Ok(_) => Err(FleetError::ScratchNotEmpty {
+            what,
+            name: name.to_owned(),
+        }),
+        Err(IntrospectError::SchemaNotFound { .. } | IntrospectError::DatabaseNotFound { .. }) => {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Puts into a template's snapshot the extensions its SQL installs into
@@ -396,7 +456,7 @@ pub async fn register_template(
     scratch: &ConnectionUrl,
     timeouts: Timeouts,
 ) -> Result<Vec<LintFinding>, FleetError> {
-    register_template_allowing(registry, template, scratch, timeouts, None).await
+    register_template_allowing(registry, template, scratch, None, timeouts, None).await
 }
 
 /// [`register_template`], with `allow_outside` saying why the versions
@@ -404,10 +464,12 @@ pub async fn register_template(
 /// that reason and who gave it (audited), and the guard, reset, repair and
 /// upgrade then apply them. Without it such a template is refused before
 /// it is even measured (measuring runs its SQL on the scratch target).
+/// `scratch_name` chooses the scratch schema or database ([`measure_in`]).
 pub async fn register_template_allowing(
     registry: &Registry,
     template: &Template,
     scratch: &ConnectionUrl,
+    scratch_name: Option<&str>,
     timeouts: Timeouts,
     allow_outside: Option<&str>,
 ) -> Result<Vec<LintFinding>, FleetError> {
@@ -450,7 +512,7 @@ pub async fn register_template_allowing(
             return Err(e);
         }
     };
-    let measured = match measure(template, scratch, timeouts).await {
+    let measured = match measure_in(template, scratch, scratch_name, timeouts).await {
         Ok(m) => m,
         Err(e) => {
             // A template that cannot be measured is not stored; say so in
@@ -530,6 +592,7 @@ pub async fn remeasure_template(
     name: &str,
     engine: Engine,
     scratch: &ConnectionUrl,
+    scratch_name: Option<&str>,
     timeouts: Timeouts,
 ) -> Result<Vec<TemplateVersionHash>, FleetError> {
     let stored = registry.template(name, engine).await?;
@@ -544,7 +607,7 @@ pub async fn remeasure_template(
         .map(|v| v.outside_allowed.clone())
         .collect();
     let template = Template::from(stored);
-    let measured = match measure(&template, scratch, timeouts).await {
+    let measured = match measure_in(&template, scratch, scratch_name, timeouts).await {
         Ok(m) => m,
         Err(e) => {
             registry
@@ -626,7 +689,7 @@ pub async fn current_lineage(
     // A failed re-measure is audited; the tenants then read `unknown`, with
     // the re-measure to run named in their reason.
     Ok(
-        remeasure_template(registry, name, engine, &scratch, timeouts)
+        remeasure_template(registry, name, engine, &scratch, None, timeouts)
             .await
             .unwrap_or(lineage),
     )

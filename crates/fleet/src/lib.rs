@@ -57,6 +57,8 @@ pub enum FleetError {
     },
     #[error("invalid template: {reason}")]
     InvalidTemplate { reason: String },
+    #[error("the scratch {what} `{name}` already holds objects; a template is measured only in an empty or missing one, which Tenantry drops afterwards: choose another --scratch-name, or empty it")]
+    ScratchNotEmpty { what: &'static str, name: String },
     #[error("another process created the same database or schema at the same moment; run the guard again")]
     Raced,
     #[error(
@@ -115,6 +117,7 @@ impl FleetError {
             FleetError::Migration { .. } => "migration_failed",
             FleetError::UnknownVersion { .. } => "unknown_template_version",
             FleetError::InvalidTemplate { .. } => "invalid_template",
+            FleetError::ScratchNotEmpty { .. } => "scratch_not_empty",
             FleetError::Raced => "raced",
             FleetError::Locked { .. } => "locked",
             FleetError::ConfirmationMismatch { .. } => "confirmation_mismatch",
