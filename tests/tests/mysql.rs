@@ -147,3 +147,40 @@ async fn a_missing_database_is_a_typed_error() {
     .unwrap_err();
     assert_eq!(err.code(), "schema_not_found", "{err}");
 }
+
+/// Index key parts and foreign key columns come back in their declared
+/// order (sorted by position on the client, not by name or by the
+/// server's row order).
+#[tokio::test]
+async fn key_parts_and_foreign_key_columns_keep_their_declared_order() {
+    let db = MysqlDatabase::create().await;
+    db.apply(
+        "CREATE TABLE p (a int, b int, PRIMARY KEY (b, a));
+         CREATE TABLE c (m int, z int, a int, x int, y int,
+                         KEY k_zam (z, a, m),
+                         CONSTRAINT c_p FOREIGN KEY (y, x) REFERENCES p (b, a));",
+    )
+    .await;
+    let snap = snapshot(&db).await;
+    let c = snap.table("c").unwrap();
+    let k = c.indexes.iter().find(|i| i.name.name == "k_zam").unwrap();
+    let keys: Vec<String> = k
+        .keys
+        .iter()
+        .map(|key| match &key.target {
+            tenantry_model::IndexKeyTarget::Column { name } => name.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, ["z", "a", "m"]);
+    let fk = &c.foreign_keys[0];
+    assert_eq!(fk.columns, ["y", "x"]);
+    assert_eq!(fk.target_columns, ["b", "a"]);
+    let p = snap.table("p").unwrap();
+    assert_eq!(
+        p.primary_key.as_ref().unwrap().columns,
+        ["b", "a"],
+        "{:?}",
+        p.primary_key
+    );
+}

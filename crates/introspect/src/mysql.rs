@@ -175,8 +175,9 @@ type ObjectKey = (String, String, String);
 
 #[derive(Default)]
 struct FkColumns {
-    columns: Vec<String>,
-    target_columns: Vec<String>,
+    /// (position, column, referenced column), sorted once all are read:
+    /// the server is not asked to sort (it would sort the whole view).
+    parts: Vec<(i64, String, String)>,
     target_schema: String,
 }
 
@@ -370,10 +371,11 @@ async fn read_chunk(
             get(&row, "constraint_name")?,
         );
         let entry = fk_columns.entry(key).or_default();
-        entry.columns.push(get(&row, "column_name")?);
-        entry
-            .target_columns
-            .push(get(&row, "referenced_column_name")?);
+        entry.parts.push((
+            row.try_get::<i64, _>("position")?,
+            get(&row, "column_name")?,
+            get(&row, "referenced_column_name")?,
+        ));
         entry.target_schema = get(&row, "referenced_table_schema")?;
     }
     for row in fetch(conn, FKS_SQL, schemas).await? {
@@ -387,12 +389,14 @@ async fn read_chunk(
             continue;
         };
         let FkColumns {
-            columns,
-            target_columns,
+            mut parts,
             target_schema,
         } = fk_columns
             .remove(&(schema.clone(), table_name.clone(), name.clone()))
             .unwrap_or_default();
+        parts.sort_by_key(|p| p.0);
+        let (columns, target_columns): (Vec<String>, Vec<String>) =
+            parts.into_iter().map(|(_, c, t)| (c, t)).unzip();
         let generated = naming::is_generated_foreign_key(&name, &table_name);
         table.foreign_keys.push(ForeignKey {
             name: ObjectName::new(name, generated),
@@ -409,8 +413,9 @@ async fn read_chunk(
         });
     }
 
-    // Indexes, one row per key part, ordered.
-    let mut index_parts: BTreeMap<ObjectKey, Vec<MySqlRow>> = BTreeMap::new();
+    // Indexes, one row per key part, put in order here (the server is not
+    // asked to sort the view).
+    let mut index_parts: BTreeMap<ObjectKey, Vec<(i64, MySqlRow)>> = BTreeMap::new();
     let statistics = STATISTICS_SQL.replace("{ignored}", flavor.ignored_index());
     for row in fetch(conn, &statistics, schemas).await? {
         let key = (
@@ -418,9 +423,12 @@ async fn read_chunk(
             get(&row, "table_name")?,
             get(&row, "index_name")?,
         );
-        index_parts.entry(key).or_default().push(row);
+        let seq = row.try_get::<i64, _>("seq")?;
+        index_parts.entry(key).or_default().push((seq, row));
     }
-    for ((schema, table_name, index_name), rows) in index_parts {
+    for ((schema, table_name, index_name), mut parts) in index_parts {
+        parts.sort_by_key(|p| p.0);
+        let rows: Vec<MySqlRow> = parts.into_iter().map(|(_, r)| r).collect();
         let Some(st) = states.get_mut(&schema) else {
             continue;
         };
@@ -783,10 +791,10 @@ const FK_COLUMNS_SQL: &str = "
 SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
        CAST(CONSTRAINT_NAME AS CHAR) AS constraint_name, CAST(COLUMN_NAME AS CHAR) AS column_name,
        CAST(REFERENCED_TABLE_SCHEMA AS CHAR) AS referenced_table_schema,
-       CAST(REFERENCED_COLUMN_NAME AS CHAR) AS referenced_column_name
+       CAST(REFERENCED_COLUMN_NAME AS CHAR) AS referenced_column_name,
+       CAST(ORDINAL_POSITION AS SIGNED) AS position
   FROM information_schema.KEY_COLUMN_USAGE
- WHERE TABLE_SCHEMA IN ({schemas}) AND REFERENCED_TABLE_NAME IS NOT NULL
- ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION";
+ WHERE TABLE_SCHEMA IN ({schemas}) AND REFERENCED_TABLE_NAME IS NOT NULL";
 
 const FKS_SQL: &str = "
 SELECT CAST(CONSTRAINT_SCHEMA AS CHAR) AS constraint_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
@@ -801,9 +809,8 @@ SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS t
        CAST(COLUMN_NAME AS CHAR) AS column_name, CAST(SUB_PART AS CHAR) AS sub_part,
        CAST(INDEX_TYPE AS CHAR) AS index_type, CAST(COLLATION AS CHAR) AS collation,
        CAST(NULL AS CHAR) AS expression, {ignored} AS ignored,
-       CAST(INDEX_COMMENT AS CHAR) AS index_comment
-  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({schemas})
- ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
+       CAST(INDEX_COMMENT AS CHAR) AS index_comment, CAST(SEQ_IN_INDEX AS SIGNED) AS seq
+  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({schemas})";
 
 const CHECKS_MARIADB_SQL: &str = "
 SELECT CAST(CONSTRAINT_SCHEMA AS CHAR) AS constraint_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
