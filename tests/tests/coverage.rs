@@ -921,3 +921,54 @@ async fn sqlite_triggers_are_hashed() {
         "a deferred foreign key"
     );
 }
+
+/// A range type's subtype_diff function in another schema prints
+/// qualified in its definition: renaming it moves the hash, and the
+/// re-check sees it (a full read finds the function through pg_depend, as
+/// it finds what a default calls, and lists it in the fingerprint).
+#[tokio::test]
+async fn a_range_types_function_in_another_schema_is_rechecked() {
+    let db = PgDatabase::create().await;
+    db.apply(
+        "public",
+        "CREATE FUNCTION span_diff(a float8, b float8) RETURNS float8
+             LANGUAGE sql IMMUTABLE AS 'SELECT a - b';",
+    )
+    .await;
+    db.apply(
+        "rr",
+        "CREATE TYPE span AS RANGE (SUBTYPE = float8, SUBTYPE_DIFF = public.span_diff);",
+    )
+    .await;
+    let schemas = vec!["rr".to_owned()];
+    let mut conn = db.connect().await;
+    let read = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    let span = &read["rr"].snapshot.types[0];
+    assert_eq!(
+        span.definition,
+        "SUBTYPE = double precision, SUBTYPE_DIFF = public.span_diff"
+    );
+    let stored = stored_fingerprints(&read);
+    let before = postgres::catalog_fingerprints(&mut conn, &stored)
+        .await
+        .unwrap();
+    assert_eq!(before["rr"], read["rr"].fingerprint);
+    db.apply(
+        "public",
+        "ALTER FUNCTION span_diff(float8, float8) RENAME TO gap",
+    )
+    .await;
+    let after = postgres::catalog_fingerprints(&mut conn, &stored)
+        .await
+        .unwrap();
+    assert_ne!(after["rr"], before["rr"], "the re-check sees the rename");
+    let again = postgres::read_schemas(&mut conn, &schemas).await.unwrap();
+    assert_ne!(
+        hash_schema(&again["rr"].snapshot).root,
+        hash_schema(&read["rr"].snapshot).root
+    );
+    assert_eq!(
+        after["rr"], again["rr"].fingerprint,
+        "and agrees with a full read"
+    );
+}
