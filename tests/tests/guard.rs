@@ -1234,3 +1234,44 @@ async fn a_chosen_scratch_database_needs_rights_on_it_alone_and_is_never_one_in_
             .unwrap();
     }
 }
+
+/// The same on PostgreSQL: a chosen scratch schema is made and dropped;
+/// one holding anything — even a kind the model does not read, such as a
+/// collation — is refused and left as it was.
+#[tokio::test]
+async fn a_chosen_scratch_schema_holding_anything_is_refused_and_kept() {
+    use tenantry_fleet::guard::{measure, measure_in};
+    use tenantry_introspect::ConnectionUrl;
+    use tenantry_model::hash_schema;
+
+    let db = PgDatabase::create().await;
+    let url = ConnectionUrl::parse(&db.url()).unwrap();
+    let t = template(Engine::Postgres);
+    let reference = measure(&t, &url, Timeouts::default()).await.unwrap();
+    let measured = measure_in(&t, &url, Some("measure_here"), Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        hash_schema(&measured[1].1).root,
+        hash_schema(&reference[1].1).root
+    );
+    let mut conn = db.connect().await;
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'measure_here'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "dropped afterwards");
+
+    db.apply("measure_here", "CREATE COLLATION keep (locale = 'C')")
+        .await;
+    let err = measure_in(&t, &url, Some("measure_here"), Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "scratch_not_empty", "{err}");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_collation WHERE collname = 'keep'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+}

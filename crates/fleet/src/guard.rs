@@ -357,6 +357,29 @@ async fn refuse_occupied_scratch(
     } else {
         "schema"
     };
+    if engine == Engine::Postgres {
+        // Every object of a schema depends on it in pg_depend, whether or
+        // not the model reads its kind (a collation, an operator, a text
+        // search configuration): DROP SCHEMA … CASCADE would take them.
+        let mut conn = tenantry_introspect::postgres::connect(scratch, timeouts).await?;
+        let held: Result<bool, sqlx::Error> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT FROM pg_depend d JOIN pg_namespace n ON n.oid = d.refobjid
+                             WHERE d.refclassid = 'pg_namespace'::regclass AND n.nspname = $1)",
+        )
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await;
+        tenantry_introspect::postgres::close(conn).await;
+        let held = held.map_err(|e| {
+            FleetError::from(tenantry_introspect::postgres::catalog_error(scratch, &e))
+        })?;
+        if held {
+            return Err(FleetError::ScratchNotEmpty {
+                what,
+                name: name.to_owned(),
+            });
+        }
+    }
     match introspect(scratch, Some(name), timeouts).await {
         Ok(snap) if snap.is_empty() && snap.extensions.is_empty() => Ok(()),
         Ok(_) => Err(FleetError::ScratchNotEmpty {
