@@ -352,15 +352,15 @@ async fn refuse_occupied_scratch(
     name: &str,
     timeouts: Timeouts,
 ) -> Result<(), FleetError> {
-    let what = if engine == Engine::Mysql {
-        "database"
-    } else {
-        "schema"
+    let occupied = |what: &'static str| FleetError::ScratchNotEmpty {
+        what,
+        name: name.to_owned(),
     };
     if engine == Engine::Postgres {
         // Every object of a schema depends on it in pg_depend, whether or
         // not the model reads its kind (a collation, an operator, a text
         // search configuration): DROP SCHEMA … CASCADE would take them.
+        // A missing schema has none.
         let mut conn = tenantry_introspect::postgres::connect(scratch, timeouts).await?;
         let held: Result<bool, sqlx::Error> = sqlx::query_scalar(
             "SELECT EXISTS (SELECT FROM pg_depend d JOIN pg_namespace n ON n.oid = d.refobjid
@@ -373,19 +373,16 @@ async fn refuse_occupied_scratch(
         let held = held.map_err(|e| {
             FleetError::from(tenantry_introspect::postgres::catalog_error(scratch, &e))
         })?;
-        if held {
-            return Err(FleetError::ScratchNotEmpty {
-                what,
-                name: name.to_owned(),
-            });
-        }
+        return if held {
+            Err(occupied("schema"))
+        } else {
+            Ok(())
+        };
     }
+    // A MySQL database holds only kinds the model reads.
     match introspect(scratch, Some(name), timeouts).await {
-        Ok(snap) if snap.is_empty() && snap.extensions.is_empty() => Ok(()),
-        Ok(_) => Err(FleetError::ScratchNotEmpty {
-            what,
-            name: name.to_owned(),
-        }),
+        Ok(snap) if snap.is_empty() => Ok(()),
+        Ok(_) => Err(occupied("database")),
         Err(IntrospectError::SchemaNotFound { .. } | IntrospectError::DatabaseNotFound { .. }) => {
             Ok(())
         }

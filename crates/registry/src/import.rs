@@ -701,13 +701,7 @@ async fn update_tenant(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for d in &new_domains {
-            sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
-                .bind(d)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        crate::insert_domains(&mut *tx, id, new_domains.iter().map(String::as_str)).await?;
     }
     Ok(fields)
 }

@@ -1203,14 +1203,25 @@ pub(crate) async fn insert_tenant(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    for d in &checked.domains {
+    insert_domains(&mut *tx, id, checked.domains.iter().map(Domain::as_str)).await?;
+    Ok(checked.slug)
+}
+
+/// Records the domains tenant `id` answers on (checked by
+/// [`check_conflicts`] first).
+pub(crate) async fn insert_domains(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    domains: impl Iterator<Item = &str>,
+) -> Result<(), RegistryError> {
+    for d in domains {
         sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
-            .bind(d.as_str())
+            .bind(d)
             .bind(id)
             .execute(&mut *tx)
             .await?;
     }
-    Ok(checked.slug)
+    Ok(())
 }
 
 impl TenantRecord {
