@@ -370,14 +370,15 @@ const SHOWN_SLUGS: usize = 10;
 /// few slugs, so it stays one readable line at a thousand flagged tenants
 /// (the full list is in the report and in `--json`).
 fn attention(flagged: &[&str]) -> String {
-    let shown = flagged[..flagged.len().min(SHOWN_SLUGS)].join(", ");
-    match flagged.len().saturating_sub(SHOWN_SLUGS) {
-        0 => format!("{} tenant(s) need attention: {shown}", flagged.len()),
-        more => format!(
-            "{} tenant(s) need attention: {shown} and {more} more (every one is in the report above; `--json` for a machine-readable list)",
-            flagged.len()
-        ),
-    }
+    format!(
+        "{} tenant(s) need attention: {}",
+        flagged.len(),
+        crate::first_few(
+            flagged,
+            SHOWN_SLUGS,
+            "(every one is in the report above; `--json` for a machine-readable list)"
+        )
+    )
 }
 
 pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Result<(), CliError> {

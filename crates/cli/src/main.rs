@@ -222,6 +222,21 @@ enum Command {
 }
 
 /// A failure, as the user sees it: `tenantry: error[code]: message`.
+/// The first `n` of `items`, joined with commas, then ` and M more
+/// {hint}` when there are more: a list that stays one readable line at a
+/// thousand entries.
+pub fn first_few<S: AsRef<str>>(items: &[S], n: usize, hint: &str) -> String {
+    let mut text = items[..items.len().min(n)]
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > n {
+        text.push_str(&format!(" and {} more {hint}", items.len() - n));
+    }
+    text
+}
+
 /// The code of a [`CliError`] for output whose reader has gone.
 const CLOSED_PIPE: &str = "closed_pipe";
 

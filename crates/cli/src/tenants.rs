@@ -139,11 +139,7 @@ impl From<ModeArg> for ImportMode {
 const LISTED: usize = 20;
 
 fn listed(slugs: &[String]) -> String {
-    let mut text = slugs[..slugs.len().min(LISTED)].join(", ");
-    if slugs.len() > LISTED {
-        text.push_str(&format!(" and {} more (see --json)", slugs.len() - LISTED));
-    }
-    text
+    crate::first_few(slugs, LISTED, "(see --json)")
 }
 
 fn print_import(out: &mut impl Write, r: &ImportReport) -> std::io::Result<()> {

@@ -530,7 +530,10 @@ impl PgSchemaInventory {
                 self.elsewhere
                     .iter()
                     .find(|(n, _)| *n == x.name)
-                    .map(|(n, schema)| format!("{} (in `{}`)", shown(vec![n]), shown(vec![schema])))
+                    .map(|(n, schema)| {
+                        let escape = tenantry_registry::escape_controls;
+                        format!("{} (in `{}`)", escape(n), escape(schema))
+                    })
             })
             .collect();
         if !misplaced.is_empty() {

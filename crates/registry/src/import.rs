@@ -591,12 +591,7 @@ async fn update_tenant(
     .fetch_all(&mut *tx)
     .await?;
     let slug = row.slug.clone();
-    let stored_url = vault
-        .decrypt(id, ct)
-        .map_err(|source| RegistryError::Decrypt {
-            slug: slug.clone(),
-            source,
-        })?;
+    let stored_url = crate::decrypt_connection(vault, id, ct, &slug)?;
     let new = NewTenant {
         slug: slug.clone(),
         display_name: row.display_name.clone().unwrap_or_else(|| name.clone()),

@@ -789,12 +789,7 @@ impl Registry {
         let (id, ct) = row.ok_or_else(|| RegistryError::TenantNotFound {
             slug: slug.to_owned(),
         })?;
-        let plain = vault
-            .decrypt(id, &ct)
-            .map_err(|source| RegistryError::Decrypt {
-                slug: slug.to_owned(),
-                source,
-            })?;
+        let plain = decrypt_connection(vault, id, &ct, slug)?;
         Ok(ConnectionUrl::parse(plain.expose_secret())?)
     }
 
@@ -846,10 +841,7 @@ impl Registry {
                     .fetch_all(&mut *tx)
                     .await?;
             for (id, slug, ct) in &rows {
-                let plain = old.decrypt(*id, ct).map_err(|source| RegistryError::Decrypt {
-                    slug: slug.clone(),
-                    source,
-                })?;
+                let plain = decrypt_connection(old, *id, ct, slug)?;
                 let re = new.encrypt(*id, &plain)?;
                 sqlx::query("UPDATE tenants SET connection_ct = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2")
                     .bind(re)
@@ -1265,6 +1257,22 @@ fn tenant_touched(done: &sqlx::sqlite::SqliteQueryResult, slug: &str) -> Result<
         });
     }
     Ok(())
+}
+
+/// Tenant `id`'s connection string from its ciphertext, a failure naming
+/// the tenant (never the text).
+pub(crate) fn decrypt_connection(
+    vault: &Vault,
+    id: i64,
+    ct: &[u8],
+    slug: &str,
+) -> Result<SecretString, RegistryError> {
+    vault
+        .decrypt(id, ct)
+        .map_err(|source| RegistryError::Decrypt {
+            slug: slug.to_owned(),
+            source,
+        })
 }
 
 /// The URL text as a secret, for encryption.
