@@ -649,7 +649,8 @@ fn acl_read(acl: &str, baseline: &str, owner: &str) -> String {
 /// extension check only on what is left.
 const TYPES_CTE: &str = "ty AS MATERIALIZED (
     SELECT t.oid, t.xmin, t.typname, t.typtype, t.typnamespace, t.typacl, t.typowner, n.nspname,
-           t.typbasetype, t.typtypmod, t.typnotnull, t.typdefaultbin, t.typcollation, t.typrelid,
+           t.typbasetype, t.typtypmod, t.typnotnull, t.typcollation, t.typrelid,
+           CASE WHEN t.typtype = 'd' THEN t.typdefaultbin END AS typdefaultbin,
            CASE WHEN t.typtype = 'r' THEN
                 (SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid) END AS rngsubtype
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -673,6 +674,16 @@ const HAS_CALLEES: &str = "SELECT EXISTS (SELECT FROM pg_proc p WHERE p.oid >= 1
     OR EXISTS (SELECT FROM pg_operator op WHERE op.oid >= 16384)
     OR EXISTS (SELECT FROM pg_opclass opc WHERE opc.oid >= 16384)";
 
+/// Whether the database has a comment on any user relation (a table, a
+/// view, a sequence, an index, or their columns), or on any user type: one
+/// pass over pg_description, which has no index on the class, so a read
+/// need not probe it once per relation, index and type when, as in most
+/// fleets, there is none.
+const HAS_RELATION_COMMENTS: &str = "SELECT EXISTS (SELECT FROM pg_description d
+    WHERE d.classoid = 'pg_class'::regclass AND d.objoid >= 16384)";
+const HAS_TYPE_COMMENTS: &str = "SELECT EXISTS (SELECT FROM pg_description d
+    WHERE d.classoid = 'pg_type'::regclass AND d.objoid >= 16384)";
+
 /// User triggers: not the internal ones that implement foreign keys.
 const TRIGGER_FILTER: &str = "NOT tg.tgisinternal";
 
@@ -688,8 +699,8 @@ struct Queries {
     columns: String,
     defaults: String,
     constraints: String,
-    indexes: String,
-    types: String,
+    indexes: Commented,
+    types: Commented,
     triggers: String,
     policies: String,
     routines: String,
@@ -698,6 +709,31 @@ struct Queries {
     outside_named: String,
     outside_now: String,
     fingerprints: String,
+}
+
+/// A query in two versions: one that reads the objects' comments, and one
+/// for a database that has none (see [`HAS_RELATION_COMMENTS`]), which
+/// does not look for them object by object.
+struct Commented {
+    with: String,
+    without: String,
+}
+
+impl Commented {
+    fn new(query: impl Fn(bool) -> String) -> Self {
+        Self {
+            with: query(true),
+            without: query(false),
+        }
+    }
+
+    fn get(&self, comments: bool) -> &str {
+        if comments {
+            &self.with
+        } else {
+            &self.without
+        }
+    }
 }
 
 impl Queries {
@@ -796,10 +832,14 @@ impl Queries {
                     ns.grants AS ns_grants, ns.h AS h_ns, ns.has_routines,
                     ns.extensions, ns.h_extensions,
                     ({HAS_CALLEES}) AS has_callees,
-                    ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
-                            FROM pg_description d
-                           WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
-                             AND (d.objsubid = 0 OR c.relkind IN ('r','p','v','m'))) AS comments,
+                    ({HAS_RELATION_COMMENTS}) AS relation_comments, ({HAS_TYPE_COMMENTS}) AS type_comments,
+                    EXISTS (SELECT FROM pg_policy) AS has_policies,
+                    CASE WHEN ({HAS_RELATION_COMMENTS}) THEN
+                         ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
+                                 FROM pg_description d
+                                WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+                                  AND (d.objsubid = 0 OR c.relkind IN ('r','p','v','m')))
+                    END AS comments,
                     CASE WHEN c.relhasrules AND c.relkind IN ('r','p') THEN
                          ARRAY(SELECT w.oid::text || ' ' || w.xmin::text || ' ' || char_length(w.rulename)
                                       || ' ' || w.rulename::text || ' ' || pg_get_ruledef(w.oid, true)
@@ -811,6 +851,7 @@ impl Queries {
                     c.relowner::int8 AS owner_oid, ns.nspowner::int8 AS ns_owner,
                     c.reloptions::text[] AS reloptions,
                     c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text AS replident,
+                    c.relhastriggers,
                     {relation_grants} AS grants,
                     CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid, true) END AS viewdef,
                     CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
@@ -897,8 +938,21 @@ impl Queries {
         // numbers, only expression keys deparsed. The int2vector/oidvector
         // columns cast to 0-based arrays; the `[:]` slice makes them
         // ordinary 1-based ones.
-        let indexes = format!(
-            "SELECT ix.indrelid::int8 AS relid, ix.indexrelid::int8 AS indexrelid,
+        let indexes = |comments: bool| {
+            let (comment, comment_join) = if comments {
+                (
+                    format!("d.description AS comment, {description} AS h_comment"),
+                    "LEFT JOIN pg_description d ON d.objoid = ix.indexrelid
+                     AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0",
+                )
+            } else {
+                (
+                    "NULL::text AS comment, NULL::int8 AS h_comment".to_owned(),
+                    "",
+                )
+            };
+            format!(
+                "SELECT ix.indrelid::int8 AS relid, ix.indexrelid::int8 AS indexrelid,
                     ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
                     ix.indnkeyatts::int4 AS nkey, (ix.indkey::int2[])[:] AS keys,
                     (ix.indoption::int2[])[:] AS options,
@@ -912,14 +966,14 @@ impl Queries {
                     {nulls_not_distinct} AS nulls_not_distinct,
                     ix.indisvalid, ix.indisreplident, ic.reloptions::text[] AS index_options,
                     ix.indexrelid::int8 AS k, ix.xmin::text AS x, ic.xmin::text AS x_class,
-                    d.description AS comment, {description} AS h_comment
+                    {comment}
                FROM unnest($1::oid[], $2::oid[]) AS m(rel, ctx)
                JOIN pg_index ix ON ix.indrelid = m.rel
                JOIN pg_class ic ON ic.oid = ix.indexrelid
                JOIN pg_am am ON am.oid = ic.relam
-               LEFT JOIN pg_description d ON d.objoid = ix.indexrelid
-                     AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0"
-        );
+               {comment_join}"
+            )
+        };
         let type_grants = acl_read("t.typacl", "acldefault('T', t.typowner)", "t.typowner");
         // A range type's multirange type (PostgreSQL 14 on), named only
         // when it is not the default name (see `range_from_row`).
@@ -931,7 +985,23 @@ impl Queries {
         } else {
             "NULL::text"
         };
-        let types = format!(
+        // A domain's or a range's base type in another schema is looked up
+        // per such type (the LIMIT keeps the planner from joining all of
+        // pg_type, a pass over every tenant's row types, for the few).
+        let types = |comments: bool| {
+            let (comment, comment_join) = if comments {
+                (
+                    format!("d.description AS comment, {description} AS h_comment"),
+                    "LEFT JOIN pg_description d ON d.objoid = t.oid
+                     AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0",
+                )
+            } else {
+                (
+                    "NULL::text AS comment, NULL::int8 AS h_comment".to_owned(),
+                    "",
+                )
+            };
+            format!(
             "WITH {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
                     CASE WHEN t.typtype = 'e' THEN
@@ -975,18 +1045,21 @@ impl Queries {
                             JOIN pg_namespace opn ON opn.oid = opc.opcnamespace
                            WHERE r.rngtypid = t.oid)
                     END AS range_def, {multirange} AS multirange,
-                    d.description AS comment, {description} AS h_comment,
+                    {comment},
                     b.oid::int8 AS base_oid, b.xmin::text AS x_base,
-                    bn.oid::int8 AS base_ns, bn.xmin::text AS x_base_ns
+                    b.ns::int8 AS base_ns, b.ns_xmin::text AS x_base_ns
                FROM ty t
-               LEFT JOIN pg_description d ON d.objoid = t.oid
-                     AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
-               LEFT JOIN pg_type b ON t.typtype IN ('d','r')
-                     AND b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.rngsubtype END
-                     AND b.oid >= {FIRST_USER_OID} AND b.typnamespace <> t.typnamespace
-               LEFT JOIN pg_namespace bn ON bn.oid = b.typnamespace
+               {comment_join}
+               LEFT JOIN LATERAL (
+                    SELECT b.oid, b.xmin, bn.oid AS ns, bn.xmin AS ns_xmin
+                      FROM pg_type b JOIN pg_namespace bn ON bn.oid = b.typnamespace
+                     WHERE t.typtype IN ('d','r')
+                       AND b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.rngsubtype END
+                       AND b.oid >= {FIRST_USER_OID} AND b.typnamespace <> t.typnamespace
+                     LIMIT 1) b ON true
               WHERE {type_filter}"
-        );
+            )
+        };
         // Standalone composite types (`$1`: candidate row types' relations,
         // those of no relation read): their attributes.
         let composites = format!(
@@ -1010,8 +1083,9 @@ impl Queries {
             "SELECT tg.tgrelid::int8 AS relid, tg.tgname::text AS name,
                     pg_get_triggerdef(tg.oid, true) AS definition, tg.tgenabled::text AS enabled,
                     tg.oid::int8 AS k, tg.xmin::text AS x
-               FROM pg_trigger tg
-              WHERE tg.tgrelid = ANY($1) AND {TRIGGER_FILTER}"
+               FROM unnest($1::oid[]) AS m(rel)
+               JOIN pg_trigger tg ON tg.tgrelid = m.rel
+              WHERE {TRIGGER_FILTER}"
         );
         let policies =
             "SELECT p.polrelid::int8 AS relid, p.polname::text AS name, p.polcmd::text AS cmd,
@@ -1021,8 +1095,8 @@ impl Queries {
                     pg_get_expr(p.polqual, p.polrelid, true) AS using_expr,
                     pg_get_expr(p.polwithcheck, p.polrelid, true) AS check_expr,
                     p.oid::int8 AS k, p.xmin::text AS x
-               FROM pg_policy p
-              WHERE p.polrelid = ANY($1)"
+               FROM unnest($1::oid[]) AS m(rel)
+               JOIN pg_policy p ON p.polrelid = m.rel"
                 .to_owned();
         // Routines of the schemas: each attribute that defines one, so the
         // canonical text is built here (see `routine_from_row`).
@@ -1262,8 +1336,8 @@ impl Queries {
             columns,
             defaults,
             constraints,
-            indexes,
-            types,
+            indexes: Commented::new(indexes),
+            types: Commented::new(types),
             triggers,
             policies,
             routines,
@@ -1608,6 +1682,14 @@ async fn read_chunk(
     // Whether the database has user functions, collations, operators or
     // operator classes (for the objects outside).
     let mut has_callees = false;
+    // Whether the database has comments on user relations and types, and
+    // any row-level security policy at all.
+    let mut relation_comments = false;
+    let mut type_comments = false;
+    let mut has_policies = false;
+    // The tables with triggers (`relhastriggers`: foreign keys' internal
+    // ones count), the only ones whose triggers are asked for.
+    let mut triggered: Vec<Oid> = Vec::new();
     // The tables whose foreign keys or columns name another schema's table
     // or type (or may: a superset is only slower).
     let mut names_outside: Vec<Oid> = Vec::new();
@@ -1625,6 +1707,9 @@ async fn read_chunk(
             }
             database = row.try_get("database")?;
             has_callees = row.try_get("has_callees")?;
+            relation_comments = row.try_get("relation_comments")?;
+            type_comments = row.try_get("type_comments")?;
+            has_policies = row.try_get("has_policies")?;
         }
         let nspname: &str = row.try_get("nspname")?;
         let s = match position.get(nspname) {
@@ -1668,7 +1753,10 @@ async fn read_chunk(
         // columns are read.
         let mut comment = None;
         let mut comment_text = None;
-        for c in row.try_get::<Vec<String>, _>("comments")? {
+        for c in row
+            .try_get::<Option<Vec<String>>, _>("comments")?
+            .unwrap_or_default()
+        {
             let mut parts = c.splitn(3, ' ');
             let subid = number::<i16>(parts.next(), "a comment's column")?;
             let xmin = number::<u32>(parts.next(), "a comment's xmin")?;
@@ -1737,6 +1825,9 @@ async fn read_chunk(
                 options.extend(comment);
                 t.options = options;
                 t.grants = grants_of(&row, None, schema, &database)?;
+                if row.try_get::<bool, _>("relhastriggers")? {
+                    triggered.extend(oid_of(oid));
+                }
                 chunk.tables.insert(oid, (s, snap.tables.len()));
                 object_owners.push((
                     s,
@@ -1948,7 +2039,7 @@ async fn read_chunk(
     // context).
     let indexed: Vec<Oid> = tables.iter().chain(&matviews).copied().collect();
     let index_contexts: Vec<Oid> = contexts.iter().chain(&matviews).copied().collect();
-    let mut rows = sqlx::query(&queries.indexes)
+    let mut rows = sqlx::query(queries.indexes.get(relation_comments))
         .bind(&indexed)
         .bind(&index_contexts)
         .fetch(&mut *conn);
@@ -2014,62 +2105,67 @@ async fn read_chunk(
         table.indexes.push(index);
     }
 
-    let mut rows = sqlx::query(&queries.triggers)
-        .bind(&tables)
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Trigger)? else {
-            continue;
-        };
-        let definition: &str = row.try_get("definition")?;
-        table.triggers.push(Trigger {
-            name: row.try_get("name")?,
-            definition: strip(definition, schema),
-            state: match row.try_get::<&str, _>("enabled")? {
-                "D" => TriggerState::Disabled,
-                "R" => TriggerState::Replica,
-                "A" => TriggerState::Always,
-                _ => TriggerState::Enabled,
-            },
-        });
+    // Triggers, of the tables that have any (a table's own or its
+    // foreign keys' internal ones).
+    if !triggered.is_empty() {
+        let mut rows = sqlx::query(&queries.triggers)
+            .bind(&triggered)
+            .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Trigger)? else {
+                continue;
+            };
+            let definition: &str = row.try_get("definition")?;
+            table.triggers.push(Trigger {
+                name: row.try_get("name")?,
+                definition: strip(definition, schema),
+                state: match row.try_get::<&str, _>("enabled")? {
+                    "D" => TriggerState::Disabled,
+                    "R" => TriggerState::Replica,
+                    "A" => TriggerState::Always,
+                    _ => TriggerState::Enabled,
+                },
+            });
+        }
     }
-    drop(rows);
 
-    let mut rows = sqlx::query(&queries.policies)
-        .bind(&tables)
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Policy)? else {
-            continue;
-        };
-        let mut roles: Vec<String> = row
-            .try_get::<Vec<String>, _>("roles")?
-            .iter()
-            .map(|r| tenant_placeholder(r, schema, database))
-            .collect();
-        roles.sort();
-        let expr = |column: &str| -> Result<Option<String>, sqlx::Error> {
-            Ok(row
-                .try_get::<Option<&str>, _>(column)?
-                .map(|e| strip(e, schema)))
-        };
-        table.policies.push(Policy {
-            name: row.try_get("name")?,
-            command: match row.try_get::<&str, _>("cmd")? {
-                "r" => "select",
-                "a" => "insert",
-                "w" => "update",
-                "d" => "delete",
-                _ => "all",
-            }
-            .to_owned(),
-            permissive: row.try_get("permissive")?,
-            roles,
-            using: expr("using_expr")?,
-            with_check: expr("check_expr")?,
-        });
+    // Row-level security policies, when the database has any.
+    if has_policies {
+        let mut rows = sqlx::query(&queries.policies)
+            .bind(&tables)
+            .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Policy)? else {
+                continue;
+            };
+            let mut roles: Vec<String> = row
+                .try_get::<Vec<String>, _>("roles")?
+                .iter()
+                .map(|r| tenant_placeholder(r, schema, database))
+                .collect();
+            roles.sort();
+            let expr = |column: &str| -> Result<Option<String>, sqlx::Error> {
+                Ok(row
+                    .try_get::<Option<&str>, _>(column)?
+                    .map(|e| strip(e, schema)))
+            };
+            table.policies.push(Policy {
+                name: row.try_get("name")?,
+                command: match row.try_get::<&str, _>("cmd")? {
+                    "r" => "select",
+                    "a" => "insert",
+                    "w" => "update",
+                    "d" => "delete",
+                    _ => "all",
+                }
+                .to_owned(),
+                permissive: row.try_get("permissive")?,
+                roles,
+                using: expr("using_expr")?,
+                with_check: expr("check_expr")?,
+            });
+        }
     }
-    drop(rows);
 
     // Routines, only for the schemas that have any: most tenants have
     // none, and a database-per-tenant read would otherwise plan a query
@@ -2109,7 +2205,9 @@ async fn read_chunk(
     // Row types of no relation read: standalone composite types, or a
     // relation of an extension (told apart by the next query).
     let mut composites: HashMap<i64, CompositeRead> = HashMap::new();
-    let mut rows = sqlx::query(&queries.types).bind(schemas).fetch(&mut *conn);
+    let mut rows = sqlx::query(queries.types.get(type_comments))
+        .bind(schemas)
+        .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
             continue;
