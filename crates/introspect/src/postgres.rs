@@ -933,24 +933,32 @@ impl Queries {
                JOIN pg_constraint con ON con.conrelid = m.rel
               WHERE {CONSTRAINT_TYPES}"
         );
+        // An object's comment (`comment`, and its fingerprint item
+        // `h_comment`) for a query that reads comments, from the join it
+        // returns; NULLs and no join for one that does not.
+        let comment_of = |comments: bool, object: &str, class: &str| -> (String, String) {
+            if comments {
+                (
+                    format!("d.description AS comment, {description} AS h_comment"),
+                    format!(
+                        "LEFT JOIN pg_description d ON d.objoid = {object}
+                          AND d.classoid = '{class}'::regclass AND d.objsubid = 0"
+                    ),
+                )
+            } else {
+                (
+                    "NULL::text AS comment, NULL::int8 AS h_comment".to_owned(),
+                    String::new(),
+                )
+            }
+        };
         // Every index of the tables, those behind constraints too (they
         // carry NULLS NOT DISTINCT, and are fingerprinted); keys as attribute
         // numbers, only expression keys deparsed. The int2vector/oidvector
         // columns cast to 0-based arrays; the `[:]` slice makes them
         // ordinary 1-based ones.
         let indexes = |comments: bool| {
-            let (comment, comment_join) = if comments {
-                (
-                    format!("d.description AS comment, {description} AS h_comment"),
-                    "LEFT JOIN pg_description d ON d.objoid = ix.indexrelid
-                     AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0",
-                )
-            } else {
-                (
-                    "NULL::text AS comment, NULL::int8 AS h_comment".to_owned(),
-                    "",
-                )
-            };
+            let (comment, comment_join) = comment_of(comments, "ix.indexrelid", "pg_class");
             format!(
                 "SELECT ix.indrelid::int8 AS relid, ix.indexrelid::int8 AS indexrelid,
                     ic.relname::text AS index_name, ix.indisunique, am.amname::text AS amname,
@@ -989,18 +997,7 @@ impl Queries {
         // per such type (the LIMIT keeps the planner from joining all of
         // pg_type, a pass over every tenant's row types, for the few).
         let types = |comments: bool| {
-            let (comment, comment_join) = if comments {
-                (
-                    format!("d.description AS comment, {description} AS h_comment"),
-                    "LEFT JOIN pg_description d ON d.objoid = t.oid
-                     AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0",
-                )
-            } else {
-                (
-                    "NULL::text AS comment, NULL::int8 AS h_comment".to_owned(),
-                    "",
-                )
-            };
+            let (comment, comment_join) = comment_of(comments, "t.oid", "pg_type");
             format!(
             "WITH {TYPES_CTE}
              SELECT t.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
