@@ -663,8 +663,21 @@ async fn a_missing_truncated_or_removed_registry_is_an_error_not_a_new_one() {
         .await
         .unwrap();
     r.close().await;
-    // Let the closed pool's last checkpoint reach the file first.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Let the closed pool's last checkpoint reach the file first: the last
+    // connection to close folds the WAL in and removes it (a loaded
+    // machine can take longer than a fixed pause; a WAL left beside the
+    // garbage below would still hold the registry's pages).
+    let wal = format!("{}-wal", path.display());
+    for _ in 0..100 {
+        if !std::path::Path::new(&wal).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !std::path::Path::new(&wal).exists(),
+        "the closed registry's WAL must be folded in and removed"
+    );
 
     std::fs::write(&path, b"").unwrap();
     for attempt in [Registry::open(&path).await, Registry::create(&path).await] {
