@@ -675,10 +675,11 @@ const HAS_CALLEES: &str = "SELECT EXISTS (SELECT FROM pg_proc p WHERE p.oid >= 1
     OR EXISTS (SELECT FROM pg_opclass opc WHERE opc.oid >= 16384)";
 
 /// Whether the database has a comment on any user relation (a table, a
-/// view, a sequence, an index, or their columns), or on any user type: one
-/// pass over pg_description, which has no index on the class, so a read
-/// need not probe it once per relation, index and type when, as in most
-/// fleets, there is none.
+/// view, a sequence, an index, or their columns), and on any user type:
+/// a range of pg_description's index above `FirstNormalObjectId`, so a
+/// read need not probe it once per relation, index and type when, as in
+/// most fleets, there is none. Each is asked once per read (an uncorrelated
+/// subquery of the relations query's `nsx`).
 const HAS_RELATION_COMMENTS: &str = "SELECT EXISTS (SELECT FROM pg_description d
     WHERE d.classoid = 'pg_class'::regclass AND d.objoid >= 16384)";
 const HAS_TYPE_COMMENTS: &str = "SELECT EXISTS (SELECT FROM pg_description d
@@ -826,15 +827,17 @@ impl Queries {
                                          ARRAY(SELECT e.extname::text FROM pg_extension e
                                                 WHERE e.extnamespace = ns.oid) AS extensions,
                                          ARRAY(SELECT {extension} FROM pg_extension e
-                                                WHERE e.extnamespace = ns.oid) AS h_extensions
+                                                WHERE e.extnamespace = ns.oid) AS h_extensions,
+                                         ({HAS_RELATION_COMMENTS}) AS relation_comments,
+                                         ({HAS_TYPE_COMMENTS}) AS type_comments,
+                                         EXISTS (SELECT FROM pg_policy) AS has_policies
                                     FROM ns)
              SELECT current_setting('search_path') AS search_path, current_database()::text AS database,
                     ns.grants AS ns_grants, ns.h AS h_ns, ns.has_routines,
                     ns.extensions, ns.h_extensions,
                     ({HAS_CALLEES}) AS has_callees,
-                    ({HAS_RELATION_COMMENTS}) AS relation_comments, ({HAS_TYPE_COMMENTS}) AS type_comments,
-                    EXISTS (SELECT FROM pg_policy) AS has_policies,
-                    CASE WHEN ({HAS_RELATION_COMMENTS}) THEN
+                    ns.relation_comments, ns.type_comments, ns.has_policies,
+                    CASE WHEN ns.relation_comments THEN
                          ARRAY(SELECT d.objsubid::text || ' ' || d.xmin::text || ' ' || d.description
                                  FROM pg_description d
                                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
