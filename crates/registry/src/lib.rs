@@ -961,8 +961,32 @@ impl Registry {
             .collect()
     }
 
+    /// Closes the registry and folds its write-ahead log into the file, so
+    /// a closed registry is one file again (to copy, back up or move).
+    ///
+    /// The pool closes its connections at once, and SQLite removes the WAL
+    /// only when a closing connection knows it is the last: two closing
+    /// together can both miss it and leave the WAL behind. One more
+    /// connection, alone, checkpoints and settles it. Another process still
+    /// using the registry keeps the WAL, as it must; a registry removed
+    /// meanwhile is not recreated (`create_if_missing(false)`).
     pub async fn close(self) {
         self.pool.close().await;
+        let Ok(opts) = SqliteConnectOptions::from_str("sqlite://") else {
+            return;
+        };
+        let opts = opts
+            .filename(&self.path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(1))
+            .disable_statement_logging();
+        if let Ok(mut c) = opts.connect().await {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut c)
+                .await;
+            let _ = c.close().await;
+        }
     }
 }
 
