@@ -7,6 +7,7 @@
 //! lists (`= ANY($1)` / `IN (…)`) so a fleet of schema-per-tenant tenants
 //! is read in a few round trips, not one per tenant.
 
+mod column;
 mod error;
 pub mod mysql;
 mod pg_acl;

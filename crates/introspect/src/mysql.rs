@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection};
 use tenantry_model::naming::mysql as naming;
 use tenantry_model::normalize::{
     collapse_whitespace, mysql_normalize_expression, mysql_strip_int_display_width,
@@ -21,6 +21,7 @@ use tenantry_model::{
     Table, Trigger, TriggerState, View,
 };
 
+use crate::column::NamedColumns;
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
 
 /// How many databases one batch of catalog queries covers.
@@ -199,11 +200,11 @@ async fn fetch(
 }
 
 fn get(row: &MySqlRow, col: &str) -> Result<String, sqlx::Error> {
-    Ok(row.try_get::<Option<String>, _>(col)?.unwrap_or_default())
+    Ok(row.col::<Option<String>>(col)?.unwrap_or_default())
 }
 
 fn get_opt(row: &MySqlRow, col: &str) -> Result<Option<String>, sqlx::Error> {
-    row.try_get::<Option<String>, _>(col)
+    row.col::<Option<String>>(col)
 }
 
 async fn read_chunk(
@@ -372,7 +373,7 @@ async fn read_chunk(
         );
         let entry = fk_columns.entry(key).or_default();
         entry.parts.push((
-            row.try_get::<i64, _>("position")?,
+            row.col::<i64>("position")?,
             get(&row, "column_name")?,
             get(&row, "referenced_column_name")?,
         ));
@@ -423,7 +424,7 @@ async fn read_chunk(
             get(&row, "table_name")?,
             get(&row, "index_name")?,
         );
-        let seq = row.try_get::<i64, _>("seq")?;
+        let seq = row.col::<i64>("seq")?;
         index_parts.entry(key).or_default().push((seq, row));
     }
     for ((schema, table_name, index_name), mut parts) in index_parts {
@@ -618,7 +619,7 @@ fn column_from_row(
     table_collation: Option<&str>,
     flavor: Flavor,
 ) -> Result<Column, sqlx::Error> {
-    let ordinal: i64 = row.try_get("ordinal_position")?;
+    let ordinal: i64 = row.col("ordinal_position")?;
     let column_type = get(row, "column_type")?;
     let mut c = Column::new(
         get(row, "column_name")?,

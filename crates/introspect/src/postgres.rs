@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 
 use futures_util::TryStreamExt;
+use rustc_hash::FxHashMap;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueRef};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection};
 use tenantry_model::naming::postgres as naming;
 use tenantry_model::normalize::{collapse_whitespace, postgres_expression};
 use tenantry_model::own_schema::{strip_own_schema, TextKind};
@@ -26,6 +27,7 @@ use tenantry_model::{
     View,
 };
 
+use crate::column::NamedColumns;
 use crate::{describe, with_query_timeout, ConnectionUrl, Engine, IntrospectError, Timeouts};
 
 /// How many schemas one batch of catalog queries covers.
@@ -1355,8 +1357,8 @@ impl Queries {
 /// where each column sits in its table and its collation.
 #[derive(Default)]
 struct Attributes {
-    names: HashMap<(i64, i16), String>,
-    read: HashMap<(i64, i16), ColumnAt>,
+    names: FxHashMap<(i64, i16), String>,
+    read: FxHashMap<(i64, i16), ColumnAt>,
 }
 
 /// A column of a table read: its position in the table's columns, and its
@@ -1424,9 +1426,9 @@ struct TypeName {
 /// used are looked up, in one query: a thousand tenants use a few dozen.
 #[derive(Default)]
 struct Names {
-    types: HashMap<(u32, i32), TypeName>,
-    opclasses: HashMap<i64, String>,
-    collations: HashMap<i64, String>,
+    types: FxHashMap<(u32, i32), TypeName>,
+    opclasses: FxHashMap<i64, String>,
+    collations: FxHashMap<i64, String>,
 }
 
 impl Names {
@@ -1507,11 +1509,11 @@ struct Chunk {
     snaps: Vec<SchemaSnapshot>,
     digests: Vec<Digest>,
     /// Every relation read: its schema and name, by oid.
-    relations: HashMap<i64, (usize, String)>,
+    relations: FxHashMap<i64, (usize, String)>,
     /// Tables by oid: their schema and position in that snapshot's tables.
-    tables: HashMap<i64, (usize, usize)>,
+    tables: FxHashMap<i64, (usize, usize)>,
     /// Views by oid: their schema and position in that snapshot's views.
-    views: HashMap<i64, (usize, usize)>,
+    views: FxHashMap<i64, (usize, usize)>,
 }
 
 impl Chunk {
@@ -1538,11 +1540,11 @@ impl Chunk {
         row: &PgRow,
         catalog: Catalog,
     ) -> Result<Option<RowTable<'_>>, sqlx::Error> {
-        let relid: i64 = row.try_get("relid")?;
+        let relid: i64 = row.col("relid")?;
         let Some((table, schema, digest)) = self.table(relid) else {
             return Ok(None);
         };
-        digest.add_row(catalog, row.try_get("k")?, row.try_get("x")?);
+        digest.add_row(catalog, row.col("k")?, row.col("x")?);
         Ok(Some((relid, table, schema, digest)))
     }
 }
@@ -1556,18 +1558,18 @@ fn index_carries(
     options: &mut Vec<String>,
     digest: &mut Digest,
 ) -> Result<i64, sqlx::Error> {
-    let indexrelid: i64 = row.try_get("indexrelid")?;
-    digest.add_row(Catalog::Class, indexrelid, row.try_get("x_class")?);
-    let name: &str = row.try_get("index_name")?;
-    if row.try_get::<bool, _>("indisreplident")? {
+    let indexrelid: i64 = row.col("indexrelid")?;
+    digest.add_row(Catalog::Class, indexrelid, row.col("x_class")?);
+    let name: &str = row.col("index_name")?;
+    if row.col::<bool>("indisreplident")? {
         options.push(format!("replica_identity=index {name}"));
     }
-    if let Some(storage) = row.try_get::<Option<Vec<String>>, _>("index_options")? {
+    if let Some(storage) = row.col::<Option<Vec<String>>>("index_options")? {
         options.push(format!("index_options({name})={}", storage.join(",")));
     }
     // Its comment, an option as on MySQL (format v6).
-    digest.add(row.try_get("h_comment")?);
-    if let Some(comment) = row.try_get::<Option<&str>, _>("comment")? {
+    digest.add(row.col("h_comment")?);
+    if let Some(comment) = row.col::<Option<&str>>("comment")? {
         let comment = tenantry_model::quote::postgres_literal(comment);
         options.push(format!("index_comment({name})={comment}"));
     }
@@ -1666,9 +1668,9 @@ async fn read_chunk(
         names: Vec::new(),
         snaps: Vec::new(),
         digests: Vec::new(),
-        relations: HashMap::new(),
-        tables: HashMap::new(),
-        views: HashMap::new(),
+        relations: FxHashMap::default(),
+        tables: FxHashMap::default(),
+        views: FxHashMap::default(),
     };
     let mut position: HashMap<String, usize> = HashMap::new();
     // Sequences with the column that owns them, when one does.
@@ -1701,17 +1703,17 @@ async fn read_chunk(
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         if database.is_empty() {
-            let search_path: String = row.try_get("search_path")?;
+            let search_path: String = row.col("search_path")?;
             if search_path != CATALOG_SEARCH_PATH {
                 return Ok(Read::SearchPath(search_path));
             }
-            database = row.try_get("database")?;
-            has_callees = row.try_get("has_callees")?;
-            relation_comments = row.try_get("relation_comments")?;
-            type_comments = row.try_get("type_comments")?;
-            has_policies = row.try_get("has_policies")?;
+            database = row.col("database")?;
+            has_callees = row.col("has_callees")?;
+            relation_comments = row.col("relation_comments")?;
+            type_comments = row.col("type_comments")?;
+            has_policies = row.col("has_policies")?;
         }
-        let nspname: &str = row.try_get("nspname")?;
+        let nspname: &str = row.col("nspname")?;
         let s = match position.get(nspname) {
             Some(&s) => s,
             None => {
@@ -1722,39 +1724,39 @@ async fn read_chunk(
                 let mut snap = SchemaSnapshot::new(Engine::Postgres);
                 snap.grants = grants_in(&row, "ns_grants", None, nspname, &database)?;
                 snap.extensions = row
-                    .try_get::<Vec<String>, _>("extensions")?
+                    .col::<Vec<String>>("extensions")?
                     .into_iter()
                     .map(|name| Extension { name })
                     .collect();
                 chunk.snaps.push(snap);
                 let mut digest = Digest::default();
-                digest.add(row.try_get("h_ns")?);
-                for h in row.try_get::<Vec<Option<i64>>, _>("h_extensions")? {
+                digest.add(row.col("h_ns")?);
+                for h in row.col::<Vec<Option<i64>>>("h_extensions")? {
                     digest.add(h);
                 }
                 chunk.digests.push(digest);
-                has_routines.push(row.try_get::<bool, _>("has_routines")?);
-                schema_owners.push(row.try_get("ns_owner")?);
+                has_routines.push(row.col::<bool>("has_routines")?);
+                schema_owners.push(row.col("ns_owner")?);
                 s
             }
         };
         // A schema without relations.
-        let Some(oid) = row.try_get::<Option<i64>, _>("oid")? else {
+        let Some(oid) = row.col::<Option<i64>>("oid")? else {
             continue;
         };
         let schema = &chunk.names[s];
         let snap = &mut chunk.snaps[s];
         let digest = &mut chunk.digests[s];
-        digest.add_row(Catalog::Class, oid, row.try_get("x")?);
-        digest.add(row.try_get("h_rule")?);
-        digest.add_row(Catalog::Sequence, oid, row.try_get("x_seq")?);
+        digest.add_row(Catalog::Class, oid, row.col("x")?);
+        digest.add(row.col("h_rule")?);
+        digest.add_row(Catalog::Sequence, oid, row.col("x_seq")?);
         // Comments on the relation (`objsubid` 0) and, on a table or a view, its
         // columns, `objsubid xmin text`: the columns' are named once the
         // columns are read.
         let mut comment = None;
         let mut comment_text = None;
         for c in row
-            .try_get::<Option<Vec<String>>, _>("comments")?
+            .col::<Option<Vec<String>>>("comments")?
             .unwrap_or_default()
         {
             let mut parts = c.splitn(3, ' ');
@@ -1771,9 +1773,9 @@ async fn read_chunk(
                 column_comments.push((oid, subid, text.to_owned()));
             }
         }
-        let name: String = row.try_get("relname")?;
-        let relkind: String = row.try_get("relkind")?;
-        let reloptions: Option<Vec<String>> = row.try_get("reloptions")?;
+        let name: String = row.col("relname")?;
+        let relkind: String = row.col("relkind")?;
+        let reloptions: Option<Vec<String>> = row.col("reloptions")?;
         let mut options: Vec<String> = reloptions.unwrap_or_default();
         match relkind.as_str() {
             "r" | "p" => {
@@ -1781,33 +1783,30 @@ async fn read_chunk(
                 if relkind == "p" {
                     t.kind = TableKind::Partitioned;
                 }
-                if row.try_get::<&str, _>("persistence")? == "u" {
+                if row.col::<&str>("persistence")? == "u" {
                     options.push("persistence=unlogged".into());
                 }
-                if row.try_get::<bool, _>("relrowsecurity")? {
+                if row.col::<bool>("relrowsecurity")? {
                     options.push("row_security=enabled".into());
                 }
-                if row.try_get::<bool, _>("relforcerowsecurity")? {
+                if row.col::<bool>("relforcerowsecurity")? {
                     options.push("row_security=forced".into());
                 }
                 // REPLICA IDENTITY USING INDEX is an option of that index.
-                match row.try_get::<&str, _>("replident")? {
+                match row.col::<&str>("replident")? {
                     "f" => options.push("replica_identity=full".into()),
                     "n" => options.push("replica_identity=nothing".into()),
                     _ => {}
                 }
-                if let Some(key) = row.try_get::<Option<&str>, _>("partition_key")? {
+                if let Some(key) = row.col::<Option<&str>>("partition_key")? {
                     options.push(format!("partition_by={}", strip(key, schema)));
                 }
-                if let Some(bound) = row.try_get::<Option<&str>, _>("partition_of")? {
+                if let Some(bound) = row.col::<Option<&str>>("partition_of")? {
                     options.push(format!("partition_of={}", strip(bound, schema)));
                 }
                 // Rewrite rules, `oid xmin length name definition`, the
                 // name's length in characters (a name may hold spaces).
-                for rule in row
-                    .try_get::<Option<Vec<String>>, _>("rules")?
-                    .unwrap_or_default()
-                {
+                for rule in row.col::<Option<Vec<String>>>("rules")?.unwrap_or_default() {
                     let mut parts = rule.splitn(4, ' ');
                     let key = number::<i64>(parts.next(), "a rule's oid")?;
                     let xmin = number::<u32>(parts.next(), "a rule's xmin")?;
@@ -1825,21 +1824,17 @@ async fn read_chunk(
                 options.extend(comment);
                 t.options = options;
                 t.grants = grants_of(&row, None, schema, &database)?;
-                if row.try_get::<bool, _>("relhastriggers")? {
+                if row.col::<bool>("relhastriggers")? {
                     triggered.extend(oid_of(oid));
                 }
                 chunk.tables.insert(oid, (s, snap.tables.len()));
-                object_owners.push((
-                    s,
-                    Owned::Table(snap.tables.len()),
-                    row.try_get("owner_oid")?,
-                ));
+                object_owners.push((s, Owned::Table(snap.tables.len()), row.col("owner_oid")?));
                 snap.tables.push(t);
             }
             "v" | "m" => {
                 chunk.views.insert(oid, (s, snap.views.len()));
-                object_owners.push((s, Owned::View(snap.views.len()), row.try_get("owner_oid")?));
-                let def: Option<&str> = row.try_get("viewdef")?;
+                object_owners.push((s, Owned::View(snap.views.len()), row.col("owner_oid")?));
+                let def: Option<&str> = row.col("viewdef")?;
                 options.extend(comment);
                 snap.views.push(View {
                     owner: None,
@@ -1891,34 +1886,34 @@ async fn read_chunk(
         .bind(&with_views)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let relid: i64 = row.try_get("relid")?;
+        let relid: i64 = row.col("relid")?;
         if let Some(&(s, v)) = chunk.views.get(&relid) {
             // A view's column: counted, named (a materialized view's
             // indexes refer to it), and its privileges the view's.
             let digest = &mut chunk.digests[s];
-            digest.add_row(Catalog::Attribute, row.try_get("k")?, row.try_get("x")?);
-            let name: String = row.try_get("attname")?;
+            digest.add_row(Catalog::Attribute, row.col("k")?, row.col("x")?);
+            let name: String = row.col("attname")?;
             let grants = grants_of(&row, Some(&name), &chunk.names[s], database)?;
             chunk.snaps[s].views[v].grants.extend(grants);
-            attrs.names.insert((relid, row.try_get("attnum")?), name);
+            attrs.names.insert((relid, row.col("attnum")?), name);
             continue;
         }
         let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::Attribute)? else {
             continue;
         };
-        let attnum: i16 = row.try_get("attnum")?;
+        let attnum: i16 = row.col("attnum")?;
         let column = column_from_row(&row)?;
         let grants = grants_of(&row, Some(&column.name), schema, database)?;
         table.grants.extend(grants);
 
         let at = ColumnAt {
             index: table.columns.len(),
-            collation: row.try_get("collation_oid")?,
+            collation: row.col("collation_oid")?,
         };
         // A column's compression (when not the server's default) is an
         // option of its table; its storage, when it differs from its
         // type's, once the type is known.
-        let compression: &str = row.try_get("compression")?;
+        let compression: &str = row.col("compression")?;
         if !compression.is_empty() {
             table.options.push(format!(
                 "compression({})={}",
@@ -1929,9 +1924,9 @@ async fn read_chunk(
         typed.push(TypedColumn {
             relid,
             at,
-            ty: row.try_get("type_oid")?,
-            typmod: row.try_get("typmod")?,
-            storage: row.try_get::<String, _>("storage")?,
+            ty: row.col("type_oid")?,
+            typmod: row.col("typmod")?,
+            storage: row.col::<String>("storage")?,
         });
         attrs.names.insert((relid, attnum), column.name.clone());
         attrs.read.insert((relid, attnum), at);
@@ -1976,7 +1971,7 @@ async fn read_chunk(
         let Some((relid, table, schema, _)) = chunk.row_table(&row, Catalog::AttrDef)? else {
             continue;
         };
-        let attnum: i16 = row.try_get("attnum")?;
+        let attnum: i16 = row.col("attnum")?;
         let Some(column) = attrs
             .read
             .get(&(relid, attnum))
@@ -1984,7 +1979,7 @@ async fn read_chunk(
         else {
             continue;
         };
-        let expression: Option<&str> = row.try_get("expression")?;
+        let expression: Option<&str> = row.col("expression")?;
         let Some(expression) = expression.map(|e| strip(e, schema)) else {
             continue;
         };
@@ -2002,34 +1997,30 @@ async fn read_chunk(
         .fetch(&mut *conn);
     // Indexes that implement a primary key, unique or exclusion constraint
     // are read as that constraint, not as an index.
-    let mut constraint_indexes: HashMap<i64, bool> = HashMap::new();
+    let mut constraint_indexes: FxHashMap<i64, bool> = FxHashMap::default();
     while let Some(row) = rows.try_next().await? {
         let Some((relid, ..)) = chunk.row_table(&row, Catalog::Constraint)? else {
             continue;
         };
-        let contype: String = row.try_get("contype")?;
+        let contype: String = row.col("contype")?;
         if matches!(contype.as_str(), "p" | "u" | "x") {
-            constraint_indexes.insert(row.try_get("conindid")?, false);
+            constraint_indexes.insert(row.col("conindid")?, false);
         }
         constraints.push(ConstraintRow {
             relid,
-            name: row.try_get("conname")?,
+            name: row.col("conname")?,
             contype,
-            conindid: row.try_get("conindid")?,
-            conkey: row
-                .try_get::<Option<Vec<i16>>, _>("conkey")?
-                .unwrap_or_default(),
-            confrelid: row.try_get::<Option<i64>, _>("confrelid")?.unwrap_or(0),
-            confkey: row
-                .try_get::<Option<Vec<i16>>, _>("confkey")?
-                .unwrap_or_default(),
-            on_update: row.try_get("confupdtype")?,
-            on_delete: row.try_get("confdeltype")?,
-            match_type: row.try_get("confmatchtype")?,
-            deferrable: row.try_get("condeferrable")?,
-            deferred: row.try_get("condeferred")?,
-            validated: row.try_get("convalidated")?,
-            definition: row.try_get("definition")?,
+            conindid: row.col("conindid")?,
+            conkey: row.col::<Option<Vec<i16>>>("conkey")?.unwrap_or_default(),
+            confrelid: row.col::<Option<i64>>("confrelid")?.unwrap_or(0),
+            confkey: row.col::<Option<Vec<i16>>>("confkey")?.unwrap_or_default(),
+            on_update: row.col("confupdtype")?,
+            on_delete: row.col("confdeltype")?,
+            match_type: row.col("confmatchtype")?,
+            deferrable: row.col("condeferrable")?,
+            deferred: row.col("condeferred")?,
+            validated: row.col("convalidated")?,
+            definition: row.col("definition")?,
         });
     }
     drop(rows);
@@ -2044,10 +2035,10 @@ async fn read_chunk(
         .bind(&index_contexts)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let relid: i64 = row.try_get("relid")?;
+        let relid: i64 = row.col("relid")?;
         if let Some(&(s, v)) = chunk.views.get(&relid) {
             let digest = &mut chunk.digests[s];
-            digest.add_row(Catalog::Index, row.try_get("k")?, row.try_get("x")?);
+            digest.add_row(Catalog::Index, row.col("k")?, row.col("x")?);
             index_carries(&row, &mut chunk.snaps[s].views[v].options, digest)?;
             index_rows.push(IndexRow::from_row(&row)?);
             continue;
@@ -2057,7 +2048,7 @@ async fn read_chunk(
         };
         let indexrelid = index_carries(&row, &mut table.options, digest)?;
         if let Some(nulls_not_distinct) = constraint_indexes.get_mut(&indexrelid) {
-            *nulls_not_distinct = row.try_get("nulls_not_distinct")?;
+            *nulls_not_distinct = row.col("nulls_not_distinct")?;
             continue;
         }
         index_rows.push(IndexRow::from_row(&row)?);
@@ -2115,11 +2106,11 @@ async fn read_chunk(
             let Some((_, table, schema, _)) = chunk.row_table(&row, Catalog::Trigger)? else {
                 continue;
             };
-            let definition: &str = row.try_get("definition")?;
+            let definition: &str = row.col("definition")?;
             table.triggers.push(Trigger {
-                name: row.try_get("name")?,
+                name: row.col("name")?,
                 definition: strip(definition, schema),
-                state: match row.try_get::<&str, _>("enabled")? {
+                state: match row.col::<&str>("enabled")? {
                     "D" => TriggerState::Disabled,
                     "R" => TriggerState::Replica,
                     "A" => TriggerState::Always,
@@ -2139,19 +2130,17 @@ async fn read_chunk(
                 continue;
             };
             let mut roles: Vec<String> = row
-                .try_get::<Vec<String>, _>("roles")?
+                .col::<Vec<String>>("roles")?
                 .iter()
                 .map(|r| tenant_placeholder(r, schema, database))
                 .collect();
             roles.sort();
             let expr = |column: &str| -> Result<Option<String>, sqlx::Error> {
-                Ok(row
-                    .try_get::<Option<&str>, _>(column)?
-                    .map(|e| strip(e, schema)))
+                Ok(row.col::<Option<&str>>(column)?.map(|e| strip(e, schema)))
             };
             table.policies.push(Policy {
-                name: row.try_get("name")?,
-                command: match row.try_get::<&str, _>("cmd")? {
+                name: row.col("name")?,
+                command: match row.col::<&str>("cmd")? {
                     "r" => "select",
                     "a" => "insert",
                     "w" => "update",
@@ -2159,7 +2148,7 @@ async fn read_chunk(
                     _ => "all",
                 }
                 .to_owned(),
-                permissive: row.try_get("permissive")?,
+                permissive: row.col("permissive")?,
                 roles,
                 using: expr("using_expr")?,
                 with_check: expr("check_expr")?,
@@ -2183,56 +2172,56 @@ async fn read_chunk(
             .bind(&with_routines)
             .fetch(&mut *conn);
         while let Some(row) = rows.try_next().await? {
-            let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+            let Some(&s) = position.get(row.col::<&str>("nspname")?) else {
                 continue;
             };
-            let oid: i64 = row.try_get("k")?;
-            chunk.digests[s].add_row(Catalog::Proc, oid, row.try_get("x")?);
-            chunk.digests[s].add(row.try_get("h_comment")?);
+            let oid: i64 = row.col("k")?;
+            chunk.digests[s].add_row(Catalog::Proc, oid, row.col("x")?);
+            chunk.digests[s].add(row.col("h_comment")?);
             let mut routine = routine_from_row(&row, &chunk.names[s], database)?;
-            if let Some(c) = row.try_get::<Option<&str>, _>("comment")? {
+            if let Some(c) = row.col::<Option<&str>>("comment")? {
                 let comment = tenantry_model::quote::postgres_literal(c);
                 routine
                     .definition
                     .push_str(&format!("\nCOMMENT {comment};"));
             }
             let at = chunk.snaps[s].routines.len();
-            object_owners.push((s, Owned::Routine(at), row.try_get("owner_oid")?));
+            object_owners.push((s, Owned::Routine(at), row.col("owner_oid")?));
             chunk.snaps[s].routines.push(routine);
         }
     }
 
     // Row types of no relation read: standalone composite types, or a
     // relation of an extension (told apart by the next query).
-    let mut composites: HashMap<i64, CompositeRead> = HashMap::new();
+    let mut composites: FxHashMap<i64, CompositeRead> = FxHashMap::default();
     let mut rows = sqlx::query(queries.types.get(type_comments))
         .bind(schemas)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let Some(&s) = position.get(row.try_get::<&str, _>("nspname")?) else {
+        let Some(&s) = position.get(row.col::<&str>("nspname")?) else {
             continue;
         };
         let digest = &mut chunk.digests[s];
-        digest.add_row(Catalog::Type, row.try_get("k")?, row.try_get("x")?);
-        let labels: Option<Vec<Option<i64>>> = row.try_get("h_labels")?;
+        digest.add_row(Catalog::Type, row.col("k")?, row.col("x")?);
+        let labels: Option<Vec<Option<i64>>> = row.col("h_labels")?;
         for h in labels.unwrap_or_default() {
             digest.add(h);
         }
-        let constraints: Option<Vec<Option<i64>>> = row.try_get("h_constraints")?;
+        let constraints: Option<Vec<Option<i64>>> = row.col("h_constraints")?;
         for h in constraints.unwrap_or_default() {
             digest.add(h);
         }
-        digest.add(row.try_get("h_comment")?);
+        digest.add(row.col("h_comment")?);
         // A domain's base type in another schema prints qualified in its
         // definition: counted and listed like the other objects it names.
-        if let Some(oid) = row.try_get::<Option<i64>, _>("base_oid")? {
+        if let Some(oid) = row.col::<Option<i64>>("base_oid")? {
             digest.add_outside_type(
-                (oid, row.try_get("x_base")?),
-                (row.try_get("base_ns")?, row.try_get("x_base_ns")?),
+                (oid, row.col("x_base")?),
+                (row.col("base_ns")?, row.col("x_base_ns")?),
             );
         }
-        let comment: Option<String> = row.try_get("comment")?;
-        let typtype: &str = row.try_get("typtype")?;
+        let comment: Option<String> = row.col("comment")?;
+        let typtype: &str = row.col("typtype")?;
         if typtype == "d" || typtype == "r" {
             let mut ty = if typtype == "d" {
                 domain_from_row(&row, &chunk.names[s], database)?
@@ -2241,19 +2230,19 @@ async fn read_chunk(
             };
             ty.comment = comment;
             let at = chunk.snaps[s].types.len();
-            object_owners.push((s, Owned::Type(at), row.try_get("owner_oid")?));
+            object_owners.push((s, Owned::Type(at), row.col("owner_oid")?));
             chunk.snaps[s].types.push(ty);
             continue;
         }
-        if let Some(relid) = row.try_get::<Option<i64>, _>("typrelid")? {
+        if let Some(relid) = row.col::<Option<i64>>("typrelid")? {
             if !chunk.relations.contains_key(&relid) {
                 composites.insert(
                     relid,
                     CompositeRead {
                         at: s,
-                        name: row.try_get("typname")?,
+                        name: row.col("typname")?,
                         grants: grants_of(&row, None, &chunk.names[s], database)?,
-                        owner: row.try_get("owner_oid")?,
+                        owner: row.col("owner_oid")?,
                         comment: comment.clone(),
                     },
                 );
@@ -2261,12 +2250,12 @@ async fn read_chunk(
         }
         if typtype == "e" {
             let at = chunk.snaps[s].enums.len();
-            object_owners.push((s, Owned::Enum(at), row.try_get("owner_oid")?));
+            object_owners.push((s, Owned::Enum(at), row.col("owner_oid")?));
             chunk.snaps[s].enums.push(EnumType {
                 owner: None,
-                name: row.try_get("typname")?,
+                name: row.col("typname")?,
                 labels: row
-                    .try_get::<Option<Vec<String>>, _>("labels")?
+                    .col::<Option<Vec<String>>>("labels")?
                     .unwrap_or_default(),
                 grants: grants_of(&row, None, &chunk.names[s], database)?,
                 comment,
@@ -2287,17 +2276,17 @@ async fn read_chunk(
                 grants,
                 owner,
                 comment,
-            }) = composites.remove(&row.try_get::<i64, _>("oid")?)
+            }) = composites.remove(&row.col::<i64>("oid")?)
             else {
                 continue;
             };
             let digest = &mut chunk.digests[s];
-            digest.add(row.try_get("h_class")?);
-            for h in row.try_get::<Vec<Option<i64>>, _>("h_attributes")? {
+            digest.add(row.col("h_class")?);
+            for h in row.col::<Vec<Option<i64>>>("h_attributes")? {
                 digest.add(h);
             }
             // Its attributes' types in another schema, `oid xmin ns xmin`.
-            for named in row.try_get::<Vec<String>, _>("named_types")? {
+            for named in row.col::<Vec<String>>("named_types")? {
                 let mut parts = named.split(' ');
                 let oid = number::<i64>(parts.next(), "a type's oid")?;
                 let xmin = number::<u32>(parts.next(), "a type's xmin")?;
@@ -2305,7 +2294,7 @@ async fn read_chunk(
                 let ns_xmin = number::<u32>(parts.next(), "a schema's xmin")?;
                 digest.add_outside_type((oid, Some(Xmin(xmin))), (ns, Some(Xmin(ns_xmin))));
             }
-            let attributes: Vec<String> = row.try_get("attributes")?;
+            let attributes: Vec<String> = row.col("attributes")?;
             let schema = &chunk.names[s];
             object_owners.push((s, Owned::Type(chunk.snaps[s].types.len()), owner));
             chunk.snaps[s].types.push(UserType {
@@ -2472,7 +2461,7 @@ async fn mark_owners(
     schema_owners: &[i64],
     database: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut counts: Vec<HashMap<i64, usize>> = vec![HashMap::new(); chunk.names.len()];
+    let mut counts: Vec<FxHashMap<i64, usize>> = vec![FxHashMap::default(); chunk.names.len()];
     for (s, _, owner) in owners {
         *counts[*s].entry(*owner).or_default() += 1;
     }
@@ -2502,7 +2491,7 @@ async fn mark_owners(
         return Ok(());
     }
     let oids = distinct_oids(odd.iter().map(|(_, _, o)| *o));
-    let roles: HashMap<i64, String> =
+    let roles: FxHashMap<i64, String> =
         sqlx::query_as("SELECT oid::int8, rolname::text FROM pg_roles WHERE oid = ANY($1)")
             .bind(&oids)
             .fetch_all(&mut *conn)
@@ -2536,12 +2525,12 @@ async fn mark_owners(
 async fn outside_relations(
     conn: &mut PgConnection,
     oids: impl Iterator<Item = i64>,
-    read: &HashMap<i64, (usize, String)>,
+    read: &FxHashMap<i64, (usize, String)>,
     attrs: &mut Attributes,
-) -> Result<HashMap<i64, (String, String)>, sqlx::Error> {
+) -> Result<FxHashMap<i64, (String, String)>, sqlx::Error> {
     let outside = distinct_oids(oids.filter(|t| !read.contains_key(t)));
     if outside.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(FxHashMap::default());
     }
     let rows: Vec<(i64, i16, String)> = sqlx::query_as(
         "SELECT attrelid::int8, attnum, attname::text FROM pg_attribute
@@ -2575,14 +2564,14 @@ struct SequenceRead {
 
 /// A sequence from its relation's row.
 fn sequence_from_row(row: &PgRow, name: &str) -> Result<Option<SequenceRead>, sqlx::Error> {
-    let Some(data_type) = row.try_get::<Option<String>, _>("seq_type")? else {
+    let Some(data_type) = row.col::<Option<String>>("seq_type")? else {
         return Ok(None);
     };
-    let dependency = row.try_get::<Option<&str>, _>("dependency")?;
+    let dependency = row.col::<Option<&str>>("dependency")?;
     let owner = match dependency {
         Some(_) => row
-            .try_get::<Option<i64>, _>("owner")?
-            .zip(row.try_get::<Option<i16>, _>("owner_column")?),
+            .col::<Option<i64>>("owner")?
+            .zip(row.col::<Option<i16>>("owner_column")?),
         None => None,
     };
     Ok(Some(SequenceRead {
@@ -2591,12 +2580,12 @@ fn sequence_from_row(row: &PgRow, name: &str) -> Result<Option<SequenceRead>, sq
         sequence: Sequence {
             name: name.to_owned(),
             data_type,
-            start: row.try_get("seqstart")?,
-            increment: row.try_get("seqincrement")?,
-            min_value: row.try_get("seqmin")?,
-            max_value: row.try_get("seqmax")?,
-            cache: row.try_get("seqcache")?,
-            cycle: row.try_get("seqcycle")?,
+            start: row.col("seqstart")?,
+            increment: row.col("seqincrement")?,
+            min_value: row.col("seqmin")?,
+            max_value: row.col("seqmax")?,
+            cache: row.col("seqcache")?,
+            cycle: row.col("seqcycle")?,
             owned_by: None,
             grants: Vec::new(),
             comment: None,
@@ -2609,29 +2598,29 @@ fn sequence_from_row(row: &PgRow, name: &str) -> Result<Option<SequenceRead>, sq
 /// the text changes exactly when one of them does. In `SET` values, a
 /// list element naming the tenant's own schema reads `{tenant}`.
 fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine, sqlx::Error> {
-    let name: String = row.try_get("name")?;
-    let kind = match row.try_get::<&str, _>("kind")? {
+    let name: String = row.col("name")?;
+    let kind = match row.col::<&str>("kind")? {
         "p" => "procedure",
         "a" => "aggregate",
         "w" => "window",
         _ => "function",
     };
-    let identity: &str = row.try_get("identity")?;
-    let arguments: &str = row.try_get("arguments")?;
+    let identity: &str = row.col("identity")?;
+    let arguments: &str = row.col("arguments")?;
     let quoted = tenantry_model::quote::postgres(&name);
     let mut def = if kind == "aggregate" {
-        let transition: Option<&str> = row.try_get("agg_transition")?;
-        let state: Option<&str> = row.try_get("agg_state")?;
+        let transition: Option<&str> = row.col("agg_transition")?;
+        let state: Option<&str> = row.col("agg_state")?;
         let mut d = format!(
             "CREATE AGGREGATE {quoted}({}) (SFUNC = {}, STYPE = {}",
             strip_names(arguments, schema),
             strip_names(transition.unwrap_or_default(), schema),
             strip_names(state.unwrap_or_default(), schema)
         );
-        if let Some(f) = row.try_get::<Option<&str>, _>("agg_final")? {
+        if let Some(f) = row.col::<Option<&str>>("agg_final")? {
             d.push_str(&format!(", FINALFUNC = {}", strip_names(f, schema)));
         }
-        if let Some(i) = row.try_get::<Option<&str>, _>("agg_init")? {
+        if let Some(i) = row.col::<Option<&str>>("agg_init")? {
             d.push_str(&format!(
                 ", INITCOND = {}",
                 tenantry_model::quote::postgres_literal(i)
@@ -2649,38 +2638,38 @@ fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine
             },
             strip_names(arguments, schema)
         );
-        if let Some(result) = row.try_get::<Option<&str>, _>("result")? {
+        if let Some(result) = row.col::<Option<&str>>("result")? {
             d.push_str(&format!(" RETURNS {}", strip_names(result, schema)));
         }
-        let language: &str = row.try_get("language")?;
+        let language: &str = row.col("language")?;
         d.push_str(&format!("\n    LANGUAGE {language}"));
         if kind != "procedure" {
-            d.push_str(match row.try_get::<&str, _>("volatility")? {
+            d.push_str(match row.col::<&str>("volatility")? {
                 "i" => " IMMUTABLE",
                 "s" => " STABLE",
                 _ => " VOLATILE",
             });
-            if row.try_get::<bool, _>("strict")? {
+            if row.col::<bool>("strict")? {
                 d.push_str(" STRICT");
             }
-            if row.try_get::<bool, _>("leakproof")? {
+            if row.col::<bool>("leakproof")? {
                 d.push_str(" LEAKPROOF");
             }
-            d.push_str(match row.try_get::<&str, _>("parallel")? {
+            d.push_str(match row.col::<&str>("parallel")? {
                 "s" => " PARALLEL SAFE",
                 "r" => " PARALLEL RESTRICTED",
                 _ => " PARALLEL UNSAFE",
             });
-            d.push_str(&format!(" COST {}", row.try_get::<f64, _>("cost")?));
-            if row.try_get::<bool, _>("returns_set")? {
-                d.push_str(&format!(" ROWS {}", row.try_get::<f64, _>("rows")?));
+            d.push_str(&format!(" COST {}", row.col::<f64>("cost")?));
+            if row.col::<bool>("returns_set")? {
+                d.push_str(&format!(" ROWS {}", row.col::<f64>("rows")?));
             }
         }
-        if row.try_get::<bool, _>("security_definer")? {
+        if row.col::<bool>("security_definer")? {
             d.push_str(" SECURITY DEFINER");
         }
         let mut config = row
-            .try_get::<Option<Vec<String>>, _>("config")?
+            .col::<Option<Vec<String>>>("config")?
             .unwrap_or_default();
         config.sort();
         for setting in config {
@@ -2692,10 +2681,10 @@ fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine
             };
             d.push_str(&format!("\n    SET {key} = {value}"));
         }
-        match row.try_get::<Option<&str>, _>("sql_body")? {
+        match row.col::<Option<&str>>("sql_body")? {
             Some(body) => d.push_str(&format!("\n{}", strip(body.trim(), schema))),
             None => {
-                let source: &str = row.try_get("source")?;
+                let source: &str = row.col("source")?;
                 d.push_str(&format!(
                     "\nAS $body${}$body$",
                     strip(&normalise_body(source), schema)
@@ -2718,25 +2707,25 @@ fn routine_from_row(row: &PgRow, schema: &str, database: &str) -> Result<Routine
 /// A domain from its type's row: base type, collation, default, NOT NULL
 /// and its constraints by name, as `CREATE DOMAIN` would give them.
 fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType, sqlx::Error> {
-    let mut d = strip_names(row.try_get::<&str, _>("domain_base")?, schema);
-    if let Some(c) = row.try_get::<Option<&str>, _>("domain_collation")? {
+    let mut d = strip_names(row.col::<&str>("domain_base")?, schema);
+    if let Some(c) = row.col::<Option<&str>>("domain_collation")? {
         d.push_str(&format!(" COLLATE {}", tenantry_model::quote::postgres(c)));
     }
-    if let Some(default) = row.try_get::<Option<&str>, _>("domain_default")? {
+    if let Some(default) = row.col::<Option<&str>>("domain_default")? {
         d.push_str(&format!(" DEFAULT {}", strip(default, schema)));
     }
-    if row.try_get::<bool, _>("domain_not_null")? {
+    if row.col::<bool>("domain_not_null")? {
         d.push_str(" NOT NULL");
     }
     for check in row
-        .try_get::<Option<Vec<String>>, _>("domain_checks")?
+        .col::<Option<Vec<String>>>("domain_checks")?
         .unwrap_or_default()
     {
         d.push_str(&format!(" CONSTRAINT {}", strip(&check, schema)));
     }
     Ok(UserType {
         owner: None,
-        name: row.try_get("typname")?,
+        name: row.col("typname")?,
         kind: "domain".into(),
         definition: d,
         grants: grants_of(row, None, schema, database)?,
@@ -2749,13 +2738,12 @@ fn domain_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType
 /// when it is not the one the server would choose (`floatrange` →
 /// `floatmultirange`, `period` → `period_multirange`).
 fn range_from_row(row: &PgRow, schema: &str, database: &str) -> Result<UserType, sqlx::Error> {
-    let name: String = row.try_get("typname")?;
+    let name: String = row.col("typname")?;
     let mut d = strip_names(
-        row.try_get::<Option<&str>, _>("range_def")?
-            .unwrap_or_default(),
+        row.col::<Option<&str>>("range_def")?.unwrap_or_default(),
         schema,
     );
-    if let Some(multirange) = row.try_get::<Option<String>, _>("multirange")? {
+    if let Some(multirange) = row.col::<Option<String>>("multirange")? {
         let default = match name.find("range") {
             Some(at) => format!("{}multirange{}", &name[..at], &name[at + 5..]),
             None => format!("{name}_multirange"),
@@ -2800,7 +2788,7 @@ fn grants_in(
     schema: &str,
     database: &str,
 ) -> Result<Vec<Grant>, sqlx::Error> {
-    let Some(items) = row.try_get::<Option<Vec<String>>, _>(from)? else {
+    let Some(items) = row.col::<Option<Vec<String>>>(from)? else {
         return Ok(Vec::new());
     };
     let entries = crate::pg_acl::acl_changes(&items).ok_or_else(|| {
@@ -2910,20 +2898,20 @@ fn strip_names(sql: &str, schema: &str) -> String {
 /// A column as pg_attribute describes it; its type is named from
 /// [`Names`], its default or generation expression from pg_attrdef.
 fn column_from_row(row: &PgRow) -> Result<Column, sqlx::Error> {
-    let attnum: i16 = row.try_get("attnum")?;
+    let attnum: i16 = row.col("attnum")?;
     let mut c = Column::new(
-        row.try_get::<String, _>("attname")?,
+        row.col::<String>("attname")?,
         u32::try_from(attnum).unwrap_or(0),
         String::new(),
     );
-    c.nullable = !row.try_get::<bool, _>("attnotnull")?;
-    if row.try_get::<&str, _>("attgenerated")? == "s" {
+    c.nullable = !row.col::<bool>("attnotnull")?;
+    if row.col::<&str>("attgenerated")? == "s" {
         c.generated = Some(GeneratedColumn {
             expression: String::new(),
             stored: true,
         });
     }
-    c.identity = match row.try_get::<&str, _>("attidentity")? {
+    c.identity = match row.col::<&str>("attidentity")? {
         "a" => Some(Identity::Always),
         "d" => Some(Identity::ByDefault),
         _ => None,
@@ -3036,22 +3024,22 @@ struct IndexRow {
 impl IndexRow {
     fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
         let oids = |column: &str| -> Result<Vec<i64>, sqlx::Error> {
-            let oids: Vec<Oid> = row.try_get(column)?;
+            let oids: Vec<Oid> = row.col(column)?;
             Ok(oids.into_iter().map(|o| i64::from(o.0)).collect())
         };
         Ok(Self {
-            relid: row.try_get("relid")?,
-            name: row.try_get("index_name")?,
-            unique: row.try_get("indisunique")?,
-            method: row.try_get("amname")?,
-            nkey: usize::try_from(row.try_get::<i32, _>("nkey")?).unwrap_or(0),
-            attnums: row.try_get("keys")?,
-            options: row.try_get("options")?,
-            defs: row.try_get("key_defs")?,
+            relid: row.col("relid")?,
+            name: row.col("index_name")?,
+            unique: row.col("indisunique")?,
+            method: row.col("amname")?,
+            nkey: usize::try_from(row.col::<i32>("nkey")?).unwrap_or(0),
+            attnums: row.col("keys")?,
+            options: row.col("options")?,
+            defs: row.col("key_defs")?,
             opclasses: oids("opclasses")?,
             collations: oids("collations")?,
-            predicate: row.try_get("predicate")?,
-            invalid: !row.try_get::<bool, _>("indisvalid")?,
+            predicate: row.col("predicate")?,
+            invalid: !row.col::<bool>("indisvalid")?,
         })
     }
 }
