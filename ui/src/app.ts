@@ -2,6 +2,7 @@
 // screens over the engine's commands. Every value shown comes from IPC;
 // connection strings arrive redacted (the engine never sends them otherwise).
 import { Channel, invoke } from "@tauri-apps/api/core";
+import type { AuditResult } from "./bindings/AuditResult";
 import type { IpcError } from "./bindings/IpcError";
 import type { KeyStatus } from "./bindings/KeyStatus";
 import type { Operation } from "./bindings/Operation";
@@ -42,8 +43,19 @@ function errorText(e: unknown): string {
   return isIpcError(e) ? `${e.message} (${e.code})` : String(e);
 }
 
+/** A tenant's status (synced, customized, outdated, unknown, failed). */
 function badge(status: string): HTMLElement {
   return el("span", { class: `badge status-${status}` }, status);
+}
+
+/** An object's place in a diff: badges of their own, never a tenant status. */
+function presenceBadge(presence: ObjectDiff["presence"]): HTMLElement {
+  return el("span", { class: `badge presence-${presence}` }, presence);
+}
+
+/** An audit row's result (ok, refused, failed), outlined so it never reads as a status. */
+function resultBadge(result: AuditResult): HTMLElement {
+  return el("span", { class: `badge result result-${result}` }, result);
 }
 
 function shortHash(hash: string | null): string {
@@ -375,7 +387,7 @@ async function tenantScreen(slug: string): Promise<void> {
     return `Upgraded ${o.from} → ${o.to}: ${o.status}.${o.warning ? ` ${o.warning}` : ""}`;
   });
   const audit = el("table", { class: "tenants", "aria-label": "History" });
-  for (const a of d.audit) audit.append(el("tr", {}, el("td", { class: "mono" }, a.at.replace("T", " ").slice(0, 19)), el("td", {}, a.actor), el("td", {}, a.action), el("td", {}, badge(a.result === "ok" ? "synced" : a.result === "refused" ? "outdated" : "failed")), el("td", {}, a.detail)));
+  for (const a of d.audit) audit.append(el("tr", {}, el("td", { class: "mono" }, a.at.replace("T", " ").slice(0, 19)), el("td", {}, a.actor), el("td", {}, a.action), el("td", {}, resultBadge(a.result)), el("td", {}, a.detail)));
   const backups = el("ul");
   for (const b of d.backups) backups.append(el("li", {}, `${b.id}: ${b.location} (${b.created_at})${b.purged_at ? " — gone" : ""}`));
   show(
@@ -412,7 +424,7 @@ async function driftScreen(slug: string): Promise<void> {
   const select = (o: ObjectDiff): void => {
     const changes = el("ul", { class: "changes" });
     for (const c of o.changes) changes.append(el("li", {}, `${c.area} ${c.item}: ${c.presence} — ${c.template ?? "∅"} → ${c.tenant ?? "∅"}`));
-    detail.replaceChildren(el("h3", {}, `${o.kind} ${o.name} `, badge(o.presence === "added" ? "customized" : o.presence === "missing" ? "failed" : o.presence === "changed" ? "outdated" : "synced")), changes, o.presence === "identical" ? el("p", { class: "muted" }, "Identical.") : sideBySide(o));
+    detail.replaceChildren(el("h3", {}, `${o.kind} ${o.name} `, presenceBadge(o.presence)), changes, o.presence === "identical" ? el("p", { class: "muted" }, "Identical.") : sideBySide(o));
   };
   for (const o of d.diff.objects) {
     const item = el("li", { role: "option", tabindex: "0", "data-presence": o.presence }, `${o.presence.padEnd(9)} ${o.kind} ${o.name}`);

@@ -172,3 +172,52 @@ describe("fleet filters", () => {
     expect([...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"))).toEqual(["t00002"]);
   });
 });
+
+describe("badges keep their meaning", () => {
+  it("audit results are outlined results, not tenant statuses", async () => {
+    const audit = (id: number, result: "ok" | "refused" | "failed") => ({
+      id, at: "2026-11-23T10:00:00Z", actor: "dba", host: "desk", tenant_slug: "t00001", action: "scan", detail: "", result,
+    });
+    mockIPC((cmd) => {
+      if (cmd === "tenant_detail") return { tenant: tenant(1, "synced"), audit: [audit(1, "ok"), audit(2, "refused"), audit(3, "failed")], backups: [] };
+      return null;
+    });
+    location.hash = "#/tenant/t00001";
+    await route();
+    const history = document.querySelector('[aria-label="History"]')!;
+    const results = [...history.querySelectorAll(".badge")];
+    expect(results.map((b) => b.textContent)).toEqual(["ok", "refused", "failed"]);
+    expect(results.map((b) => b.className)).toEqual(["badge result result-ok", "badge result result-refused", "badge result result-failed"]);
+    expect(history.querySelector('[class*="status-"]')).toBeNull();
+    expect(document.querySelector(".facts .badge")!.className).toBe("badge status-synced");
+  });
+
+  it("a diff's objects are added / missing / changed / identical, never a status", async () => {
+    const object = (name: string, presence: "added" | "missing" | "changed" | "identical") => ({
+      kind: "table", name, presence, changes: [], template_ddl: null, tenant_ddl: null, unified: "", side_by_side: [],
+    });
+    mockIPC((cmd) => {
+      if (cmd === "tenant_diff") {
+        return {
+          slug: "t00001", location: "postgres://app:•••@db1:5432/fleet", template: "saas", template_version: "1.1.0",
+          diff: { template_hash: "v1:" + "b".repeat(64), tenant_hash: "v1:" + "c".repeat(64), objects: [object("extra", "added"), object("orders", "missing"), object("users", "changed"), object("plans", "identical")] },
+        };
+      }
+      return null;
+    });
+    location.hash = "#/drift/t00001";
+    await route();
+    const shown: string[] = [];
+    for (const item of document.querySelectorAll<HTMLElement>('[role="option"]')) {
+      item.click();
+      const b = document.querySelector(".detail h3 .badge")!;
+      shown.push(`${b.textContent}:${b.className}`);
+    }
+    expect(shown).toEqual([
+      "added:badge presence-added",
+      "missing:badge presence-missing",
+      "changed:badge presence-changed",
+      "identical:badge presence-identical",
+    ]);
+  });
+});
