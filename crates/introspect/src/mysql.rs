@@ -833,6 +833,13 @@ SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS t
   FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN ({schemas})";
 
 /// Triggers; the definer is left out (see ARCHITECTURE.md, "Definers").
+/// Filtered on `EVENT_OBJECT_SCHEMA` (a trigger lives in its table's
+/// schema, so the two are equal): that is the column MariaDB's
+/// information_schema uses to pick the database to look in. On
+/// `TRIGGER_SCHEMA` it opens the `.frm` of every table of every database
+/// on the server for each query (EXPLAIN: "Scanned all databases"), a cost
+/// that grew with the size of the whole server: 5.9 ms per tenant database
+/// on a 105-database server, 0.1 ms on `EVENT_OBJECT_SCHEMA`.
 const TRIGGERS_SQL: &str = "
 SELECT CAST(TRIGGER_SCHEMA AS CHAR) AS trigger_schema, CAST(TRIGGER_NAME AS CHAR) AS trigger_name,
        CAST(EVENT_MANIPULATION AS CHAR) AS event_manipulation,
@@ -840,7 +847,7 @@ SELECT CAST(TRIGGER_SCHEMA AS CHAR) AS trigger_schema, CAST(TRIGGER_NAME AS CHAR
        CAST(ACTION_ORDER AS CHAR) AS action_order, CAST(ACTION_TIMING AS CHAR) AS action_timing,
        CAST(ACTION_ORIENTATION AS CHAR) AS action_orientation,
        CAST(ACTION_STATEMENT AS CHAR) AS action_statement
-  FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({schemas})";
+  FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN ({schemas})";
 
 /// Functions and procedures with their parameters in order; the definer
 /// is left out.
