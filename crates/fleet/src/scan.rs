@@ -197,6 +197,11 @@ fn schemas_per_task(n: usize) -> usize {
     let most = n
         .div_ceil(2)
         .clamp(MIN_SCHEMAS_PER_TASK, postgres::SCHEMAS_PER_ROUND_TRIP);
+    equal_shares(n, most)
+}
+
+/// The size of the fewest equal shares of `n` that hold at most `most` each.
+fn equal_shares(n: usize, most: usize) -> usize {
     n.div_ceil(n.div_ceil(most).max(1)).max(1)
 }
 
@@ -214,7 +219,7 @@ const MYSQL_TASKS_PER_SERVER: usize = 2;
 /// How many of a MySQL server's `n` databases one task reads: equal shares
 /// of at most [`MYSQL_SCHEMAS_PER_TASK`].
 fn mysql_schemas_per_task(n: usize) -> usize {
-    n.div_ceil(n.div_ceil(MYSQL_SCHEMAS_PER_TASK).max(1)).max(1)
+    equal_shares(n, MYSQL_SCHEMAS_PER_TASK)
 }
 
 /// A task's share of one batch, with its server's own limit (MySQL).

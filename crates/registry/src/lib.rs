@@ -283,13 +283,7 @@ impl Registry {
             }
             Err(e) => return Err(open_err(e.to_string())),
         };
-        let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|e| open_err(e.to_string()))?
-            .filename(path)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .disable_statement_logging();
+        let opts = connect_options(path).map_err(|e| open_err(e.to_string()))?;
         if created {
             // The one connection allowed to make the file; the pool's never
             // do, so a registry removed while in use is an error, not a new
@@ -972,15 +966,12 @@ impl Registry {
     /// meanwhile is not recreated (`create_if_missing(false)`).
     pub async fn close(self) {
         self.pool.close().await;
-        let Ok(opts) = SqliteConnectOptions::from_str("sqlite://") else {
+        let Ok(opts) = connect_options(&self.path) else {
             return;
         };
         let opts = opts
-            .filename(&self.path)
             .create_if_missing(false)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(1))
-            .disable_statement_logging();
+            .busy_timeout(std::time::Duration::from_secs(1));
         if let Ok(mut c) = opts.connect().await {
             let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut c)
@@ -988,6 +979,17 @@ impl Registry {
             let _ = c.close().await;
         }
     }
+}
+
+/// How every connection to the registry file is made (the pool's, the one
+/// that creates the file, the one that folds the WAL in on close).
+fn connect_options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .foreign_keys(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .disable_statement_logging())
 }
 
 /// What `prev_hash` of the first chained audit row holds.
