@@ -104,3 +104,47 @@ async fn health_checks_real_servers_and_reports_a_missing_schema() {
         "{schema:?}"
     );
 }
+
+/// The console's *Test connection* against the real servers: a typed
+/// password joins the URL, a wrong one is reported without being echoed,
+/// and a missing schema or database is named.
+#[tokio::test]
+async fn a_connection_is_tested_before_it_is_registered() {
+    use secrecy::SecretString;
+    use tenantry_registry::health::check_connection;
+    const CANARY: &str = "Canary-Test-9d2e @:/?#%&=";
+
+    let pg = PgDatabase::create().await;
+    pg.apply("tenant_a", "CREATE TABLE t (x int);").await;
+    let url = ConnectionUrl::parse(&pg.url()).unwrap();
+    let ok = check_connection(&url, Some("tenant_a"), PoolSettings::default()).await;
+    assert!(ok.healthy, "{ok:#?}");
+    assert!(ok.server_version.unwrap().starts_with("PostgreSQL"));
+    let missing = check_connection(&url, Some("tenant_b"), PoolSettings::default()).await;
+    assert!(!missing.healthy);
+    assert!(
+        missing
+            .checks
+            .iter()
+            .any(|c| !c.ok && c.detail.contains("`tenant_b` does not exist")),
+        "{missing:#?}"
+    );
+
+    let my = MysqlDatabase::create().await;
+    // root has an empty password here, so any password is a wrong one.
+    let wrong = ConnectionUrl::parse(&my.url())
+        .unwrap()
+        .with_password(&SecretString::from(CANARY.to_owned()))
+        .unwrap();
+    let denied = check_connection(&wrong, None, PoolSettings::default()).await;
+    assert!(!denied.healthy);
+    let shown = format!("{denied:?}");
+    assert!(!shown.contains("Canary-Test"), "{shown}");
+    assert!(
+        denied.checks.iter().any(|c| c.name == "connect" && !c.ok),
+        "{denied:#?}"
+    );
+    let url = ConnectionUrl::parse(&my.url()).unwrap();
+    let ok = check_connection(&url, None, PoolSettings::default()).await;
+    assert!(ok.healthy, "{ok:#?}");
+}

@@ -278,6 +278,36 @@ impl ConnectionUrl {
         ConnectionUrl::parse(u.as_str())
     }
 
+    /// The same URL with `password` set as its password (percent-encoded as
+    /// the URL needs): how the console combines a URL typed without its
+    /// password and a masked password field. A URL that already has a
+    /// password, or has no user name, is refused rather than guessed at.
+    pub fn with_password(&self, password: &SecretString) -> Result<ConnectionUrl, IntrospectError> {
+        let invalid = |reason: &str| IntrospectError::InvalidUrl {
+            url: self.redacted.clone(),
+            reason: reason.to_owned(),
+        };
+        if self.engine == Engine::Sqlite {
+            return Err(invalid(
+                "a SQLite file has no password; leave the password empty",
+            ));
+        }
+        let mut u = url::Url::parse(self.expose_secret()).map_err(|e| invalid(&e.to_string()))?;
+        if u.password().is_some() {
+            return Err(invalid(
+                "the URL already has a password; give it either in the URL or in the password field, not both",
+            ));
+        }
+        if u.username().is_empty() {
+            return Err(invalid(
+                "a password needs a user name in the URL (scheme://USER@host/database)",
+            ));
+        }
+        u.set_password(Some(password.expose_secret()))
+            .map_err(|()| invalid("this URL cannot carry a password"))?;
+        ConnectionUrl::parse(u.as_str())
+    }
+
     /// For SQLite: the file path.
     pub fn sqlite_path(&self) -> PathBuf {
         let raw = self.expose_secret();
@@ -513,6 +543,33 @@ mod tests {
     use super::*;
 
     const CANARY: &str = "Canary-pw-7f3a";
+
+    #[test]
+    fn a_password_field_joins_the_url_encoded_and_never_shows() {
+        let odd = format!("{CANARY} @:/?#%&=é");
+        let url = ConnectionUrl::parse("postgres://app@db1:5432/acme")
+            .unwrap()
+            .with_password(&SecretString::from(odd.clone()))
+            .unwrap();
+        let parsed = url::Url::parse(url.expose_secret()).unwrap();
+        assert_eq!(percent_decode(parsed.password().unwrap()), odd);
+        assert_eq!(parsed.username(), "app");
+        assert_eq!(url.redacted(), "postgres://app:•••@db1:5432/acme");
+        assert!(!format!("{url:?} {url}").contains(CANARY));
+
+        let refused = |raw: &str| {
+            let e = ConnectionUrl::parse(raw)
+                .unwrap()
+                .with_password(&SecretString::from(CANARY.to_owned()))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains(CANARY), "{e}");
+            e
+        };
+        assert!(refused("postgres://app:other@db1/acme").contains("already has a password"));
+        assert!(refused("mysql://db1/acme").contains("user name"));
+        assert!(refused("sqlite:/tmp/x.db").contains("no password"));
+    }
 
     #[test]
     fn redaction_hides_passwords_in_every_position() {

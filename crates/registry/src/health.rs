@@ -11,8 +11,8 @@ use tenantry_model::Engine;
 use tenantry_vault::Vault;
 use ts_rs::TS;
 
-use crate::pools::{PoolStats, TenantPool, TenantPools};
-use crate::{Registry, RegistryError, TenantRecord};
+use crate::pools::{PoolSettings, PoolStats, TenantPool, TenantPools};
+use crate::{Registry, RegistryError};
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
@@ -87,17 +87,69 @@ pub async fn check_tenant(
             }
         },
     };
-    report.healthy = probe(&record, &url, pools, &mut report).await;
+    let target = Target {
+        id: record.id,
+        engine: record.engine,
+        schema_name: record.schema_name.clone(),
+    };
+    report.healthy = match probe(&target, &url, pools, &mut report).await {
+        // It never connected: the cache has nothing to show.
+        None => false,
+        Some(ok) => cache_works(&target, &url, pools, &mut report).await && ok,
+    };
     report.cache = pools.stats().await;
     Ok(report)
 }
 
+/// Checks a connection that is not registered yet (the console's *Test
+/// connection*): connect, query, server version and, for schema-per-tenant,
+/// the schema. It uses a pool of its own, closed before it returns, so
+/// nothing of the URL stays behind; a SQLite file that does not exist is
+/// reported, never created.
+pub async fn check_connection(
+    url: &ConnectionUrl,
+    schema: Option<&str>,
+    settings: PoolSettings,
+) -> HealthReport {
+    let pools = TenantPools::new(settings);
+    let mut report = HealthReport {
+        slug: String::new(),
+        location: url.redacted().to_owned(),
+        healthy: false,
+        server_version: None,
+        checks: Vec::new(),
+        cache: pools.stats().await,
+    };
+    let target = Target {
+        id: 0,
+        engine: url.engine(),
+        schema_name: schema.map(str::to_owned),
+    };
+    report.healthy = probe(&target, url, &pools, &mut report)
+        .await
+        .unwrap_or(false);
+    if let Ok(pool) = pools.get(target.id, url).await {
+        pool.close().await;
+    }
+    report
+}
+
+/// What a probe needs to know of the tenant it checks.
+struct Target {
+    /// The pool cache's key.
+    id: i64,
+    engine: Engine,
+    schema_name: Option<String>,
+}
+
+/// Connect, query, server version, schema: `None` when it stopped before
+/// the server answered a query, otherwise whether every step passed.
 async fn probe(
-    record: &TenantRecord,
+    record: &Target,
     url: &ConnectionUrl,
     pools: &TenantPools,
     report: &mut HealthReport,
-) -> bool {
+) -> Option<bool> {
     let timeouts = pools.settings().timeouts;
     let pool = match pools.get(record.id, url).await {
         Ok(p) => p,
@@ -105,7 +157,7 @@ async fn probe(
             report
                 .checks
                 .push(check("connect", false, e.to_string(), None));
-            return false;
+            return None;
         }
     };
     let started = Instant::now();
@@ -120,7 +172,7 @@ async fn probe(
                 url.scrub(&e.to_string()),
                 Some(started),
             ));
-            return false;
+            return None;
         }
         Err(_) => {
             report.checks.push(check(
@@ -129,7 +181,7 @@ async fn probe(
                 format!("timed out after {}s", timeouts.connect.as_secs()),
                 Some(started),
             ));
-            return false;
+            return None;
         }
     }
     let started = Instant::now();
@@ -144,13 +196,13 @@ async fn probe(
                 url.scrub(&e.to_string()),
                 Some(started),
             ));
-            return false;
+            return None;
         }
         Err(_) => {
             report
                 .checks
                 .push(check("query", false, "timed out", Some(started)));
-            return false;
+            return None;
         }
     }
     let started = Instant::now();
@@ -169,8 +221,18 @@ async fn probe(
         )),
     }
     let schema_ok = schema_present(record, url, &pool, report).await;
+    Some(report.checks.iter().all(|c| c.ok) && schema_ok)
+}
+
+/// A second use of the tenant's pool is served from the cache.
+async fn cache_works(
+    record: &Target,
+    url: &ConnectionUrl,
+    pools: &TenantPools,
+    report: &mut HealthReport,
+) -> bool {
     let before = pools.stats().await;
-    let cache_ok = match pools.get(record.id, url).await {
+    match pools.get(record.id, url).await {
         Ok(_) => {
             let after = pools.stats().await;
             let hit = after.hits > before.hits;
@@ -198,13 +260,12 @@ async fn probe(
                 .push(check("connection cache", false, e.to_string(), None));
             false
         }
-    };
-    report.checks.iter().all(|c| c.ok) && schema_ok && cache_ok
+    }
 }
 
 /// For schema-per-tenant PostgreSQL and MySQL tenants: the schema/database exists.
 async fn schema_present(
-    record: &TenantRecord,
+    record: &Target,
     url: &ConnectionUrl,
     pool: &TenantPool,
     report: &mut HealthReport,
@@ -255,7 +316,9 @@ async fn schema_present(
             report.checks.push(check(
                 "schema",
                 false,
-                format!("`{name}` does not exist yet; the schema guard creates it when the tenant is opened"),
+                format!(
+                    "`{name}` does not exist yet; the schema guard creates it (`tenantry guard`)"
+                ),
                 Some(started),
             ));
             false
