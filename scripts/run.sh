@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything that is missing and runs the Tenantry console on the
-# built-in demo fleet (generated on first run in the app's data directory).
+# Sets up everything that is missing and runs the Tenantry console. With an
+# empty registry it opens on the first-run screen, whose first choice is the
+# built-in demo fleet (generated on first run, in a registry of its own).
 source "$(dirname "$0")/lib.sh"
 
 ensure_apt "${APP_APT_PACKAGES[@]}"

@@ -1,7 +1,6 @@
 fn main() {
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
         tauri_build::AppManifest::new().commands(&[
-            "list_tenants",
             "tenant_health",
             "key_status",
             "unfinished_operations",
@@ -18,6 +17,8 @@ fn main() {
             "list_templates",
             "export_diff_report",
             "rotate_key",
+            "test_connection",
+            "add_tenant",
         ]),
     ))
     .expect("tauri build step failed (is ui/dist built? run `npm --prefix ui run build`)");

@@ -29,7 +29,6 @@ fn data_dir<R: Runtime>(app: &tauri::App<R>) -> Result<PathBuf, Box<dyn std::err
 pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
         .invoke_handler(tauri::generate_handler![
-            commands::list_tenants,
             commands::tenant_health,
             commands::key_status,
             commands::unfinished_operations,
@@ -45,12 +44,14 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::upgrade_tenant,
             commands::list_templates,
             commands::export_diff_report,
-            commands::rotate_key
+            commands::rotate_key,
+            commands::test_connection,
+            commands::add_tenant
         ])
         .setup(|app| open_fleet(app))
 }
 
-/// Opens the fleet (generating whatever part of the demo fleet is missing)
+/// Opens the fleet (the user's registry, and the demo fleet in its own)
 /// and puts the state the commands need under management. Tauri runs it as
 /// the setup hook (when the event loop starts); the mock-runtime tests call
 /// it directly. The data key lives in the OS keyring, under

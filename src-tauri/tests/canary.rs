@@ -9,6 +9,7 @@ use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::{Manager, WebviewWindowBuilder};
 use tenantry_app::AppState;
+use tenantry_fleet::Workspace;
 use tenantry_introspect::ConnectionUrl;
 use tenantry_registry::NewTenant;
 use tenantry_vault::MemoryKeyStore;
@@ -38,12 +39,13 @@ fn no_command_payload_carries_a_password() {
 
     let state = app.state::<AppState>();
     tauri::async_runtime::block_on(async {
-        let vault = state.fleet.vault().await.unwrap();
+        let vault = state.fleet.vault(Workspace::Own).await.unwrap();
         let db = dir.path().join("canary.db");
         std::fs::write(&db, b"").unwrap();
         state
             .fleet
-            .registry()
+            .registry(Workspace::Own)
+            .unwrap()
             .add_tenant(
                 &vault,
                 NewTenant {
@@ -69,18 +71,84 @@ fn no_command_payload_carries_a_password() {
         .build()
         .unwrap();
     let mut payloads = Vec::new();
+    let pg_form = serde_json::json!({
+        "slug": "pg", "display_name": "PG", "url": "postgres://postgres@127.0.0.1:5432/postgres",
+        "password": format!("{CANARY} @:/?#%&"), "schema": null, "template": null, "template_version": null,
+    });
+    let sqlite_form = serde_json::json!({
+        "slug": "typed", "display_name": "Typed",
+        "url": format!("sqlite:{}", dir.path().join("canary.db").display()),
+        "password": CANARY, "schema": null, "template": null, "template_version": null,
+    });
+    let bad_url = serde_json::json!({
+        "slug": "bad", "display_name": "Bad", "url": format!("postgres://app:{CANARY}@/nohost"),
+        "password": null, "schema": null, "template": null, "template_version": null,
+    });
     for (cmd, body) in [
-        ("list_tenants", serde_json::json!({})),
-        ("key_status", serde_json::json!({})),
-        ("tenant_health", serde_json::json!({ "slug": "canary" })),
-        ("tenant_health", serde_json::json!({ "slug": "acme" })),
-        ("registry_tenants", serde_json::json!({})),
-        ("tenant_detail", serde_json::json!({ "slug": "canary" })),
-        ("tenant_diff", serde_json::json!({ "slug": "canary" })),
-        ("reset_plan", serde_json::json!({ "slug": "canary" })),
-        ("tenant_diff", serde_json::json!({ "slug": "initech" })),
-        ("reset_plan", serde_json::json!({ "slug": "initech" })),
-        ("list_templates", serde_json::json!({})),
+        ("key_status", serde_json::json!({ "workspace": "own" })),
+        (
+            "tenant_health",
+            serde_json::json!({ "workspace": "own", "slug": "canary" }),
+        ),
+        (
+            "tenant_health",
+            serde_json::json!({ "workspace": "demo", "slug": "acme" }),
+        ),
+        (
+            "registry_tenants",
+            serde_json::json!({ "workspace": "demo" }),
+        ),
+        (
+            "registry_tenants",
+            serde_json::json!({ "workspace": "own" }),
+        ),
+        (
+            "tenant_detail",
+            serde_json::json!({ "workspace": "own", "slug": "canary" }),
+        ),
+        (
+            "tenant_diff",
+            serde_json::json!({ "workspace": "own", "slug": "canary" }),
+        ),
+        (
+            "reset_plan",
+            serde_json::json!({ "workspace": "own", "slug": "canary" }),
+        ),
+        (
+            "tenant_diff",
+            serde_json::json!({ "workspace": "demo", "slug": "initech" }),
+        ),
+        (
+            "reset_plan",
+            serde_json::json!({ "workspace": "demo", "slug": "initech" }),
+        ),
+        ("list_templates", serde_json::json!({ "workspace": "demo" })),
+        ("test_connection", serde_json::json!({ "form": pg_form })),
+        (
+            "test_connection",
+            serde_json::json!({ "form": sqlite_form }),
+        ),
+        (
+            "add_tenant",
+            serde_json::json!({ "workspace": "own", "form": sqlite_form }),
+        ),
+        ("test_connection", serde_json::json!({ "form": bad_url })),
+        (
+            "add_tenant",
+            serde_json::json!({ "workspace": "demo", "form": pg_form }),
+        ),
+        (
+            "add_tenant",
+            serde_json::json!({ "workspace": "own", "form": pg_form }),
+        ),
+        (
+            "tenant_detail",
+            serde_json::json!({ "workspace": "own", "slug": "pg" }),
+        ),
+        (
+            "tenant_health",
+            serde_json::json!({ "workspace": "own", "slug": "pg" }),
+        ),
     ] {
         let value: serde_json::Value = match get_ipc_response(&main, request(cmd, body)) {
             Ok(b) => b.deserialize().unwrap(),
@@ -88,7 +156,7 @@ fn no_command_payload_carries_a_password() {
         };
         payloads.push((cmd, value.to_string()));
     }
-    let health = &payloads[2].1;
+    let health = &payloads[1].1;
     assert!(health.contains("\"healthy\":true"), "{health}");
     assert!(
         health.contains("password=•••"),
@@ -97,16 +165,48 @@ fn no_command_payload_carries_a_password() {
     for (cmd, p) in &payloads {
         assert!(!p.contains(CANARY), "{cmd} leaked the password: {p}");
     }
-    // The demo tenants are registered and their drift and reset plans work.
+    // The demo tenants are in the demo registry and their drift and reset
+    // plans work.
     assert!(
-        payloads[4].1.contains("\"slug\":\"initech\""),
+        payloads[3].1.contains("\"slug\":\"initech\""),
         "{}",
-        payloads[4].1
+        payloads[3].1
     );
     assert!(payloads[8].1.contains("tps_reports"), "{}", payloads[8].1);
     assert!(
         payloads[9].1.contains("\"presence\":\"added\""),
         "{}",
         payloads[9].1
+    );
+    // The form's password reached the server (trust auth accepts any) and
+    // came back redacted; a password for a SQLite file, a URL with no host
+    // and an addition to the demo are refused without echoing it.
+    assert!(
+        payloads[11].1.contains("\"healthy\":true"),
+        "{}",
+        payloads[11].1
+    );
+    assert!(
+        payloads[11].1.contains("postgres:•••@"),
+        "{}",
+        payloads[11].1
+    );
+    assert!(payloads[12].1.contains("no password"), "{}", payloads[12].1);
+    assert!(payloads[13].1.contains("\"code\""), "{}", payloads[13].1);
+    assert!(payloads[14].1.contains("invalid_url"), "{}", payloads[14].1);
+    assert!(
+        payloads[15].1.contains("demo_read_only"),
+        "{}",
+        payloads[15].1
+    );
+    assert!(
+        payloads[16].1.contains("\"slug\":\"pg\""),
+        "{}",
+        payloads[16].1
+    );
+    assert!(
+        payloads[18].1.contains("\"healthy\":true"),
+        "{}",
+        payloads[18].1
     );
 }

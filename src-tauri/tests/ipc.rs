@@ -8,13 +8,13 @@ use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::WebviewWindowBuilder;
 
-fn request(cmd: &str) -> InvokeRequest {
+fn request(cmd: &str, body: serde_json::Value) -> InvokeRequest {
     InvokeRequest {
         cmd: cmd.into(),
         callback: CallbackFn(0),
         error: CallbackFn(1),
         url: "tauri://localhost".parse().unwrap(),
-        body: InvokeBody::default(),
+        body: InvokeBody::Json(body),
         headers: Default::default(),
         invoke_key: INVOKE_KEY.to_string(),
     }
@@ -41,7 +41,10 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     let main = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .unwrap();
-    let body = get_ipc_response(&main, request("list_tenants")).unwrap();
+    // The demo has its own registry and works without a keyring.
+    let demo = serde_json::json!({ "workspace": "demo" });
+    let own = serde_json::json!({ "workspace": "own" });
+    let body = get_ipc_response(&main, request("registry_tenants", demo.clone())).unwrap();
     let rows: serde_json::Value = body.deserialize().unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 7);
@@ -56,8 +59,19 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     assert_eq!(status_of("hooli"), "outdated");
     assert_eq!(status_of("stark"), "unknown");
     assert!(dir.path().join("demo-fleet/tenants/acme.db").is_file());
+    let health: serde_json::Value = get_ipc_response(
+        &main,
+        request(
+            "tenant_health",
+            serde_json::json!({ "workspace": "demo", "slug": "acme" }),
+        ),
+    )
+    .unwrap()
+    .deserialize()
+    .unwrap();
+    assert_eq!(health["healthy"], true, "{health}");
 
-    let status: serde_json::Value = get_ipc_response(&main, request("key_status"))
+    let status: serde_json::Value = get_ipc_response(&main, request("key_status", own.clone()))
         .unwrap()
         .deserialize()
         .unwrap();
@@ -67,11 +81,20 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
         .unwrap()
         .starts_with("Secret Service"));
 
-    // Without a key the demo tenants cannot be registered: the health
-    // check says the keyring is the reason, as a {code, message} error.
-    let mut health = request("tenant_health");
-    health.body = InvokeBody::Json(serde_json::json!({ "slug": "acme" }));
-    let err = get_ipc_response(&main, health).unwrap_err();
+    // The user's registry is empty (the demo never goes into it), and
+    // without a key a health check there says the keyring is the reason,
+    // as a {code, message} error.
+    let body = get_ipc_response(&main, request("registry_tenants", own)).unwrap();
+    let rows: serde_json::Value = body.deserialize().unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0, "{rows}");
+    let err = get_ipc_response(
+        &main,
+        request(
+            "tenant_health",
+            serde_json::json!({ "workspace": "own", "slug": "acme" }),
+        ),
+    )
+    .unwrap_err();
     assert_eq!(err["code"], "keyring_unavailable", "{err}");
     assert!(
         err["message"].as_str().unwrap().contains("Secret Service"),
@@ -82,7 +105,13 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     let other = WebviewWindowBuilder::new(&app, "other", Default::default())
         .build()
         .unwrap();
-    let denied = get_ipc_response(&other, request("list_tenants"));
+    let denied = get_ipc_response(
+        &other,
+        request(
+            "registry_tenants",
+            serde_json::json!({ "workspace": "demo" }),
+        ),
+    );
     assert!(
         denied.is_err(),
         "a window other than main must not list tenants"

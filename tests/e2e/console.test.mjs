@@ -1,17 +1,23 @@
 // End-to-end: the real console window (under Xvfb) driven through
-// tauri-driver + WebKitWebDriver, over real PostgreSQL tenants prepared by
-// scripts/e2e.sh with the CLI. Saves screenshots to target/screenshots/.
+// tauri-driver + WebKitWebDriver + WebdriverIO, walking a newcomer's path:
+// the first-run screen, the demo, a tenant added through the console's form,
+// then a real PostgreSQL fleet (the other tenants added with the CLI beside
+// the running console), a scan, a drift and a reset. Saves a screenshot of
+// every screen in light and dark to target/screenshots/ (1280x800).
 //
 // Needs (set by scripts/e2e.sh): TENANTRY_E2E_APP (the console binary),
+// TENANTRY_E2E_CLI, TENANTRY_E2E_DB (an empty PostgreSQL database),
 // TENANTRY_DATA_DIR, TENANTRY_KEYRING_SERVICE, TENANTRY_E2E_CANARY,
-// TENANTRY_E2E_CUSTOMIZED (a customized tenant's slug).
+// TENANTRY_E2E_CUSTOMIZED (the slug of the tenant the test customizes).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { remote } from "webdriverio";
 
 const app = process.env.TENANTRY_E2E_APP;
+const cli = process.env.TENANTRY_E2E_CLI;
+const db = process.env.TENANTRY_E2E_DB;
 const canary = process.env.TENANTRY_E2E_CANARY;
 const customized = process.env.TENANTRY_E2E_CUSTOMIZED;
 const shots = new URL("../../target/screenshots/", import.meta.url).pathname;
@@ -21,7 +27,7 @@ let driver;
 let browser;
 
 before(async () => {
-  assert.ok(app && canary && customized, "run through scripts/e2e.sh");
+  assert.ok(app && cli && db && canary && customized, "run through scripts/e2e.sh");
   driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", [], { stdio: ["ignore", "inherit", "inherit"] });
   for (let i = 0; i < 50; i++) {
     try {
@@ -50,63 +56,168 @@ async function noCanary(where) {
   assert.ok(!html.includes(canary), `the password reached the DOM on ${where}`);
 }
 
-test("the fleet opens with every tenant and its status", async () => {
-  await browser.waitUntil(async () => (await browser.$$(".row")).length >= 4, { timeout: 20000 });
-  const status = await browser.$(`.row[data-slug="${customized}"]`).getAttribute("data-status");
-  assert.equal(status, "customized");
-  await browser.saveScreenshot(`${shots}e2e-fleet.png`);
+/**
+ * Saves `<name>-light.png` and `<name>-dark.png`. The window follows the
+ * system theme, which WebDriver cannot set, so the dark shot applies the
+ * stylesheet's own `prefers-color-scheme: dark` rules for a moment.
+ */
+async function shoot(name) {
+  await browser.saveScreenshot(`${shots}e2e-${name}-light.png`);
+  const applied = await browser.execute(() => {
+    // Custom properties are copied one by one: WebKit's cssText of a rule
+    // does not always carry them.
+    const root = document.documentElement;
+    let n = 0;
+    for (const sheet of document.styleSheets) {
+      for (const rule of sheet.cssRules) {
+        if (!rule.media || !rule.media.mediaText.includes("prefers-color-scheme: dark")) continue;
+        for (const inner of rule.cssRules) {
+          if (inner.selectorText !== ":root") continue;
+          for (let i = 0; i < inner.style.length; i++) {
+            const name = inner.style[i];
+            root.style.setProperty(name, inner.style.getPropertyValue(name));
+            n++;
+          }
+        }
+      }
+    }
+    root.style.colorScheme = "dark";
+    return n;
+  });
+  assert.ok(applied > 0, "the stylesheet has dark rules to apply");
+  await new Promise((r) => setTimeout(r, 100));
+  await browser.saveScreenshot(`${shots}e2e-${name}-dark.png`);
+  await browser.execute(() => {
+    document.documentElement.removeAttribute("style");
+  });
+}
+
+async function go(hash) {
+  await browser.execute((h) => {
+    location.hash = h;
+  }, hash);
+}
+
+/** The CLI on the console's registry (same data dir and keyring session). */
+function tenantry(...args) {
+  return execFileSync(cli, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+
+function psql(sql) {
+  execFileSync("psql", ["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], { stdio: "ignore" });
+}
+
+test("an empty registry opens on the first-run screen", async () => {
+  await browser.waitUntil(async () => (await browser.$("h2").isExisting()) && (await browser.$("h2").getText()) === "Welcome to Tenantry", { timeout: 20000 });
+  assert.ok(await browser.$("#open-demo").isExisting());
+  assert.ok(await browser.$("#add-tenant").isExisting());
+  await shoot("first-run");
+});
+
+test("the demo opens in its own registry, marked, with every status", async () => {
+  await browser.$("#open-demo").click();
+  await browser.waitUntil(async () => (await browser.$$(".row")).length === 7, { timeout: 20000 });
+  assert.match(await browser.$(".demo-banner").getText(), /nothing here touches your registry/);
+  assert.equal(await browser.$('.row[data-slug="initech"]').getAttribute("data-status"), "customized");
+  assert.equal(await browser.$('.row[data-slug="hooli"]').getAttribute("data-status"), "outdated");
+  await shoot("demo-fleet");
+  await go("#/demo/drift/initech");
+  await browser.waitUntil(async () => (await browser.$$(".objects li")).length > 0, { timeout: 20000 });
+  await shoot("demo-drift");
+  await go("#/demo/reset/initech");
+  await browser.$("#reset-afterwards").waitForExist({ timeout: 20000 });
+  assert.match(await browser.$("#reset-afterwards").getText(), /they are empty/);
+  await shoot("demo-reset-plan");
+  // Back to the user's own registry: still empty.
+  await browser.$('nav a[data-workspace="own"]').click();
+  await browser.waitUntil(async () => (await browser.$("h2").getText()) === "Welcome to Tenantry", { timeout: 20000 });
+});
+
+test("a tenant is added through the form, its connection tested first", async () => {
+  await browser.$("#add-tenant").click();
+  await browser.$("#f-slug").waitForExist({ timeout: 20000 });
+  await browser.$("#f-slug").setValue("alpha");
+  await browser.$("#f-name").setValue("Alpha Ltd");
+  await browser.$("#f-url").setValue(`postgres://postgres@127.0.0.1:5432/${db}`);
+  await browser.$("#f-password").setValue(canary);
+  await browser.$("#f-schema").setValue("tenant_alpha");
+  await browser.$("#f-template").selectByAttribute("value", "saas");
+  await browser.$("#test-connection").click();
+  // The schema does not exist yet: the check says so, and that the guard makes it.
+  await browser.waitUntil(async () => (await browser.$("#add-result").getText()).includes("schema guard creates it"), { timeout: 20000 });
+  assert.match(await browser.$("#add-result").getText(), /postgres:•••@127\.0\.0\.1/);
+  await shoot("add-tenant");
+  await noCanary("the add-tenant form after the test");
+  await browser.$("#save-tenant").click();
+  await browser.waitUntil(async () => (await browser.execute(() => location.hash)) === "#/tenant/alpha", { timeout: 20000 });
+  await browser.$("#run-health").waitForExist({ timeout: 20000 });
+  await noCanary("the new tenant's screen");
+});
+
+test("the CLI adds the rest beside the running console, and a scan finds the customized one", async () => {
+  const url = `postgres://postgres:${canary}@127.0.0.1:5432/${db}`;
+  for (const t of ["beta", "gamma", "delta"]) {
+    execFileSync(cli, ["tenant", "add", t, "--url", "-", "--schema", `tenant_${t}`, "--template", "saas", "--template-version", "1.0.0"], { input: `${url}\n`, stdio: ["pipe", "ignore", "inherit"] });
+  }
+  tenantry("guard", "--all");
+  psql(`CREATE TABLE tenant_${customized}.partner_feed (id int); INSERT INTO tenant_${customized}.partner_feed VALUES (1), (2);`);
+  await go("#/");
+  await browser.waitUntil(async () => (await browser.$$(".row")).length === 4, { timeout: 20000 });
+  await browser.$("#scan").click();
+  await browser.waitUntil(async () => (await browser.$(".info").isExisting()) && (await browser.$(".info").getText()).includes("Scanned"), { timeout: 30000 });
+  assert.equal(await browser.$(`.row[data-slug="${customized}"]`).getAttribute("data-status"), "customized");
+  assert.equal(await browser.$('.row[data-slug="alpha"]').getAttribute("data-status"), "synced");
+  await shoot("fleet-scanned");
   await noCanary("the fleet");
 });
 
-test("a scan runs with progress and reports", async () => {
-  await browser.$("#scan").click();
-  await browser.waitUntil(async () => (await browser.$(".info").getText()).includes("Scanned"), { timeout: 30000 });
-  await browser.saveScreenshot(`${shots}e2e-scanned.png`);
-});
-
 test("the customized tenant's drift shows the custom table side by side", async () => {
-  await browser.execute((slug) => {
-    location.hash = `#/drift/${slug}`;
-  }, customized);
+  await go(`#/drift/${customized}`);
   await browser.waitUntil(async () => (await browser.$$(".objects li")).length > 0, { timeout: 20000 });
   const first = await browser.$(".objects li").getText();
   assert.match(first, /added\s+table partner_feed/);
   assert.ok(await browser.$(".sbs").isExisting());
-  await browser.saveScreenshot(`${shots}e2e-drift.png`);
+  await shoot("drift");
   await noCanary("the drift screen");
 });
 
-test("the reset wizard needs the exact slug and ends synced", async () => {
-  await browser.execute((slug) => {
-    location.hash = `#/reset/${slug}`;
-  }, customized);
+test("a synced tenant offers no reset; the customized one's reset needs the exact slug and ends synced", async () => {
+  await go("#/tenant/alpha");
+  await browser.$("#run-health").waitForExist({ timeout: 20000 });
+  assert.equal(await browser.$('a[href="#/reset/alpha"]').isExisting(), false);
+  assert.ok(await browser.$("#no-actions").isExisting());
+  await shoot("tenant-synced");
+
+  await go(`#/reset/${customized}`);
   const input = await browser.$("#confirm-slug");
   await input.waitForExist({ timeout: 20000 });
+  assert.match(await browser.$('[aria-label="Reset plan"]').getText(), /partner_feed/);
   await input.setValue(`${customized} `);
   assert.equal(await browser.$("#do-reset").isEnabled(), false, "a near miss must not enable the reset");
   await input.setValue(customized);
   assert.equal(await browser.$("#do-reset").isEnabled(), true);
-  await browser.saveScreenshot(`${shots}e2e-reset-plan.png`);
+  await shoot("reset-plan");
   await browser.$("#do-reset").click();
   await browser.waitUntil(async () => (await browser.$("#reset-result").getText()).includes("Reset finished"), { timeout: 30000 });
   assert.match(await browser.$("#reset-result").getText(), /Reset finished: synced/);
-  await browser.saveScreenshot(`${shots}e2e-reset-done.png`);
-  await browser.execute(() => {
-    location.hash = "#/";
+  const inView = await browser.execute(() => {
+    const r = document.getElementById("reset-result").getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= window.innerHeight;
   });
+  assert.ok(inView, "the result must be in view");
+  await shoot("reset-done");
+  await go("#/");
   await browser.waitUntil(async () => (await browser.$(`.row[data-slug="${customized}"]`).getAttribute("data-status")) === "synced", { timeout: 20000 });
   await noCanary("the fleet after the reset");
 });
 
 test("the tenant screen runs a health check and shows the history", async () => {
-  await browser.execute((slug) => {
-    location.hash = `#/tenant/${slug}`;
-  }, customized);
+  await go(`#/tenant/${customized}`);
   await browser.$("#run-health").waitForExist({ timeout: 20000 });
   await browser.$("#run-health").click();
   await browser.waitUntil(async () => (await browser.$("#health").getText()).includes("Healthy"), { timeout: 20000 });
   const history = await browser.$("table[aria-label=History]").getText();
   assert.match(history, /reset/);
-  await browser.saveScreenshot(`${shots}e2e-tenant.png`);
+  await shoot("tenant");
   await noCanary("the tenant screen");
 });

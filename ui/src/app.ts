@@ -13,14 +13,34 @@ import type { ScanReport } from "./bindings/ScanReport";
 import type { TemplateView } from "./bindings/TemplateView";
 import type { TenantDetail } from "./bindings/TenantDetail";
 import type { TenantDiff } from "./bindings/TenantDiff";
-import type { TenantOverview } from "./bindings/TenantOverview";
 import type { TenantRecord } from "./bindings/TenantRecord";
 import type { HealthReport } from "./bindings/HealthReport";
 import type { ResetOutcome } from "./bindings/ResetOutcome";
+import type { TenantForm } from "./bindings/TenantForm";
+import type { Workspace } from "./bindings/Workspace";
 
 type Status = TenantRecord["status"];
 const STATUS_ORDER: Status[] = ["failed", "customized", "outdated", "unknown", "synced"];
 const ROW_HEIGHT = 48;
+
+// -------------------------------------------------------------- workspace
+
+/**
+ * Which registry the current screen is about: the user's own (`#/…`) or the
+ * built-in demo fleet, which has a registry of its own (`#/demo/…`). Every
+ * command names it, so nothing hides in session state.
+ */
+let ws: Workspace = "own";
+
+/** Invokes an engine command on the current workspace. */
+function call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+  return invoke<T>(cmd, { workspace: ws, ...args });
+}
+
+/** A link to a screen of the current workspace. */
+function link(...path: string[]): string {
+  return `#/${ws === "demo" ? "demo/" : ""}${path.map(encodeURIComponent).join("/")}`;
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -64,10 +84,42 @@ function shortHash(hash: string | null): string {
   return `${format}:${(hex ?? "").slice(0, 12)}…`;
 }
 
+/**
+ * One timestamp format everywhere: local time with its zone,
+ * `2026-12-05 21:49:48 CET`. The engine stores UTC (ISO 8601).
+ */
+export function when(iso: string | null | undefined, never = "never"): string {
+  if (!iso) return never;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const two = (n: number): string => String(n).padStart(2, "0");
+  const zone = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ?? "";
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone}`.trim();
+}
+
+/** Keeps both ends of a long value (`sqlite:/home/…/tenants/acme.db`); the full value goes in a tooltip. */
+export function middle(text: string, max = 48): string {
+  if (text.length <= max) return text;
+  const tail = Math.ceil((max - 1) * 0.6);
+  return `${text.slice(0, max - 1 - tail)}…${text.slice(text.length - tail)}`;
+}
+
 const main = (): HTMLElement => document.getElementById("view")!;
 
 function show(...nodes: Node[]): void {
-  main().replaceChildren(...nodes);
+  const marked =
+    ws === "demo"
+      ? [
+          el(
+            "div",
+            { class: "demo-banner", role: "note" },
+            el("strong", {}, "Demo fleet. "),
+            "Seven sample SQLite tenants in a registry of their own: explore, scan, diff and reset freely; nothing here touches your registry. ",
+            el("a", { href: "#/" }, "Go to your fleet"),
+          ),
+        ]
+      : [];
+  main().replaceChildren(...marked, ...nodes);
 }
 
 function banner(kind: "error" | "info", text: string): HTMLElement {
@@ -108,7 +160,17 @@ interface FleetState {
   report: ScanReport | null;
 }
 
-const fleet: FleetState = { rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, report: null };
+const newFleet = (): FleetState => ({ rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, report: null });
+/** Each workspace keeps its own list, filters and last scan. */
+const fleets: Record<Workspace, FleetState> = { own: newFleet(), demo: newFleet() };
+let fleet = fleets.own;
+
+/** Forgets both lists and their filters (the component tests start each case clean). */
+export function forgetFleets(): void {
+  fleets.own = newFleet();
+  fleets.demo = newFleet();
+  fleet = fleets.own;
+}
 
 /** `host:port` of a redacted location, or the file's folder for SQLite. */
 function serverOf(r: TenantRecord): string {
@@ -153,7 +215,23 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
   const viewport = el("div", { class: "list", role: "grid", "aria-label": "Tenants", "aria-rowcount": String(rows.length) });
   const spacer = el("div", { class: "spacer" });
   spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
-  viewport.append(spacer);
+  // Column headers; the sortable ones sort on click (and say how they sort).
+  const head = el("div", { class: "head", role: "row" });
+  const columns: [string, FleetState["sort"] | null][] = [["Tenant", "slug"], ["Status", "status"], ["Template", null], ["Hash", null], ["Last sync", "last_sync"], ["Location", null]];
+  for (const [label, key] of columns) {
+    if (!key) {
+      head.append(el("span", { class: "cell", role: "columnheader" }, label));
+      continue;
+    }
+    const on = fleet.sort === key;
+    const button = el("button", { type: "button", class: "sort", "data-sort": key }, label, on ? " ▾" : "");
+    button.addEventListener("click", () => {
+      fleet.sort = key;
+      renderFleet();
+    });
+    head.append(el("span", { class: "cell", role: "columnheader", "aria-sort": on ? (key === "last_sync" ? "descending" : "ascending") : "none" }, button));
+  }
+  viewport.append(head, spacer);
   const render = (): void => {
     const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - 5);
     const count = Math.ceil(viewport.clientHeight / ROW_HEIGHT) + 10;
@@ -162,13 +240,13 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
       ...slice.map((r, i) => {
         const row = el(
           "a",
-          { class: "row", href: `#/tenant/${r.slug}`, role: "row", "data-slug": r.slug, "data-status": r.status },
+          { class: "row", href: link("tenant", r.slug), role: "row", "data-slug": r.slug, "data-status": r.status },
           el("span", { class: "cell name" }, el("strong", {}, r.display_name), el("small", {}, r.slug)),
-          el("span", { class: "cell" }, badge(r.status)),
+          el("span", { class: "cell status", title: r.status_reason ?? r.status }, badge(r.status), r.status_reason ? el("small", { class: "reason" }, r.status_reason) : ""),
           el("span", { class: "cell" }, `${r.template ?? "—"} ${r.template_version ?? ""}`),
           el("span", { class: "cell mono" }, shortHash(r.current_hash)),
-          el("span", { class: "cell" }, r.last_sync_at ? r.last_sync_at.replace("T", " ").slice(0, 19) : "never"),
-          el("span", { class: "cell mono muted ellipsis", title: r.location }, r.location),
+          el("span", { class: "cell" }, when(r.last_sync_at)),
+          el("span", { class: "cell mono muted", title: r.location }, middle(r.location)),
         );
         row.style.top = `${(first + i) * ROW_HEIGHT}px`;
         return row;
@@ -191,6 +269,11 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
 }
 
 async function scanFleet(): Promise<void> {
+  // The scan belongs to the workspace it started in, even if the user
+  // switches away while it runs.
+  const mine = ws;
+  const fleet = fleets[mine];
+  const here = (): boolean => ws === mine && location.hash.replace(/^#\/?(demo\/?)?/, "") === "";
   if (fleet.scanning) return;
   fleet.scanning = true;
   renderFleet();
@@ -209,20 +292,20 @@ async function scanFleet(): Promise<void> {
       }
     }
     // Results stream in: redraw the list and the counts as batches finish.
-    if (p.finished.length > 0) {
+    if (p.finished.length > 0 && here()) {
       document.querySelector(".list")?.replaceWith(tenantList(visibleRows()));
       document.querySelector(".summary")?.replaceWith(summary(fleet.rows));
     }
   };
   try {
-    fleet.report = await invoke<ScanReport>("scan_fleet", { onProgress: channel });
-    fleet.rows = await invoke<TenantRecord[]>("registry_tenants");
+    fleet.report = await invoke<ScanReport>("scan_fleet", { workspace: mine, onProgress: channel });
+    fleet.rows = await invoke<TenantRecord[]>("registry_tenants", { workspace: mine });
   } catch (e) {
     fleet.report = null;
     alertError("The scan failed", e);
   } finally {
     fleet.scanning = false;
-    renderFleet();
+    if (here()) renderFleet();
   }
 }
 
@@ -260,28 +343,21 @@ function renderFleet(): void {
   };
   const server = choice("Server", fleet.rows.map(serverOf), fleet.server, (v) => (fleet.server = v));
   const template = choice("Template", fleet.rows.map(templateOf), fleet.template, (v) => (fleet.template = v));
-  const sort = el("select", { "aria-label": "Sort" });
-  for (const [v, t] of [["status", "Sort: status"], ["slug", "Sort: slug"], ["last_sync", "Sort: last sync"]]) sort.append(el("option", { value: v }, t));
-  sort.value = fleet.sort;
-  sort.addEventListener("change", () => {
-    fleet.sort = sort.value as FleetState["sort"];
-    renderFleet();
-  });
   const scan = el("button", { type: "button", id: "scan", class: "primary" }, fleet.scanning ? "Scanning…" : "Scan fleet");
   scan.toggleAttribute("disabled", fleet.scanning);
   scan.addEventListener("click", () => void scanFleet());
   const cancel = el("button", { type: "button", id: "cancel-scan" }, "Cancel");
   cancel.hidden = !fleet.scanning;
-  cancel.addEventListener("click", () => void invoke("cancel_scan"));
+  cancel.addEventListener("click", () => void call("cancel_scan"));
   const progress = el("progress", { id: "scan-progress", "aria-label": "Scan progress" });
   progress.hidden = !fleet.scanning;
-  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, sort, scan, cancel, progress);
+  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, scan, cancel, progress);
   const nodes: Node[] = [summary(fleet.rows), toolbar];
   for (const o of unfinished) {
     nodes.push(
       banner(
         "error",
-        `Operation ${o.id} (${o.kind} of ${o.tenant_slug}, started ${o.started_at} by ${o.actor}@${o.host ?? "?"}) never finished` +
+        `Operation ${o.id} (${o.kind} of ${o.tenant_slug}, started ${when(o.started_at)} by ${o.actor}@${o.host ?? "?"}) never finished` +
           (o.last_step ? ` (last step: ${o.last_step}). ` : ". ") +
           `Its backup: ${o.backup ?? "none"}. Check the tenant, then run \`tenantry operations resolve ${o.id} --adopt\` to record the backup, or --abandon.`,
       ),
@@ -303,41 +379,152 @@ function renderFleet(): void {
 let unfinished: Operation[] = [];
 
 async function fleetScreen(): Promise<void> {
-  unfinished = (await invoke<Operation[] | null>("unfinished_operations").catch(() => null)) ?? [];
+  unfinished = (await call<Operation[] | null>("unfinished_operations").catch(() => null)) ?? [];
   try {
-    fleet.rows = await invoke<TenantRecord[]>("registry_tenants");
-    if (fleet.rows.length > 0) {
-      renderFleet();
-      return;
-    }
+    fleet.rows = await call<TenantRecord[]>("registry_tenants");
   } catch (e) {
-    lastError = null;
-    void e;
+    fleet.rows = [];
+    if (ws === "demo") throw e;
   }
-  // No registry tenants (the keyring is not open): show the demo fleet.
-  const [demo, key] = await Promise.all([invoke<TenantOverview[]>("list_tenants"), invoke<KeyStatus>("key_status")]);
-  const table = el("table", { class: "tenants", "aria-label": "Demo tenants" });
-  table.append(el("thead", {}, el("tr", {}, ...["Tenant", "Status", "Template", "Tables", "Hash"].map((h) => el("th", { scope: "col" }, h)))));
-  const body = el("tbody");
-  for (const r of demo) {
-    const status = el("td", {}, badge(r.status));
-    if (r.note) status.append(el("div", { class: "note" }, r.note));
-    body.append(
-      el("tr", { "data-slug": r.slug, "data-status": r.status }, el("td", {}, el("strong", {}, r.display_name), el("div", { class: "muted" }, r.slug)), status, el("td", {}, `${r.template} ${r.template_version}`), el("td", { class: "num" }, String(r.table_count)), el("td", { class: "mono" }, shortHash(r.current_hash))),
-    );
+  if (fleet.rows.length > 0 || ws === "demo") {
+    renderFleet();
+    return;
   }
-  table.append(body);
+  await firstRun();
+}
+
+/** The user's registry is empty: what Tenantry is for and where to start. */
+async function firstRun(): Promise<void> {
+  const key = await call<KeyStatus>("key_status").catch((e: unknown) => ({ error_message: errorText(e) }) as Partial<KeyStatus>);
+  const card = (title: string, text: string, action: HTMLElement): HTMLElement => el("section", { class: "card" }, el("h3", {}, title), el("p", {}, text), action);
   show(
-    summary(demo),
-    banner("info", key.error_message ? `The data key is not available, so the registry is read-only: ${key.error_message}` : "No tenants registered yet."),
-    table,
+    el("h2", {}, "Welcome to Tenantry"),
+    el("p", { class: "lead" }, "Tenantry keeps a registry of your tenants' databases, checks each one against the template it was provisioned from, shows the drift table by table, and brings a tenant back with a backup first. Your registry is empty; start here."),
+    key.error_message
+      ? banner("error", `Your registry keeps connection strings encrypted under a key in the OS keyring, which is not available: ${key.error_message}. The demo works without it.`)
+      : el("span"),
+    el(
+      "div",
+      { class: "cards" },
+      card("Explore the demo", "Seven sample tenants — synced, customized, outdated and never initialised — in a registry of their own. Nothing you do there touches yours.", el("a", { class: "button primary", href: "#/demo", id: "open-demo" }, "Open the demo fleet")),
+      card("Add a tenant", "Give a connection URL and, in a masked field, its password; test the connection before anything is saved.", el("a", { class: "button", href: "#/add", id: "add-tenant" }, "Add a tenant…")),
+      card("Import a fleet", "Many tenants at once from CSV, JSON or a query on your central database, with a dry run first:", el("pre", { class: "cmd" }, "tenantry tenant import tenants.csv --dry-run")),
+      card("Add a template", "A folder of versioned migrations, measured in a scratch database and linted:", el("pre", { class: "cmd" }, "tenantry template add ./template --name saas \\\n  --engine postgres --scratch <url>")),
+    ),
   );
+}
+
+// ---------------------------------------------------------------- add tenant
+
+/** The *Add tenant* form: URL, masked password, test, then save. */
+async function addTenantScreen(): Promise<void> {
+  if (ws === "demo") {
+    show(banner("info", "The demo registry holds only the built-in tenants. "), el("p", {}, el("a", { href: "#/add" }, "Add a tenant to your registry")));
+    return;
+  }
+  const templates = (await call<TemplateView[] | null>("list_templates").catch(() => null)) ?? [];
+  const field = (label: string, input: HTMLElement, hint = ""): HTMLElement =>
+    el("label", { class: "field" }, el("span", {}, label), input, hint ? el("small", { class: "muted" }, hint) : "");
+  const slug = el("input", { type: "text", id: "f-slug", required: "", autocomplete: "off", spellcheck: "false", placeholder: "acme" });
+  const name = el("input", { type: "text", id: "f-name", placeholder: "Acme Corp (defaults to the slug)" });
+  const url = el("input", { type: "text", id: "f-url", required: "", autocomplete: "off", spellcheck: "false", placeholder: "postgres://app@db1:5432/fleet" });
+  const password = el("input", { type: "password", id: "f-password", autocomplete: "new-password", placeholder: "leave empty if the URL needs none" });
+  const schema = el("input", { type: "text", id: "f-schema", autocomplete: "off", spellcheck: "false", placeholder: "tenant_acme" });
+  const template = el("select", { id: "f-template" });
+  template.append(el("option", { value: "" }, "No template"));
+  for (const t of templates) template.append(el("option", { value: t.summary.name }, `${t.summary.name} (${t.summary.engine})`));
+  const version = el("select", { id: "f-version" });
+  const fillVersions = (): void => {
+    const t = templates.find((x) => x.summary.name === template.value);
+    version.replaceChildren(...(t ? t.summary.versions.map((v) => el("option", { value: v.version }, v.version)).reverse() : [el("option", { value: "" }, "—")]));
+    version.toggleAttribute("disabled", !t);
+  };
+  template.addEventListener("change", fillVersions);
+  fillVersions();
+  const form = (): TenantForm => ({
+    slug: slug.value.trim(),
+    display_name: name.value.trim() || slug.value.trim(),
+    url: url.value.trim(),
+    password: password.value === "" ? null : password.value,
+    schema: schema.value.trim() || null,
+    template: template.value || null,
+    template_version: template.value ? version.value : null,
+    domains: [],
+    notes: "",
+  });
+  const out = el("div", { id: "add-result", "aria-live": "polite" });
+  const test = el("button", { type: "button", id: "test-connection" }, "Test connection");
+  const save = el("button", { type: "submit", class: "primary", id: "save-tenant" }, "Add tenant");
+  test.addEventListener("click", async () => {
+    out.replaceChildren(el("p", { class: "muted" }, "Connecting…"));
+    try {
+      const h = await invoke<HealthReport>("test_connection", { form: form() });
+      const failed = h.checks.filter((c) => !c.ok);
+      // A schema-per-tenant schema that does not exist yet is what a new
+      // tenant looks like: the guard creates it. Anything else is a failure.
+      const onlySchema = failed.length === 1 && failed[0].name === "schema";
+      const verdict = h.healthy
+        ? banner("info", `Connected to ${h.location}: ${h.server_version ?? ""}`)
+        : onlySchema
+          ? banner("info", `Connected to ${h.location}. ${failed[0].detail}.`)
+          : banner("error", `Could not use ${h.location}: ${failed[0]?.name ?? "check"} failed — ${failed[0]?.detail ?? "no detail"}.`);
+      out.replaceChildren(verdict, checksTable(h));
+    } catch (e) {
+      out.replaceChildren(banner("error", errorText(e)));
+    }
+    out.scrollIntoView?.({ block: "nearest" });
+  });
+  const body = el(
+    "form",
+    { class: "form", "aria-label": "Add a tenant" },
+    field("Slug", slug, "lower case, digits, - and _; how the CLI names the tenant"),
+    field("Display name", name),
+    field("Connection URL", url, "postgres://, mysql://, mariadb:// or sqlite:PATH — without the password"),
+    field("Password", password, "kept only encrypted in your registry, never shown again"),
+    field("Schema", schema, "PostgreSQL schema-per-tenant only; empty for the database's own"),
+    field("Template", template),
+    field("Version", version, "the template version the tenant was provisioned with"),
+    el("div", { class: "toolbar" }, test, save),
+  );
+  body.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    save.setAttribute("disabled", "");
+    try {
+      const t = await call<TenantRecord>("add_tenant", { form: form() });
+      password.value = "";
+      location.hash = link("tenant", t.slug);
+    } catch (e) {
+      out.replaceChildren(banner("error", errorText(e)));
+      out.scrollIntoView?.({ block: "nearest" });
+    } finally {
+      save.removeAttribute("disabled");
+    }
+  });
+  show(el("p", {}, el("a", { href: "#/", class: "back" }, "← Fleet")), el("h2", {}, "Add a tenant"), body, out);
+  slug.focus();
+}
+
+/** A health report's checks, one row each. */
+function checksTable(h: HealthReport): HTMLElement {
+  const table = el("table", { class: "tenants", "aria-label": "Checks" });
+  for (const c of h.checks) table.append(el("tr", {}, el("td", {}, c.ok ? "✔" : "✘"), el("td", {}, c.name), el("td", {}, c.detail), el("td", { class: "num" }, c.millis === null ? "" : `${c.millis} ms`)));
+  return table;
 }
 
 // ----------------------------------------------------------------- tenant
 
+/** Template versions after `current`, in the template's order. */
+function newerVersions(templates: TemplateView[], t: TenantRecord): string[] {
+  const tpl = templates.find((x) => x.summary.name === t.template && x.summary.engine === t.engine);
+  if (!tpl) return [];
+  const all = tpl.summary.versions.map((v) => v.version);
+  const at = all.indexOf(t.template_version ?? "");
+  return at < 0 ? [] : all.slice(at + 1);
+}
+
 async function tenantScreen(slug: string): Promise<void> {
-  const d = await invoke<TenantDetail>("tenant_detail", { slug });
+  const [d, listed] = await Promise.all([call<TenantDetail>("tenant_detail", { slug }), call<TemplateView[] | null>("list_templates").catch(() => null)]);
+  const templates = listed ?? [];
   const t = d.tenant;
   const facts = el(
     "dl",
@@ -348,7 +535,7 @@ async function tenantScreen(slug: string): Promise<void> {
     el("dt", {}, "Template"), el("dd", {}, `${t.template ?? "—"} ${t.template_version ?? ""}`),
     el("dt", {}, "Initial hash"), el("dd", { class: "mono" }, t.initial_hash ?? "—"),
     el("dt", {}, "Current hash"), el("dd", { class: "mono" }, t.current_hash ?? "—"),
-    el("dt", {}, "Last sync"), el("dd", {}, t.last_sync_at ?? "never"),
+    el("dt", {}, "Last sync"), el("dd", {}, when(t.last_sync_at)),
     el("dt", {}, "Domains"), el("dd", {}, t.domains.join(", ") || "—"),
   );
   const healthBox = el("div", { id: "health" });
@@ -356,50 +543,60 @@ async function tenantScreen(slug: string): Promise<void> {
   healthBtn.addEventListener("click", async () => {
     healthBox.replaceChildren(el("p", { class: "muted" }, "Checking…"));
     try {
-      const h = await invoke<HealthReport>("tenant_health", { slug });
-      const table = el("table", { class: "tenants" });
-      for (const c of h.checks) table.append(el("tr", {}, el("td", {}, c.ok ? "✔" : "✘"), el("td", {}, c.name), el("td", {}, c.detail), el("td", { class: "num" }, c.millis === null ? "" : `${c.millis} ms`)));
-      healthBox.replaceChildren(banner(h.healthy ? "info" : "error", h.healthy ? "Healthy" : "Unhealthy"), table);
+      const h = await call<HealthReport>("tenant_health", { slug });
+      healthBox.replaceChildren(banner(h.healthy ? "info" : "error", h.healthy ? "Healthy" : "Unhealthy"), checksTable(h));
     } catch (e) {
       healthBox.replaceChildren(banner("error", errorText(e)));
     }
   });
-  const actions = el(
-    "div",
-    { class: "toolbar" },
-    healthBtn,
-    el("a", { class: "button", href: `#/drift/${slug}` }, "Drift"),
-    el("a", { class: "button danger", href: `#/reset/${slug}` }, "Reset…"),
-  );
-  const repair = confirmBySlug(slug, "Repair", async () => {
-    const o = await invoke<{ created: string[]; not_repaired: string[] }>("repair_tenant", { slug });
-    return `Created: ${o.created.join(", ") || "nothing"}. Left alone: ${o.not_repaired.join("; ") || "nothing"}.`;
-  });
-  const note = el("input", { type: "text", placeholder: "Why this customisation is accepted", "aria-label": "Acceptance note" });
-  const accept = confirmBySlug(slug, "Accept as baseline", async () => {
-    const hash = await invoke<string>("accept_customisation", { slug, note: note.value });
-    return `Accepted ${shortHash(hash)}.`;
-  });
-  const version = el("input", { type: "text", placeholder: "target version", "aria-label": "Target template version" });
-  const allow = el("input", { type: "checkbox", id: "allow-customized" });
-  const upgrade = confirmBySlug(slug, "Upgrade", async () => {
-    const o = await invoke<{ from: string; to: string; status: string; warning: string | null }>("upgrade_tenant", { slug, to: version.value, allowCustomized: allow.checked });
-    return `Upgraded ${o.from} → ${o.to}: ${o.status}.${o.warning ? ` ${o.warning}` : ""}`;
-  });
+  // Only what makes sense for the status: a synced tenant has nothing to
+  // repair, accept or reset; a failed one must be reachable first.
+  const drifted = t.status === "customized" || t.status === "outdated";
+  const canReset = drifted || t.status === "unknown";
+  const newer = newerVersions(templates, t);
+  const top: HTMLElement[] = [healthBtn];
+  if (t.status !== "failed" && t.template) top.push(el("a", { class: "button", href: link("drift", slug) }, "Drift"));
+  if (canReset) top.push(el("a", { class: "button danger", href: link("reset", slug) }, "Reset…"));
+  const sections: Node[] = [];
+  if (drifted) {
+    const repair = confirmBySlug(slug, "Repair", async () => {
+      const o = await call<{ created: string[]; not_repaired: string[] }>("repair_tenant", { slug });
+      return `Created: ${o.created.join(", ") || "nothing"}. Left alone: ${o.not_repaired.join("; ") || "nothing"}.`;
+    });
+    sections.push(el("div", { class: "toolbar" }, el("strong", {}, "Repair"), el("span", { class: "muted" }, "create only the missing template objects"), repair));
+  }
+  if (t.status === "customized") {
+    const note = el("input", { type: "text", placeholder: "Why this customisation is accepted", "aria-label": "Acceptance note" });
+    const accept = confirmBySlug(slug, "Accept as baseline", async () => {
+      const hash = await call<string>("accept_customisation", { slug, note: note.value });
+      return `Accepted ${shortHash(hash)}.`;
+    });
+    sections.push(el("div", { class: "toolbar" }, el("strong", {}, "Accept"), note, accept));
+  }
+  if (newer.length > 0 && t.status !== "failed") {
+    const version = el("select", { "aria-label": "Target template version", id: "upgrade-to" });
+    for (const v of [...newer].reverse()) version.append(el("option", { value: v }, v));
+    const allow = el("input", { type: "checkbox", id: "allow-customized" });
+    const upgrade = confirmBySlug(slug, "Upgrade", async () => {
+      const o = await call<{ from: string; to: string; status: string; warning: string | null }>("upgrade_tenant", { slug, to: version.value, allowCustomized: allow.checked });
+      return `Upgraded ${o.from} → ${o.to}: ${o.status}.${o.warning ? ` ${o.warning}` : ""}`;
+    });
+    const parts: (Node | string)[] = [el("strong", {}, "Upgrade"), `from ${t.template_version} to`, version];
+    if (t.status === "customized") parts.push(el("label", { for: "allow-customized" }, allow, " even if customized"));
+    sections.push(el("div", { class: "toolbar" }, ...parts, upgrade));
+  }
   const audit = el("table", { class: "tenants", "aria-label": "History" });
-  for (const a of d.audit) audit.append(el("tr", {}, el("td", { class: "mono" }, a.at.replace("T", " ").slice(0, 19)), el("td", {}, a.actor), el("td", {}, a.action), el("td", {}, resultBadge(a.result)), el("td", {}, a.detail)));
+  for (const a of d.audit) audit.append(el("tr", {}, el("td", { class: "mono" }, when(a.at)), el("td", {}, a.actor), el("td", {}, a.action), el("td", {}, resultBadge(a.result)), el("td", {}, a.detail)));
   const backups = el("ul");
-  for (const b of d.backups) backups.append(el("li", {}, `${b.id}: ${b.location} (${b.created_at})${b.purged_at ? " — gone" : ""}`));
+  for (const b of d.backups) backups.append(el("li", {}, `${b.id}: ${b.location} (${when(b.created_at)})${b.purged_at ? " — gone" : ""}`));
   show(
-    el("p", {}, el("a", { href: "#/" }, "← Fleet")),
+    el("p", {}, el("a", { href: link(), class: "back" }, "← Fleet")),
     el("h2", {}, t.display_name, " ", el("small", { class: "muted" }, t.slug)),
     facts,
-    actions,
+    el("div", { class: "toolbar", id: "tenant-actions" }, ...top),
     healthBox,
     el("h3", {}, "Actions"),
-    el("div", { class: "toolbar" }, el("strong", {}, "Repair"), el("span", { class: "muted" }, "create only the missing template objects"), repair),
-    el("div", { class: "toolbar" }, el("strong", {}, "Accept"), note, accept),
-    el("div", { class: "toolbar" }, el("strong", {}, "Upgrade"), version, el("label", { for: "allow-customized" }, allow, " even if customized"), upgrade),
+    ...(sections.length ? sections : [el("p", { class: "muted", id: "no-actions" }, t.status === "synced" ? "Synced with its template: nothing to repair, accept or reset." : t.status === "failed" ? "The tenant could not be read; run the health check to see why." : "No action applies to this tenant.")]),
     el("h3", {}, "History"),
     audit,
     el("h3", {}, "Backups"),
@@ -418,7 +615,7 @@ function sideBySide(o: ObjectDiff): HTMLElement {
 }
 
 async function driftScreen(slug: string): Promise<void> {
-  const d = await invoke<TenantDiff>("tenant_diff", { slug });
+  const d = await call<TenantDiff>("tenant_diff", { slug });
   const detail = el("div", { class: "detail" });
   const list = el("ul", { class: "objects", role: "listbox", "aria-label": "Objects" });
   const select = (o: ObjectDiff): void => {
@@ -439,7 +636,7 @@ async function driftScreen(slug: string): Promise<void> {
     const b = el("button", { type: "button" }, format === "html" ? "Export HTML" : "Export Markdown");
     b.addEventListener("click", async () => {
       try {
-        saved.textContent = `Saved to ${await invoke<string>("export_diff_report", { slug, format })}`;
+        saved.textContent = `Saved to ${await call<string>("export_diff_report", { slug, format })}`;
       } catch (e) {
         saved.textContent = errorText(e);
       }
@@ -447,7 +644,7 @@ async function driftScreen(slug: string): Promise<void> {
     return b;
   };
   show(
-    el("p", {}, el("a", { href: `#/tenant/${slug}` }, `← ${slug}`)),
+    el("p", {}, el("a", { href: link("tenant", slug), class: "back" }, `← ${slug}`)),
     el("h2", {}, `Drift of ${slug} against ${d.template} ${d.template_version}`),
     el("div", { class: "toolbar" }, exportAs("markdown"), exportAs("html"), saved),
     el("div", { class: "split" }, list, detail),
@@ -459,48 +656,76 @@ async function driftScreen(slug: string): Promise<void> {
 // ------------------------------------------------------------------ reset
 
 async function resetScreen(slug: string): Promise<void> {
-  const plan = await invoke<ResetPlan>("reset_plan", { slug });
+  const plan = await call<ResetPlan>("reset_plan", { slug });
+  const back = el("p", {}, el("a", { href: link("tenant", slug), class: "back" }, `← ${slug}`));
+  const title = el("h2", {}, `Reset ${slug} to ${plan.template} ${plan.template_version}`);
+  if (plan.drift_hash === plan.template_hash) {
+    show(back, title, banner("info", `${slug} already matches ${plan.template} ${plan.template_version} (hash ${shortHash(plan.template_hash)}): there is nothing to reset.`));
+    return;
+  }
+  const moving = plan.objects.filter((o) => o.presence !== "identical");
+  const identical = plan.objects.length - moving.length;
+  const rows = plan.objects.reduce((n, o) => n + (o.rows ?? 0), 0);
   const table = el("table", { class: "tenants", "aria-label": "Reset plan" });
-  table.append(el("tr", {}, ...["Object", "Change", "Rows moving to the backup"].map((h) => el("th", {}, h))));
-  for (const o of plan.objects) table.append(el("tr", {}, el("td", {}, `${o.kind} ${o.name}`), el("td", {}, o.presence), el("td", { class: "num" }, o.rows === null ? "" : String(o.rows))));
+  table.append(el("tr", {}, ...["Object", "What happens", "Rows moving to the backup"].map((h) => el("th", {}, h))));
+  const what: Record<string, string> = { added: "not in the template: moved to the backup, not recreated", changed: "differs: moved to the backup, recreated from the template", missing: "recreated from the template" };
+  for (const o of moving) table.append(el("tr", {}, el("td", {}, `${o.kind} ${o.name}`), el("td", {}, what[o.presence] ?? o.presence), el("td", { class: "num" }, o.rows === null ? "" : o.rows.toLocaleString())));
   const typed = el("input", { type: "text", id: "confirm-slug", autocomplete: "off", spellcheck: "false", "aria-label": "Type the tenant slug to confirm" });
   const go = el("button", { type: "button", class: "danger", id: "do-reset", disabled: "" }, "Reset");
   typed.addEventListener("input", () => go.toggleAttribute("disabled", typed.value !== slug));
-  const result = el("div", { id: "reset-result", "aria-live": "polite" });
+  const result = el("div", { id: "reset-result", "aria-live": "polite", tabindex: "-1" });
+  const keepInView = (): void => {
+    result.scrollIntoView?.({ block: "nearest" });
+    result.focus({ preventScroll: true });
+  };
   go.addEventListener("click", async () => {
     go.setAttribute("disabled", "");
+    typed.setAttribute("disabled", "");
     result.replaceChildren(el("p", {}, "Backing up and rebuilding…"));
+    keepInView();
     try {
-      const o = await invoke<ResetOutcome>("reset_tenant", { slug, plannedHash: plan.drift_hash, confirmation: typed.value });
-      result.replaceChildren(banner(o.status === "synced" ? "info" : "error", `Reset finished: ${o.status}. Backup: ${o.backup}.`), el("p", {}, el("a", { href: `#/tenant/${slug}` }, "Back to the tenant")));
+      const o = await call<ResetOutcome>("reset_tenant", { slug, plannedHash: plan.drift_hash, confirmation: typed.value });
+      result.replaceChildren(banner(o.status === "synced" ? "info" : "error", `Reset finished: ${o.status}. Backup: ${o.backup}.`), el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")));
     } catch (e) {
       result.replaceChildren(banner("error", errorText(e)));
+      typed.removeAttribute("disabled");
     }
+    keepInView();
   });
   show(
-    el("p", {}, el("a", { href: `#/tenant/${slug}` }, `← ${slug}`)),
-    el("h2", {}, `Reset ${slug} to ${plan.template} ${plan.template_version}`),
+    back,
+    title,
+    el(
+      "div",
+      { class: "warning", role: "note", id: "reset-afterwards" },
+      el("strong", {}, "Afterwards "),
+      `${slug} contains exactly the template's objects, and they are empty. `,
+      rows > 0 ? `Every row now in its tables (${rows.toLocaleString()} in all) stays in the backup, not in the rebuilt tables. ` : "",
+      "Only missing objects? Repair, on the tenant's screen, creates them and leaves every row where it is.",
+    ),
     el("ol", { class: "steps" },
       el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, schema ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}.`),
       el("li", {}, el("strong", {}, "Backup first. "), plan.backup),
       ...((plan.changes ?? []).length ? [el("li", {}, el("strong", {}, "Also. "), el("ul", { "aria-label": "Other changes" }, ...plan.changes.map((c) => el("li", {}, c))))] : []),
       el("li", {}, el("strong", {}, "Confirm. "), `Type ${slug} exactly:`, " ", typed, " ", go),
     ),
-    table,
     result,
+    el("h3", {}, `What changes (${moving.length})`),
+    moving.length ? table : el("p", { class: "muted" }, "No object differs; the objects are rebuilt empty."),
+    identical > 0 ? el("p", { class: "muted", id: "identical-note" }, `${identical} identical object${identical === 1 ? "" : "s"} ${identical === 1 ? "is" : "are"} rebuilt too, empty; ${identical === 1 ? "its rows go" : "their rows go"} to the backup with the rest.`) : el("span"),
   );
 }
 
 // ------------------------------------------------------- templates, settings
 
 async function templatesScreen(): Promise<void> {
-  const all = await invoke<TemplateView[]>("list_templates");
+  const all = await call<TemplateView[]>("list_templates");
   const nodes: Node[] = [el("h2", {}, "Templates")];
   if (all.length === 0) nodes.push(el("p", { class: "muted" }, "No templates. Add one with `tenantry template add`."));
   for (const { summary: t, lint } of all) {
     const table = el("table", { class: "tenants", "aria-label": `Versions of ${t.name}` });
     table.append(el("tr", {}, ...["Version", "Migrations", "Measured hash", "Measured at"].map((h) => el("th", {}, h))));
-    for (const v of t.versions) table.append(el("tr", {}, el("td", {}, v.version), el("td", { class: "num" }, String(v.migrations)), el("td", { class: "mono" }, v.hash ?? "not measured"), el("td", {}, v.measured_at ?? "")));
+    for (const v of t.versions) table.append(el("tr", {}, el("td", {}, v.version), el("td", { class: "num" }, String(v.migrations)), el("td", { class: "mono" }, v.hash ?? "not measured"), el("td", {}, when(v.measured_at, ""))));
     const findings = el("ul", { class: "lint", "aria-label": `Lint findings of ${t.name}` });
     for (const f of lint) findings.append(el("li", {}, el("strong", {}, f.kind.replace(/_/g, " ")), ` ${f.location}: ${f.message}`));
     nodes.push(el("h3", {}, `${t.name} (${t.engine})`), table, lint.length ? findings : el("p", { class: "muted" }, "Lint: no findings."));
@@ -509,7 +734,7 @@ async function templatesScreen(): Promise<void> {
 }
 
 async function settingsScreen(): Promise<void> {
-  const k = await invoke<KeyStatus>("key_status");
+  const k = await call<KeyStatus>("key_status");
   show(
     el("h2", {}, "Settings"),
     el("dl", { class: "facts" },
@@ -518,19 +743,37 @@ async function settingsScreen(): Promise<void> {
       el("dt", {}, "Keyring entry"), el("dd", { class: "mono" }, k.entry ?? "not available"),
       el("dt", {}, "Registry"), el("dd", { class: "mono" }, k.registry),
     ),
-    k.error_message ? banner("error", k.error_message) : el("p", {}, "Rotating re-encrypts every connection string under a new key. Type ", el("code", {}, "rotate"), " to confirm: ", confirmBySlug("rotate", "Rotate key", async () => `New data key ${await invoke<string>("rotate_key")}.`)),
+    k.error_message ? banner("error", k.error_message) : el("p", {}, "Rotating re-encrypts every connection string under a new key. Type ", el("code", {}, "rotate"), " to confirm: ", confirmBySlug("rotate", "Rotate key", async () => `New data key ${await call<string>("rotate_key")}.`)),
   );
 }
 
 // ----------------------------------------------------------------- router
 
 export async function route(): Promise<void> {
-  const [, screen, slug] = location.hash.replace(/^#/, "").split("/");
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === `#/${screen ?? ""}`));
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "");
+  ws = parts[0] === "demo" ? "demo" : "own";
+  if (ws === "demo") parts.shift();
+  fleet = fleets[ws];
+  const [screen, slug] = parts;
+  document.body.dataset.workspace = ws;
+  // The screen links follow the workspace; the switch marks which one is open.
+  document.querySelectorAll<HTMLAnchorElement>("nav a[data-screen]").forEach((a) => {
+    const target = a.dataset.screen ?? "";
+    a.setAttribute("href", target ? link(target) : link());
+    a.classList.toggle("active", target === (screen ?? ""));
+  });
+  document.querySelectorAll<HTMLAnchorElement>("nav a[data-workspace]").forEach((a) => {
+    const on = a.dataset.workspace === ws;
+    a.classList.toggle("active", on);
+    if (on) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  });
   try {
-    if (screen === "tenant" && slug) await tenantScreen(decodeURIComponent(slug));
-    else if (screen === "drift" && slug) await driftScreen(decodeURIComponent(slug));
-    else if (screen === "reset" && slug) await resetScreen(decodeURIComponent(slug));
+    const name = slug === undefined ? "" : decodeURIComponent(slug);
+    if (screen === "tenant" && slug) await tenantScreen(name);
+    else if (screen === "drift" && slug) await driftScreen(name);
+    else if (screen === "reset" && slug) await resetScreen(name);
+    else if (screen === "add") await addTenantScreen();
     else if (screen === "templates") await templatesScreen();
     else if (screen === "settings") await settingsScreen();
     else await fleetScreen();
@@ -543,10 +786,17 @@ export async function route(): Promise<void> {
 export function start(): void {
   window.addEventListener("hashchange", () => void route());
   document.addEventListener("keydown", (ev) => {
-    const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement;
+    const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement || ev.target instanceof HTMLTextAreaElement;
     if (ev.key === "/" && !typing) {
       ev.preventDefault();
       document.getElementById("search")?.focus();
+    } else if ((ev.key === "Escape" && !typing) || (ev.key === "ArrowLeft" && ev.altKey)) {
+      // Back up one level: the screen's own "←" link.
+      const back = document.querySelector<HTMLAnchorElement>("#view a.back");
+      if (back) {
+        ev.preventDefault();
+        location.hash = back.getAttribute("href") ?? "#/";
+      }
     }
   });
   void route();

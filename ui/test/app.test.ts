@@ -2,7 +2,7 @@
 // window. The real window is covered by tests/e2e.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { route } from "../src/app";
+import { forgetFleets, middle, route, when } from "../src/app";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
 
 function tenant(i: number, status: TenantRecord["status"]): TenantRecord {
@@ -35,6 +35,7 @@ const calls: { cmd: string; args: unknown }[] = [];
 beforeEach(() => {
   document.body.innerHTML = '<nav><a href="#/">Fleet</a></nav><main id="view"></main>';
   calls.length = 0;
+  forgetFleets();
 });
 
 afterEach(() => {
@@ -219,5 +220,194 @@ describe("badges keep their meaning", () => {
       "changed:badge presence-changed",
       "identical:badge presence-identical",
     ]);
+  });
+});
+
+describe("first run and the demo", () => {
+  it("an empty registry opens on the welcome screen, which says why the keyring matters", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "registry_tenants") return [];
+      if (cmd === "key_status") return { store: "Secret Service", key_id: null, entry: null, error_code: "keyring_unavailable", error_message: "the OS keyring is not available", registry: "/data/registry.db" };
+      return null;
+    });
+    await route();
+    await settle();
+    expect(document.querySelector("h2")!.textContent).toBe("Welcome to Tenantry");
+    expect(document.getElementById("open-demo")!.getAttribute("href")).toBe("#/demo");
+    expect(document.getElementById("add-tenant")!.getAttribute("href")).toBe("#/add");
+    expect(document.querySelector("[role=alert]")!.textContent).toContain("The demo works without it");
+    expect(calls.every((c) => (c.args as { workspace?: string }).workspace === "own")).toBe(true);
+  });
+
+  it("the demo lists its own registry, marked on the screen, with links that stay in the demo", async () => {
+    document.body.innerHTML = '<nav><a data-screen="" href="#/">Fleet</a><a data-screen="templates" href="#/templates">Templates</a></nav><nav><a data-workspace="own" href="#/">Yours</a><a data-workspace="demo" href="#/demo">Demo</a></nav><main id="view"></main>';
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      return cmd === "registry_tenants" ? [tenant(1, "customized")] : null;
+    });
+    location.hash = "#/demo";
+    await route();
+    await settle();
+    expect(calls.find((c) => c.cmd === "registry_tenants")!.args).toMatchObject({ workspace: "demo" });
+    expect(document.querySelector(".demo-banner")!.textContent).toContain("nothing here touches your registry");
+    expect(document.querySelector(".row")!.getAttribute("href")).toBe("#/demo/tenant/t00001");
+    expect(document.querySelector('nav a[data-screen="templates"]')!.getAttribute("href")).toBe("#/demo/templates");
+    expect(document.querySelector('nav a[data-workspace="demo"]')!.getAttribute("aria-current")).toBe("page");
+    expect(document.body.dataset.workspace).toBe("demo");
+  });
+});
+
+describe("add a tenant", () => {
+  const CANARY = "Canary-Ui-4b1f";
+  it("tests the connection and saves with the password from the masked field, never showing it", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "list_templates")
+        return [{ summary: { name: "saas", engine: "postgres", versions: [{ version: "1.0.0", migrations: 1, hash: null, measured_at: null }, { version: "1.1.0", migrations: 1, hash: null, measured_at: null }] }, lint: [] }];
+      if (cmd === "test_connection")
+        return { slug: "", location: "postgres://app:•••@db1:5432/fleet", healthy: true, server_version: "PostgreSQL 15", checks: [{ name: "connect", ok: true, detail: "connected", millis: 3 }], cache: { hits: 0, misses: 1, evictions: 0, open_pools: 1 } };
+      if (cmd === "add_tenant") return tenant(9, "unknown");
+      return null;
+    });
+    location.hash = "#/add";
+    await route();
+    await settle();
+    const set = (id: string, v: string): void => {
+      const i = document.getElementById(id) as HTMLInputElement | HTMLSelectElement;
+      i.value = v;
+      i.dispatchEvent(new Event("change"));
+    };
+    set("f-slug", "acme");
+    set("f-url", "postgres://app@db1:5432/fleet");
+    set("f-password", CANARY);
+    set("f-schema", "tenant_acme");
+    set("f-template", "saas");
+    expect([...(document.getElementById("f-version") as HTMLSelectElement).options].map((o) => o.value)).toEqual(["1.1.0", "1.0.0"]);
+    (document.getElementById("test-connection") as HTMLButtonElement).click();
+    await settle();
+    expect(document.getElementById("add-result")!.textContent).toContain("Connected to postgres://app:•••@db1:5432/fleet");
+    const tested = calls.find((c) => c.cmd === "test_connection")!.args as { form: Record<string, unknown> };
+    expect(tested.form).toMatchObject({ slug: "acme", display_name: "acme", url: "postgres://app@db1:5432/fleet", password: CANARY, schema: "tenant_acme", template: "saas", template_version: "1.1.0" });
+    (document.getElementById("save-tenant") as HTMLButtonElement).click();
+    await settle();
+    const added = calls.find((c) => c.cmd === "add_tenant")!.args as { workspace: string; form: { password: string } };
+    expect(added.workspace).toBe("own");
+    expect(added.form.password).toBe(CANARY);
+    expect(location.hash).toBe("#/tenant/t00009");
+    expect((document.getElementById("f-password") as HTMLInputElement | null)?.value ?? "").toBe("");
+    expect(document.documentElement.outerHTML).not.toContain(CANARY);
+  });
+
+  it("shows the engine's refusal and keeps the form", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "add_tenant") throw { code: "slug_taken", message: "tenant acme already exists" };
+      return null;
+    });
+    location.hash = "#/add";
+    await route();
+    (document.getElementById("f-slug") as HTMLInputElement).value = "acme";
+    (document.getElementById("f-url") as HTMLInputElement).value = "sqlite:/tmp/acme.db";
+    (document.getElementById("save-tenant") as HTMLButtonElement).click();
+    await settle();
+    expect(document.querySelector("[role=alert]")!.textContent).toContain("slug_taken");
+    expect((document.getElementById("f-slug") as HTMLInputElement).value).toBe("acme");
+  });
+});
+
+describe("tenant actions follow the status", () => {
+  const templates = [{ summary: { name: "saas", engine: "postgres", versions: ["1.0.0", "1.1.0", "1.2.0"].map((version) => ({ version, migrations: 1, hash: null, measured_at: null })) }, lint: [] }];
+  const open = async (t: TenantRecord): Promise<string> => {
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: t, audit: [], backups: [] } : cmd === "list_templates" ? templates : null));
+    location.hash = `#/tenant/${t.slug}`;
+    await route();
+    return document.getElementById("view")!.textContent!;
+  };
+
+  it("a synced tenant offers no repair, accept or reset; an upgrade only to newer versions", async () => {
+    const text = await open({ ...tenant(1, "synced"), template_version: "1.1.0" });
+    expect(text).not.toContain("Repair");
+    expect(text).not.toContain("Accept");
+    expect(document.querySelector('a[href$="/reset/t00001"]')).toBeNull();
+    const to = document.getElementById("upgrade-to") as HTMLSelectElement;
+    expect([...to.options].map((o) => o.value)).toEqual(["1.2.0"]);
+    expect(document.getElementById("allow-customized")).toBeNull();
+  });
+
+  it("a customized tenant offers repair, accept, reset and a guarded upgrade", async () => {
+    const text = await open({ ...tenant(1, "customized"), template_version: "1.2.0" });
+    expect(text).toContain("Repair");
+    expect(text).toContain("Accept");
+    expect(document.querySelector('a[href="#/reset/t00001"]')).not.toBeNull();
+    expect(document.getElementById("upgrade-to")).toBeNull();
+  });
+
+  it("has the back link that Escape and Alt+Left follow (start() wires the keys)", async () => {
+    await open(tenant(1, "synced"));
+    expect(document.querySelector("#view a.back")!.getAttribute("href")).toBe("#/");
+  });
+});
+
+describe("reset plan", () => {
+  const plan = (over: Record<string, unknown>) => ({
+    slug: "acme", engine: "sqlite", server: "/d/acme.db", schema: "main", template: "saas", template_version: "1.1.0",
+    template_hash: "v1:" + "b".repeat(64), drift_hash: "v1:" + "c".repeat(64),
+    objects: [
+      { kind: "table", name: "tps_reports", presence: "added", rows: 4 },
+      { kind: "table", name: "users", presence: "identical", rows: 1200 },
+      { kind: "table", name: "tasks", presence: "identical", rows: 30 },
+    ],
+    changes: [], backup: "a copy of the file", ...over,
+  });
+
+  it("lists only what changes and says the tables will be empty", async () => {
+    mockIPC((cmd) => (cmd === "reset_plan" ? plan({}) : null));
+    location.hash = "#/reset/acme";
+    await route();
+    const rows = [...document.querySelectorAll('[aria-label="Reset plan"] tr')].slice(1).map((r) => r.firstChild!.textContent);
+    expect(rows).toEqual(["table tps_reports"]);
+    expect(document.getElementById("reset-afterwards")!.textContent).toContain("they are empty");
+    expect(document.getElementById("reset-afterwards")!.textContent).toContain("1,234 in all");
+    expect(document.getElementById("identical-note")!.textContent).toContain("2 identical objects are rebuilt too");
+  });
+
+  it("is not offered when the tenant already matches its template", async () => {
+    mockIPC((cmd) => (cmd === "reset_plan" ? plan({ drift_hash: "v1:" + "b".repeat(64) }) : null));
+    location.hash = "#/reset/acme";
+    await route();
+    expect(document.getElementById("do-reset")).toBeNull();
+    expect(document.body.textContent).toContain("nothing to reset");
+  });
+});
+
+describe("fleet list details", () => {
+  it("sorts from the column headers and says how", async () => {
+    const a = { ...tenant(1, "synced"), slug: "zeta", last_sync_at: "2026-11-01T10:00:00Z" };
+    const b = { ...tenant(2, "failed"), slug: "alpha", last_sync_at: "2026-12-01T10:00:00Z", status_reason: "cannot connect: connection refused" };
+    mockIPC((cmd) => (cmd === "registry_tenants" ? [a, b] : null));
+    await route();
+    await settle();
+    const order = (): (string | null)[] => [...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"));
+    expect(order()).toEqual(["alpha", "zeta"]); // failed first
+    expect(document.querySelector('[data-slug="alpha"] .reason')!.textContent).toBe("cannot connect: connection refused");
+    (document.querySelector('button[data-sort="last_sync"]') as HTMLButtonElement).click();
+    await settle();
+    expect(order()).toEqual(["alpha", "zeta"]);
+    expect(document.querySelector('button[data-sort="last_sync"]')!.parentElement!.getAttribute("aria-sort")).toBe("descending");
+    (document.querySelector('button[data-sort="slug"]') as HTMLButtonElement).click();
+    await settle();
+    expect(order()).toEqual(["alpha", "zeta"]);
+    expect(document.querySelectorAll('[role="columnheader"]').length).toBe(6);
+  });
+
+  it("formats every timestamp one way, in local time with its zone, and keeps both ends of long locations", () => {
+    expect(when("2026-12-05T21:49:48.123Z")).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+$/);
+    expect(when(null)).toBe("never");
+    const long = "sqlite:/home/dba/.local/share/dev.tenantry.console/demo-fleet/tenants/umbrella.db";
+    const cut = middle(long);
+    expect(cut.length).toBe(48);
+    expect(cut.startsWith("sqlite:/home/")).toBe(true);
+    expect(cut.endsWith("tenants/umbrella.db")).toBe(true);
+    expect(middle("short")).toBe("short");
   });
 });

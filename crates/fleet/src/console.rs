@@ -5,10 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Serialize;
-use tenantry_registry::health::{check_tenant, HealthReport};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tenantry_introspect::ConnectionUrl;
+use tenantry_registry::health::{check_connection, check_tenant, HealthReport};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
-use tenantry_registry::{Registry, RegistryError};
+use tenantry_registry::{NewTenant, Registry, RegistryError};
 use tenantry_vault::{KeyStore, Vault};
 use tokio::sync::Mutex;
 use ts_rs::TS;
@@ -25,14 +27,108 @@ use crate::scan::{scan, CancelScan, ScanOptions, ScanProgress, ScanReport};
 use crate::upgrade::{upgrade_tenant, UpgradeOutcome};
 use crate::{FleetError, TenantOverview};
 
-pub struct Fleet {
-    demo: DemoFleet,
+/// Which of the console's two registries a command is about. The demo
+/// fleet has a registry of its own, so a user's registry holds only the
+/// tenants they added, and the demo works without a keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Workspace {
+    /// The built-in demo fleet (local SQLite files, no secrets).
+    Demo,
+    /// The user's registry, its key in the OS keyring.
+    Own,
+}
+
+/// One registry with what the commands need beside it. Pools are per
+/// registry: they are keyed by tenant id, which both registries number
+/// from 1.
+struct Side {
     registry: Registry,
     keys: Box<dyn KeyStore>,
     vault: Mutex<Option<Arc<Vault>>>,
     pools: TenantPools,
     /// The running scan's cancel switch, if a scan is running.
     scanning: std::sync::Mutex<Option<CancelScan>>,
+}
+
+impl Side {
+    fn new(registry: Registry, keys: Box<dyn KeyStore>, vault: Option<Vault>) -> Self {
+        Self {
+            registry,
+            keys,
+            vault: Mutex::new(vault.map(Arc::new)),
+            pools: TenantPools::new(PoolSettings::default()),
+            scanning: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+pub struct Fleet {
+    demo_files: DemoFleet,
+    /// The demo registry, or why it could not be opened (the console still
+    /// opens on the user's registry).
+    demo: Result<Side, String>,
+    own: Side,
+}
+
+/// A tenant as the console's *Add tenant* form gives it: the URL without
+/// its password, and the password apart (typed in a masked field).
+#[derive(Deserialize, TS)]
+#[ts(export)]
+pub struct TenantForm {
+    pub slug: String,
+    pub display_name: String,
+    /// The connection URL; the password may be left out of it and given in
+    /// `password` instead.
+    #[ts(type = "string")]
+    pub url: Sensitive,
+    #[ts(type = "string | null")]
+    pub password: Option<Sensitive>,
+    /// PostgreSQL schema for schema-per-tenant (empty: the database's own).
+    pub schema: Option<String>,
+    pub template: Option<String>,
+    pub template_version: Option<String>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// A secret the console sends in (a URL or a password): it can be read
+/// from IPC, never written back, and its `Debug` shows nothing.
+pub struct Sensitive(SecretString);
+
+impl<'de> Deserialize<'de> for Sensitive {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Sensitive(SecretString::from(s)))
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sensitive(•••)")
+    }
+}
+
+impl TenantForm {
+    /// The URL the form describes: the URL field, with the password field
+    /// set as its password when one was typed.
+    pub fn connection_url(&self) -> Result<ConnectionUrl, FleetError> {
+        let url = ConnectionUrl::parse(self.url.0.expose_secret().trim())?;
+        Ok(match &self.password {
+            Some(p) if !p.0.expose_secret().is_empty() => url.with_password(&p.0)?,
+            _ => url,
+        })
+    }
+
+    fn schema(&self) -> Option<String> {
+        self.schema
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 /// A template as the console shows it: versions and lint findings.
@@ -67,83 +163,78 @@ pub struct KeyStatus {
 }
 
 impl Fleet {
-    /// Opens everything under `data_dir`, generating the demo fleet and
-    /// registering its tenants where missing. A keyring that cannot be
-    /// opened is logged and reported later; it does not stop the console.
+    /// Opens the user's registry under `data_dir` and the demo fleet in its
+    /// own registry beside it. A keyring that cannot be opened is logged and
+    /// reported later; a demo that cannot be opened is reported on the demo's
+    /// screens. Neither stops the console.
     pub async fn open(data_dir: &Path, keys: Box<dyn KeyStore>) -> Result<Self, FleetError> {
-        let demo = DemoFleet::new(data_dir);
-        demo.ensure().await?;
+        let demo_files = DemoFleet::new(data_dir);
         let registry = Registry::create(&data_dir.join("registry.db")).await?;
-        let fleet = Self {
-            demo,
-            registry,
-            keys,
-            vault: Mutex::new(None),
-            pools: TenantPools::new(PoolSettings::default()),
-            scanning: std::sync::Mutex::new(None),
-        };
-        match fleet.vault().await {
-            Ok(vault) => {
-                // Newly registered demo tenants get a first status now, so
-                // the console does not open on a list of `unknown`s. Only
-                // them: a real fleet is scanned when the user asks, never
-                // as part of start-up.
-                let added = fleet.demo.register(&fleet.registry, &vault).await?;
-                if !added.is_empty() {
-                    let only = ScanOptions {
-                        tenants: Some(added),
-                        ..ScanOptions::default()
-                    };
-                    if let Err(e) = scan(
-                        &fleet.registry,
-                        &vault,
-                        &only,
-                        &|_| {},
-                        &CancelScan::default(),
-                    )
-                    .await
-                    {
-                        tracing::warn!(
-                            code = e.code(),
-                            "first scan of the demo tenants failed: {e}"
-                        );
-                    }
-                }
+        match demo_files.retire_from(&registry).await {
+            Ok(retired) if !retired.is_empty() => tracing::info!(
+                tenants = retired.len(),
+                "demo tenants moved out of the user's registry into the demo's own"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = e.code(), "could not retire old demo tenants: {e}"),
+        }
+        let demo = match demo_files.open_registry().await {
+            Ok(d) => Ok(Side::new(d.registry, Box::new(d.keys), Some(d.vault))),
+            Err(e) => {
+                tracing::warn!(code = e.code(), "demo fleet unavailable: {e}");
+                Err(e.to_string())
             }
-            Err(e) => tracing::warn!(code = e.code(), "data key not available: {e}"),
+        };
+        let fleet = Self {
+            demo_files,
+            demo,
+            own: Side::new(registry, keys, None),
+        };
+        if let Err(e) = fleet.vault(Workspace::Own).await {
+            tracing::warn!(code = e.code(), "data key not available: {e}");
         }
         Ok(fleet)
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
-    /// The vault, opened on first use and kept once it opens.
-    pub async fn vault(&self) -> Result<Arc<Vault>, RegistryError> {
-        let mut slot = self.vault.lock().await;
-        if let Some(v) = slot.as_ref() {
-            return Ok(Arc::clone(v));
+    fn side(&self, w: Workspace) -> Result<&Side, FleetError> {
+        match w {
+            Workspace::Own => Ok(&self.own),
+            Workspace::Demo => self
+                .demo
+                .as_ref()
+                .map_err(|reason| FleetError::DemoUnavailable {
+                    reason: reason.clone(),
+                    folder: self.demo_files.root().display().to_string(),
+                }),
         }
-        let vault = Arc::new(self.registry.open_vault(self.keys.as_ref()).await?);
-        *slot = Some(Arc::clone(&vault));
-        Ok(vault)
     }
 
-    /// Every demo tenant with its measured status.
-    pub async fn overview(&self) -> Result<Vec<TenantOverview>, FleetError> {
-        self.demo.overview().await
+    /// The registry of a workspace.
+    pub fn registry(&self, w: Workspace) -> Result<&Registry, FleetError> {
+        Ok(&self.side(w)?.registry)
+    }
+
+    /// The workspace's vault, opened on first use and kept once it opens.
+    pub async fn vault(&self, w: Workspace) -> Result<Arc<Vault>, FleetError> {
+        Ok(side_vault(self.side(w)?).await?)
+    }
+
+    /// The demo's tenants measured straight from their files (no registry
+    /// needed).
+    pub async fn demo_overview(&self) -> Result<Vec<TenantOverview>, FleetError> {
+        self.demo_files.overview().await
     }
 
     /// A registered tenant's health check. When the tenant is unknown and
-    /// the data key cannot be opened, the key is the reason (the demo fleet
-    /// is registered only once a key exists), so that is the error.
-    pub async fn health(&self, slug: &str) -> Result<HealthReport, FleetError> {
-        let vault = self.vault().await;
+    /// the data key cannot be opened, the key is the reason, so that is the
+    /// error.
+    pub async fn health(&self, w: Workspace, slug: &str) -> Result<HealthReport, FleetError> {
+        let side = self.side(w)?;
+        let vault = side_vault(side).await;
         let report = check_tenant(
-            &self.registry,
+            &side.registry,
             vault.as_ref().map(|v| v.as_ref()),
-            &self.pools,
+            &side.pools,
             slug,
         )
         .await;
@@ -153,28 +244,82 @@ impl Fleet {
         }
     }
 
-    /// Every registered tenant.
-    pub async fn tenants(&self) -> Result<Vec<TenantRecord>, FleetError> {
-        Ok(self.registry.list_tenants().await?)
+    /// Checks a connection before it is registered: the *Test connection*
+    /// of the console's *Add tenant* form. Nothing is stored.
+    pub async fn test_connection(&self, form: &TenantForm) -> Result<HealthReport, FleetError> {
+        let url = form.connection_url()?;
+        Ok(check_connection(&url, form.schema().as_deref(), PoolSettings::default()).await)
     }
 
-    pub async fn tenant_detail(&self, slug: &str) -> Result<TenantDetail, FleetError> {
+    /// Registers a tenant in the user's own registry (never the demo's):
+    /// its URL encrypted under the data key, the addition audited.
+    pub async fn add_tenant(
+        &self,
+        w: Workspace,
+        form: &TenantForm,
+    ) -> Result<TenantRecord, FleetError> {
+        if w == Workspace::Demo {
+            return Err(FleetError::DemoReadOnly {
+                what: "adding a tenant",
+            });
+        }
+        let url = form.connection_url()?;
+        let vault = self.vault(w).await?;
+        let non_empty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let record = self
+            .own
+            .registry
+            .add_tenant(
+                &vault,
+                NewTenant {
+                    slug: form.slug.trim().to_owned(),
+                    display_name: form.display_name.trim().to_owned(),
+                    url,
+                    schema: form.schema(),
+                    template: non_empty(&form.template),
+                    template_version: non_empty(&form.template_version),
+                    domains: form.domains.clone(),
+                    notes: form.notes.clone(),
+                },
+            )
+            .await?;
+        Ok(record)
+    }
+
+    /// Every registered tenant.
+    pub async fn tenants(&self, w: Workspace) -> Result<Vec<TenantRecord>, FleetError> {
+        Ok(self.side(w)?.registry.list_tenants().await?)
+    }
+
+    pub async fn tenant_detail(
+        &self,
+        w: Workspace,
+        slug: &str,
+    ) -> Result<TenantDetail, FleetError> {
+        let registry = &self.side(w)?.registry;
         Ok(TenantDetail {
-            tenant: self.registry.tenant(slug).await?,
-            audit: self.registry.audit_log(Some(slug), 50).await?,
-            backups: self.registry.backups(Some(slug)).await?,
+            tenant: registry.tenant(slug).await?,
+            audit: registry.audit_log(Some(slug), 50).await?,
+            backups: registry.backups(Some(slug)).await?,
         })
     }
 
-    /// Scans the whole fleet; `progress` sees results as they stream in.
-    /// Only one scan runs at a time; [`Fleet::cancel_scan`] stops it.
+    /// Scans a workspace's fleet; `progress` sees results as they stream
+    /// in. One scan at a time per workspace; [`Fleet::cancel_scan`] stops it.
     pub async fn scan(
         &self,
+        w: Workspace,
         progress: &(dyn Fn(&ScanProgress<'_>) + Send + Sync),
     ) -> Result<ScanReport, FleetError> {
+        let side = self.side(w)?;
         let cancel = CancelScan::default();
         {
-            let mut running = self.scanning.lock().map_err(|_| FleetError::Raced)?;
+            let mut running = side.scanning.lock().map_err(|_| FleetError::Raced)?;
             if running.is_some() {
                 return Err(FleetError::Locked {
                     tenant: "the fleet (a scan is already running)".into(),
@@ -183,11 +328,10 @@ impl Fleet {
             }
             *running = Some(cancel.clone());
         }
-        let vault = self.vault().await;
-        let result = match vault {
+        let result = match self.vault(w).await {
             Ok(v) => {
                 scan(
-                    &self.registry,
+                    &side.registry,
                     &v,
                     &ScanOptions::default(),
                     progress,
@@ -195,37 +339,37 @@ impl Fleet {
                 )
                 .await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
-        if let Ok(mut running) = self.scanning.lock() {
+        if let Ok(mut running) = side.scanning.lock() {
             *running = None;
         }
         result
     }
 
-    /// Cancels the running scan, if any; true when one was running.
-    pub fn cancel_scan(&self) -> bool {
-        self.scanning
-            .lock()
+    /// Cancels the workspace's running scan, if any; true when one was running.
+    pub fn cancel_scan(&self, w: Workspace) -> bool {
+        self.side(w)
             .ok()
+            .and_then(|side| side.scanning.lock().ok())
             .and_then(|r| r.as_ref().map(CancelScan::cancel))
             .is_some()
     }
 
-    pub async fn diff(&self, slug: &str) -> Result<TenantDiff, FleetError> {
+    pub async fn diff(&self, w: Workspace, slug: &str) -> Result<TenantDiff, FleetError> {
         diff_tenant(
-            &self.registry,
-            &*self.vault().await?,
+            &self.side(w)?.registry,
+            &*self.vault(w).await?,
             slug,
             Timeouts::default(),
         )
         .await
     }
 
-    pub async fn reset_plan(&self, slug: &str) -> Result<ResetPlan, FleetError> {
+    pub async fn reset_plan(&self, w: Workspace, slug: &str) -> Result<ResetPlan, FleetError> {
         plan_reset(
-            &self.registry,
-            &*self.vault().await?,
+            &self.side(w)?.registry,
+            &*self.vault(w).await?,
             slug,
             Timeouts::default(),
         )
@@ -236,34 +380,36 @@ impl Fleet {
     /// tenant's hash is no longer the one the user saw in the plan.
     pub async fn reset(
         &self,
+        w: Workspace,
         slug: &str,
         planned_hash: &str,
         typed: &str,
     ) -> Result<ResetOutcome, FleetError> {
-        let vault = self.vault().await?;
-        let mut plan = plan_reset(&self.registry, &vault, slug, Timeouts::default()).await?;
+        let registry = &self.side(w)?.registry;
+        let vault = self.vault(w).await?;
+        let mut plan = plan_reset(registry, &vault, slug, Timeouts::default()).await?;
         if plan.drift_hash != planned_hash {
             // Executing the fresh plan with the old hash makes the engine
             // refuse (and audit the refusal) as a stale plan.
             plan.drift_hash = planned_hash.to_owned();
         }
-        execute_reset(&self.registry, &vault, &plan, typed, Timeouts::default()).await
+        execute_reset(registry, &vault, &plan, typed, Timeouts::default()).await
     }
 
-    pub async fn repair(&self, slug: &str) -> Result<RepairOutcome, FleetError> {
+    pub async fn repair(&self, w: Workspace, slug: &str) -> Result<RepairOutcome, FleetError> {
         repair_tenant(
-            &self.registry,
-            &*self.vault().await?,
+            &self.side(w)?.registry,
+            &*self.vault(w).await?,
             slug,
             Timeouts::default(),
         )
         .await
     }
 
-    pub async fn accept(&self, slug: &str, note: &str) -> Result<String, FleetError> {
+    pub async fn accept(&self, w: Workspace, slug: &str, note: &str) -> Result<String, FleetError> {
         accept_customisation(
-            &self.registry,
-            &*self.vault().await?,
+            &self.side(w)?.registry,
+            &*self.vault(w).await?,
             slug,
             note,
             Timeouts::default(),
@@ -273,13 +419,14 @@ impl Fleet {
 
     pub async fn upgrade(
         &self,
+        w: Workspace,
         slug: &str,
         to: &str,
         allow_customized: bool,
     ) -> Result<UpgradeOutcome, FleetError> {
         upgrade_tenant(
-            &self.registry,
-            &*self.vault().await?,
+            &self.side(w)?.registry,
+            &*self.vault(w).await?,
             slug,
             to,
             allow_customized,
@@ -290,8 +437,13 @@ impl Fleet {
 
     /// Writes the tenant's drift report (`markdown` or `html`) under
     /// `<data dir>/reports/` and returns its path.
-    pub async fn export_diff(&self, slug: &str, format: &str) -> Result<String, FleetError> {
-        let d = self.diff(slug).await?;
+    pub async fn export_diff(
+        &self,
+        w: Workspace,
+        slug: &str,
+        format: &str,
+    ) -> Result<String, FleetError> {
+        let d = self.diff(w, slug).await?;
         let (text, ext) = match format {
             "html" => (crate::drift::to_html(&d), "html"),
             "markdown" => (crate::drift::to_markdown(&d), "md"),
@@ -301,12 +453,8 @@ impl Fleet {
                 })
             }
         };
-        let dir = self
-            .demo
-            .root()
-            .parent()
-            .unwrap_or(self.demo.root())
-            .join("reports");
+        let root = self.demo_files.root();
+        let dir = root.parent().unwrap_or(root).join("reports");
         std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
             action: "create",
             path: dir.clone(),
@@ -327,27 +475,27 @@ impl Fleet {
 
     /// Re-encrypts every connection string under a new data key; returns
     /// the new key's id and how many were re-encrypted.
-    pub async fn rotate_key(&self) -> Result<(String, usize), FleetError> {
-        let old = self.vault().await?;
-        let (new, n) = self.registry.rotate_key(self.keys.as_ref(), &old).await?;
+    pub async fn rotate_key(&self, w: Workspace) -> Result<(String, usize), FleetError> {
+        let side = self.side(w)?;
+        let old = self.vault(w).await?;
+        let (new, n) = side.registry.rotate_key(side.keys.as_ref(), &old).await?;
         let id = new.key_id().to_string();
-        *self.vault.lock().await = Some(Arc::new(new));
+        *side.vault.lock().await = Some(Arc::new(new));
         Ok((id, n))
     }
 
     /// Templates with their versions, measured hashes and lint findings.
-    pub async fn templates(&self) -> Result<Vec<TemplateView>, FleetError> {
+    pub async fn templates(&self, w: Workspace) -> Result<Vec<TemplateView>, FleetError> {
+        let registry = &self.side(w)?.registry;
         let mut out = Vec::new();
-        for summary in self.registry.list_templates().await? {
-            let template: crate::Template = self
-                .registry
+        for summary in registry.list_templates().await? {
+            let template: crate::Template = registry
                 .template(&summary.name, summary.engine)
                 .await?
                 .into();
             let mut measured = Vec::new();
             for v in &summary.versions {
-                if let Ok(snap) = self
-                    .registry
+                if let Ok(snap) = registry
                     .template_snapshot(&summary.name, summary.engine, &v.version)
                     .await
                 {
@@ -366,25 +514,38 @@ impl Fleet {
     /// finished (killed, or the registry was lost mid-way), with their backups.
     pub async fn unfinished_operations(
         &self,
+        w: Workspace,
     ) -> Result<Vec<tenantry_registry::journal::Operation>, FleetError> {
-        Ok(self.registry.killed_operations().await?)
+        Ok(self.side(w)?.registry.killed_operations().await?)
     }
 
-    pub async fn key_status(&self) -> KeyStatus {
-        let opened = self.vault().await;
+    pub async fn key_status(&self, w: Workspace) -> Result<KeyStatus, FleetError> {
+        let side = self.side(w)?;
+        let opened = self.vault(w).await;
         let entry = match &opened {
-            Ok(v) => self.registry.key_entry(v.key_id()).await.ok(),
+            Ok(v) => side.registry.key_entry(v.key_id()).await.ok(),
             Err(_) => None,
         };
-        KeyStatus {
-            store: self.keys.describe(),
+        Ok(KeyStatus {
+            store: side.keys.describe(),
             key_id: opened.as_ref().ok().map(|v| v.key_id().to_string()),
             entry: entry.map(|e| e.to_string()),
             error_code: opened.as_ref().err().map(|e| e.code().to_owned()),
             error_message: opened.as_ref().err().map(ToString::to_string),
-            registry: self.registry.path().display().to_string(),
-        }
+            registry: side.registry.path().display().to_string(),
+        })
     }
+}
+
+/// A side's vault, opened on first use and kept once it opens.
+async fn side_vault(side: &Side) -> Result<Arc<Vault>, RegistryError> {
+    let mut slot = side.vault.lock().await;
+    if let Some(v) = slot.as_ref() {
+        return Ok(Arc::clone(v));
+    }
+    let vault = Arc::new(side.registry.open_vault(side.keys.as_ref()).await?);
+    *slot = Some(Arc::clone(&vault));
+    Ok(vault)
 }
 
 #[cfg(test)]
@@ -392,44 +553,235 @@ mod tests {
     use super::*;
     use tenantry_vault::{KeyStoreError, MemoryKeyStore};
 
-    #[tokio::test]
-    async fn the_console_registers_the_demo_fleet_and_checks_its_health() {
-        let dir = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
-            .await
-            .unwrap();
-        assert_eq!(fleet.registry().list_tenants().await.unwrap().len(), 7);
-        let report = fleet.health("acme").await.unwrap();
-        assert!(report.healthy, "{report:#?}");
-        let status = fleet.key_status().await;
-        assert!(status.key_id.is_some() && status.error_code.is_none());
-        // Opening again registers nothing twice.
-        drop(fleet);
-        let again = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default()).await;
-        // A new (empty) key store beside existing ciphertexts: the console
-        // still opens, and says why the key is missing.
-        let again = again.unwrap();
-        assert_eq!(
-            again.key_status().await.error_code.as_deref(),
-            Some("key_missing")
-        );
-        let report = again.health("acme").await.unwrap();
-        assert!(!report.healthy);
-        assert_eq!(again.registry().list_tenants().await.unwrap().len(), 7);
+    const CANARY: &str = "Canary-pw-7f3a";
+
+    /// One in-memory keyring shared by several opens (a restart).
+    #[derive(Clone, Default)]
+    struct SharedKeys(Arc<MemoryKeyStore>);
+
+    impl KeyStore for SharedKeys {
+        fn load(
+            &self,
+            e: &tenantry_vault::KeyEntry,
+        ) -> Result<Option<tenantry_vault::DataKey>, KeyStoreError> {
+            self.0.load(e)
+        }
+        fn save(
+            &self,
+            e: &tenantry_vault::KeyEntry,
+            k: &tenantry_vault::DataKey,
+        ) -> Result<(), KeyStoreError> {
+            self.0.save(e, k)
+        }
+        fn delete(&self, e: &tenantry_vault::KeyEntry) -> Result<(), KeyStoreError> {
+            self.0.delete(e)
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+    }
+
+    fn form(slug: &str, url: &str, password: Option<&str>) -> TenantForm {
+        TenantForm {
+            slug: slug.into(),
+            display_name: format!("{slug} Ltd"),
+            url: Sensitive(SecretString::from(url.to_owned())),
+            password: password.map(|p| Sensitive(SecretString::from(p.to_owned()))),
+            schema: None,
+            template: None,
+            template_version: None,
+            domains: Vec::new(),
+            notes: String::new(),
+        }
     }
 
     #[tokio::test]
-    async fn a_locked_keyring_does_not_stop_the_console() {
+    async fn the_demo_has_its_own_registry_and_the_users_stays_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SharedKeys::default();
+        let fleet = Fleet::open(dir.path(), Box::new(keys.clone()))
+            .await
+            .unwrap();
+        assert_eq!(fleet.tenants(Workspace::Demo).await.unwrap().len(), 7);
+        assert!(fleet.tenants(Workspace::Own).await.unwrap().is_empty());
+        // The keyring holds the user's registry's key only.
+        assert_eq!(keys.0.entries().len(), 1, "{:?}", keys.0.entries());
+        let acme = fleet
+            .tenant_detail(Workspace::Demo, "acme")
+            .await
+            .unwrap()
+            .tenant;
+        assert_eq!(acme.status, tenantry_model::SchemaStatus::Synced);
+        let report = fleet.health(Workspace::Demo, "acme").await.unwrap();
+        assert!(report.healthy, "{report:#?}");
+        assert!(fleet.health(Workspace::Own, "acme").await.is_err());
+        let own = fleet.key_status(Workspace::Own).await.unwrap();
+        assert!(own.key_id.is_some() && own.error_code.is_none());
+        let demo = fleet.key_status(Workspace::Demo).await.unwrap();
+        assert!(demo.store.starts_with("demo key file"), "{}", demo.store);
+        assert_ne!(demo.registry, own.registry);
+
+        // Opening again registers nothing twice, in either registry.
+        drop(fleet);
+        let again = Fleet::open(dir.path(), Box::new(keys)).await.unwrap();
+        assert_eq!(again.tenants(Workspace::Demo).await.unwrap().len(), 7);
+        assert!(again.tenants(Workspace::Own).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_a_keyring_the_demo_still_works_fully() {
         let dir = tempfile::tempdir().unwrap();
         let keys = MemoryKeyStore::default();
         keys.fail_with(Some(KeyStoreError::AccessDenied {
             reason: "locked".into(),
         }));
         let fleet = Fleet::open(dir.path(), Box::new(keys)).await.unwrap();
-        assert_eq!(fleet.overview().await.unwrap().len(), 7);
         assert_eq!(
-            fleet.key_status().await.error_code.as_deref(),
+            fleet
+                .key_status(Workspace::Own)
+                .await
+                .unwrap()
+                .error_code
+                .as_deref(),
             Some("keyring_access_denied")
         );
+        assert!(fleet.health(Workspace::Demo, "acme").await.unwrap().healthy);
+        let diff = fleet.diff(Workspace::Demo, "initech").await.unwrap();
+        assert!(!diff.diff.objects.is_empty());
+        let report = fleet.scan(Workspace::Demo, &|_| {}).await.unwrap();
+        assert_eq!(report.tenants.len(), 7);
+        assert_eq!(fleet.demo_overview().await.unwrap().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn demo_tenants_an_older_version_registered_leave_the_users_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SharedKeys::default();
+        {
+            // What earlier versions did: the demo registered in the user's
+            // registry, beside a real tenant.
+            let registry = Registry::create(&dir.path().join("registry.db"))
+                .await
+                .unwrap();
+            let vault = registry.open_vault(&keys).await.unwrap();
+            let demo = DemoFleet::new(dir.path());
+            demo.ensure().await.unwrap();
+            demo.register(&registry, &vault).await.unwrap();
+            registry.remove_tenant("wayne").await.unwrap();
+            // A user's own tenant that merely shares a demo slug and note.
+            let own_file = dir.path().join("wayne.db");
+            crate::apply_sqlite_migrations(&own_file, &[])
+                .await
+                .unwrap();
+            registry
+                .add_tenant(
+                    &vault,
+                    NewTenant {
+                        slug: "wayne".into(),
+                        display_name: "Wayne (ours)".into(),
+                        url: ConnectionUrl::parse(&format!("sqlite:{}", own_file.display()))
+                            .unwrap(),
+                        schema: None,
+                        template: None,
+                        template_version: None,
+                        domains: vec!["wayne.demo.tenantry.dev".into()],
+                        notes: "built-in demo tenant".into(),
+                    },
+                )
+                .await
+                .unwrap();
+            registry.close().await;
+        }
+        let fleet = Fleet::open(dir.path(), Box::new(keys)).await.unwrap();
+        let own = fleet.tenants(Workspace::Own).await.unwrap();
+        assert_eq!(
+            own.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+            ["wayne"],
+            "only the user's own tenant stays"
+        );
+        assert_eq!(fleet.tenants(Workspace::Demo).await.unwrap().len(), 7);
+        let audit = fleet
+            .registry(Workspace::Own)
+            .unwrap()
+            .audit_log(Some("acme"), 10)
+            .await
+            .unwrap();
+        assert!(
+            audit.iter().any(|a| a.action == "demo.retire"),
+            "{audit:#?}"
+        );
+        // The demo files were not touched.
+        assert!(fleet.health(Workspace::Demo, "acme").await.unwrap().healthy);
+    }
+
+    #[tokio::test]
+    async fn a_lost_demo_key_rebuilds_the_demo_registry_and_keeps_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SharedKeys::default();
+        let fleet = Fleet::open(dir.path(), Box::new(keys.clone()))
+            .await
+            .unwrap();
+        drop(fleet);
+        std::fs::remove_file(dir.path().join("demo-fleet").join("demo-key")).unwrap();
+        let fleet = Fleet::open(dir.path(), Box::new(keys)).await.unwrap();
+        assert_eq!(fleet.tenants(Workspace::Demo).await.unwrap().len(), 7);
+        assert!(fleet.health(Workspace::Demo, "acme").await.unwrap().healthy);
+        let aside = std::fs::read_dir(dir.path().join("demo-fleet"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("registry-unreadable-")
+            })
+            .count();
+        assert_eq!(
+            aside, 1,
+            "the unreadable registry is set aside, not deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_add_tenant_form_registers_in_the_users_registry_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        let file = dir.path().join("mine.db");
+        crate::apply_sqlite_migrations(&file, &[]).await.unwrap();
+        let url = format!("sqlite:{}", file.display());
+
+        let f = form("mine", &url, None);
+        let e = fleet.add_tenant(Workspace::Demo, &f).await.unwrap_err();
+        assert_eq!(e.code(), "demo_read_only");
+
+        let checked = fleet.test_connection(&f).await.unwrap();
+        assert!(checked.healthy, "{checked:#?}");
+        let gone = form(
+            "gone",
+            &format!("sqlite:{}", dir.path().join("no.db").display()),
+            None,
+        );
+        let checked = fleet.test_connection(&gone).await.unwrap();
+        assert!(!checked.healthy);
+        assert!(
+            !dir.path().join("no.db").exists(),
+            "a test never creates a file"
+        );
+
+        let e = fleet
+            .add_tenant(Workspace::Own, &form("mine", &url, Some(CANARY)))
+            .await
+            .unwrap_err();
+        assert!(!e.to_string().contains(CANARY), "{e}");
+        let added = fleet.add_tenant(Workspace::Own, &f).await.unwrap();
+        assert_eq!(added.slug, "mine");
+        assert_eq!(fleet.tenants(Workspace::Own).await.unwrap().len(), 1);
+        assert_eq!(fleet.tenants(Workspace::Demo).await.unwrap().len(), 7);
+
+        let with_pw = form("pg", "postgres://app@db1/acme", Some(CANARY));
+        assert!(!format!("{:?}", with_pw.password).contains(CANARY));
+        let url = with_pw.connection_url().unwrap();
+        assert_eq!(url.redacted(), "postgres://app:•••@db1/acme");
     }
 }

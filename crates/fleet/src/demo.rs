@@ -4,13 +4,21 @@
 //!
 //! Generation never overwrites: an existing tenant file is left as it is, so
 //! changes a user makes to the demo survive restarts.
+//!
+//! The demo has a registry of its own (`demo-fleet/registry.db`), never the
+//! user's: it works the same with or without an OS keyring, and a user's
+//! registry never fills with tenants they did not add. Its tenants are SQLite
+//! files under the demo folder, so their "connection strings" hold no
+//! secret; the demo registry's data key is kept in a file beside it
+//! ([`DemoKeyFile`]), which only this module can open.
 
 use std::path::{Path, PathBuf};
 
+use secrecy::SecretString;
 use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
-use tenantry_registry::{NewTenant, Registry, RegistryError};
-use tenantry_vault::Vault;
+use tenantry_registry::{AuditResult, NewTenant, Registry, RegistryError};
+use tenantry_vault::{DataKey, KeyEntry, KeyStore, KeyStoreError, Vault};
 
 use crate::{
     apply_sqlite_migrations, assess, measure_sqlite_template, FleetError, Isolation, Migration,
@@ -123,6 +131,104 @@ fn tenants() -> Vec<DemoTenant> {
     ]
 }
 
+/// What the demo puts in every tenant's notes; with the domain and the
+/// file's folder it recognises demo tenants an older version registered in
+/// the user's own registry.
+const DEMO_NOTE: &str = "built-in demo tenant";
+
+fn demo_domain(slug: &str) -> String {
+    format!("{slug}.demo.tenantry.dev")
+}
+
+/// The demo registry's key store: one file beside the demo registry, one
+/// line per entry, written whole and renamed into place, readable by the
+/// user only. It exists because the demo's tenants are files with no secret
+/// and the demo must work without a keyring; it is private to this module,
+/// so no other registry can be opened with it.
+pub(crate) struct DemoKeyFile {
+    path: PathBuf,
+}
+
+impl DemoKeyFile {
+    fn entries(&self) -> Result<Vec<(String, SecretString)>, KeyStoreError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => SecretString::from(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(KeyStoreError::Unavailable {
+                    reason: format!("cannot read the demo key file {}: {e}", self.path.display()),
+                })
+            }
+        };
+        use secrecy::ExposeSecret;
+        Ok(text
+            .expose_secret()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(k, v)| (k.to_owned(), SecretString::from(v.to_owned())))
+            .collect())
+    }
+
+    fn write(&self, entries: &[(String, SecretString)]) -> Result<(), KeyStoreError> {
+        use secrecy::ExposeSecret;
+        use std::io::Write;
+        let failed = |e: std::io::Error| KeyStoreError::Other {
+            reason: format!(
+                "cannot write the demo key file {}: {e}",
+                self.path.display()
+            ),
+        };
+        let tmp = self.path.with_extension("tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).map_err(failed)?;
+        for (k, v) in entries {
+            writeln!(file, "{k}\t{}", v.expose_secret()).map_err(failed)?;
+        }
+        file.sync_all().map_err(failed)?;
+        std::fs::rename(&tmp, &self.path).map_err(failed)
+    }
+}
+
+impl KeyStore for DemoKeyFile {
+    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+        self.entries()?
+            .iter()
+            .find(|(k, _)| k == entry.as_str())
+            .map(|(_, v)| DataKey::from_stored(v))
+            .transpose()
+    }
+
+    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+        let mut all = self.entries()?;
+        all.retain(|(k, _)| k != entry.as_str());
+        all.push((entry.as_str().to_owned(), key.to_stored()));
+        self.write(&all)
+    }
+
+    fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError> {
+        let mut all = self.entries()?;
+        all.retain(|(k, _)| k != entry.as_str());
+        self.write(&all)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "demo key file {} (the demo's tenants are local files with no secret)",
+            self.path.display()
+        )
+    }
+}
+
+/// The demo registry, opened: its tenants registered and measured.
+pub(crate) struct DemoRegistry {
+    pub registry: Registry,
+    pub vault: Vault,
+    pub keys: DemoKeyFile,
+}
+
 /// Where the demo fleet lives under a data directory.
 pub struct DemoFleet {
     root: PathBuf,
@@ -137,6 +243,107 @@ impl DemoFleet {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The demo's own registry file (never the user's).
+    pub fn registry_path(&self) -> PathBuf {
+        self.root.join("registry.db")
+    }
+
+    /// Generates what is missing and opens the demo registry, registering
+    /// and scanning the demo tenants it does not hold yet. A demo registry
+    /// whose key is lost or damaged is set aside (renamed, never deleted)
+    /// and built again: it holds nothing that cannot be rebuilt, and the
+    /// tenants' files, with any change the user made, are kept.
+    pub(crate) async fn open_registry(&self) -> Result<DemoRegistry, FleetError> {
+        self.ensure().await?;
+        let keys = DemoKeyFile {
+            path: self.root.join("demo-key"),
+        };
+        let path = self.registry_path();
+        let registry = Registry::create(&path).await?;
+        let (registry, vault) = match registry.open_vault(&keys).await {
+            Ok(vault) => (registry, vault),
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "demo registry unreadable, rebuilding it: {e}"
+                );
+                registry.close().await;
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let aside = self.root.join(format!("registry-unreadable-{stamp}.db"));
+                std::fs::rename(&path, &aside).map_err(|source| FleetError::Io {
+                    action: "set aside",
+                    path: path.clone(),
+                    source,
+                })?;
+                let registry = Registry::create(&path).await?;
+                let vault = registry.open_vault(&keys).await?;
+                (registry, vault)
+            }
+        };
+        let added = self.register(&registry, &vault).await?;
+        if !added.is_empty() {
+            // A first status now, so the demo does not open on a list of
+            // `unknown`s.
+            let only = crate::scan::ScanOptions {
+                tenants: Some(added),
+                ..crate::scan::ScanOptions::default()
+            };
+            if let Err(e) = crate::scan::scan(
+                &registry,
+                &vault,
+                &only,
+                &|_| {},
+                &crate::scan::CancelScan::default(),
+            )
+            .await
+            {
+                tracing::warn!(
+                    code = e.code(),
+                    "first scan of the demo tenants failed: {e}"
+                );
+            }
+        }
+        Ok(DemoRegistry {
+            registry,
+            vault,
+            keys,
+        })
+    }
+
+    /// Removes from a user's registry the demo tenants an earlier version
+    /// registered there (recognised by the demo's note, domain, engine and
+    /// a location inside this demo folder; anything else is left alone),
+    /// each removal audited. Their files stay: the demo registry has them.
+    pub async fn retire_from(&self, registry: &Registry) -> Result<Vec<String>, FleetError> {
+        let folder = self.root.join("tenants");
+        let mut retired = Vec::new();
+        for t in registry.list_tenants().await? {
+            let ours = t.notes == DEMO_NOTE
+                && t.engine == Engine::Sqlite
+                && t.domains == [demo_domain(&t.slug)]
+                && tenants().iter().any(|d| d.slug == t.slug)
+                && Path::new(t.location.trim_start_matches("sqlite:")) == self.tenant_path(&t.slug)
+                && self.tenant_path(&t.slug).starts_with(&folder);
+            if !ours {
+                continue;
+            }
+            registry.remove_tenant(&t.slug).await?;
+            registry
+                .audit(
+                    Some(&t.slug),
+                    "demo.retire",
+                    "built-in demo tenant moved out of this registry into the demo's own; its file was not touched",
+                    AuditResult::Ok,
+                )
+                .await?;
+            retired.push(t.slug);
+        }
+        Ok(retired)
     }
 
     fn tenant_path(&self, slug: &str) -> PathBuf {
@@ -212,8 +419,8 @@ impl DemoFleet {
                         schema: None,
                         template: Some(template.name.clone()),
                         template_version: Some(t.version.to_owned()),
-                        domains: vec![format!("{}.demo.tenantry.dev", t.slug)],
-                        notes: "built-in demo tenant".to_owned(),
+                        domains: vec![demo_domain(t.slug)],
+                        notes: DEMO_NOTE.to_owned(),
                     },
                 )
                 .await?;

@@ -29,7 +29,7 @@ use tenantry_model::{
 };
 use ts_rs::TS;
 
-pub use console::{Fleet, KeyStatus, TemplateView, TenantDetail};
+pub use console::{Fleet, KeyStatus, Sensitive, TemplateView, TenantDetail, TenantForm, Workspace};
 pub use sqlite_apply::apply_sqlite_migrations;
 pub use template::{Migration, Template, TemplateVersion};
 pub use tenantry_registry::Isolation;
@@ -103,6 +103,10 @@ pub enum FleetError {
         operation: i64,
         stopped: String,
     },
+    #[error("the demo fleet could not be opened ({reason}); your own registry is not affected. Close Tenantry and delete {folder} to rebuild the demo")]
+    DemoUnavailable { reason: String, folder: String },
+    #[error("the demo registry holds only the built-in demo tenants, so {what} is not possible there; switch to your own registry")]
+    DemoReadOnly { what: &'static str },
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
@@ -130,6 +134,8 @@ impl FleetError {
             FleetError::PartialReset { .. } => "partial_reset",
             FleetError::PurgeRefused { .. } => "purge_refused",
             FleetError::BackupRefused { .. } => "backup_refused",
+            FleetError::DemoUnavailable { .. } => "demo_unavailable",
+            FleetError::DemoReadOnly { .. } => "demo_read_only",
             FleetError::Introspect(e) => e.code(),
             FleetError::Registry(e) => e.code(),
         }
