@@ -121,7 +121,7 @@ test("the demo opens in its own registry, marked, with every status", async () =
   assert.equal(await browser.$('.row[data-slug="initech"]').getAttribute("data-status"), "customized");
   assert.equal(await browser.$('.row[data-slug="hooli"]').getAttribute("data-status"), "outdated");
   await shoot("demo-fleet");
-  await go("#/demo/drift/initech");
+  await go("#/demo/drift/umbrella");
   await browser.waitUntil(async () => (await browser.$$(".objects li")).length > 0, { timeout: 20000 });
   await shoot("demo-drift");
   await go("#/demo/reset/initech");
@@ -176,7 +176,15 @@ test("the customized tenant's drift shows the custom table side by side", async 
   await browser.waitUntil(async () => (await browser.$$(".objects li")).length > 0, { timeout: 20000 });
   const first = await browser.$(".objects li").getText();
   assert.match(first, /added\s+table partner_feed/);
-  assert.ok(await browser.$(".sbs").isExisting());
+  const merged = await browser.execute(() => {
+    const root = document.getElementById("ddl-merge").shadowRoot;
+    const view = root && root.querySelector(".cm-mergeView");
+    // Its styles applied (the CSP allows a shadow root's constructed sheets):
+    // the two editors sit side by side.
+    const editors = root ? [...root.querySelectorAll(".cm-editor")].map((e) => e.getBoundingClientRect()) : [];
+    return { view: !!view, sideBySide: editors.length === 2 && editors[1].left > editors[0].right - 1 };
+  });
+  assert.deepEqual(merged, { view: true, sideBySide: true });
   await shoot("drift");
   await noCanary("the drift screen");
 });

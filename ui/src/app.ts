@@ -18,6 +18,7 @@ import type { HealthReport } from "./bindings/HealthReport";
 import type { ResetOutcome } from "./bindings/ResetOutcome";
 import type { TenantForm } from "./bindings/TenantForm";
 import type { Workspace } from "./bindings/Workspace";
+import { ddlMerge, type Dialect } from "./ddl-merge";
 
 type Status = TenantRecord["status"];
 const STATUS_ORDER: Status[] = ["failed", "customized", "outdated", "unknown", "synced"];
@@ -157,10 +158,24 @@ interface FleetState {
   template: string;
   sort: "status" | "slug" | "last_sync";
   scanning: boolean;
+  /** Tenants scanned so far, while a scan runs. */
+  progress: { done: number; total: number } | null;
   report: ScanReport | null;
 }
 
-const newFleet = (): FleetState => ({ rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, report: null });
+/** `3,500 / 10,007 tenants` beside the bar. */
+function showProgress(f: FleetState): void {
+  const bar = document.getElementById("scan-progress") as HTMLProgressElement | null;
+  const text = document.getElementById("scan-count");
+  if (!f.progress) return;
+  if (bar) {
+    bar.max = Math.max(1, f.progress.total);
+    bar.value = f.progress.done;
+  }
+  if (text) text.textContent = `${f.progress.done.toLocaleString("en")} / ${f.progress.total.toLocaleString("en")} tenants`;
+}
+
+const newFleet = (): FleetState => ({ rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, progress: null, report: null });
 /** Each workspace keeps its own list, filters and last scan. */
 const fleets: Record<Workspace, FleetState> = { own: newFleet(), demo: newFleet() };
 let fleet = fleets.own;
@@ -189,7 +204,7 @@ function visibleRows(): TenantRecord[] {
       (fleet.status === "all" || r.status === fleet.status) &&
       (fleet.server === "all" || serverOf(r) === fleet.server) &&
       (fleet.template === "all" || templateOf(r) === fleet.template) &&
-      (q === "" || r.slug.includes(q) || r.display_name.toLowerCase().includes(q) || r.location.toLowerCase().includes(q)),
+      (q === "" || r.slug.includes(q) || r.display_name.toLowerCase().includes(q) || r.location.toLowerCase().includes(q) || r.current_hash === q),
   );
   const by = fleet.sort;
   return rows.sort((a, b) =>
@@ -278,22 +293,26 @@ async function scanFleet(): Promise<void> {
   fleet.scanning = true;
   renderFleet();
   const channel = new Channel<ScanProgressEvent>();
+  const bySlug = new Map(fleet.rows.map((r) => [r.slug, r]));
   channel.onmessage = (p) => {
-    const bar = document.getElementById("scan-progress") as HTMLProgressElement | null;
-    if (bar) {
-      bar.max = Math.max(1, p.total);
-      bar.value = p.done;
-    }
+    fleet.progress = { done: p.done, total: p.total };
+    showProgress(fleet);
     for (const r of p.finished) {
-      const row = fleet.rows.find((x) => x.slug === r.slug);
+      const row = bySlug.get(r.slug);
       if (row) {
         row.status = r.status;
+        row.status_reason = r.reason;
         row.current_hash = r.hash ?? row.current_hash;
       }
     }
-    // Results stream in: redraw the list and the counts as batches finish.
+    // Results stream in: redraw the list and the counts as batches finish,
+    // keeping the user's place in the list.
     if (p.finished.length > 0 && here()) {
-      document.querySelector(".list")?.replaceWith(tenantList(visibleRows()));
+      const old = document.querySelector<HTMLElement>(".list");
+      const top = old?.scrollTop ?? 0;
+      const fresh = tenantList(visibleRows());
+      old?.replaceWith(fresh);
+      fresh.scrollTop = top;
       document.querySelector(".summary")?.replaceWith(summary(fleet.rows));
     }
   };
@@ -305,6 +324,7 @@ async function scanFleet(): Promise<void> {
     alertError("The scan failed", e);
   } finally {
     fleet.scanning = false;
+    fleet.progress = null;
     if (here()) renderFleet();
   }
 }
@@ -351,7 +371,9 @@ function renderFleet(): void {
   cancel.addEventListener("click", () => void call("cancel_scan"));
   const progress = el("progress", { id: "scan-progress", "aria-label": "Scan progress" });
   progress.hidden = !fleet.scanning;
-  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, scan, cancel, progress);
+  const count = el("span", { id: "scan-count", class: "muted num", "aria-live": "polite" });
+  count.hidden = !fleet.scanning;
+  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, scan, cancel, progress, count);
   const nodes: Node[] = [summary(fleet.rows), toolbar];
   for (const o of unfinished) {
     nodes.push(
@@ -367,12 +389,24 @@ function renderFleet(): void {
   if (fleet.report) {
     const r = fleet.report;
     nodes.push(banner("info", `Scanned ${r.tenants.length} tenants in ${r.elapsed_ms} ms${r.cancelled ? " (cancelled)" : ""}; ${r.reused} unchanged since the last check.`));
+    // Tenants sharing one customisation: one line each, opened on demand
+    // (a group can hold hundreds of slugs).
     for (const g of r.groups.filter((g) => g.tenants.length > 1)) {
-      nodes.push(el("p", { class: "muted" }, `Same customisation (${shortHash(g.hash)}): ${g.tenants.join(", ")}`));
+      const names = el("p", { class: "group-tenants" });
+      const shown = g.tenants.slice(0, 200);
+      names.append(...shown.flatMap((slug, i) => [i ? ", " : "", el("a", { href: link("tenant", slug) }, slug)]));
+      if (g.tenants.length > shown.length) names.append(` and ${(g.tenants.length - shown.length).toLocaleString("en")} more`);
+      const only = el("button", { type: "button", class: "link" }, "Show only these in the list");
+      only.addEventListener("click", () => {
+        fleet.query = g.hash;
+        renderFleet();
+      });
+      nodes.push(el("details", { class: "group" }, el("summary", {}, `${g.tenants.length.toLocaleString("en")} tenants share customisation ${shortHash(g.hash)}`), names, only));
     }
   }
   nodes.push(tenantList(rows));
   show(...nodes);
+  showProgress(fleet);
 }
 
 /** Operations the journal shows as never finished (empty when it cannot be read). */
@@ -606,31 +640,85 @@ async function tenantScreen(slug: string): Promise<void> {
 
 // ------------------------------------------------------------------ drift
 
-function sideBySide(o: ObjectDiff): HTMLElement {
-  const table = el("table", { class: "sbs", "aria-label": `DDL of ${o.name}` }, el("tr", {}, el("th", {}, "Template"), el("th", {}, "Tenant")));
-  for (const l of o.side_by_side) {
-    table.append(el("tr", { class: l.tag }, el("td", {}, el("pre", {}, l.template ?? "")), el("td", {}, el("pre", {}, l.tenant ?? ""))));
-  }
-  return table;
+/** The engine of a redacted location, for SQL highlighting. */
+function dialectOf(location: string): Dialect {
+  return /^postgres/i.test(location) ? "postgres" : /^(mysql|mariadb)/i.test(location) ? "mysql" : "sqlite";
 }
+
+/** A change's value, cut to one readable line (the full text in the DDL below). */
+function brief(text: string | null): string {
+  if (text === null) return "∅";
+  const one = text.replace(/\s+/g, " ").trim();
+  return one.length > 100 ? `${one.slice(0, 99)}…` : one;
+}
+
+const PRESENCES: ObjectDiff["presence"][] = ["added", "missing", "changed", "identical"];
 
 async function driftScreen(slug: string): Promise<void> {
   const d = await call<TenantDiff>("tenant_diff", { slug });
-  const detail = el("div", { class: "detail" });
-  const list = el("ul", { class: "objects", role: "listbox", "aria-label": "Objects" });
+  const dialect = dialectOf(d.location);
+  const objects = d.diff.objects;
+  const count = (p: ObjectDiff["presence"]): number => objects.filter((o) => o.presence === p).length;
+  const differing = objects.length - count("identical");
+  const detail = el("div", { class: "detail", id: "drift-detail" });
+  const list = el("ul", { class: "objects", role: "listbox", "aria-label": "Objects", tabindex: "0" });
+  let free: () => void = () => {};
+  let selected: ObjectDiff | null = null;
   const select = (o: ObjectDiff): void => {
-    const changes = el("ul", { class: "changes" });
-    for (const c of o.changes) changes.append(el("li", {}, `${c.area} ${c.item}: ${c.presence} — ${c.template ?? "∅"} → ${c.tenant ?? "∅"}`));
-    detail.replaceChildren(el("h3", {}, `${o.kind} ${o.name} `, presenceBadge(o.presence)), changes, o.presence === "identical" ? el("p", { class: "muted" }, "Identical.") : sideBySide(o));
+    selected = o;
+    free();
+    free = () => {};
+    for (const item of list.querySelectorAll<HTMLElement>("li")) {
+      const on = item.dataset.key === `${o.kind} ${o.name}`;
+      item.setAttribute("aria-selected", String(on));
+      if (on) {
+        list.setAttribute("aria-activedescendant", item.id);
+        item.scrollIntoView?.({ block: "nearest" });
+      }
+    }
+    const changes = el("ul", { class: "changes", "aria-label": "Changes" });
+    for (const c of o.changes) {
+      // An item named by its own text (an index, a check) is said once; a
+      // column or constraint shows its definition, or both sides if changed.
+      const self = c.item === c.template || c.item === c.tenant;
+      const value = self ? "" : c.presence === "changed" ? ` ${brief(c.template)} → ${brief(c.tenant)}` : ` ${brief(c.tenant ?? c.template)}`;
+      changes.append(el("li", { title: `${c.area} ${c.item}: ${c.template ?? "∅"} → ${c.tenant ?? "∅"}` }, presenceBadge(c.presence), " ", el("strong", {}, `${c.area} ${brief(c.item)}`), el("span", { class: "muted" }, value)));
+    }
+    const merge = el("div", { class: "merge", id: "ddl-merge" });
+    detail.replaceChildren(
+      el("h3", {}, `${o.kind} ${o.name} `, presenceBadge(o.presence)),
+      o.changes.length ? changes : el("span"),
+      el("div", { class: "merge-heads" }, el("span", {}, `Template ${d.template} ${d.template_version}`), el("span", {}, `Tenant ${d.slug}`)),
+      merge,
+    );
+    free = ddlMerge(merge, o.template_ddl ?? "", o.tenant_ddl ?? "", `${o.kind} ${o.name}`, dialect);
   };
-  for (const o of d.diff.objects) {
-    const item = el("li", { role: "option", tabindex: "0", "data-presence": o.presence }, `${o.presence.padEnd(9)} ${o.kind} ${o.name}`);
-    item.addEventListener("click", () => select(o));
-    item.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter") select(o);
-    });
-    list.append(item);
-  }
+  const hide = el("input", { type: "checkbox", id: "hide-identical" });
+  hide.checked = differing > 0;
+  const fill = (): void => {
+    const shown = objects.filter((o) => !hide.checked || o.presence !== "identical");
+    list.replaceChildren(
+      ...shown.map((o, i) => {
+        const item = el("li", { role: "option", id: `object-${i}`, "data-presence": o.presence, "data-key": `${o.kind} ${o.name}`, "aria-selected": "false" }, presenceBadge(o.presence), ` ${o.kind} ${o.name}`);
+        item.addEventListener("click", () => select(o));
+        return item;
+      }),
+    );
+    const keep = selected && shown.includes(selected) ? selected : shown[0];
+    if (keep) select(keep);
+    else detail.replaceChildren(el("p", { class: "muted" }, "Nothing to show."));
+  };
+  hide.addEventListener("change", fill);
+  // The list is one tab stop; arrows, Home and End move the selection.
+  list.addEventListener("keydown", (ev) => {
+    const shown = objects.filter((o) => !hide.checked || o.presence !== "identical");
+    const at = selected ? shown.indexOf(selected) : -1;
+    const to = ev.key === "ArrowDown" ? at + 1 : ev.key === "ArrowUp" ? at - 1 : ev.key === "Home" ? 0 : ev.key === "End" ? shown.length - 1 : null;
+    if (to === null) return;
+    ev.preventDefault();
+    const next = shown[Math.max(0, Math.min(shown.length - 1, to))];
+    if (next) select(next);
+  });
   const saved = el("span", { class: "muted", "aria-live": "polite" });
   const exportAs = (format: "markdown" | "html"): HTMLElement => {
     const b = el("button", { type: "button" }, format === "html" ? "Export HTML" : "Export Markdown");
@@ -643,14 +731,16 @@ async function driftScreen(slug: string): Promise<void> {
     });
     return b;
   };
+  const counts = el("p", { class: "drift-counts", id: "drift-counts" });
+  counts.append(...PRESENCES.flatMap((p, i) => [i ? " · " : "", el("span", { class: `count presence-text-${p}` }, el("strong", {}, String(count(p))), ` ${p}`)]));
   show(
     el("p", {}, el("a", { href: link("tenant", slug), class: "back" }, `← ${slug}`)),
     el("h2", {}, `Drift of ${slug} against ${d.template} ${d.template_version}`),
-    el("div", { class: "toolbar" }, exportAs("markdown"), exportAs("html"), saved),
+    counts,
+    el("div", { class: "toolbar" }, el("label", { for: "hide-identical" }, hide, " Hide identical objects"), exportAs("markdown"), exportAs("html"), saved),
     el("div", { class: "split" }, list, detail),
   );
-  const first = d.diff.objects[0];
-  if (first) select(first);
+  fill();
 }
 
 // ------------------------------------------------------------------ reset

@@ -208,6 +208,12 @@ describe("badges keep their meaning", () => {
     });
     location.hash = "#/drift/t00001";
     await route();
+    expect(document.getElementById("drift-counts")!.textContent).toBe("1 added · 1 missing · 1 changed · 1 identical");
+    // Identical objects are hidden until asked for.
+    expect(document.querySelectorAll('[role="option"]').length).toBe(3);
+    const hide = document.getElementById("hide-identical") as HTMLInputElement;
+    hide.checked = false;
+    hide.dispatchEvent(new Event("change"));
     const shown: string[] = [];
     for (const item of document.querySelectorAll<HTMLElement>('[role="option"]')) {
       item.click();
@@ -409,5 +415,83 @@ describe("fleet list details", () => {
     expect(cut.startsWith("sqlite:/home/")).toBe(true);
     expect(cut.endsWith("tenants/umbrella.db")).toBe(true);
     expect(middle("short")).toBe("short");
+  });
+});
+
+describe("scan", () => {
+  it("counts progress in numbers, keeps the scroll position while results stream, and folds big groups", async () => {
+    const rows = Array.from({ length: 2000 }, (_, i) => tenant(i, "synced"));
+    let send: ((m: unknown) => void) | null = null;
+    let finish: (v: unknown) => void = () => {};
+    mockIPC((cmd, args) => {
+      if (cmd === "registry_tenants") return rows.map((r) => ({ ...r }));
+      if (cmd === "scan_fleet") {
+        const id = (args as { onProgress: { id: number } }).onProgress.id;
+        let index = 0;
+        send = (message) => (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, d: unknown) => void } }).__TAURI_INTERNALS__.runCallback(id, { index: index++, message });
+        return new Promise((resolve) => (finish = resolve));
+      }
+      return null;
+    });
+    await route();
+    await settle();
+    (document.getElementById("scan") as HTMLButtonElement).click();
+    await settle();
+    const list = document.querySelector<HTMLElement>(".list")!;
+    list.scrollTop = 4800;
+    send!({ done: 500, total: 2000, finished: [{ slug: "t00003", place: "schema t3", status: "customized", hash: "v1:" + "e".repeat(64), reason: "matches no version", template: "saas", template_version: "1.1.0", reused: false, accepted: false }] });
+    await settle();
+    expect(document.getElementById("scan-count")!.textContent).toBe("500 / 2,000 tenants");
+    expect(document.querySelector<HTMLElement>(".list")!.scrollTop).toBe(4800);
+    expect(document.querySelector(".summary")!.textContent).toContain("1 customized");
+    const group = Array.from({ length: 766 }, (_, i) => `t${String(i).padStart(5, "0")}`);
+    finish({ tenants: [], elapsed_ms: 900, cancelled: false, reused: 0, groups: [{ hash: "v1:" + "f".repeat(64), tenants: group }], counts: null });
+    await settle();
+    const details = document.querySelector("details.group")!;
+    expect(details.hasAttribute("open")).toBe(false);
+    expect(details.querySelector("summary")!.textContent).toBe(`766 tenants share customisation v1:ffffffffffff…`);
+    expect(details.querySelectorAll("a").length).toBe(200);
+    expect(details.textContent).toContain("and 566 more");
+  });
+});
+
+describe("drift view", () => {
+  it("pairs the DDL in a merge view and moves through the objects with the keyboard", async () => {
+    const object = (name: string, presence: "added" | "changed" | "identical", a: string | null, b: string | null) => ({
+      kind: "table", name, presence, template_ddl: a, tenant_ddl: b, unified: "", side_by_side: [],
+      changes: presence === "changed" ? [{ area: "column", item: "badge_no", presence: "added", template: null, tenant: "badge_no TEXT " + "x".repeat(200) }] : [],
+    });
+    mockIPC((cmd) =>
+      cmd === "tenant_diff"
+        ? {
+            slug: "umbrella", location: "sqlite:/d/umbrella.db", template: "saas", template_version: "1.1.0",
+            diff: {
+              template_hash: "v1:" + "b".repeat(64), tenant_hash: "v1:" + "c".repeat(64),
+              objects: [
+                object("users", "changed", "CREATE TABLE users (\n    id INTEGER,\n    email TEXT\n);", "CREATE TABLE users (\n    id INTEGER,\n    email TEXT,\n    badge_no TEXT\n);"),
+                object("extra", "added", null, "CREATE TABLE extra (id INTEGER);"),
+                object("plans", "identical", "CREATE TABLE plans (id INTEGER);", "CREATE TABLE plans (id INTEGER);"),
+              ],
+            },
+          }
+        : null,
+    );
+    location.hash = "#/drift/umbrella";
+    await route();
+    const merge = document.getElementById("ddl-merge")!.shadowRoot!;
+    expect(merge.querySelector(".cm-mergeView")).not.toBeNull();
+    expect(merge.querySelector('[aria-label="Template DDL of table users"]')!.textContent).toContain("email TEXT");
+    expect(merge.querySelector('[aria-label="Tenant DDL of table users"]')!.textContent).toContain("badge_no TEXT");
+    const change = document.querySelector('[aria-label="Changes"] li')!;
+    expect(change.textContent!.length).toBeLessThan(160);
+    expect(change.getAttribute("title")).toContain("x".repeat(200));
+    const list = document.querySelector<HTMLElement>('[role="listbox"]')!;
+    list.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    expect(document.querySelector(".detail h3")!.textContent).toContain("table extra");
+    expect(list.querySelector('[aria-selected="true"]')!.getAttribute("data-key")).toBe("table extra");
+    list.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    expect(document.querySelector(".detail h3")!.textContent).toContain("table extra"); // identical is hidden: the end
+    list.dispatchEvent(new KeyboardEvent("keydown", { key: "Home", bubbles: true }));
+    expect(document.querySelector(".detail h3")!.textContent).toContain("table users");
   });
 });
