@@ -19,6 +19,7 @@ fn main() {
             "rotate_key",
             "test_connection",
             "add_tenant",
+            "scan_history",
         ]),
     ))
     .expect("tauri build step failed (is ui/dist built? run `npm --prefix ui run build`)");

@@ -11,6 +11,7 @@ use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::upgrade::UpgradeOutcome;
 use tenantry_fleet::{KeyStatus, TemplateView, TenantDetail, TenantForm, Workspace};
 use tenantry_registry::health::HealthReport;
+use tenantry_registry::history::ScanSummary;
 use tenantry_registry::journal::Operation;
 use tenantry_registry::TenantRecord;
 
@@ -203,4 +204,14 @@ pub async fn add_tenant(
     form: TenantForm,
 ) -> Result<TenantRecord, IpcError> {
     Ok(state.fleet.add_tenant(workspace, &form).await?)
+}
+
+/// The last scans' whole-fleet status counts, oldest first (the fleet chart).
+#[tauri::command]
+pub async fn scan_history(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    limit: u32,
+) -> Result<Vec<ScanSummary>, IpcError> {
+    Ok(state.fleet.scan_history(workspace, limit).await?)
 }

@@ -46,7 +46,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::export_diff_report,
             commands::rotate_key,
             commands::test_connection,
-            commands::add_tenant
+            commands::add_tenant,
+            commands::scan_history
         ])
         .setup(|app| open_fleet(app))
 }

@@ -10,6 +10,7 @@ import type { ObjectDiff } from "./bindings/ObjectDiff";
 import type { ResetPlan } from "./bindings/ResetPlan";
 import type { ScanProgressEvent } from "./bindings/ScanProgressEvent";
 import type { ScanReport } from "./bindings/ScanReport";
+import type { ScanSummary } from "./bindings/ScanSummary";
 import type { TemplateView } from "./bindings/TemplateView";
 import type { TenantDetail } from "./bindings/TenantDetail";
 import type { TenantDiff } from "./bindings/TenantDiff";
@@ -160,6 +161,8 @@ interface FleetState {
   scanning: boolean;
   /** Tenants scanned so far, while a scan runs. */
   progress: { done: number; total: number } | null;
+  /** The last scans' whole-fleet counts, oldest first. */
+  history: ScanSummary[];
   report: ScanReport | null;
 }
 
@@ -175,7 +178,7 @@ function showProgress(f: FleetState): void {
   if (text) text.textContent = `${f.progress.done.toLocaleString("en")} / ${f.progress.total.toLocaleString("en")} tenants`;
 }
 
-const newFleet = (): FleetState => ({ rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, progress: null, report: null });
+const newFleet = (): FleetState => ({ rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, progress: null, history: [], report: null });
 /** Each workspace keeps its own list, filters and last scan. */
 const fleets: Record<Workspace, FleetState> = { own: newFleet(), demo: newFleet() };
 let fleet = fleets.own;
@@ -319,6 +322,7 @@ async function scanFleet(): Promise<void> {
   try {
     fleet.report = await invoke<ScanReport>("scan_fleet", { workspace: mine, onProgress: channel });
     fleet.rows = await invoke<TenantRecord[]>("registry_tenants", { workspace: mine });
+    fleet.history = (await invoke<ScanSummary[] | null>("scan_history", { workspace: mine, limit: 60 }).catch(() => null)) ?? fleet.history;
   } catch (e) {
     fleet.report = null;
     alertError("The scan failed", e);
@@ -332,6 +336,56 @@ async function scanFleet(): Promise<void> {
 let lastError: string | null = null;
 function alertError(what: string, e: unknown): void {
   lastError = `${what}: ${errorText(e)}`;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+/** Bottom to top: the healthy share at the base. */
+const CHART_ORDER: Status[] = ["synced", "outdated", "customized", "unknown", "failed"];
+
+/**
+ * The fleet's status over its last scans: one stacked bar per scan, each
+ * status's share of the fleet, with the counts in each bar's tooltip.
+ */
+export function historyChart(history: ScanSummary[]): HTMLElement {
+  const box = el("figure", { class: "history", id: "fleet-history" });
+  if (history.length === 0) {
+    box.append(el("figcaption", { class: "muted" }, "No scan yet: the chart of the fleet over time starts with the first scan (the CLI's nightly scans count too)."));
+    return box;
+  }
+  const width = 360;
+  const height = 56;
+  const slot = width / Math.max(history.length, 12);
+  const bar = Math.max(2, slot - 2);
+  const first = history[0];
+  const last = history[history.length - 1];
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `Fleet status over the last ${history.length} scan${history.length === 1 ? "" : "s"}: synced went from ${first.synced} of ${first.tenants} to ${last.synced} of ${last.tenants}; ${last.customized} customized, ${last.outdated} outdated, ${last.failed} failed now.`);
+  history.forEach((h, i) => {
+    const g = document.createElementNS(SVG, "g");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${when(h.at)} by ${h.actor}: ${CHART_ORDER.map((s) => `${h[s]} ${s}`).join(", ")} (${h.scanned} of ${h.tenants} read${h.cancelled ? ", cancelled" : ""})`;
+    g.append(title);
+    let y = height;
+    for (const s of CHART_ORDER) {
+      const part = h.tenants ? (h[s] / h.tenants) * height : 0;
+      if (part <= 0) continue;
+      const rect = document.createElementNS(SVG, "rect");
+      rect.setAttribute("x", (i * slot).toFixed(1));
+      rect.setAttribute("width", bar.toFixed(1));
+      rect.setAttribute("y", (y - part).toFixed(1));
+      rect.setAttribute("height", part.toFixed(1));
+      rect.setAttribute("class", `fill-${s}`);
+      g.append(rect);
+      y -= part;
+    }
+    svg.append(g);
+  });
+  box.append(svg, el("figcaption", { class: "muted" }, `Last ${history.length} scan${history.length === 1 ? "" : "s"} · last ${when(last.at)} by ${last.actor}`));
+  return box;
 }
 
 function renderFleet(): void {
@@ -374,7 +428,7 @@ function renderFleet(): void {
   const count = el("span", { id: "scan-count", class: "muted num", "aria-live": "polite" });
   count.hidden = !fleet.scanning;
   const toolbar = el("div", { class: "toolbar" }, search, status, server, template, scan, cancel, progress, count);
-  const nodes: Node[] = [summary(fleet.rows), toolbar];
+  const nodes: Node[] = [el("div", { class: "overview" }, summary(fleet.rows), historyChart(fleet.history)), toolbar];
   for (const o of unfinished) {
     nodes.push(
       banner(
@@ -414,6 +468,7 @@ let unfinished: Operation[] = [];
 
 async function fleetScreen(): Promise<void> {
   unfinished = (await call<Operation[] | null>("unfinished_operations").catch(() => null)) ?? [];
+  fleet.history = (await call<ScanSummary[] | null>("scan_history", { limit: 60 }).catch(() => null)) ?? [];
   try {
     fleet.rows = await call<TenantRecord[]>("registry_tenants");
   } catch (e) {

@@ -2,7 +2,7 @@
 // window. The real window is covered by tests/e2e.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { forgetFleets, middle, route, when } from "../src/app";
+import { forgetFleets, historyChart, middle, route, when } from "../src/app";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
 
 function tenant(i: number, status: TenantRecord["status"]): TenantRecord {
@@ -493,5 +493,35 @@ describe("drift view", () => {
     expect(document.querySelector(".detail h3")!.textContent).toContain("table extra"); // identical is hidden: the end
     list.dispatchEvent(new KeyboardEvent("keydown", { key: "Home", bubbles: true }));
     expect(document.querySelector(".detail h3")!.textContent).toContain("table users");
+  });
+});
+
+describe("fleet over time", () => {
+  const scan = (at: string, synced: number, customized: number, failed: number) => ({
+    at, actor: "dba", tenants: synced + customized + failed, scanned: synced + customized + failed, synced, outdated: 0, customized, unknown: 0, failed, elapsed_ms: 900, cancelled: false,
+  });
+  it("draws one stacked bar per scan, each status its share, with the counts on hover", () => {
+    const chart = historyChart([scan("2026-12-01T08:00:00Z", 5, 2, 0), scan("2026-12-02T08:00:00Z", 6, 0, 1)]);
+    const bars = chart.querySelectorAll("svg > g");
+    expect(bars.length).toBe(2);
+    expect([...bars[0].querySelectorAll("rect")].map((r) => r.getAttribute("class"))).toEqual(["fill-synced", "fill-customized"]);
+    const heights = [...bars[1].querySelectorAll("rect")].map((r) => Number(r.getAttribute("height")));
+    expect(heights[0] + heights[1]).toBeCloseTo(56, 0);
+    expect(bars[1].querySelector("title")!.textContent).toContain("6 synced, 0 outdated, 0 customized, 0 unknown, 1 failed");
+    expect(chart.querySelector("svg")!.getAttribute("aria-label")).toContain("synced went from 5 of 7 to 6 of 7");
+  });
+
+  it("says how the chart starts when there is no scan yet, and the fleet screen asks for it", async () => {
+    expect(historyChart([]).textContent).toContain("starts with the first scan");
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "registry_tenants") return [tenant(1, "synced")];
+      if (cmd === "scan_history") return [scan("2026-12-01T08:00:00Z", 1, 0, 0)];
+      return null;
+    });
+    await route();
+    await settle();
+    expect(calls.find((c) => c.cmd === "scan_history")!.args).toMatchObject({ workspace: "own", limit: 60 });
+    expect(document.querySelectorAll("#fleet-history svg > g").length).toBe(1);
   });
 });

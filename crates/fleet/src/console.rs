@@ -347,6 +347,15 @@ impl Fleet {
         result
     }
 
+    /// The last `limit` scans' whole-fleet counts, oldest first.
+    pub async fn scan_history(
+        &self,
+        w: Workspace,
+        limit: u32,
+    ) -> Result<Vec<tenantry_registry::history::ScanSummary>, FleetError> {
+        Ok(self.side(w)?.registry.scan_history(limit).await?)
+    }
+
     /// Cancels the workspace's running scan, if any; true when one was running.
     pub fn cancel_scan(&self, w: Workspace) -> bool {
         self.side(w)
@@ -650,6 +659,20 @@ mod tests {
         assert!(!diff.diff.objects.is_empty());
         let report = fleet.scan(Workspace::Demo, &|_| {}).await.unwrap();
         assert_eq!(report.tenants.len(), 7);
+        // The first scan at open and this one, each with the whole fleet.
+        let history = fleet.scan_history(Workspace::Demo, 10).await.unwrap();
+        assert_eq!(history.len(), 2, "{history:#?}");
+        let last = history.last().unwrap();
+        assert_eq!((last.tenants, last.scanned), (7, 7));
+        assert_eq!(
+            (last.synced, last.customized, last.outdated, last.unknown),
+            (3, 2, 1, 1)
+        );
+        assert!(fleet
+            .scan_history(Workspace::Own, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(fleet.demo_overview().await.unwrap().len(), 7);
     }
 

@@ -20,6 +20,7 @@ use tenantry_introspect::{mysql, postgres, ConnectionUrl, IntrospectError, Timeo
 use tenantry_model::{
     classify, hash_schema, DriftHash, Engine, SchemaSnapshot, SchemaStatus, TemplateVersionHash,
 };
+use tenantry_registry::history::ScanCounts;
 use tenantry_registry::templates::TenantCheck;
 use tenantry_registry::{AuditResult, Registry, TenantRecord};
 use tenantry_vault::Vault;
@@ -521,6 +522,9 @@ pub async fn scan(
 ) -> Result<ScanReport, FleetError> {
     let started = Instant::now();
     let mut records = registry.list_tenants().await?;
+    // Every tenant's stored status, for the history's whole-fleet counts.
+    let all_records: Vec<(String, SchemaStatus)> =
+        records.iter().map(|r| (r.slug.clone(), r.status)).collect();
     if let Some(only) = &options.tenants {
         for slug in only {
             if !records.iter().any(|r| &r.slug == slug) {
@@ -676,6 +680,18 @@ pub async fn scan(
     for r in &results {
         counts.add(r.status);
     }
+    // The whole fleet after this scan, for the history: what it read, and
+    // the stored status of every tenant it did not.
+    let mut fleet = StatusCounts::default();
+    {
+        let read: HashMap<&str, SchemaStatus> = results
+            .iter()
+            .map(|r| (r.slug.as_str(), r.status))
+            .collect();
+        for (slug, stored) in &all_records {
+            fleet.add(read.get(slug.as_str()).copied().unwrap_or(*stored));
+        }
+    }
     results.sort_by(|a, b| a.slug.cmp(&b.slug));
     let reused = u32::try_from(results.iter().filter(|r| r.reused).count()).unwrap_or(u32::MAX);
     let report = ScanReport {
@@ -686,6 +702,19 @@ pub async fn scan(
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled,
     };
+    registry
+        .record_scan(ScanCounts {
+            tenants: u32::try_from(all_records.len()).unwrap_or(u32::MAX),
+            scanned: u32::try_from(report.tenants.len()).unwrap_or(u32::MAX),
+            synced: fleet.synced,
+            outdated: fleet.outdated,
+            customized: fleet.customized,
+            unknown: fleet.unknown,
+            failed: fleet.failed,
+            elapsed_ms: report.elapsed_ms,
+            cancelled,
+        })
+        .await?;
     registry
         .audit(
             None,

@@ -11,6 +11,7 @@
 mod actor;
 mod error;
 pub mod health;
+pub mod history;
 pub mod import;
 pub mod journal;
 pub mod pools;

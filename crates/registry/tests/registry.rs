@@ -1012,3 +1012,53 @@ async fn a_killed_operation_is_told_from_a_running_one_and_audited_once() {
     assert!(reported[0].detail.contains("file x.bak"));
     assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
 }
+
+#[tokio::test]
+async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
+    use sqlx::Connection;
+    use tenantry_registry::history::{ScanCounts, KEPT_SCANS};
+    let f = fixture().await;
+    assert!(f.registry.scan_history(10).await.unwrap().is_empty());
+    // A registry that has seen KEPT_SCANS scans already.
+    {
+        let mut conn = sqlx::SqliteConnection::connect(&format!(
+            "sqlite:{}",
+            f.dir.join("registry.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO scan_history (at, actor, tenants, scanned, synced, outdated, customized,
+                                       unknown, failed, elapsed_ms, cancelled)
+             SELECT '2026-01-01T00:00:00Z', 'old', 1, 1, 1, 0, 0, 0, 0, 5, 0 FROM n",
+        )
+        .bind(KEPT_SCANS)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    for synced in [7, 8] {
+        f.registry
+            .record_scan(ScanCounts {
+                tenants: 9,
+                scanned: 9,
+                synced,
+                failed: 9 - synced,
+                elapsed_ms: 42,
+                ..ScanCounts::default()
+            })
+            .await
+            .unwrap();
+    }
+    let all = f.registry.scan_history(KEPT_SCANS + 10).await.unwrap();
+    assert_eq!(all.len(), KEPT_SCANS as usize, "older scans are dropped");
+    let last_two = f.registry.scan_history(2).await.unwrap();
+    assert_eq!(
+        last_two.iter().map(|s| s.synced).collect::<Vec<_>>(),
+        [7, 8],
+        "oldest first"
+    );
+    assert_eq!(last_two[1].failed, 1);
+    assert!(!last_two[1].actor.is_empty());
+}
