@@ -25,7 +25,7 @@ use crate::repair::{repair_tenant, RepairOutcome};
 use crate::reset::{execute_reset, plan_reset, ResetOutcome, ResetPlan};
 use crate::scan::{scan, CancelScan, ScanOptions, ScanProgress, ScanReport};
 use crate::upgrade::{upgrade_tenant, UpgradeOutcome};
-use crate::{FleetError, TenantOverview};
+use crate::FleetError;
 
 /// Which of the console's two registries a command is about. The demo
 /// fleet has a registry of its own, so a user's registry holds only the
@@ -123,12 +123,17 @@ impl TenantForm {
     }
 
     fn schema(&self) -> Option<String> {
-        self.schema
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+        non_empty(&self.schema)
     }
+}
+
+/// An optional form field, trimmed; `None` when left empty.
+fn non_empty(field: &Option<String>) -> Option<String> {
+    field
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// A template as the console shows it: versions and lint findings.
@@ -219,12 +224,6 @@ impl Fleet {
         Ok(side_vault(self.side(w)?).await?)
     }
 
-    /// The demo's tenants measured straight from their files (no registry
-    /// needed).
-    pub async fn demo_overview(&self) -> Result<Vec<TenantOverview>, FleetError> {
-        self.demo_files.overview().await
-    }
-
     /// A registered tenant's health check. When the tenant is unknown and
     /// the data key cannot be opened, the key is the reason, so that is the
     /// error.
@@ -265,12 +264,6 @@ impl Fleet {
         }
         let url = form.connection_url()?;
         let vault = self.vault(w).await?;
-        let non_empty = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
         let record = self
             .own
             .registry
@@ -663,9 +656,14 @@ mod tests {
         let history = fleet.scan_history(Workspace::Demo, 10).await.unwrap();
         assert_eq!(history.len(), 2, "{history:#?}");
         let last = history.last().unwrap();
-        assert_eq!((last.tenants, last.scanned), (7, 7));
+        assert_eq!((last.counts.tenants, last.counts.scanned), (7, 7));
         assert_eq!(
-            (last.synced, last.customized, last.outdated, last.unknown),
+            (
+                last.counts.synced,
+                last.counts.customized,
+                last.counts.outdated,
+                last.counts.unknown
+            ),
             (3, 2, 1, 1)
         );
         assert!(fleet
@@ -673,7 +671,10 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(fleet.demo_overview().await.unwrap().len(), 7);
+        assert_eq!(
+            DemoFleet::new(dir.path()).overview().await.unwrap().len(),
+            7
+        );
     }
 
     #[tokio::test]

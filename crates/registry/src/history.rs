@@ -13,13 +13,22 @@ use crate::{current_actor, Registry, RegistryError};
 /// scan an hour for half a year).
 pub const KEPT_SCANS: u32 = 5000;
 
-/// One scan's summary.
+/// One scan's summary: when, by whom, and its counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export)]
 pub struct ScanSummary {
     /// When the scan finished (UTC, ISO 8601).
     pub at: String,
     pub actor: String,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub counts: ScanCounts,
+}
+
+/// The whole fleet's status counts right after a scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct ScanCounts {
     /// Tenants in the registry; `scanned` of them were read by this scan.
     pub tenants: u32,
     pub scanned: u32,
@@ -29,20 +38,6 @@ pub struct ScanSummary {
     pub unknown: u32,
     pub failed: u32,
     #[ts(type = "number")]
-    pub elapsed_ms: u64,
-    pub cancelled: bool,
-}
-
-/// The counts a scan hands to [`Registry::record_scan`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ScanCounts {
-    pub tenants: u32,
-    pub scanned: u32,
-    pub synced: u32,
-    pub outdated: u32,
-    pub customized: u32,
-    pub unknown: u32,
-    pub failed: u32,
     pub elapsed_ms: u64,
     pub cancelled: bool,
 }
@@ -95,15 +90,17 @@ impl Registry {
                 Ok(ScanSummary {
                     at: r.try_get("at")?,
                     actor: r.try_get("actor")?,
-                    tenants: n("tenants")?,
-                    scanned: n("scanned")?,
-                    synced: n("synced")?,
-                    outdated: n("outdated")?,
-                    customized: n("customized")?,
-                    unknown: n("unknown")?,
-                    failed: n("failed")?,
-                    elapsed_ms: u64::try_from(r.try_get::<i64, _>("elapsed_ms")?).unwrap_or(0),
-                    cancelled: r.try_get("cancelled")?,
+                    counts: ScanCounts {
+                        tenants: n("tenants")?,
+                        scanned: n("scanned")?,
+                        synced: n("synced")?,
+                        outdated: n("outdated")?,
+                        customized: n("customized")?,
+                        unknown: n("unknown")?,
+                        failed: n("failed")?,
+                        elapsed_ms: u64::try_from(r.try_get::<i64, _>("elapsed_ms")?).unwrap_or(0),
+                        cancelled: r.try_get("cancelled")?,
+                    },
                 })
             })
             .collect()

@@ -1055,10 +1055,10 @@ async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
     assert_eq!(all.len(), KEPT_SCANS as usize, "older scans are dropped");
     let last_two = f.registry.scan_history(2).await.unwrap();
     assert_eq!(
-        last_two.iter().map(|s| s.synced).collect::<Vec<_>>(),
+        last_two.iter().map(|s| s.counts.synced).collect::<Vec<_>>(),
         [7, 8],
         "oldest first"
     );
-    assert_eq!(last_two[1].failed, 1);
+    assert_eq!(last_two[1].counts.failed, 1);
     assert!(!last_two[1].actor.is_empty());
 }
