@@ -536,7 +536,6 @@ pub async fn reset(
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    use std::io::BufRead;
     use tenantry_fleet::reset::{execute_reset, plan_reset};
     let registry = open(args).await?;
     let vault = registry.open_vault(&keyring(args)).await?;
@@ -583,34 +582,7 @@ pub async fn reset(
     if plan_only {
         return Ok(());
     }
-    let typed = match confirm {
-        Some(c) => c,
-        None if std::io::stdin().is_terminal() => {
-            eprint!("Type the tenant slug `{slug}` to reset it: ");
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                CliError::new("stdin", format!("cannot read the confirmation: {e}"))
-            })?;
-            line.strip_suffix('\n')
-                .map(|l| l.strip_suffix('\r').unwrap_or(l))
-                .unwrap_or(&line)
-                .to_owned()
-        }
-        None => {
-            registry
-                .audit(
-                    Some(slug),
-                    "reset",
-                    "refused: no --confirm and standard input is not a terminal",
-                    tenantry_registry::AuditResult::Refused,
-                )
-                .await?;
-            return Err(CliError::new(
-                "confirmation_required",
-                format!("refusing to reset {slug} without confirmation: pass --confirm {slug} (standard input is not a terminal)"),
-            ));
-        }
-    };
+    let typed = confirmation(&registry, slug, "reset", confirm).await?;
     let outcome = execute_reset(&registry, &vault, &plan, &typed, timeouts)
         .await
         .map_err(fleet_err)?;
@@ -635,6 +607,129 @@ pub async fn reset(
                 "tenant {slug} does not match its template after the reset; the backup is kept"
             ),
         ))
+    }
+}
+
+/// The slug typed again: from `--confirm`, or asked for on a terminal. With
+/// neither, the refusal is audited as `action`.
+async fn confirmation(
+    registry: &tenantry_registry::Registry,
+    slug: &str,
+    action: &str,
+    confirm: Option<String>,
+) -> Result<String, CliError> {
+    use std::io::BufRead;
+    match confirm {
+        Some(c) => Ok(c),
+        None if std::io::stdin().is_terminal() => {
+            eprint!("Type the tenant slug `{slug}` to {action} it: ");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                CliError::new("stdin", format!("cannot read the confirmation: {e}"))
+            })?;
+            Ok(line
+                .strip_suffix('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .unwrap_or(&line)
+                .to_owned())
+        }
+        None => {
+            registry
+                .audit(
+                    Some(slug),
+                    action,
+                    "refused: no --confirm and standard input is not a terminal",
+                    tenantry_registry::AuditResult::Refused,
+                )
+                .await?;
+            Err(CliError::new(
+                "confirmation_required",
+                format!("refusing to {action} {slug} without confirmation: pass --confirm {slug} (standard input is not a terminal)"),
+            ))
+        }
+    }
+}
+
+pub async fn sync(
+    slug: &str,
+    confirm: Option<String>,
+    plan_only: bool,
+    sql: bool,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    use tenantry_fleet::sync::{execute_sync, plan_sync};
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let timeouts = Timeouts::default();
+    let plan = plan_sync(&registry, &vault, slug, timeouts)
+        .await
+        .map_err(fleet_err)?;
+    if sql {
+        return write!(out, "{}", plan.script()).map_err(CliError::output);
+    }
+    if json && plan_only {
+        return write_json(out, &plan);
+    }
+    if !json {
+        writeln!(
+            out,
+            "sync plan for {} ({} {} {} on {}, schema {})\n  current hash  {}\n  template hash {}",
+            plan.slug,
+            plan.engine,
+            plan.template,
+            plan.template_version,
+            plan.server,
+            plan.schema,
+            plan.drift_hash,
+            plan.template_hash
+        )
+        .map_err(CliError::output)?;
+        if plan.steps.is_empty() {
+            writeln!(out, "  nothing to do: the tenant matches its template")
+                .map_err(CliError::output)?;
+        }
+        for (i, s) in plan.steps.iter().enumerate() {
+            let count = match (s.count, &s.probe_meaning) {
+                (Some(n), Some(m)) => format!(" [{n} {m}]"),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "  {:>3}. {:<11} {}: {}{count}",
+                i + 1,
+                s.class.as_str(),
+                s.object,
+                s.action
+            )
+            .map_err(CliError::output)?;
+        }
+        let blockers = plan.blockers();
+        if !blockers.is_empty() {
+            writeln!(out, "  cannot be applied as it is ({} blocking steps): reset the tenant, accept those differences, or fix the rows and plan again", blockers.len())
+                .map_err(CliError::output)?;
+        }
+    }
+    if plan_only || plan.steps.is_empty() {
+        return Ok(());
+    }
+    let typed = confirmation(&registry, slug, "sync", confirm).await?;
+    let outcome = execute_sync(&registry, &vault, &plan, &typed, timeouts)
+        .await
+        .map_err(fleet_err)?;
+    if json {
+        write_json(out, &outcome)
+    } else {
+        writeln!(
+            out,
+            "synced {}: status {}, {} steps, removed data kept in: {}",
+            outcome.slug,
+            outcome.status.as_str(),
+            outcome.applied.len(),
+            outcome.quarantine.as_deref().unwrap_or("nothing removed")
+        )
+        .map_err(CliError::output)
     }
 }
 

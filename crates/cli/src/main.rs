@@ -153,6 +153,26 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Sync a customized PostgreSQL tenant back to its template version
+    /// without emptying it: plan (ordered steps classified safe, checked
+    /// with the rows that would fail, destructive with the rows set aside,
+    /// manual), typed confirmation, one transaction, verification.
+    Sync {
+        slug: String,
+        /// The slug typed again; required when standard input is not a terminal.
+        #[arg(long)]
+        confirm: Option<String>,
+        /// Show the plan and stop.
+        #[arg(long)]
+        plan: bool,
+        /// Print the plan as one SQL script (for running by hand) and stop.
+        #[arg(long, conflicts_with = "json")]
+        sql: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Accept a tenant's current customisation as its baseline, with a note,
     /// so scans stop alerting on it while it stays unchanged.
     Accept {
@@ -368,6 +388,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             json,
             registry,
         } => drift::reset(&slug, confirm, plan, json, &registry, &mut out).await,
+        Command::Sync {
+            slug,
+            confirm,
+            plan,
+            sql,
+            json,
+            registry,
+        } => drift::sync(&slug, confirm, plan || sql, sql, json, &registry, &mut out).await,
         Command::Accept {
             slug,
             note,

@@ -22,6 +22,11 @@ enum Place {
     File(std::path::PathBuf),
 }
 
+/// How a sync's quarantine is recorded: `removed by sync: schema Q in DB`.
+/// It holds only what the sync removed, so it can be purged but is not a
+/// whole schema to swap back.
+pub const SYNC_QUARANTINE: &str = "removed by sync: ";
+
 fn place(b: &Backup) -> Result<Place, FleetError> {
     let bad = || FleetError::InvalidTemplate {
         reason: format!(
@@ -29,7 +34,11 @@ fn place(b: &Backup) -> Result<Place, FleetError> {
             b.id, b.location
         ),
     };
-    if let Some(rest) = b.location.strip_prefix("schema ") {
+    let location = b
+        .location
+        .strip_prefix(SYNC_QUARANTINE)
+        .unwrap_or(&b.location);
+    if let Some(rest) = location.strip_prefix("schema ") {
         return Ok(Place::PgSchema(
             rest.split(" in ").next().ok_or_else(bad)?.to_owned(),
         ));
@@ -338,6 +347,12 @@ pub async fn restore_backup(
     let b = find(registry, id).await?;
     let result = async {
         check_confirmation(&b.tenant_slug, typed)?;
+        if b.location.starts_with(SYNC_QUARANTINE) {
+            return Err(FleetError::BackupRefused {
+                backup: format!("{} ({})", b.id, b.location),
+                reason: "it holds only the tables and table copies a sync removed, not a whole schema to swap back; copy what you need from it by hand (its tables keep their names)".into(),
+            });
+        }
         let record = owner(registry, &b).await?;
         let url = registry.connection(vault, &b.tenant_slug).await?;
         let schema = tenant_schema(&record, &url);

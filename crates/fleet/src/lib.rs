@@ -17,6 +17,7 @@ pub mod reset;
 pub mod scan;
 mod sqlite_apply;
 mod sqlite_backup;
+pub mod sync;
 pub mod template;
 pub mod upgrade;
 
@@ -86,6 +87,21 @@ pub enum FleetError {
         applied: String,
         reason: String,
     },
+    #[error("the sync of {slug} was refused: {reason}; nothing was changed")]
+    SyncRefused { slug: String, reason: String },
+    #[error("step {step} of the sync of {slug} failed: {reason}; the sync was rolled back and nothing was changed")]
+    SyncStepFailed {
+        slug: String,
+        step: String,
+        reason: String,
+    },
+    #[error("after the sync's steps the schema of {slug} would hash {found}, not the template's {expected} (still different: {remaining}); the sync was rolled back and nothing was changed: reset the tenant, or report the plan")]
+    SyncVerifyFailed {
+        slug: String,
+        found: String,
+        expected: String,
+        remaining: String,
+    },
     #[error("backup {backup} was not used: {reason}; nothing was changed")]
     BackupRefused { backup: String, reason: String },
     #[error("backup {backup} was not purged: objects outside it depend on it ({dependents}); drop or change those first, or keep the backup — nothing was dropped")]
@@ -134,6 +150,9 @@ impl FleetError {
             FleetError::PartialReset { .. } => "partial_reset",
             FleetError::PurgeRefused { .. } => "purge_refused",
             FleetError::BackupRefused { .. } => "backup_refused",
+            FleetError::SyncRefused { .. } => "sync_refused",
+            FleetError::SyncStepFailed { .. } => "sync_step_failed",
+            FleetError::SyncVerifyFailed { .. } => "sync_verify_failed",
             FleetError::DemoUnavailable { .. } => "demo_unavailable",
             FleetError::DemoReadOnly { .. } => "demo_read_only",
             FleetError::Introspect(e) => e.code(),
@@ -181,6 +200,7 @@ impl FleetError {
                 | FleetError::UnknownVersion { .. }
                 | FleetError::PurgeRefused { .. }
                 | FleetError::BackupRefused { .. }
+                | FleetError::SyncRefused { .. }
                 | FleetError::TemplateReachesOutside { .. }
         )
     }

@@ -119,16 +119,20 @@ pub fn check_confirmation(slug: &str, typed: &str) -> Result<(), FleetError> {
     })
 }
 
-struct Context {
-    record: TenantRecord,
-    url: ConnectionUrl,
-    schema: String,
+pub(crate) struct Context {
+    pub(crate) record: TenantRecord,
+    pub(crate) url: ConnectionUrl,
+    pub(crate) schema: String,
     template: Template,
-    version: String,
-    template_snapshot: SchemaSnapshot,
+    pub(crate) version: String,
+    pub(crate) template_snapshot: SchemaSnapshot,
 }
 
-async fn context(registry: &Registry, vault: &Vault, slug: &str) -> Result<Context, FleetError> {
+pub(crate) async fn context(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+) -> Result<Context, FleetError> {
     let record = registry.tenant(slug).await?;
     let (Some(name), Some(version)) = (record.template.clone(), record.template_version.clone())
     else {
@@ -636,7 +640,7 @@ impl PgSchemaInventory {
     }
 }
 
-fn stale(slug: &str, now: DriftHash) -> FleetError {
+pub(crate) fn stale(slug: &str, now: DriftHash) -> FleetError {
     FleetError::PlanStale {
         slug: slug.to_owned(),
         reason: format!("the schema changed since the plan (its hash is now {now}); plan again"),

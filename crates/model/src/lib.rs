@@ -13,6 +13,7 @@ pub mod own_schema;
 pub mod quote;
 pub mod schema;
 pub mod status;
+pub mod sync;
 
 pub use hash::{
     hash_schema, CanonicalFormat, DriftHash, HashComparison, ObjectHash, ObjectKind,

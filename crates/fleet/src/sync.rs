@@ -1,0 +1,373 @@
+//! The data-preserving sync: brings a tenant's schema back to its template
+//! version with the smallest set of `ALTER`s, keeping its rows.
+//!
+//! Plan ([`plan_sync`]): the tenant is read, the model plans the steps
+//! ([`tenantry_model::sync`]) and every probe is counted, all in one
+//! read-only transaction. Changes nothing and records nothing.
+//!
+//! Apply ([`execute_sync`]): the typed slug, then the intent journaled
+//! with the quarantine's name, then one PostgreSQL transaction under the
+//! tenant's advisory lock: the hash is checked against the plan's, the
+//! probes are counted again (a checked step with rows refuses), what the
+//! destructive steps remove goes into the quarantine schema first, the
+//! steps run, and the schema is measured again; only a schema that hashes
+//! as the template's commits. A failure, a killed connection or a
+//! mismatch rolls everything back. Every attempt is audited.
+
+use serde::Serialize;
+use sqlx::{Connection, Executor, PgConnection};
+use tenantry_introspect::{postgres, Timeouts};
+use tenantry_model::diff::{diff_schemas, Presence};
+use tenantry_model::quote::postgres as quote_pg;
+use tenantry_model::sync::{plan_postgres, StepClass, SyncStep};
+use tenantry_model::{hash_schema, DriftHash, Engine, SchemaStatus};
+use tenantry_registry::journal::OperationEnd;
+use tenantry_registry::templates::TenantCheck;
+use tenantry_registry::{AuditResult, Registry};
+use tenantry_vault::Vault;
+use ts_rs::TS;
+
+use crate::backup::SYNC_QUARANTINE;
+use crate::provision::pg_lock_key;
+use crate::reset::{check_confirmation, context, quarantine_name, stale, Context};
+use crate::{catalog, FleetError};
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SyncPlan {
+    pub slug: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: Engine,
+    pub server: String,
+    pub schema: String,
+    pub template: String,
+    pub template_version: String,
+    pub template_hash: String,
+    /// The tenant's hash when planned; applying refuses if it changed.
+    pub drift_hash: String,
+    /// The quarantine schema the script names (applying picks a fresh one).
+    pub quarantine: String,
+    pub steps: Vec<SyncStep>,
+}
+
+impl SyncPlan {
+    /// Why the plan cannot be applied as it is, one line per blocking
+    /// step; empty when it can.
+    pub fn blockers(&self) -> Vec<String> {
+        blockers(&self.steps)
+    }
+
+    pub fn script(&self) -> String {
+        tenantry_model::sync::script(&self.steps, &self.schema)
+    }
+}
+
+fn blockers(steps: &[SyncStep]) -> Vec<String> {
+    steps
+        .iter()
+        .filter(|s| s.blocks())
+        .map(|s| match s.class {
+            StepClass::Manual => format!("{}: {}", s.object, s.action),
+            _ => format!(
+                "{}: {}: {} {}",
+                s.object,
+                s.action,
+                s.count.unwrap_or(0),
+                s.probe_meaning.as_deref().unwrap_or("rows")
+            ),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SyncOutcome {
+    pub slug: String,
+    /// Where what the destructive steps removed now is, if any.
+    pub quarantine: Option<String>,
+    pub hash_after: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub status: SchemaStatus,
+    /// What ran, one line per step.
+    pub applied: Vec<String>,
+}
+
+fn postgres_only(ctx: &Context) -> Result<(), FleetError> {
+    if ctx.record.engine == Engine::Postgres {
+        return Ok(());
+    }
+    Err(FleetError::SyncRefused {
+        slug: ctx.record.slug.clone(),
+        reason: format!(
+            "a data-preserving sync is available for PostgreSQL tenants so far, and {} is {}; `tenantry repair` creates what is missing without touching the rest, `tenantry reset` rebuilds from the template with a backup",
+            ctx.record.slug, ctx.record.engine
+        ),
+    })
+}
+
+/// Reads the tenant's schema with `conn`, plans, and counts every probe,
+/// with the tenant's schema alone on the transaction's search path.
+async fn plan_in(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    quarantine: &str,
+) -> Result<(DriftHash, Vec<SyncStep>), FleetError> {
+    let url = &ctx.url;
+    let schemas = [ctx.schema.clone()];
+    let snaps = postgres::introspect_schemas(&mut *conn, &schemas)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    let tenant = snaps
+        .get(&ctx.schema)
+        .cloned()
+        .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
+    let mut steps = plan_postgres(&ctx.template_snapshot, &tenant, quarantine);
+    sqlx::query("SELECT set_config('search_path', $1, true)")
+        .bind(quote_pg(&ctx.schema))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    for step in &mut steps {
+        if let Some(probe) = &step.probe {
+            let n: i64 = sqlx::query_scalar(probe.as_str())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| FleetError::SyncStepFailed {
+                    slug: ctx.record.slug.clone(),
+                    step: format!("`{}` (its check)", step.action),
+                    reason: url.scrub(&e.to_string()),
+                })?;
+            step.count = Some(n);
+        }
+    }
+    Ok((hash_schema(&tenant).root, steps))
+}
+
+/// Plans a sync: changes nothing.
+pub async fn plan_sync(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    timeouts: Timeouts,
+) -> Result<SyncPlan, FleetError> {
+    let ctx = context(registry, vault, slug).await?;
+    postgres_only(&ctx)?;
+    let quarantine = quarantine_name(&ctx.schema);
+    let mut conn = postgres::connect(&ctx.url, timeouts).await?;
+    let planned = async {
+        let mut tx = conn.begin().await.map_err(|e| catalog(&ctx.url, &e))?;
+        tx.execute("SET TRANSACTION READ ONLY")
+            .await
+            .map_err(|e| catalog(&ctx.url, &e))?;
+        let planned = plan_in(&mut tx, &ctx, &quarantine).await;
+        let _ = tx.rollback().await;
+        planned
+    }
+    .await;
+    postgres::close(conn).await;
+    let (drift_hash, steps) = planned?;
+    Ok(SyncPlan {
+        slug: slug.to_owned(),
+        engine: ctx.record.engine,
+        server: ctx.url.server_label(),
+        schema: ctx.schema.clone(),
+        template: ctx.record.template.clone().unwrap_or_default(),
+        template_version: ctx.version.clone(),
+        template_hash: hash_schema(&ctx.template_snapshot).root.to_string(),
+        drift_hash: drift_hash.to_string(),
+        quarantine,
+        steps,
+    })
+}
+
+/// Applies a plan after checking the typed confirmation. Every attempt,
+/// refused ones included, is audited.
+pub async fn execute_sync(
+    registry: &Registry,
+    vault: &Vault,
+    plan: &SyncPlan,
+    typed_confirmation: &str,
+    timeouts: Timeouts,
+) -> Result<SyncOutcome, FleetError> {
+    let result = async {
+        check_confirmation(&plan.slug, typed_confirmation)?;
+        let ctx = context(registry, vault, &plan.slug).await?;
+        postgres_only(&ctx)?;
+        let refuse = |reason: String| FleetError::SyncRefused { slug: plan.slug.clone(), reason };
+        let blocking = plan.blockers();
+        if !blocking.is_empty() {
+            return Err(refuse(format!(
+                "the plan has steps it cannot take: {}; reset the tenant, accept those differences, or fix the rows and plan again",
+                blocking.join("; ")
+            )));
+        }
+        let expected: DriftHash = plan.drift_hash.parse().map_err(|_| FleetError::PlanStale {
+            slug: plan.slug.clone(),
+            reason: "the plan's hash is not a schema hash".into(),
+        })?;
+        let template_hash = hash_schema(&ctx.template_snapshot).root;
+        // The quarantine is named and journaled before anything is touched.
+        let quarantine = quarantine_name(&ctx.schema);
+        let database = ctx.url.database().unwrap_or_else(|| "postgres".into());
+        let location = format!("{SYNC_QUARANTINE}schema {quarantine} in {database}");
+        let moves_data = plan.steps.iter().any(|s| s.class == StepClass::Destructive);
+        let op = registry
+            .begin_operation(&plan.slug, "sync", moves_data.then_some(location.as_str()))
+            .await?;
+        let run = apply_postgres(&ctx, expected, template_hash, &quarantine, timeouts).await;
+        let (applied, moved) = match run {
+            Ok(done) => done,
+            Err(e) => {
+                crate::end_operation_with(registry, op, &e).await;
+                return Err(e);
+            }
+        };
+        if moved {
+            registry
+                .record_backup(&plan.slug, Engine::Postgres, &location, Some(&plan.drift_hash))
+                .await?;
+        }
+        registry
+            .record_check(&TenantCheck {
+                slug: plan.slug.clone(),
+                status: SchemaStatus::Synced,
+                reason: None,
+                hash: Some(template_hash),
+                provisioned: false,
+                fingerprint: None,
+            })
+            .await?;
+        let quarantine = moved.then_some(location);
+        registry
+            .finish_operation(
+                op,
+                OperationEnd::Ok,
+                &format!(
+                    "synced in {} steps; removed data: {}",
+                    applied.len(),
+                    quarantine.as_deref().unwrap_or("none")
+                ),
+            )
+            .await?;
+        Ok(SyncOutcome {
+            slug: plan.slug.clone(),
+            quarantine,
+            hash_after: template_hash.to_string(),
+            status: SchemaStatus::Synced,
+            applied,
+        })
+    }
+    .await;
+    crate::audit_outcome(
+        registry,
+        &plan.slug,
+        "sync",
+        &result,
+        |o| {
+            (
+                format!(
+                    "synced to {} {} in {} steps; removed data: {}",
+                    plan.template,
+                    plan.template_version,
+                    o.applied.len(),
+                    o.quarantine.as_deref().unwrap_or("none")
+                ),
+                AuditResult::Ok,
+            )
+        },
+        false,
+    )
+    .await?;
+    result
+}
+
+/// The sync transaction. Returns what ran and whether a quarantine was
+/// filled.
+async fn apply_postgres(
+    ctx: &Context,
+    expected: DriftHash,
+    template_hash: DriftHash,
+    quarantine: &str,
+    timeouts: Timeouts,
+) -> Result<(Vec<String>, bool), FleetError> {
+    let url = &ctx.url;
+    let slug = &ctx.record.slug;
+    let mut conn = postgres::connect(url, timeouts).await?;
+    let result = async {
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(pg_lock_key(&database, &ctx.schema))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        // Planned again on what is there now, with this run's quarantine:
+        // the same schema gives the same steps.
+        let (now, steps) = plan_in(&mut tx, ctx, quarantine).await?;
+        if now != expected {
+            return Err(stale(slug, now));
+        }
+        let blocking = blockers(&steps);
+        if !blocking.is_empty() {
+            return Err(FleetError::SyncRefused {
+                slug: slug.clone(),
+                reason: format!("the data changed since the plan: {}", blocking.join("; ")),
+            });
+        }
+        let mut applied = Vec::new();
+        for step in &steps {
+            for statement in &step.sql {
+                tx.execute(statement.as_str())
+                    .await
+                    .map_err(|e| FleetError::SyncStepFailed {
+                        slug: slug.clone(),
+                        step: format!("`{}` on {}", step.action, step.object),
+                        reason: url.scrub(&e.to_string()),
+                    })?;
+            }
+            applied.push(format!(
+                "[{}] {}: {}",
+                step.class.as_str(),
+                step.object,
+                step.action
+            ));
+        }
+        // Measured as a scan measures it: with the session's search path.
+        tx.execute("SET LOCAL search_path TO DEFAULT")
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let schemas = [ctx.schema.clone()];
+        let after = postgres::introspect_schemas(&mut tx, &schemas)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let after = after
+            .get(&ctx.schema)
+            .cloned()
+            .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
+        let found = hash_schema(&after).root;
+        if found != template_hash {
+            let remaining = diff_schemas(&ctx.template_snapshot, &after)
+                .objects
+                .iter()
+                .filter(|o| o.presence != Presence::Identical)
+                .map(|o| format!("{} {}", o.kind.as_str(), o.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(FleetError::SyncVerifyFailed {
+                slug: slug.clone(),
+                found: found.to_string(),
+                expected: template_hash.to_string(),
+                remaining,
+            });
+        }
+        tx.commit().await.map_err(|e| catalog(url, &e))?;
+        let moved = steps.iter().any(|s| s.class == StepClass::Destructive);
+        Ok((applied, moved))
+    }
+    .await;
+    postgres::close(conn).await;
+    result
+}

@@ -1,0 +1,1170 @@
+//! The data-preserving sync plan: the ordered statements that take a
+//! tenant's schema back to its template while keeping its rows, each step
+//! classified by what it risks.
+//!
+//! Pure: the plan is computed from two snapshots; the statements it holds
+//! are run (and its probes counted) by the fleet crate. Every name goes
+//! through [`crate::quote`]; expressions (defaults, checks, predicates,
+//! view queries) are the catalog's own text as introspection normalised
+//! it, which runs unchanged with the tenant's schema first on the
+//! `search_path` (set transaction-locally by the caller).
+//!
+//! PostgreSQL only for now. What the planner cannot do safely is a
+//! [`StepClass::Manual`] step: the plan shows it, and applying refuses
+//! while one is left.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::ddl;
+use crate::diff::{diff_schemas, Presence};
+use crate::hash::ObjectKind;
+use crate::quote::{postgres as q, postgres_literal};
+use crate::schema::{
+    CheckConstraint, Column, Deferrable, EnumType, ForeignKey, Identity, Index, IndexKeyTarget,
+    SchemaSnapshot, Sequence, Table, TableKind, UniqueConstraint, View,
+};
+
+/// What a step risks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum StepClass {
+    /// No data touched: add a nullable column, create an index, revert a
+    /// default, drop an index or a trigger.
+    Safe,
+    /// Could fail on the data present; its probe counts the rows that
+    /// would make it fail (applying refuses while that count is not 0).
+    Checked,
+    /// Removes data from the tenant: what it removes is put into the
+    /// quarantine schema first, and its probe counts it.
+    Destructive,
+    /// A difference the planner does not bring back by itself (reset, or
+    /// accept it as a customisation).
+    Manual,
+}
+
+impl StepClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepClass::Safe => "safe",
+            StepClass::Checked => "checked",
+            StepClass::Destructive => "destructive",
+            StepClass::Manual => "manual",
+        }
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct SyncStep {
+    pub class: StepClass,
+    /// `table orders`, `view totals`, …
+    pub object: String,
+    /// What it does, in words.
+    pub action: String,
+    /// The statements, in order (empty for a manual step).
+    pub sql: Vec<String>,
+    /// A query returning one number: for a checked step the rows that
+    /// would make it fail, for a destructive one the rows or values it
+    /// moves to the quarantine.
+    pub probe: Option<String>,
+    /// What the probe's number counts (`rows where note IS NULL`).
+    pub probe_meaning: Option<String>,
+    /// The probe's result, filled in by whoever ran it.
+    #[ts(type = "number | null")]
+    pub count: Option<i64>,
+    /// Order of execution (lower first); steps of one phase keep the
+    /// plan's order.
+    #[serde(skip)]
+    #[ts(skip)]
+    phase: u8,
+}
+
+impl SyncStep {
+    fn new(phase: u8, class: StepClass, object: String, action: String, sql: Vec<String>) -> Self {
+        Self {
+            class,
+            object,
+            action,
+            sql,
+            probe: None,
+            probe_meaning: None,
+            count: None,
+            phase,
+        }
+    }
+
+    fn probe(mut self, sql: String, meaning: String) -> Self {
+        self.probe = Some(sql);
+        self.probe_meaning = Some(meaning);
+        self
+    }
+
+    fn manual(object: String, action: String) -> Self {
+        Self::new(0, StepClass::Manual, object, action, Vec::new())
+    }
+
+    /// True when this step stops an apply: a manual step, or a checked
+    /// step whose probe found rows.
+    pub fn blocks(&self) -> bool {
+        match self.class {
+            StepClass::Manual => true,
+            StepClass::Checked => self.count.is_some_and(|n| n > 0),
+            _ => false,
+        }
+    }
+}
+
+// Phases, in execution order.
+const DROP_LINKS: u8 = 1; // custom foreign keys, views, triggers, policies
+const DROP_RULES: u8 = 2; // custom checks, uniques, indexes
+const MOVE_TABLES: u8 = 3; // custom tables into the quarantine
+const DROP_COLUMNS: u8 = 4; // custom columns (their table copied first)
+const CREATE_TYPES: u8 = 5; // missing enums and sequences
+const ALTER_COLUMNS: u8 = 6; // add missing columns, revert changed ones
+const CREATE_TABLES: u8 = 7;
+const ADD_RULES: u8 = 8; // uniques, checks, indexes
+const ADD_LINKS: u8 = 9; // foreign keys, views
+const DROP_TYPES: u8 = 10; // custom enums and sequences, last
+
+/// Plans the sync of `tenant` to `template` (both PostgreSQL snapshots of
+/// one schema). `quarantine` is the schema that receives what destructive
+/// steps remove; the plan creates it first when a step needs it.
+pub fn plan_postgres(
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    quarantine: &str,
+) -> Vec<SyncStep> {
+    let mut steps = Vec::new();
+    let diff = diff_schemas(template, tenant);
+    for o in diff
+        .objects
+        .iter()
+        .filter(|o| o.presence != Presence::Identical)
+    {
+        let object = format!("{} {}", o.kind.as_str(), o.name);
+        match o.kind {
+            ObjectKind::Table => match o.presence {
+                Presence::Added => {
+                    let t = tenant.table(&o.name).expect("diff names a tenant table");
+                    steps.push(move_table(t, quarantine, object));
+                }
+                Presence::Missing => {
+                    let t = template.table(&o.name).expect("diff names a template table");
+                    create_table(t, &mut steps, object);
+                }
+                _ => {
+                    let (a, b) = (
+                        template.table(&o.name).expect("template table"),
+                        tenant.table(&o.name).expect("tenant table"),
+                    );
+                    table_changes(a, b, quarantine, &mut steps, &object);
+                }
+            },
+            ObjectKind::View => {
+                let a = template.views.iter().find(|v| v.name == o.name);
+                let b = tenant.views.iter().find(|v| v.name == o.name);
+                if let Some(b) = b {
+                    steps.push(SyncStep::new(
+                        DROP_LINKS,
+                        StepClass::Safe,
+                        object.clone(),
+                        if a.is_some() { "drop the changed view (it is recreated below)" } else { "drop the custom view (a view holds no rows)" }.into(),
+                        vec![format!(
+                            "DROP {}VIEW {}",
+                            if b.materialized { "MATERIALIZED " } else { "" },
+                            q(&b.name)
+                        )],
+                    ));
+                }
+                if let Some(a) = a {
+                    steps.push(create_view(a, object));
+                }
+            }
+            ObjectKind::Enum => {
+                let a = template.enums.iter().find(|e| e.name == o.name);
+                let b = tenant.enums.iter().find(|e| e.name == o.name);
+                steps.push(match (a, b) {
+                    (Some(a), None) => create_enum(a, object),
+                    (None, Some(b)) if b.grants.is_empty() => SyncStep::new(
+                        DROP_TYPES,
+                        StepClass::Safe,
+                        object,
+                        "drop the custom enum (after what used it)".into(),
+                        vec![format!("DROP TYPE {}", q(&b.name))],
+                    ),
+                    _ => SyncStep::manual(object, "the enum's labels, owner or grants differ; enum labels cannot be removed in place".into()),
+                });
+            }
+            ObjectKind::Sequence => {
+                let a = template.sequences.iter().find(|s| s.name == o.name);
+                let b = tenant.sequences.iter().find(|s| s.name == o.name);
+                match (a, b) {
+                    (Some(a), None) => steps.push(create_sequence(a, object)),
+                    (None, Some(b)) => steps.push(SyncStep::new(
+                        DROP_TYPES,
+                        StepClass::Destructive,
+                        object,
+                        "move the custom sequence (and its current value) to the quarantine, unless it already moved with its table".into(),
+                        vec![format!("ALTER SEQUENCE IF EXISTS {} SET SCHEMA {}", q(&b.name), q(quarantine))],
+                    )),
+                    _ => steps.push(SyncStep::manual(object, "the sequence's settings differ".into())),
+                }
+            }
+            ObjectKind::Routine if o.presence == Presence::Added => {
+                let r = tenant.routines.iter().find(|r| r.key() == o.name).expect("diff names a tenant routine");
+                let what = match r.kind.as_str() {
+                    "procedure" => "PROCEDURE",
+                    "aggregate" => "AGGREGATE",
+                    _ => "FUNCTION",
+                };
+                steps.push(SyncStep::new(
+                    DROP_TYPES,
+                    StepClass::Safe,
+                    object,
+                    format!("drop the custom {} (after the triggers that used it)", r.kind),
+                    vec![format!("DROP {what} {}({})", q(&r.name), r.arguments)],
+                ));
+            }
+            _ => steps.push(SyncStep::manual(
+                object,
+                format!(
+                    "{} {}: not brought back by sync yet; reset the tenant or accept it as a customisation",
+                    o.kind.as_str(),
+                    match o.presence {
+                        Presence::Added => "added in the tenant",
+                        Presence::Missing => "missing from the tenant",
+                        _ => "changed",
+                    }
+                ),
+            )),
+        }
+    }
+    if steps.iter().any(|s| s.class == StepClass::Destructive) {
+        steps.push(SyncStep::new(
+            0,
+            StepClass::Safe,
+            format!("schema {quarantine}"),
+            "create the quarantine schema that receives what the destructive steps remove".into(),
+            vec![format!("CREATE SCHEMA {}", q(quarantine))],
+        ));
+    }
+    steps.sort_by_key(|s| s.phase);
+    steps
+}
+
+fn move_table(t: &Table, quarantine: &str, object: String) -> SyncStep {
+    SyncStep::new(
+        MOVE_TABLES,
+        StepClass::Destructive,
+        object,
+        "move the custom table, with its rows, indexes and owned sequences, to the quarantine"
+            .into(),
+        vec![format!(
+            "ALTER TABLE {} SET SCHEMA {}",
+            q(&t.name),
+            q(quarantine)
+        )],
+    )
+    .probe(
+        format!("SELECT count(*) FROM {}", q(&t.name)),
+        "rows moved to the quarantine".into(),
+    )
+}
+
+fn column_sql(c: &Column) -> Option<String> {
+    if c.on_update.is_some() {
+        return None;
+    }
+    let mut s = format!("{} {}", q(&c.name), c.data_type);
+    if let Some(col) = &c.collation {
+        s.push_str(&format!(" COLLATE {}", q(col)));
+    }
+    if let Some(g) = &c.generated {
+        if !g.stored {
+            return None;
+        }
+        s.push_str(&format!(" GENERATED ALWAYS AS ({}) STORED", g.expression));
+    }
+    if let Some(d) = &c.default {
+        s.push_str(&format!(" DEFAULT {d}"));
+    }
+    match c.identity {
+        Some(Identity::Always) => s.push_str(" GENERATED ALWAYS AS IDENTITY"),
+        Some(Identity::ByDefault) => s.push_str(" GENERATED BY DEFAULT AS IDENTITY"),
+        Some(Identity::AutoIncrement) => return None,
+        None => {}
+    }
+    if !c.nullable {
+        s.push_str(" NOT NULL");
+    }
+    Some(s)
+}
+
+fn names(cols: &[String]) -> String {
+    cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+}
+
+/// A check's expression without the `CHECK (…)` that introspection wraps
+/// it in; `None` for an exclusion constraint.
+fn check_body(c: &CheckConstraint) -> Option<&str> {
+    let e = c.expression.trim();
+    let upper = e.to_ascii_uppercase();
+    if upper.starts_with("EXCLUDE") {
+        return None;
+    }
+    let e = if upper.starts_with("CHECK") {
+        e[5..].trim_start()
+    } else {
+        e
+    };
+    Some(e.strip_suffix(" NOT VALID").unwrap_or(e))
+}
+
+fn constraint_name(name: &crate::ObjectName) -> String {
+    if name.server_generated || name.name.is_empty() {
+        String::new()
+    } else {
+        format!("CONSTRAINT {} ", q(&name.name))
+    }
+}
+
+fn unique_sql(u: &UniqueConstraint) -> String {
+    format!(
+        "{}UNIQUE{} ({})",
+        constraint_name(&u.name),
+        if u.nulls_not_distinct {
+            " NULLS NOT DISTINCT"
+        } else {
+            ""
+        },
+        names(&u.columns)
+    )
+}
+
+fn foreign_key_sql(fk: &ForeignKey) -> String {
+    let target = match &fk.target_schema {
+        Some(s) => format!("{}.{}", q(s), q(&fk.target_table)),
+        None => q(&fk.target_table),
+    };
+    let mut s = format!(
+        "{}FOREIGN KEY ({}) REFERENCES {target} ({}) ON UPDATE {} ON DELETE {}",
+        constraint_name(&fk.name),
+        names(&fk.columns),
+        names(&fk.target_columns),
+        fk.on_update.as_sql(),
+        fk.on_delete.as_sql()
+    );
+    if fk.match_full {
+        s.push_str(" MATCH FULL");
+    }
+    match fk.deferrable {
+        Deferrable::NotDeferrable => {}
+        Deferrable::InitiallyImmediate => s.push_str(" DEFERRABLE INITIALLY IMMEDIATE"),
+        Deferrable::InitiallyDeferred => s.push_str(" DEFERRABLE INITIALLY DEFERRED"),
+    }
+    s
+}
+
+fn index_sql(table: &str, i: &Index) -> String {
+    let keys: Vec<String> = i
+        .keys
+        .iter()
+        .map(|k| {
+            let mut s = match &k.target {
+                IndexKeyTarget::Column { name } => q(name),
+                IndexKeyTarget::Expression { sql } => format!("({sql})"),
+            };
+            if !k.options.is_empty() {
+                s.push(' ');
+                s.push_str(&k.options);
+            }
+            if k.descending {
+                s.push_str(" DESC");
+            }
+            s
+        })
+        .collect();
+    let mut s = format!(
+        "CREATE {}INDEX {}ON {} USING {} ({})",
+        if i.unique { "UNIQUE " } else { "" },
+        if i.name.server_generated {
+            String::new()
+        } else {
+            format!("{} ", q(&i.name.name))
+        },
+        q(table),
+        i.method,
+        keys.join(", ")
+    );
+    if !i.include.is_empty() {
+        s.push_str(&format!(" INCLUDE ({})", names(&i.include)));
+    }
+    if let Some(p) = &i.predicate {
+        s.push_str(&format!(" WHERE {p}"));
+    }
+    s
+}
+
+/// Rows that share a value of `cols` (all non-null): what makes a
+/// unique constraint or index fail.
+fn duplicates_probe(table: &str, cols: &[String]) -> String {
+    let not_null = cols
+        .iter()
+        .map(|c| format!("{} IS NOT NULL", q(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!(
+        "SELECT coalesce(sum(n), 0)::bigint FROM (SELECT count(*) AS n FROM {} WHERE {not_null} GROUP BY {} HAVING count(*) > 1) d",
+        q(table),
+        names(cols)
+    )
+}
+
+fn orphans_probe(table: &str, fk: &ForeignKey) -> String {
+    let target = match &fk.target_schema {
+        Some(s) => format!("{}.{}", q(s), q(&fk.target_table)),
+        None => q(&fk.target_table),
+    };
+    let present = fk
+        .columns
+        .iter()
+        .map(|c| format!("c.{} IS NOT NULL", q(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let join = fk
+        .columns
+        .iter()
+        .zip(&fk.target_columns)
+        .map(|(c, t)| format!("p.{} = c.{}", q(t), q(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!(
+        "SELECT count(*) FROM {} c WHERE {present} AND NOT EXISTS (SELECT 1 FROM {target} p WHERE {join})",
+        q(table)
+    )
+}
+
+fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
+    let unsupported = t.kind == TableKind::Partitioned
+        || !t.options.is_empty()
+        || !t.triggers.is_empty()
+        || !t.policies.is_empty()
+        || !t.grants.is_empty()
+        || t.owner.is_some();
+    let mut lines = Vec::new();
+    for c in &t.columns {
+        match column_sql(c) {
+            Some(l) if !unsupported => lines.push(l),
+            _ => {
+                steps.push(SyncStep::manual(object, "the missing table has options, triggers, policies, grants, an owner or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
+                return;
+            }
+        }
+    }
+    if let Some(pk) = &t.primary_key {
+        lines.push(format!(
+            "{}PRIMARY KEY ({})",
+            constraint_name(&pk.name),
+            names(&pk.columns)
+        ));
+    }
+    lines.extend(t.uniques.iter().map(unique_sql));
+    for c in &t.checks {
+        match check_body(c) {
+            Some(body) => lines.push(format!("{}CHECK {body}", constraint_name(&c.name))),
+            None => {
+                steps.push(SyncStep::manual(
+                    object,
+                    "the missing table has an exclusion constraint; reset the tenant".into(),
+                ));
+                return;
+            }
+        }
+    }
+    steps.push(SyncStep::new(
+        CREATE_TABLES,
+        StepClass::Safe,
+        object.clone(),
+        "create the missing table (empty)".into(),
+        vec![format!(
+            "CREATE TABLE {} (\n    {}\n)",
+            q(&t.name),
+            lines.join(",\n    ")
+        )],
+    ));
+    for i in &t.indexes {
+        steps.push(SyncStep::new(
+            ADD_RULES,
+            StepClass::Safe,
+            object.clone(),
+            format!("create index {}", i.name.name),
+            vec![index_sql(&t.name, i)],
+        ));
+    }
+    for fk in &t.foreign_keys {
+        steps.push(SyncStep::new(
+            ADD_LINKS,
+            StepClass::Safe,
+            object.clone(),
+            format!("add foreign key to {}", fk.target_table),
+            vec![format!(
+                "ALTER TABLE {} ADD {}",
+                q(&t.name),
+                foreign_key_sql(fk)
+            )],
+        ));
+    }
+}
+
+fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncStep>, object: &str) {
+    let t = q(&b.name);
+    let obj = || object.to_owned();
+    // Columns.
+    let custom: Vec<&Column> = b
+        .columns
+        .iter()
+        .filter(|c| a.column(&c.name).is_none())
+        .collect();
+    if !custom.is_empty() {
+        let copy = format!("{}.{}", q(quarantine), t);
+        steps.push(
+            SyncStep::new(
+                DROP_COLUMNS,
+                StepClass::Destructive,
+                obj(),
+                format!(
+                    "copy the whole table to the quarantine, then drop the custom column{} {}",
+                    if custom.len() == 1 { "" } else { "s" },
+                    custom
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                std::iter::once(format!("CREATE TABLE {copy} AS TABLE {t}"))
+                    .chain(
+                        custom
+                            .iter()
+                            .map(|c| format!("ALTER TABLE {t} DROP COLUMN {}", q(&c.name))),
+                    )
+                    .collect(),
+            )
+            .probe(
+                format!(
+                    "SELECT count(*) FROM {t} WHERE {}",
+                    custom
+                        .iter()
+                        .map(|c| format!("{} IS NOT NULL", q(&c.name)))
+                        .collect::<Vec<_>>()
+                        .join(" OR ")
+                ),
+                "rows with a value in a custom column (the whole table is copied first)".into(),
+            ),
+        );
+    }
+    for ca in &a.columns {
+        let Some(cb) = b.column(&ca.name) else {
+            match column_sql(ca) {
+                Some(def) => {
+                    let needs_rows_empty = !ca.nullable
+                        && ca.default.is_none()
+                        && ca.identity.is_none()
+                        && ca.generated.is_none();
+                    let step = SyncStep::new(
+                        ALTER_COLUMNS,
+                        if needs_rows_empty {
+                            StepClass::Checked
+                        } else {
+                            StepClass::Safe
+                        },
+                        obj(),
+                        format!("add the missing column {}", ca.name),
+                        vec![format!("ALTER TABLE {t} ADD COLUMN {def}")],
+                    );
+                    steps.push(if needs_rows_empty {
+                        step.probe(format!("SELECT count(*) FROM {t}"), format!("rows that would get no value for NOT NULL column {} (it has no default)", ca.name))
+                    } else {
+                        step
+                    });
+                }
+                None => steps.push(SyncStep::manual(
+                    obj(),
+                    format!(
+                        "missing column {}: a kind the planner does not create",
+                        ca.name
+                    ),
+                )),
+            }
+            continue;
+        };
+        column_change(&b.name, ca, cb, steps, object);
+    }
+    // Primary key.
+    let pk_line = |x: &Table| {
+        x.primary_key.as_ref().map(|p| {
+            (
+                p.name
+                    .server_generated
+                    .then(String::new)
+                    .unwrap_or_else(|| p.name.name.clone()),
+                p.columns.clone(),
+            )
+        })
+    };
+    if pk_line(a) != pk_line(b) {
+        steps.push(SyncStep::manual(
+            obj(),
+            "the primary key differs; changing it is left to a reset or a DBA".into(),
+        ));
+    }
+    // Uniques, checks, foreign keys and indexes, matched by their canonical
+    // line (which leaves server-generated names out).
+    let same = |x: &str, ys: &[String]| ys.iter().any(|y| y == x);
+    let ua: Vec<String> = a
+        .uniques
+        .iter()
+        .map(|u| ddl::table_body_lines(&only_unique(u)).join(""))
+        .collect();
+    let ub: Vec<String> = b
+        .uniques
+        .iter()
+        .map(|u| ddl::table_body_lines(&only_unique(u)).join(""))
+        .collect();
+    for (u, line) in b.uniques.iter().zip(&ub) {
+        if !same(line, &ua) {
+            steps.push(SyncStep::new(
+                DROP_RULES,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom unique constraint {}", u.name.name),
+                vec![format!(
+                    "ALTER TABLE {t} DROP CONSTRAINT {}",
+                    q(&u.name.name)
+                )],
+            ));
+        }
+    }
+    for (u, line) in a.uniques.iter().zip(&ua) {
+        if !same(line, &ub) {
+            steps.push(
+                SyncStep::new(
+                    ADD_RULES,
+                    StepClass::Checked,
+                    obj(),
+                    format!("add the unique constraint on ({})", u.columns.join(", ")),
+                    vec![format!("ALTER TABLE {t} ADD {}", unique_sql(u))],
+                )
+                .probe(
+                    duplicates_probe(&b.name, &u.columns),
+                    "rows sharing a value that must be unique".into(),
+                ),
+            );
+        }
+    }
+    let check_line = |c: &CheckConstraint| ddl::table_body_lines(&only_check(c)).join("");
+    let ca_: Vec<String> = a.checks.iter().map(check_line).collect();
+    let cb_: Vec<String> = b.checks.iter().map(check_line).collect();
+    for (c, line) in b.checks.iter().zip(&cb_) {
+        if !same(line, &ca_) {
+            steps.push(SyncStep::new(
+                DROP_RULES,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom check {}", c.name.name),
+                vec![format!(
+                    "ALTER TABLE {t} DROP CONSTRAINT {}",
+                    q(&c.name.name)
+                )],
+            ));
+        }
+    }
+    for (c, line) in a.checks.iter().zip(&ca_) {
+        if same(line, &cb_) {
+            continue;
+        }
+        match check_body(c) {
+            Some(body) => steps.push(
+                SyncStep::new(
+                    ADD_RULES,
+                    StepClass::Checked,
+                    obj(),
+                    format!("add the check {body}"),
+                    vec![format!(
+                        "ALTER TABLE {t} ADD {}CHECK {body}",
+                        constraint_name(&c.name)
+                    )],
+                )
+                .probe(
+                    format!("SELECT count(*) FROM {t} WHERE NOT {body}"),
+                    "rows that violate the check".into(),
+                ),
+            ),
+            None => steps.push(SyncStep::manual(
+                obj(),
+                "a missing exclusion constraint".into(),
+            )),
+        }
+    }
+    let fa: Vec<String> = a.foreign_keys.iter().map(ddl::foreign_key_line).collect();
+    let fb: Vec<String> = b.foreign_keys.iter().map(ddl::foreign_key_line).collect();
+    for (fk, line) in b.foreign_keys.iter().zip(&fb) {
+        if !same(line, &fa) {
+            steps.push(SyncStep::new(
+                DROP_LINKS,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom or changed foreign key {}", fk.name.name),
+                vec![format!(
+                    "ALTER TABLE {t} DROP CONSTRAINT {}",
+                    q(&fk.name.name)
+                )],
+            ));
+        }
+    }
+    for (fk, line) in a.foreign_keys.iter().zip(&fa) {
+        if !same(line, &fb) {
+            steps.push(
+                SyncStep::new(
+                    ADD_LINKS,
+                    StepClass::Checked,
+                    obj(),
+                    format!(
+                        "add the foreign key ({}) to {}",
+                        fk.columns.join(", "),
+                        fk.target_table
+                    ),
+                    vec![format!("ALTER TABLE {t} ADD {}", foreign_key_sql(fk))],
+                )
+                .probe(
+                    orphans_probe(&b.name, fk),
+                    "rows whose reference has no target".into(),
+                ),
+            );
+        }
+    }
+    let ia: Vec<String> = a
+        .indexes
+        .iter()
+        .map(|i| ddl::index_line(&a.name, i))
+        .collect();
+    let ib: Vec<String> = b
+        .indexes
+        .iter()
+        .map(|i| ddl::index_line(&b.name, i))
+        .collect();
+    for (i, line) in b.indexes.iter().zip(&ib) {
+        if !same(line, &ia) {
+            steps.push(SyncStep::new(
+                DROP_RULES,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom or changed index {}", i.name.name),
+                vec![format!("DROP INDEX {}", q(&i.name.name))],
+            ));
+        }
+    }
+    for (i, line) in a.indexes.iter().zip(&ia) {
+        if same(line, &ib) {
+            continue;
+        }
+        let plain_columns: Option<Vec<String>> = i
+            .keys
+            .iter()
+            .map(|k| match &k.target {
+                IndexKeyTarget::Column { name } => Some(name.clone()),
+                IndexKeyTarget::Expression { .. } => None,
+            })
+            .collect();
+        let step = SyncStep::new(
+            ADD_RULES,
+            if i.unique {
+                StepClass::Checked
+            } else {
+                StepClass::Safe
+            },
+            obj(),
+            format!("create the index {}", i.name.name),
+            vec![index_sql(&a.name, i)],
+        );
+        steps.push(match (i.unique, plain_columns, &i.predicate) {
+            (true, Some(cols), None) => step.probe(
+                duplicates_probe(&b.name, &cols),
+                "rows sharing a value that must be unique".into(),
+            ),
+            _ => step,
+        });
+    }
+    // Triggers and policies: custom ones are dropped; missing or changed
+    // ones need their function or roles, left to a reset for now.
+    for tr in &b.triggers {
+        match a.triggers.iter().find(|x| x.name == tr.name) {
+            Some(x) if x == tr => {}
+            Some(_) => steps.push(SyncStep::manual(
+                obj(),
+                format!("trigger {} differs from the template's", tr.name),
+            )),
+            None => steps.push(SyncStep::new(
+                DROP_LINKS,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom trigger {}", tr.name),
+                vec![format!("DROP TRIGGER {} ON {t}", q(&tr.name))],
+            )),
+        }
+    }
+    for tr in a
+        .triggers
+        .iter()
+        .filter(|x| !b.triggers.iter().any(|y| y.name == x.name))
+    {
+        steps.push(SyncStep::manual(
+            obj(),
+            format!("missing trigger {}", tr.name),
+        ));
+    }
+    for p in &b.policies {
+        match a.policies.iter().find(|x| x.name == p.name) {
+            Some(x) if x == p => {}
+            Some(_) => steps.push(SyncStep::manual(
+                obj(),
+                format!("policy {} differs from the template's", p.name),
+            )),
+            None => steps.push(SyncStep::new(
+                DROP_LINKS,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom policy {}", p.name),
+                vec![format!("DROP POLICY {} ON {t}", q(&p.name))],
+            )),
+        }
+    }
+    for p in a
+        .policies
+        .iter()
+        .filter(|x| !b.policies.iter().any(|y| y.name == x.name))
+    {
+        steps.push(SyncStep::manual(
+            obj(),
+            format!("missing policy {}", p.name),
+        ));
+    }
+    if a.options != b.options || a.grants != b.grants || a.owner != b.owner || a.kind != b.kind {
+        steps.push(SyncStep::manual(
+            obj(),
+            "the table's options, grants or owner differ".into(),
+        ));
+    }
+}
+
+fn only_unique(u: &UniqueConstraint) -> Table {
+    let mut t = Table::new("");
+    t.uniques.push(u.clone());
+    t
+}
+
+fn only_check(c: &CheckConstraint) -> Table {
+    let mut t = Table::new("");
+    t.checks.push(c.clone());
+    t
+}
+
+/// The type's maximum length when it is `character varying(n)` or
+/// `character(n)`.
+fn max_length(data_type: &str) -> Option<u32> {
+    let rest = data_type
+        .strip_prefix("character varying(")
+        .or_else(|| data_type.strip_prefix("character("))?;
+    rest.strip_suffix(')')?.parse().ok()
+}
+
+fn column_change(table: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>, object: &str) {
+    let t = q(table);
+    let c = q(&a.name);
+    let obj = || object.to_owned();
+    if a.identity != b.identity || a.generated != b.generated || a.on_update != b.on_update {
+        steps.push(SyncStep::manual(
+            obj(),
+            format!("column {}: identity or generation differs", a.name),
+        ));
+        return;
+    }
+    if a.data_type != b.data_type || a.collation != b.collation {
+        let mut sql = format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {}", a.data_type);
+        if let Some(col) = &a.collation {
+            sql.push_str(&format!(" COLLATE {}", q(col)));
+        }
+        sql.push_str(&format!(" USING {c}::{}", a.data_type));
+        let step = SyncStep::new(
+            ALTER_COLUMNS,
+            StepClass::Checked,
+            obj(),
+            format!(
+                "change column {} back from {} to {}",
+                a.name, b.data_type, a.data_type
+            ),
+            vec![sql],
+        );
+        steps.push(match max_length(&a.data_type) {
+            Some(n) => step.probe(
+                format!("SELECT count(*) FROM {t} WHERE length({c}::text) > {n}"),
+                format!("values longer than {n} characters"),
+            ),
+            None => SyncStep {
+                action: format!(
+                    "{}; a value that does not convert stops the sync and changes nothing",
+                    step.action
+                ),
+                ..step
+            },
+        });
+    }
+    if a.default != b.default {
+        steps.push(SyncStep::new(
+            ALTER_COLUMNS,
+            StepClass::Safe,
+            obj(),
+            format!("revert the default of {}", a.name),
+            vec![match &a.default {
+                Some(d) => format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"),
+                None => format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),
+            }],
+        ));
+    }
+    if a.nullable != b.nullable {
+        if a.nullable {
+            steps.push(SyncStep::new(
+                ALTER_COLUMNS,
+                StepClass::Safe,
+                obj(),
+                format!("allow NULL in {} again", a.name),
+                vec![format!("ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL")],
+            ));
+        } else {
+            steps.push(
+                SyncStep::new(
+                    ALTER_COLUMNS,
+                    StepClass::Checked,
+                    obj(),
+                    format!("make {} NOT NULL again", a.name),
+                    vec![format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL")],
+                )
+                .probe(
+                    format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"),
+                    format!("rows where {} is NULL", a.name),
+                ),
+            );
+        }
+    }
+}
+
+fn create_view(v: &View, object: String) -> SyncStep {
+    if v.materialized
+        || !v.options.is_empty()
+        || !v.grants.is_empty()
+        || !v.indexes.is_empty()
+        || v.owner.is_some()
+    {
+        return SyncStep::manual(
+            object,
+            "a view with options, grants, indexes or an owner: reset the tenant".into(),
+        );
+    }
+    SyncStep::new(
+        ADD_LINKS,
+        StepClass::Safe,
+        object,
+        "create the view".into(),
+        vec![format!(
+            "CREATE VIEW {} AS {}",
+            q(&v.name),
+            v.definition.trim_end_matches(';')
+        )],
+    )
+}
+
+fn create_enum(e: &EnumType, object: String) -> SyncStep {
+    if !e.grants.is_empty() || e.owner.is_some() || e.comment.is_some() {
+        return SyncStep::manual(
+            object,
+            "a missing enum with grants, an owner or a comment".into(),
+        );
+    }
+    SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Safe,
+        object,
+        "create the missing enum".into(),
+        vec![format!(
+            "CREATE TYPE {} AS ENUM ({})",
+            q(&e.name),
+            e.labels
+                .iter()
+                .map(|l| postgres_literal(l))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+    )
+}
+
+fn create_sequence(s: &Sequence, object: String) -> SyncStep {
+    if s.owned_by.is_some() || !s.grants.is_empty() || s.comment.is_some() {
+        return SyncStep::manual(object, "a missing sequence owned by a column or with grants: reset the tenant, or `tenantry repair`".into());
+    }
+    SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Safe,
+        object,
+        "create the missing sequence".into(),
+        vec![format!(
+            "CREATE SEQUENCE {} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+            q(&s.name),
+            s.data_type,
+            s.increment,
+            s.min_value,
+            s.max_value,
+            s.start,
+            s.cache,
+            if s.cycle { " CYCLE" } else { " NO CYCLE" }
+        )],
+    )
+}
+
+/// The whole plan as one script, for a DBA who runs it by hand.
+pub fn script(steps: &[SyncStep], schema: &str) -> String {
+    let mut s = format!(
+        "-- tenantry sync plan for schema {schema}\nBEGIN;\nSELECT set_config('search_path', {}, true);\n",
+        postgres_literal(&q(schema))
+    );
+    for step in steps {
+        s.push_str(&format!(
+            "\n-- [{}] {}: {}\n",
+            step.class.as_str(),
+            step.object,
+            step.action
+        ));
+        if let (Some(p), Some(m)) = (&step.probe, &step.probe_meaning) {
+            s.push_str(&format!("-- check first ({m}): {p};\n"));
+        }
+        if step.class == StepClass::Manual {
+            s.push_str("-- (not generated: do it by hand or reset)\n");
+        }
+        for statement in &step.sql {
+            s.push_str(statement);
+            s.push_str(";\n");
+        }
+    }
+    s.push_str("\nCOMMIT;\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, Engine};
+
+    fn snap(tables: Vec<Table>) -> SchemaSnapshot {
+        let mut s = SchemaSnapshot::new(Engine::Postgres);
+        s.tables = tables;
+        s.canonicalize();
+        s
+    }
+
+    fn table(name: &str, cols: &[(&str, &str, bool)]) -> Table {
+        let mut t = Table::new(name);
+        for (i, (c, ty, nullable)) in cols.iter().enumerate() {
+            let mut col = Column::new(*c, i as u32 + 1, *ty);
+            col.nullable = *nullable;
+            t.columns.push(col);
+        }
+        t
+    }
+
+    #[test]
+    fn identical_schemas_need_no_step() {
+        let a = snap(vec![table("orders", &[("id", "integer", false)])]);
+        assert!(plan_postgres(&a, &a.clone(), "q").is_empty());
+    }
+
+    #[test]
+    fn steps_are_classified_and_ordered_and_names_stay_quoted() {
+        let template = snap(vec![table(
+            "orders",
+            &[
+                ("id", "integer", false),
+                ("note", "character varying(20)", false),
+            ],
+        )]);
+        let tenant = snap(vec![
+            table(
+                "orders",
+                &[
+                    ("id", "integer", false),
+                    ("note", "text", true),
+                    ("x\"; DROP TABLE orders; --", "text", true),
+                ],
+            ),
+            table("extra", &[("id", "integer", true)]),
+        ]);
+        let steps = plan_postgres(&template, &tenant, "tenantry_q_t");
+        let classes: Vec<(StepClass, &str)> =
+            steps.iter().map(|s| (s.class, s.action.as_str())).collect();
+        assert_eq!(
+            steps[0].sql,
+            vec!["CREATE SCHEMA \"tenantry_q_t\"".to_owned()]
+        );
+        assert!(classes
+            .iter()
+            .any(|(c, a)| *c == StepClass::Destructive && a.contains("move the custom table")));
+        assert!(classes
+            .iter()
+            .any(|(c, a)| *c == StepClass::Checked && a.contains("NOT NULL")));
+        let ty = steps
+            .iter()
+            .find(|s| s.action.contains("back from text"))
+            .unwrap();
+        assert!(ty.probe.as_deref().unwrap().contains("> 20"));
+        let drop = steps
+            .iter()
+            .find(|s| s.action.contains("custom column"))
+            .unwrap();
+        assert_eq!(
+            drop.sql[0],
+            "CREATE TABLE \"tenantry_q_t\".\"orders\" AS TABLE \"orders\""
+        );
+        assert_eq!(
+            drop.sql[1],
+            "ALTER TABLE \"orders\" DROP COLUMN \"x\"\"; DROP TABLE orders; --\""
+        );
+        // The quarantine exists before anything moves into it, and the
+        // copy is taken before the column goes.
+        let pos = |needle: &str| {
+            steps
+                .iter()
+                .position(|s| s.action.contains(needle))
+                .unwrap()
+        };
+        assert!(pos("quarantine schema") < pos("move the custom table"));
+        assert!(pos("move the custom table") < pos("custom column"));
+        assert!(pos("custom column") < pos("back from text"));
+        assert!(!steps.iter().any(|s| s.blocks()));
+    }
+
+    #[test]
+    fn what_the_planner_cannot_do_is_manual_and_blocks() {
+        let mut template = snap(vec![table("orders", &[("id", "integer", false)])]);
+        let tenant = snap(vec![table("orders", &[("id", "integer", false)])]);
+        template.tables[0]
+            .options
+            .push("persistence=unlogged".into());
+        let steps = plan_postgres(&template, &tenant, "q");
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].blocks());
+        let mut checked = SyncStep::new(1, StepClass::Checked, "t".into(), "a".into(), vec![]);
+        assert!(!checked.blocks());
+        checked.count = Some(3);
+        assert!(checked.blocks());
+    }
+}
