@@ -363,3 +363,82 @@ async fn a_connection_killed_mid_sync_leaves_the_tenant_exactly_as_it_was() {
         .iter()
         .any(|a| a.action == "sync" && a.result == AuditResult::Failed));
 }
+
+#[tokio::test]
+async fn tenants_with_the_same_customisation_share_one_plan_and_sync_as_a_group() {
+    use tenantry_fleet::scan::{scan, CancelScan, ScanOptions};
+    use tenantry_fleet::sync::{plan_fleet, sync_group};
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "a1").await;
+    for slug in ["a2", "b1"] {
+        e.add(slug, &db.url(), Some(slug), "1.0.0").await;
+        assert_eq!(e.guard(slug).await.status, SchemaStatus::Synced);
+        db.apply(slug, ROWS).await;
+    }
+    for slug in ["a1", "a2"] {
+        db.apply(
+            slug,
+            "ALTER TABLE users ADD COLUMN badge text; CREATE INDEX by_body ON comments (body);",
+        )
+        .await;
+    }
+    db.apply("b1", "ALTER TABLE projects ALTER COLUMN name DROP NOT NULL; UPDATE projects SET name = NULL WHERE id = 1;").await;
+    scan(
+        &e.registry,
+        &e.vault,
+        &ScanOptions::default(),
+        &|_| {},
+        &CancelScan::default(),
+    )
+    .await
+    .unwrap();
+
+    let plan = plan_fleet(
+        &e.registry,
+        &e.vault,
+        SchemaStatus::Customized,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.unplanned.is_empty(), "{:?}", plan.unplanned);
+    let sizes: Vec<Vec<String>> = plan.groups.iter().map(|g| g.tenants.clone()).collect();
+    assert_eq!(
+        sizes,
+        vec![
+            vec!["a1".to_owned(), "a2".to_owned()],
+            vec!["b1".to_owned()]
+        ]
+    );
+    assert!(plan.groups[0].blocked.is_empty());
+    assert_eq!(plan.groups[1].blocked[0].slug, "b1");
+    assert!(plan.groups[1].blocked[0].reasons[0].contains("1 rows where name is NULL"));
+
+    let hash = plan.groups[0].drift_hash.clone();
+    let wrong = sync_group(
+        &e.registry,
+        &e.vault,
+        &hash,
+        &hash[..20],
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(wrong.code(), "confirmation_mismatch");
+    let before = contents(&db, "a2").await;
+    let members = sync_group(&e.registry, &e.vault, &hash, &hash, Timeouts::default())
+        .await
+        .unwrap();
+    let synced: Vec<&str> = members
+        .iter()
+        .filter(|m| m.outcome.is_some())
+        .map(|m| m.slug.as_str())
+        .collect();
+    assert_eq!(synced, vec!["a1", "a2"], "{members:?}");
+    assert_eq!(contents(&db, "a2").await, before);
+    assert_eq!(
+        e.registry.tenant("b1").await.unwrap().status,
+        SchemaStatus::Customized
+    );
+}

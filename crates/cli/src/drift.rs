@@ -733,6 +733,143 @@ pub async fn sync(
     }
 }
 
+/// The recorded statuses a fleet sync plan can select.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SyncStatus {
+    Customized,
+    Outdated,
+    Failed,
+}
+
+pub async fn sync_plan_fleet(
+    status: SyncStatus,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let status = match status {
+        SyncStatus::Customized => SchemaStatus::Customized,
+        SyncStatus::Outdated => SchemaStatus::Outdated,
+        SyncStatus::Failed => SchemaStatus::Failed,
+    };
+    let plan = tenantry_fleet::sync::plan_fleet(&registry, &vault, status, Timeouts::default())
+        .await
+        .map_err(fleet_err)?;
+    if json {
+        return write_json(out, &plan);
+    }
+    let tenants: usize = plan.groups.iter().map(|g| g.tenants.len()).sum();
+    writeln!(
+        out,
+        "{tenants} {status} PostgreSQL tenants in {} groups with identical plans{}",
+        plan.groups.len(),
+        if plan.unplanned.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not planned", plan.unplanned.len())
+        }
+    )
+    .map_err(CliError::output)?;
+    for (i, g) in plan.groups.iter().enumerate() {
+        writeln!(
+            out,
+            "\ngroup {}: {} tenants on {} {}, hash {}\n  tenants: {}",
+            i + 1,
+            g.tenants.len(),
+            g.template,
+            g.template_version,
+            g.drift_hash,
+            g.tenants.join(", ")
+        )
+        .map_err(CliError::output)?;
+        for (n, s) in g.steps.iter().enumerate() {
+            writeln!(
+                out,
+                "  {:>3}. {:<11} {}: {}",
+                n + 1,
+                s.class.as_str(),
+                s.object,
+                s.action
+            )
+            .map_err(CliError::output)?;
+        }
+        for b in &g.blocked {
+            writeln!(out, "  blocked for {}: {}", b.slug, b.reasons.join("; "))
+                .map_err(CliError::output)?;
+        }
+        writeln!(
+            out,
+            "  apply to the group: tenantry sync --group {} --confirm {}",
+            g.drift_hash, g.drift_hash
+        )
+        .map_err(CliError::output)?;
+    }
+    for u in &plan.unplanned {
+        writeln!(out, "\nnot planned: {}: {}", u.slug, u.error).map_err(CliError::output)?;
+    }
+    Ok(())
+}
+
+pub async fn sync_group(
+    group: &str,
+    confirm: Option<String>,
+    json: bool,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let vault = registry.open_vault(&keyring(args)).await?;
+    let Some(typed) = confirm else {
+        return Err(CliError::new(
+            "confirmation_required",
+            format!("refusing to sync a group without confirmation: review `tenantry sync --status customized --plan`, then pass --confirm {group}"),
+        ));
+    };
+    let members =
+        tenantry_fleet::sync::sync_group(&registry, &vault, group, &typed, Timeouts::default())
+            .await
+            .map_err(fleet_err)?;
+    if json {
+        write_json(out, &members)?;
+    } else {
+        if members.is_empty() {
+            writeln!(
+                out,
+                "no PostgreSQL tenant has the recorded hash {group}; scan first"
+            )
+            .map_err(CliError::output)?;
+        }
+        for m in &members {
+            match (&m.outcome, &m.error) {
+                (Some(o), _) => writeln!(
+                    out,
+                    "{}: synced, removed data kept in: {}",
+                    m.slug,
+                    o.quarantine.as_deref().unwrap_or("nothing removed")
+                ),
+                (None, e) => writeln!(
+                    out,
+                    "{}: not synced: {}",
+                    m.slug,
+                    e.as_deref().unwrap_or("")
+                ),
+            }
+            .map_err(CliError::output)?;
+        }
+    }
+    let failed = members.iter().filter(|m| m.outcome.is_none()).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(CliError::finding(
+            "sync_incomplete",
+            format!("{failed} of {} tenants of the group were not synced; each one's reason is listed above and in the audit log", members.len()),
+        ))
+    }
+}
+
 #[derive(Subcommand)]
 pub enum BackupCommand {
     /// List backups (newest first).

@@ -157,8 +157,19 @@ enum Command {
     /// without emptying it: plan (ordered steps classified safe, checked
     /// with the rows that would fail, destructive with the rows set aside,
     /// manual), typed confirmation, one transaction, verification.
+    ///
+    /// For the fleet: `--status customized --plan` plans every such tenant,
+    /// grouped by identical plans; `--group <hash> --confirm <hash>` applies
+    /// one group's plan to each of its tenants.
     Sync {
-        slug: String,
+        #[arg(required_unless_present_any = ["status", "group"], conflicts_with_all = ["status", "group"])]
+        slug: Option<String>,
+        /// Plan every PostgreSQL tenant with this recorded status, grouped.
+        #[arg(long, value_enum, requires = "plan", conflicts_with = "group")]
+        status: Option<drift::SyncStatus>,
+        /// Apply to every tenant whose recorded hash is this one.
+        #[arg(long)]
+        group: Option<String>,
         /// The slug typed again; required when standard input is not a terminal.
         #[arg(long)]
         confirm: Option<String>,
@@ -390,12 +401,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => drift::reset(&slug, confirm, plan, json, &registry, &mut out).await,
         Command::Sync {
             slug,
+            status,
+            group,
             confirm,
             plan,
             sql,
             json,
             registry,
-        } => drift::sync(&slug, confirm, plan || sql, sql, json, &registry, &mut out).await,
+        } => match (slug, status, group) {
+            (Some(slug), _, _) => {
+                drift::sync(&slug, confirm, plan || sql, sql, json, &registry, &mut out).await
+            }
+            (None, Some(status), _) => {
+                drift::sync_plan_fleet(status, json, &registry, &mut out).await
+            }
+            (None, None, Some(group)) => {
+                drift::sync_group(&group, confirm, json, &registry, &mut out).await
+            }
+            (None, None, None) => Err(CliError::new(
+                "usage",
+                "name a tenant, or pass --status with --plan, or --group".to_owned(),
+            )),
+        },
         Command::Accept {
             slug,
             note,

@@ -668,3 +668,94 @@ fn a_reset_killed_after_the_tenant_commit_is_journaled_and_its_backup_adoptable(
     });
     assert_eq!(audited, 1);
 }
+
+/// Issue 16: the sync from the command line, on a real PostgreSQL, with a
+/// canary password in the tenant's URL (the server trusts, so it is never
+/// needed, and must never be printed).
+#[test]
+fn sync_from_the_cli_plans_prints_its_script_and_applies_once_confirmed() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(tenantry_tests::PgDatabase::create());
+    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+    std::fs::write(
+        dir.join("tpl/1.0.0/0001_init.sql"),
+        "CREATE TABLE accounts (id integer PRIMARY KEY, name varchar(50) NOT NULL);",
+    )
+    .unwrap();
+    let o = env.run(&[
+        "template",
+        "add",
+        dir.join("tpl").to_str().unwrap(),
+        "--name",
+        "saas",
+        "--engine",
+        "postgres",
+        "--scratch",
+        &db.url(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let url = db.url().replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{CANARY}@"),
+        1,
+    );
+    assert!(url.contains(CANARY));
+    let csv = dir.join("tenants.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "slug,name,url,schema,template,template_version\nacme,Acme,{url},acme,saas,1.0.0\n"
+        ),
+    )
+    .unwrap();
+    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&csv).unwrap();
+    let o = env.run(&["guard", "--all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    rt.block_on(db.apply(
+        "acme",
+        "INSERT INTO accounts SELECT g, 'a' || g FROM generate_series(1, 30) g;
+         ALTER TABLE accounts ADD COLUMN vip boolean; UPDATE accounts SET vip = true WHERE id < 5;",
+    ));
+
+    let o = env.run(&["sync", "acme", "--plan"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(CANARY));
+    assert!(
+        text(&o).contains("destructive table accounts"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("[4 rows with a value in a custom column"),
+        "{}",
+        text(&o)
+    );
+    let o = env.run(&["sync", "acme", "--sql"]);
+    assert!(
+        text(&o).contains("ALTER TABLE \"accounts\" DROP COLUMN \"vip\";"),
+        "{}",
+        text(&o)
+    );
+    let o = env.run(&["sync", "acme"]);
+    assert!(
+        text(&o).contains("error[confirmation_required]"),
+        "{}",
+        text(&o)
+    );
+    let o = env.run(&["sync", "acme", "--confirm", "acme"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("synced acme: status synced"),
+        "{}",
+        text(&o)
+    );
+    let o = env.run(&["sync", "acme", "--plan"]);
+    assert!(text(&o).contains("nothing to do"), "{}", text(&o));
+    let o = env.run(&["audit", "verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_no_canary_in_dir(dir);
+}

@@ -371,3 +371,163 @@ async fn apply_postgres(
     postgres::close(conn).await;
     result
 }
+
+/// Tenants whose schemas hash alike (the same customisation of the same
+/// template version) get the same plan: one group, reviewed once.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SyncGroup {
+    pub template: String,
+    pub template_version: String,
+    /// The hash every tenant of the group has; `--group` takes it.
+    pub drift_hash: String,
+    pub tenants: Vec<String>,
+    /// The group's steps (their counts are each tenant's own: see
+    /// `blocked`).
+    pub steps: Vec<SyncStep>,
+    /// Tenants of the group whose plan cannot be applied, and why.
+    pub blocked: Vec<BlockedTenant>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BlockedTenant {
+    pub slug: String,
+    pub reasons: Vec<String>,
+}
+
+/// A tenant that could not be planned, and why.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct UnplannedTenant {
+    pub slug: String,
+    pub code: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, TS)]
+#[ts(export)]
+pub struct FleetSyncPlan {
+    /// Biggest group first.
+    pub groups: Vec<SyncGroup>,
+    pub unplanned: Vec<UnplannedTenant>,
+}
+
+/// Plans a sync for every PostgreSQL tenant whose recorded status is
+/// `status`, grouped by identical plans. Changes nothing.
+pub async fn plan_fleet(
+    registry: &Registry,
+    vault: &Vault,
+    status: SchemaStatus,
+    timeouts: Timeouts,
+) -> Result<FleetSyncPlan, FleetError> {
+    let mut out = FleetSyncPlan::default();
+    let tenants = registry.list_tenants().await?;
+    for t in tenants
+        .iter()
+        .filter(|t| t.status == status && t.engine == Engine::Postgres)
+    {
+        match plan_sync(registry, vault, &t.slug, timeouts).await {
+            Ok(plan) => {
+                let blocked = plan.blockers();
+                let group = match out.groups.iter_mut().find(|g| {
+                    g.drift_hash == plan.drift_hash
+                        && g.template == plan.template
+                        && g.template_version == plan.template_version
+                }) {
+                    Some(g) => g,
+                    None => {
+                        out.groups.push(SyncGroup {
+                            template: plan.template.clone(),
+                            template_version: plan.template_version.clone(),
+                            drift_hash: plan.drift_hash.clone(),
+                            tenants: Vec::new(),
+                            steps: plan.steps.clone(),
+                            blocked: Vec::new(),
+                        });
+                        out.groups.last_mut().expect("just pushed")
+                    }
+                };
+                group.tenants.push(plan.slug.clone());
+                if !blocked.is_empty() {
+                    group.blocked.push(BlockedTenant {
+                        slug: plan.slug,
+                        reasons: blocked,
+                    });
+                }
+            }
+            Err(e) => out.unplanned.push(UnplannedTenant {
+                slug: t.slug.clone(),
+                code: e.code().to_owned(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    out.groups
+        .sort_by_key(|g| std::cmp::Reverse(g.tenants.len()));
+    Ok(out)
+}
+
+/// What happened to one tenant of a group sync.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct GroupMember {
+    pub slug: String,
+    pub outcome: Option<SyncOutcome>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Syncs every PostgreSQL tenant whose recorded hash is `drift_hash`, after
+/// the group's hash is typed back exactly: each tenant is planned afresh
+/// and applied only if it still has that hash and nothing blocks (each
+/// attempt journaled and audited on its own, like a single sync).
+pub async fn sync_group(
+    registry: &Registry,
+    vault: &Vault,
+    drift_hash: &str,
+    typed_confirmation: &str,
+    timeouts: Timeouts,
+) -> Result<Vec<GroupMember>, FleetError> {
+    if typed_confirmation != drift_hash {
+        return Err(FleetError::ConfirmationMismatch {
+            slug: drift_hash.to_owned(),
+            why: "a group is confirmed by typing its hash exactly".into(),
+        });
+    }
+    let mut out = Vec::new();
+    for t in registry.list_tenants().await? {
+        if t.engine != Engine::Postgres || t.current_hash.as_deref() != Some(drift_hash) {
+            continue;
+        }
+        let result = async {
+            let plan = plan_sync(registry, vault, &t.slug, timeouts).await?;
+            if plan.drift_hash != drift_hash {
+                return Err(FleetError::PlanStale {
+                    slug: t.slug.clone(),
+                    reason: format!(
+                        "its schema hashes {} now, not the group's {drift_hash}: scan again and review its own plan",
+                        plan.drift_hash
+                    ),
+                });
+            }
+            execute_sync(registry, vault, &plan, &t.slug, timeouts).await
+        }
+        .await;
+        out.push(match result {
+            Ok(o) => GroupMember {
+                slug: t.slug.clone(),
+                outcome: Some(o),
+                code: None,
+                error: None,
+            },
+            Err(e) => GroupMember {
+                slug: t.slug.clone(),
+                outcome: None,
+                code: Some(e.code().to_owned()),
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(out)
+}
