@@ -11,6 +11,8 @@ fn main() {
             "tenant_diff",
             "reset_plan",
             "reset_tenant",
+            "sync_plan",
+            "sync_tenant",
             "repair_tenant",
             "accept_customisation",
             "upgrade_tenant",

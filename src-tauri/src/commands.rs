@@ -8,6 +8,7 @@ use tenantry_fleet::drift::TenantDiff;
 use tenantry_fleet::repair::RepairOutcome;
 use tenantry_fleet::reset::{ResetOutcome, ResetPlan};
 use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
+use tenantry_fleet::sync::{SyncOutcome, SyncPlan};
 use tenantry_fleet::upgrade::UpgradeOutcome;
 use tenantry_fleet::{KeyStatus, TemplateView, TenantDetail, TenantForm, Workspace};
 use tenantry_registry::health::HealthReport;
@@ -119,6 +120,38 @@ pub async fn reset_tenant(
     Ok(state
         .fleet
         .reset(workspace, &slug, &planned_hash, &confirmation)
+        .await?)
+}
+
+/// The data-preserving sync's steps, each classified, with its counts.
+#[tauri::command]
+pub async fn sync_plan(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    slug: String,
+) -> Result<SyncPlan, IpcError> {
+    Ok(state.fleet.sync_plan(workspace, &slug).await?)
+}
+
+/// Applies a confirmed sync; refused when the tenant changed since the plan.
+#[tauri::command]
+pub async fn sync_tenant(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    slug: String,
+    planned_hash: String,
+    planned_quarantine: String,
+    confirmation: String,
+) -> Result<SyncOutcome, IpcError> {
+    Ok(state
+        .fleet
+        .sync(
+            workspace,
+            &slug,
+            &planned_hash,
+            &planned_quarantine,
+            &confirmation,
+        )
         .await?)
 }
 

@@ -39,6 +39,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::tenant_diff,
             commands::reset_plan,
             commands::reset_tenant,
+            commands::sync_plan,
+            commands::sync_tenant,
             commands::repair_tenant,
             commands::accept_customisation,
             commands::upgrade_tenant,

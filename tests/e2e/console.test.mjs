@@ -107,6 +107,10 @@ function psql(sql) {
   execFileSync("psql", ["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], { stdio: "ignore" });
 }
 
+function psqlValue(sql) {
+  return execFileSync("psql", ["-qtA", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], { encoding: "utf8" }).trim();
+}
+
 test("an empty registry opens on the first-run screen", async () => {
   await browser.waitUntil(async () => (await browser.$("h2").isExisting()) && (await browser.$("h2").getText()) === "Welcome to Tenantry", { timeout: 20000 });
   assert.ok(await browser.$("#open-demo").isExisting());
@@ -217,6 +221,30 @@ test("a synced tenant offers no reset; the customized one's reset needs the exac
   await go("#/");
   await browser.waitUntil(async () => (await browser.$(`.row[data-slug="${customized}"]`).getAttribute("data-status")) === "synced", { timeout: 20000 });
   await noCanary("the fleet after the reset");
+});
+
+test("a customized tenant is synced back keeping its rows, from a plan that names every step", async () => {
+  psql(`ALTER TABLE tenant_gamma.users ADD COLUMN badge text; ALTER TABLE tenant_gamma.projects ALTER COLUMN name DROP NOT NULL;
+        INSERT INTO tenant_gamma.accounts (name) VALUES ('Gamma Ltd'), ('Gamma GmbH');`);
+  execFileSync(cli, ["scan", "--fail-on", "never"], { stdio: ["ignore", "ignore", "inherit"] });
+  await go("#/tenant/gamma");
+  await browser.$("#sync-link").waitForExist({ timeout: 20000 });
+  await browser.$("#sync-link").click();
+  const input = await browser.$("#confirm-slug");
+  await input.waitForExist({ timeout: 20000 });
+  const steps = await browser.$('[aria-label="Sync plan"]').getText();
+  assert.match(steps, /destructive/);
+  assert.match(steps, /custom column badge/);
+  assert.match(steps, /make name NOT NULL again/);
+  await input.setValue("gamma");
+  assert.equal(await browser.$("#do-sync").isEnabled(), true);
+  await shoot("sync-plan");
+  await browser.$("#do-sync").click();
+  await browser.waitUntil(async () => (await browser.$("#sync-result").getText()).includes("now matches"), { timeout: 30000 });
+  assert.match(await browser.$("#sync-result").getText(), /gamma is synced: it now matches saas 1\.0\.0/);
+  assert.equal(psqlValue("SELECT count(*) FROM tenant_gamma.accounts"), "2", "the rows stay");
+  await shoot("sync-done");
+  await noCanary("the sync screen");
 });
 
 test("the tenant screen runs a health check and shows the history", async () => {

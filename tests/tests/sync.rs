@@ -159,6 +159,7 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
     .await
     .unwrap();
     assert!(location.contains(&q), "{location}");
+    assert_eq!(q, plan.quarantine, "the quarantine the plan named");
     assert_eq!(
         count(&db, &format!("SELECT count(*) FROM {q}.custom_reports")).await,
         250
@@ -168,7 +169,7 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
         17
     );
     let backups = e.registry.backups(Some("acme")).await.unwrap();
-    assert_eq!(backups[0].location, location);
+    assert_eq!(backups[0].location, format!("removed by sync: {location}"));
     // A sync's quarantine is not a whole schema: restoring it is refused.
     let refused = tenantry_fleet::backup::restore_backup(
         &e.registry,

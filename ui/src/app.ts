@@ -17,6 +17,8 @@ import type { TenantDiff } from "./bindings/TenantDiff";
 import type { TenantRecord } from "./bindings/TenantRecord";
 import type { HealthReport } from "./bindings/HealthReport";
 import type { ResetOutcome } from "./bindings/ResetOutcome";
+import type { SyncPlan } from "./bindings/SyncPlan";
+import type { SyncOutcome } from "./bindings/SyncOutcome";
 import type { TenantForm } from "./bindings/TenantForm";
 import type { Workspace } from "./bindings/Workspace";
 import { ddlMerge, type Dialect } from "./ddl-merge";
@@ -645,6 +647,7 @@ async function tenantScreen(slug: string): Promise<void> {
   const newer = newerVersions(templates, t);
   const top: HTMLElement[] = [healthBtn];
   if (t.status !== "failed" && t.template) top.push(el("a", { class: "button", href: link("drift", slug) }, "Drift"));
+  if (drifted && t.engine === "postgres") top.push(el("a", { class: "button", href: link("sync", slug), id: "sync-link" }, "Sync, keeping data…"));
   if (canReset) top.push(el("a", { class: "button danger", href: link("reset", slug) }, "Reset…"));
   const sections: Node[] = [];
   if (drifted) {
@@ -861,6 +864,94 @@ async function resetScreen(slug: string): Promise<void> {
   );
 }
 
+// ------------------------------------------------------------------- sync
+
+const stepMeaning: Record<string, string> = {
+  safe: "touches no data",
+  checked: "could fail on the data: its rows are counted first",
+  destructive: "removes data: it goes to the quarantine first",
+  manual: "not done by the sync: reset, or accept it",
+};
+
+async function syncScreen(slug: string): Promise<void> {
+  const plan = await call<SyncPlan>("sync_plan", { slug });
+  const back = el("p", {}, el("a", { href: link("tenant", slug), class: "back" }, `← ${slug}`));
+  const title = el("h2", {}, `Sync ${slug} to ${plan.template} ${plan.template_version}, keeping its data`);
+  if (plan.steps.length === 0) {
+    show(back, title, banner("info", `${slug} already matches ${plan.template} ${plan.template_version} (hash ${shortHash(plan.template_hash)}): there is nothing to sync.`));
+    return;
+  }
+  const blockers = plan.steps.filter((s) => s.class === "manual" || (s.class === "checked" && (s.count ?? 0) > 0));
+  const table = el("table", { class: "tenants", "aria-label": "Sync plan" });
+  table.append(el("tr", {}, ...["#", "Kind", "Object", "What it does", "Rows"].map((h) => el("th", {}, h))));
+  plan.steps.forEach((s, i) => {
+    const rows = s.count === null ? "" : `${s.count.toLocaleString()} ${s.probe_meaning ?? ""}`;
+    const blocking = blockers.includes(s);
+    table.append(
+      el(
+        "tr",
+        blocking ? { class: "blocking" } : {},
+        el("td", { class: "num" }, String(i + 1)),
+        el("td", {}, el("span", { class: `badge step step-${s.class}`, title: stepMeaning[s.class] ?? "" }, s.class)),
+        el("td", {}, s.object),
+        el("td", {}, s.action),
+        el("td", {}, rows),
+      ),
+    );
+  });
+  const count = (c: string): number => plan.steps.filter((s) => s.class === c).length;
+  const moved = plan.steps.filter((s) => s.class === "destructive").reduce((n, s) => n + (s.count ?? 0), 0);
+  const script = el("pre", { class: "cmd", id: "sync-sql" }, plan.steps.flatMap((s) => s.sql.map((q) => `${q};`)).join("\n"));
+  const typed = el("input", { type: "text", id: "confirm-slug", autocomplete: "off", spellcheck: "false", "aria-label": "Type the tenant slug to confirm" });
+  const go = el("button", { type: "button", class: "primary", id: "do-sync", disabled: "" }, "Sync");
+  typed.addEventListener("input", () => go.toggleAttribute("disabled", typed.value !== slug || blockers.length > 0));
+  const result = el("div", { id: "sync-result", "aria-live": "polite", tabindex: "-1" });
+  const keepInView = (): void => {
+    result.scrollIntoView?.({ block: "nearest" });
+    result.focus({ preventScroll: true });
+  };
+  go.addEventListener("click", async () => {
+    go.setAttribute("disabled", "");
+    typed.setAttribute("disabled", "");
+    result.replaceChildren(el("p", {}, "Syncing in one transaction…"));
+    keepInView();
+    try {
+      const o = await call<SyncOutcome>("sync_tenant", { slug, plannedHash: plan.drift_hash, plannedQuarantine: plan.quarantine, confirmation: typed.value });
+      result.replaceChildren(
+        banner(o.status === "synced" ? "info" : "error", `${slug} is ${o.status}: it now matches ${plan.template} ${plan.template_version}, after ${o.applied.length} steps. ${o.quarantine ? `What was removed is kept in ${o.quarantine} (listed under Backups).` : "Nothing was removed."}`),
+        el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")),
+      );
+    } catch (e) {
+      result.replaceChildren(banner("error", errorText(e)));
+      typed.removeAttribute("disabled");
+    }
+    keepInView();
+  });
+  show(
+    back,
+    title,
+    el(
+      "div",
+      { class: "warning calm", role: "note", id: "sync-afterwards" },
+      el("strong", {}, "Afterwards "),
+      `${slug} matches the template and keeps the rows of every table the template has. `,
+      moved > 0 ? `${moved.toLocaleString()} rows or values in custom tables and columns move to a quarantine schema first (listed under Backups, purge it when no longer needed). ` : "",
+      "It runs as one transaction: if any step fails, nothing changes.",
+    ),
+    blockers.length
+      ? banner("error", `${blockers.length} step${blockers.length === 1 ? "" : "s"} stop${blockers.length === 1 ? "s" : ""} the sync (highlighted below). Fix the rows it counts and plan again, accept the difference as a customisation, or reset the tenant.`)
+      : el("span"),
+    el("ol", { class: "steps" },
+      el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, schema ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}. ${count("safe")} safe, ${count("checked")} checked, ${count("destructive")} destructive, ${count("manual")} manual steps.`),
+      el("li", {}, el("strong", {}, "Confirm. "), `Type ${slug} exactly:`, " ", typed, " ", go),
+    ),
+    result,
+    el("h3", {}, `Steps (${plan.steps.length})`),
+    table,
+    el("details", {}, el("summary", {}, "The SQL it runs"), script),
+  );
+}
+
 // ------------------------------------------------------- templates, settings
 
 async function templatesScreen(): Promise<void> {
@@ -918,6 +1009,7 @@ export async function route(): Promise<void> {
     if (screen === "tenant" && slug) await tenantScreen(name);
     else if (screen === "drift" && slug) await driftScreen(name);
     else if (screen === "reset" && slug) await resetScreen(name);
+    else if (screen === "sync" && slug) await syncScreen(name);
     else if (screen === "add") await addTenantScreen();
     else if (screen === "templates") await templatesScreen();
     else if (screen === "settings") await settingsScreen();

@@ -24,6 +24,7 @@ use crate::drift::{accept_customisation, diff_tenant, TenantDiff};
 use crate::repair::{repair_tenant, RepairOutcome};
 use crate::reset::{execute_reset, plan_reset, ResetOutcome, ResetPlan};
 use crate::scan::{scan, CancelScan, ScanOptions, ScanProgress, ScanReport};
+use crate::sync::{execute_sync, plan_sync, SyncOutcome, SyncPlan};
 use crate::upgrade::{upgrade_tenant, UpgradeOutcome};
 use crate::FleetError;
 
@@ -396,6 +397,36 @@ impl Fleet {
             plan.drift_hash = planned_hash.to_owned();
         }
         execute_reset(registry, &vault, &plan, typed, Timeouts::default()).await
+    }
+
+    pub async fn sync_plan(&self, w: Workspace, slug: &str) -> Result<SyncPlan, FleetError> {
+        plan_sync(
+            &self.side(w)?.registry,
+            &*self.vault(w).await?,
+            slug,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    /// Re-plans and applies the sync the user confirmed, refusing (in the
+    /// engine, audited) when the tenant's hash is no longer the one the
+    /// user saw in the plan.
+    pub async fn sync(
+        &self,
+        w: Workspace,
+        slug: &str,
+        planned_hash: &str,
+        planned_quarantine: &str,
+        typed: &str,
+    ) -> Result<SyncOutcome, FleetError> {
+        let registry = &self.side(w)?.registry;
+        let vault = self.vault(w).await?;
+        let mut plan = plan_sync(registry, &vault, slug, Timeouts::default()).await?;
+        planned_hash.clone_into(&mut plan.drift_hash);
+        // Checked by the engine: used only if it is this tenant's kind of name.
+        planned_quarantine.clone_into(&mut plan.quarantine);
+        execute_sync(registry, &vault, &plan, typed, Timeouts::default()).await
     }
 
     pub async fn repair(&self, w: Workspace, slug: &str) -> Result<RepairOutcome, FleetError> {

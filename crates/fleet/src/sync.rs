@@ -29,7 +29,7 @@ use ts_rs::TS;
 
 use crate::backup::SYNC_QUARANTINE;
 use crate::provision::pg_lock_key;
-use crate::reset::{check_confirmation, context, quarantine_name, stale, Context};
+use crate::reset::{check_confirmation, context, quarantine_name, quarantine_stem, stale, Context};
 use crate::{catalog, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -83,13 +83,20 @@ fn blockers(steps: &[SyncStep]) -> Vec<String> {
 #[ts(export)]
 pub struct SyncOutcome {
     pub slug: String,
-    /// Where what the destructive steps removed now is, if any.
+    /// Where what the destructive steps removed now is (`schema Q in DB`),
+    /// if anything was removed; `backup list` shows it too.
     pub quarantine: Option<String>,
     pub hash_after: String,
     #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
     pub status: SchemaStatus,
     /// What ran, one line per step.
     pub applied: Vec<String>,
+}
+
+/// Whether `name` is `tenantry_q_<stem of schema>_<seconds>`.
+fn is_quarantine_of(schema: &str, name: &str) -> bool {
+    name.strip_prefix(&format!("tenantry_q_{}_", quarantine_stem(schema)))
+        .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn postgres_only(ctx: &Context) -> Result<(), FleetError> {
@@ -206,10 +213,18 @@ pub async fn execute_sync(
             reason: "the plan's hash is not a schema hash".into(),
         })?;
         let template_hash = hash_schema(&ctx.template_snapshot).root;
-        // The quarantine is named and journaled before anything is touched.
-        let quarantine = quarantine_name(&ctx.schema);
+        // The quarantine is named and journaled before anything is touched:
+        // the plan's name, so the user finds what they reviewed, when it is
+        // one of this tenant's quarantine names (a schema of that name
+        // already there makes the transaction fail and change nothing).
+        let quarantine = if is_quarantine_of(&ctx.schema, &plan.quarantine) {
+            plan.quarantine.clone()
+        } else {
+            quarantine_name(&ctx.schema)
+        };
         let database = ctx.url.database().unwrap_or_else(|| "postgres".into());
-        let location = format!("{SYNC_QUARANTINE}schema {quarantine} in {database}");
+        let place = format!("schema {quarantine} in {database}");
+        let location = format!("{SYNC_QUARANTINE}{place}");
         let moves_data = plan.steps.iter().any(|s| s.class == StepClass::Destructive);
         let op = registry
             .begin_operation(&plan.slug, "sync", moves_data.then_some(location.as_str()))
@@ -237,7 +252,7 @@ pub async fn execute_sync(
                 fingerprint: None,
             })
             .await?;
-        let quarantine = moved.then_some(location);
+        let quarantine = moved.then_some(place);
         registry
             .finish_operation(
                 op,
@@ -530,4 +545,23 @@ pub async fn sync_group(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_quarantine_of;
+
+    #[test]
+    fn only_this_tenants_quarantine_names_are_taken_from_a_plan() {
+        assert!(is_quarantine_of("acme", "tenantry_q_acme_1796520812"));
+        for other in [
+            "tenantry_q_acme_",
+            "tenantry_q_acme_12x",
+            "tenantry_q_globex_1",
+            "public",
+            "tenantry_q_acme_1\"; DROP SCHEMA acme; --",
+        ] {
+            assert!(!is_quarantine_of("acme", other), "{other}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 
 export type SyncOutcome = { slug: string, 
 /**
- * Where what the destructive steps removed now is, if any.
+ * Where what the destructive steps removed now is (`schema Q in DB`),
+ * if anything was removed; `backup list` shows it too.
  */
 quarantine: string | null, hash_after: string, status: "unknown" | "synced" | "customized" | "outdated" | "failed", 
 /**
