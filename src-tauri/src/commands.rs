@@ -8,9 +8,9 @@ use tenantry_fleet::drift::TenantDiff;
 use tenantry_fleet::repair::RepairOutcome;
 use tenantry_fleet::reset::{ResetOutcome, ResetPlan};
 use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
-use tenantry_fleet::sync::{SyncOutcome, SyncPlan};
+use tenantry_fleet::sync::{KeepChoice, SyncOutcome, SyncPlan};
 use tenantry_fleet::upgrade::UpgradeOutcome;
-use tenantry_fleet::{KeyStatus, TemplateView, TenantDetail, TenantForm, Workspace};
+use tenantry_fleet::{KeyStatus, SyncRequest, TemplateView, TenantDetail, TenantForm, Workspace};
 use tenantry_registry::health::HealthReport;
 use tenantry_registry::history::ScanSummary;
 use tenantry_registry::journal::Operation;
@@ -129,8 +129,14 @@ pub async fn sync_plan(
     state: State<'_, AppState>,
     workspace: Workspace,
     slug: String,
+    keep: Vec<String>,
+    note: String,
 ) -> Result<SyncPlan, IpcError> {
-    Ok(state.fleet.sync_plan(workspace, &slug).await?)
+    let keep = KeepChoice {
+        objects: keep,
+        note,
+    };
+    Ok(state.fleet.sync_plan(workspace, &slug, &keep).await?)
 }
 
 /// Applies a confirmed sync; refused when the tenant changed since the plan.
@@ -138,21 +144,9 @@ pub async fn sync_plan(
 pub async fn sync_tenant(
     state: State<'_, AppState>,
     workspace: Workspace,
-    slug: String,
-    planned_hash: String,
-    planned_quarantine: String,
-    confirmation: String,
+    request: SyncRequest,
 ) -> Result<SyncOutcome, IpcError> {
-    Ok(state
-        .fleet
-        .sync(
-            workspace,
-            &slug,
-            &planned_hash,
-            &planned_quarantine,
-            &confirmation,
-        )
-        .await?)
+    Ok(state.fleet.sync(workspace, &request).await?)
 }
 
 /// Creates the template objects the tenant is missing.

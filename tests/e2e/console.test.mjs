@@ -236,6 +236,8 @@ test("a customized tenant is synced back keeping its rows, from a plan that name
   assert.match(steps, /destructive/);
   assert.match(steps, /custom column badge/);
   assert.match(steps, /make name NOT NULL again/);
+  await browser.$("#keep summary").click();
+  assert.match(await browser.$("#keep").getText(), /table users/);
   await input.setValue("gamma");
   assert.equal(await browser.$("#do-sync").isEnabled(), true);
   await shoot("sync-plan");

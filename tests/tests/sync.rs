@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tenantry_fleet::sync::{execute_sync, plan_sync};
+use tenantry_fleet::sync::{execute_sync, plan_sync, KeepChoice};
 use tenantry_fleet::{Migration, Template, TemplateVersion};
 use tenantry_introspect::Timeouts;
 use tenantry_model::sync::StepClass;
@@ -110,9 +110,15 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
     )
     .await;
 
-    let plan = plan_sync(&e.registry, &e.vault, "acme", Timeouts::default())
-        .await
-        .unwrap();
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "acme",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let step = |needle: &str| {
         plan.steps
@@ -189,9 +195,15 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
         && a.detail.contains("removed data")));
     assert!(audit.iter().any(|a| a.action == "sync.start"));
     // A second plan has nothing left to do.
-    let again = plan_sync(&e.registry, &e.vault, "acme", Timeouts::default())
-        .await
-        .unwrap();
+    let again = plan_sync(
+        &e.registry,
+        &e.vault,
+        "acme",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
@@ -212,9 +224,15 @@ async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_
     )
     .await;
     let before = contents(&db, "globex").await;
-    let plan = plan_sync(&e.registry, &e.vault, "globex", Timeouts::default())
-        .await
-        .unwrap();
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "globex",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
     let blockers = plan.blockers();
     assert_eq!(blockers.len(), 3, "{blockers:#?}");
     assert!(
@@ -243,9 +261,15 @@ async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_
         err.to_string().contains("12 rows where name is NULL"),
         "{err}"
     );
-    let after = plan_sync(&e.registry, &e.vault, "globex", Timeouts::default())
-        .await
-        .unwrap();
+    let after = plan_sync(
+        &e.registry,
+        &e.vault,
+        "globex",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(after.drift_hash, plan.drift_hash);
     assert_eq!(contents(&db, "globex").await, before);
     assert_eq!(
@@ -270,9 +294,15 @@ async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_
     let my = MysqlDatabase::create().await;
     e.register(&template(Engine::Mysql), &my.url()).await;
     e.add("initech", &my.url(), None, "1.0.0").await;
-    let not_yet = plan_sync(&e.registry, &e.vault, "initech", Timeouts::default())
-        .await
-        .unwrap_err();
+    let not_yet = plan_sync(
+        &e.registry,
+        &e.vault,
+        "initech",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(not_yet.code(), "sync_refused");
     assert!(not_yet.to_string().contains("tenantry repair"), "{not_yet}");
 }
@@ -289,9 +319,15 @@ async fn a_connection_killed_mid_sync_leaves_the_tenant_exactly_as_it_was() {
     )
     .await;
     let before = contents(&db, "umbrella").await;
-    let plan = plan_sync(&e.registry, &e.vault, "umbrella", Timeouts::default())
-        .await
-        .unwrap();
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "umbrella",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
 
     // Another session reads `users`, so the sync's ALTER on it waits after
     // it has already moved custom_reports; that is where it is killed.
@@ -336,9 +372,15 @@ async fn a_connection_killed_mid_sync_leaves_the_tenant_exactly_as_it_was() {
         matches!(err.code(), "sync_step_failed" | "catalog_failed"),
         "{err}"
     );
-    let after = plan_sync(&e.registry, &e.vault, "umbrella", Timeouts::default())
-        .await
-        .unwrap();
+    let after = plan_sync(
+        &e.registry,
+        &e.vault,
+        "umbrella",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(after.drift_hash, plan.drift_hash, "exactly as it was");
     assert_eq!(contents(&db, "umbrella").await, before);
     assert_eq!(
@@ -442,4 +484,98 @@ async fn tenants_with_the_same_customisation_share_one_plan_and_sync_as_a_group(
         e.registry.tenant("b1").await.unwrap().status,
         SchemaStatus::Customized
     );
+}
+
+#[tokio::test]
+async fn kept_differences_stay_and_become_the_accepted_customisation() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "hooli").await;
+    db.apply(
+        "hooli",
+        "CREATE TABLE partner_feed (id int); INSERT INTO partner_feed SELECT generate_series(1, 40);
+         CREATE TABLE scratch (id int);
+         ALTER TABLE users ADD COLUMN badge text;",
+    )
+    .await;
+    let without_note = KeepChoice {
+        objects: vec!["table partner_feed".into()],
+        note: " ".into(),
+    };
+    let err = plan_sync(
+        &e.registry,
+        &e.vault,
+        "hooli",
+        &without_note,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "sync_refused");
+    let unknown = KeepChoice {
+        objects: vec!["table accounts".into()],
+        note: "x".into(),
+    };
+    let err = plan_sync(
+        &e.registry,
+        &e.vault,
+        "hooli",
+        &unknown,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("not one of the differences"),
+        "{err}"
+    );
+
+    let keep = KeepChoice {
+        objects: vec!["table partner_feed".into()],
+        note: "partner integration, ticket 4411".into(),
+    };
+    let plan = plan_sync(&e.registry, &e.vault, "hooli", &keep, Timeouts::default())
+        .await
+        .unwrap();
+    assert!(
+        !plan.steps.iter().any(|s| s.object == "table partner_feed"),
+        "{:#?}",
+        plan.steps
+    );
+    assert!(plan.steps.iter().any(|s| s.object == "table scratch"));
+    assert_ne!(plan.target_hash, plan.template_hash);
+    let done = execute_sync(&e.registry, &e.vault, &plan, "hooli", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.hash_after, plan.target_hash);
+    assert_eq!(done.status, SchemaStatus::Customized);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM hooli.partner_feed").await,
+        40
+    );
+    let record = e.registry.tenant("hooli").await.unwrap();
+    assert_eq!(
+        record.accepted_hash.as_deref(),
+        Some(plan.target_hash.as_str())
+    );
+    assert_eq!(
+        record.accepted_note.as_deref(),
+        Some("partner integration, ticket 4411")
+    );
+    assert!(record
+        .status_reason
+        .unwrap_or_default()
+        .contains("kept by the sync: table partner_feed"));
+    // A scan agrees: customized, and it is the accepted customisation.
+    let r = tenantry_fleet::scan::scan(
+        &e.registry,
+        &e.vault,
+        &tenantry_fleet::scan::ScanOptions::default(),
+        &|_| {},
+        &tenantry_fleet::scan::CancelScan::default(),
+    )
+    .await
+    .unwrap();
+    let hooli = r.tenants.iter().find(|t| t.slug == "hooli").unwrap();
+    assert!(hooli.accepted, "{hooli:?}");
 }

@@ -873,14 +873,28 @@ const stepMeaning: Record<string, string> = {
   manual: "not done by the sync: reset, or accept it",
 };
 
-async function syncScreen(slug: string): Promise<void> {
-  const plan = await call<SyncPlan>("sync_plan", { slug });
+async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise<void> {
+  const plan = await call<SyncPlan>("sync_plan", { slug, keep, note });
   const back = el("p", {}, el("a", { href: link("tenant", slug), class: "back" }, `← ${slug}`));
   const title = el("h2", {}, `Sync ${slug} to ${plan.template} ${plan.template_version}, keeping its data`);
-  if (plan.steps.length === 0) {
+  if (plan.steps.length === 0 && keep.length === 0) {
     show(back, title, banner("info", `${slug} already matches ${plan.template} ${plan.template_version} (hash ${shortHash(plan.template_hash)}): there is nothing to sync.`));
     return;
   }
+  // Differences the user may keep: every object a step is about (the
+  // quarantine is the sync's own), plus those already kept.
+  const keepable = [...new Set([...keep, ...plan.steps.filter((s) => !s.object.startsWith(`schema ${plan.quarantine}`)).map((s) => s.object)])];
+  const keepNote = el("input", { type: "text", id: "keep-note", value: note, placeholder: "Why these differences stay", "aria-label": "Why the kept differences stay" });
+  const keepBoxes = keepable.map((o, i) => {
+    const box = el("input", { type: "checkbox", id: `keep-${i}`, value: o });
+    if (keep.includes(o)) box.setAttribute("checked", "");
+    return el("label", { for: `keep-${i}`, class: "keep" }, box, ` ${o}`);
+  });
+  const replan = el("button", { type: "button", id: "replan" }, "Plan again");
+  replan.addEventListener("click", () => {
+    const chosen = keepBoxes.map((l) => l.querySelector("input") as HTMLInputElement).filter((b) => b.checked).map((b) => b.value);
+    syncScreen(slug, chosen, keepNote.value).catch((e) => show(back, title, banner("error", errorText(e))));
+  });
   const blockers = plan.steps.filter((s) => s.class === "manual" || (s.class === "checked" && (s.count ?? 0) > 0));
   const table = el("table", { class: "tenants", "aria-label": "Sync plan" });
   table.append(el("tr", {}, ...["#", "Kind", "Object", "What it does", "Rows"].map((h) => el("th", {}, h))));
@@ -916,9 +930,9 @@ async function syncScreen(slug: string): Promise<void> {
     result.replaceChildren(el("p", {}, "Syncing in one transaction…"));
     keepInView();
     try {
-      const o = await call<SyncOutcome>("sync_tenant", { slug, plannedHash: plan.drift_hash, plannedQuarantine: plan.quarantine, confirmation: typed.value });
+      const o = await call<SyncOutcome>("sync_tenant", { request: { slug, planned_hash: plan.drift_hash, planned_quarantine: plan.quarantine, keep: plan.kept, note: plan.keep_note ?? "", confirmation: typed.value } });
       result.replaceChildren(
-        banner(o.status === "synced" ? "info" : "error", `${slug} is ${o.status}: it now matches ${plan.template} ${plan.template_version}, after ${o.applied.length} steps. ${o.quarantine ? `What was removed is kept in ${o.quarantine} (listed under Backups).` : "Nothing was removed."}`),
+        banner("info", `${slug} is ${o.status}: it now matches ${plan.template} ${plan.template_version}${plan.kept.length ? ` with ${plan.kept.join(", ")} kept and accepted` : ""}, after ${o.applied.length} steps. ${o.quarantine ? `What was removed is kept in ${o.quarantine} (listed under Backups).` : "Nothing was removed."}`),
         el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")),
       );
     } catch (e) {
@@ -948,6 +962,12 @@ async function syncScreen(slug: string): Promise<void> {
     result,
     el("h3", {}, `Steps (${plan.steps.length})`),
     table,
+    el("details", { id: "keep", ...(keep.length ? { open: "" } : {}) },
+      el("summary", {}, keep.length ? `Keeping ${keep.length} difference${keep.length === 1 ? "" : "s"}` : "Keep some differences instead"),
+      el("p", { class: "muted" }, "A kept difference is not undone; after the sync it is recorded as this tenant's accepted customisation, with your note."),
+      el("div", { class: "keep-list" }, ...keepBoxes),
+      el("div", { class: "toolbar" }, keepNote, replan),
+    ),
     el("details", {}, el("summary", {}, "The SQL it runs"), script),
   );
 }

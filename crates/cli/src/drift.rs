@@ -650,20 +650,31 @@ async fn confirmation(
     }
 }
 
+/// What `tenantry sync <slug>` prints and whether it stops at the plan.
+pub struct SyncMode {
+    pub plan_only: bool,
+    pub sql: bool,
+    pub json: bool,
+}
+
 pub async fn sync(
     slug: &str,
     confirm: Option<String>,
-    plan_only: bool,
-    sql: bool,
-    json: bool,
+    keep: &tenantry_fleet::sync::KeepChoice,
+    mode: SyncMode,
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     use tenantry_fleet::sync::{execute_sync, plan_sync};
+    let SyncMode {
+        plan_only,
+        sql,
+        json,
+    } = mode;
     let registry = open(args).await?;
     let vault = registry.open_vault(&keyring(args)).await?;
     let timeouts = Timeouts::default();
-    let plan = plan_sync(&registry, &vault, slug, timeouts)
+    let plan = plan_sync(&registry, &vault, slug, keep, timeouts)
         .await
         .map_err(fleet_err)?;
     if sql {

@@ -179,6 +179,14 @@ enum Command {
         /// Print the plan as one SQL script (for running by hand) and stop.
         #[arg(long, conflicts_with = "json")]
         sql: bool,
+        /// Keep this difference (as the plan names it, `table custom_reports`;
+        /// repeatable): it is not undone, and becomes the tenant's accepted
+        /// customisation. Needs --note.
+        #[arg(long, value_name = "OBJECT", requires = "note")]
+        keep: Vec<String>,
+        /// Why the kept differences stay (recorded with the acceptance).
+        #[arg(long)]
+        note: Option<String>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -406,11 +414,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             confirm,
             plan,
             sql,
+            keep,
+            note,
             json,
             registry,
         } => match (slug, status, group) {
             (Some(slug), _, _) => {
-                drift::sync(&slug, confirm, plan || sql, sql, json, &registry, &mut out).await
+                let keep = tenantry_fleet::sync::KeepChoice {
+                    objects: keep,
+                    note: note.unwrap_or_default(),
+                };
+                let mode = drift::SyncMode {
+                    plan_only: plan || sql,
+                    sql,
+                    json,
+                };
+                drift::sync(&slug, confirm, &keep, mode, &registry, &mut out).await
             }
             (None, Some(status), _) => {
                 drift::sync_plan_fleet(status, json, &registry, &mut out).await

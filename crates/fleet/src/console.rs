@@ -24,7 +24,7 @@ use crate::drift::{accept_customisation, diff_tenant, TenantDiff};
 use crate::repair::{repair_tenant, RepairOutcome};
 use crate::reset::{execute_reset, plan_reset, ResetOutcome, ResetPlan};
 use crate::scan::{scan, CancelScan, ScanOptions, ScanProgress, ScanReport};
-use crate::sync::{execute_sync, plan_sync, SyncOutcome, SyncPlan};
+use crate::sync::{execute_sync, plan_sync, KeepChoice, SyncOutcome, SyncPlan};
 use crate::upgrade::{upgrade_tenant, UpgradeOutcome};
 use crate::FleetError;
 
@@ -166,6 +166,19 @@ pub struct KeyStatus {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub registry: String,
+}
+
+/// A sync the user confirmed in the console: the plan they saw (its hash
+/// and quarantine), what they keep and why, and the slug they typed.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[ts(export)]
+pub struct SyncRequest {
+    pub slug: String,
+    pub planned_hash: String,
+    pub planned_quarantine: String,
+    pub keep: Vec<String>,
+    pub note: String,
+    pub confirmation: String,
 }
 
 impl Fleet {
@@ -399,11 +412,17 @@ impl Fleet {
         execute_reset(registry, &vault, &plan, typed, Timeouts::default()).await
     }
 
-    pub async fn sync_plan(&self, w: Workspace, slug: &str) -> Result<SyncPlan, FleetError> {
+    pub async fn sync_plan(
+        &self,
+        w: Workspace,
+        slug: &str,
+        keep: &KeepChoice,
+    ) -> Result<SyncPlan, FleetError> {
         plan_sync(
             &self.side(w)?.registry,
             &*self.vault(w).await?,
             slug,
+            keep,
             Timeouts::default(),
         )
         .await
@@ -412,21 +431,25 @@ impl Fleet {
     /// Re-plans and applies the sync the user confirmed, refusing (in the
     /// engine, audited) when the tenant's hash is no longer the one the
     /// user saw in the plan.
-    pub async fn sync(
-        &self,
-        w: Workspace,
-        slug: &str,
-        planned_hash: &str,
-        planned_quarantine: &str,
-        typed: &str,
-    ) -> Result<SyncOutcome, FleetError> {
+    pub async fn sync(&self, w: Workspace, r: &SyncRequest) -> Result<SyncOutcome, FleetError> {
         let registry = &self.side(w)?.registry;
         let vault = self.vault(w).await?;
-        let mut plan = plan_sync(registry, &vault, slug, Timeouts::default()).await?;
-        planned_hash.clone_into(&mut plan.drift_hash);
+        let keep = KeepChoice {
+            objects: r.keep.clone(),
+            note: r.note.clone(),
+        };
+        let mut plan = plan_sync(registry, &vault, &r.slug, &keep, Timeouts::default()).await?;
+        r.planned_hash.clone_into(&mut plan.drift_hash);
         // Checked by the engine: used only if it is this tenant's kind of name.
-        planned_quarantine.clone_into(&mut plan.quarantine);
-        execute_sync(registry, &vault, &plan, typed, Timeouts::default()).await
+        r.planned_quarantine.clone_into(&mut plan.quarantine);
+        execute_sync(
+            registry,
+            &vault,
+            &plan,
+            &r.confirmation,
+            Timeouts::default(),
+        )
+        .await
     }
 
     pub async fn repair(&self, w: Workspace, slug: &str) -> Result<RepairOutcome, FleetError> {

@@ -30,7 +30,9 @@ use tenantry_model::{
 };
 use ts_rs::TS;
 
-pub use console::{Fleet, KeyStatus, Sensitive, TemplateView, TenantDetail, TenantForm, Workspace};
+pub use console::{
+    Fleet, KeyStatus, Sensitive, SyncRequest, TemplateView, TenantDetail, TenantForm, Workspace,
+};
 pub use sqlite_apply::apply_sqlite_migrations;
 pub use template::{Migration, Template, TemplateVersion};
 pub use tenantry_registry::Isolation;
@@ -95,7 +97,7 @@ pub enum FleetError {
         step: String,
         reason: String,
     },
-    #[error("after the sync's steps the schema of {slug} would hash {found}, not the template's {expected} (still different: {remaining}); the sync was rolled back and nothing was changed: reset the tenant, or report the plan")]
+    #[error("after the sync's steps the schema of {slug} would hash {found}, not the {expected} it aims at (the template's, with any kept differences; still different: {remaining}); the sync was rolled back and nothing was changed: reset the tenant, or report the plan")]
     SyncVerifyFailed {
         slug: String,
         found: String,

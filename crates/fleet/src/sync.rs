@@ -19,7 +19,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use tenantry_introspect::{postgres, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::postgres as quote_pg;
-use tenantry_model::sync::{plan_postgres, StepClass, SyncStep};
+use tenantry_model::sync::{plan_postgres, target_keeping, StepClass, SyncStep};
 use tenantry_model::{hash_schema, DriftHash, Engine, SchemaStatus};
 use tenantry_registry::journal::OperationEnd;
 use tenantry_registry::templates::TenantCheck;
@@ -45,9 +45,24 @@ pub struct SyncPlan {
     pub template_hash: String,
     /// The tenant's hash when planned; applying refuses if it changed.
     pub drift_hash: String,
-    /// The quarantine schema the script names (applying picks a fresh one).
+    /// The quarantine schema that receives what destructive steps remove.
     pub quarantine: String,
+    /// Differences the user keeps (`table custom_reports`): not undone,
+    /// and accepted as the tenant's customisation once the sync is done.
+    pub kept: Vec<String>,
+    /// Why they are kept (the accepted customisation's note).
+    pub keep_note: Option<String>,
+    /// What the schema hashes after the sync: the template's, or the
+    /// template's with the kept differences.
+    pub target_hash: String,
     pub steps: Vec<SyncStep>,
+}
+
+/// Differences to keep, and why.
+#[derive(Debug, Clone, Default)]
+pub struct KeepChoice {
+    pub objects: Vec<String>,
+    pub note: String,
 }
 
 impl SyncPlan {
@@ -117,8 +132,9 @@ fn postgres_only(ctx: &Context) -> Result<(), FleetError> {
 async fn plan_in(
     conn: &mut PgConnection,
     ctx: &Context,
+    kept: &[String],
     quarantine: &str,
-) -> Result<(DriftHash, Vec<SyncStep>), FleetError> {
+) -> Result<Planned, FleetError> {
     let url = &ctx.url;
     let schemas = [ctx.schema.clone()];
     let snaps = postgres::introspect_schemas(&mut *conn, &schemas)
@@ -128,7 +144,13 @@ async fn plan_in(
         .get(&ctx.schema)
         .cloned()
         .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
-    let mut steps = plan_postgres(&ctx.template_snapshot, &tenant, quarantine);
+    let target = target_keeping(&ctx.template_snapshot, &tenant, kept).map_err(|reason| {
+        FleetError::SyncRefused {
+            slug: ctx.record.slug.clone(),
+            reason,
+        }
+    })?;
+    let mut steps = plan_postgres(&target, &tenant, quarantine);
     sqlx::query("SELECT set_config('search_path', $1, true)")
         .bind(quote_pg(&ctx.schema))
         .execute(&mut *conn)
@@ -147,7 +169,20 @@ async fn plan_in(
             step.count = Some(n);
         }
     }
-    Ok((hash_schema(&tenant).root, steps))
+    Ok(Planned {
+        now: hash_schema(&tenant).root,
+        steps,
+        target,
+    })
+}
+
+/// A plan made inside a transaction.
+struct Planned {
+    /// The tenant's hash.
+    now: DriftHash,
+    steps: Vec<SyncStep>,
+    /// The schema the steps lead to.
+    target: tenantry_model::SchemaSnapshot,
 }
 
 /// Plans a sync: changes nothing.
@@ -155,10 +190,18 @@ pub async fn plan_sync(
     registry: &Registry,
     vault: &Vault,
     slug: &str,
+    keep: &KeepChoice,
     timeouts: Timeouts,
 ) -> Result<SyncPlan, FleetError> {
     let ctx = context(registry, vault, slug).await?;
     postgres_only(&ctx)?;
+    if !keep.objects.is_empty() && keep.note.trim().is_empty() {
+        return Err(FleetError::SyncRefused {
+            slug: slug.to_owned(),
+            reason: "kept differences become the tenant's accepted customisation: say why (a note)"
+                .into(),
+        });
+    }
     let quarantine = quarantine_name(&ctx.schema);
     let mut conn = postgres::connect(&ctx.url, timeouts).await?;
     let planned = async {
@@ -166,13 +209,13 @@ pub async fn plan_sync(
         tx.execute("SET TRANSACTION READ ONLY")
             .await
             .map_err(|e| catalog(&ctx.url, &e))?;
-        let planned = plan_in(&mut tx, &ctx, &quarantine).await;
+        let planned = plan_in(&mut tx, &ctx, &keep.objects, &quarantine).await;
         let _ = tx.rollback().await;
         planned
     }
     .await;
     postgres::close(conn).await;
-    let (drift_hash, steps) = planned?;
+    let Planned { now, steps, target } = planned?;
     Ok(SyncPlan {
         slug: slug.to_owned(),
         engine: ctx.record.engine,
@@ -181,8 +224,11 @@ pub async fn plan_sync(
         template: ctx.record.template.clone().unwrap_or_default(),
         template_version: ctx.version.clone(),
         template_hash: hash_schema(&ctx.template_snapshot).root.to_string(),
-        drift_hash: drift_hash.to_string(),
+        drift_hash: now.to_string(),
         quarantine,
+        kept: keep.objects.clone(),
+        keep_note: (!keep.objects.is_empty()).then(|| keep.note.trim().to_owned()),
+        target_hash: hash_schema(&target).root.to_string(),
         steps,
     })
 }
@@ -212,7 +258,6 @@ pub async fn execute_sync(
             slug: plan.slug.clone(),
             reason: "the plan's hash is not a schema hash".into(),
         })?;
-        let template_hash = hash_schema(&ctx.template_snapshot).root;
         // The quarantine is named and journaled before anything is touched:
         // the plan's name, so the user finds what they reviewed, when it is
         // one of this tenant's quarantine names (a schema of that name
@@ -229,8 +274,8 @@ pub async fn execute_sync(
         let op = registry
             .begin_operation(&plan.slug, "sync", moves_data.then_some(location.as_str()))
             .await?;
-        let run = apply_postgres(&ctx, expected, template_hash, &quarantine, timeouts).await;
-        let (applied, moved) = match run {
+        let run = apply_postgres(&ctx, expected, &plan.kept, &quarantine, timeouts).await;
+        let (applied, moved, after) = match run {
             Ok(done) => done,
             Err(e) => {
                 crate::end_operation_with(registry, op, &e).await;
@@ -242,12 +287,27 @@ pub async fn execute_sync(
                 .record_backup(&plan.slug, Engine::Postgres, &location, Some(&plan.drift_hash))
                 .await?;
         }
+        // Kept differences become the accepted customisation: the tenant
+        // is then customized, accepted, never silently so.
+        let status = match &plan.keep_note {
+            Some(note) if !plan.kept.is_empty() => {
+                registry.accept_baseline(&plan.slug, &after.to_string(), note).await?;
+                SchemaStatus::Customized
+            }
+            _ => SchemaStatus::Synced,
+        };
         registry
             .record_check(&TenantCheck {
                 slug: plan.slug.clone(),
-                status: SchemaStatus::Synced,
-                reason: None,
-                hash: Some(template_hash),
+                status,
+                reason: (status == SchemaStatus::Customized).then(|| {
+                    format!(
+                        "accepted customisation: {} (kept by the sync: {})",
+                        plan.keep_note.as_deref().unwrap_or(""),
+                        plan.kept.join(", ")
+                    )
+                }),
+                hash: Some(after),
                 provisioned: false,
                 fingerprint: None,
             })
@@ -267,8 +327,8 @@ pub async fn execute_sync(
         Ok(SyncOutcome {
             slug: plan.slug.clone(),
             quarantine,
-            hash_after: template_hash.to_string(),
-            status: SchemaStatus::Synced,
+            hash_after: after.to_string(),
+            status,
             applied,
         })
     }
@@ -281,10 +341,15 @@ pub async fn execute_sync(
         |o| {
             (
                 format!(
-                    "synced to {} {} in {} steps; removed data: {}",
+                    "synced to {} {} in {} steps{}; removed data: {}",
                     plan.template,
                     plan.template_version,
                     o.applied.len(),
+                    if plan.kept.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", keeping {}", plan.kept.join(", "))
+                    },
                     o.quarantine.as_deref().unwrap_or("none")
                 ),
                 AuditResult::Ok,
@@ -301,10 +366,10 @@ pub async fn execute_sync(
 async fn apply_postgres(
     ctx: &Context,
     expected: DriftHash,
-    template_hash: DriftHash,
+    kept: &[String],
     quarantine: &str,
     timeouts: Timeouts,
-) -> Result<(Vec<String>, bool), FleetError> {
+) -> Result<(Vec<String>, bool, DriftHash), FleetError> {
     let url = &ctx.url;
     let slug = &ctx.record.slug;
     let mut conn = postgres::connect(url, timeouts).await?;
@@ -321,7 +386,8 @@ async fn apply_postgres(
             .map_err(|e| catalog(url, &e))?;
         // Planned again on what is there now, with this run's quarantine:
         // the same schema gives the same steps.
-        let (now, steps) = plan_in(&mut tx, ctx, quarantine).await?;
+        let Planned { now, steps, target } = plan_in(&mut tx, ctx, kept, quarantine).await?;
+        let target_hash = hash_schema(&target).root;
         if now != expected {
             return Err(stale(slug, now));
         }
@@ -363,8 +429,8 @@ async fn apply_postgres(
             .cloned()
             .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
         let found = hash_schema(&after).root;
-        if found != template_hash {
-            let remaining = diff_schemas(&ctx.template_snapshot, &after)
+        if found != target_hash {
+            let remaining = diff_schemas(&target, &after)
                 .objects
                 .iter()
                 .filter(|o| o.presence != Presence::Identical)
@@ -374,13 +440,13 @@ async fn apply_postgres(
             return Err(FleetError::SyncVerifyFailed {
                 slug: slug.clone(),
                 found: found.to_string(),
-                expected: template_hash.to_string(),
+                expected: target_hash.to_string(),
                 remaining,
             });
         }
         tx.commit().await.map_err(|e| catalog(url, &e))?;
         let moved = steps.iter().any(|s| s.class == StepClass::Destructive);
-        Ok((applied, moved))
+        Ok((applied, moved, found))
     }
     .await;
     postgres::close(conn).await;
@@ -442,7 +508,7 @@ pub async fn plan_fleet(
         .iter()
         .filter(|t| t.status == status && t.engine == Engine::Postgres)
     {
-        match plan_sync(registry, vault, &t.slug, timeouts).await {
+        match plan_sync(registry, vault, &t.slug, &KeepChoice::default(), timeouts).await {
             Ok(plan) => {
                 let blocked = plan.blockers();
                 let group = match out.groups.iter_mut().find(|g| {
@@ -516,7 +582,7 @@ pub async fn sync_group(
             continue;
         }
         let result = async {
-            let plan = plan_sync(registry, vault, &t.slug, timeouts).await?;
+            let plan = plan_sync(registry, vault, &t.slug, &KeepChoice::default(), timeouts).await?;
             if plan.drift_hash != drift_hash {
                 return Err(FleetError::PlanStale {
                     slug: t.slug.clone(),

@@ -1032,6 +1032,56 @@ fn create_sequence(s: &Sequence, object: String) -> SyncStep {
     )
 }
 
+/// The schema a sync aims at when the user keeps some differences: the
+/// template, with each kept object (`table custom_reports`, `view totals`,
+/// as the diff names them) taken as the tenant has it — added, replaced,
+/// or left out when the tenant lacks it. Every name must be a difference;
+/// the error says which is not.
+pub fn target_keeping(
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    keep: &[String],
+) -> Result<SchemaSnapshot, String> {
+    let mut target = template.clone();
+    if keep.is_empty() {
+        return Ok(target);
+    }
+    let diff = diff_schemas(template, tenant);
+    for k in keep {
+        let Some(o) = diff.objects.iter().find(|o| {
+            o.presence != Presence::Identical && format!("{} {}", o.kind.as_str(), o.name) == *k
+        }) else {
+            return Err(format!(
+                "`{k}` is not one of the differences (name them as the plan does, `table custom_reports`)"
+            ));
+        };
+        fn take<T: Clone>(into: &mut Vec<T>, from: &[T], same: impl Fn(&T) -> bool) {
+            into.retain(|x| !same(x));
+            into.extend(from.iter().filter(|x| same(x)).cloned());
+        }
+        let name = o.name.as_str();
+        match o.kind {
+            ObjectKind::Table => take(&mut target.tables, &tenant.tables, |t| t.name == name),
+            ObjectKind::View => take(&mut target.views, &tenant.views, |v| v.name == name),
+            ObjectKind::Enum => take(&mut target.enums, &tenant.enums, |e| e.name == name),
+            ObjectKind::Sequence => {
+                take(&mut target.sequences, &tenant.sequences, |q| q.name == name)
+            }
+            ObjectKind::Routine => {
+                take(&mut target.routines, &tenant.routines, |r| r.key() == name)
+            }
+            ObjectKind::Event => take(&mut target.events, &tenant.events, |e| e.name == name),
+            ObjectKind::Type => take(&mut target.types, &tenant.types, |t| t.name == name),
+            ObjectKind::Extension => take(&mut target.extensions, &tenant.extensions, |x| {
+                x.name == name
+            }),
+            ObjectKind::Schema => target.grants.clone_from(&tenant.grants),
+        }
+    }
+    target.canonicalize();
+    Ok(target)
+}
+
 /// The whole plan as one script, for a DBA who runs it by hand.
 pub fn script(steps: &[SyncStep], schema: &str) -> String {
     let mut s = format!(
@@ -1150,6 +1200,23 @@ mod tests {
         assert!(pos("move the custom table") < pos("custom column"));
         assert!(pos("custom column") < pos("back from text"));
         assert!(!steps.iter().any(|s| s.blocks()));
+    }
+
+    #[test]
+    fn kept_differences_leave_the_plan_and_join_the_target() {
+        let template = snap(vec![table("orders", &[("id", "integer", false)])]);
+        let tenant = snap(vec![
+            table("orders", &[("id", "integer", false)]),
+            table("extra", &[("id", "integer", true)]),
+        ]);
+        let target = target_keeping(&template, &tenant, &["table extra".to_owned()]).unwrap();
+        assert_eq!(
+            crate::hash_schema(&target).root,
+            crate::hash_schema(&tenant).root
+        );
+        assert!(plan_postgres(&target, &tenant, "q").is_empty());
+        let err = target_keeping(&template, &tenant, &["table orders".to_owned()]).unwrap_err();
+        assert!(err.contains("not one of the differences"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,20 @@ export type SyncPlan = { slug: string, engine: "postgres" | "mysql" | "sqlite", 
  */
 drift_hash: string, 
 /**
- * The quarantine schema the script names (applying picks a fresh one).
+ * The quarantine schema that receives what destructive steps remove.
  */
-quarantine: string, steps: Array<SyncStep>, };
+quarantine: string, 
+/**
+ * Differences the user keeps (`table custom_reports`): not undone,
+ * and accepted as the tenant's customisation once the sync is done.
+ */
+kept: Array<string>, 
+/**
+ * Why they are kept (the accepted customisation's note).
+ */
+keep_note: string | null, 
+/**
+ * What the schema hashes after the sync: the template's, or the
+ * template's with the kept differences.
+ */
+target_hash: string, steps: Array<SyncStep>, };
