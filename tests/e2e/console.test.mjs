@@ -132,6 +132,10 @@ test("the demo opens in its own registry, marked, with every status", async () =
   await browser.$("#reset-afterwards").waitForExist({ timeout: 20000 });
   assert.match(await browser.$("#reset-afterwards").getText(), /they are empty/);
   await shoot("demo-reset-plan");
+  await go("#/demo/sync/initech");
+  await browser.$("#sync-afterwards").waitForExist({ timeout: 20000 });
+  assert.match(await browser.$('[aria-label="Sync plan"]').getText(), /table /);
+  await shoot("demo-sync-plan");
   // Back to the user's own registry: still empty.
   await browser.$('nav a[data-workspace="own"]').click();
   await browser.waitUntil(async () => (await browser.$("h2").getText()) === "Welcome to Tenantry", { timeout: 20000 });

@@ -579,3 +579,178 @@ async fn kept_differences_stay_and_become_the_accepted_customisation() {
     let hooli = r.tenants.iter().find(|t| t.slug == "hooli").unwrap();
     assert!(hooli.accepted, "{hooli:?}");
 }
+
+/// SQLite: the table rebuild keeps every row of every template table,
+/// drops what is custom (kept in the file backup), refuses NULLs a NOT NULL
+/// column would get, and a sync that fails leaves the file as it was.
+#[tokio::test]
+async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
+    let e = TestFleet::new().await;
+    let scratch = format!("sqlite:{}", e.dir.join("scratch.db").display());
+    e.register(&template(Engine::Sqlite), &scratch).await;
+    let file = e.dir.join("wayne.db");
+    e.add(
+        "wayne",
+        &format!("sqlite:{}", file.display()),
+        None,
+        "1.0.0",
+    )
+    .await;
+    assert_eq!(e.guard("wayne").await.status, SchemaStatus::Synced);
+    let checksum = "SELECT count(*) || ':' || group_concat(id || name || email, '|') FROM (SELECT u.id, a.name, u.email FROM users u JOIN accounts a ON a.id = u.account_id ORDER BY u.id)";
+    let sql = |s: &'static str| {
+        let file = file.clone();
+        async move { tenantry_tests::sqlite_file(&file, s).await }
+    };
+    sql("INSERT INTO accounts (name) VALUES ('Wayne'), ('Kent');
+         INSERT INTO users (account_id, email) VALUES (1, 'bruce@wayne'), (2, 'clark@kent'), (1, 'alfred@wayne');
+         CREATE TABLE batcave (id INTEGER); INSERT INTO batcave VALUES (1), (2);
+         ALTER TABLE users ADD COLUMN cape TEXT; UPDATE users SET cape = 'black' WHERE id = 1;
+         DROP INDEX idx_users_account;
+         CREATE INDEX by_email ON users (email);")
+        .await;
+    let read = |q: &'static str| {
+        let file = file.clone();
+        async move {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+                "sqlite:{}",
+                file.display()
+            ))
+            .await
+            .unwrap();
+            let v: String = sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap();
+            v
+        }
+    };
+    let before = read(checksum).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "wayne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let dropped = plan
+        .steps
+        .iter()
+        .find(|s| s.object == "table batcave")
+        .unwrap();
+    assert_eq!(
+        (dropped.class, dropped.count),
+        (StepClass::Destructive, Some(2))
+    );
+    let users = plan
+        .steps
+        .iter()
+        .find(|s| s.object == "table users")
+        .unwrap();
+    assert_eq!(
+        (users.class, users.count),
+        (StepClass::Destructive, Some(1))
+    );
+    assert!(plan.script().contains("PRAGMA foreign_key_check;"));
+
+    let done = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(read(checksum).await, before, "every row kept");
+    let backup = done.quarantine.clone().unwrap();
+    let backup = backup.trim_start_matches("file ");
+    let mut b = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{backup}"))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM batcave")
+        .fetch_one(&mut b)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        e.registry.backups(Some("wayne")).await.unwrap()[0].location,
+        format!("file {backup}")
+    );
+
+    // NULLs where the template wants a value: refused with the count,
+    // nothing changed.
+    sql("CREATE TABLE t2 AS SELECT * FROM projects; DROP TABLE projects;
+         CREATE TABLE projects (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts (id), name TEXT, archived_at TEXT, UNIQUE (account_id, name));
+         CREATE INDEX idx_projects_live ON projects (account_id) WHERE archived_at IS NULL; DROP TABLE t2;
+         INSERT INTO projects (account_id, name) VALUES (1, NULL), (2, 'ok');")
+        .await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "wayne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let blockers = plan.blockers();
+    assert!(
+        blockers
+            .iter()
+            .any(|b| b.contains("1 rows where name is NULL")),
+        "{blockers:#?}"
+    );
+    let err = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "sync_refused");
+    assert_eq!(read("SELECT count(*) || '' FROM projects").await, "2");
+
+    // A value the template's CHECK refuses makes the copy fail mid-sync:
+    // rolled back, the file as it was, no stray backup.
+    sql("UPDATE projects SET name = 'named' WHERE name IS NULL;
+         PRAGMA foreign_keys = OFF;
+         CREATE TABLE a2 AS SELECT * FROM accounts; DROP TABLE accounts;
+         CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, plan TEXT NOT NULL DEFAULT 'free', created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+         INSERT INTO accounts SELECT * FROM a2; DROP TABLE a2;
+         UPDATE accounts SET plan = 'gold' WHERE id = 2;")
+        .await;
+    let before = read(checksum).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "wayne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let hash_before = plan.drift_hash.clone();
+    let baks = || {
+        std::fs::read_dir(&e.dir)
+            .unwrap()
+            .filter(|f| {
+                f.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".bak")
+            })
+            .count()
+    };
+    let baks_before = baks();
+    let err = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "sync_step_failed", "{err}");
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    assert_eq!(read(checksum).await, before);
+    let again = plan_sync(
+        &e.registry,
+        &e.vault,
+        "wayne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.drift_hash, hash_before);
+    assert_eq!(baks(), baks_before);
+}

@@ -118,7 +118,7 @@ function show(...nodes: Node[]): void {
             "div",
             { class: "demo-banner", role: "note" },
             el("strong", {}, "Demo fleet. "),
-            "Seven sample SQLite tenants in a registry of their own: explore, scan, diff and reset freely; nothing here touches your registry. ",
+            "Seven sample SQLite tenants in a registry of their own: explore, scan, diff, sync and reset freely; nothing here touches your registry. ",
             el("a", { href: "#/" }, "Go to your fleet"),
           ),
         ]
@@ -647,7 +647,7 @@ async function tenantScreen(slug: string): Promise<void> {
   const newer = newerVersions(templates, t);
   const top: HTMLElement[] = [healthBtn];
   if (t.status !== "failed" && t.template) top.push(el("a", { class: "button", href: link("drift", slug) }, "Drift"));
-  if (drifted && t.engine === "postgres") top.push(el("a", { class: "button", href: link("sync", slug), id: "sync-link" }, "Sync, keeping data…"));
+  if (drifted && t.engine !== "mysql") top.push(el("a", { class: "button", href: link("sync", slug), id: "sync-link" }, "Sync, keeping data…"));
   if (canReset) top.push(el("a", { class: "button danger", href: link("reset", slug) }, "Reset…"));
   const sections: Node[] = [];
   if (drifted) {
@@ -950,6 +950,7 @@ async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise
       el("strong", {}, "Afterwards "),
       `${slug} matches the template and keeps the rows of every table the template has. `,
       moved > 0 ? `${moved.toLocaleString()} rows or values in custom tables and columns move to a quarantine schema first (listed under Backups, purge it when no longer needed). ` : "",
+      plan.engine === "sqlite" ? "The whole file is backed up first (listed under Backups). " : "",
       "It runs as one transaction: if any step fails, nothing changes.",
     ),
     blockers.length

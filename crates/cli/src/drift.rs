@@ -774,7 +774,7 @@ pub async fn sync_plan_fleet(
     let tenants: usize = plan.groups.iter().map(|g| g.tenants.len()).sum();
     writeln!(
         out,
-        "{tenants} {status} PostgreSQL tenants in {} groups with identical plans{}",
+        "{tenants} {status} PostgreSQL and SQLite tenants in {} groups with identical plans{}",
         plan.groups.len(),
         if plan.unplanned.is_empty() {
             String::new()
@@ -848,7 +848,7 @@ pub async fn sync_group(
         if members.is_empty() {
             writeln!(
                 out,
-                "no PostgreSQL tenant has the recorded hash {group}; scan first"
+                "no PostgreSQL or SQLite tenant has the recorded hash {group}; scan first"
             )
             .map_err(CliError::output)?;
         }

@@ -153,7 +153,7 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
-    /// Sync a customized PostgreSQL tenant back to its template version
+    /// Sync a customized PostgreSQL or SQLite tenant back to its template version
     /// without emptying it: plan (ordered steps classified safe, checked
     /// with the rows that would fail, destructive with the rows set aside,
     /// manual), typed confirmation, one transaction, verification.
@@ -164,7 +164,7 @@ enum Command {
     Sync {
         #[arg(required_unless_present_any = ["status", "group"], conflicts_with_all = ["status", "group"])]
         slug: Option<String>,
-        /// Plan every PostgreSQL tenant with this recorded status, grouped.
+        /// Plan every PostgreSQL and SQLite tenant with this recorded status, grouped.
         #[arg(long, value_enum, requires = "plan", conflicts_with = "group")]
         status: Option<drift::SyncStatus>,
         /// Apply to every tenant whose recorded hash is this one.

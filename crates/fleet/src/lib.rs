@@ -18,6 +18,7 @@ pub mod scan;
 mod sqlite_apply;
 mod sqlite_backup;
 pub mod sync;
+mod sync_sqlite;
 pub mod template;
 pub mod upgrade;
 

@@ -123,7 +123,7 @@ pub(crate) struct Context {
     pub(crate) record: TenantRecord,
     pub(crate) url: ConnectionUrl,
     pub(crate) schema: String,
-    template: Template,
+    pub(crate) template: Template,
     pub(crate) version: String,
     pub(crate) template_snapshot: SchemaSnapshot,
 }

@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 use sqlx::{Connection, Executor, PgConnection};
-use tenantry_introspect::{postgres, Timeouts};
+use tenantry_introspect::{postgres, sqlite, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::postgres as quote_pg;
 use tenantry_model::sync::{plan_postgres, target_keeping, StepClass, SyncStep};
@@ -29,7 +29,9 @@ use ts_rs::TS;
 
 use crate::backup::SYNC_QUARANTINE;
 use crate::provision::pg_lock_key;
-use crate::reset::{check_confirmation, context, quarantine_name, quarantine_stem, stale, Context};
+use crate::reset::{
+    check_confirmation, context, quarantine_name, quarantine_stem, stale, unix_secs, Context,
+};
 use crate::{catalog, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -73,7 +75,7 @@ impl SyncPlan {
     }
 
     pub fn script(&self) -> String {
-        tenantry_model::sync::script(&self.steps, &self.schema)
+        tenantry_model::sync::script(self.engine, &self.steps, &self.schema)
     }
 }
 
@@ -108,20 +110,33 @@ pub struct SyncOutcome {
     pub applied: Vec<String>,
 }
 
+/// `<file>.<seconds>.bak`, or `<file>.<seconds>-<n>.bak` when a backup of
+/// that second is already there (the backup itself never overwrites).
+fn free_backup_path(file: &std::path::Path) -> std::path::PathBuf {
+    let stamp = unix_secs();
+    (1..)
+        .map(|n| match n {
+            1 => file.with_extension(format!("{stamp}.bak")),
+            n => file.with_extension(format!("{stamp}-{n}.bak")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| file.with_extension(format!("{stamp}.bak")))
+}
+
 /// Whether `name` is `tenantry_q_<stem of schema>_<seconds>`.
 fn is_quarantine_of(schema: &str, name: &str) -> bool {
     name.strip_prefix(&format!("tenantry_q_{}_", quarantine_stem(schema)))
         .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn postgres_only(ctx: &Context) -> Result<(), FleetError> {
-    if ctx.record.engine == Engine::Postgres {
+fn sync_supported(ctx: &Context) -> Result<(), FleetError> {
+    if ctx.record.engine != Engine::Mysql {
         return Ok(());
     }
     Err(FleetError::SyncRefused {
         slug: ctx.record.slug.clone(),
         reason: format!(
-            "a data-preserving sync is available for PostgreSQL tenants so far, and {} is {}; `tenantry repair` creates what is missing without touching the rest, `tenantry reset` rebuilds from the template with a backup",
+            "a data-preserving sync is available for PostgreSQL and SQLite tenants so far, and {} is {}; `tenantry repair` creates what is missing without touching the rest, `tenantry reset` rebuilds from the template with a backup",
             ctx.record.slug, ctx.record.engine
         ),
     })
@@ -194,7 +209,7 @@ pub async fn plan_sync(
     timeouts: Timeouts,
 ) -> Result<SyncPlan, FleetError> {
     let ctx = context(registry, vault, slug).await?;
-    postgres_only(&ctx)?;
+    sync_supported(&ctx)?;
     if !keep.objects.is_empty() && keep.note.trim().is_empty() {
         return Err(FleetError::SyncRefused {
             slug: slug.to_owned(),
@@ -202,20 +217,29 @@ pub async fn plan_sync(
                 .into(),
         });
     }
-    let quarantine = quarantine_name(&ctx.schema);
-    let mut conn = postgres::connect(&ctx.url, timeouts).await?;
-    let planned = async {
-        let mut tx = conn.begin().await.map_err(|e| catalog(&ctx.url, &e))?;
-        tx.execute("SET TRANSACTION READ ONLY")
-            .await
-            .map_err(|e| catalog(&ctx.url, &e))?;
-        let planned = plan_in(&mut tx, &ctx, &keep.objects, &quarantine).await;
-        let _ = tx.rollback().await;
-        planned
-    }
-    .await;
-    postgres::close(conn).await;
-    let Planned { now, steps, target } = planned?;
+    let (quarantine, Planned { now, steps, target }) = if ctx.record.engine == Engine::Sqlite {
+        let sql = crate::sync_sqlite::TemplateSql::read(&ctx, timeouts).await?;
+        let mut conn = sqlite::open_read_only(&ctx.url.sqlite_path()).await?;
+        let planned = crate::sync_sqlite::plan_on(&mut conn, &ctx, &sql, &keep.objects).await;
+        let _ = conn.close().await;
+        let (now, steps, target) = planned?;
+        (String::new(), Planned { now, steps, target })
+    } else {
+        let quarantine = quarantine_name(&ctx.schema);
+        let mut conn = postgres::connect(&ctx.url, timeouts).await?;
+        let planned = async {
+            let mut tx = conn.begin().await.map_err(|e| catalog(&ctx.url, &e))?;
+            tx.execute("SET TRANSACTION READ ONLY")
+                .await
+                .map_err(|e| catalog(&ctx.url, &e))?;
+            let planned = plan_in(&mut tx, &ctx, &keep.objects, &quarantine).await;
+            let _ = tx.rollback().await;
+            planned
+        }
+        .await;
+        postgres::close(conn).await;
+        (quarantine, planned?)
+    };
     Ok(SyncPlan {
         slug: slug.to_owned(),
         engine: ctx.record.engine,
@@ -245,7 +269,7 @@ pub async fn execute_sync(
     let result = async {
         check_confirmation(&plan.slug, typed_confirmation)?;
         let ctx = context(registry, vault, &plan.slug).await?;
-        postgres_only(&ctx)?;
+        sync_supported(&ctx)?;
         let refuse = |reason: String| FleetError::SyncRefused { slug: plan.slug.clone(), reason };
         let blocking = plan.blockers();
         if !blocking.is_empty() {
@@ -258,6 +282,21 @@ pub async fn execute_sync(
             slug: plan.slug.clone(),
             reason: "the plan's hash is not a schema hash".into(),
         })?;
+        if ctx.record.engine == Engine::Sqlite {
+            // The whole file is the backup: decided and journaled first.
+            let backup = free_backup_path(&ctx.url.sqlite_path());
+            let location = format!("file {}", backup.display());
+            let op = registry.begin_operation(&plan.slug, "sync", Some(&location)).await?;
+            let (applied, after) = match crate::sync_sqlite::apply(&ctx, expected, &plan.kept, &backup, timeouts).await {
+                Ok(done) => done,
+                Err(e) => {
+                    crate::end_operation_with(registry, op, &e).await;
+                    return Err(e);
+                }
+            };
+            registry.record_backup(&plan.slug, Engine::Sqlite, &location, Some(&plan.drift_hash)).await?;
+            return finish(registry, plan, op, applied, Some(location), after).await;
+        }
         // The quarantine is named and journaled before anything is touched:
         // the plan's name, so the user finds what they reviewed, when it is
         // one of this tenant's quarantine names (a schema of that name
@@ -287,50 +326,7 @@ pub async fn execute_sync(
                 .record_backup(&plan.slug, Engine::Postgres, &location, Some(&plan.drift_hash))
                 .await?;
         }
-        // Kept differences become the accepted customisation: the tenant
-        // is then customized, accepted, never silently so.
-        let status = match &plan.keep_note {
-            Some(note) if !plan.kept.is_empty() => {
-                registry.accept_baseline(&plan.slug, &after.to_string(), note).await?;
-                SchemaStatus::Customized
-            }
-            _ => SchemaStatus::Synced,
-        };
-        registry
-            .record_check(&TenantCheck {
-                slug: plan.slug.clone(),
-                status,
-                reason: (status == SchemaStatus::Customized).then(|| {
-                    format!(
-                        "accepted customisation: {} (kept by the sync: {})",
-                        plan.keep_note.as_deref().unwrap_or(""),
-                        plan.kept.join(", ")
-                    )
-                }),
-                hash: Some(after),
-                provisioned: false,
-                fingerprint: None,
-            })
-            .await?;
-        let quarantine = moved.then_some(place);
-        registry
-            .finish_operation(
-                op,
-                OperationEnd::Ok,
-                &format!(
-                    "synced in {} steps; removed data: {}",
-                    applied.len(),
-                    quarantine.as_deref().unwrap_or("none")
-                ),
-            )
-            .await?;
-        Ok(SyncOutcome {
-            slug: plan.slug.clone(),
-            quarantine,
-            hash_after: after.to_string(),
-            status,
-            applied,
-        })
+        finish(registry, plan, op, applied, moved.then_some(place), after).await
     }
     .await;
     crate::audit_outcome(
@@ -359,6 +355,63 @@ pub async fn execute_sync(
     )
     .await?;
     result
+}
+
+/// After a committed sync: the accepted customisation for kept
+/// differences, the tenant's new status, the journal's end.
+async fn finish(
+    registry: &Registry,
+    plan: &SyncPlan,
+    op: i64,
+    applied: Vec<String>,
+    quarantine: Option<String>,
+    after: DriftHash,
+) -> Result<SyncOutcome, FleetError> {
+    // Kept differences become the accepted customisation: the tenant
+    // is then customized, accepted, never silently so.
+    let status = match &plan.keep_note {
+        Some(note) if !plan.kept.is_empty() => {
+            registry
+                .accept_baseline(&plan.slug, &after.to_string(), note)
+                .await?;
+            SchemaStatus::Customized
+        }
+        _ => SchemaStatus::Synced,
+    };
+    registry
+        .record_check(&TenantCheck {
+            slug: plan.slug.clone(),
+            status,
+            reason: (status == SchemaStatus::Customized).then(|| {
+                format!(
+                    "accepted customisation: {} (kept by the sync: {})",
+                    plan.keep_note.as_deref().unwrap_or(""),
+                    plan.kept.join(", ")
+                )
+            }),
+            hash: Some(after),
+            provisioned: false,
+            fingerprint: None,
+        })
+        .await?;
+    registry
+        .finish_operation(
+            op,
+            OperationEnd::Ok,
+            &format!(
+                "synced in {} steps; removed data: {}",
+                applied.len(),
+                quarantine.as_deref().unwrap_or("none")
+            ),
+        )
+        .await?;
+    Ok(SyncOutcome {
+        slug: plan.slug.clone(),
+        quarantine,
+        hash_after: after.to_string(),
+        status,
+        applied,
+    })
 }
 
 /// The sync transaction. Returns what ran and whether a quarantine was
@@ -494,7 +547,7 @@ pub struct FleetSyncPlan {
     pub unplanned: Vec<UnplannedTenant>,
 }
 
-/// Plans a sync for every PostgreSQL tenant whose recorded status is
+/// Plans a sync for every PostgreSQL and SQLite tenant whose recorded status is
 /// `status`, grouped by identical plans. Changes nothing.
 pub async fn plan_fleet(
     registry: &Registry,
@@ -506,7 +559,7 @@ pub async fn plan_fleet(
     let tenants = registry.list_tenants().await?;
     for t in tenants
         .iter()
-        .filter(|t| t.status == status && t.engine == Engine::Postgres)
+        .filter(|t| t.status == status && t.engine != Engine::Mysql)
     {
         match plan_sync(registry, vault, &t.slug, &KeepChoice::default(), timeouts).await {
             Ok(plan) => {
@@ -559,7 +612,7 @@ pub struct GroupMember {
     pub error: Option<String>,
 }
 
-/// Syncs every PostgreSQL tenant whose recorded hash is `drift_hash`, after
+/// Syncs every PostgreSQL and SQLite tenant whose recorded hash is `drift_hash`, after
 /// the group's hash is typed back exactly: each tenant is planned afresh
 /// and applied only if it still has that hash and nothing blocks (each
 /// attempt journaled and audited on its own, like a single sync).
@@ -578,7 +631,7 @@ pub async fn sync_group(
     }
     let mut out = Vec::new();
     for t in registry.list_tenants().await? {
-        if t.engine != Engine::Postgres || t.current_hash.as_deref() != Some(drift_hash) {
+        if t.engine == Engine::Mysql || t.current_hash.as_deref() != Some(drift_hash) {
             continue;
         }
         let result = async {

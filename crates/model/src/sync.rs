@@ -96,13 +96,20 @@ impl SyncStep {
         }
     }
 
-    fn probe(mut self, sql: String, meaning: String) -> Self {
+    /// A step for a plan whose caller orders the steps itself (SQLite's
+    /// table rebuilds).
+    pub fn ordered(class: StepClass, object: String, action: String, sql: Vec<String>) -> Self {
+        Self::new(0, class, object, action, sql)
+    }
+
+    /// Adds the query that counts what the step risks, and what it counts.
+    pub fn probe(mut self, sql: String, meaning: String) -> Self {
         self.probe = Some(sql);
         self.probe_meaning = Some(meaning);
         self
     }
 
-    fn manual(object: String, action: String) -> Self {
+    pub fn manual(object: String, action: String) -> Self {
         Self::new(0, StepClass::Manual, object, action, Vec::new())
     }
 
@@ -1083,11 +1090,18 @@ pub fn target_keeping(
 }
 
 /// The whole plan as one script, for a DBA who runs it by hand.
-pub fn script(steps: &[SyncStep], schema: &str) -> String {
-    let mut s = format!(
-        "-- tenantry sync plan for schema {schema}\nBEGIN;\nSELECT set_config('search_path', {}, true);\n",
-        postgres_literal(&q(schema))
-    );
+pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String {
+    let sqlite = engine == crate::Engine::Sqlite;
+    let mut s = if sqlite {
+        // SQLite's table-rebuild procedure: foreign keys off outside the
+        // transaction, renames that leave other tables' references alone.
+        "-- tenantry sync plan (SQLite)\nPRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n".to_owned()
+    } else {
+        format!(
+            "-- tenantry sync plan for schema {schema}\nBEGIN;\nSELECT set_config('search_path', {}, true);\n",
+            postgres_literal(&q(schema))
+        )
+    };
     for step in steps {
         s.push_str(&format!(
             "\n-- [{}] {}: {}\n",
@@ -1106,7 +1120,11 @@ pub fn script(steps: &[SyncStep], schema: &str) -> String {
             s.push_str(";\n");
         }
     }
-    s.push_str("\nCOMMIT;\n");
+    if sqlite {
+        s.push_str("\n-- must return no row before the commit\nPRAGMA foreign_key_check;\nCOMMIT;\nPRAGMA foreign_keys = ON;\n");
+    } else {
+        s.push_str("\nCOMMIT;\n");
+    }
     s
 }
 
