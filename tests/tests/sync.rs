@@ -754,3 +754,38 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
     assert_eq!(again.drift_hash, hash_before);
     assert_eq!(baks(), baks_before);
 }
+
+#[tokio::test]
+async fn a_sync_whose_intent_cannot_be_journaled_changes_nothing() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "acme").await;
+    db.apply(
+        "acme",
+        "CREATE TABLE ledger (id int); INSERT INTO ledger VALUES (1);",
+    )
+    .await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "acme",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    std::fs::rename(e.dir.join("registry.db"), e.dir.join("moved.db")).unwrap();
+    let err = execute_sync(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "registry_vanished", "{err}");
+    assert_eq!(count(&db, "SELECT count(*) FROM acme.ledger").await, 1);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry_q_%'"
+        )
+        .await,
+        0
+    );
+}

@@ -151,6 +151,39 @@ export function confirmBySlug(slug: string, label: string, run: () => Promise<st
   return el("span", { class: "confirm" }, input, button, out);
 }
 
+/**
+ * A wizard's last step: the slug typed exactly enables the button; the
+ * outcome (or the error, with the input open again) lands in a result box
+ * that is scrolled into view and focused.
+ */
+function wizardConfirmation(
+  slug: string,
+  o: { id: string; label: string; kind: "primary" | "danger"; blocked: boolean; busy: string; run: (typed: string) => Promise<Node> },
+): { typed: HTMLInputElement; go: HTMLButtonElement; result: HTMLElement } {
+  const typed = el("input", { type: "text", id: "confirm-slug", autocomplete: "off", spellcheck: "false", "aria-label": "Type the tenant slug to confirm" });
+  const go = el("button", { type: "button", class: o.kind, id: `do-${o.id}`, disabled: "" }, o.label);
+  typed.addEventListener("input", () => go.toggleAttribute("disabled", typed.value !== slug || o.blocked));
+  const result = el("div", { id: `${o.id}-result`, "aria-live": "polite", tabindex: "-1" });
+  const keepInView = (): void => {
+    result.scrollIntoView?.({ block: "nearest" });
+    result.focus({ preventScroll: true });
+  };
+  go.addEventListener("click", async () => {
+    go.setAttribute("disabled", "");
+    typed.setAttribute("disabled", "");
+    result.replaceChildren(el("p", {}, o.busy));
+    keepInView();
+    try {
+      result.replaceChildren(await o.run(typed.value), el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")));
+    } catch (e) {
+      result.replaceChildren(banner("error", errorText(e)));
+      typed.removeAttribute("disabled");
+    }
+    keepInView();
+  });
+  return { typed, go, result };
+}
+
 // ------------------------------------------------------------------ fleet
 
 interface FleetState {
@@ -818,27 +851,16 @@ async function resetScreen(slug: string): Promise<void> {
   table.append(el("tr", {}, ...["Object", "What happens", "Rows moving to the backup"].map((h) => el("th", {}, h))));
   const what: Record<string, string> = { added: "not in the template: moved to the backup, not recreated", changed: "differs: moved to the backup, recreated from the template", missing: "recreated from the template" };
   for (const o of moving) table.append(el("tr", {}, el("td", {}, `${o.kind} ${o.name}`), el("td", {}, what[o.presence] ?? o.presence), el("td", { class: "num" }, o.rows === null ? "" : o.rows.toLocaleString())));
-  const typed = el("input", { type: "text", id: "confirm-slug", autocomplete: "off", spellcheck: "false", "aria-label": "Type the tenant slug to confirm" });
-  const go = el("button", { type: "button", class: "danger", id: "do-reset", disabled: "" }, "Reset");
-  typed.addEventListener("input", () => go.toggleAttribute("disabled", typed.value !== slug));
-  const result = el("div", { id: "reset-result", "aria-live": "polite", tabindex: "-1" });
-  const keepInView = (): void => {
-    result.scrollIntoView?.({ block: "nearest" });
-    result.focus({ preventScroll: true });
-  };
-  go.addEventListener("click", async () => {
-    go.setAttribute("disabled", "");
-    typed.setAttribute("disabled", "");
-    result.replaceChildren(el("p", {}, "Backing up and rebuilding…"));
-    keepInView();
-    try {
-      const o = await call<ResetOutcome>("reset_tenant", { slug, plannedHash: plan.drift_hash, confirmation: typed.value });
-      result.replaceChildren(banner(o.status === "synced" ? "info" : "error", `Reset finished: ${o.status}. Backup: ${o.backup}.`), el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")));
-    } catch (e) {
-      result.replaceChildren(banner("error", errorText(e)));
-      typed.removeAttribute("disabled");
-    }
-    keepInView();
+  const { typed, go, result } = wizardConfirmation(slug, {
+    id: "reset",
+    label: "Reset",
+    kind: "danger",
+    blocked: false,
+    busy: "Backing up and rebuilding…",
+    run: async (confirmation) => {
+      const o = await call<ResetOutcome>("reset_tenant", { slug, plannedHash: plan.drift_hash, confirmation });
+      return banner(o.status === "synced" ? "info" : "error", `Reset finished: ${o.status}. Backup: ${o.backup}.`);
+    },
   });
   show(
     back,
@@ -916,30 +938,16 @@ async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise
   const count = (c: string): number => plan.steps.filter((s) => s.class === c).length;
   const moved = plan.steps.filter((s) => s.class === "destructive").reduce((n, s) => n + (s.count ?? 0), 0);
   const script = el("pre", { class: "cmd", id: "sync-sql" }, plan.steps.flatMap((s) => s.sql.map((q) => `${q};`)).join("\n"));
-  const typed = el("input", { type: "text", id: "confirm-slug", autocomplete: "off", spellcheck: "false", "aria-label": "Type the tenant slug to confirm" });
-  const go = el("button", { type: "button", class: "primary", id: "do-sync", disabled: "" }, "Sync");
-  typed.addEventListener("input", () => go.toggleAttribute("disabled", typed.value !== slug || blockers.length > 0));
-  const result = el("div", { id: "sync-result", "aria-live": "polite", tabindex: "-1" });
-  const keepInView = (): void => {
-    result.scrollIntoView?.({ block: "nearest" });
-    result.focus({ preventScroll: true });
-  };
-  go.addEventListener("click", async () => {
-    go.setAttribute("disabled", "");
-    typed.setAttribute("disabled", "");
-    result.replaceChildren(el("p", {}, "Syncing in one transaction…"));
-    keepInView();
-    try {
-      const o = await call<SyncOutcome>("sync_tenant", { request: { slug, planned_hash: plan.drift_hash, planned_quarantine: plan.quarantine, keep: plan.kept, note: plan.keep_note ?? "", confirmation: typed.value } });
-      result.replaceChildren(
-        banner("info", `${slug} is ${o.status}: it now matches ${plan.template} ${plan.template_version}${plan.kept.length ? ` with ${plan.kept.join(", ")} kept and accepted` : ""}, after ${o.applied.length} steps. ${o.quarantine ? `What was removed is kept in ${o.quarantine} (listed under Backups).` : "Nothing was removed."}`),
-        el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")),
-      );
-    } catch (e) {
-      result.replaceChildren(banner("error", errorText(e)));
-      typed.removeAttribute("disabled");
-    }
-    keepInView();
+  const { typed, go, result } = wizardConfirmation(slug, {
+    id: "sync",
+    label: "Sync",
+    kind: "primary",
+    blocked: blockers.length > 0,
+    busy: "Syncing in one transaction…",
+    run: async (confirmation) => {
+      const o = await call<SyncOutcome>("sync_tenant", { request: { slug, planned_hash: plan.drift_hash, planned_quarantine: plan.quarantine, keep: plan.kept, note: plan.keep_note ?? "", confirmation } });
+      return banner("info", `${slug} is ${o.status}: it now matches ${plan.template} ${plan.template_version}${plan.kept.length ? ` with ${plan.kept.join(", ")} kept and accepted` : ""}, after ${o.applied.length} steps. ${o.quarantine ? `What was removed is kept in ${o.quarantine} (listed under Backups).` : "Nothing was removed."}`);
+    },
   });
   show(
     back,

@@ -79,6 +79,52 @@ impl SyncPlan {
     }
 }
 
+/// Refuses, inside the sync's transaction, a plan whose counts now block.
+pub(crate) fn refuse_if_blocked(slug: &str, steps: &[SyncStep]) -> Result<(), FleetError> {
+    let blocking = blockers(steps);
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    Err(FleetError::SyncRefused {
+        slug: slug.to_owned(),
+        reason: format!("the data changed since the plan: {}", blocking.join("; ")),
+    })
+}
+
+/// Runs every step's statements on `conn`, in order; a failure names the
+/// step. Returns one line per step.
+pub(crate) async fn run_steps<C>(
+    conn: &mut C,
+    slug: &str,
+    url: &tenantry_introspect::ConnectionUrl,
+    steps: &[SyncStep],
+) -> Result<Vec<String>, FleetError>
+where
+    C: Connection,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+{
+    let mut applied = Vec::new();
+    for step in steps {
+        for statement in &step.sql {
+            (&mut *conn)
+                .execute(statement.as_str())
+                .await
+                .map_err(|e| FleetError::SyncStepFailed {
+                    slug: slug.to_owned(),
+                    step: format!("`{}` on {}", step.action, step.object),
+                    reason: url.scrub(&e.to_string()),
+                })?;
+        }
+        applied.push(format!(
+            "[{}] {}: {}",
+            step.class.as_str(),
+            step.object,
+            step.action
+        ));
+    }
+    Ok(applied)
+}
+
 fn blockers(steps: &[SyncStep]) -> Vec<String> {
     steps
         .iter()
@@ -444,31 +490,8 @@ async fn apply_postgres(
         if now != expected {
             return Err(stale(slug, now));
         }
-        let blocking = blockers(&steps);
-        if !blocking.is_empty() {
-            return Err(FleetError::SyncRefused {
-                slug: slug.clone(),
-                reason: format!("the data changed since the plan: {}", blocking.join("; ")),
-            });
-        }
-        let mut applied = Vec::new();
-        for step in &steps {
-            for statement in &step.sql {
-                tx.execute(statement.as_str())
-                    .await
-                    .map_err(|e| FleetError::SyncStepFailed {
-                        slug: slug.clone(),
-                        step: format!("`{}` on {}", step.action, step.object),
-                        reason: url.scrub(&e.to_string()),
-                    })?;
-            }
-            applied.push(format!(
-                "[{}] {}: {}",
-                step.class.as_str(),
-                step.object,
-                step.action
-            ));
-        }
+        refuse_if_blocked(slug, &steps)?;
+        let applied = run_steps(&mut *tx, slug, url, &steps).await?;
         // Measured as a scan measures it: with the session's search path.
         tx.execute("SET LOCAL search_path TO DEFAULT")
             .await

@@ -357,46 +357,11 @@ pub(crate) async fn apply(
         if now != expected {
             return Err(stale(slug, now));
         }
-        let blocking: Vec<String> = steps
-            .iter()
-            .filter(|s| s.blocks())
-            .map(|s| {
-                format!(
-                    "{}: {}: {} {}",
-                    s.object,
-                    s.action,
-                    s.count.unwrap_or(0),
-                    s.probe_meaning.as_deref().unwrap_or("")
-                )
-            })
-            .collect();
-        if !blocking.is_empty() {
-            return Err(FleetError::SyncRefused {
-                slug: slug.clone(),
-                reason: format!("the data changed since the plan: {}", blocking.join("; ")),
-            });
-        }
+        crate::sync::refuse_if_blocked(slug, &steps)?;
         // Under the write lock: every committed row, the -wal's too.
         crate::sqlite_backup::back_up(&url.sqlite_path(), backup).await?;
         made_backup = true;
-        let mut applied = Vec::new();
-        for step in &steps {
-            for statement in &step.sql {
-                conn.execute(statement.as_str())
-                    .await
-                    .map_err(|e| FleetError::SyncStepFailed {
-                        slug: slug.clone(),
-                        step: format!("`{}` on {}", step.action, step.object),
-                        reason: url.scrub(&e.to_string()),
-                    })?;
-            }
-            applied.push(format!(
-                "[{}] {}: {}",
-                step.class.as_str(),
-                step.object,
-                step.action
-            ));
-        }
+        let applied = crate::sync::run_steps(&mut conn, slug, url, &steps).await?;
         let broken: Vec<(String,)> =
             sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
                 .fetch_all(&mut conn)
