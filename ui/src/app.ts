@@ -871,7 +871,7 @@ async function resetScreen(slug: string): Promise<void> {
       el("strong", {}, "Afterwards "),
       `${slug} contains exactly the template's objects, and they are empty. `,
       rows > 0 ? `Every row now in its tables (${rows.toLocaleString()} in all) stays in the backup, not in the rebuilt tables. ` : "",
-      "Only missing objects? Repair, on the tenant's screen, creates them and leaves every row where it is.",
+      "Only missing objects? Repair, on the tenant's screen, creates them and leaves every row where it is. Rows to keep? Sync, there too, brings the schema back and keeps them (PostgreSQL and SQLite).",
     ),
     el("ol", { class: "steps" },
       el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, schema ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}.`),

@@ -79,6 +79,33 @@ impl SyncPlan {
     }
 }
 
+/// The hash of `after` if it is the target's; otherwise the refusal that
+/// rolls the sync back, naming what still differs.
+pub(crate) fn verify_target(
+    slug: &str,
+    target: &tenantry_model::SchemaSnapshot,
+    after: &tenantry_model::SchemaSnapshot,
+) -> Result<DriftHash, FleetError> {
+    let found = hash_schema(after).root;
+    let want = hash_schema(target).root;
+    if found == want {
+        return Ok(found);
+    }
+    let remaining = diff_schemas(target, after)
+        .objects
+        .iter()
+        .filter(|o| o.presence != Presence::Identical)
+        .map(|o| format!("{} {}", o.kind.as_str(), o.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(FleetError::SyncVerifyFailed {
+        slug: slug.to_owned(),
+        found: found.to_string(),
+        expected: want.to_string(),
+        remaining,
+    })
+}
+
 /// Refuses, inside the sync's transaction, a plan whose counts now block.
 pub(crate) fn refuse_if_blocked(slug: &str, steps: &[SyncStep]) -> Result<(), FleetError> {
     let blocking = blockers(steps);
@@ -486,7 +513,6 @@ async fn apply_postgres(
         // Planned again on what is there now, with this run's quarantine:
         // the same schema gives the same steps.
         let Planned { now, steps, target } = plan_in(&mut tx, ctx, kept, quarantine).await?;
-        let target_hash = hash_schema(&target).root;
         if now != expected {
             return Err(stale(slug, now));
         }
@@ -504,22 +530,7 @@ async fn apply_postgres(
             .get(&ctx.schema)
             .cloned()
             .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
-        let found = hash_schema(&after).root;
-        if found != target_hash {
-            let remaining = diff_schemas(&target, &after)
-                .objects
-                .iter()
-                .filter(|o| o.presence != Presence::Identical)
-                .map(|o| format!("{} {}", o.kind.as_str(), o.name))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(FleetError::SyncVerifyFailed {
-                slug: slug.clone(),
-                found: found.to_string(),
-                expected: target_hash.to_string(),
-                remaining,
-            });
-        }
+        let found = verify_target(slug, &target, &after)?;
         tx.commit().await.map_err(|e| catalog(url, &e))?;
         let moved = steps.iter().any(|s| s.class == StepClass::Destructive);
         Ok((applied, moved, found))

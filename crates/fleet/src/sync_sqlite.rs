@@ -381,23 +381,7 @@ pub(crate) async fn apply(
         let after = sqlite::introspect(&mut conn)
             .await
             .map_err(|e| catalog(url, &e))?;
-        let found = hash_schema(&after).root;
-        let want = hash_schema(&target).root;
-        if found != want {
-            let remaining = diff_schemas(&target, &after)
-                .objects
-                .iter()
-                .filter(|o| o.presence != Presence::Identical)
-                .map(|o| format!("{} {}", o.kind.as_str(), o.name))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(FleetError::SyncVerifyFailed {
-                slug: slug.clone(),
-                found: found.to_string(),
-                expected: want.to_string(),
-                remaining,
-            });
-        }
+        let found = crate::sync::verify_target(slug, &target, &after)?;
         conn.execute("COMMIT").await.map_err(|e| catalog(url, &e))?;
         Ok((applied, found))
     }
