@@ -232,31 +232,14 @@ async fn plan_in(
         .get(&ctx.schema)
         .cloned()
         .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
-    let target = target_keeping(&ctx.template_snapshot, &tenant, kept).map_err(|reason| {
-        FleetError::SyncRefused {
-            slug: ctx.record.slug.clone(),
-            reason,
-        }
-    })?;
+    let target = target_for(ctx, &tenant, kept)?;
     let mut steps = plan_postgres(&target, &tenant, quarantine);
     sqlx::query("SELECT set_config('search_path', $1, true)")
         .bind(quote_pg(&ctx.schema))
         .execute(&mut *conn)
         .await
         .map_err(|e| catalog(url, &e))?;
-    for step in &mut steps {
-        if let Some(probe) = &step.probe {
-            let n: i64 = sqlx::query_scalar(probe.as_str())
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| FleetError::SyncStepFailed {
-                    slug: ctx.record.slug.clone(),
-                    step: format!("`{}` (its check)", step.action),
-                    reason: url.scrub(&e.to_string()),
-                })?;
-            step.count = Some(n);
-        }
-    }
+    count_probes(conn, ctx, &mut steps).await?;
     Ok(Planned {
         now: hash_schema(&tenant).root,
         steps,
@@ -265,12 +248,56 @@ async fn plan_in(
 }
 
 /// A plan made inside a transaction.
-struct Planned {
+pub(crate) struct Planned {
     /// The tenant's hash.
-    now: DriftHash,
-    steps: Vec<SyncStep>,
+    pub(crate) now: DriftHash,
+    pub(crate) steps: Vec<SyncStep>,
     /// The schema the steps lead to.
-    target: tenantry_model::SchemaSnapshot,
+    pub(crate) target: tenantry_model::SchemaSnapshot,
+}
+
+/// What the sync of `tenant` aims at: the template, with the `kept`
+/// differences as the tenant has them; refused when one is not a
+/// difference.
+pub(crate) fn target_for(
+    ctx: &Context,
+    tenant: &tenantry_model::SchemaSnapshot,
+    kept: &[String],
+) -> Result<tenantry_model::SchemaSnapshot, FleetError> {
+    target_keeping(&ctx.template_snapshot, tenant, kept).map_err(|reason| FleetError::SyncRefused {
+        slug: ctx.record.slug.clone(),
+        reason,
+    })
+}
+
+/// Runs every step's probe on `conn` and stores its count in the step.
+pub(crate) async fn count_probes<C>(
+    conn: &mut C,
+    ctx: &Context,
+    steps: &mut [SyncStep],
+) -> Result<(), FleetError>
+where
+    C: Connection,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+    i64: for<'r> sqlx::Decode<'r, C::Database> + sqlx::Type<C::Database>,
+    usize: sqlx::ColumnIndex<<C::Database as sqlx::Database>::Row>,
+{
+    use sqlx::Row;
+    for step in steps {
+        if let Some(probe) = &step.probe {
+            let n: i64 = (&mut *conn)
+                .fetch_one(probe.as_str())
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|e| FleetError::SyncStepFailed {
+                    slug: ctx.record.slug.clone(),
+                    step: format!("`{}` (its check)", step.action),
+                    reason: ctx.url.scrub(&e.to_string()),
+                })?;
+            step.count = Some(n);
+        }
+    }
+    Ok(())
 }
 
 /// Plans a sync: changes nothing.
@@ -295,8 +322,7 @@ pub async fn plan_sync(
         let mut conn = sqlite::open_read_only(&ctx.url.sqlite_path()).await?;
         let planned = crate::sync_sqlite::plan_on(&mut conn, &ctx, &sql, &keep.objects).await;
         let _ = conn.close().await;
-        let (now, steps, target) = planned?;
-        (String::new(), Planned { now, steps, target })
+        (String::new(), planned?)
     } else {
         let quarantine = quarantine_name(&ctx.schema);
         let mut conn = postgres::connect(&ctx.url, timeouts).await?;

@@ -18,12 +18,13 @@ use sqlx::{Connection, Executor, SqliteConnection};
 use tenantry_introspect::{sqlite, ConnectionUrl, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::sqlite as q;
-use tenantry_model::sync::{target_keeping, StepClass, SyncStep};
+use tenantry_model::sync::{StepClass, SyncStep};
 use tenantry_model::{hash_schema, DriftHash, ObjectKind, SchemaSnapshot};
 
 use crate::guard::scratch_name;
 use crate::provision::{provision, Place};
 use crate::reset::{stale, Context};
+use crate::sync::{count_probes, target_for, Planned};
 use crate::{catalog, FleetError};
 
 /// The name a rebuilt table has while its rows are copied.
@@ -291,39 +292,24 @@ fn rebuild(
 }
 
 /// Reads the tenant on `conn`, plans towards the template with `kept`
-/// differences, counts the probes. Returns the tenant's hash, the steps
-/// and the target.
+/// differences, counts the probes.
 pub(crate) async fn plan_on(
     conn: &mut SqliteConnection,
     ctx: &Context,
     sql: &TemplateSql,
     kept: &[String],
-) -> Result<(DriftHash, Vec<SyncStep>, SchemaSnapshot), FleetError> {
-    let url = &ctx.url;
+) -> Result<Planned, FleetError> {
     let tenant = sqlite::introspect(&mut *conn)
         .await
-        .map_err(|e| catalog(url, &e))?;
-    let target = target_keeping(&ctx.template_snapshot, &tenant, kept).map_err(|reason| {
-        FleetError::SyncRefused {
-            slug: ctx.record.slug.clone(),
-            reason,
-        }
-    })?;
+        .map_err(|e| catalog(&ctx.url, &e))?;
+    let target = target_for(ctx, &tenant, kept)?;
     let mut steps = plan(&target, &tenant, sql);
-    for step in &mut steps {
-        if let Some(probe) = &step.probe {
-            let n: i64 = sqlx::query_scalar(probe.as_str())
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| FleetError::SyncStepFailed {
-                    slug: ctx.record.slug.clone(),
-                    step: format!("`{}` (its check)", step.action),
-                    reason: url.scrub(&e.to_string()),
-                })?;
-            step.count = Some(n);
-        }
-    }
-    Ok((hash_schema(&tenant).root, steps, target))
+    count_probes(conn, ctx, &mut steps).await?;
+    Ok(Planned {
+        now: hash_schema(&tenant).root,
+        steps,
+        target,
+    })
 }
 
 /// The sync of a SQLite file: backup, steps, foreign-key check and
@@ -353,7 +339,7 @@ pub(crate) async fn apply(
         conn.execute("BEGIN IMMEDIATE")
             .await
             .map_err(|e| catalog(url, &e))?;
-        let (now, steps, target) = plan_on(&mut conn, ctx, &sql, kept).await?;
+        let Planned { now, steps, target } = plan_on(&mut conn, ctx, &sql, kept).await?;
         if now != expected {
             return Err(stale(slug, now));
         }
