@@ -129,13 +129,8 @@ pub async fn sync_plan(
     state: State<'_, AppState>,
     workspace: Workspace,
     slug: String,
-    keep: Vec<String>,
-    note: String,
+    keep: KeepChoice,
 ) -> Result<SyncPlan, IpcError> {
-    let keep = KeepChoice {
-        objects: keep,
-        note,
-    };
     Ok(state.fleet.sync_plan(workspace, &slug, &keep).await?)
 }
 

@@ -896,7 +896,7 @@ const stepMeaning: Record<string, string> = {
 };
 
 async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise<void> {
-  const plan = await call<SyncPlan>("sync_plan", { slug, keep, note });
+  const plan = await call<SyncPlan>("sync_plan", { slug, keep: { objects: keep, note } });
   const back = el("p", {}, el("a", { href: link("tenant", slug), class: "back" }, `← ${slug}`));
   const title = el("h2", {}, `Sync ${slug} to ${plan.template} ${plan.template_version}, keeping its data`);
   if (plan.steps.length === 0 && keep.length === 0) {

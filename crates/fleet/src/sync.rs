@@ -61,7 +61,8 @@ pub struct SyncPlan {
 }
 
 /// Differences to keep, and why.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize, TS)]
+#[ts(export)]
 pub struct KeepChoice {
     pub objects: Vec<String>,
     pub note: String,
