@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use tauri::{Manager, Runtime};
 use tenantry_fleet::Fleet;
-use tenantry_vault::{KeyStore, OsKeyring, DEFAULT_SERVICE};
+use tenantry_vault::{KeyStore, KeyStoreKind, OsKeyring, DEFAULT_SERVICE};
 
 /// State shared by the commands.
 pub struct AppState {
@@ -57,12 +57,31 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 /// Opens the fleet (the user's registry, and the demo fleet in its own)
 /// and puts the state the commands need under management. Tauri runs it as
 /// the setup hook (when the event loop starts); the mock-runtime tests call
-/// it directly. The data key lives in the OS keyring, under
-/// `TENANTRY_KEYRING_SERVICE` when set (tests) or Tenantry's own service.
+/// it directly. The data key lives in the OS key store the registry records
+/// (the platform's default for a new one), under `TENANTRY_KEYRING_SERVICE`
+/// when set (tests) or Tenantry's own service.
 pub fn open_fleet<R: Runtime>(app: &tauri::App<R>) -> Result<(), Box<dyn std::error::Error>> {
     let service =
         std::env::var("TENANTRY_KEYRING_SERVICE").unwrap_or_else(|_| DEFAULT_SERVICE.to_owned());
-    open_fleet_with(app, Box::new(OsKeyring::new(service)))
+    let dir = data_dir(app)?;
+    let fleet = tauri::async_runtime::block_on(Fleet::open_with(&dir, |recorded| {
+        os_keys(service, recorded)
+    }))?;
+    manage(app, &dir, fleet);
+    Ok(())
+}
+
+/// The OS store the registry records; one this system lacks is reported
+/// when the vault opens (the default store is asked, and refuses the key).
+fn os_keys(service: String, recorded: Option<KeyStoreKind>) -> Box<dyn KeyStore> {
+    let kind = recorded.unwrap_or_else(KeyStoreKind::platform_default);
+    match OsKeyring::with_kind(service.clone(), kind) {
+        Ok(k) => Box::new(k),
+        Err(e) => {
+            tracing::warn!(code = e.code(), "{e}");
+            Box::new(OsKeyring::new(service))
+        }
+    }
 }
 
 /// [`open_fleet`] with a given key store (the tests pass an in-memory one).
@@ -72,9 +91,13 @@ pub fn open_fleet_with<R: Runtime>(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dir = data_dir(app)?;
     let fleet = tauri::async_runtime::block_on(Fleet::open(&dir, keys))?;
+    manage(app, &dir, fleet);
+    Ok(())
+}
+
+fn manage<R: Runtime>(app: &tauri::App<R>, dir: &std::path::Path, fleet: Fleet) {
     tracing::info!(dir = %dir.display(), "fleet ready");
     app.manage(AppState { fleet });
-    Ok(())
 }
 
 pub fn run() {

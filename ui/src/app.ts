@@ -1008,6 +1008,7 @@ async function settingsScreen(): Promise<void> {
       el("dt", {}, "Keyring entry"), el("dd", { class: "mono" }, k.entry ?? "not available"),
       el("dt", {}, "Registry"), el("dd", { class: "mono" }, k.registry),
     ),
+    k.retention ? banner("info", `Key store: ${k.retention}.`) : el("span"),
     k.error_message ? banner("error", k.error_message) : el("p", {}, "Rotating re-encrypts every connection string under a new key. Type ", el("code", {}, "rotate"), " to confirm: ", confirmBySlug("rotate", "Rotate key", async () => `New data key ${await call<string>("rotate_key")}.`)),
   );
 }

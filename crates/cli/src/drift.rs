@@ -14,7 +14,7 @@ use tenantry_fleet::template::{lint, Template};
 use tenantry_introspect::{ConnectionUrl, Timeouts};
 use tenantry_model::{Engine, SchemaStatus};
 
-use crate::tenants::{keyring, open, read_url};
+use crate::tenants::{open, open_vault, read_url};
 use crate::{write_json, CliError, RegistryArgs};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -285,7 +285,7 @@ pub async fn guard(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let timeouts = Timeouts::default();
     let slugs: Vec<String> = match (slug, all) {
         (Some(s), false) => vec![s],
@@ -383,7 +383,7 @@ fn attention(flagged: &[&str]) -> String {
 
 pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let options = ScanOptions {
         concurrency: a.concurrency,
         full: a.full,
@@ -497,7 +497,7 @@ pub async fn diff(
 ) -> Result<(), CliError> {
     use tenantry_fleet::drift::{diff_tenant, to_html, to_markdown, to_text};
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let d = diff_tenant(&registry, &vault, slug, Timeouts::default())
         .await
         .map_err(fleet_err)?;
@@ -538,7 +538,7 @@ pub async fn reset(
 ) -> Result<(), CliError> {
     use tenantry_fleet::reset::{execute_reset, plan_reset};
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let timeouts = Timeouts::default();
     let plan = plan_reset(&registry, &vault, slug, timeouts)
         .await
@@ -672,7 +672,7 @@ pub async fn sync(
         json,
     } = mode;
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let timeouts = Timeouts::default();
     let plan = plan_sync(&registry, &vault, slug, keep, timeouts)
         .await
@@ -759,7 +759,7 @@ pub async fn sync_plan_fleet(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let status = match status {
         SyncStatus::Customized => SchemaStatus::Customized,
         SyncStatus::Outdated => SchemaStatus::Outdated,
@@ -831,7 +831,7 @@ pub async fn sync_group(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let Some(typed) = confirm else {
         return Err(CliError::new(
             "confirmation_required",
@@ -951,7 +951,7 @@ pub async fn backup(
             Ok(())
         }
         BackupCommand::Restore { id, confirm } => {
-            let vault = registry.open_vault(&keyring(args)).await?;
+            let vault = open_vault(args, &registry).await?;
             let displaced = tenantry_fleet::backup::restore_backup(
                 &registry,
                 &vault,
@@ -968,7 +968,7 @@ pub async fn backup(
             .map_err(CliError::output)
         }
         BackupCommand::Discover { json } => {
-            let vault = registry.open_vault(&keyring(args)).await?;
+            let vault = open_vault(args, &registry).await?;
             let found =
                 tenantry_fleet::backup::discover_orphans(&registry, &vault, Timeouts::default())
                     .await
@@ -995,7 +995,7 @@ pub async fn backup(
             .map_err(CliError::output)
         }
         BackupCommand::Adopt { slug, location } => {
-            let vault = registry.open_vault(&keyring(args)).await?;
+            let vault = open_vault(args, &registry).await?;
             tenantry_fleet::backup::adopt_orphan(
                 &registry,
                 &vault,
@@ -1008,7 +1008,7 @@ pub async fn backup(
             writeln!(out, "recorded {location} as a backup of {slug}").map_err(CliError::output)
         }
         BackupCommand::Purge { id, confirm } => {
-            let vault = registry.open_vault(&keyring(args)).await?;
+            let vault = open_vault(args, &registry).await?;
             tenantry_fleet::backup::purge_backup(
                 &registry,
                 &vault,
@@ -1030,7 +1030,7 @@ pub async fn accept(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let hash = tenantry_fleet::drift::accept_customisation(
         &registry,
         &vault,
@@ -1056,7 +1056,7 @@ pub async fn upgrade(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let o = tenantry_fleet::upgrade::upgrade_tenant(
         &registry,
         &vault,
@@ -1093,7 +1093,7 @@ pub async fn repair(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await?;
+    let vault = open_vault(args, &registry).await?;
     let o = tenantry_fleet::repair::repair_tenant(&registry, &vault, slug, Timeouts::default())
         .await
         .map_err(fleet_err)?;

@@ -45,6 +45,29 @@ pub struct RegistryArgs {
     /// The keyring service name the data key is stored under.
     #[arg(long, env = "TENANTRY_KEYRING_SERVICE", global = true, hide = true)]
     keyring_service: Option<String>,
+    /// Which OS key store holds the data key: `secret-service` (the desktop
+    /// keyring over D-Bus, the default on Linux) or `keyutils` (the Linux
+    /// kernel keyring, for servers with no session bus; it forgets keys at
+    /// reboot, see `key export`). Chosen when the registry's key is made and
+    /// remembered by the registry; a different store is refused.
+    #[arg(long, env = "TENANTRY_KEY_STORE", global = true, value_parser = parse_key_store)]
+    key_store: Option<tenantry_vault::KeyStoreKind>,
+}
+
+fn parse_key_store(name: &str) -> Result<tenantry_vault::KeyStoreKind, String> {
+    let available = tenantry_vault::KeyStoreKind::available();
+    tenantry_vault::KeyStoreKind::parse(name)
+        .filter(|k| available.contains(k))
+        .ok_or_else(|| {
+            format!(
+                "`{name}` is not a key store on this system; choose one of: {}",
+                available
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
 }
 
 #[derive(Subcommand)]

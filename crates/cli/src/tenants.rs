@@ -12,8 +12,9 @@ use tenantry_introspect::{ConnectionUrl, Timeouts};
 use tenantry_registry::health::check_tenant;
 use tenantry_registry::import::{read_file, rows_from_query, ImportMode, ImportReport};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
+use tenantry_registry::RegistryError;
 use tenantry_registry::{default_registry_path, AuditEntry, NewTenant, Registry, TenantRecord};
-use tenantry_vault::{OsKeyring, DEFAULT_SERVICE};
+use tenantry_vault::{KeyStore, KeyStoreKind, OsKeyring, Vault, DEFAULT_SERVICE};
 
 use crate::{write_json, CliError, RegistryArgs};
 
@@ -188,6 +189,66 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the data key, sealed under a passphrase (Argon2id and
+    /// AES-256-GCM), to an escrow file: the way back when the keyring loses
+    /// it (the kernel keyring at every reboot, a desktop keyring with its
+    /// profile). Keep the file and the passphrase apart. Export again after
+    /// each `key rotate`.
+    ///
+    /// The passphrase is asked twice on the terminal, or read as one line of
+    /// standard input with --passphrase-stdin; at least 12 characters.
+    Export {
+        /// The escrow file to write; an existing file is never overwritten.
+        #[arg(long)]
+        to: PathBuf,
+        /// Read the passphrase from a line of standard input.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Load the data key from an escrow file into the key store (`--key-store`,
+    /// else the registry's): after a reboot emptied the kernel keyring, on a
+    /// new machine, or to move the key to another store. The key must be
+    /// this registry's current key; the store becomes the registry's.
+    Import {
+        /// The escrow file `key export` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// Read the passphrase from a line of standard input.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+}
+
+/// The escrow passphrase: one line of standard input, or asked on the
+/// terminal without echo (twice when `confirm`, for a new file).
+fn read_passphrase(stdin: bool, confirm: bool) -> Result<secrecy::SecretString, CliError> {
+    use secrecy::ExposeSecret;
+    use std::io::IsTerminal;
+    if stdin {
+        return read_secret(Some("-"), None, &PASSPHRASE_INPUT);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::new(
+            "usage",
+            "standard input is not a terminal: give the passphrase on standard input with --passphrase-stdin".into(),
+        ));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(secrecy::SecretString::from)
+            .map_err(|e| CliError::new("stdin", format!("cannot read the passphrase: {e}")))
+    };
+    let first = ask("escrow passphrase: ")?;
+    if confirm {
+        let again = ask("the same passphrase again: ")?;
+        if again.expose_secret() != first.expose_secret() {
+            return Err(CliError::new(
+                "passphrase_mismatch",
+                "the two passphrases differ; nothing was written".into(),
+            ));
+        }
+    }
+    Ok(first)
 }
 
 #[derive(Subcommand)]
@@ -195,6 +256,17 @@ pub enum AuditCommand {
     /// Check the audit log's hash chain: every row must match its hash and
     /// follow the row before it. Exits 3 when the chain is broken.
     Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the newest audit rows: who did what, when, with what result.
+    Log {
+        /// Only this tenant's rows.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How many rows, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
         #[arg(long)]
         json: bool,
     },
@@ -206,7 +278,37 @@ pub async fn audit(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let AuditCommand::Verify { json } = cmd;
+    let json = match cmd {
+        AuditCommand::Verify { json } => json,
+        AuditCommand::Log {
+            tenant,
+            limit,
+            json,
+        } => {
+            let rows = registry.audit_log(tenant.as_deref(), limit).await?;
+            if json {
+                return write_json(out, &rows);
+            }
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{}  {:<7} {:<18} {:<14} {}{}  {}",
+                    r.at,
+                    r.result.as_str(),
+                    r.action,
+                    r.tenant_slug.as_deref().unwrap_or("-"),
+                    r.actor,
+                    r.host
+                        .as_deref()
+                        .map(|h| format!("@{h}"))
+                        .unwrap_or_default(),
+                    tenantry_registry::escape_controls(&r.detail)
+                )
+                .map_err(CliError::output)?;
+            }
+            return Ok(());
+        }
+    };
     let report = registry.verify_audit().await?;
     if json {
         write_json(out, &report)?;
@@ -253,12 +355,35 @@ fn registry_path(args: &RegistryArgs) -> Result<PathBuf, CliError> {
     })
 }
 
-pub(crate) fn keyring(args: &RegistryArgs) -> OsKeyring {
-    OsKeyring::new(
-        args.keyring_service
-            .clone()
-            .unwrap_or_else(|| DEFAULT_SERVICE.to_owned()),
-    )
+/// The OS key store holding the registry's data key: `--key-store` if
+/// given (a registry that records another store refuses it when the vault
+/// opens), else the store the registry records, else the platform default.
+pub(crate) async fn keys(
+    args: &RegistryArgs,
+    registry: &Registry,
+) -> Result<OsKeyring, RegistryError> {
+    let kind = match args.key_store {
+        Some(kind) => kind,
+        None => registry
+            .key_store()
+            .await?
+            .unwrap_or_else(KeyStoreKind::platform_default),
+    };
+    Ok(OsKeyring::with_kind(service(args), kind)?)
+}
+
+fn service(args: &RegistryArgs) -> String {
+    args.keyring_service
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SERVICE.to_owned())
+}
+
+/// Opens the registry's vault with its data key (see [`keys`]).
+pub(crate) async fn open_vault(
+    args: &RegistryArgs,
+    registry: &Registry,
+) -> Result<Vault, CliError> {
+    Ok(registry.open_vault(&keys(args, registry).await?).await?)
 }
 
 /// Opens the existing registry; a missing or empty one is an error. Any
@@ -382,7 +507,7 @@ pub async fn operations(
             // quarantine: put them back first, whatever is chosen.
             let mut put_back = None;
             if let Some(location) = &op.backup {
-                let vault = registry.open_vault(&keyring(args)).await?;
+                let vault = open_vault(args, &registry).await?;
                 put_back = tenantry_fleet::backup::put_back_interrupted(
                     &registry,
                     &vault,
@@ -404,7 +529,7 @@ pub async fn operations(
                         format!("operation {id} has no backup to adopt; use --abandon"),
                     )
                 })?;
-                let vault = registry.open_vault(&keyring(args)).await?;
+                let vault = open_vault(args, &registry).await?;
                 let exists = tenantry_fleet::backup::backup_exists(
                     &registry,
                     &vault,
@@ -459,6 +584,12 @@ const URL_INPUT: SecretInput = SecretInput {
     what: "URL",
     env_code: "url_env",
     usage: "give --url or --url-env",
+};
+
+const PASSPHRASE_INPUT: SecretInput = SecretInput {
+    what: "passphrase",
+    env_code: "passphrase_env",
+    usage: "give the passphrase on standard input",
 };
 
 const PATTERN_INPUT: SecretInput = SecretInput {
@@ -534,7 +665,7 @@ pub async fn tenant(
             json,
         } => {
             let url = read_url(url.as_deref(), url_env.as_deref())?;
-            let vault = registry.open_vault(&keyring(args)).await?;
+            let vault = open_vault(args, &registry).await?;
             let record = registry
                 .add_tenant(
                     &vault,
@@ -641,7 +772,7 @@ pub async fn tenant(
                     return Err(CliError::new("usage", "give a FILE or --from-query".into()))
                 }
             };
-            let vault = registry.open_vault(&keyring(args)).await?;
+            let vault = open_vault(args, &registry).await?;
             let report = registry
                 .import_as(&vault, rows, mode.into(), dry_run)
                 .await?;
@@ -660,9 +791,9 @@ pub async fn key(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let keys = keyring(args);
     match cmd {
         KeyCommand::Rotate { json } => {
+            let keys = keys(args, &registry).await?;
             let old = registry.open_vault(&keys).await?;
             let (new, n) = registry.rotate_key(&keys, &old).await?;
             if json {
@@ -677,13 +808,18 @@ pub async fn key(
                     old.key_id(),
                     new.key_id()
                 )
-                .map_err(CliError::output)
+                .map_err(CliError::output)?;
+                if keys.kind().and_then(KeyStoreKind::retention).is_some() {
+                    writeln!(out, "export the new key now: `tenantry key export --to FILE` (an escrow file of the old key no longer opens this registry)").map_err(CliError::output)?;
+                }
+                Ok(())
             }
         }
         KeyCommand::Status { json } => {
-            use tenantry_vault::KeyStore;
+            let keys = keys(args, &registry).await?;
             let vault = registry.open_vault(&keys).await?;
             let store = keys.describe();
+            let kind = keys.kind().unwrap_or_else(KeyStoreKind::platform_default);
             let entry = registry.key_entry(vault.key_id()).await?;
             let registry_id = registry.registry_id().await?;
             if json {
@@ -691,6 +827,8 @@ pub async fn key(
                     out,
                     &serde_json::json!({
                         "store": store,
+                        "key_store": kind.as_str(),
+                        "retention": kind.retention(),
                         "entry": entry.as_str(),
                         "key_id": vault.key_id().to_string(),
                         "registry": registry.path(),
@@ -704,10 +842,85 @@ pub async fn key(
                     vault.key_id(),
                     registry.path().display()
                 )
-                .map_err(CliError::output)
+                .map_err(CliError::output)?;
+                if let Some(note) = kind.retention() {
+                    writeln!(out, "note: {note}").map_err(CliError::output)?;
+                }
+                Ok(())
             }
         }
+        KeyCommand::Export {
+            to,
+            passphrase_stdin,
+        } => {
+            let vault = open_vault(args, &registry).await?;
+            if to.exists() {
+                return Err(CliError::new(
+                    "file_exists",
+                    format!(
+                        "{} already exists; an escrow file is never overwritten: choose a new name",
+                        to.display()
+                    ),
+                ));
+            }
+            let passphrase = read_passphrase(passphrase_stdin, true)?;
+            let text = registry.export_key(&vault, &passphrase).await?;
+            write_private_new(&to, &text)?;
+            writeln!(
+                out,
+                "data key {} sealed into {} (readable by you only); keep the file and its passphrase apart — either alone opens nothing",
+                vault.key_id(),
+                to.display()
+            )
+            .map_err(CliError::output)
+        }
+        KeyCommand::Import {
+            from,
+            passphrase_stdin,
+        } => {
+            let text = std::fs::read_to_string(&from).map_err(|e| {
+                CliError::new(
+                    "escrow_unreadable",
+                    format!("cannot read {}: {e}", from.display()),
+                )
+            })?;
+            // Import chooses the store: it is how a key moves between them.
+            let kind = match args.key_store {
+                Some(k) => k,
+                None => registry
+                    .key_store()
+                    .await?
+                    .unwrap_or_else(KeyStoreKind::platform_default),
+            };
+            let keys = OsKeyring::with_kind(service(args), kind).map_err(RegistryError::from)?;
+            let passphrase = read_passphrase(passphrase_stdin, false)?;
+            let vault = registry.import_key(&keys, &text, &passphrase).await?;
+            writeln!(
+                out,
+                "data key {} loaded into {}; the registry now uses that store",
+                vault.key_id(),
+                keys.describe()
+            )
+            .map_err(CliError::output)
+        }
     }
+}
+
+/// Writes a new file readable by its owner only; never replaces one.
+fn write_private_new(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    let failed = |e: std::io::Error| {
+        CliError::new(
+            "escrow_write_failed",
+            format!("cannot write {}: {e}", path.display()),
+        )
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(failed)?;
+    file.write_all(text.as_bytes()).map_err(failed)?;
+    file.sync_all().map_err(failed)
 }
 
 pub async fn health(
@@ -717,7 +930,10 @@ pub async fn health(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
-    let vault = registry.open_vault(&keyring(args)).await;
+    let vault = match keys(args, &registry).await {
+        Ok(k) => registry.open_vault(&k).await,
+        Err(e) => Err(e),
+    };
     let pools = TenantPools::new(PoolSettings::default());
     let report = check_tenant(&registry, vault.as_ref(), &pools, slug).await?;
     if json {

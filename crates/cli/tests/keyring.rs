@@ -124,10 +124,11 @@ fn the_key_made_by_one_process_decrypts_in_another() {
     let status = env.run(&["key", "status", "--json"]);
     let status_json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status_json["key_id"], rotated["new_key_id"]);
+    assert_eq!(status_json["key_store"], "secret-service");
     assert!(status_json["store"]
         .as_str()
         .unwrap()
-        .starts_with("Secret Service"));
+        .contains("Secret Service"));
     let again = env.run(&["health", "acme"]);
     assert!(again.status.success(), "{}", text(&again));
 
@@ -165,6 +166,228 @@ fn without_a_keyring_nothing_is_written_and_the_error_says_why() {
     let list = env.run(&["tenant", "list", "--json"]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]");
     assert_no_canary_in_dir(env.dir.path());
+}
+
+/// A headless server: no session bus at all, the key in the kernel keyring
+/// (keyutils), chosen once and remembered by the registry; the key outlives
+/// a "reboot" (its entry removed) through a passphrase-sealed escrow file.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_escrow() {
+    use tenantry_vault::{KeyEntry, KeyId, KeyStore, KeyStoreKind, OsKeyring};
+    const PASSPHRASE: &str = "Canary-Keyring-4b7e-passphrase";
+    let env = Env::new();
+    let headless = |args: &[&str], stdin: Option<&str>| {
+        let mut c = env.command(args);
+        c.env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/tenantry-test-bus",
+        )
+        .env_remove("DISPLAY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(line) = stdin {
+            writeln!(input, "{line}").unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    let db = env.dir.path().join("tenant.db");
+    std::fs::write(&db, b"").unwrap();
+    let url = format!("sqlite:{}?password={CANARY}", db.display());
+
+    // First process: the store is chosen and the key made.
+    let add = headless(
+        &[
+            "tenant",
+            "add",
+            "acme",
+            "--url",
+            "-",
+            "--key-store",
+            "keyutils",
+        ],
+        Some(&url),
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    // Second: no flag; the registry remembers the store.
+    let status = headless(&["key", "status", "--json"], None);
+    assert!(status.status.success(), "{}", text(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["key_store"], "keyutils");
+    assert!(status["retention"].as_str().unwrap().contains("reboot"));
+    let health = headless(&["health", "acme", "--json"], None);
+    assert!(health.status.success(), "{}", text(&health));
+    // Another store is refused before it is asked, with the way to move.
+    let other = headless(&["key", "status", "--key-store", "secret-service"], None);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other).contains("error[key_store_mismatch]"),
+        "{}",
+        text(&other)
+    );
+    assert!(text(&other).contains("key import"), "{}", text(&other));
+
+    // Escrow: a short passphrase is refused; an existing file is never
+    // overwritten; the file is the owner's only and holds no secret.
+    let escrow = env.dir.path().join("acme.escrow");
+    let short = headless(
+        &[
+            "key",
+            "export",
+            "--to",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some("short"),
+    );
+    assert!(
+        text(&short).contains("error[weak_passphrase]"),
+        "{}",
+        text(&short)
+    );
+    assert!(!escrow.exists());
+    let export = headless(
+        &[
+            "key",
+            "export",
+            "--to",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some(PASSPHRASE),
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&escrow).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = headless(
+        &[
+            "key",
+            "export",
+            "--to",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some(PASSPHRASE),
+    );
+    assert!(
+        text(&again).contains("error[file_exists]"),
+        "{}",
+        text(&again)
+    );
+
+    // A reboot: the kernel keyring is empty.
+    let keys = OsKeyring::with_kind(env.service.clone(), KeyStoreKind::Keyutils).unwrap();
+    let registry_id = status["registry_id"].as_str().unwrap();
+    let entry = KeyEntry::for_key(
+        registry_id,
+        KeyId::from_hex(status["key_id"].as_str().unwrap()).unwrap(),
+    );
+    keys.delete(&entry).unwrap();
+    let lost = headless(&["health", "acme"], None);
+    assert!(!lost.status.success());
+    let lost_text = text(&lost);
+    assert!(lost_text.contains("has no entry"), "{lost_text}");
+    assert!(lost_text.contains("tenantry key import"), "{lost_text}");
+
+    // A wrong passphrase writes nothing; the right one brings it back.
+    let wrong = headless(
+        &[
+            "key",
+            "import",
+            "--from",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some("Canary-wrong-passphrase"),
+    );
+    assert!(
+        text(&wrong).contains("error[escrow_wrong_passphrase]"),
+        "{}",
+        text(&wrong)
+    );
+    assert!(keys.load(&entry).unwrap().is_none());
+    let import = headless(
+        &[
+            "key",
+            "import",
+            "--from",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some(PASSPHRASE),
+    );
+    assert!(import.status.success(), "{}", text(&import));
+    let health = headless(&["health", "acme", "--json"], None);
+    assert!(health.status.success(), "{}", text(&health));
+
+    // Another registry's escrow file is not this registry's key.
+    let env2 = Env::new();
+    let add2 = env2
+        .command(&[
+            "tenant",
+            "add",
+            "beta",
+            "--url",
+            &url,
+            "--key-store",
+            "keyutils",
+        ])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/tenantry-test-bus",
+        )
+        .output()
+        .unwrap();
+    assert!(add2.status.success(), "{}", text(&add2));
+    let cross = env2
+        .command(&[
+            "key",
+            "import",
+            "--from",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        text(&cross).contains("it holds the key of registry"),
+        "{}",
+        text(&cross)
+    );
+
+    // The audit log records both, and nothing anywhere holds a secret.
+    let audit = headless(&["audit", "log", "--json"], None);
+    let audit_text = text(&audit);
+    assert!(
+        audit_text.contains("key.export") && audit_text.contains("key.import"),
+        "{audit_text}"
+    );
+    for o in [&add, &export, &import, &wrong, &lost, &audit] {
+        assert!(!text(o).contains(CANARY), "{}", text(o));
+    }
+    assert_no_canary_in_dir(env.dir.path());
+
+    keys.delete(&entry).unwrap();
+    let status2 = env2.run(&["key", "status", "--json"]);
+    if let Ok(s2) = serde_json::from_slice::<serde_json::Value>(&status2.stdout) {
+        let e2 = KeyEntry::for_key(
+            s2["registry_id"].as_str().unwrap(),
+            KeyId::from_hex(s2["key_id"].as_str().unwrap()).unwrap(),
+        );
+        OsKeyring::with_kind(env2.service.clone(), KeyStoreKind::Keyutils)
+            .unwrap()
+            .delete(&e2)
+            .unwrap();
+    }
 }
 
 #[test]

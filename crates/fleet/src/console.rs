@@ -11,7 +11,7 @@ use tenantry_introspect::ConnectionUrl;
 use tenantry_registry::health::{check_connection, check_tenant, HealthReport};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
 use tenantry_registry::{NewTenant, Registry, RegistryError};
-use tenantry_vault::{KeyStore, Vault};
+use tenantry_vault::{KeyStore, KeyStoreKind, Vault};
 use tokio::sync::Mutex;
 use ts_rs::TS;
 
@@ -159,6 +159,9 @@ pub struct TenantDetail {
 #[ts(export)]
 pub struct KeyStatus {
     pub store: String,
+    /// How long the store keeps the key, when not for good (the kernel
+    /// keyring: until reboot), with what to do about it.
+    pub retention: Option<String>,
     pub key_id: Option<String>,
     /// The keyring entry the key is in (each registry has its own).
     pub entry: Option<String>,
@@ -187,8 +190,18 @@ impl Fleet {
     /// reported later; a demo that cannot be opened is reported on the demo's
     /// screens. Neither stops the console.
     pub async fn open(data_dir: &Path, keys: Box<dyn KeyStore>) -> Result<Self, FleetError> {
+        Self::open_with(data_dir, |_| keys).await
+    }
+
+    /// [`Fleet::open`] with the key store chosen from the one the user's
+    /// registry records (`None` for a registry with no key yet).
+    pub async fn open_with(
+        data_dir: &Path,
+        keys: impl FnOnce(Option<KeyStoreKind>) -> Box<dyn KeyStore>,
+    ) -> Result<Self, FleetError> {
         let demo_files = DemoFleet::new(data_dir);
         let registry = Registry::create(&data_dir.join("registry.db")).await?;
+        let keys = keys(registry.key_store().await?);
         match demo_files.retire_from(&registry).await {
             Ok(retired) if !retired.is_empty() => tracing::info!(
                 tenants = retired.len(),
@@ -584,6 +597,11 @@ impl Fleet {
         };
         Ok(KeyStatus {
             store: side.keys.describe(),
+            retention: side
+                .keys
+                .kind()
+                .and_then(KeyStoreKind::retention)
+                .map(str::to_owned),
             key_id: opened.as_ref().ok().map(|v| v.key_id().to_string()),
             entry: entry.map(|e| e.to_string()),
             error_code: opened.as_ref().err().map(|e| e.code().to_owned()),

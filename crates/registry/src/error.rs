@@ -2,6 +2,7 @@
 //! never contain a connection string.
 
 use tenantry_introspect::IntrospectError;
+use tenantry_vault::escrow::EscrowError;
 use tenantry_vault::{KeyStoreError, OpenError, VaultError};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,9 @@ pub enum RegistryError {
     KeyStore(#[from] KeyStoreError),
 
     #[error(transparent)]
+    Escrow(#[from] EscrowError),
+
+    #[error(transparent)]
     Introspect(#[from] IntrospectError),
 }
 
@@ -93,6 +97,7 @@ impl RegistryError {
             RegistryError::Vault(e) => e.code(),
             RegistryError::VaultOpen(e) => e.code(),
             RegistryError::KeyStore(e) => e.code(),
+            RegistryError::Escrow(e) => e.code(),
             RegistryError::Introspect(e) => e.code(),
         }
     }

@@ -28,7 +28,8 @@ use sqlx::{ConnectOptions, Connection, Row};
 use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
 use tenantry_vault::{
-    open_vault, save_verified, DataKey, KeyEntry, KeyId, KeyRecord, KeyStore, OpenError, Vault,
+    open_vault, save_verified, DataKey, KeyEntry, KeyId, KeyRecord, KeyStore, KeyStoreKind,
+    OpenError, Vault,
 };
 use ts_rs::TS;
 
@@ -132,7 +133,7 @@ pub enum AuditResult {
 }
 
 impl AuditResult {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             AuditResult::Ok => "ok",
             AuditResult::Refused => "refused",
@@ -429,6 +430,145 @@ impl Registry {
         )
     }
 
+    /// The OS key store holding the registry's data key: the one recorded,
+    /// the platform's default for a registry that has a key but predates
+    /// the record, `None` for a registry with no key yet.
+    pub async fn key_store(&self) -> Result<Option<KeyStoreKind>, RegistryError> {
+        let (recorded, has_key): (Option<String>, bool) = sqlx::query_as(
+            "SELECT key_store, EXISTS (SELECT 1 FROM vault_meta) FROM registry_identity WHERE id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        match recorded {
+            Some(name) => {
+                KeyStoreKind::parse(&name)
+                    .map(Some)
+                    .ok_or_else(|| RegistryError::InvalidInput {
+                        field: "registry_identity.key_store",
+                        reason: format!(
+                        "the registry records an unknown key store `{name}`; use a newer Tenantry"
+                    ),
+                    })
+            }
+            None if has_key => Ok(Some(KeyStoreKind::platform_default())),
+            None => Ok(None),
+        }
+    }
+
+    async fn record_key_store(&self, kind: KeyStoreKind) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE registry_identity SET key_store = ?1 WHERE id = 1")
+            .bind(kind.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The text of an escrow file holding the registry's data key sealed
+    /// under `passphrase`. Audited (the key's id, never the key).
+    pub async fn export_key(
+        &self,
+        vault: &Vault,
+        passphrase: &secrecy::SecretString,
+    ) -> Result<String, RegistryError> {
+        let text = vault.escrow(&self.registry_id().await?, passphrase)?;
+        self.audit(
+            None,
+            "key.export",
+            &format!("data key {} sealed into an escrow file", vault.key_id()),
+            AuditResult::Ok,
+        )
+        .await?;
+        Ok(text)
+    }
+
+    /// Places the key sealed in an escrow file into `keys` (read back to
+    /// check it persisted) and records that store as the registry's. The key
+    /// must be this registry's: its id and key check must match, or nothing
+    /// is written. Audited either way.
+    pub async fn import_key(
+        &self,
+        keys: &dyn KeyStore,
+        escrow_text: &str,
+        passphrase: &secrecy::SecretString,
+    ) -> Result<Vault, RegistryError> {
+        let result = self.import_key_inner(keys, escrow_text, passphrase).await;
+        let (detail, outcome) = match &result {
+            Ok(v) => (
+                format!(
+                    "data key {} loaded from an escrow file into {}",
+                    v.key_id(),
+                    keys.describe()
+                ),
+                AuditResult::Ok,
+            ),
+            Err(e) => (e.to_string(), AuditResult::Failed),
+        };
+        self.audit(None, "key.import", &detail, outcome).await?;
+        result
+    }
+
+    async fn import_key_inner(
+        &self,
+        keys: &dyn KeyStore,
+        escrow_text: &str,
+        passphrase: &secrecy::SecretString,
+    ) -> Result<Vault, RegistryError> {
+        let registry_id = self.registry_id().await?;
+        let header = tenantry_vault::escrow::read_header(escrow_text)?;
+        if header.registry_id != registry_id {
+            return Err(RegistryError::InvalidInput {
+                field: "escrow file",
+                reason: format!(
+                    "it holds the key of registry {}, and this registry is {registry_id}; import the file made for this registry",
+                    header.registry_id
+                ),
+            });
+        }
+        let meta: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key_id, key_check FROM vault_meta WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((key_id, check)) = meta else {
+            return Err(RegistryError::InvalidInput {
+                field: "escrow file",
+                reason: "this registry has no data key yet, so no escrowed key can be its key"
+                    .into(),
+            });
+        };
+        if key_id != header.key_id.to_string() {
+            return Err(RegistryError::InvalidInput {
+                field: "escrow file",
+                reason: format!(
+                    "it holds data key {}, and the registry's current key is {key_id} (the key was rotated since); export the current key after each rotation",
+                    header.key_id
+                ),
+            });
+        }
+        let (_, key) = tenantry_vault::escrow::open(escrow_text, passphrase)?;
+        let vault = Vault::new(DataKey::from_stored(&key.to_stored())?);
+        vault
+            .verify_key_check(&check)
+            .map_err(|reason| OpenError::WrongKey {
+                store: "the escrow file".into(),
+                entry: format!("key {key_id}"),
+                reason,
+            })?;
+        let entry = KeyEntry::for_key(&registry_id, key.id());
+        // An entry that already opens the registry stays as it is; one that
+        // is missing, unreadable or holds another key gets the verified key.
+        let present = match keys.load(&entry) {
+            Ok(Some(k)) => Vault::new(k).verify_key_check(&check).is_ok(),
+            _ => false,
+        };
+        if !present {
+            save_verified(keys, &entry, &key)?;
+        }
+        if let Some(kind) = keys.kind() {
+            self.record_key_store(kind).await?;
+        }
+        Ok(vault)
+    }
+
     /// The keyring entry holding the data key `key`.
     pub async fn key_entry(&self, key: KeyId) -> Result<KeyEntry, RegistryError> {
         Ok(KeyEntry::for_key(&self.registry_id().await?, key))
@@ -488,8 +628,16 @@ impl Registry {
                 None
             }
         };
+        if let (Some(recorded), Some(chosen)) = (self.key_store().await?, keys.kind()) {
+            if recorded != chosen {
+                return Err(OpenError::StoreMismatch { recorded, chosen }.into());
+            }
+        }
         let opened = open_vault(keys, &registry_id, record)?;
         if opened.created {
+            if let Some(kind) = keys.kind() {
+                self.record_key_store(kind).await?;
+            }
             sqlx::query(
                 "INSERT INTO vault_meta (id, key_id, key_check) VALUES (1, ?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, key_check = excluded.key_check",

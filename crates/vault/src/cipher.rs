@@ -36,6 +36,16 @@ impl Vault {
         self.key.id()
     }
 
+    /// The text of an escrow file holding this vault's key, sealed under
+    /// `passphrase` (see [`crate::escrow`]).
+    pub fn escrow(
+        &self,
+        registry_id: &str,
+        passphrase: &SecretString,
+    ) -> Result<String, crate::escrow::EscrowError> {
+        crate::escrow::seal(&self.key, registry_id, passphrase)
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.key.bytes()))
     }

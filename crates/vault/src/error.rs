@@ -40,7 +40,7 @@ impl VaultError {
 /// key being written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyStoreError {
-    #[error("the OS keyring is not available ({reason}); on Linux start a Secret Service (GNOME Keyring, KWallet) in a D-Bus session")]
+    #[error("the OS keyring is not available ({reason}); on Linux start a Secret Service (GNOME Keyring, KWallet) in a D-Bus session, or on a server without one choose the kernel keyring (`--key-store keyutils`, see the README)")]
     Unavailable { reason: String },
 
     #[error(

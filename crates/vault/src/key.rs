@@ -89,6 +89,14 @@ impl DataKey {
         self.id
     }
 
+    /// A key from its id and bytes (read from an escrow file).
+    pub(crate) fn from_parts(id: KeyId, bytes: Box<[u8; 32]>) -> Self {
+        Self {
+            id,
+            bytes: pinned(bytes),
+        }
+    }
+
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         self.bytes.expose_secret()
     }

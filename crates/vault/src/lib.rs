@@ -8,6 +8,7 @@
 
 mod cipher;
 mod error;
+pub mod escrow;
 mod key;
 mod process;
 mod store;
@@ -19,6 +20,6 @@ pub use process::{harden_process, ProcessHardening};
 #[cfg(any(test, feature = "test-support"))]
 pub use store::MemoryKeyStore;
 pub use store::{
-    open_vault, save_verified, KeyEntry, KeyRecord, KeyStore, OpenError, OpenedVault, OsKeyring,
-    DEFAULT_SERVICE,
+    open_vault, save_verified, KeyEntry, KeyRecord, KeyStore, KeyStoreKind, OpenError, OpenedVault,
+    OsKeyring, DEFAULT_SERVICE,
 };

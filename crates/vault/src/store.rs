@@ -66,27 +66,286 @@ pub trait KeyStore: Send + Sync {
     fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError>;
     /// For settings screens and messages: which store, which service name.
     fn describe(&self) -> String;
+    /// Which OS store this is, to be recorded with the registry's key;
+    /// `None` for stores that are not the OS's (tests, the demo).
+    fn kind(&self) -> Option<KeyStoreKind> {
+        None
+    }
 }
 
-/// The platform keyring: Secret Service on Linux, Keychain on macOS,
-/// Credential Manager on Windows (the features are set in Cargo.toml; the
-/// keyring crate's mock store is never compiled in).
+/// Which of the OS's key stores holds a registry's data key. Chosen when
+/// the registry's key is made and recorded in the registry, so every later
+/// run (the console, the CLI, a nightly service) looks in the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyStoreKind {
+    /// The desktop Secret Service (GNOME Keyring, KWallet) over D-Bus.
+    SecretService,
+    /// The Linux kernel keyring (keyutils): the user's persistent keyring,
+    /// which needs no session bus. It lives in kernel memory: a reboot
+    /// empties it, and so does its idle expiry (three days by default,
+    /// renewed at every use).
+    Keyutils,
+    /// The macOS Keychain.
+    Keychain,
+    /// The Windows Credential Manager.
+    CredentialManager,
+}
+
+impl KeyStoreKind {
+    pub const ALL: [KeyStoreKind; 4] = [
+        KeyStoreKind::SecretService,
+        KeyStoreKind::Keyutils,
+        KeyStoreKind::Keychain,
+        KeyStoreKind::CredentialManager,
+    ];
+
+    /// The name the CLI takes and the registry records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStoreKind::SecretService => "secret-service",
+            KeyStoreKind::Keyutils => "keyutils",
+            KeyStoreKind::Keychain => "keychain",
+            KeyStoreKind::CredentialManager => "credential-manager",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The store a registry uses unless another is chosen.
+    pub fn platform_default() -> Self {
+        if cfg!(target_os = "macos") {
+            KeyStoreKind::Keychain
+        } else if cfg!(target_os = "windows") {
+            KeyStoreKind::CredentialManager
+        } else {
+            KeyStoreKind::SecretService
+        }
+    }
+
+    /// The stores this build can use.
+    pub fn available() -> Vec<Self> {
+        if cfg!(target_os = "linux") {
+            vec![KeyStoreKind::SecretService, KeyStoreKind::Keyutils]
+        } else {
+            vec![Self::platform_default()]
+        }
+    }
+
+    /// For messages: what the store is.
+    pub fn title(self) -> &'static str {
+        match self {
+            KeyStoreKind::SecretService => "Secret Service",
+            KeyStoreKind::Keyutils => "Linux kernel keyring",
+            KeyStoreKind::Keychain => "macOS Keychain",
+            KeyStoreKind::CredentialManager => "Windows Credential Manager",
+        }
+    }
+
+    /// How long the store keeps a key, where it does not keep it for good.
+    pub fn retention(self) -> Option<&'static str> {
+        match self {
+            KeyStoreKind::Keyutils => Some(
+                "the kernel keyring forgets its keys at reboot and after its idle expiry (kernel.keys.persistent_keyring_expiry, renewed at every use): keep an escrow file (`tenantry key export`) and load it again with `tenantry key import`",
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyStoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The OS keyring: the store of [`KeyStoreKind`] chosen for the registry
+/// (the keyring crate's mock store is never compiled in, and every entry
+/// names its store explicitly rather than relying on the crate's default).
 pub struct OsKeyring {
     service: String,
+    kind: KeyStoreKind,
 }
 
 /// The keyring service name Tenantry's data keys are stored under.
 pub const DEFAULT_SERVICE: &str = "dev.tenantry.console";
 
 impl OsKeyring {
+    /// The platform's default store.
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            kind: KeyStoreKind::platform_default(),
         }
     }
 
+    /// The store `kind`, if this build and OS have it.
+    pub fn with_kind(
+        service: impl Into<String>,
+        kind: KeyStoreKind,
+    ) -> Result<Self, KeyStoreError> {
+        if !KeyStoreKind::available().contains(&kind) {
+            return Err(KeyStoreError::Unavailable {
+                reason: format!(
+                    "the {} is not available on this system; choose one of: {}",
+                    kind.title(),
+                    KeyStoreKind::available()
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        Ok(Self {
+            service: service.into(),
+            kind,
+        })
+    }
+
     fn entry(&self, entry: &KeyEntry) -> Result<keyring::Entry, KeyStoreError> {
-        keyring::Entry::new(&self.service, entry.as_str()).map_err(map_keyring_error)
+        #[cfg(target_os = "linux")]
+        {
+            let credential = keyring::secret_service::SsCredential::new_with_target(
+                None,
+                &self.service,
+                entry.as_str(),
+            )
+            .map_err(map_keyring_error)?;
+            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            keyring::Entry::new(&self.service, entry.as_str()).map_err(map_keyring_error)
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn kernel(&self) -> Option<kernel::KernelKeyring> {
+        (self.kind == KeyStoreKind::Keyutils).then(|| kernel::KernelKeyring::new(&self.service))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn kernel(&self) -> Option<NoKernelKeyring> {
+        None
+    }
+}
+
+/// There is no kernel keyring off Linux (`with_kind` refuses it there).
+#[cfg(not(target_os = "linux"))]
+struct NoKernelKeyring;
+
+#[cfg(not(target_os = "linux"))]
+impl NoKernelKeyring {
+    fn load(&self, _: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+        Ok(None)
+    }
+    fn save(&self, _: &KeyEntry, _: &DataKey) -> Result<(), KeyStoreError> {
+        Ok(())
+    }
+    fn delete(&self, _: &KeyEntry) -> Result<(), KeyStoreError> {
+        Ok(())
+    }
+}
+
+/// The Linux kernel keyring (keyutils): each key is a `user` key in the
+/// calling user's *persistent* keyring, described
+/// `tenantry:<service>/<entry>`.
+///
+/// The persistent keyring belongs to the user id, not to a login session,
+/// so a systemd service, a cron job or an SSH session of that user all see
+/// the same keys, with no D-Bus and no session keyring (the keyring
+/// crate's keyutils store adds keys to the session keyring first, which a
+/// process without one cannot link onwards: EACCES). Each run links the
+/// persistent keyring into its own process keyring, which makes the process
+/// possess it and renews its expiry. Keys get the kernel's default
+/// permissions: everything for a possessor, only "view" for other
+/// processes of the same user that do not possess the keyring.
+#[cfg(target_os = "linux")]
+mod kernel {
+    use linux_keyutils::{KeyError, KeyRing, KeyRingIdentifier};
+    use secrecy::{ExposeSecret, SecretString};
+    use zeroize::Zeroize;
+
+    use super::KeyEntry;
+    use crate::error::KeyStoreError;
+    use crate::key::DataKey;
+
+    pub(super) struct KernelKeyring {
+        service: String,
+    }
+
+    fn failed(e: KeyError) -> KeyStoreError {
+        let reason = format!("kernel keyring: {e:?}");
+        match e {
+            KeyError::AccessDenied | KeyError::PermissionDenied => {
+                KeyStoreError::AccessDenied { reason }
+            }
+            KeyError::OperationNotSupported | KeyError::KeyringDoesNotExist => {
+                KeyStoreError::Unavailable { reason }
+            }
+            _ => KeyStoreError::Other { reason },
+        }
+    }
+
+    impl KernelKeyring {
+        pub(super) fn new(service: &str) -> Self {
+            Self {
+                service: service.to_owned(),
+            }
+        }
+
+        fn description(&self, entry: &KeyEntry) -> String {
+            format!("tenantry:{}/{}", self.service, entry.as_str())
+        }
+
+        fn keyring(&self) -> Result<KeyRing, KeyStoreError> {
+            KeyRing::from_special_id(KeyRingIdentifier::Process, true).map_err(failed)?;
+            KeyRing::get_persistent(KeyRingIdentifier::Process).map_err(failed)
+        }
+
+        pub(super) fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+            let key = match self.keyring()?.search(&self.description(entry)) {
+                Ok(k) => k,
+                Err(KeyError::KeyDoesNotExist | KeyError::KeyExpired | KeyError::KeyRevoked) => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(failed(e)),
+            };
+            let mut bytes = key.read_to_vec().map_err(failed)?;
+            let text = String::from_utf8(std::mem::take(&mut bytes));
+            bytes.zeroize();
+            match text {
+                Ok(t) => DataKey::from_stored(&SecretString::from(t)).map(Some),
+                Err(e) => {
+                    e.into_bytes().zeroize();
+                    Err(KeyStoreError::Corrupt {
+                        reason: "the kernel keyring entry is not text".into(),
+                    })
+                }
+            }
+        }
+
+        pub(super) fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+            self.keyring()?
+                .add_key(
+                    &self.description(entry),
+                    key.to_stored().expose_secret().as_bytes(),
+                )
+                .map(|_| ())
+                .map_err(failed)
+        }
+
+        pub(super) fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError> {
+            match self.keyring()?.search(&self.description(entry)) {
+                Ok(k) => k.invalidate().map_err(failed),
+                Err(KeyError::KeyDoesNotExist | KeyError::KeyExpired | KeyError::KeyRevoked) => {
+                    Ok(())
+                }
+                Err(e) => Err(failed(e)),
+            }
+        }
     }
 }
 
@@ -104,6 +363,9 @@ fn map_keyring_error(e: keyring::Error) -> KeyStoreError {
 
 impl KeyStore for OsKeyring {
     fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+        if let Some(kernel) = self.kernel() {
+            return kernel.load(entry);
+        }
         match self.entry(entry)?.get_password() {
             Ok(p) => DataKey::from_stored(&SecretString::from(p)).map(Some),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -112,12 +374,18 @@ impl KeyStore for OsKeyring {
     }
 
     fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+        if let Some(kernel) = self.kernel() {
+            return kernel.save(entry, key);
+        }
         self.entry(entry)?
             .set_password(key.to_stored().expose_secret())
             .map_err(map_keyring_error)
     }
 
     fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError> {
+        if let Some(kernel) = self.kernel() {
+            return kernel.delete(entry);
+        }
         match self.entry(entry)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring_error(e)),
@@ -125,14 +393,11 @@ impl KeyStore for OsKeyring {
     }
 
     fn describe(&self) -> String {
-        let store = if cfg!(target_os = "macos") {
-            "macOS Keychain"
-        } else if cfg!(target_os = "windows") {
-            "Windows Credential Manager"
-        } else {
-            "Secret Service"
-        };
-        format!("{store} (service {})", self.service)
+        format!("{} (service {})", self.kind.title(), self.service)
+    }
+
+    fn kind(&self) -> Option<KeyStoreKind> {
+        Some(self.kind)
     }
 }
 
@@ -222,7 +487,7 @@ pub enum OpenError {
     #[error(transparent)]
     KeyStore(#[from] KeyStoreError),
 
-    #[error("the registry holds encrypted connection strings but {store} has no entry {entry} (nor a shared Tenantry data key that opens them); restore the key (or the keyring) they were made with — Tenantry will not create a new key over existing data")]
+    #[error("the registry holds encrypted connection strings but {store} has no entry {entry} (nor a shared Tenantry data key that opens them); restore the key they were made with (from its escrow file: `tenantry key import --from FILE`, or the keyring's own backup) — Tenantry will not create a new key over existing data")]
     KeyMissing { store: String, entry: String },
 
     #[error("the data key in {store}, entry {entry}, is not the one the registry was encrypted with ({reason}); restore the matching key — nothing was changed")]
@@ -234,6 +499,12 @@ pub enum OpenError {
 
     #[error("the new data key could not be read back from {store}, entry {entry}; the keyring does not persist it, so no key was adopted")]
     NotPersisted { store: String, entry: String },
+
+    #[error("this registry's data key is kept in the {} ({recorded}), not the {} ({chosen}); run without --key-store, or place the key in the other store with `tenantry key import --from <escrow file> --key-store {chosen}`", recorded.title(), chosen.title())]
+    StoreMismatch {
+        recorded: KeyStoreKind,
+        chosen: KeyStoreKind,
+    },
 }
 
 impl OpenError {
@@ -243,6 +514,7 @@ impl OpenError {
             OpenError::KeyMissing { .. } => "key_missing",
             OpenError::WrongKey { .. } => "wrong_key",
             OpenError::NotPersisted { .. } => "key_not_persisted",
+            OpenError::StoreMismatch { .. } => "key_store_mismatch",
         }
     }
 }

@@ -3,7 +3,12 @@
 /**
  * Where the data key is kept and whether it could be opened.
  */
-export type KeyStatus = { store: string, key_id: string | null, 
+export type KeyStatus = { store: string, 
+/**
+ * How long the store keeps the key, when not for good (the kernel
+ * keyring: until reboot), with what to do about it.
+ */
+retention: string | null, key_id: string | null, 
 /**
  * The keyring entry the key is in (each registry has its own).
  */
