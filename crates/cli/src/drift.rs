@@ -81,6 +81,40 @@ pub enum TemplateCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Record a template version from a live reference: a PostgreSQL
+    /// database or schema (`pg_tpl`, a `tpl` schema, a staging database) or a
+    /// SQLite file. Tenantry writes SQL that recreates it, applies that in a
+    /// scratch schema exactly as it will apply it to tenants, and stores the
+    /// version only when the result hashes as the reference does. A later
+    /// capture of the same template stores the difference from its last
+    /// version (additions and safe changes; anything that would move data is
+    /// refused). MySQL/MariaDB: not yet.
+    ///
+    /// Rights needed: read on the reference's catalogs; PostgreSQL, CREATE on
+    /// the scratch database (the reference's own by default, or --scratch).
+    Capture {
+        /// The reference database (`-` reads it from standard input).
+        url: Option<String>,
+        /// Read the reference URL from this environment variable.
+        #[arg(long, value_name = "VAR", conflicts_with = "url")]
+        url_env: Option<String>,
+        /// PostgreSQL: the reference schema (default `public`).
+        #[arg(long)]
+        schema: Option<String>,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        /// PostgreSQL: where to prove the captured SQL (default: the
+        /// reference's own database, in a scratch schema dropped afterwards).
+        #[arg(long)]
+        scratch: Option<String>,
+        /// The scratch schema's name, as for `template add`.
+        #[arg(long, value_name = "NAME")]
+        scratch_name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the registry's templates, versions and measured hashes.
     List {
         #[arg(long)]
@@ -186,6 +220,56 @@ pub async fn template(
                 writeln!(out, "  {:<10} {}", v.version, v.hash).map_err(CliError::output)?;
             }
             Ok(())
+        }
+        TemplateCommand::Capture {
+            url,
+            url_env,
+            schema,
+            name,
+            version,
+            scratch,
+            scratch_name,
+            json,
+        } => {
+            let registry = crate::tenants::open_or_create(args).await?;
+            let source = read_url(url.as_deref(), url_env.as_deref())?;
+            let scratch = scratch
+                .as_deref()
+                .map(|s| read_url(Some(s), None))
+                .transpose()?;
+            let report = tenantry_fleet::capture::capture_template(
+                &registry,
+                &tenantry_fleet::capture::CaptureRequest {
+                    source: &source,
+                    schema: schema.as_deref(),
+                    name: &name,
+                    version: &version,
+                    scratch: scratch.as_ref(),
+                    scratch_name: scratch_name.as_deref(),
+                    timeouts,
+                },
+            )
+            .await
+            .map_err(fleet_err)?;
+            if json {
+                return write_json(out, &report);
+            }
+            writeln!(
+                out,
+                "captured {} ({}) version {} from {}: {} statements in {}, proven to hash as the reference ({})",
+                report.name,
+                report.engine,
+                report.version,
+                source.redacted(),
+                report.statements,
+                report.migration,
+                report.hash
+            )
+            .map_err(CliError::output)?;
+            for v in &report.lineage {
+                writeln!(out, "  {:<10} {}", v.version, v.hash).map_err(CliError::output)?;
+            }
+            print_findings(out, &report.lint)
         }
         TemplateCommand::List { json } => {
             let registry = open(args).await?;

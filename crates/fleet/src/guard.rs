@@ -428,7 +428,7 @@ fn tempfile_dir() -> Result<std::path::PathBuf, FleetError> {
     Ok(dir)
 }
 
-async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Timeouts) {
+pub(crate) async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Timeouts) {
     use sqlx::Executor;
     match url.engine() {
         Engine::Postgres => {

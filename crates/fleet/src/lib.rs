@@ -5,6 +5,7 @@
 //! call this crate; what they show is what it returns.
 
 pub mod backup;
+pub mod capture;
 mod console;
 pub mod demo;
 pub mod drift;
@@ -61,6 +62,8 @@ pub enum FleetError {
     },
     #[error("invalid template: {reason}")]
     InvalidTemplate { reason: String },
+    #[error("the reference was not captured: {reason}")]
+    CaptureRefused { reason: String },
     #[error("the scratch {what} `{name}` already holds objects; a template is measured only in an empty or missing one, which Tenantry drops afterwards: choose another --scratch-name, or empty it")]
     ScratchNotEmpty { what: &'static str, name: String },
     #[error("another process created the same database or schema at the same moment; run the guard again")]
@@ -140,6 +143,7 @@ impl FleetError {
             FleetError::Migration { .. } => "migration_failed",
             FleetError::UnknownVersion { .. } => "unknown_template_version",
             FleetError::InvalidTemplate { .. } => "invalid_template",
+            FleetError::CaptureRefused { .. } => "capture_refused",
             FleetError::ScratchNotEmpty { .. } => "scratch_not_empty",
             FleetError::Raced => "raced",
             FleetError::Locked { .. } => "locked",
