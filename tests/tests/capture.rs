@@ -12,7 +12,7 @@ use tenantry_fleet::sync::{execute_sync, plan_sync, KeepChoice};
 use tenantry_introspect::{ConnectionUrl, Timeouts};
 use tenantry_model::{Engine, SchemaStatus};
 use tenantry_registry::AuditResult;
-use tenantry_tests::{fixture, PgDatabase, TestFleet};
+use tenantry_tests::{fixture, MysqlDatabase, PgDatabase, TestFleet};
 
 /// What the fixture template lacks and a reference usually has: functions,
 /// a trigger, row security and a policy, comments, grants, and a table
@@ -317,12 +317,80 @@ async fn a_sqlite_fleet_is_onboarded_from_a_reference_file() {
 }
 
 #[tokio::test]
-async fn a_mysql_reference_is_refused_with_what_to_do() {
+async fn a_mariadb_fleet_is_onboarded_from_a_reference_database() {
     let e = TestFleet::new().await;
-    let err = capture(&e, "mysql://root@127.0.0.1:3306/test", None, "1")
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "capture_refused");
-    assert!(err.to_string().contains("mysqldump"), "{err}");
+    let reference = MysqlDatabase::create().await;
+    reference.apply(&fixture("mysql", "template.sql")).await;
+    reference
+        .apply(
+            "CREATE TABLE `we``ird; --` (`sp ace` int PRIMARY KEY AUTO_INCREMENT, v text);
+             CREATE TRIGGER invoices_floor BEFORE INSERT ON invoices FOR EACH ROW BEGIN IF NEW.total_cents < 0 THEN SET NEW.total_cents = 0; END IF; END;
+             CREATE PROCEDURE noop(IN x int) BEGIN SELECT x; END;
+             CREATE FUNCTION twice(x int) RETURNS int DETERMINISTIC RETURN x * 2;
+             CREATE VIEW a_over_open AS SELECT id FROM open_tasks;",
+        )
+        .await;
+    let report = capture(&e, &reference.url(), None, "1").await.unwrap();
+    let stored = e.registry.template("saas", Engine::Mysql).await.unwrap();
+    let sql = &stored.versions[0].migrations[0].1;
+    assert!(
+        !sql.contains("DEFINER="),
+        "no definer is carried over: {sql}"
+    );
+    let statements: String = sql.lines().filter(|l| !l.starts_with("--")).collect();
+    assert!(
+        !statements.contains(&reference.name),
+        "no statement names the reference: {sql}"
+    );
+
+    let tenants: Vec<MysqlDatabase> =
+        vec![MysqlDatabase::create().await, MysqlDatabase::create().await];
+    for (i, db) in tenants.iter().enumerate() {
+        let slug = format!("myt_000{i}");
+        e.add(&slug, &db.url(), None, "1").await;
+        let g = e.guard(&slug).await;
+        assert_eq!(g.status, SchemaStatus::Synced, "{slug}: {g:?}");
+        assert_eq!(g.hash.as_deref(), Some(report.hash.as_str()));
+    }
+    let diff =
+        tenantry_fleet::drift::diff_tenant(&e.registry, &e.vault, "myt_0000", Timeouts::default())
+            .await
+            .unwrap();
+    assert!(diff.diff.is_identical());
+
+    // A later version adds a table; a changed one is refused.
+    reference
+        .apply("CREATE TABLE tags (id int PRIMARY KEY, label varchar(40) NOT NULL, account_id int unsigned, FOREIGN KEY (account_id) REFERENCES accounts (id));")
+        .await;
+    let next = capture(&e, &reference.url(), None, "2").await.unwrap();
+    assert_eq!(next.statements, 1);
+    let up = tenantry_fleet::upgrade::upgrade_tenant(
+        &e.registry,
+        &e.vault,
+        "myt_0001",
+        "2",
+        false,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((up.status, up.hash), (SchemaStatus::Synced, next.hash));
+    reference
+        .apply("ALTER TABLE tags ADD COLUMN colour text;")
+        .await;
+    let refused = capture(&e, &reference.url(), None, "3").await.unwrap_err();
+    assert_eq!(refused.code(), "capture_refused");
+    assert!(
+        refused.to_string().contains("table tags changed"),
+        "{refused}"
+    );
+    assert_eq!(
+        e.registry
+            .lineage("saas", Engine::Mysql)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(last_capture_audit(&e).await.0, AuditResult::Refused);
 }

@@ -82,16 +82,17 @@ pub enum TemplateCommand {
         json: bool,
     },
     /// Record a template version from a live reference: a PostgreSQL
-    /// database or schema (`pg_tpl`, a `tpl` schema, a staging database) or a
-    /// SQLite file. Tenantry writes SQL that recreates it, applies that in a
+    /// database or schema (`pg_tpl`, a `tpl` schema, a staging database), a
+    /// MySQL/MariaDB database or a SQLite file. Tenantry writes SQL that recreates it, applies that in a
     /// scratch schema exactly as it will apply it to tenants, and stores the
     /// version only when the result hashes as the reference does. A later
     /// capture of the same template stores the difference from its last
     /// version (additions and safe changes; anything that would move data is
-    /// refused). MySQL/MariaDB: not yet.
+    /// refused; on MySQL/MariaDB and SQLite a later version may only add).
     ///
     /// Rights needed: read on the reference's catalogs; PostgreSQL, CREATE on
-    /// the scratch database (the reference's own by default, or --scratch).
+    /// the scratch database (the reference's own by default, or --scratch);
+    /// MySQL/MariaDB, CREATE and DROP on the scratch database.
     Capture {
         /// The reference database (`-` reads it from standard input).
         url: Option<String>,
@@ -105,8 +106,9 @@ pub enum TemplateCommand {
         name: String,
         #[arg(long)]
         version: String,
-        /// PostgreSQL: where to prove the captured SQL (default: the
-        /// reference's own database, in a scratch schema dropped afterwards).
+        /// Where to prove the captured SQL (default: the reference's own
+        /// server and database; a scratch schema or database is made there
+        /// and dropped afterwards).
         #[arg(long)]
         scratch: Option<String>,
         /// The scratch schema's name, as for `template add`.

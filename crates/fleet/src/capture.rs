@@ -21,7 +21,11 @@
 //! - SQLite: the statements SQLite itself keeps (`sqlite_master`), in
 //!   creation order; a later version adds the new objects and refuses a
 //!   changed or removed one (SQLite cannot alter most things in place).
-//! - MySQL/MariaDB: not yet (refused with what to do instead).
+//! - MySQL/MariaDB: the server's own `SHOW CREATE` statements (tables in
+//!   foreign-key order, then routines, views and triggers), each without
+//!   its `DEFINER` clause (cut only where it is exactly the prefix the
+//!   server prints for the definer `information_schema` names); a later
+//!   version adds new objects and refuses a changed or removed one.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -120,9 +124,6 @@ async fn capture_inner(
     req: &CaptureRequest<'_>,
 ) -> Result<CaptureReport, FleetError> {
     let engine = req.source.engine();
-    if engine == Engine::Mysql {
-        return Err(refused("capturing a MySQL/MariaDB reference is not supported yet; dump it (`mysqldump --no-data --skip-add-drop-table DB`) into a version folder and use `tenantry template add`"));
-    }
     if req.version.trim().is_empty() || req.version.contains(['/', '\\']) {
         return Err(refused(format!(
             "`{}` is not a usable version name (not empty, no slashes)",
@@ -131,9 +132,12 @@ async fn capture_inner(
     }
     let schema = match engine {
         Engine::Postgres => req.schema.unwrap_or("public").to_owned(),
-        _ => "main".to_owned(),
+        Engine::Mysql => req.source.database().filter(|d| !d.is_empty()).ok_or_else(|| {
+            refused("the MySQL/MariaDB reference URL names no database: add it (`mysql://user@host/reference_db`)")
+        })?,
+        Engine::Sqlite => "main".to_owned(),
     };
-    let schema_arg = (engine == Engine::Postgres).then_some(schema.as_str());
+    let schema_arg = (engine != Engine::Sqlite).then_some(schema.as_str());
     let reference = introspect(req.source, schema_arg, req.timeouts).await?;
     let reference_hash = hash_schema(&reference).root;
 
@@ -194,7 +198,10 @@ async fn capture_inner(
             )
             .await?
         }
-        _ => sqlite_statements(req, &template, previous.is_some()).await?,
+        Engine::Mysql => {
+            mysql_statements(req, &schema, &reference, previous.as_ref().map(|p| &p.1)).await?
+        }
+        Engine::Sqlite => sqlite_statements(req, &template, previous.is_some()).await?,
     };
     if statements.is_empty() {
         return Err(refused("the reference has no objects to capture"));
@@ -204,10 +211,10 @@ async fn capture_inner(
         "-- captured by tenantry from {} ({}{}), version {}\n",
         req.source.redacted(),
         engine,
-        if engine == Engine::Postgres {
-            format!(", schema {schema}")
-        } else {
-            String::new()
+        match engine {
+            Engine::Postgres => format!(", schema {schema}"),
+            Engine::Mysql => format!(", database {schema}"),
+            Engine::Sqlite => String::new(),
         },
         req.version
     );
@@ -961,4 +968,268 @@ async fn sqlite_master(
             tenantry_registry::escape_controls(&e.to_string())
         ))
     })
+}
+
+/// MySQL/MariaDB: `SHOW CREATE` of every object of the reference database
+/// (or, for a later version, of the objects the previous version lacks).
+async fn mysql_statements(
+    req: &CaptureRequest<'_>,
+    database: &str,
+    reference: &SchemaSnapshot,
+    previous: Option<&SchemaSnapshot>,
+) -> Result<Vec<String>, FleetError> {
+    // What is new: by the same diff as tenants get. A changed or removed
+    // object needs an ALTER that capture does not write for MySQL.
+    let new: Option<BTreeSet<(String, String)>> = match previous {
+        None => None,
+        Some(p) => {
+            let diff = diff_schemas(p, reference);
+            let mut blocked = Vec::new();
+            let mut added = BTreeSet::new();
+            for o in diff
+                .objects
+                .iter()
+                .filter(|o| o.presence != Presence::Identical)
+            {
+                match o.presence {
+                    Presence::Added => {
+                        added.insert((o.kind.as_str().to_owned(), o.name.clone()));
+                    }
+                    Presence::Missing => {
+                        blocked.push(format!("{} {} removed", o.kind.as_str(), o.name))
+                    }
+                    _ => blocked.push(format!("{} {} changed", o.kind.as_str(), o.name)),
+                }
+            }
+            if !blocked.is_empty() {
+                return Err(refused(format!(
+                    "{}: a captured MySQL/MariaDB version may only add objects; write this version's migration (the ALTER statements) by hand and add it with `tenantry template add`",
+                    blocked.join(", ")
+                )));
+            }
+            Some(added)
+        }
+    };
+    let wanted = |kind: &str, name: &str| {
+        new.as_ref()
+            .is_none_or(|n| n.contains(&(kind.to_owned(), name.to_owned())))
+    };
+    let mut conn = tenantry_introspect::mysql::connect(req.source, req.timeouts).await?;
+    let result = mysql_show_create(&mut conn, req.source, database, &wanted).await;
+    tenantry_introspect::mysql::close(conn).await;
+    result
+}
+
+/// `user@host` as the server prints it in `SHOW CREATE`: `` `user`@`host` ``.
+fn mysql_definer(definer: &str) -> String {
+    match definer.rsplit_once('@') {
+        Some((user, host)) => format!(
+            "{}@{}",
+            tenantry_model::quote::mysql(user),
+            tenantry_model::quote::mysql(host)
+        ),
+        None => tenantry_model::quote::mysql(definer),
+    }
+}
+
+async fn mysql_show_create(
+    conn: &mut sqlx::MySqlConnection,
+    source: &ConnectionUrl,
+    database: &str,
+    wanted: &dyn Fn(&str, &str) -> bool,
+) -> Result<Vec<String>, FleetError> {
+    use sqlx::Executor;
+    let qm = tenantry_model::quote::mysql;
+    let failed =
+        |e: sqlx::Error| FleetError::from(tenantry_introspect::mysql::catalog_error(source, &e));
+    // SHOW CREATE prints the reference's own tables unqualified.
+    conn.execute(format!("USE {}", qm(database)).as_str())
+        .await
+        .map_err(failed)?;
+    let text = |row: &sqlx::mysql::MySqlRow, i: usize| -> Result<String, FleetError> {
+        match row.try_get::<String, _>(i) {
+            Ok(t) => Ok(t),
+            Err(_) => row
+                .try_get::<Vec<u8>, _>(i)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(failed),
+        }
+    };
+    let list =
+        |sql: &'static str| sqlx::query_as::<_, (String, String)>(sql).bind(database.to_owned());
+    let mut out = Vec::new();
+
+    let events: Vec<(String, String)> = list(
+        "SELECT CAST(EVENT_NAME AS CHAR), CAST(DEFINER AS CHAR) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    if let Some((name, _)) = events.iter().find(|(n, _)| wanted("event", n)) {
+        return Err(refused(format!(
+            "event {name}: capture does not write scheduled events yet; add it in a migration by hand"
+        )));
+    }
+
+    // Tables, each after the tables its foreign keys name.
+    let tables: Vec<(String, String)> = list(
+        "SELECT CAST(TABLE_NAME AS CHAR), CAST(TABLE_TYPE AS CHAR) FROM information_schema.TABLES
+          WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    let links: Vec<(String, String)> = list(
+        "SELECT CAST(TABLE_NAME AS CHAR), CAST(REFERENCED_TABLE_NAME AS CHAR)
+           FROM information_schema.REFERENTIAL_CONSTRAINTS
+          WHERE CONSTRAINT_SCHEMA = ? AND UNIQUE_CONSTRAINT_SCHEMA = CONSTRAINT_SCHEMA",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    let mut pending: Vec<String> = tables
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| wanted("table", n))
+        .collect();
+    let mut made: BTreeSet<String> = BTreeSet::new();
+    while !pending.is_empty() {
+        let ready: Vec<String> = pending
+            .iter()
+            .filter(|t| {
+                links
+                    .iter()
+                    .filter(|(from, to)| from == *t && to != *t)
+                    .all(|(_, to)| made.contains(to) || !pending.contains(to))
+            })
+            .cloned()
+            .collect();
+        if ready.is_empty() {
+            return Err(refused(format!(
+                "the foreign keys of {} form a cycle; capture creates tables one after another, so write this template's migration by hand",
+                pending.join(", ")
+            )));
+        }
+        for t in ready {
+            let row = sqlx::query(&format!("SHOW CREATE TABLE {}", qm(&t)))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(failed)?;
+            out.push(text(&row, 1)?);
+            pending.retain(|p| *p != t);
+            made.insert(t);
+        }
+    }
+
+    // Routines, then views (by name; a view over a view comes after it),
+    // then triggers: each without its DEFINER.
+    let routines: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(ROUTINE_NAME AS CHAR), CAST(ROUTINE_TYPE AS CHAR), CAST(DEFINER AS CHAR)
+           FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_NAME",
+    )
+    .bind(database)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    for (name, kind, definer) in routines {
+        if !wanted("routine", &name) && !wanted("routine", &format!("{name}()")) {
+            continue;
+        }
+        let what = if kind == "PROCEDURE" {
+            "PROCEDURE"
+        } else {
+            "FUNCTION"
+        };
+        let row = sqlx::query(&format!("SHOW CREATE {what} {}", qm(&name)))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(failed)?;
+        let created = text(&row, 2)?;
+        let prefix = format!("CREATE DEFINER={} ", mysql_definer(&definer));
+        let rest = created.strip_prefix(&prefix).ok_or_else(|| {
+            refused(format!(
+                "{} {name}: the server's definition does not start as expected; add it in a migration by hand",
+                what.to_lowercase()
+            ))
+        })?;
+        out.push(format!("CREATE {rest}"));
+    }
+
+    let views: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT CAST(TABLE_NAME AS CHAR), CAST(DEFINER AS CHAR), CAST(SECURITY_TYPE AS CHAR), CAST(ALGORITHM AS CHAR)
+           FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+    )
+    .bind(database)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    // (name, body, statement)
+    let mut view_sql: Vec<(String, String, String)> = Vec::new();
+    for (name, definer, security, algorithm) in &views {
+        if !wanted("view", name) {
+            continue;
+        }
+        let row = sqlx::query(&format!("SHOW CREATE VIEW {}", qm(name)))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(failed)?;
+        let created = text(&row, 1)?;
+        let prefix = format!(
+            "CREATE ALGORITHM={algorithm} DEFINER={} SQL SECURITY {security} VIEW {} AS ",
+            mysql_definer(definer),
+            qm(name)
+        );
+        let body = created.strip_prefix(&prefix).ok_or_else(|| {
+            refused(format!(
+                "view {name}: the server's definition does not start as expected; add it in a migration by hand"
+            ))
+        })?;
+        let statement = format!(
+            "CREATE ALGORITHM={algorithm} SQL SECURITY {security} VIEW {} AS {body}",
+            qm(name)
+        );
+        view_sql.push((name.clone(), body.to_owned(), statement));
+    }
+    // A view whose body names another still to be made comes after it
+    // (this look at the text decides only the order; the measurement
+    // proves the result).
+    while !view_sql.is_empty() {
+        let at = view_sql
+            .iter()
+            .position(|(name, body, _)| {
+                !view_sql
+                    .iter()
+                    .any(|(other, _, _)| other != name && body.contains(&qm(other)))
+            })
+            .unwrap_or(0);
+        out.push(view_sql.remove(at).2);
+    }
+
+    let triggers: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(TRIGGER_NAME AS CHAR), CAST(EVENT_OBJECT_TABLE AS CHAR), CAST(DEFINER AS CHAR)
+           FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
+          ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
+    )
+    .bind(database)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    for (name, table, definer) in triggers {
+        if !wanted("table", &table) {
+            continue;
+        }
+        let row = sqlx::query(&format!("SHOW CREATE TRIGGER {}", qm(&name)))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(failed)?;
+        let created = text(&row, 2)?;
+        let prefix = format!("CREATE DEFINER={} TRIGGER ", mysql_definer(&definer));
+        let rest = created.strip_prefix(&prefix).ok_or_else(|| {
+            refused(format!(
+                "trigger {name}: the server's definition does not start as expected; add it in a migration by hand"
+            ))
+        })?;
+        out.push(format!("CREATE TRIGGER {rest}"));
+    }
+    Ok(out)
 }
