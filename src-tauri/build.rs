@@ -21,6 +21,7 @@ fn main() {
             "rotate_key",
             "test_connection",
             "add_tenant",
+            "capture_template",
             "scan_history",
         ]),
     ))

@@ -4,13 +4,16 @@
 
 use tauri::ipc::Channel;
 use tauri::State;
+use tenantry_fleet::capture::CaptureReport;
 use tenantry_fleet::drift::TenantDiff;
 use tenantry_fleet::repair::RepairOutcome;
 use tenantry_fleet::reset::{ResetOutcome, ResetPlan};
 use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::sync::{KeepChoice, SyncOutcome, SyncPlan};
 use tenantry_fleet::upgrade::UpgradeOutcome;
-use tenantry_fleet::{KeyStatus, SyncRequest, TemplateView, TenantDetail, TenantForm, Workspace};
+use tenantry_fleet::{
+    CaptureForm, KeyStatus, SyncRequest, TemplateView, TenantDetail, TenantForm, Workspace,
+};
 use tenantry_registry::health::HealthReport;
 use tenantry_registry::history::ScanSummary;
 use tenantry_registry::journal::Operation;
@@ -216,6 +219,17 @@ pub async fn test_connection(
     form: TenantForm,
 ) -> Result<HealthReport, IpcError> {
     Ok(state.fleet.test_connection(&form).await?)
+}
+
+/// Captures a reference database as a template version (the user's
+/// registry only).
+#[tauri::command]
+pub async fn capture_template(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    form: CaptureForm,
+) -> Result<CaptureReport, IpcError> {
+    Ok(state.fleet.capture_template(workspace, &form).await?)
 }
 
 /// Registers a tenant from the *Add tenant* form (the user's registry only).

@@ -49,6 +49,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::rotate_key,
             commands::test_connection,
             commands::add_tenant,
+            commands::capture_template,
             commands::scan_history
         ])
         .setup(|app| open_fleet(app))

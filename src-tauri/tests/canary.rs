@@ -149,6 +149,24 @@ fn no_command_payload_carries_a_password() {
             "tenant_health",
             serde_json::json!({ "workspace": "own", "slug": "pg" }),
         ),
+        (
+            "capture_template",
+            serde_json::json!({ "workspace": "own", "form": {
+                "url": "postgres://postgres@127.0.0.1:5432/postgres", "password": format!("{CANARY} @:/?#%&"),
+                "schema": "no_such_schema_canary_test", "name": "captured", "version": "1" } }),
+        ),
+        (
+            "capture_template",
+            serde_json::json!({ "workspace": "own", "form": {
+                "url": format!("postgres://app:{CANARY}@/nohost"), "password": null,
+                "schema": null, "name": "captured", "version": "1" } }),
+        ),
+        (
+            "capture_template",
+            serde_json::json!({ "workspace": "demo", "form": {
+                "url": format!("sqlite:{}", dir.path().join("canary.db").display()), "password": CANARY,
+                "schema": null, "name": "captured", "version": "1" } }),
+        ),
     ] {
         let value: serde_json::Value = match get_ipc_response(&main, request(cmd, body)) {
             Ok(b) => b.deserialize().unwrap(),
@@ -165,6 +183,24 @@ fn no_command_payload_carries_a_password() {
     for (cmd, p) in &payloads {
         assert!(!p.contains(CANARY), "{cmd} leaked the password: {p}");
     }
+    // Captures: a missing reference schema, a URL with no host, the demo:
+    // each a typed refusal without the password.
+    let n = payloads.len();
+    assert!(
+        payloads[n - 3].1.contains("schema_not_found"),
+        "{}",
+        payloads[n - 3].1
+    );
+    assert!(
+        payloads[n - 2].1.contains("invalid_url"),
+        "{}",
+        payloads[n - 2].1
+    );
+    assert!(
+        payloads[n - 1].1.contains("demo_read_only"),
+        "{}",
+        payloads[n - 1].1
+    );
     // The demo tenants are in the demo registry and their drift and reset
     // plans work.
     assert!(

@@ -20,6 +20,8 @@ import type { ResetOutcome } from "./bindings/ResetOutcome";
 import type { SyncPlan } from "./bindings/SyncPlan";
 import type { SyncOutcome } from "./bindings/SyncOutcome";
 import type { TenantForm } from "./bindings/TenantForm";
+import type { CaptureForm } from "./bindings/CaptureForm";
+import type { CaptureReport } from "./bindings/CaptureReport";
 import type { Workspace } from "./bindings/Workspace";
 import { ddlMerge, type Dialect } from "./ddl-merge";
 
@@ -983,10 +985,11 @@ async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise
 
 // ------------------------------------------------------- templates, settings
 
-async function templatesScreen(): Promise<void> {
+async function templatesScreen(notice?: HTMLElement): Promise<void> {
   const all = await call<TemplateView[]>("list_templates");
   const nodes: Node[] = [el("h2", {}, "Templates")];
-  if (all.length === 0) nodes.push(el("p", { class: "muted" }, "No templates. Add one with `tenantry template add`."));
+  if (notice) nodes.push(notice);
+  if (all.length === 0) nodes.push(el("p", { class: "muted" }, ws === "demo" ? "No templates." : "No templates yet: use an existing database as the template (below), or add a folder of migrations with `tenantry template add`."));
   for (const { summary: t, lint } of all) {
     const table = el("table", { class: "tenants", "aria-label": `Versions of ${t.name}` });
     table.append(el("tr", {}, ...["Version", "Migrations", "Measured hash", "Measured at"].map((h) => el("th", {}, h))));
@@ -995,7 +998,61 @@ async function templatesScreen(): Promise<void> {
     for (const f of lint) findings.append(el("li", {}, el("strong", {}, f.kind.replace(/_/g, " ")), ` ${f.location}: ${f.message}`));
     nodes.push(el("h3", {}, `${t.name} (${t.engine})`), table, lint.length ? findings : el("p", { class: "muted" }, "Lint: no findings."));
   }
+  if (ws !== "demo") nodes.push(captureForm(all));
   show(...nodes);
+}
+
+/** "Use an existing database as the template": a reference database or
+ * schema becomes a template version, proven by measuring what Tenantry
+ * wrote for it; a later capture of the same template is the next version. */
+function captureForm(all: TemplateView[]): HTMLElement {
+  const field = (label: string, input: HTMLElement, hint = ""): HTMLElement =>
+    el("label", { class: "field" }, el("span", {}, label), input, hint ? el("small", { class: "muted" }, hint) : "");
+  const url = el("input", { type: "text", id: "c-url", required: "", autocomplete: "off", spellcheck: "false", placeholder: "postgres://admin@db1:5432/app" });
+  const password = el("input", { type: "password", id: "c-password", autocomplete: "new-password", placeholder: "leave empty if the URL needs none" });
+  const schema = el("input", { type: "text", id: "c-schema", autocomplete: "off", spellcheck: "false", placeholder: "tpl (PostgreSQL; empty: public)" });
+  const name = el("input", { type: "text", id: "c-name", required: "", autocomplete: "off", spellcheck: "false", placeholder: all[0]?.summary.name ?? "saas", list: "c-names" });
+  const names = el("datalist", { id: "c-names" }, ...all.map((t) => el("option", { value: t.summary.name })));
+  const version = el("input", { type: "text", id: "c-version", required: "", autocomplete: "off", spellcheck: "false", placeholder: "1.0.0" });
+  const out = el("div", { id: "capture-result", "aria-live": "polite" });
+  const go = el("button", { type: "submit", class: "primary", id: "capture" }, "Capture");
+  const form = el(
+    "form",
+    { class: "form", "aria-label": "Use an existing database as the template" },
+    field("Reference database URL", url, "PostgreSQL, MySQL/MariaDB or sqlite:/path/to/file.db; needs read access to the catalogs, and CREATE on that database for a scratch schema"),
+    field("Password", password),
+    field("Reference schema", schema),
+    field("Template name", name, "an existing name adds the next version (only the difference is written)"),
+    names,
+    field("Version", version),
+    el("div", { class: "toolbar" }, go),
+    out,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const request: CaptureForm = {
+      url: url.value.trim(),
+      password: password.value === "" ? null : password.value,
+      schema: schema.value.trim() || null,
+      name: name.value.trim(),
+      version: version.value.trim(),
+    };
+    go.setAttribute("disabled", "");
+    out.replaceChildren(el("p", { class: "muted" }, "Reading the reference, writing its SQL and proving it in a scratch schema…"));
+    try {
+      const r = await call<CaptureReport>("capture_template", { form: request });
+      password.value = "";
+      await templatesScreen(banner("info", `Captured ${r.name} version ${r.version}: ${r.statements} statements, proven to hash as the reference (${shortHash(r.hash)}).`));
+    } catch (e) {
+      out.replaceChildren(banner("error", errorText(e)));
+      go.removeAttribute("disabled");
+    }
+  });
+  return el("section", { "aria-label": "Use an existing database as the template" },
+    el("h3", {}, "Use an existing database as the template"),
+    el("p", { class: "muted" }, "Tenantry writes SQL that recreates the reference, applies it in a scratch schema exactly as it will apply it to tenants, and stores the version only when the result matches the reference; otherwise nothing is stored and the objects that differ are named."),
+    form,
+  );
 }
 
 async function settingsScreen(): Promise<void> {

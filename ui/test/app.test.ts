@@ -159,6 +159,57 @@ describe("templates", () => {
   });
 });
 
+describe("capture a template", () => {
+  const CANARY = "Canary-Capture-7d2e";
+  it("sends the reference with the masked password, shows the proof, and says why a refusal stored nothing", async () => {
+    let captured = 0;
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "list_templates")
+        return captured ? [{ summary: { name: "saas", engine: "postgres", versions: [{ version: "1.0.0", migrations: 1, hash: "v7:" + "a".repeat(64), measured_at: "2026-12-06" }] }, lint: [] }] : [];
+      if (cmd === "capture_template") {
+        captured += 1;
+        if (captured === 2) throw { code: "capture_refused", message: "the reference was not captured: trigger orders.touch: removed" };
+        return { name: "saas", engine: "postgres", version: "1.0.0", hash: "v7:" + "a".repeat(64), migration: "1.0.0/0001_captured.sql", statements: 20, lineage: [], lint: [] };
+      }
+      return null;
+    });
+    location.hash = "#/templates";
+    await route();
+    await settle();
+    expect(document.body.textContent).toContain("Use an existing database as the template");
+    const set = (id: string, v: string): void => {
+      (document.getElementById(id) as HTMLInputElement).value = v;
+    };
+    set("c-url", "postgres://admin@db1/app");
+    set("c-password", CANARY);
+    set("c-schema", "tpl");
+    set("c-name", "saas");
+    set("c-version", "1.0.0");
+    (document.getElementById("capture") as HTMLButtonElement).click();
+    await settle();
+    const sent = calls.find((c) => c.cmd === "capture_template")!.args as { workspace: string; form: Record<string, unknown> };
+    expect(sent).toMatchObject({ workspace: "own", form: { url: "postgres://admin@db1/app", password: CANARY, schema: "tpl", name: "saas", version: "1.0.0" } });
+    expect(document.body.textContent).toContain("Captured saas version 1.0.0: 20 statements");
+    expect(document.body.textContent).toContain("v7:" + "a".repeat(64));
+    expect(document.documentElement.outerHTML).not.toContain(CANARY);
+    set("c-url", "postgres://admin@db1/app");
+    set("c-name", "saas");
+    set("c-version", "1.1.0");
+    (document.getElementById("capture") as HTMLButtonElement).click();
+    await settle();
+    expect(document.getElementById("capture-result")!.textContent).toContain("trigger orders.touch: removed");
+  });
+
+  it("is not offered in the demo", async () => {
+    mockIPC((cmd) => (cmd === "list_templates" ? [] : null));
+    location.hash = "#/demo/templates";
+    await route();
+    await settle();
+    expect(document.body.textContent).not.toContain("Use an existing database");
+  });
+});
+
 describe("fleet filters", () => {
   it("filter by server and template", async () => {
     const a = tenant(1, "synced");

@@ -59,9 +59,11 @@ pub struct CaptureRequest<'a> {
 }
 
 /// What a capture stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct CaptureReport {
     pub name: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
     pub engine: Engine,
     pub version: String,
     /// The reference's hash, which the captured version reproduces.
@@ -70,6 +72,7 @@ pub struct CaptureReport {
     pub migration: String,
     pub statements: usize,
     /// Every version of the template afterwards.
+    #[ts(type = "Array<{ version: string, hash: string }>")]
     pub lineage: Vec<TemplateVersionHash>,
     pub lint: Vec<LintFinding>,
 }
@@ -1036,7 +1039,7 @@ async fn mysql_show_create(
     conn: &mut sqlx::MySqlConnection,
     source: &ConnectionUrl,
     database: &str,
-    wanted: &dyn Fn(&str, &str) -> bool,
+    wanted: &(dyn Fn(&str, &str) -> bool + Sync),
 ) -> Result<Vec<String>, FleetError> {
     use sqlx::Executor;
     let qm = tenantry_model::quote::mysql;

@@ -112,15 +112,36 @@ impl std::fmt::Debug for Sensitive {
     }
 }
 
+/// The URL a form's URL and masked password fields describe: the URL,
+/// with the password set as its password when one was typed.
+fn form_url(url: &Sensitive, password: &Option<Sensitive>) -> Result<ConnectionUrl, FleetError> {
+    let parsed = ConnectionUrl::parse(url.0.expose_secret().trim())?;
+    Ok(match password {
+        Some(p) if !p.0.expose_secret().is_empty() => parsed.with_password(&p.0)?,
+        _ => parsed,
+    })
+}
+
+/// The console's *Use an existing database as the template* form.
+#[derive(Deserialize, TS)]
+#[ts(export)]
+pub struct CaptureForm {
+    /// The reference database's URL; the password may be given apart.
+    #[ts(type = "string")]
+    pub url: Sensitive,
+    #[ts(type = "string | null")]
+    pub password: Option<Sensitive>,
+    /// PostgreSQL: the reference schema (empty: `public`).
+    pub schema: Option<String>,
+    pub name: String,
+    pub version: String,
+}
+
 impl TenantForm {
     /// The URL the form describes: the URL field, with the password field
     /// set as its password when one was typed.
     pub fn connection_url(&self) -> Result<ConnectionUrl, FleetError> {
-        let url = ConnectionUrl::parse(self.url.0.expose_secret().trim())?;
-        Ok(match &self.password {
-            Some(p) if !p.0.expose_secret().is_empty() => url.with_password(&p.0)?,
-            _ => url,
-        })
+        form_url(&self.url, &self.password)
     }
 
     fn schema(&self) -> Option<String> {
@@ -275,6 +296,35 @@ impl Fleet {
     pub async fn test_connection(&self, form: &TenantForm) -> Result<HealthReport, FleetError> {
         let url = form.connection_url()?;
         Ok(check_connection(&url, form.schema().as_deref(), PoolSettings::default()).await)
+    }
+
+    /// Captures a reference database as a template version of the user's
+    /// own registry (never the demo's); see [`crate::capture`].
+    pub async fn capture_template(
+        &self,
+        w: Workspace,
+        form: &CaptureForm,
+    ) -> Result<crate::capture::CaptureReport, FleetError> {
+        if w == Workspace::Demo {
+            return Err(FleetError::DemoReadOnly {
+                what: "capturing a template",
+            });
+        }
+        let url = form_url(&form.url, &form.password)?;
+        let schema = non_empty(&form.schema);
+        crate::capture::capture_template(
+            &self.own.registry,
+            &crate::capture::CaptureRequest {
+                source: &url,
+                schema: schema.as_deref(),
+                name: form.name.trim(),
+                version: form.version.trim(),
+                scratch: None,
+                scratch_name: None,
+                timeouts: Timeouts::default(),
+            },
+        )
+        .await
     }
 
     /// Registers a tenant in the user's own registry (never the demo's):
