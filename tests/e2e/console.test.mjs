@@ -263,3 +263,33 @@ test("the tenant screen runs a health check and shows the history", async () => 
   await shoot("tenant");
   await noCanary("the tenant screen");
 });
+
+test("a reference schema is captured from the Templates screen as the template's next version", async () => {
+  // A staging-style reference: the template as it is, plus what comes next.
+  const fixture = new URL("../fixtures/postgres/template.sql", import.meta.url).pathname;
+  psql("CREATE SCHEMA reference_tpl");
+  execFileSync("psql", ["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-f", fixture], {
+    stdio: "ignore",
+    env: { ...process.env, PGOPTIONS: "--search_path=reference_tpl" },
+  });
+  psql("CREATE TABLE reference_tpl.partner_feed (id int PRIMARY KEY, label text NOT NULL)");
+  await go("#/templates");
+  await browser.$("#c-url").waitForExist({ timeout: 20000 });
+  await browser.$("#c-url").setValue(`postgres://postgres@127.0.0.1:5432/${db}`);
+  await browser.$("#c-password").setValue(canary);
+  await browser.$("#c-schema").setValue("reference_tpl");
+  await browser.$("#c-name").setValue("saas");
+  await browser.$("#c-version").setValue("1.1.0");
+  await browser.$("#capture").click();
+  const page = () => browser.execute(() => document.body.innerText);
+  await browser.waitUntil(async () => /Captured saas version 1\.1\.0|reference was not captured/.test(await page()), { timeout: 60000 });
+  assert.match(await page(), /Captured saas version 1\.1\.0/);
+  const versions = await browser.$("table[aria-label='Versions of saas']").getText();
+  assert.match(versions, /1\.0\.0[\s\S]*1\.1\.0/);
+  await browser.$("#c-url").scrollIntoView();
+  await shoot("template-capture");
+  await noCanary("the templates screen");
+  // The CLI sees the same lineage; the stored migration is only the difference.
+  const listed = tenantry("template", "list", "--json");
+  assert.match(listed, /"1\.1\.0"/);
+});

@@ -209,7 +209,11 @@ async fn capture_inner(
     if statements.is_empty() {
         return Err(refused("the reference has no objects to capture"));
     }
-    let count = statements.len();
+    // Objects written; the transaction-local setting is not one.
+    let count = statements
+        .iter()
+        .filter(|s| !s.starts_with("SET LOCAL "))
+        .count();
     let mut sql = format!(
         "-- captured by tenantry from {} ({}{}), version {}\n",
         req.source.redacted(),
