@@ -184,3 +184,99 @@ async fn key_parts_and_foreign_key_columns_keep_their_declared_order() {
         p.primary_key
     );
 }
+
+/// What a re-check must notice beyond the hash mutations above: objects
+/// whose rows it reads whole, and renames.
+const RECHECK_MUTATIONS: &[&str] = &[
+    "CREATE TRIGGER stamp BEFORE INSERT ON settings FOR EACH ROW SET NEW.value = NEW.value;",
+    "CREATE PROCEDURE noop() SELECT 1;",
+    "CREATE EVENT tidy ON SCHEDULE EVERY 1 DAY DO DELETE FROM settings WHERE 1 = 0;",
+    "DROP VIEW open_tasks;",
+    "RENAME TABLE settings TO app_settings;",
+    "ALTER TABLE settings COMMENT 'tenant settings';",
+];
+
+/// The MariaDB re-check: a full read stores the fingerprint a re-check then
+/// computes for an unchanged database; every change (each hash mutation
+/// and each object the re-check reads whole) gives another fingerprint,
+/// or none while the change is within the second the clock can tell apart,
+/// never the old one; a database whose foreign keys name another database
+/// gets none and is always read in full.
+#[tokio::test]
+async fn a_mariadb_recheck_reuses_unchanged_databases_and_never_misses_a_change() {
+    let template = fixture("mysql", "template.sql");
+    let untouched = MysqlDatabase::create().await;
+    untouched.apply(&template).await;
+    let changes: Vec<&str> = MUTATIONS
+        .iter()
+        .map(|m| m.sql)
+        .chain(RECHECK_MUTATIONS.iter().copied())
+        .collect();
+    let mut dbs = Vec::new();
+    for _ in &changes {
+        let db = MysqlDatabase::create().await;
+        db.apply(&template).await;
+        dbs.push(db);
+    }
+    let outside = MysqlDatabase::create().await;
+    outside.apply(&format!(
+        "CREATE TABLE linked (id INT PRIMARY KEY, account_id INT UNSIGNED, FOREIGN KEY (account_id) REFERENCES `{}`.accounts (id));",
+        untouched.name
+    ))
+    .await;
+    // Out of the second the tables were made in.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let names: Vec<String> = dbs
+        .iter()
+        .chain([&untouched, &outside])
+        .map(|d| d.name.clone())
+        .collect();
+    let mut conn = untouched.connect().await;
+    let full = mysql::read_schemas(&mut conn, &names).await.unwrap();
+    let before = mysql::catalog_fingerprints(&mut conn, &names)
+        .await
+        .unwrap();
+    for db in dbs.iter().chain([&untouched]) {
+        let stored = full[&db.name].fingerprint.as_ref();
+        assert!(
+            stored.is_some(),
+            "{}: a settled database has a fingerprint",
+            db.name
+        );
+        assert_eq!(
+            stored,
+            before.get(&db.name),
+            "{}: full read and re-check agree",
+            db.name
+        );
+    }
+    assert_eq!(
+        full[&outside.name].fingerprint, None,
+        "a foreign key into another database"
+    );
+
+    for (sql, db) in changes.iter().zip(&dbs) {
+        db.apply(sql).await;
+    }
+    let at_once = mysql::catalog_fingerprints(&mut conn, &names)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let later = mysql::catalog_fingerprints(&mut conn, &names)
+        .await
+        .unwrap();
+    for (sql, db) in changes.iter().zip(&dbs) {
+        assert_ne!(
+            at_once.get(&db.name),
+            before.get(&db.name),
+            "missed at once: {sql}"
+        );
+        assert!(later.contains_key(&db.name), "settled again: {sql}");
+        assert_ne!(later.get(&db.name), before.get(&db.name), "missed: {sql}");
+    }
+    assert_eq!(
+        later.get(&untouched.name),
+        before.get(&untouched.name),
+        "an unchanged database keeps its fingerprint"
+    );
+}

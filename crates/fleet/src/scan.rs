@@ -129,7 +129,7 @@ fn group_customisations(results: &[ScanResult]) -> Vec<CustomisationGroup> {
 
 pub struct ScanOptions {
     pub concurrency: usize,
-    /// Read every schema even where the catalog fingerprint (PostgreSQL)
+    /// Read every schema even where the catalog fingerprint (PostgreSQL, MariaDB)
     /// says nothing changed since the last check.
     pub full: bool,
     /// Only these slugs (all tenants when `None`).
@@ -274,8 +274,8 @@ fn recheckable(record: &TenantRecord) -> Option<&String> {
 }
 
 /// The hash of a schema with no objects, for reused results.
-fn empty_hash() -> DriftHash {
-    hash_schema(&SchemaSnapshot::new(Engine::Postgres)).root
+fn empty_hash(engine: Engine) -> DriftHash {
+    hash_schema(&SchemaSnapshot::new(engine)).root
 }
 
 fn fingerprint(text: &str) -> [u8; 32] {
@@ -441,7 +441,7 @@ async fn run_batch(
                                     job,
                                     Ok(Measured {
                                         hash,
-                                        empty: hash == empty_hash(),
+                                        empty: hash == empty_hash(Engine::Postgres),
                                     }),
                                 );
                                 r.reused = true;
@@ -459,15 +459,37 @@ async fn run_batch(
             }
         }
         Engine::Mysql => {
-            let schemas: Vec<String> = jobs.iter().map(|j| j.schema.clone()).collect();
             let read = async {
                 let server = first.url.with_database("")?;
                 let mut conn = mysql::connect(&server, timeouts).await?;
-                let out = tokio::time::timeout(
-                    timeouts.query,
-                    mysql::introspect_schemas(&mut conn, &schemas),
-                )
-                .await;
+                let work = async {
+                    // As for PostgreSQL: fingerprints only for tenants that
+                    // have one stored, and never on a full scan; a full
+                    // read brings its own.
+                    let known: Vec<String> = jobs
+                        .iter()
+                        .filter(|_| !full)
+                        .filter(|j| recheckable(&j.record).is_some())
+                        .map(|j| j.schema.clone())
+                        .collect();
+                    let fingerprints = if known.is_empty() {
+                        HashMap::new()
+                    } else {
+                        mysql::catalog_fingerprints(&mut conn, &known).await?
+                    };
+                    let stale: Vec<String> = jobs
+                        .iter()
+                        .filter(|j| full || j.reusable(fingerprints.get(&j.schema)).is_none())
+                        .map(|j| j.schema.clone())
+                        .collect();
+                    let read = if stale.is_empty() {
+                        Default::default()
+                    } else {
+                        mysql::read_schemas(&mut conn, &stale).await?
+                    };
+                    Ok::<_, sqlx::Error>((fingerprints, read))
+                };
+                let out = tokio::time::timeout(timeouts.query, work).await;
                 mysql::close(conn).await;
                 match out {
                     Ok(r) => r.map_err(|e| mysql::catalog_error(&first.url, &e)),
@@ -476,11 +498,30 @@ async fn run_batch(
             }
             .await;
             match read {
-                Ok(found) => jobs
+                Ok((fingerprints, found)) => jobs
                     .iter()
-                    .map(|job| match found.get(&job.schema) {
-                        Some(snap) => result_for(job, Ok(Measured::of(snap))),
-                        None => result_for(job, Err(missing_schema(job))),
+                    .map(|job| {
+                        let queried = fingerprints.get(&job.schema);
+                        match (found.get(&job.schema), job.reusable(queried)) {
+                            (Some(read), _) => {
+                                let mut r = result_for(job, Ok(Measured::of(&read.snapshot)));
+                                r.fingerprint = read.fingerprint.clone();
+                                r
+                            }
+                            (None, Some(hash)) if !full => {
+                                let mut r = result_for(
+                                    job,
+                                    Ok(Measured {
+                                        hash,
+                                        empty: hash == empty_hash(Engine::Mysql),
+                                    }),
+                                );
+                                r.reused = true;
+                                r.fingerprint = queried.cloned();
+                                r
+                            }
+                            _ => result_for(job, Err(missing_schema(job))),
+                        }
                     })
                     .collect(),
                 Err(e) => jobs

@@ -98,10 +98,25 @@ pub async fn introspect_schemas(
     conn: &mut MySqlConnection,
     schemas: &[String],
 ) -> Result<BTreeMap<String, SchemaSnapshot>, sqlx::Error> {
+    Ok(read_schemas(conn, schemas)
+        .await?
+        .into_iter()
+        .map(|(name, read)| (name, read.snapshot))
+        .collect())
+}
+
+/// One schema as a full read found it, with the catalog fingerprint of
+/// what it read (see [`catalog_fingerprints`]), when there is a reliable one.
+pub struct SchemaRead {
+    pub snapshot: SchemaSnapshot,
+    pub fingerprint: Option<String>,
+}
+
+async fn flavor(conn: &mut MySqlConnection) -> Result<Flavor, sqlx::Error> {
     let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
         .fetch_one(&mut *conn)
         .await?;
-    let flavor = if version.to_ascii_lowercase().contains("mariadb") {
+    Ok(if version.to_ascii_lowercase().contains("mariadb") {
         // IGNORED indexes arrived in 10.6.
         let (major, minor) = version_of(&version);
         if (major, minor) >= (10, 6) {
@@ -111,12 +126,155 @@ pub async fn introspect_schemas(
         }
     } else {
         Flavor::MySql
-    };
+    })
+}
+
+async fn server_now(conn: &mut MySqlConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(UNIX_TIMESTAMP() AS SIGNED)")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// [`introspect_schemas`], with each schema's catalog fingerprint.
+pub async fn read_schemas(
+    conn: &mut MySqlConnection,
+    schemas: &[String],
+) -> Result<BTreeMap<String, SchemaRead>, sqlx::Error> {
+    let flavor = flavor(conn).await?;
+    let now = server_now(conn).await?;
     let mut out = BTreeMap::new();
+    let mut digests = Digests::default();
     for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
-        read_chunk(conn, chunk, flavor, &mut out).await?;
+        read_chunk(conn, chunk, flavor, &mut out, &mut digests).await?;
     }
-    Ok(out)
+    let mut prints = digests.finish(flavor, now);
+    Ok(out
+        .into_iter()
+        .map(|(name, snapshot)| {
+            let fingerprint = prints.remove(&name);
+            (
+                name,
+                SchemaRead {
+                    snapshot,
+                    fingerprint,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A digest per schema of the catalog rows a MariaDB re-check can ask for
+/// cheaply: the schema's row, its tables' rows with their `CREATE_TIME`,
+/// and the whole rows the model reads of its views, triggers, routines and
+/// events. MariaDB rewrites a table's definition, and so moves its
+/// `CREATE_TIME`, on every `ALTER` (columns, defaults, indexes, keys,
+/// checks, options, partitions), so any DDL inside the schema changes the
+/// digest.
+///
+/// `CREATE_TIME` has one-second resolution: a schema whose newest table
+/// time is within a second of the server's clock when the pass began could
+/// change again within that second unseen, so it gets no fingerprint (and
+/// is read in full next time). Nor does a schema whose foreign keys name a
+/// table in another database (renaming that table changes this schema's
+/// model without writing anything in it), nor any schema on MySQL, whose
+/// `information_schema.TABLES` times are cached statistics.
+///
+/// The digest is over exactly the rows [`read_schemas`] reads for these
+/// objects, so a full read stores what a re-check would compute when
+/// nothing changed. Schemas that do not exist are absent from the result.
+pub async fn catalog_fingerprints(
+    conn: &mut MySqlConnection,
+    schemas: &[String],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let flavor = flavor(conn).await?;
+    if !flavor.is_mariadb() {
+        return Ok(HashMap::new());
+    }
+    let now = server_now(conn).await?;
+    let mut digests = Digests::default();
+    for chunk in schemas.chunks(SCHEMAS_PER_ROUND_TRIP) {
+        for sql in [
+            SCHEMATA_SQL,
+            TABLES_SQL,
+            VIEWS_SQL,
+            TRIGGERS_SQL,
+            ROUTINES_SQL,
+            EVENTS_SQL,
+        ] {
+            for row in fetch(conn, sql, chunk).await? {
+                digests.add(&row)?;
+            }
+        }
+    }
+    Ok(digests.finish(flavor, now))
+}
+
+/// The rows of one re-check digest, by schema (see [`catalog_fingerprints`]).
+#[derive(Default)]
+struct Digests {
+    lines: HashMap<String, Vec<String>>,
+    newest: HashMap<String, i64>,
+    unreliable: std::collections::HashSet<String>,
+}
+
+impl Digests {
+    /// A row of one of the digested queries: its first column names the
+    /// schema; every column goes in.
+    fn add(&mut self, row: &MySqlRow) -> Result<(), sqlx::Error> {
+        use sqlx::{Column, Row};
+        let schema: String = row.try_get::<Option<String>, _>(0)?.unwrap_or_default();
+        let mut line = String::new();
+        for (i, column) in row.columns().iter().enumerate() {
+            let value: Option<String> = row.try_get(i)?;
+            if column.name() == "created" {
+                if let Some(t) = value
+                    .as_deref()
+                    .and_then(|v| v.split('.').next()?.parse::<i64>().ok())
+                {
+                    let newest = self.newest.entry(schema.clone()).or_insert(t);
+                    *newest = (*newest).max(t);
+                }
+            }
+            match value {
+                Some(v) => {
+                    line.push_str(&v.len().to_string());
+                    line.push(':');
+                    line.push_str(&v);
+                }
+                None => line.push('-'),
+            }
+            line.push('|');
+        }
+        self.lines.entry(schema).or_default().push(line);
+        Ok(())
+    }
+
+    fn finish(self, flavor: Flavor, now: i64) -> HashMap<String, String> {
+        use sha2::{Digest, Sha256};
+        if !flavor.is_mariadb() {
+            return HashMap::new();
+        }
+        let Digests {
+            lines,
+            newest,
+            unreliable,
+        } = self;
+        lines
+            .into_iter()
+            .filter(|(schema, _)| !unreliable.contains(schema))
+            .filter(|(schema, _)| newest.get(schema).is_none_or(|t| *t < now - 1))
+            .map(|(schema, mut rows)| {
+                rows.sort_unstable();
+                let mut h = Sha256::new();
+                h.update(b"tenantry mariadb catalog v1\n");
+                for r in &rows {
+                    h.update(r.as_bytes());
+                    h.update(b"\n");
+                }
+                (schema, format!("mariadb1:{}", hex::encode(h.finalize())))
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -199,6 +357,10 @@ async fn fetch(
     q.fetch_all(&mut *conn).await
 }
 
+fn key_schema(row: &MySqlRow) -> Result<String, sqlx::Error> {
+    get(row, "table_schema")
+}
+
 fn get(row: &MySqlRow, col: &str) -> Result<String, sqlx::Error> {
     Ok(row.col::<Option<String>>(col)?.unwrap_or_default())
 }
@@ -212,9 +374,11 @@ async fn read_chunk(
     schemas: &[String],
     flavor: Flavor,
     out: &mut BTreeMap<String, SchemaSnapshot>,
+    digests: &mut Digests,
 ) -> Result<(), sqlx::Error> {
     let mut states: HashMap<String, SchemaState> = HashMap::new();
     for row in fetch(conn, SCHEMATA_SQL, schemas).await? {
+        digests.add(&row)?;
         states.insert(
             get(&row, "schema_name")?,
             SchemaState {
@@ -231,6 +395,7 @@ async fn read_chunk(
 
     let mut partitioned = false;
     for row in fetch(conn, TABLES_SQL, schemas).await? {
+        digests.add(&row)?;
         let schema = get(&row, "table_schema")?;
         let Some(st) = states.get_mut(&schema) else {
             continue;
@@ -378,6 +543,11 @@ async fn read_chunk(
             get(&row, "referenced_column_name")?,
         ));
         entry.target_schema = get(&row, "referenced_table_schema")?;
+        if !entry.target_schema.is_empty() && entry.target_schema != key_schema(&row)? {
+            // A table elsewhere: renaming it changes this schema's model
+            // without writing anything here.
+            digests.unreliable.insert(key_schema(&row)?);
+        }
     }
     for row in fetch(conn, FKS_SQL, schemas).await? {
         let schema = get(&row, "constraint_schema")?;
@@ -462,6 +632,7 @@ async fn read_chunk(
     }
 
     for row in fetch(conn, VIEWS_SQL, schemas).await? {
+        digests.add(&row)?;
         let schema = get(&row, "table_schema")?;
         let Some(st) = states.get_mut(&schema) else {
             continue;
@@ -486,6 +657,7 @@ async fn read_chunk(
     }
 
     for row in fetch(conn, TRIGGERS_SQL, schemas).await? {
+        digests.add(&row)?;
         let schema = get(&row, "trigger_schema")?;
         let Some(st) = states.get_mut(&schema) else {
             continue;
@@ -520,6 +692,7 @@ async fn read_chunk(
     }
 
     for row in fetch(conn, ROUTINES_SQL, schemas).await? {
+        digests.add(&row)?;
         let schema = get(&row, "routine_schema")?;
         let Some(st) = states.get_mut(&schema) else {
             continue;
@@ -564,6 +737,7 @@ async fn read_chunk(
     }
 
     for row in fetch(conn, EVENTS_SQL, schemas).await? {
+        digests.add(&row)?;
         let schema = get(&row, "event_schema")?;
         let Some(st) = states.get_mut(&schema) else {
             continue;
@@ -763,7 +937,8 @@ const TABLES_SQL: &str = "
 SELECT CAST(TABLE_SCHEMA AS CHAR) AS table_schema, CAST(TABLE_NAME AS CHAR) AS table_name,
        CAST(TABLE_TYPE AS CHAR) AS table_type, CAST(ENGINE AS CHAR) AS engine,
        CAST(TABLE_COLLATION AS CHAR) AS table_collation,
-       CAST(TABLE_COMMENT AS CHAR) AS table_comment, CAST(CREATE_OPTIONS AS CHAR) AS create_options
+       CAST(TABLE_COMMENT AS CHAR) AS table_comment, CAST(CREATE_OPTIONS AS CHAR) AS create_options,
+       CAST(UNIX_TIMESTAMP(CREATE_TIME) AS CHAR) AS created
   FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({schemas})";
 
 /// How the partitioned tables of `{schemas}` are partitioned (asked only
