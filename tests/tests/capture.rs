@@ -56,6 +56,19 @@ async fn capture(
     .await
 }
 
+async fn upgrade(e: &TestFleet, slug: &str, to: &str) -> tenantry_fleet::upgrade::UpgradeOutcome {
+    tenantry_fleet::upgrade::upgrade_tenant(
+        &e.registry,
+        &e.vault,
+        slug,
+        to,
+        false,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn last_capture_audit(e: &TestFleet) -> (AuditResult, String) {
     let rows = e.registry.audit_log(None, 50).await.unwrap();
     let row = rows
@@ -183,16 +196,7 @@ async fn a_postgres_fleet_is_onboarded_from_a_reference_schema() {
         !delta.contains("CREATE TABLE \"accounts\""),
         "only the difference: {delta}"
     );
-    let up = tenantry_fleet::upgrade::upgrade_tenant(
-        &e.registry,
-        &e.vault,
-        "pgt_0001",
-        "1.1.0",
-        false,
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let up = upgrade(&e, "pgt_0001", "1.1.0").await;
     assert_eq!(up.status, SchemaStatus::Synced);
     assert_eq!(up.hash, next.hash);
 
@@ -289,16 +293,7 @@ async fn a_sqlite_fleet_is_onboarded_from_a_reference_file() {
     tenantry_tests::sqlite_file(&reference, "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT NOT NULL); CREATE INDEX tags_label ON tags (label);").await;
     let next = capture(&e, &source, None, "2").await.unwrap();
     assert_eq!(next.statements, 2);
-    let up = tenantry_fleet::upgrade::upgrade_tenant(
-        &e.registry,
-        &e.vault,
-        "lite_0001",
-        "2",
-        false,
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let up = upgrade(&e, "lite_0001", "2").await;
     assert_eq!((up.status, up.hash), (SchemaStatus::Synced, next.hash));
     tenantry_tests::sqlite_file(&reference, "ALTER TABLE tags ADD COLUMN colour TEXT;").await;
     let refused = capture(&e, &source, None, "3").await.unwrap_err();
@@ -364,16 +359,7 @@ async fn a_mariadb_fleet_is_onboarded_from_a_reference_database() {
         .await;
     let next = capture(&e, &reference.url(), None, "2").await.unwrap();
     assert_eq!(next.statements, 1);
-    let up = tenantry_fleet::upgrade::upgrade_tenant(
-        &e.registry,
-        &e.vault,
-        "myt_0001",
-        "2",
-        false,
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let up = upgrade(&e, "myt_0001", "2").await;
     assert_eq!((up.status, up.hash), (SchemaStatus::Synced, next.hash));
     reference
         .apply("ALTER TABLE tags ADD COLUMN colour text;")

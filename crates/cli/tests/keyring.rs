@@ -46,6 +46,18 @@ impl Env {
         self.command(args).output().unwrap()
     }
 
+    /// A command as a headless server runs it: no session bus (pointed
+    /// nowhere), no display.
+    fn headless(&self, args: &[&str]) -> Command {
+        let mut c = self.command(args);
+        c.env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/tenantry-test-bus",
+        )
+        .env_remove("DISPLAY");
+        c
+    }
+
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self
             .command(args)
@@ -57,6 +69,20 @@ impl Env {
         writeln!(child.stdin.take().unwrap(), "{input}").unwrap();
         child.wait_with_output().unwrap()
     }
+}
+
+/// Runs `c` with `stdin` as one line of standard input (or none).
+fn run_with(mut c: Command, stdin: Option<&str>) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(line) = stdin {
+        writeln!(input, "{line}").unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -151,12 +177,7 @@ fn without_a_keyring_nothing_is_written_and_the_error_says_why() {
     std::fs::write(&db, b"").unwrap();
     let url = format!("sqlite:{}?password={CANARY}", db.display());
     let o = env
-        .command(&["tenant", "add", "acme", "--url", &url])
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/tenantry-test-bus",
-        )
-        .env_remove("DISPLAY")
+        .headless(&["tenant", "add", "acme", "--url", &url])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -177,24 +198,7 @@ fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_es
     use tenantry_vault::{KeyEntry, KeyId, KeyStore, KeyStoreKind, OsKeyring};
     const PASSPHRASE: &str = "Canary-Keyring-4b7e-passphrase";
     let env = Env::new();
-    let headless = |args: &[&str], stdin: Option<&str>| {
-        let mut c = env.command(args);
-        c.env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/tenantry-test-bus",
-        )
-        .env_remove("DISPLAY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(line) = stdin {
-            writeln!(input, "{line}").unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    };
+    let headless = |args: &[&str], stdin: Option<&str>| run_with(env.headless(args), stdin);
     let db = env.dir.path().join("tenant.db");
     std::fs::write(&db, b"").unwrap();
     let url = format!("sqlite:{}?password={CANARY}", db.display());
@@ -234,32 +238,24 @@ fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_es
     // Escrow: a short passphrase is refused; an existing file is never
     // overwritten; the file is the owner's only and holds no secret.
     let escrow = env.dir.path().join("acme.escrow");
-    let short = headless(
-        &[
-            "key",
-            "export",
-            "--to",
-            escrow.to_str().unwrap(),
-            "--passphrase-stdin",
-        ],
-        Some("short"),
-    );
+    let file = escrow.to_str().unwrap();
+    // `key export --to` / `key import --from` the escrow file, with the
+    // passphrase as a line of standard input.
+    let escrow_cmd = |verb: &str, passphrase: &str| {
+        let flag = if verb == "export" { "--to" } else { "--from" };
+        headless(
+            &["key", verb, flag, file, "--passphrase-stdin"],
+            Some(passphrase),
+        )
+    };
+    let short = escrow_cmd("export", "short");
     assert!(
         text(&short).contains("error[weak_passphrase]"),
         "{}",
         text(&short)
     );
     assert!(!escrow.exists());
-    let export = headless(
-        &[
-            "key",
-            "export",
-            "--to",
-            escrow.to_str().unwrap(),
-            "--passphrase-stdin",
-        ],
-        Some(PASSPHRASE),
-    );
+    let export = escrow_cmd("export", PASSPHRASE);
     assert!(export.status.success(), "{}", text(&export));
     #[cfg(unix)]
     {
@@ -267,16 +263,7 @@ fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_es
         let mode = std::fs::metadata(&escrow).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let again = headless(
-        &[
-            "key",
-            "export",
-            "--to",
-            escrow.to_str().unwrap(),
-            "--passphrase-stdin",
-        ],
-        Some(PASSPHRASE),
-    );
+    let again = escrow_cmd("export", PASSPHRASE);
     assert!(
         text(&again).contains("error[file_exists]"),
         "{}",
@@ -298,32 +285,14 @@ fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_es
     assert!(lost_text.contains("tenantry key import"), "{lost_text}");
 
     // A wrong passphrase writes nothing; the right one brings it back.
-    let wrong = headless(
-        &[
-            "key",
-            "import",
-            "--from",
-            escrow.to_str().unwrap(),
-            "--passphrase-stdin",
-        ],
-        Some("Canary-wrong-passphrase"),
-    );
+    let wrong = escrow_cmd("import", "Canary-wrong-passphrase");
     assert!(
         text(&wrong).contains("error[escrow_wrong_passphrase]"),
         "{}",
         text(&wrong)
     );
     assert!(keys.load(&entry).unwrap().is_none());
-    let import = headless(
-        &[
-            "key",
-            "import",
-            "--from",
-            escrow.to_str().unwrap(),
-            "--passphrase-stdin",
-        ],
-        Some(PASSPHRASE),
-    );
+    let import = escrow_cmd("import", PASSPHRASE);
     assert!(import.status.success(), "{}", text(&import));
     let health = headless(&["health", "acme", "--json"], None);
     assert!(health.status.success(), "{}", text(&health));
@@ -331,7 +300,7 @@ fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_es
     // Another registry's escrow file is not this registry's key.
     let env2 = Env::new();
     let add2 = env2
-        .command(&[
+        .headless(&[
             "tenant",
             "add",
             "beta",
@@ -340,10 +309,6 @@ fn a_headless_server_keeps_its_key_in_the_kernel_keyring_and_recovers_it_from_es
             "--key-store",
             "keyutils",
         ])
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/tenantry-test-bus",
-        )
         .output()
         .unwrap();
     assert!(add2.status.success(), "{}", text(&add2));
@@ -438,24 +403,10 @@ fn a_fleet_is_onboarded_headless_from_a_reference_schema() {
     assert!(admin(&format!("CREATE DATABASE {db}")).status.success());
     psql("CREATE SCHEMA tpl; CREATE TABLE tpl.accounts (id serial PRIMARY KEY, name text NOT NULL, plan text NOT NULL DEFAULT 'free'); CREATE INDEX accounts_name ON tpl.accounts (name);");
     let run = |args: &[&str], stdin: Option<&str>| {
-        let mut c = env.command(args);
-        c.env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/tenantry-test-bus",
-        )
-        .env("TENANTRY_KEY_STORE", "keyutils")
-        .env_remove("DISPLAY")
-        .env_remove("TENANTRY_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(line) = stdin {
-            writeln!(input, "{line}").unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+        let mut c = env.headless(args);
+        c.env("TENANTRY_KEY_STORE", "keyutils")
+            .env_remove("TENANTRY_LOG");
+        run_with(c, stdin)
     };
     let url = format!("postgres://postgres:{CANARY}@127.0.0.1:5432/{db}");
 

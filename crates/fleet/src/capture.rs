@@ -477,21 +477,40 @@ async fn read_catalog_on(
     source: &ConnectionUrl,
     schema: &str,
 ) -> Result<Catalog, FleetError> {
-    let failed =
-        |e: sqlx::Error| FleetError::from(tenantry_introspect::postgres::catalog_error(source, &e));
-    let mut tx = conn.begin().await.map_err(failed)?;
+    let (catalog, refusals) = catalog_rows(conn, schema)
+        .await
+        .map_err(|e| FleetError::from(tenantry_introspect::postgres::catalog_error(source, &e)))?;
+    if !refusals.is_empty() {
+        return Err(refused(refusals.join("; ")));
+    }
+    Ok(catalog)
+}
+
+/// The rows of one catalog query about the schema (`$1`).
+async fn schema_rows(
+    tx: &mut sqlx::PgConnection,
+    sql: &str,
+    schema: &str,
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    sqlx::query(sql).bind(schema).fetch_all(tx).await
+}
+
+/// The catalog statements, and what capture refuses to write.
+async fn catalog_rows(
+    conn: &mut sqlx::PgConnection,
+    schema: &str,
+) -> Result<(Catalog, Vec<String>), sqlx::Error> {
+    let mut tx = conn.begin().await?;
     // Only the reference schema on the path (and pg_catalog, implicitly):
     // the server prints the reference's own objects unqualified and
     // everything else qualified.
     sqlx::query("SELECT set_config('search_path', $1, true)")
         .bind(q(schema))
         .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
+        .await?;
     let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
         .fetch_one(&mut *tx)
-        .await
-        .map_err(failed)?;
+        .await?;
     let sql_body = if version >= 140000 {
         "pg_get_function_sqlbody(p.oid)"
     } else {
@@ -504,8 +523,10 @@ async fn read_catalog_on(
     let mut refusals: Vec<String> = Vec::new();
 
     let mut routines = Vec::new();
-    let rows = sqlx::query(&format!(
-        "SELECT p.proname::text AS name, p.prokind::text AS kind,
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
+            "SELECT p.proname::text AS name, p.prokind::text AS kind,
                 pg_get_function_arguments(p.oid) AS arguments,
                 pg_get_function_identity_arguments(p.oid) AS identity,
                 pg_get_function_result(p.oid) AS result,
@@ -517,17 +538,16 @@ async fn read_catalog_on(
            FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
           WHERE p.pronamespace = {ns} AND {}
           ORDER BY p.oid",
-        not_extension("pg_proc", "p.oid")
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(failed)?;
+            not_extension("pg_proc", "p.oid")
+        ),
+        schema,
+    )
+    .await?;
     for row in rows {
-        let name: String = row.try_get("name").map_err(failed)?;
-        let kind: String = row.try_get("kind").map_err(failed)?;
-        let language: String = row.try_get("language").map_err(failed)?;
-        let identity: String = row.try_get("identity").map_err(failed)?;
+        let name: String = row.try_get("name")?;
+        let kind: String = row.try_get("kind")?;
+        let language: String = row.try_get("language")?;
+        let identity: String = row.try_get("identity")?;
         if kind == "a" || kind == "w" {
             refusals.push(format!("aggregate {name}({identity})"));
             continue;
@@ -538,53 +558,47 @@ async fn read_catalog_on(
             ));
             continue;
         }
-        let arguments: String = row.try_get("arguments").map_err(failed)?;
+        let arguments: String = row.try_get("arguments")?;
         let procedure = kind == "p";
         let mut d = format!(
             "CREATE OR REPLACE {} {}({arguments})",
             if procedure { "PROCEDURE" } else { "FUNCTION" },
             q(&name)
         );
-        if let Some(result) = row.try_get::<Option<String>, _>("result").map_err(failed)? {
+        if let Some(result) = row.try_get::<Option<String>, _>("result")? {
             if !procedure {
                 d.push_str(&format!(" RETURNS {result}"));
             }
         }
         d.push_str(&format!("\n    LANGUAGE {}", q(&language)));
         if !procedure {
-            let volatility: String = row.try_get("volatility").map_err(failed)?;
+            let volatility: String = row.try_get("volatility")?;
             d.push_str(match volatility.as_str() {
                 "i" => " IMMUTABLE",
                 "s" => " STABLE",
                 _ => " VOLATILE",
             });
-            if row.try_get::<bool, _>("strict").map_err(failed)? {
+            if row.try_get::<bool, _>("strict")? {
                 d.push_str(" STRICT");
             }
-            if row.try_get::<bool, _>("leakproof").map_err(failed)? {
+            if row.try_get::<bool, _>("leakproof")? {
                 d.push_str(" LEAKPROOF");
             }
-            let parallel: String = row.try_get("parallel").map_err(failed)?;
+            let parallel: String = row.try_get("parallel")?;
             d.push_str(match parallel.as_str() {
                 "s" => " PARALLEL SAFE",
                 "r" => " PARALLEL RESTRICTED",
                 _ => " PARALLEL UNSAFE",
             });
-            d.push_str(&format!(
-                " COST {}",
-                row.try_get::<f64, _>("cost").map_err(failed)?
-            ));
-            if row.try_get::<bool, _>("returns_set").map_err(failed)? {
-                d.push_str(&format!(
-                    " ROWS {}",
-                    row.try_get::<f64, _>("rows").map_err(failed)?
-                ));
+            d.push_str(&format!(" COST {}", row.try_get::<f64, _>("cost")?));
+            if row.try_get::<bool, _>("returns_set")? {
+                d.push_str(&format!(" ROWS {}", row.try_get::<f64, _>("rows")?));
             }
         }
-        if row.try_get::<bool, _>("security_definer").map_err(failed)? {
+        if row.try_get::<bool, _>("security_definer")? {
             d.push_str(" SECURITY DEFINER");
         }
-        let config: Option<Vec<String>> = row.try_get("config").map_err(failed)?;
+        let config: Option<Vec<String>> = row.try_get("config")?;
         let mut pinned = false;
         for setting in config.unwrap_or_default() {
             let (key, value) = setting.split_once('=').unwrap_or((&setting, ""));
@@ -616,13 +630,10 @@ async fn read_catalog_on(
             ));
             continue;
         }
-        match row
-            .try_get::<Option<String>, _>("sql_body")
-            .map_err(failed)?
-        {
+        match row.try_get::<Option<String>, _>("sql_body")? {
             Some(body) => d.push_str(&format!("\n{body}")),
             None => {
-                let source: String = row.try_get("source").map_err(failed)?;
+                let source: String = row.try_get("source")?;
                 d.push_str(&format!("\nAS {}", dollar_quote(&source)));
             }
         }
@@ -634,24 +645,25 @@ async fn read_catalog_on(
 
     let mut after = Vec::new();
     // Triggers: the server's own definition, relative to the path.
-    let rows = sqlx::query(&format!(
-        "SELECT t.tgname::text AS name, c.relname::text AS table_name,
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
+            "SELECT t.tgname::text AS name, c.relname::text AS table_name,
                 pg_get_triggerdef(t.oid, true) AS definition, t.tgenabled::text AS enabled
            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
           WHERE c.relnamespace = {ns} AND NOT t.tgisinternal
           ORDER BY c.relname, t.tgname"
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(failed)?;
+        ),
+        schema,
+    )
+    .await?;
     for row in rows {
-        let name: String = row.try_get("name").map_err(failed)?;
-        let table: String = row.try_get("table_name").map_err(failed)?;
-        let definition: String = row.try_get("definition").map_err(failed)?;
+        let name: String = row.try_get("name")?;
+        let table: String = row.try_get("table_name")?;
+        let definition: String = row.try_get("definition")?;
         let key = format!("trigger {table}.{name}");
         after.push((key.clone(), definition));
-        let enabled: String = row.try_get("enabled").map_err(failed)?;
+        let enabled: String = row.try_get("enabled")?;
         let state = match enabled.as_str() {
             "D" => Some("DISABLE TRIGGER"),
             "R" => Some("ENABLE REPLICA TRIGGER"),
@@ -667,32 +679,36 @@ async fn read_catalog_on(
     }
 
     // Row security and policies.
-    let rows = sqlx::query(&format!(
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
         "SELECT c.relname::text AS table_name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced
            FROM pg_class c WHERE c.relnamespace = {ns} AND c.relkind IN ('r', 'p')
             AND (c.relrowsecurity OR c.relforcerowsecurity)
           ORDER BY c.relname"
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
+    ),
+        schema,
+    )
     .await
-    .map_err(failed)?;
+    ?;
     for row in rows {
-        let table: String = row.try_get("table_name").map_err(failed)?;
-        if row.try_get::<bool, _>("enabled").map_err(failed)? {
+        let table: String = row.try_get("table_name")?;
+        if row.try_get::<bool, _>("enabled")? {
             after.push((
                 format!("row security {table}"),
                 format!("ALTER TABLE {} ENABLE ROW LEVEL SECURITY", q(&table)),
             ));
         }
-        if row.try_get::<bool, _>("forced").map_err(failed)? {
+        if row.try_get::<bool, _>("forced")? {
             after.push((
                 format!("forced row security {table}"),
                 format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY", q(&table)),
             ));
         }
     }
-    let rows = sqlx::query(&format!(
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
         "SELECT p.polname::text AS name, c.relname::text AS table_name, p.polpermissive AS permissive,
                 p.polcmd::text AS command,
                 ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END
@@ -702,21 +718,21 @@ async fn read_catalog_on(
            FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
           WHERE c.relnamespace = {ns}
           ORDER BY c.relname, p.polname"
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
+    ),
+        schema,
+    )
     .await
-    .map_err(failed)?;
+    ?;
     for row in rows {
-        let name: String = row.try_get("name").map_err(failed)?;
-        let table: String = row.try_get("table_name").map_err(failed)?;
-        let command: String = row.try_get("command").map_err(failed)?;
-        let roles: Vec<String> = row.try_get("roles").map_err(failed)?;
+        let name: String = row.try_get("name")?;
+        let table: String = row.try_get("table_name")?;
+        let command: String = row.try_get("command")?;
+        let roles: Vec<String> = row.try_get("roles")?;
         let mut d = format!(
             "CREATE POLICY {} ON {} AS {} FOR {} TO {}",
             q(&name),
             q(&table),
-            if row.try_get::<bool, _>("permissive").map_err(failed)? {
+            if row.try_get::<bool, _>("permissive")? {
                 "PERMISSIVE"
             } else {
                 "RESTRICTIVE"
@@ -730,39 +746,35 @@ async fn read_catalog_on(
             },
             roles.join(", ")
         );
-        if let Some(u) = row
-            .try_get::<Option<String>, _>("using_expr")
-            .map_err(failed)?
-        {
+        if let Some(u) = row.try_get::<Option<String>, _>("using_expr")? {
             d.push_str(&format!(" USING ({u})"));
         }
-        if let Some(c) = row
-            .try_get::<Option<String>, _>("check_expr")
-            .map_err(failed)?
-        {
+        if let Some(c) = row.try_get::<Option<String>, _>("check_expr")? {
             d.push_str(&format!(" WITH CHECK ({c})"));
         }
         after.push((format!("policy {table}.{name}"), d));
     }
 
     // Comments on relations and their columns.
-    let rows = sqlx::query(&format!(
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
         "SELECT c.relname::text AS rel, c.relkind::text AS kind, a.attname::text AS col, d.description
            FROM pg_description d
            JOIN pg_class c ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid
            LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
           WHERE c.relnamespace = {ns} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'f')
           ORDER BY c.relname, d.objsubid"
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
+    ),
+        schema,
+    )
     .await
-    .map_err(failed)?;
+    ?;
     for row in rows {
-        let rel: String = row.try_get("rel").map_err(failed)?;
-        let kind: String = row.try_get("kind").map_err(failed)?;
-        let col: Option<String> = row.try_get("col").map_err(failed)?;
-        let text: String = row.try_get("description").map_err(failed)?;
+        let rel: String = row.try_get("rel")?;
+        let kind: String = row.try_get("kind")?;
+        let col: Option<String> = row.try_get("col")?;
+        let text: String = row.try_get("description")?;
         let object = match (&col, kind.as_str()) {
             (Some(c), _) => format!("COLUMN {}.{}", q(&rel), q(c)),
             (None, "v") => format!("VIEW {}", q(&rel)),
@@ -780,7 +792,9 @@ async fn read_catalog_on(
 
     // Grants on relations, their columns and routines, as the server lists
     // them (aclexplode); the owner's own privileges are implied.
-    let rows = sqlx::query(&format!(
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
         "SELECT kind, object, col, privilege, grantee, grantable FROM (
              SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
                     c.relname::text AS object, NULL::text AS col,
@@ -802,11 +816,11 @@ async fn read_catalog_on(
          ) g
          WHERE grantee <> owner
          ORDER BY 1, 2, 3 NULLS FIRST, 4, 5"
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
+    ),
+        schema,
+    )
     .await
-    .map_err(failed)?;
+    ?;
     let mut grants: BTreeMap<(String, String, Option<String>, String, String), bool> =
         BTreeMap::new();
     let role_names: BTreeMap<u32, String> =
@@ -814,18 +828,17 @@ async fn read_catalog_on(
             "SELECT oid, rolname::text FROM pg_roles",
         )
         .fetch_all(&mut *tx)
-        .await
-        .map_err(failed)?
+        .await?
         .into_iter()
         .map(|(oid, name)| (oid.0, name))
         .collect();
     for row in rows {
-        let kind: String = row.try_get("kind").map_err(failed)?;
-        let object: String = row.try_get("object").map_err(failed)?;
-        let col: Option<String> = row.try_get("col").map_err(failed)?;
-        let privilege: String = row.try_get("privilege").map_err(failed)?;
-        let grantee: sqlx::postgres::types::Oid = row.try_get("grantee").map_err(failed)?;
-        let grantable: bool = row.try_get("grantable").map_err(failed)?;
+        let kind: String = row.try_get("kind")?;
+        let object: String = row.try_get("object")?;
+        let col: Option<String> = row.try_get("col")?;
+        let privilege: String = row.try_get("privilege")?;
+        let grantee: sqlx::postgres::types::Oid = row.try_get("grantee")?;
+        let grantable: bool = row.try_get("grantable")?;
         let grantee = if grantee.0 == 0 {
             "PUBLIC".to_owned()
         } else {
@@ -858,31 +871,30 @@ async fn read_catalog_on(
     }
     // Privileges taken away from the default (EXECUTE from PUBLIC on a
     // function): the default is PUBLIC's, so its absence is a REVOKE.
-    let rows = sqlx::query(&format!(
+    let rows = schema_rows(
+        &mut tx,
+        &format!(
         "SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind,
                 quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS object
            FROM pg_proc p
           WHERE p.pronamespace = {ns} AND p.proacl IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
           ORDER BY 2"
-    ))
-    .bind(schema)
-    .fetch_all(&mut *tx)
+    ),
+        schema,
+    )
     .await
-    .map_err(failed)?;
+    ?;
     for row in rows {
-        let kind: String = row.try_get("kind").map_err(failed)?;
-        let object: String = row.try_get("object").map_err(failed)?;
+        let kind: String = row.try_get("kind")?;
+        let object: String = row.try_get("object")?;
         after.push((
             format!("revoke {kind} {object}"),
             format!("REVOKE EXECUTE ON {kind} {object} FROM PUBLIC"),
         ));
     }
-    tx.rollback().await.map_err(failed)?;
-    if !refusals.is_empty() {
-        return Err(refused(refusals.join("; ")));
-    }
-    Ok(Catalog { routines, after })
+    tx.rollback().await?;
+    Ok((Catalog { routines, after }, refusals))
 }
 
 /// SQLite: the statements SQLite keeps for the reference, in creation

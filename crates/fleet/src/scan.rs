@@ -426,32 +426,13 @@ async fn run_batch(
             }
             .await;
             match read {
-                Ok((fingerprints, found)) => jobs
-                    .iter()
-                    .map(|job| {
-                        let queried = fingerprints.get(&job.schema);
-                        match (found.get(&job.schema), job.reusable(queried)) {
-                            (Some(read), _) => {
-                                let mut r = result_for(job, Ok(Measured::of(&read.snapshot)));
-                                r.fingerprint = Some(read.fingerprint.clone());
-                                r
-                            }
-                            (None, Some(hash)) if !full => {
-                                let mut r = result_for(
-                                    job,
-                                    Ok(Measured {
-                                        hash,
-                                        empty: hash == empty_hash(Engine::Postgres),
-                                    }),
-                                );
-                                r.reused = true;
-                                r.fingerprint = queried.cloned();
-                                r
-                            }
-                            _ => result_for(job, Err(missing_schema(job))),
-                        }
+                Ok((fingerprints, found)) => {
+                    batch_results(&jobs, &fingerprints, full, Engine::Postgres, |schema| {
+                        found
+                            .get(schema)
+                            .map(|r| (&r.snapshot, Some(r.fingerprint.clone())))
                     })
-                    .collect(),
+                }
                 Err(e) => jobs
                     .iter()
                     .map(|job| result_for(job, Err(e.to_string())))
@@ -498,32 +479,13 @@ async fn run_batch(
             }
             .await;
             match read {
-                Ok((fingerprints, found)) => jobs
-                    .iter()
-                    .map(|job| {
-                        let queried = fingerprints.get(&job.schema);
-                        match (found.get(&job.schema), job.reusable(queried)) {
-                            (Some(read), _) => {
-                                let mut r = result_for(job, Ok(Measured::of(&read.snapshot)));
-                                r.fingerprint = read.fingerprint.clone();
-                                r
-                            }
-                            (None, Some(hash)) if !full => {
-                                let mut r = result_for(
-                                    job,
-                                    Ok(Measured {
-                                        hash,
-                                        empty: hash == empty_hash(Engine::Mysql),
-                                    }),
-                                );
-                                r.reused = true;
-                                r.fingerprint = queried.cloned();
-                                r
-                            }
-                            _ => result_for(job, Err(missing_schema(job))),
-                        }
+                Ok((fingerprints, found)) => {
+                    batch_results(&jobs, &fingerprints, full, Engine::Mysql, |schema| {
+                        found
+                            .get(schema)
+                            .map(|r| (&r.snapshot, r.fingerprint.clone()))
                     })
-                    .collect(),
+                }
                 Err(e) => jobs
                     .iter()
                     .map(|job| result_for(job, Err(e.to_string())))
@@ -542,6 +504,43 @@ async fn run_batch(
             out
         }
     }
+}
+
+/// The results of one batch: each schema read in full (with the
+/// fingerprint its read stored), reused from the last check when the
+/// queried fingerprint says it still holds, or missing.
+fn batch_results<'a>(
+    jobs: &[Job],
+    fingerprints: &HashMap<String, String>,
+    full: bool,
+    engine: Engine,
+    read: impl Fn(&str) -> Option<(&'a SchemaSnapshot, Option<String>)>,
+) -> Vec<ScanResult> {
+    jobs.iter()
+        .map(|job| {
+            let queried = fingerprints.get(&job.schema);
+            match (read(&job.schema), job.reusable(queried)) {
+                (Some((snapshot, fingerprint)), _) => {
+                    let mut r = result_for(job, Ok(Measured::of(snapshot)));
+                    r.fingerprint = fingerprint;
+                    r
+                }
+                (None, Some(hash)) if !full => {
+                    let mut r = result_for(
+                        job,
+                        Ok(Measured {
+                            hash,
+                            empty: hash == empty_hash(engine),
+                        }),
+                    );
+                    r.reused = true;
+                    r.fingerprint = queried.cloned();
+                    r
+                }
+                _ => result_for(job, Err(missing_schema(job))),
+            }
+        })
+        .collect()
 }
 
 fn missing_schema(job: &Job) -> String {
