@@ -753,6 +753,22 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
     .unwrap();
     assert_eq!(again.drift_hash, hash_before);
     assert_eq!(baks(), baks_before);
+
+    // A backup of the same second as another gets a `-n` name; one left
+    // unrecorded (the process killed before recording it) is found by
+    // `backup discover` like any other.
+    let orphan = e.dir.join("wayne.1796520812-2.bak");
+    std::fs::copy(&file, &orphan).unwrap();
+    let found =
+        tenantry_fleet::backup::discover_orphans(&e.registry, &e.vault, Timeouts::default())
+            .await
+            .unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|o| o.tenant_slug == "wayne" && o.location == format!("file {}", orphan.display())),
+        "{found:?}"
+    );
 }
 
 #[tokio::test]

@@ -492,17 +492,26 @@ pub struct OrphanBackup {
 /// or the same with `r` (a restore's), for a tenant whose quarantine stem
 /// is `stem`.
 fn is_quarantine_of(name: &str, stem: &str) -> bool {
+    quarantine_stamp(name, stem).is_some_and(is_backup_stamp)
+}
+
+/// The stamp of `tenantry_q_<stem>_<stamp>`, when `name` is a quarantine
+/// of the schema whose stem is `stem`.
+pub(crate) fn quarantine_stamp<'a>(name: &'a str, stem: &str) -> Option<&'a str> {
     name.strip_prefix("tenantry_q_")
         .and_then(|rest| rest.strip_prefix(stem))
         .and_then(|rest| rest.strip_prefix('_'))
-        .is_some_and(is_backup_stamp)
 }
 
-/// The stamp a reset (`<seconds>`) or a restore (`<seconds>r`) puts in its
-/// backup's name.
+/// The stamp a reset or sync (`<seconds>`), a restore (`<seconds>r`) or a
+/// SQLite backup made in the same second as another (`<seconds>-<n>`, n ≥ 2)
+/// puts in its backup's name.
 fn is_backup_stamp(stamp: &str) -> bool {
-    let secs = stamp.strip_suffix('r').unwrap_or(stamp);
-    !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit())
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match stamp.split_once('-') {
+        Some((secs, n)) => digits(secs) && digits(n) && n.parse::<u64>().is_ok_and(|n| n >= 2),
+        None => digits(stamp.strip_suffix('r').unwrap_or(stamp)),
+    }
 }
 
 /// Finds every tenant's unrecorded backups on its server or beside its file.
@@ -650,4 +659,31 @@ pub async fn adopt_orphan(
     )
     .await?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_backup_stamp, is_quarantine_of};
+
+    #[test]
+    fn backup_stamps_of_resets_restores_and_same_second_sqlite_backups() {
+        for ok in ["1796520812", "1796520812r", "1796520812-2", "1796520812-13"] {
+            assert!(is_backup_stamp(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "r",
+            "-2",
+            "1796520812-",
+            "1796520812-1",
+            "1796520812-0",
+            "17965x",
+            "1796520812-2r",
+            "1796520812-a",
+        ] {
+            assert!(!is_backup_stamp(bad), "{bad}");
+        }
+        assert!(is_quarantine_of("tenantry_q_acme_1796520812", "acme"));
+        assert!(!is_quarantine_of("tenantry_q_acmex_1796520812", "acme"));
+    }
 }

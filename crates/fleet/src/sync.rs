@@ -199,7 +199,7 @@ fn free_backup_path(file: &std::path::Path) -> std::path::PathBuf {
 
 /// Whether `name` is `tenantry_q_<stem of schema>_<seconds>`.
 fn is_quarantine_of(schema: &str, name: &str) -> bool {
-    name.strip_prefix(&format!("tenantry_q_{}_", quarantine_stem(schema)))
+    crate::backup::quarantine_stamp(name, &quarantine_stem(schema))
         .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
