@@ -11,7 +11,6 @@ use tenantry_registry::{AuditResult, Registry, TenantRecord};
 use tenantry_vault::Vault;
 
 use crate::guard::tenant_schema;
-use crate::provision::pg_lock_key;
 use crate::reset::{check_confirmation, quarantine_name, unix_secs};
 use crate::{catalog, FleetError};
 
@@ -371,9 +370,7 @@ pub async fn restore_backup(
             Place::PgSchema(q) => {
                 let mut conn = postgres::connect(&url, timeouts).await?;
                 let r = async {
-                    let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(|e| catalog(&url, &e))?;
-                    let mut tx = conn.begin().await.map_err(|e| catalog(&url, &e))?;
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, &schema)).execute(&mut *tx).await.map_err(|e| catalog(&url, &e))?;
+                    let mut tx = crate::provision::locked_tx(&mut conn, &url, &schema).await?;
                     let aside = aside_name.clone();
                     let quote = quote::postgres;
                     tx.execute(format!("ALTER SCHEMA {} RENAME TO {}", quote(&schema), quote(&aside)).as_str()).await.map_err(|e| catalog(&url, &e))?;

@@ -159,6 +159,28 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 use tenantry_model::quote::{mysql as quote_my, postgres as quote_pg};
 
+/// A transaction on `conn` holding the tenant lock of `schema` in the
+/// connection's database (`pg_advisory_xact_lock` of [`pg_lock_key`]): the
+/// lock the guard, reset, repair, upgrade, sync and restore of that schema
+/// all take, so they never interleave. Released with the transaction.
+pub(crate) async fn locked_tx<'c>(
+    conn: &'c mut PgConnection,
+    url: &ConnectionUrl,
+    schema: &str,
+) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, FleetError> {
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(pg_lock_key(&database, schema))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    Ok(tx)
+}
+
 /// The advisory-lock key of one (database, schema).
 pub fn pg_lock_key(database: &str, schema: &str) -> i64 {
     let digest = Sha256::new()

@@ -21,7 +21,7 @@ use tenantry_vault::Vault;
 use ts_rs::TS;
 
 use crate::guard::{read_tenant, scratch_name, tenant_schema};
-use crate::provision::{pg_lock_key, provision, Place};
+use crate::provision::{provision, Place};
 use crate::template::Migration;
 use crate::{catalog, FleetError};
 
@@ -202,9 +202,7 @@ async fn repair_postgres(
 ) -> Result<Vec<String>, FleetError> {
     let mut conn = postgres::connect(url, timeouts).await?;
     let result = async {
-        let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(|e| catalog(url, &e))?;
-        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(pg_lock_key(&database, schema)).execute(&mut *tx).await.map_err(|e| catalog(url, &e))?;
+        let mut tx = crate::provision::locked_tx(&mut conn, url, schema).await?;
         let tmp = scratch_name("tenantry_repair", 0);
         tx.execute(format!("CREATE SCHEMA {}", qp(&tmp)).as_str()).await.map_err(|e| catalog(url, &e))?;
         sqlx::query("SELECT set_config('search_path', $1, true)").bind(qp(&tmp)).execute(&mut *tx).await.map_err(|e| catalog(url, &e))?;

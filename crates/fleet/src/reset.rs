@@ -26,7 +26,7 @@ use tenantry_vault::Vault;
 use ts_rs::TS;
 
 use crate::guard::{read_tenant, tenant_schema};
-use crate::provision::{mysql_lock, mysql_unlock, pg_lock_key};
+use crate::provision::{mysql_lock, mysql_unlock};
 use crate::template::{Migration, Template};
 use crate::{catalog, FleetError};
 
@@ -658,16 +658,7 @@ async fn reset_postgres(
     let url = &ctx.url;
     let mut conn = postgres::connect(url, timeouts).await?;
     let result = async {
-        let database: String = sqlx::query_scalar("SELECT current_database()::text")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| catalog(url, &e))?;
-        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(pg_lock_key(&database, &ctx.schema))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| catalog(url, &e))?;
+        let mut tx = crate::provision::locked_tx(&mut conn, url, &ctx.schema).await?;
         let schemas = [ctx.schema.clone()];
         let now = postgres::introspect_schemas(&mut tx, &schemas)
             .await

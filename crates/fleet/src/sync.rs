@@ -28,7 +28,6 @@ use tenantry_vault::Vault;
 use ts_rs::TS;
 
 use crate::backup::SYNC_QUARANTINE;
-use crate::provision::pg_lock_key;
 use crate::reset::{
     check_confirmation, context, quarantine_name, quarantine_stem, stale, unix_secs, Context,
 };
@@ -527,16 +526,7 @@ async fn apply_postgres(
     let slug = &ctx.record.slug;
     let mut conn = postgres::connect(url, timeouts).await?;
     let result = async {
-        let database: String = sqlx::query_scalar("SELECT current_database()::text")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| catalog(url, &e))?;
-        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(pg_lock_key(&database, &ctx.schema))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| catalog(url, &e))?;
+        let mut tx = crate::provision::locked_tx(&mut conn, url, &ctx.schema).await?;
         // Planned again on what is there now, with this run's quarantine:
         // the same schema gives the same steps.
         let Planned { now, steps, target } = plan_in(&mut tx, ctx, kept, quarantine).await?;

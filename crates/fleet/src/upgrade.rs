@@ -14,7 +14,7 @@ use tenantry_vault::Vault;
 use ts_rs::TS;
 
 use crate::guard::{read_tenant, tenant_schema};
-use crate::provision::{mysql_lock, mysql_unlock, pg_lock_key};
+use crate::provision::{mysql_lock, mysql_unlock};
 use crate::template::Migration;
 use crate::{catalog, FleetError};
 
@@ -187,16 +187,7 @@ async fn upgrade_postgres(
 ) -> Result<(Vec<String>, DriftHash), FleetError> {
     let mut conn = postgres::connect(url, timeouts).await?;
     let result = async {
-        let database: String = sqlx::query_scalar("SELECT current_database()::text")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| catalog(url, &e))?;
-        let mut tx = conn.begin().await.map_err(|e| catalog(url, &e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(pg_lock_key(&database, schema))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| catalog(url, &e))?;
+        let mut tx = crate::provision::locked_tx(&mut conn, url, schema).await?;
         let schemas = [schema.to_owned()];
         let hash_now = |found: &std::collections::BTreeMap<
             String,
