@@ -673,58 +673,9 @@ impl Registry {
         detail: &str,
         result: AuditResult,
     ) -> Result<(), RegistryError> {
-        let actor = current_actor();
         // The write lock first: rows are chained one after another.
         let mut tx = self.write_tx().await?;
-        let last: Option<(i64, Option<String>)> =
-            sqlx::query_as("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
-            .fetch_one(&mut *tx)
-            .await?;
-        let tenant_id: Option<i64> = match tenant {
-            Some(slug) => {
-                sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
-                    .bind(slug)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            None => None,
-        };
-        let row = AuditRow {
-            id: last.as_ref().map_or(1, |(id, _)| id + 1),
-            at,
-            actor: validate::escape_controls(&actor.account),
-            host: Some(validate::escape_controls(&actor.host)),
-            tenant_slug: tenant.map(validate::escape_controls),
-            tenant_id,
-            action: validate::escape_controls(action),
-            detail: validate::escape_controls(detail),
-            result: result.as_str().to_owned(),
-            prev_hash: Some(
-                last.and_then(|(_, h)| h)
-                    .unwrap_or_else(|| AUDIT_CHAIN_START.to_owned()),
-            ),
-        };
-        let row_hash = row.hash();
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, host, tenant_slug, tenant_id, action, detail, result, prev_hash, row_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(row.id)
-        .bind(&row.at)
-        .bind(&row.actor)
-        .bind(&row.host)
-        .bind(&row.tenant_slug)
-        .bind(row.tenant_id)
-        .bind(&row.action)
-        .bind(&row.detail)
-        .bind(&row.result)
-        .bind(&row.prev_hash)
-        .bind(&row_hash)
-        .execute(&mut *tx)
-        .await?;
+        audit_in(&mut tx, tenant, action, detail, result).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -865,21 +816,27 @@ impl Registry {
     /// Removes a tenant from the registry (its database is not touched).
     pub async fn remove_tenant(&self, slug: &str) -> Result<(), RegistryError> {
         let result = async {
+            // The removal and its audit row commit together: no removal
+            // goes unrecorded, whatever happens to the process.
+            let mut tx = self.write_tx().await?;
+            audit_in(
+                &mut tx,
+                Some(slug),
+                "tenant.remove",
+                "removed from the registry; its database was not touched",
+                AuditResult::Ok,
+            )
+            .await?;
             let done = sqlx::query("DELETE FROM tenants WHERE slug = ?1")
                 .bind(slug)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-            tenant_touched(&done, slug)
+            tenant_touched(&done, slug)?;
+            tx.commit().await?;
+            Ok(())
         }
         .await;
-        self.audited(Some(slug), "tenant.remove", result).await?;
-        self.audit(
-            Some(slug),
-            "tenant.remove",
-            "removed from the registry; its database was not touched",
-            AuditResult::Ok,
-        )
-        .await
+        self.audited(Some(slug), "tenant.remove", result).await
     }
 
     /// Adds a domain to a tenant; a domain another tenant owns is refused,
@@ -1493,4 +1450,66 @@ fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, Registry
         accepted_hash: r.try_get("accepted_hash")?,
         accepted_note: r.try_get("accepted_note")?,
     })
+}
+
+/// Appends one audit row inside `tx` (which holds the write lock): the row
+/// commits with whatever else the transaction does, or not at all.
+async fn audit_in(
+    tx: &mut sqlx::SqliteConnection,
+    tenant: Option<&str>,
+    action: &str,
+    detail: &str,
+    result: AuditResult,
+) -> Result<(), RegistryError> {
+    let actor = current_actor();
+    let last: Option<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let tenant_id: Option<i64> = match tenant {
+        Some(slug) => {
+            sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
+                .bind(slug)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        None => None,
+    };
+    let row = AuditRow {
+        id: last.as_ref().map_or(1, |(id, _)| id + 1),
+        at,
+        actor: validate::escape_controls(&actor.account),
+        host: Some(validate::escape_controls(&actor.host)),
+        tenant_slug: tenant.map(validate::escape_controls),
+        tenant_id,
+        action: validate::escape_controls(action),
+        detail: validate::escape_controls(detail),
+        result: result.as_str().to_owned(),
+        prev_hash: Some(
+            last.and_then(|(_, h)| h)
+                .unwrap_or_else(|| AUDIT_CHAIN_START.to_owned()),
+        ),
+    };
+    let row_hash = row.hash();
+    sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, host, tenant_slug, tenant_id, action, detail, result, prev_hash, row_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(row.id)
+        .bind(&row.at)
+        .bind(&row.actor)
+        .bind(&row.host)
+        .bind(&row.tenant_slug)
+        .bind(row.tenant_id)
+        .bind(&row.action)
+        .bind(&row.detail)
+        .bind(&row.result)
+        .bind(&row.prev_hash)
+        .bind(&row_hash)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }

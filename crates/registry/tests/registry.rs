@@ -108,6 +108,24 @@ async fn tenants_are_added_listed_and_removed_with_an_audit_trail() {
     assert!(actions.contains(&("tenant.remove", AuditResult::Ok)));
     assert!(actions.contains(&("tenant.remove", AuditResult::Refused)));
     assert!(log.iter().all(|e| !e.detail.contains(CANARY)));
+    // Each removal wrote exactly one row, in the removal's own transaction
+    // (so it names the tenant it removed), and the refused one removed
+    // nothing and wrote only its refusal.
+    let removals: Vec<_> = log
+        .iter()
+        .filter(|e| e.action == "tenant.remove")
+        .map(|e| (e.tenant_slug.as_deref(), e.result))
+        .collect();
+    assert_eq!(
+        removals,
+        [
+            (Some("globex"), AuditResult::Refused),
+            (Some("globex"), AuditResult::Ok),
+            (Some("lite"), AuditResult::Ok),
+            (Some("t42"), AuditResult::Ok),
+        ]
+    );
+    assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
 }
 
 #[tokio::test]
