@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
-use tenantry_registry::{AuditResult, NewTenant, Registry, RegistryError};
+use tenantry_registry::{NewTenant, Registry, RegistryError};
 use tenantry_vault::{DataKey, KeyEntry, KeyStore, KeyStoreError, Vault};
 
 use crate::{
@@ -332,13 +332,12 @@ impl DemoFleet {
             if !ours {
                 continue;
             }
-            registry.remove_tenant(&t.slug).await?;
+            // Removed and audited in one transaction.
             registry
-                .audit(
-                    Some(&t.slug),
+                .remove_tenant_as(
+                    &t.slug,
                     "demo.retire",
                     "built-in demo tenant moved out of this registry into the demo's own; its file was not touched",
-                    AuditResult::Ok,
                 )
                 .await?;
             retired.push(t.slug);

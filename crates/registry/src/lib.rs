@@ -815,28 +815,38 @@ impl Registry {
 
     /// Removes a tenant from the registry (its database is not touched).
     pub async fn remove_tenant(&self, slug: &str) -> Result<(), RegistryError> {
+        self.remove_tenant_as(
+            slug,
+            "tenant.remove",
+            "removed from the registry; its database was not touched",
+        )
+        .await
+    }
+
+    /// [`Registry::remove_tenant`], audited as `action` with `detail`.
+    pub async fn remove_tenant_as(
+        &self,
+        slug: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), RegistryError> {
         let result = async {
             // The removal and its audit row commit together: no removal
             // goes unrecorded, whatever happens to the process.
             let mut tx = self.write_tx().await?;
-            audit_in(
-                &mut tx,
-                Some(slug),
-                "tenant.remove",
-                "removed from the registry; its database was not touched",
-                AuditResult::Ok,
-            )
-            .await?;
             let done = sqlx::query("DELETE FROM tenants WHERE slug = ?1")
                 .bind(slug)
                 .execute(&mut *tx)
                 .await?;
             tenant_touched(&done, slug)?;
+            // After the DELETE, so the row names the slug alone, as rows
+            // about a tenant that is gone do (`audit_log` finds it by slug).
+            audit_in(&mut tx, Some(slug), action, detail, AuditResult::Ok).await?;
             tx.commit().await?;
             Ok(())
         }
         .await;
-        self.audited(Some(slug), "tenant.remove", result).await
+        self.audited(Some(slug), action, result).await
     }
 
     /// Adds a domain to a tenant; a domain another tenant owns is refused,

@@ -108,9 +108,9 @@ async fn tenants_are_added_listed_and_removed_with_an_audit_trail() {
     assert!(actions.contains(&("tenant.remove", AuditResult::Ok)));
     assert!(actions.contains(&("tenant.remove", AuditResult::Refused)));
     assert!(log.iter().all(|e| !e.detail.contains(CANARY)));
-    // Each removal wrote exactly one row, in the removal's own transaction
-    // (so it names the tenant it removed), and the refused one removed
-    // nothing and wrote only its refusal.
+    // Each removal wrote exactly one row, in the removal's own
+    // transaction, and the refused one removed nothing and wrote only its
+    // refusal.
     let removals: Vec<_> = log
         .iter()
         .filter(|e| e.action == "tenant.remove")
