@@ -884,15 +884,10 @@ pub async fn key(
                     format!("cannot read {}: {e}", from.display()),
                 )
             })?;
-            // Import chooses the store: it is how a key moves between them.
-            let kind = match args.key_store {
-                Some(k) => k,
-                None => registry
-                    .key_store()
-                    .await?
-                    .unwrap_or_else(KeyStoreKind::platform_default),
-            };
-            let keys = OsKeyring::with_kind(service(args), kind).map_err(RegistryError::from)?;
+            // Import chooses the store (--key-store, else the recorded
+            // one): it is how a key moves between them, so no mismatch is
+            // checked here; `import_key` records the store it wrote.
+            let keys = keys(args, &registry).await?;
             let passphrase = read_passphrase(passphrase_stdin, false)?;
             let vault = registry.import_key(&keys, &text, &passphrase).await?;
             writeln!(
