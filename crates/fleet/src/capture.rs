@@ -39,7 +39,7 @@ use tenantry_model::sync::{plan_postgres, StepClass};
 use tenantry_model::{hash_schema, Engine, SchemaSnapshot, TemplateVersionHash};
 use tenantry_registry::{AuditResult, Registry};
 
-use crate::guard::{measure_in, register_template_allowing};
+use crate::guard::register_template_checked;
 use crate::template::{LintFinding, Migration, Template, TemplateVersion};
 use crate::FleetError;
 
@@ -239,18 +239,20 @@ async fn capture_inner(
     });
 
     // The proof: the versions applied in a scratch place, measured as
-    // tenants are; the new one must hash as the reference does.
-    let scratch = req.scratch.unwrap_or(req.source);
+    // tenants are (once: what is stored is what was proven); the new one
+    // must hash as the reference does.
     let scratch = match engine {
         // SQLite measures in a temporary file; the URL only names the engine.
-        Engine::Sqlite => req.source.clone(),
-        _ => scratch.clone(),
+        Engine::Sqlite => req.source,
+        _ => req.scratch.unwrap_or(req.source),
     };
-    let measured = measure_in(&template, &scratch, req.scratch_name, req.timeouts).await?;
-    let (_, built) = measured
-        .last()
-        .ok_or_else(|| refused("the captured template measured no version"))?;
-    if hash_schema(built).root != reference_hash {
+    let proven = |measured: &[(String, SchemaSnapshot)]| {
+        let (_, built) = measured
+            .last()
+            .ok_or_else(|| refused("the captured template measured no version"))?;
+        if hash_schema(built).root == reference_hash {
+            return Ok(());
+        }
         let diff = diff_schemas(&reference, built);
         let differing: Vec<String> = diff
             .objects
@@ -259,7 +261,7 @@ async fn capture_inner(
             .map(|o| format!("{} {}", o.kind.as_str(), o.name))
             .collect();
         let shown = differing.iter().take(8).cloned().collect::<Vec<_>>();
-        return Err(refused(format!(
+        Err(refused(format!(
             "the SQL written for the reference does not reproduce it: {}{}; nothing was stored — add these objects by hand as a migration folder (`tenantry template add`)",
             shown.join(", "),
             if differing.len() > shown.len() {
@@ -267,15 +269,16 @@ async fn capture_inner(
             } else {
                 String::new()
             }
-        )));
-    }
-    let lint = register_template_allowing(
+        )))
+    };
+    let lint = register_template_checked(
         registry,
         &template,
-        &scratch,
+        scratch,
         req.scratch_name,
         req.timeouts,
         None,
+        &proven,
     )
     .await?;
     Ok(CaptureReport {

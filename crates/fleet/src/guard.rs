@@ -493,6 +493,34 @@ pub async fn register_template_allowing(
     timeouts: Timeouts,
     allow_outside: Option<&str>,
 ) -> Result<Vec<LintFinding>, FleetError> {
+    register_template_checked(
+        registry,
+        template,
+        scratch,
+        scratch_name,
+        timeouts,
+        allow_outside,
+        &|_| Ok(()),
+    )
+    .await
+}
+
+/// A check of the measured versions (name, model) before they are stored.
+pub(crate) type MeasuredCheck<'a> =
+    dyn Fn(&[(String, SchemaSnapshot)]) -> Result<(), FleetError> + Sync + 'a;
+
+/// [`register_template_allowing`], storing the versions only when `check`
+/// accepts what was measured (capture: the last one hashes as its
+/// reference); its refusal is returned as it is (the caller audits it).
+pub(crate) async fn register_template_checked(
+    registry: &Registry,
+    template: &Template,
+    scratch: &ConnectionUrl,
+    scratch_name: Option<&str>,
+    timeouts: Timeouts,
+    allow_outside: Option<&str>,
+    check: &MeasuredCheck<'_>,
+) -> Result<Vec<LintFinding>, FleetError> {
     let outside: Vec<(String, Vec<LintFinding>)> = template
         .versions
         .iter()
@@ -548,6 +576,7 @@ pub async fn register_template_allowing(
             return Err(e);
         }
     };
+    check(&measured)?;
     let findings = lint(template, &measured);
     let stored = StoredTemplate {
         name: template.name.clone(),
