@@ -2,7 +2,9 @@
 //! the planner handles is brought back with the rows kept (counts and a
 //! content checksum of every table on both sides); checked steps with
 //! violating rows refuse with their numbers and change nothing; a
-//! connection killed mid-sync leaves the tenant exactly as it was.
+//! connection killed mid-sync leaves the tenant exactly as it was. On
+//! MariaDB, where DDL commits statement by statement, the journal tells
+//! exactly which steps ran and the resume finishes the rest.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -291,20 +293,6 @@ async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_
         .await
         .unwrap_err();
     assert_eq!(typo.code(), "confirmation_mismatch");
-    let my = MysqlDatabase::create().await;
-    e.register(&template(Engine::Mysql), &my.url()).await;
-    e.add("initech", &my.url(), None, "1.0.0").await;
-    let not_yet = plan_sync(
-        &e.registry,
-        &e.vault,
-        "initech",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(not_yet.code(), "sync_refused");
-    assert!(not_yet.to_string().contains("tenantry repair"), "{not_yet}");
 }
 
 #[tokio::test]
@@ -804,4 +792,397 @@ async fn a_sync_whose_intent_cannot_be_journaled_changes_nothing() {
         .await,
         0
     );
+}
+
+// ------------------------------------------------------------ MariaDB
+
+const MY_ROWS: &str = "
+INSERT INTO accounts (name, plan) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40) SELECT CONCAT('account ', n), 'pro' FROM g;
+INSERT INTO users (account_id, email, full_name) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 300) SELECT 1 + n % 40, CONCAT('u', n, '@example.com'), CONCAT('User ', n) FROM g;
+INSERT INTO projects (account_id, name) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 120) SELECT 1 + n % 40, CONCAT('project ', n) FROM g;
+INSERT INTO tasks (project_id, assignee_id, title, priority) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 900) SELECT 1 + n % 120, 1 + n % 300, CONCAT('task ', n), 1 + n % 5 FROM g;
+INSERT INTO invoices (account_id, number, total_cents) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 200) SELECT 1 + n % 40, CONCAT('INV-', n), n * 100 FROM g;
+INSERT INTO settings (`key`, value) VALUES ('theme', 'dark'), ('locale', 'fr');
+";
+
+/// The MariaDB template's tables with the columns both sides keep.
+const MY_KEPT: &[(&str, &str, &str)] = &[
+    ("accounts", "id, name, plan", "id"),
+    ("users", "id, account_id, email, full_name, is_admin", "id"),
+    ("projects", "id, account_id, name, archived_at", "id"),
+    (
+        "tasks",
+        "id, project_id, assignee_id, title, state, priority, estimate, due_on",
+        "id",
+    ),
+    ("invoices", "id, account_id, number, total_cents", "id"),
+    ("settings", "`key`, value", "`key`"),
+];
+
+/// Every kept table's row count and a checksum of its rows.
+async fn my_contents(db: &MysqlDatabase) -> Vec<(String, i64, String)> {
+    let mut c = db.connect().await;
+    sqlx::query("SET SESSION group_concat_max_len = 16777216")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for (table, cols, order) in MY_KEPT {
+        let (n, sum): (i64, Option<String>) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), MD5(GROUP_CONCAT(CONCAT_WS(',', {cols}) ORDER BY {order} SEPARATOR '|')) FROM {table}"
+        ))
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        out.push(((*table).to_owned(), n, sum.unwrap_or_default()));
+    }
+    out
+}
+
+async fn my_count(db: &str, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut MysqlDatabase::adopt_connect(db).await)
+        .await
+        .unwrap()
+}
+
+/// The quarantine databases a sync of `db` left (dropped with the guards).
+async fn my_quarantines(db: &MysqlDatabase) -> Vec<MysqlDatabase> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'tenantry\\_q\\_%'",
+    )
+    .fetch_all(&mut db.connect().await)
+    .await
+    .unwrap();
+    let stem: String = db.name.chars().take(36).collect();
+    names
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("tenantry_q_{stem}_")))
+        .map(|n| MysqlDatabase::adopt(&n))
+        .collect()
+}
+
+async fn my_tenant(e: &TestFleet, slug: &str) -> MysqlDatabase {
+    let my = MysqlDatabase::create().await;
+    e.register(&template(Engine::Mysql), &my.url()).await;
+    e.add(slug, &my.url(), None, "1.0.0").await;
+    assert_eq!(e.guard(slug).await.status, SchemaStatus::Synced);
+    my.apply(MY_ROWS).await;
+    my
+}
+
+#[tokio::test]
+async fn a_customized_mariadb_tenant_is_synced_step_by_step_with_every_row_kept() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "initech").await;
+    let before = my_contents(&my).await;
+    my.apply(
+        r#"
+        CREATE TABLE custom_reports (id INT);
+        INSERT INTO custom_reports WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 250) SELECT n FROM g;
+        CREATE TABLE `x``; DROP TABLE users; --` (id INT);
+        INSERT INTO `x``; DROP TABLE users; --` VALUES (1);
+        CREATE TRIGGER custom_reports_stamp BEFORE INSERT ON custom_reports FOR EACH ROW SET NEW.id = NEW.id;
+        ALTER TABLE users ADD COLUMN badge TEXT;
+        UPDATE users SET badge = 'gold' WHERE id <= 17;
+        ALTER TABLE users ADD COLUMN `it's "odd"` INT;
+        ALTER TABLE accounts MODIFY name TEXT NOT NULL;
+        ALTER TABLE projects MODIFY name VARCHAR(200) NULL;
+        ALTER TABLE projects DROP COLUMN archived_at;
+        ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;
+        DROP INDEX idx_tasks_due ON tasks;
+        CREATE INDEX custom_idx ON invoices (number);
+        ALTER TABLE tasks MODIFY priority SMALLINT NOT NULL DEFAULT 3;
+        ALTER TABLE invoices MODIFY number VARCHAR(40) NOT NULL CHECK (number LIKE 'INV-%');
+        ALTER TABLE tasks DROP FOREIGN KEY tasks_ibfk_2;
+        ALTER TABLE tasks ADD FOREIGN KEY (assignee_id) REFERENCES users (id) ON DELETE CASCADE;
+        CREATE TRIGGER stamp_projects BEFORE UPDATE ON projects FOR EACH ROW SET NEW.name = NEW.name;
+        CREATE VIEW big_accounts AS SELECT id FROM accounts WHERE plan = 'pro';
+        DROP VIEW open_tasks;
+        CREATE PROCEDURE custom_proc() SELECT 1;
+        DROP TABLE invoice_lines;
+        "#,
+    )
+    .await;
+
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "initech",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let step = |needle: &str| {
+        plan.steps
+            .iter()
+            .find(|s| s.action.contains(needle) || s.object.contains(needle))
+            .unwrap_or_else(|| panic!("no step {needle:?} in {:#?}", plan.steps))
+    };
+    let moved = step("table custom_reports");
+    assert_eq!(
+        (moved.class, moved.count),
+        (StepClass::Destructive, Some(250))
+    );
+    let badge = step("custom columns");
+    assert_eq!(
+        (badge.class, badge.count),
+        (StepClass::Destructive, Some(17))
+    );
+    assert_eq!(
+        step("column name: back from text").class,
+        StepClass::Checked
+    );
+    assert_eq!(step("column name: back from text").count, Some(0));
+    assert_eq!(step("NOT NULL again").count, Some(0));
+    assert_eq!(step("revert the default").class, StepClass::Safe);
+    assert_eq!(step("add the check").count, Some(0));
+    assert_eq!(step("add the foreign key (assignee_id)").count, Some(0));
+    assert_eq!(step("missing column archived_at").class, StepClass::Safe);
+    assert_eq!(step("create the missing table").class, StepClass::Safe);
+    assert!(plan.script().contains("commit each statement"));
+
+    let done = execute_sync(&e.registry, &e.vault, &plan, "initech", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    let _quarantines = my_quarantines(&my).await;
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(done.applied.len(), plan.steps.len());
+    // Every row of every template table is still there, unchanged
+    // (archived_at came back empty, as it was in every row).
+    assert_eq!(my_contents(&my).await, before);
+    // What was removed is in the quarantine database, recorded as a backup.
+    assert_eq!(
+        done.quarantine.as_deref(),
+        Some(&*format!("database {}", plan.quarantine))
+    );
+    assert_eq!(
+        my_count(&plan.quarantine, "SELECT COUNT(*) FROM custom_reports").await,
+        250
+    );
+    assert_eq!(
+        my_count(
+            &plan.quarantine,
+            "SELECT COUNT(*) FROM `x``; DROP TABLE users; --`"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        my_count(&plan.quarantine, "SELECT COUNT(badge) FROM users").await,
+        17
+    );
+    let backups = e.registry.backups(Some("initech")).await.unwrap();
+    assert_eq!(
+        backups[0].location,
+        format!("removed by sync: database {}", plan.quarantine)
+    );
+    // Every step is journaled as done.
+    let op = e
+        .registry
+        .last_operation_of("initech", &["sync"])
+        .await
+        .unwrap()
+        .unwrap();
+    let journal = e.registry.operation_steps(op.id).await.unwrap();
+    let total = plan.steps.len();
+    assert!(journal.iter().any(|s| s
+        == &format!(
+            "step {total}/{total} done: [{}] {}: {}",
+            plan.steps[total - 1].class.as_str(),
+            plan.steps[total - 1].object,
+            plan.steps[total - 1].action
+        )));
+    let record = e.registry.tenant("initech").await.unwrap();
+    assert_eq!(record.status, SchemaStatus::Synced);
+    let audit = e.registry.audit_log(Some("initech"), 20).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "sync" && a.result == AuditResult::Ok));
+    // A second plan has nothing left to do.
+    let again = plan_sync(
+        &e.registry,
+        &e.vault,
+        "initech",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}
+
+#[tokio::test]
+async fn a_mariadb_checked_step_with_violating_rows_refuses_with_its_numbers() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "hooli").await;
+    my.apply(
+        "ALTER TABLE accounts MODIFY name TEXT NULL;
+         UPDATE accounts SET name = NULL WHERE id <= 3;
+         UPDATE accounts SET name = REPEAT('x', 300) WHERE id = 4;",
+    )
+    .await;
+    let before = my_contents(&my).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "hooli",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let blockers = plan.blockers();
+    assert_eq!(blockers.len(), 1, "{blockers:?}");
+    assert!(
+        blockers[0].contains("4 rows where name is NULL or longer than 200 characters"),
+        "{blockers:?}"
+    );
+    let refused = execute_sync(&e.registry, &e.vault, &plan, "hooli", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "sync_refused");
+    assert_eq!(my_contents(&my).await, before);
+    assert!(my_quarantines(&my).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_mariadb_sync_stopped_mid_way_says_what_ran_and_the_resume_finishes_it() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "umbrella").await;
+    my.apply(
+        "CREATE VIEW big_accounts AS SELECT id FROM accounts WHERE plan = 'pro';
+         ALTER TABLE users ADD COLUMN badge TEXT;
+         UPDATE users SET badge = 'gold' WHERE id <= 17;
+         ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;",
+    )
+    .await;
+    let before = my_contents(&my).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "umbrella",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let total = plan.steps.len();
+    let invoices = plan
+        .steps
+        .iter()
+        .position(|s| s.object == "table invoices")
+        .unwrap();
+    assert!(invoices >= 3, "{:#?}", plan.steps);
+
+    // Another session holds a metadata lock on invoices: the sync's ALTER
+    // there waits, and its connection is killed while it does.
+    let mut holder = my.connect().await;
+    sqlx::raw_sql("START TRANSACTION; SELECT * FROM invoices LIMIT 1;")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let registry = e.registry.clone();
+    let vault = e.vault.clone();
+    let running = plan.clone();
+    let sync = tokio::spawn(async move {
+        execute_sync(&registry, &vault, &running, "umbrella", Timeouts::default()).await
+    });
+    let mut admin = my.connect().await;
+    let victim = loop {
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST
+              WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'",
+        )
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+        if let Some(id) = waiting {
+            break id;
+        }
+        assert!(!sync.is_finished(), "the sync ended without waiting");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    sqlx::query(&format!("KILL CONNECTION {victim}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let stopped = sync.await.unwrap().unwrap_err();
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    let _quarantines = my_quarantines(&my).await;
+    assert_eq!(stopped.code(), "sync_interrupted", "{stopped}");
+    let text = stopped.to_string();
+    assert!(
+        text.contains(&format!("stopped at step {}/{total}", invoices + 1)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("the {invoices} steps before it stay done")),
+        "{text}"
+    );
+    assert!(text.contains("--resume"), "{text}");
+    // The tenant is marked failed; the journal tells exactly what ran.
+    let record = e.registry.tenant("umbrella").await.unwrap();
+    assert_eq!(record.status, SchemaStatus::Failed);
+    let op = e
+        .registry
+        .last_operation_of("umbrella", &["sync"])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op.outcome.as_deref(), Some("failed"));
+    let journal = e.registry.operation_steps(op.id).await.unwrap();
+    let done: Vec<&String> = journal.iter().filter(|s| s.contains(" done: ")).collect();
+    assert_eq!(done.len(), invoices, "{journal:#?}");
+    assert!(journal
+        .last()
+        .unwrap()
+        .starts_with(&format!("step {}/{total} started: ", invoices + 1)));
+    // The custom column's data moved before the stop, and is recorded.
+    assert_eq!(
+        my_count(&plan.quarantine, "SELECT COUNT(badge) FROM users").await,
+        17
+    );
+    assert_eq!(e.registry.backups(Some("umbrella")).await.unwrap().len(), 1);
+
+    // The resume plans exactly what is left, into the same quarantine.
+    let rest =
+        tenantry_fleet::sync::plan_resume(&e.registry, &e.vault, "umbrella", Timeouts::default())
+            .await
+            .unwrap();
+    let resumes = rest.resumes.clone().unwrap();
+    assert_eq!((resumes.operation, resumes.done.len()), (op.id, invoices));
+    assert_eq!(rest.quarantine, plan.quarantine);
+    assert_eq!(
+        rest.steps
+            .iter()
+            .map(|s| (&s.object, &s.action))
+            .collect::<Vec<_>>(),
+        plan.steps[invoices..]
+            .iter()
+            .map(|s| (&s.object, &s.action))
+            .collect::<Vec<_>>()
+    );
+    let done = execute_sync(
+        &e.registry,
+        &e.vault,
+        &rest,
+        "umbrella",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(my_contents(&my).await, before);
+    // One backup for the one quarantine; nothing left to resume.
+    assert_eq!(e.registry.backups(Some("umbrella")).await.unwrap().len(), 1);
+    let again =
+        tenantry_fleet::sync::plan_resume(&e.registry, &e.vault, "umbrella", Timeouts::default())
+            .await
+            .unwrap_err();
+    assert_eq!(again.code(), "sync_refused");
 }

@@ -741,6 +741,8 @@ pub struct SyncMode {
     pub plan_only: bool,
     pub sql: bool,
     pub json: bool,
+    /// Finish a MySQL/MariaDB sync that stopped part-way.
+    pub resume: bool,
 }
 
 pub async fn sync(
@@ -751,33 +753,54 @@ pub async fn sync(
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    use tenantry_fleet::sync::{execute_sync, plan_sync};
+    use tenantry_fleet::sync::{execute_sync, plan_resume, plan_sync};
     let SyncMode {
         plan_only,
         sql,
         json,
+        resume,
     } = mode;
     let registry = open(args).await?;
     let vault = open_vault(args, &registry).await?;
     let timeouts = Timeouts::default();
-    let plan = plan_sync(&registry, &vault, slug, keep, timeouts)
-        .await
-        .map_err(fleet_err)?;
+    let plan = if resume {
+        plan_resume(&registry, &vault, slug, timeouts).await
+    } else {
+        plan_sync(&registry, &vault, slug, keep, timeouts).await
+    }
+    .map_err(fleet_err)?;
     if sql {
         return write!(out, "{}", plan.script()).map_err(CliError::output);
     }
     if json && plan_only {
         return write_json(out, &plan);
     }
+    if let (Some(stopped), false) = (&plan.resumes, json) {
+        writeln!(
+            out,
+            "resuming the sync of {slug} that stopped part-way (operation {}); {} steps of it were done:",
+            stopped.operation,
+            stopped.done.len()
+        )
+        .map_err(CliError::output)?;
+        for line in &stopped.done {
+            writeln!(out, "    done: {line}").map_err(CliError::output)?;
+        }
+    }
     if !json {
         writeln!(
             out,
-            "sync plan for {} ({} {} {} on {}, schema {})\n  current hash  {}\n  template hash {}",
+            "sync plan for {} ({} {} {} on {}, {} {})\n  current hash  {}\n  template hash {}",
             plan.slug,
             plan.engine,
             plan.template,
             plan.template_version,
             plan.server,
+            if plan.engine == tenantry_model::Engine::Mysql {
+                "database"
+            } else {
+                "schema"
+            },
             plan.schema,
             plan.drift_hash,
             plan.template_hash

@@ -187,7 +187,7 @@ enum Command {
     Sync {
         #[arg(required_unless_present_any = ["status", "group"], conflicts_with_all = ["status", "group"])]
         slug: Option<String>,
-        /// Plan every PostgreSQL and SQLite tenant with this recorded status, grouped.
+        /// Plan every tenant with this recorded status, grouped.
         #[arg(long, value_enum, requires = "plan", conflicts_with = "group")]
         status: Option<drift::SyncStatus>,
         /// Apply to every tenant whose recorded hash is this one.
@@ -210,6 +210,11 @@ enum Command {
         /// Why the kept differences stay (recorded with the acceptance).
         #[arg(long)]
         note: Option<String>,
+        /// Finish a MySQL/MariaDB sync that stopped part-way: plan what is
+        /// left from the tenant as it now is, keeping what it kept, into
+        /// the same quarantine.
+        #[arg(long, conflicts_with_all = ["keep", "note", "status", "group"])]
+        resume: bool,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -439,6 +444,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             sql,
             keep,
             note,
+            resume,
             json,
             registry,
         } => match (slug, status, group) {
@@ -451,6 +457,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     plan_only: plan || sql,
                     sql,
                     json,
+                    resume,
                 };
                 drift::sync(&slug, confirm, &keep, mode, &registry, &mut out).await
             }

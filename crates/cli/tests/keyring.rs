@@ -1083,3 +1083,174 @@ fn sync_from_the_cli_plans_prints_its_script_and_applies_once_confirmed() {
     assert!(o.status.success(), "{}", text(&o));
     assert_no_canary_in_dir(dir);
 }
+
+/// Issue 16: a MariaDB sync that stops part-way (its connection killed
+/// while it waits for a lock another session holds) says from the command
+/// line what ran; `--resume --plan` shows the steps done and the steps
+/// left; `--resume --confirm` finishes it. Headless, kernel keyring.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_mariadb_sync_stopped_part_way_is_resumed_from_the_command_line() {
+    use tenantry_vault::{KeyEntry, KeyId, KeyStore, KeyStoreKind, OsKeyring};
+    let env = Env::new();
+    let dir = env.dir.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let my = rt.block_on(tenantry_tests::MysqlDatabase::create());
+    let run = |args: &[&str]| {
+        let mut c = env.headless(args);
+        c.env("TENANTRY_KEY_STORE", "keyutils")
+            .env_remove("TENANTRY_LOG");
+        c
+    };
+    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+    std::fs::write(
+        dir.join("tpl/1.0.0/0001_init.sql"),
+        tenantry_tests::fixture("mysql", "template.sql"),
+    )
+    .unwrap();
+    let o = run_with(
+        run(&[
+            "template",
+            "add",
+            dir.join("tpl").to_str().unwrap(),
+            "--name",
+            "saas",
+            "--engine",
+            "mysql",
+            "--scratch",
+            &my.url(),
+        ]),
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = dir.join("fleet.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "slug,url,schema,template,template_version\nacme,{},,saas,1.0.0\n",
+            my.url()
+        ),
+    )
+    .unwrap();
+    let o = run_with(run(&["tenant", "import", csv.to_str().unwrap()]), None);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_with(run(&["guard", "--all"]), None);
+    assert!(o.status.success(), "{}", text(&o));
+    rt.block_on(my.apply(
+        "INSERT INTO accounts (name) VALUES ('a'), ('b');
+         INSERT INTO users (account_id, email) VALUES (1, 'x@example.com'), (2, 'y@example.com');
+         INSERT INTO invoices (account_id, number) VALUES (1, 'INV-1');
+         CREATE VIEW big_accounts AS SELECT id FROM accounts;
+         ALTER TABLE users ADD COLUMN badge TEXT;
+         UPDATE users SET badge = 'gold' WHERE id = 1;
+         ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;",
+    ));
+    let o = run_with(run(&["sync", "acme", "--plan"]), None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("database {}", my.name)),
+        "{}",
+        text(&o)
+    );
+
+    // Another session reads invoices in an open transaction: the sync's
+    // ALTER there waits for its lock, and is killed while it does.
+    let mut holder = rt.block_on(my.connect());
+    rt.block_on(
+        sqlx::raw_sql("START TRANSACTION; SELECT * FROM invoices LIMIT 1;").execute(&mut holder),
+    )
+    .unwrap();
+    let mut child = run(&["sync", "acme", "--confirm", "acme"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut admin = rt.block_on(my.connect());
+    let victim = loop {
+        let waiting: Option<i64> = rt
+            .block_on(
+                sqlx::query_scalar(
+                    "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST
+                      WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'",
+                )
+                .fetch_optional(&mut admin),
+            )
+            .unwrap();
+        if let Some(id) = waiting {
+            break id;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended without waiting"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    rt.block_on(sqlx::query(&format!("KILL CONNECTION {victim}")).execute(&mut admin))
+        .unwrap();
+    let stopped = child.wait_with_output().unwrap();
+    rt.block_on(sqlx::raw_sql("COMMIT").execute(&mut holder))
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
+    assert!(
+        text(&stopped).contains("error[sync_interrupted]"),
+        "{}",
+        text(&stopped)
+    );
+    assert!(text(&stopped).contains("--resume"), "{}", text(&stopped));
+
+    let o = run_with(run(&["sync", "acme", "--resume", "--plan"]), None);
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = text(&o);
+    assert!(shown.contains("resuming the sync of acme"), "{shown}");
+    assert_eq!(shown.matches("    done: ").count(), 3, "{shown}");
+    assert!(
+        shown.contains("table invoices: column total_cents"),
+        "{shown}"
+    );
+    let left = shown.split("sync plan for").nth(1).unwrap();
+    assert!(!left.contains("custom column"), "{shown}");
+    let o = run_with(
+        run(&["sync", "acme", "--resume", "--confirm", "acme"]),
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("synced acme: status synced"),
+        "{}",
+        text(&o)
+    );
+    let o = run_with(run(&["sync", "acme", "--resume", "--plan"]), None);
+    assert!(text(&o).contains("error[sync_refused]"), "{}", text(&o));
+    let o = run_with(run(&["audit", "verify"]), None);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The quarantine holds the custom column's value; then clean up.
+    let quarantine: String = rt
+        .block_on(
+            sqlx::query_scalar(
+                "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?",
+            )
+            .bind(format!("tenantry\\_q\\_{}\\_%", my.name))
+            .fetch_one(&mut admin),
+        )
+        .unwrap();
+    let _dropped = tenantry_tests::MysqlDatabase::adopt(&quarantine);
+    let badges: i64 = rt
+        .block_on(
+            sqlx::query_scalar(&format!("SELECT COUNT(badge) FROM `{quarantine}`.users"))
+                .fetch_one(&mut admin),
+        )
+        .unwrap();
+    assert_eq!(badges, 1);
+    let status = run_with(run(&["key", "status", "--json"]), None);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    OsKeyring::with_kind(env.service.clone(), KeyStoreKind::Keyutils)
+        .unwrap()
+        .delete(&KeyEntry::for_key(
+            status["registry_id"].as_str().unwrap(),
+            KeyId::from_hex(status["key_id"].as_str().unwrap()).unwrap(),
+        ))
+        .unwrap();
+    drop(rt);
+}

@@ -42,10 +42,10 @@ fn place(b: &Backup) -> Result<Place, FleetError> {
             rest.split(" in ").next().ok_or_else(bad)?.to_owned(),
         ));
     }
-    if let Some(db) = b.location.strip_prefix("database ") {
+    if let Some(db) = location.strip_prefix("database ") {
         return Ok(Place::MyDatabase(db.to_owned()));
     }
-    if let Some(f) = b.location.strip_prefix("file ") {
+    if let Some(f) = location.strip_prefix("file ") {
         return Ok(Place::File(f.into()));
     }
     Err(bad())

@@ -109,6 +109,21 @@ pub enum FleetError {
         expected: String,
         remaining: String,
     },
+    #[error("the sync of {slug} stopped at step {step}: {reason}. MySQL/MariaDB commit every statement, so the {ran} steps before it stay done ({done}) and what they removed is in the quarantine; fix the cause, then `tenantry sync {slug} --resume --confirm {slug}` plans what is left from the tenant as it now is and finishes it (or restore from `tenantry backup list`)")]
+    SyncInterrupted {
+        slug: String,
+        step: String,
+        reason: String,
+        ran: usize,
+        done: String,
+    },
+    #[error("every step of the sync of {slug} ran, yet its schema hashes {found}, not the {expected} it aims at (still different: {remaining}); MySQL/MariaDB commit every statement, so the steps stay done and what they removed is in the quarantine: `tenantry sync {slug} --plan` shows what is left, or reset the tenant")]
+    SyncIncomplete {
+        slug: String,
+        found: String,
+        expected: String,
+        remaining: String,
+    },
     #[error("backup {backup} was not used: {reason}; nothing was changed")]
     BackupRefused { backup: String, reason: String },
     #[error("backup {backup} was not purged: objects outside it depend on it ({dependents}); drop or change those first, or keep the backup — nothing was dropped")]
@@ -161,6 +176,8 @@ impl FleetError {
             FleetError::SyncRefused { .. } => "sync_refused",
             FleetError::SyncStepFailed { .. } => "sync_step_failed",
             FleetError::SyncVerifyFailed { .. } => "sync_verify_failed",
+            FleetError::SyncInterrupted { .. } => "sync_interrupted",
+            FleetError::SyncIncomplete { .. } => "sync_incomplete",
             FleetError::DemoUnavailable { .. } => "demo_unavailable",
             FleetError::DemoReadOnly { .. } => "demo_read_only",
             FleetError::Introspect(e) => e.code(),

@@ -13,13 +13,23 @@
 //! steps run, and the schema is measured again; only a schema that hashes
 //! as the template's commits. A failure, a killed connection or a
 //! mismatch rolls everything back. Every attempt is audited.
+//!
+//! MySQL/MariaDB commit DDL statement by statement, so there the steps run
+//! one by one under the tenant's `GET_LOCK`, each journaled when it starts
+//! and when it is done, the quarantine database recorded as a backup
+//! before the first step that moves data into it. A step that fails stops
+//! the sync ([`FleetError::SyncInterrupted`] names it and the steps that
+//! ran) and marks the tenant `failed`; [`resume_sync`] plans again from
+//! what the tenant then is — exactly the steps left — with the same kept
+//! differences and quarantine, and finishes.
 
 use serde::Serialize;
 use sqlx::{Connection, Executor, PgConnection};
-use tenantry_introspect::{postgres, sqlite, Timeouts};
+use tenantry_introspect::{mysql, postgres, sqlite, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::postgres as quote_pg;
 use tenantry_model::sync::{plan_postgres, target_keeping, StepClass, SyncStep};
+use tenantry_model::sync_mysql::plan_mysql;
 use tenantry_model::{hash_schema, DriftHash, Engine, SchemaStatus};
 use tenantry_registry::journal::OperationEnd;
 use tenantry_registry::templates::TenantCheck;
@@ -57,6 +67,19 @@ pub struct SyncPlan {
     /// template's with the kept differences.
     pub target_hash: String,
     pub steps: Vec<SyncStep>,
+    /// Set when this plan finishes a MySQL/MariaDB sync that stopped
+    /// part-way ([`plan_resume`]).
+    pub resumes: Option<ResumedSync>,
+}
+
+/// The MySQL/MariaDB sync a plan finishes: its journal's operation and the
+/// steps it completed.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ResumedSync {
+    #[ts(type = "number")]
+    pub operation: i64,
+    pub done: Vec<String>,
 }
 
 /// Differences to keep, and why.
@@ -202,19 +225,6 @@ fn is_quarantine_of(schema: &str, name: &str) -> bool {
         .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn sync_supported(ctx: &Context) -> Result<(), FleetError> {
-    if ctx.record.engine != Engine::Mysql {
-        return Ok(());
-    }
-    Err(FleetError::SyncRefused {
-        slug: ctx.record.slug.clone(),
-        reason: format!(
-            "a data-preserving sync is available for PostgreSQL and SQLite tenants so far, and {} is {}; `tenantry repair` creates what is missing without touching the rest, `tenantry reset` rebuilds from the template with a backup",
-            ctx.record.slug, ctx.record.engine
-        ),
-    })
-}
-
 /// Reads the tenant's schema with `conn`, plans, and counts every probe,
 /// with the tenant's schema alone on the transaction's search path.
 async fn plan_in(
@@ -309,7 +319,6 @@ pub async fn plan_sync(
     timeouts: Timeouts,
 ) -> Result<SyncPlan, FleetError> {
     let ctx = context(registry, vault, slug).await?;
-    sync_supported(&ctx)?;
     if !keep.objects.is_empty() && keep.note.trim().is_empty() {
         return Err(FleetError::SyncRefused {
             slug: slug.to_owned(),
@@ -323,6 +332,12 @@ pub async fn plan_sync(
         let planned = crate::sync_sqlite::plan_on(&mut conn, &ctx, &sql, &keep.objects).await;
         let _ = conn.close().await;
         (String::new(), planned?)
+    } else if ctx.record.engine == Engine::Mysql {
+        let quarantine = quarantine_name(&ctx.schema);
+        let mut conn = mysql::connect(&ctx.url.with_database(&ctx.schema)?, timeouts).await?;
+        let planned = plan_mysql_on(&mut conn, &ctx, &keep.objects, &quarantine).await;
+        mysql::close(conn).await;
+        (quarantine, planned?)
     } else {
         let quarantine = quarantine_name(&ctx.schema);
         let mut conn = postgres::connect(&ctx.url, timeouts).await?;
@@ -353,6 +368,7 @@ pub async fn plan_sync(
         keep_note: (!keep.objects.is_empty()).then(|| keep.note.trim().to_owned()),
         target_hash: hash_schema(&target).root.to_string(),
         steps,
+        resumes: None,
     })
 }
 
@@ -368,8 +384,7 @@ pub async fn execute_sync(
     let result = async {
         check_confirmation(&plan.slug, typed_confirmation)?;
         let ctx = context(registry, vault, &plan.slug).await?;
-        sync_supported(&ctx)?;
-        let refuse = |reason: String| FleetError::SyncRefused { slug: plan.slug.clone(), reason };
+            let refuse = |reason: String| FleetError::SyncRefused { slug: plan.slug.clone(), reason };
         let blocking = plan.blockers();
         if !blocking.is_empty() {
             return Err(refuse(format!(
@@ -395,6 +410,9 @@ pub async fn execute_sync(
             };
             registry.record_backup(&plan.slug, Engine::Sqlite, &location, Some(&plan.drift_hash)).await?;
             return finish(registry, plan, op, applied, Some(location), after).await;
+        }
+        if ctx.record.engine == Engine::Mysql {
+            return execute_mysql(registry, &ctx, plan, expected, timeouts).await;
         }
         // The quarantine is named and journaled before anything is touched:
         // the plan's name, so the user finds what they reviewed, when it is
@@ -557,6 +575,326 @@ async fn apply_postgres(
     result
 }
 
+/// Reads the MySQL/MariaDB tenant's database with `conn` (whose default
+/// database it is), plans, and counts every probe.
+async fn plan_mysql_on(
+    conn: &mut sqlx::MySqlConnection,
+    ctx: &Context,
+    kept: &[String],
+    quarantine: &str,
+) -> Result<Planned, FleetError> {
+    let schemas = [ctx.schema.clone()];
+    let snaps = mysql::introspect_schemas(&mut *conn, &schemas)
+        .await
+        .map_err(|e| catalog(&ctx.url, &e))?;
+    let tenant = snaps
+        .get(&ctx.schema)
+        .cloned()
+        .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Mysql));
+    let target = target_for(ctx, &tenant, kept)?;
+    let mut steps = plan_mysql(&target, &tenant, &ctx.schema, quarantine);
+    count_probes(conn, ctx, &mut steps).await?;
+    Ok(Planned {
+        now: hash_schema(&tenant).root,
+        steps,
+        target,
+    })
+}
+
+/// How a MySQL/MariaDB sync records what it keeps, as the first step of its
+/// journal: a resume reads it back.
+const KEEPS: &str = "sync keeps: ";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptRecord {
+    objects: Vec<String>,
+    note: Option<String>,
+}
+
+/// Applies a MySQL/MariaDB plan, journaled step by step.
+async fn execute_mysql(
+    registry: &Registry,
+    ctx: &Context,
+    plan: &SyncPlan,
+    expected: DriftHash,
+    timeouts: Timeouts,
+) -> Result<SyncOutcome, FleetError> {
+    let quarantine = if is_quarantine_of(&ctx.schema, &plan.quarantine) {
+        plan.quarantine.clone()
+    } else {
+        quarantine_name(&ctx.schema)
+    };
+    let place = format!("database {quarantine}");
+    let location = format!("{SYNC_QUARANTINE}{place}");
+    let moves_data = plan.steps.iter().any(|s| s.class == StepClass::Destructive);
+    // A sync killed part-way before this one is closed once this one ends
+    // the job.
+    let stopped = interrupted_sync(registry, &plan.slug)
+        .await?
+        .filter(|s| s.unfinished);
+    let op = registry
+        .begin_operation(&plan.slug, "sync", moves_data.then_some(location.as_str()))
+        .await?;
+    let kept = KeptRecord {
+        objects: plan.kept.clone(),
+        note: plan.keep_note.clone(),
+    };
+    let run = async {
+        registry
+            .record_step(
+                op,
+                &format!(
+                    "{KEEPS}{}",
+                    serde_json::to_string(&kept).unwrap_or_default()
+                ),
+            )
+            .await?;
+        apply_mysql(
+            registry,
+            op,
+            ctx,
+            expected,
+            &plan.kept,
+            &quarantine,
+            &location,
+            timeouts,
+        )
+        .await
+    }
+    .await;
+    match run {
+        Ok((applied, moved, after)) => {
+            let outcome =
+                finish(registry, plan, op, applied, moved.then_some(place), after).await?;
+            if let Some(stopped) = stopped {
+                registry
+                    .resolve_operation(
+                        stopped.operation,
+                        None,
+                        &format!("its sync was finished by operation {op}"),
+                    )
+                    .await?;
+            }
+            Ok(outcome)
+        }
+        Err(e) => {
+            crate::end_operation_with(registry, op, &e).await;
+            if matches!(
+                e,
+                FleetError::SyncInterrupted { .. } | FleetError::SyncIncomplete { .. }
+            ) {
+                // The tenant changed part-way: its recorded hash no longer
+                // says what it is.
+                let _ = registry
+                    .record_check(&TenantCheck {
+                        slug: plan.slug.clone(),
+                        status: SchemaStatus::Failed,
+                        reason: Some(e.to_string()),
+                        hash: None,
+                        provisioned: false,
+                        fingerprint: None,
+                    })
+                    .await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The steps, one statement at a time on one dedicated connection under
+/// the tenant's lock, each journaled before and after. Returns what ran,
+/// whether data moved to the quarantine, and the hash after.
+#[allow(clippy::too_many_arguments)]
+async fn apply_mysql(
+    registry: &Registry,
+    op: i64,
+    ctx: &Context,
+    expected: DriftHash,
+    kept: &[String],
+    quarantine: &str,
+    location: &str,
+    timeouts: Timeouts,
+) -> Result<(Vec<String>, bool, DriftHash), FleetError> {
+    let url = &ctx.url;
+    let slug = &ctx.record.slug;
+    let mut conn = mysql::connect(&url.with_database(&ctx.schema)?, timeouts).await?;
+    let result = async {
+        crate::provision::mysql_lock(&mut conn, url, &ctx.schema).await?;
+        let Planned { now, steps, target } =
+            plan_mysql_on(&mut conn, ctx, kept, quarantine).await?;
+        if now != expected {
+            return Err(stale(slug, now));
+        }
+        refuse_if_blocked(slug, &steps)?;
+        let total = steps.len();
+        let mut applied: Vec<String> = Vec::new();
+        let mut moved = false;
+        for (i, step) in steps.iter().enumerate() {
+            let line = format!("[{}] {}: {}", step.class.as_str(), step.object, step.action);
+            if step.class == StepClass::Destructive && !moved {
+                // The quarantine is about to receive data: it is a backup
+                // from here on (recorded once, a resume reuses it).
+                let known = registry
+                    .backups(Some(slug))
+                    .await?
+                    .iter()
+                    .any(|b| b.location == location);
+                if !known {
+                    registry
+                        .record_backup(slug, Engine::Mysql, location, Some(&expected.to_string()))
+                        .await?;
+                }
+                moved = true;
+            }
+            registry
+                .record_step(op, &format!("step {}/{total} started: {line}", i + 1))
+                .await?;
+            for statement in &step.sql {
+                if let Err(e) = conn.execute(statement.as_str()).await {
+                    return Err(FleetError::SyncInterrupted {
+                        slug: slug.clone(),
+                        step: format!("{}/{total} ({line})", i + 1),
+                        reason: url.scrub(&e.to_string()),
+                        ran: applied.len(),
+                        done: if applied.is_empty() {
+                            "none".into()
+                        } else {
+                            applied.join("; ")
+                        },
+                    });
+                }
+            }
+            registry
+                .record_step(op, &format!("step {}/{total} done: {line}", i + 1))
+                .await?;
+            applied.push(line);
+        }
+        let schemas = [ctx.schema.clone()];
+        let after = mysql::introspect_schemas(&mut conn, &schemas)
+            .await
+            .map_err(|e| catalog(url, &e))?;
+        let after = after
+            .get(&ctx.schema)
+            .cloned()
+            .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Mysql));
+        match verify_target(slug, &target, &after) {
+            Ok(found) => Ok((applied, moved, found)),
+            Err(FleetError::SyncVerifyFailed {
+                slug,
+                found,
+                expected,
+                remaining,
+            }) => Err(FleetError::SyncIncomplete {
+                slug,
+                found,
+                expected,
+                remaining,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    crate::provision::mysql_unlock(&mut conn, &ctx.schema).await;
+    mysql::close(conn).await;
+    result
+}
+
+/// The MySQL/MariaDB sync of `slug` that stopped part-way, if its last
+/// sync, reset or restore is one: what it kept, and its quarantine.
+struct InterruptedSync {
+    operation: i64,
+    keep: KeepChoice,
+    quarantine: Option<String>,
+    /// The steps it completed, as journaled.
+    done: Vec<String>,
+    /// Unfinished (its process was killed) rather than failed.
+    unfinished: bool,
+}
+
+async fn interrupted_sync(
+    registry: &Registry,
+    slug: &str,
+) -> Result<Option<InterruptedSync>, FleetError> {
+    let Some(last) = registry
+        .last_operation_of(slug, &["sync", "reset", "backup.restore"])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let record = registry.tenant(slug).await?;
+    let stopped = match last.outcome.as_deref() {
+        None => !last.running,
+        Some(outcome) => outcome == "failed",
+    };
+    if last.kind != "sync" || record.engine != Engine::Mysql || !stopped {
+        return Ok(None);
+    }
+    let steps = registry.operation_steps(last.id).await?;
+    let kept: Option<KeptRecord> = steps
+        .iter()
+        .find_map(|s| s.strip_prefix(KEEPS))
+        .and_then(|json| serde_json::from_str(json).ok());
+    let keep = kept
+        .map(|k| KeepChoice {
+            objects: k.objects,
+            note: k.note.unwrap_or_default(),
+        })
+        .unwrap_or_default();
+    let quarantine = last
+        .backup
+        .as_deref()
+        .and_then(|b| b.strip_prefix(SYNC_QUARANTINE))
+        .and_then(|b| b.strip_prefix("database "))
+        .map(str::to_owned);
+    let done = steps
+        .iter()
+        .filter_map(|s| s.split_once(" done: ").map(|(_, line)| line.to_owned()))
+        .collect();
+    Ok(Some(InterruptedSync {
+        operation: last.id,
+        keep,
+        quarantine,
+        done,
+        unfinished: last.finished_at.is_none(),
+    }))
+}
+
+/// Plans the rest of a MySQL/MariaDB sync that stopped part-way: from the
+/// tenant as it now is (exactly the steps left), keeping what it kept,
+/// into the same quarantine. Changes nothing; [`execute_sync`] applies it
+/// and then closes the stopped operation if its process was killed.
+pub async fn plan_resume(
+    registry: &Registry,
+    vault: &Vault,
+    slug: &str,
+    timeouts: Timeouts,
+) -> Result<SyncPlan, FleetError> {
+    let Some(stopped) = interrupted_sync(registry, slug).await? else {
+        return Err(FleetError::SyncRefused {
+            slug: slug.to_owned(),
+            reason: "its last sync did not stop part-way (only a MySQL/MariaDB sync can: elsewhere a failed sync changed nothing); plan a sync instead".into(),
+        });
+    };
+    let mut plan = plan_sync(registry, vault, slug, &stopped.keep, timeouts).await?;
+    if let Some(q) = stopped
+        .quarantine
+        .as_ref()
+        .filter(|q| is_quarantine_of(&plan.schema, q))
+    {
+        plan.quarantine.clone_from(q);
+    }
+    plan.resumes = Some(ResumedSync {
+        operation: stopped.operation,
+        done: stopped.done,
+    });
+    Ok(plan)
+}
+
+/// Whether `slug`'s last sync stopped part-way and can be resumed.
+pub async fn can_resume(registry: &Registry, slug: &str) -> Result<bool, FleetError> {
+    Ok(interrupted_sync(registry, slug).await?.is_some())
+}
+
 /// Tenants whose schemas hash alike (the same customisation of the same
 /// template version) get the same plan: one group, reviewed once.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -598,7 +936,7 @@ pub struct FleetSyncPlan {
     pub unplanned: Vec<UnplannedTenant>,
 }
 
-/// Plans a sync for every PostgreSQL and SQLite tenant whose recorded status is
+/// Plans a sync for every tenant whose recorded status is
 /// `status`, grouped by identical plans. Changes nothing.
 pub async fn plan_fleet(
     registry: &Registry,
@@ -608,10 +946,7 @@ pub async fn plan_fleet(
 ) -> Result<FleetSyncPlan, FleetError> {
     let mut out = FleetSyncPlan::default();
     let tenants = registry.list_tenants().await?;
-    for t in tenants
-        .iter()
-        .filter(|t| t.status == status && t.engine != Engine::Mysql)
-    {
+    for t in tenants.iter().filter(|t| t.status == status) {
         match plan_sync(registry, vault, &t.slug, &KeepChoice::default(), timeouts).await {
             Ok(plan) => {
                 let blocked = plan.blockers();
@@ -663,7 +998,7 @@ pub struct GroupMember {
     pub error: Option<String>,
 }
 
-/// Syncs every PostgreSQL and SQLite tenant whose recorded hash is `drift_hash`, after
+/// Syncs every tenant whose recorded hash is `drift_hash`, after
 /// the group's hash is typed back exactly: each tenant is planned afresh
 /// and applied only if it still has that hash and nothing blocks (each
 /// attempt journaled and audited on its own, like a single sync).
@@ -682,7 +1017,7 @@ pub async fn sync_group(
     }
     let mut out = Vec::new();
     for t in registry.list_tenants().await? {
-        if t.engine == Engine::Mysql || t.current_hash.as_deref() != Some(drift_hash) {
+        if t.current_hash.as_deref() != Some(drift_hash) {
             continue;
         }
         let result = async {

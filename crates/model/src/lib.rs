@@ -14,6 +14,7 @@ pub mod quote;
 pub mod schema;
 pub mod status;
 pub mod sync;
+pub mod sync_mysql;
 
 pub use hash::{
     hash_schema, CanonicalFormat, DriftHash, HashComparison, ObjectHash, ObjectKind,

@@ -9,7 +9,8 @@
 //! it, which runs unchanged with the tenant's schema first on the
 //! `search_path` (set transaction-locally by the caller).
 //!
-//! PostgreSQL only for now. What the planner cannot do safely is a
+//! PostgreSQL here; MySQL/MariaDB in [`crate::sync_mysql`]. What the
+//! planner cannot do safely is a
 //! [`StepClass::Manual`] step: the plan shows it, and applying refuses
 //! while one is left.
 
@@ -79,11 +80,17 @@ pub struct SyncStep {
     /// plan's order.
     #[serde(skip)]
     #[ts(skip)]
-    phase: u8,
+    pub(crate) phase: u8,
 }
 
 impl SyncStep {
-    fn new(phase: u8, class: StepClass, object: String, action: String, sql: Vec<String>) -> Self {
+    pub(crate) fn new(
+        phase: u8,
+        class: StepClass,
+        object: String,
+        action: String,
+        sql: Vec<String>,
+    ) -> Self {
         Self {
             class,
             object,
@@ -125,16 +132,16 @@ impl SyncStep {
 }
 
 // Phases, in execution order.
-const DROP_LINKS: u8 = 1; // custom foreign keys, views, triggers, policies
-const DROP_RULES: u8 = 2; // custom checks, uniques, indexes
-const MOVE_TABLES: u8 = 3; // custom tables into the quarantine
-const DROP_COLUMNS: u8 = 4; // custom columns (their table copied first)
-const CREATE_TYPES: u8 = 5; // missing enums and sequences
-const ALTER_COLUMNS: u8 = 6; // add missing columns, revert changed ones
-const CREATE_TABLES: u8 = 7;
-const ADD_RULES: u8 = 8; // uniques, checks, indexes
-const ADD_LINKS: u8 = 9; // foreign keys, views
-const DROP_TYPES: u8 = 10; // custom enums and sequences, last
+pub(crate) const DROP_LINKS: u8 = 1; // custom foreign keys, views, triggers, policies
+pub(crate) const DROP_RULES: u8 = 2; // custom checks, uniques, indexes
+pub(crate) const MOVE_TABLES: u8 = 3; // custom tables into the quarantine
+pub(crate) const DROP_COLUMNS: u8 = 4; // custom columns (their table copied first)
+pub(crate) const CREATE_TYPES: u8 = 5; // missing enums and sequences
+pub(crate) const ALTER_COLUMNS: u8 = 6; // add missing columns, revert changed ones
+pub(crate) const CREATE_TABLES: u8 = 7;
+pub(crate) const ADD_RULES: u8 = 8; // uniques, checks, indexes
+pub(crate) const ADD_LINKS: u8 = 9; // foreign keys, views
+pub(crate) const DROP_TYPES: u8 = 10; // custom enums and sequences, last
 
 /// Plans the sync of `tenant` to `template` (both PostgreSQL snapshots of
 /// one schema). `quarantine` is the schema that receives what destructive
@@ -328,7 +335,7 @@ fn names(cols: &[String]) -> String {
 
 /// A check's expression without the `CHECK (…)` that introspection wraps
 /// it in; `None` for an exclusion constraint.
-fn check_body(c: &CheckConstraint) -> Option<&str> {
+pub(crate) fn check_body(c: &CheckConstraint) -> Option<&str> {
     let e = c.expression.trim();
     let upper = e.to_ascii_uppercase();
     if upper.starts_with("EXCLUDE") {
@@ -1198,7 +1205,15 @@ pub fn target_keeping(
 /// The whole plan as one script, for a DBA who runs it by hand.
 pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String {
     let sqlite = engine == crate::Engine::Sqlite;
-    let mut s = if sqlite {
+    let mysql = engine == crate::Engine::Mysql;
+    let mut s = if mysql {
+        // DDL commits statement by statement: no transaction to wrap.
+        format!(
+            "-- tenantry sync plan for database {}\n-- MySQL/MariaDB commit each statement on its own: run them in order, and stop at the first error\nUSE {};\n",
+            crate::quote::mysql(schema),
+            crate::quote::mysql(schema)
+        )
+    } else if sqlite {
         // SQLite's table-rebuild procedure: foreign keys off outside the
         // transaction, renames that leave other tables' references alone.
         "-- tenantry sync plan (SQLite)\nPRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n".to_owned()
@@ -1226,7 +1241,9 @@ pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String
             s.push_str(";\n");
         }
     }
-    if sqlite {
+    if mysql {
+        s.push_str("\n-- end of plan\n");
+    } else if sqlite {
         s.push_str("\n-- must return no row before the commit\nPRAGMA foreign_key_check;\nCOMMIT;\nPRAGMA foreign_keys = ON;\n");
     } else {
         s.push_str("\nCOMMIT;\n");
