@@ -2,7 +2,8 @@
 // tauri-driver + WebKitWebDriver + WebdriverIO, walking a newcomer's path:
 // the first-run screen, the demo, a tenant added through the console's form,
 // then a real PostgreSQL fleet (the other tenants added with the CLI beside
-// the running console), a scan, a drift and a reset. Saves a screenshot of
+// the running console), a scan, a drift, a reset and a sync, and a MariaDB
+// tenant whose sync is stopped by a lock and finished from the console. Saves a screenshot of
 // every screen in light and dark to target/screenshots/ (1280x800).
 //
 // Needs (set by scripts/e2e.sh): TENANTRY_E2E_APP (the console binary),
@@ -20,6 +21,7 @@ const cli = process.env.TENANTRY_E2E_CLI;
 const db = process.env.TENANTRY_E2E_DB;
 const canary = process.env.TENANTRY_E2E_CANARY;
 const customized = process.env.TENANTRY_E2E_CUSTOMIZED;
+const mydb = process.env.TENANTRY_E2E_MYDB;
 const shots = new URL("../../target/screenshots/", import.meta.url).pathname;
 mkdirSync(shots, { recursive: true });
 
@@ -27,7 +29,7 @@ let driver;
 let browser;
 
 before(async () => {
-  assert.ok(app && cli && db && canary && customized, "run through scripts/e2e.sh");
+  assert.ok(app && cli && db && canary && customized && mydb, "run through scripts/e2e.sh");
   driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", [], { stdio: ["ignore", "inherit", "inherit"] });
   for (let i = 0; i < 50; i++) {
     try {
@@ -105,6 +107,10 @@ function tenantry(...args) {
 
 function psql(sql) {
   execFileSync("psql", ["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], { stdio: "ignore" });
+}
+
+function mariadb(sql) {
+  return execFileSync("mariadb", ["--protocol=tcp", "-h", "127.0.0.1", "-P", "3306", "-u", "root", "-N", mydb, "-e", sql], { encoding: "utf8" }).trim();
 }
 
 function psqlValue(sql) {
@@ -251,6 +257,56 @@ test("a customized tenant is synced back keeping its rows, from a plan that name
   assert.equal(psqlValue("SELECT count(*) FROM tenant_gamma.accounts"), "2", "the rows stay");
   await shoot("sync-done");
   await noCanary("the sync screen");
+});
+
+test("a MariaDB tenant's sync runs step by step: stopped by a lock it says what ran, and the console finishes it", async () => {
+  execFileSync(cli, ["tenant", "add", "omega", "--url", "-", "--template", "saas-my", "--template-version", "1.0.0"], { input: `mysql://root@127.0.0.1:3306/${mydb}\n`, stdio: ["pipe", "ignore", "inherit"] });
+  tenantry("guard", "omega");
+  mariadb(`INSERT INTO accounts (name) VALUES ('Omega Ltd'), ('Omega GmbH');
+           INSERT INTO users (account_id, email) VALUES (1, 'a@omega.test'), (2, 'b@omega.test');
+           INSERT INTO invoices (account_id, number) VALUES (1, 'INV-1');
+           CREATE VIEW big_accounts AS SELECT id FROM accounts;
+           ALTER TABLE users ADD COLUMN badge TEXT; UPDATE users SET badge = 'gold' WHERE id = 1;
+           ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;`);
+  execFileSync(cli, ["scan", "--fail-on", "never"], { stdio: ["ignore", "ignore", "inherit"] });
+  await go("#/tenant/omega");
+  await browser.$("#sync-link").waitForExist({ timeout: 20000 });
+  await browser.$("#sync-link").click();
+  const input = await browser.$("#confirm-slug");
+  await input.waitForExist({ timeout: 20000 });
+  assert.match(await browser.$("#sync-afterwards").getText(), /the steps run one by one/);
+  assert.match(await browser.$('[aria-label="Sync plan"]').getText(), /custom column badge/);
+  await input.setValue("omega");
+  await shoot("sync-mysql-plan");
+
+  // Another session reads invoices in an open transaction: the sync's
+  // ALTER there waits for the lock, and its connection is killed.
+  const holder = spawn("mariadb", ["--protocol=tcp", "-h", "127.0.0.1", "-P", "3306", "-u", "root", mydb], { stdio: ["pipe", "ignore", "inherit"] });
+  holder.stdin.write("START TRANSACTION; SELECT * FROM invoices LIMIT 1;\n");
+  await browser.waitUntil(async () => mariadb(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '${mydb}' AND COMMAND = 'Sleep'`) !== "0", { timeout: 20000 });
+  await browser.$("#do-sync").click();
+  let victim = "";
+  await browser.waitUntil(async () => {
+    victim = mariadb("SELECT ID FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'");
+    return victim !== "";
+  }, { timeout: 30000 });
+  mariadb(`KILL CONNECTION ${victim}`);
+  await browser.waitUntil(async () => (await browser.$("#sync-result").getText()).includes("stopped at step"), { timeout: 30000 });
+  holder.stdin.end("COMMIT;\n");
+  assert.ok(await browser.$("#sync-finish").isExisting(), "the stopped sync offers to plan what is left");
+  await shoot("sync-mysql-stopped");
+
+  await browser.$("#sync-finish").click();
+  await browser.$("#sync-resumes").waitForExist({ timeout: 20000 });
+  assert.match(await browser.$("#sync-resumes").getText(), /stopped after 3 steps/);
+  assert.doesNotMatch(await browser.$('[aria-label="Sync plan"]').getText(), /custom column badge/);
+  await browser.$("#confirm-slug").setValue("omega");
+  await shoot("sync-mysql-resume");
+  await browser.$("#do-sync").click();
+  await browser.waitUntil(async () => (await browser.$("#sync-result").getText()).includes("now matches"), { timeout: 30000 });
+  assert.match(await browser.$("#sync-result").getText(), /omega is synced: it now matches saas-my 1\.0\.0/);
+  assert.equal(mariadb("SELECT COUNT(*) FROM accounts"), "2", "the rows stay");
+  await noCanary("the MariaDB sync");
 });
 
 test("the tenant screen runs a health check and shows the history", async () => {

@@ -160,7 +160,7 @@ export function confirmBySlug(slug: string, label: string, run: () => Promise<st
  */
 function wizardConfirmation(
   slug: string,
-  o: { id: string; label: string; kind: "primary" | "danger"; blocked: boolean; busy: string; run: (typed: string) => Promise<Node> },
+  o: { id: string; label: string; kind: "primary" | "danger"; blocked: boolean; busy: string; run: (typed: string) => Promise<Node>; onError?: (e: unknown) => Node | null },
 ): { typed: HTMLInputElement; go: HTMLButtonElement; result: HTMLElement } {
   const typed = el("input", { type: "text", id: "confirm-slug", autocomplete: "off", spellcheck: "false", "aria-label": "Type the tenant slug to confirm" });
   const go = el("button", { type: "button", class: o.kind, id: `do-${o.id}`, disabled: "" }, o.label);
@@ -178,7 +178,7 @@ function wizardConfirmation(
     try {
       result.replaceChildren(await o.run(typed.value), el("p", {}, el("a", { href: link("tenant", slug) }, "Back to the tenant")));
     } catch (e) {
-      result.replaceChildren(banner("error", errorText(e)));
+      result.replaceChildren(banner("error", errorText(e)), ...[o.onError?.(e)].filter((n): n is Node => !!n));
       typed.removeAttribute("disabled");
     }
     keepInView();
@@ -682,7 +682,8 @@ async function tenantScreen(slug: string): Promise<void> {
   const newer = newerVersions(templates, t);
   const top: HTMLElement[] = [healthBtn];
   if (t.status !== "failed" && t.template) top.push(el("a", { class: "button", href: link("drift", slug) }, "Drift"));
-  if (drifted && t.engine !== "mysql") top.push(el("a", { class: "button", href: link("sync", slug), id: "sync-link" }, "Sync, keeping data…"));
+  if (d.stopped_sync) top.push(el("a", { class: "button primary", href: link("sync", slug), id: "sync-link" }, "Finish the stopped sync…"));
+  else if (drifted) top.push(el("a", { class: "button", href: link("sync", slug), id: "sync-link" }, "Sync, keeping data…"));
   if (canReset) top.push(el("a", { class: "button danger", href: link("reset", slug) }, "Reset…"));
   const sections: Node[] = [];
   if (drifted) {
@@ -873,10 +874,10 @@ async function resetScreen(slug: string): Promise<void> {
       el("strong", {}, "Afterwards "),
       `${slug} contains exactly the template's objects, and they are empty. `,
       rows > 0 ? `Every row now in its tables (${rows.toLocaleString()} in all) stays in the backup, not in the rebuilt tables. ` : "",
-      "Only missing objects? Repair, on the tenant's screen, creates them and leaves every row where it is. Rows to keep? Sync, there too, brings the schema back and keeps them (PostgreSQL and SQLite).",
+      "Only missing objects? Repair, on the tenant's screen, creates them and leaves every row where it is. Rows to keep? Sync, there too, brings the schema back and keeps them.",
     ),
     el("ol", { class: "steps" },
-      el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, schema ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}.`),
+      el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, ${plan.engine === "mysql" ? "database" : "schema"} ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}.`),
       el("li", {}, el("strong", {}, "Backup first. "), plan.backup),
       ...((plan.changes ?? []).length ? [el("li", {}, el("strong", {}, "Also. "), el("ul", { "aria-label": "Other changes" }, ...plan.changes.map((c) => el("li", {}, c))))] : []),
       el("li", {}, el("strong", {}, "Confirm. "), `Type ${slug} exactly:`, " ", typed, " ", go),
@@ -907,7 +908,9 @@ async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise
   }
   // Differences the user may keep: every object a step is about (the
   // quarantine is the sync's own), plus those already kept.
-  const keepable = [...new Set([...keep, ...plan.steps.filter((s) => !s.object.startsWith(`schema ${plan.quarantine}`)).map((s) => s.object)])];
+  const mysql = plan.engine === "mysql";
+  const place = mysql ? "database" : "schema";
+  const keepable = [...new Set([...keep, ...plan.steps.filter((s) => s.object !== `${place} ${plan.quarantine}`).map((s) => s.object)])];
   const keepNote = el("input", { type: "text", id: "keep-note", value: note, placeholder: "Why these differences stay", "aria-label": "Why the kept differences stay" });
   const keepBoxes = keepable.map((o, i) => {
     const box = el("input", { type: "checkbox", id: `keep-${i}`, value: o });
@@ -945,10 +948,20 @@ async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise
     label: "Sync",
     kind: "primary",
     blocked: blockers.length > 0,
-    busy: "Syncing in one transaction…",
+    busy: mysql ? "Syncing step by step…" : "Syncing in one transaction…",
     run: async (confirmation) => {
       const o = await call<SyncOutcome>("sync_tenant", { request: { slug, planned_hash: plan.drift_hash, planned_quarantine: plan.quarantine, keep: plan.kept, note: plan.keep_note ?? "", confirmation } });
       return banner("info", `${slug} is ${o.status}: it now matches ${plan.template} ${plan.template_version}${plan.kept.length ? ` with ${plan.kept.join(", ")} kept and accepted` : ""}, after ${o.applied.length} steps. ${o.quarantine ? `What was removed is kept in ${o.quarantine} (listed under Backups).` : "Nothing was removed."}`);
+    },
+    // MySQL/MariaDB: the steps that ran stay done; the rest is planned
+    // again from the tenant as it is.
+    onError: (e) => {
+      if (!isIpcError(e) || (e.code !== "sync_interrupted" && e.code !== "sync_incomplete")) return null;
+      const again = el("button", { type: "button", class: "primary", id: "sync-finish" }, "Plan what is left");
+      again.addEventListener("click", () => {
+        syncScreen(slug).catch((err) => show(back, title, banner("error", errorText(err))));
+      });
+      return el("p", {}, "Once the cause is fixed: ", again);
     },
   });
   show(
@@ -959,15 +972,26 @@ async function syncScreen(slug: string, keep: string[] = [], note = ""): Promise
       { class: "warning calm", role: "note", id: "sync-afterwards" },
       el("strong", {}, "Afterwards "),
       `${slug} matches the template and keeps the rows of every table the template has. `,
-      moved > 0 ? `${moved.toLocaleString()} rows or values in custom tables and columns move to a quarantine schema first (listed under Backups, purge it when no longer needed). ` : "",
+      moved > 0 ? `${moved.toLocaleString()} ${moved === 1 ? "row or value in a custom table or column moves" : "rows or values in custom tables and columns move"} to a quarantine ${place} first (listed under Backups, purge it when no longer needed). ` : "",
       plan.engine === "sqlite" ? "The whole file is backed up first (listed under Backups). " : "",
-      "It runs as one transaction: if any step fails, nothing changes.",
+      mysql
+        ? "MySQL/MariaDB commit every statement on its own: the steps run one by one, each recorded in the journal; if one fails, the sync stops there, says which steps ran, and this screen finishes it later."
+        : "It runs as one transaction: if any step fails, nothing changes.",
     ),
+    plan.resumes
+      ? el(
+          "div",
+          { class: "warning", role: "note", id: "sync-resumes" },
+          el("strong", {}, "Finishing a stopped sync. "),
+          `The sync of ${slug} (operation ${plan.resumes.operation}) stopped after ${plan.resumes.done.length} step${plan.resumes.done.length === 1 ? "" : "s"}; these are done and are not repeated. The steps below are what is left, planned from the tenant as it is now, with the same kept differences and quarantine.`,
+          el("details", {}, el("summary", {}, "Steps already done"), el("ol", {}, ...plan.resumes.done.map((line) => el("li", {}, line)))),
+        )
+      : el("span"),
     blockers.length
       ? banner("error", `${blockers.length} step${blockers.length === 1 ? "" : "s"} stop${blockers.length === 1 ? "s" : ""} the sync (highlighted below). Fix the rows it counts and plan again, accept the difference as a customisation, or reset the tenant.`)
       : el("span"),
     el("ol", { class: "steps" },
-      el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, schema ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}. ${count("safe")} safe, ${count("checked")} checked, ${count("destructive")} destructive, ${count("manual")} manual steps.`),
+      el("li", {}, el("strong", {}, "Plan. "), `Server ${plan.server}, ${place} ${plan.schema}. Current hash ${shortHash(plan.drift_hash)}, template ${shortHash(plan.template_hash)}. ${count("safe")} safe, ${count("checked")} checked, ${count("destructive")} destructive, ${count("manual")} manual steps.`),
       el("li", {}, el("strong", {}, "Confirm. "), `Type ${slug} exactly:`, " ", typed, " ", go),
     ),
     result,

@@ -576,3 +576,66 @@ describe("fleet over time", () => {
     expect(document.querySelectorAll("#fleet-history svg > g").length).toBe(1);
   });
 });
+
+describe("sync wizard", () => {
+  const step = (over: Record<string, unknown>) => ({
+    class: "safe", object: "table invoices", action: "column total_cents: revert the default",
+    sql: ["ALTER TABLE `acme`.`invoices` MODIFY COLUMN `total_cents` bigint NOT NULL DEFAULT 0"],
+    probe: null, probe_meaning: null, count: null, ...over,
+  });
+  const plan = (over: Record<string, unknown>) => ({
+    slug: "acme", engine: "mysql", server: "db1:3306/acme", schema: "acme", template: "saas", template_version: "1.0.0",
+    template_hash: "v7:" + "b".repeat(64), drift_hash: "v7:" + "c".repeat(64), quarantine: "tenantry_q_acme_1",
+    kept: [], keep_note: null, target_hash: "v7:" + "b".repeat(64), steps: [step({})], resumes: null, ...over,
+  });
+  const open = async (p: ReturnType<typeof plan>, apply: () => unknown): Promise<string> => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "sync_plan") return p;
+      if (cmd === "sync_tenant") return apply();
+      return null;
+    });
+    location.hash = "#/sync/acme";
+    await route();
+    await settle();
+    return document.getElementById("view")!.textContent!;
+  };
+
+  it("a MySQL plan says its steps commit one by one, and names the database", async () => {
+    const text = await open(plan({}), () => null);
+    expect(text).toContain("database acme");
+    expect(text).toContain("the steps run one by one");
+    expect(text).not.toContain("one transaction");
+    expect(document.getElementById("sync-resumes")).toBeNull();
+  });
+
+  it("finishing a stopped sync lists what is done, and an interruption offers to plan what is left", async () => {
+    const done = ["[safe] database tenantry_q_acme_1: create the quarantine database", "[destructive] table users: copy the whole table to the quarantine, then drop the custom column badge"];
+    const text = await open(plan({ resumes: { operation: 7, done } }), () => {
+      throw { code: "sync_interrupted", message: "the sync of acme stopped at step 1/1: lock wait" };
+    });
+    expect(text).toContain("stopped after 2 steps");
+    expect([...document.querySelectorAll("#sync-resumes li")].map((li) => li.textContent)).toEqual(done);
+    const typed = document.getElementById("confirm-slug") as HTMLInputElement;
+    typed.value = "acme";
+    typed.dispatchEvent(new Event("input"));
+    (document.getElementById("do-sync") as HTMLButtonElement).click();
+    await settle();
+    const request = calls.find((c) => c.cmd === "sync_tenant")!.args as { request: { planned_quarantine: string; planned_hash: string } };
+    expect(request.request.planned_quarantine).toBe("tenantry_q_acme_1");
+    expect(document.getElementById("sync-result")!.textContent).toContain("stopped at step 1/1");
+    expect(document.getElementById("sync-finish")).not.toBeNull();
+  });
+
+  it("a MySQL tenant is offered the sync; one whose sync stopped is offered to finish it", async () => {
+    const mysql = { ...tenant(1, "customized"), engine: "mysql" as const, location: "mysql://app:•••@db1:3306/t1" };
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: mysql, audit: [], backups: [], stopped_sync: false } : null));
+    location.hash = "#/tenant/t00001";
+    await route();
+    expect(document.getElementById("sync-link")!.textContent).toBe("Sync, keeping data…");
+    clearMocks();
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: { ...mysql, status: "failed" }, audit: [], backups: [], stopped_sync: true } : null));
+    await route();
+    expect(document.getElementById("sync-link")!.textContent).toBe("Finish the stopped sync…");
+  });
+});

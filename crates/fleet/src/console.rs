@@ -173,6 +173,9 @@ pub struct TenantDetail {
     pub tenant: TenantRecord,
     pub audit: Vec<AuditEntry>,
     pub backups: Vec<Backup>,
+    /// Its last sync (MySQL/MariaDB) stopped part-way: the sync screen
+    /// plans the rest.
+    pub stopped_sync: bool,
 }
 
 /// Where the data key is kept and whether it could be opened.
@@ -376,6 +379,7 @@ impl Fleet {
             tenant: registry.tenant(slug).await?,
             audit: registry.audit_log(Some(slug), 50).await?,
             backups: registry.backups(Some(slug)).await?,
+            stopped_sync: crate::sync::can_resume(registry, slug).await?,
         })
     }
 
@@ -481,14 +485,14 @@ impl Fleet {
         slug: &str,
         keep: &KeepChoice,
     ) -> Result<SyncPlan, FleetError> {
-        plan_sync(
-            &self.side(w)?.registry,
-            &*self.vault(w).await?,
-            slug,
-            keep,
-            Timeouts::default(),
-        )
-        .await
+        let registry = &self.side(w)?.registry;
+        let vault = self.vault(w).await?;
+        // A sync that stopped part-way is finished as it was begun: its
+        // kept differences, its quarantine.
+        if keep.objects.is_empty() && crate::sync::can_resume(registry, slug).await? {
+            return crate::sync::plan_resume(registry, &vault, slug, Timeouts::default()).await;
+        }
+        plan_sync(registry, &vault, slug, keep, Timeouts::default()).await
     }
 
     /// Re-plans and applies the sync the user confirmed, refusing (in the

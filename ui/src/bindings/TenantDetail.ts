@@ -6,4 +6,9 @@ import type { TenantRecord } from "./TenantRecord";
 /**
  * One tenant's page: its record, recent operations and backups.
  */
-export type TenantDetail = { tenant: TenantRecord, audit: Array<AuditEntry>, backups: Array<Backup>, };
+export type TenantDetail = { tenant: TenantRecord, audit: Array<AuditEntry>, backups: Array<Backup>, 
+/**
+ * Its last sync (MySQL/MariaDB) stopped part-way: the sync screen
+ * plans the rest.
+ */
+stopped_sync: boolean, };
