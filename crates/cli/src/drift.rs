@@ -806,7 +806,10 @@ pub async fn sync(
             plan.template_hash
         )
         .map_err(CliError::output)?;
-        if plan.steps.is_empty() {
+        if plan.steps.is_empty() && plan.resumes.is_some() {
+            writeln!(out, "  no step is left: applying checks the schema against the template and closes the stopped sync")
+                .map_err(CliError::output)?;
+        } else if plan.steps.is_empty() {
             writeln!(out, "  nothing to do: the tenant matches its template")
                 .map_err(CliError::output)?;
         }
@@ -831,7 +834,7 @@ pub async fn sync(
                 .map_err(CliError::output)?;
         }
     }
-    if plan_only || plan.steps.is_empty() {
+    if plan_only || (plan.steps.is_empty() && plan.resumes.is_none()) {
         return Ok(());
     }
     let typed = confirmation(&registry, slug, "sync", confirm).await?;

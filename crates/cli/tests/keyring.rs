@@ -1084,6 +1084,160 @@ fn sync_from_the_cli_plans_prints_its_script_and_applies_once_confirmed() {
     assert_no_canary_in_dir(dir);
 }
 
+/// A MariaDB tenant `acme` for the CLI, headless on the kernel keyring,
+/// customized (a view, a custom column with a value, a default), and a
+/// way to stop its sync part-way: another session holds a read lock on
+/// `invoices`, so the sync's ALTER there waits.
+#[cfg(target_os = "linux")]
+struct StoppableSync {
+    env: Env,
+    rt: tokio::runtime::Runtime,
+    my: tenantry_tests::MysqlDatabase,
+}
+
+#[cfg(target_os = "linux")]
+impl StoppableSync {
+    fn new() -> Self {
+        let env = Env::new();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let my = rt.block_on(tenantry_tests::MysqlDatabase::create());
+        let this = Self { env, rt, my };
+        let dir = this.env.dir.path();
+        std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+        std::fs::write(
+            dir.join("tpl/1.0.0/0001_init.sql"),
+            tenantry_tests::fixture("mysql", "template.sql"),
+        )
+        .unwrap();
+        let tpl = dir.join("tpl");
+        let url = this.my.url();
+        let o = this.run(&[
+            "template",
+            "add",
+            tpl.to_str().unwrap(),
+            "--name",
+            "saas",
+            "--engine",
+            "mysql",
+            "--scratch",
+            &url,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let csv = dir.join("fleet.csv");
+        std::fs::write(
+            &csv,
+            format!("slug,url,schema,template,template_version\nacme,{url},,saas,1.0.0\n"),
+        )
+        .unwrap();
+        let o = this.run(&["tenant", "import", csv.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = this.run(&["guard", "--all"]);
+        assert!(o.status.success(), "{}", text(&o));
+        this.rt.block_on(this.my.apply(
+            "INSERT INTO accounts (name) VALUES ('a'), ('b');
+             INSERT INTO users (account_id, email) VALUES (1, 'x@example.com'), (2, 'y@example.com');
+             INSERT INTO invoices (account_id, number) VALUES (1, 'INV-1');
+             CREATE VIEW big_accounts AS SELECT id FROM accounts;
+             ALTER TABLE users ADD COLUMN badge TEXT;
+             UPDATE users SET badge = 'gold' WHERE id = 1;
+             ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;",
+        ));
+        this
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.env.headless(args);
+        c.env("TENANTRY_KEY_STORE", "keyutils")
+            .env_remove("TENANTRY_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_with(self.command(args), None)
+    }
+
+    /// Starts `sync acme --confirm acme` with `invoices` locked by another
+    /// session, and returns once its ALTER there waits: the child, the
+    /// waiting connection's id, and the session holding the lock.
+    fn start_blocked_sync(&self) -> (std::process::Child, i64, sqlx::MySqlConnection) {
+        let mut holder = self.rt.block_on(self.my.connect());
+        self.rt
+            .block_on(
+                sqlx::raw_sql("START TRANSACTION; SELECT * FROM invoices LIMIT 1;")
+                    .execute(&mut holder),
+            )
+            .unwrap();
+        let mut child = self
+            .command(&["sync", "acme", "--confirm", "acme"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let waiting = loop {
+            let mut c = self.rt.block_on(self.my.connect());
+            let id: Option<i64> = self
+                .rt
+                .block_on(
+                    sqlx::query_scalar(
+                        "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST
+                          WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'",
+                    )
+                    .fetch_optional(&mut c),
+                )
+                .unwrap();
+            if let Some(id) = id {
+                break id;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the sync ended without waiting"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        (child, waiting, holder)
+    }
+
+    fn release(&self, mut holder: sqlx::MySqlConnection) {
+        self.rt
+            .block_on(sqlx::raw_sql("COMMIT").execute(&mut holder))
+            .unwrap();
+    }
+
+    fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql>,
+        (T,): for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow>,
+    {
+        let mut c = self.rt.block_on(self.my.connect());
+        self.rt
+            .block_on(sqlx::query_scalar(sql).fetch_one(&mut c))
+            .unwrap()
+    }
+
+    /// Checks the quarantine holds the custom column's value, then drops it
+    /// and the kernel keyring entry.
+    fn finish(self) {
+        let quarantine: String = self.scalar(&format!(
+            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'tenantry\\_q\\_{}\\_%'",
+            self.my.name
+        ));
+        let _dropped = tenantry_tests::MysqlDatabase::adopt(&quarantine);
+        let badges: i64 = self.scalar(&format!("SELECT COUNT(badge) FROM `{quarantine}`.users"));
+        assert_eq!(badges, 1);
+        use tenantry_vault::{KeyEntry, KeyId, KeyStore, KeyStoreKind, OsKeyring};
+        let status = self.run(&["key", "status", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        OsKeyring::with_kind(self.env.service.clone(), KeyStoreKind::Keyutils)
+            .unwrap()
+            .delete(&KeyEntry::for_key(
+                status["registry_id"].as_str().unwrap(),
+                KeyId::from_hex(status["key_id"].as_str().unwrap()).unwrap(),
+            ))
+            .unwrap();
+    }
+}
+
 /// Issue 16: a MariaDB sync that stops part-way (its connection killed
 /// while it waits for a lock another session holds) says from the command
 /// line what ran; `--resume --plan` shows the steps done and the steps
@@ -1091,106 +1245,22 @@ fn sync_from_the_cli_plans_prints_its_script_and_applies_once_confirmed() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_mariadb_sync_stopped_part_way_is_resumed_from_the_command_line() {
-    use tenantry_vault::{KeyEntry, KeyId, KeyStore, KeyStoreKind, OsKeyring};
-    let env = Env::new();
-    let dir = env.dir.path();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let my = rt.block_on(tenantry_tests::MysqlDatabase::create());
-    let run = |args: &[&str]| {
-        let mut c = env.headless(args);
-        c.env("TENANTRY_KEY_STORE", "keyutils")
-            .env_remove("TENANTRY_LOG");
-        c
-    };
-    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
-    std::fs::write(
-        dir.join("tpl/1.0.0/0001_init.sql"),
-        tenantry_tests::fixture("mysql", "template.sql"),
-    )
-    .unwrap();
-    let o = run_with(
-        run(&[
-            "template",
-            "add",
-            dir.join("tpl").to_str().unwrap(),
-            "--name",
-            "saas",
-            "--engine",
-            "mysql",
-            "--scratch",
-            &my.url(),
-        ]),
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let csv = dir.join("fleet.csv");
-    std::fs::write(
-        &csv,
-        format!(
-            "slug,url,schema,template,template_version\nacme,{},,saas,1.0.0\n",
-            my.url()
-        ),
-    )
-    .unwrap();
-    let o = run_with(run(&["tenant", "import", csv.to_str().unwrap()]), None);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = run_with(run(&["guard", "--all"]), None);
-    assert!(o.status.success(), "{}", text(&o));
-    rt.block_on(my.apply(
-        "INSERT INTO accounts (name) VALUES ('a'), ('b');
-         INSERT INTO users (account_id, email) VALUES (1, 'x@example.com'), (2, 'y@example.com');
-         INSERT INTO invoices (account_id, number) VALUES (1, 'INV-1');
-         CREATE VIEW big_accounts AS SELECT id FROM accounts;
-         ALTER TABLE users ADD COLUMN badge TEXT;
-         UPDATE users SET badge = 'gold' WHERE id = 1;
-         ALTER TABLE invoices ALTER COLUMN total_cents SET DEFAULT 100;",
-    ));
-    let o = run_with(run(&["sync", "acme", "--plan"]), None);
+    let t = StoppableSync::new();
+    let o = t.run(&["sync", "acme", "--plan"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains(&format!("database {}", my.name)),
+        text(&o).contains(&format!("database {}", t.my.name)),
         "{}",
         text(&o)
     );
-
-    // Another session reads invoices in an open transaction: the sync's
-    // ALTER there waits for its lock, and is killed while it does.
-    let mut holder = rt.block_on(my.connect());
-    rt.block_on(
-        sqlx::raw_sql("START TRANSACTION; SELECT * FROM invoices LIMIT 1;").execute(&mut holder),
-    )
-    .unwrap();
-    let mut child = run(&["sync", "acme", "--confirm", "acme"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut admin = rt.block_on(my.connect());
-    let victim = loop {
-        let waiting: Option<i64> = rt
-            .block_on(
-                sqlx::query_scalar(
-                    "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST
-                      WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'",
-                )
-                .fetch_optional(&mut admin),
-            )
+    let (child, waiting, holder) = t.start_blocked_sync();
+    {
+        let mut admin = t.rt.block_on(t.my.connect());
+        t.rt.block_on(sqlx::query(&format!("KILL CONNECTION {waiting}")).execute(&mut admin))
             .unwrap();
-        if let Some(id) = waiting {
-            break id;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sync ended without waiting"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    rt.block_on(sqlx::query(&format!("KILL CONNECTION {victim}")).execute(&mut admin))
-        .unwrap();
+    }
     let stopped = child.wait_with_output().unwrap();
-    rt.block_on(sqlx::raw_sql("COMMIT").execute(&mut holder))
-        .unwrap();
+    t.release(holder);
     assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
     assert!(
         text(&stopped).contains("error[sync_interrupted]"),
@@ -1199,58 +1269,73 @@ fn a_mariadb_sync_stopped_part_way_is_resumed_from_the_command_line() {
     );
     assert!(text(&stopped).contains("--resume"), "{}", text(&stopped));
 
-    let o = run_with(run(&["sync", "acme", "--resume", "--plan"]), None);
+    let o = t.run(&["sync", "acme", "--resume", "--plan"]);
     assert!(o.status.success(), "{}", text(&o));
     let shown = text(&o);
     assert!(shown.contains("resuming the sync of acme"), "{shown}");
     assert_eq!(shown.matches("    done: ").count(), 3, "{shown}");
+    let left = shown.split("sync plan for").nth(1).unwrap();
     assert!(
-        shown.contains("table invoices: column total_cents"),
+        left.contains("table invoices: column total_cents"),
         "{shown}"
     );
-    let left = shown.split("sync plan for").nth(1).unwrap();
     assert!(!left.contains("custom column"), "{shown}");
-    let o = run_with(
-        run(&["sync", "acme", "--resume", "--confirm", "acme"]),
-        None,
-    );
+    let o = t.run(&["sync", "acme", "--resume", "--confirm", "acme"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("synced acme: status synced"),
         "{}",
         text(&o)
     );
-    let o = run_with(run(&["sync", "acme", "--resume", "--plan"]), None);
+    let o = t.run(&["sync", "acme", "--resume", "--plan"]);
     assert!(text(&o).contains("error[sync_refused]"), "{}", text(&o));
-    let o = run_with(run(&["audit", "verify"]), None);
+    let o = t.run(&["audit", "verify"]);
     assert!(o.status.success(), "{}", text(&o));
+    t.finish();
+}
 
-    // The quarantine holds the custom column's value; then clean up.
-    let quarantine: String = rt
-        .block_on(
-            sqlx::query_scalar(
-                "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?",
-            )
-            .bind(format!("tenantry\\_q\\_{}\\_%", my.name))
-            .fetch_one(&mut admin),
-        )
-        .unwrap();
-    let _dropped = tenantry_tests::MysqlDatabase::adopt(&quarantine);
-    let badges: i64 = rt
-        .block_on(
-            sqlx::query_scalar(&format!("SELECT COUNT(badge) FROM `{quarantine}`.users"))
-                .fetch_one(&mut admin),
-        )
-        .unwrap();
-    assert_eq!(badges, 1);
-    let status = run_with(run(&["key", "status", "--json"]), None);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    OsKeyring::with_kind(env.service.clone(), KeyStoreKind::Keyutils)
+/// The unlucky operator's version: the CLI process itself is killed
+/// (SIGKILL) mid-sync. Its journal row stays unfinished, naming the step it
+/// was in; `--resume` finishes the job whatever the server did with the
+/// statement the dead client left behind, and closes that row.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_mariadb_sync_whose_process_is_killed_is_finished_by_the_resume() {
+    let t = StoppableSync::new();
+    let (mut child, _waiting, holder) = t.start_blocked_sync();
+    child.kill().unwrap();
+    let _ = child.wait();
+    t.release(holder);
+    let o = t.run(&["operations", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ops: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sync = ops["unfinished"]
+        .as_array()
         .unwrap()
-        .delete(&KeyEntry::for_key(
-            status["registry_id"].as_str().unwrap(),
-            KeyId::from_hex(status["key_id"].as_str().unwrap()).unwrap(),
-        ))
-        .unwrap();
-    drop(rt);
+        .iter()
+        .find(|op| op["kind"] == "sync")
+        .unwrap_or_else(|| panic!("{ops:#}"));
+    assert!(sync["finished_at"].is_null(), "{sync:#}");
+    assert!(
+        sync["last_step"]
+            .as_str()
+            .unwrap()
+            .starts_with("step 4/4 started: "),
+        "{sync:#}"
+    );
+
+    let o = t.run(&["sync", "acme", "--resume", "--plan"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("    done: ").count(), 3, "{}", text(&o));
+    let o = t.run(&["sync", "acme", "--resume", "--confirm", "acme"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("synced acme: status synced"),
+        "{}",
+        text(&o)
+    );
+    let o = t.run(&["operations", "--json"]);
+    let ops: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ops["unfinished"].as_array().unwrap().len(), 0, "{ops:#}");
+    t.finish();
 }
