@@ -584,7 +584,8 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
         "1.0.0",
     )
     .await;
-    assert_eq!(e.guard("wayne").await.status, SchemaStatus::Synced);
+    let g = e.guard("wayne").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
     let checksum = "SELECT count(*) || ':' || group_concat(id || name || email, '|') FROM (SELECT u.id, a.name, u.email FROM users u JOIN accounts a ON a.id = u.account_id ORDER BY u.id)";
     let sql = |s: &'static str| {
         let file = file.clone();
@@ -1185,4 +1186,124 @@ async fn a_mariadb_sync_stopped_mid_way_says_what_ran_and_the_resume_finishes_it
             .await
             .unwrap_err();
     assert_eq!(again.code(), "sync_refused");
+}
+
+/// A template with code and row-level security: a trigger function, a
+/// SQL function reading a table, triggers (one disabled), policies, RLS
+/// enabled on one table and forced on another.
+const CODE_TEMPLATE: &str = r#"
+CREATE TABLE notes (id int PRIMARY KEY, owner text NOT NULL, body text, updated_at timestamptz);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END
+$$;
+CREATE FUNCTION note_count(who text) RETURNS bigint LANGUAGE sql STABLE
+  AS $$ SELECT count(*) FROM notes WHERE owner = who $$;
+CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE TRIGGER notes_touch_insert BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION touch();
+ALTER TABLE notes DISABLE TRIGGER notes_touch_insert;
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY notes_owner ON notes FOR SELECT USING (owner = current_user);
+CREATE TABLE archive (id int PRIMARY KEY, owner text NOT NULL, moved_at timestamptz, updated_at timestamptz);
+CREATE TRIGGER archive_touch BEFORE UPDATE ON archive FOR EACH ROW EXECUTE FUNCTION touch();
+ALTER TABLE archive ENABLE ROW LEVEL SECURITY;
+ALTER TABLE archive FORCE ROW LEVEL SECURITY;
+CREATE POLICY archive_insert ON archive AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (owner <> '');
+"#;
+
+#[tokio::test]
+async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_postgres_sync() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    let code = Template {
+        name: "saas".into(),
+        engine: Engine::Postgres,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: CODE_TEMPLATE.into(),
+            }],
+        }],
+    };
+    e.register(&code, &db.url()).await;
+    e.add("wayne", &db.url(), Some("wayne"), "1.0.0").await;
+    let g = e.guard("wayne").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    db.apply(
+        "wayne",
+        r#"
+        INSERT INTO notes (id, owner, body) SELECT g, 'u' || (g % 3), 'note ' || g FROM generate_series(1, 60) g;
+        DROP TRIGGER notes_touch ON notes;
+        ALTER TABLE notes ENABLE TRIGGER notes_touch_insert;
+        DROP FUNCTION note_count(text);
+        CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+        ALTER POLICY notes_owner ON notes USING (true);
+        CREATE POLICY "custom; all" ON notes USING (true);
+        ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+        DROP TABLE archive;
+        "#,
+    )
+    .await;
+    let rows = |db: &PgDatabase| {
+        let url = db.url();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let r: (i64, String) = sqlx::query_as(
+                "SELECT count(*), md5(string_agg(n::text, '|' ORDER BY n.id)) FROM wayne.notes n",
+            )
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            r
+        }
+    };
+    use sqlx::Connection;
+    let before = rows(&db).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "wayne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let has = |needle: &str| {
+        assert!(
+            plan.steps.iter().any(|s| s.action.contains(needle)),
+            "no step {needle:?} in {:#?}",
+            plan.steps
+        )
+    };
+    has("create the missing function");
+    has("replace the changed function");
+    has("create the trigger notes_touch");
+    has("trigger notes_touch_insert: disabled again");
+    has("drop the changed policy notes_owner");
+    has("create the policy notes_owner");
+    has("drop the custom policy custom; all");
+    has("no force row-level security");
+    has("create the missing table");
+    has("create the policy archive_insert");
+    has("force row-level security");
+    let done = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(rows(&db).await, before);
+    let again = plan_sync(
+        &e.registry,
+        &e.vault,
+        "wayne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }

@@ -242,6 +242,15 @@ pub fn plan_postgres(
                     vec![format!("DROP {what} {}({})", q(&r.name), r.arguments)],
                 ));
             }
+            ObjectKind::Routine => {
+                let r = template
+                    .routines
+                    .iter()
+                    .find(|r| r.key() == o.name)
+                    .expect("diff names a template routine");
+                let b = tenant.routines.iter().find(|x| x.key() == o.name);
+                steps.push(create_routine(r, b, object));
+            }
             _ => steps.push(SyncStep::manual(
                 object,
                 format!(
@@ -516,14 +525,13 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
         .filter_map(|c| identity_options(t, &c.name).map(|o| (c.name.as_str(), o)))
         .collect();
     let other_options = t.options.iter().any(|o| {
-        !identities
-            .iter()
-            .any(|(c, _)| o.starts_with(&format!("identity({c})=AS ")))
+        !o.starts_with("row_security=")
+            && !identities
+                .iter()
+                .any(|(c, _)| o.starts_with(&format!("identity({c})=AS ")))
     });
     let unsupported = t.kind == TableKind::Partitioned
         || other_options
-        || !t.triggers.is_empty()
-        || !t.policies.is_empty()
         || !t.grants.is_empty()
         || t.owner.is_some();
     let mut lines = Vec::new();
@@ -536,7 +544,7 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
         match line {
             Some(l) if !unsupported => lines.push(l),
             _ => {
-                steps.push(SyncStep::manual(object, "the missing table has options, triggers, policies, grants, an owner or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
+                steps.push(SyncStep::manual(object, "the missing table has options, grants, an owner or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
                 return;
             }
         }
@@ -594,6 +602,14 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
             )],
         ));
     }
+    let table = q(&t.name);
+    steps.extend(
+        t.triggers
+            .iter()
+            .map(|tr| create_trigger(&table, tr, &object)),
+    );
+    steps.extend(t.policies.iter().map(|p| create_policy(&table, p, &object)));
+    steps.extend(row_security_steps(&table, t, None, &object));
 }
 
 fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncStep>, object: &str) {
@@ -874,15 +890,33 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
             _ => step,
         });
     }
-    // Triggers and policies: custom ones are dropped; missing or changed
-    // ones need their function or roles, left to a reset for now.
+    // Triggers: custom ones are dropped; missing or changed ones are
+    // created from the template's definition (the catalog's own text, run
+    // with the tenant's schema first on the search path), after the
+    // functions they call are there.
     for tr in &b.triggers {
         match a.triggers.iter().find(|x| x.name == tr.name) {
             Some(x) if x == tr => {}
-            Some(_) => steps.push(SyncStep::manual(
+            Some(x) if x.definition == tr.definition => steps.push(SyncStep::new(
+                ADD_LINKS,
+                StepClass::Safe,
                 obj(),
-                format!("trigger {} differs from the template's", tr.name),
+                format!("trigger {}: {} again", x.name, x.state.as_str()),
+                vec![trigger_state_sql(&t, x)],
             )),
+            Some(x) => {
+                steps.push(SyncStep::new(
+                    DROP_LINKS,
+                    StepClass::Safe,
+                    obj(),
+                    format!(
+                        "drop the changed trigger {} (it is created again below)",
+                        tr.name
+                    ),
+                    vec![format!("DROP TRIGGER {} ON {t}", q(&tr.name))],
+                ));
+                steps.push(create_trigger(&t, x, object));
+            }
             None => steps.push(SyncStep::new(
                 DROP_LINKS,
                 StepClass::Safe,
@@ -897,18 +931,25 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
         .iter()
         .filter(|x| !b.triggers.iter().any(|y| y.name == x.name))
     {
-        steps.push(SyncStep::manual(
-            obj(),
-            format!("missing trigger {}", tr.name),
-        ));
+        steps.push(create_trigger(&t, tr, object));
     }
+    // Policies: dropped, or created from their parts.
     for p in &b.policies {
         match a.policies.iter().find(|x| x.name == p.name) {
             Some(x) if x == p => {}
-            Some(_) => steps.push(SyncStep::manual(
-                obj(),
-                format!("policy {} differs from the template's", p.name),
-            )),
+            Some(x) => {
+                steps.push(SyncStep::new(
+                    DROP_LINKS,
+                    StepClass::Safe,
+                    obj(),
+                    format!(
+                        "drop the changed policy {} (it is created again below)",
+                        p.name
+                    ),
+                    vec![format!("DROP POLICY {} ON {t}", q(&p.name))],
+                ));
+                steps.push(create_policy(&t, x, object));
+            }
             None => steps.push(SyncStep::new(
                 DROP_LINKS,
                 StepClass::Safe,
@@ -923,17 +964,202 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
         .iter()
         .filter(|x| !b.policies.iter().any(|y| y.name == x.name))
     {
-        steps.push(SyncStep::manual(
-            obj(),
-            format!("missing policy {}", p.name),
-        ));
+        steps.push(create_policy(&t, p, object));
     }
-    if a.options != b.options || a.grants != b.grants || a.owner != b.owner || a.kind != b.kind {
+    // Row-level security switched as the template has it.
+    steps.extend(row_security_steps(&t, a, Some(b), object));
+    let other = |x: &Table| -> Vec<String> {
+        x.options
+            .iter()
+            .filter(|o| !o.starts_with("row_security="))
+            .cloned()
+            .collect()
+    };
+    if other(a) != other(b) || a.grants != b.grants || a.owner != b.owner || a.kind != b.kind {
         steps.push(SyncStep::manual(
             obj(),
             "the table's options, grants or owner differ".into(),
         ));
     }
+}
+
+/// A missing function or procedure created, or a changed one replaced,
+/// from the template's definition: canonical DDL that PostgreSQL runs as
+/// it is, with the tenant's schema first on the search path. Its body is
+/// not checked at creation (`check_function_bodies` off for the step, as
+/// `pg_dump` does), so it may name tables created in a later phase. A
+/// definition that does not run or does not hash as the template's rolls
+/// the whole sync back.
+fn create_routine(
+    r: &crate::schema::Routine,
+    tenant: Option<&crate::schema::Routine>,
+    object: String,
+) -> SyncStep {
+    let kind = match r.kind.as_str() {
+        "procedure" => "PROCEDURE",
+        "aggregate" => "AGGREGATE",
+        _ => "FUNCTION",
+    };
+    let definition = r.definition.trim();
+    let prefix = format!("CREATE {kind} ");
+    let manual = |why: &str| {
+        SyncStep::manual(
+            object.clone(),
+            format!(
+                "{} {}: {why}; reset the tenant or accept it as a customisation",
+                r.kind, r.name
+            ),
+        )
+    };
+    if !r.grants.is_empty()
+        || r.owner.is_some()
+        || tenant.is_some_and(|b| !b.grants.is_empty() || b.owner.is_some())
+    {
+        return manual("its grants or owner differ from the defaults");
+    }
+    // `{tenant}` stands for the tenant's schema in a `SET search_path`.
+    let Some(rest) = definition
+        .strip_prefix(prefix.as_str())
+        .filter(|_| !definition.contains("{tenant}"))
+    else {
+        return manual("its definition names the tenant's own schema in a setting");
+    };
+    let (create, action) = match (tenant, kind) {
+        (None, _) => (prefix, format!("create the missing {}", r.kind)),
+        (Some(_), "AGGREGATE") => return manual("an aggregate cannot be replaced in place"),
+        (Some(_), _) => (
+            format!("CREATE OR REPLACE {kind} "),
+            format!("replace the changed {} with the template's (a changed result type stops the sync and changes nothing)", r.kind),
+        ),
+    };
+    SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Safe,
+        object,
+        action,
+        vec![
+            "SET LOCAL check_function_bodies = off".into(),
+            format!("{create}{}", rest.trim_end_matches(';')),
+            "SET LOCAL check_function_bodies = DEFAULT".into(),
+        ],
+    )
+}
+
+/// `ALTER TABLE … ENABLE|DISABLE [REPLICA|ALWAYS] TRIGGER`, as `tr` is.
+fn trigger_state_sql(table: &str, tr: &crate::schema::Trigger) -> String {
+    use crate::schema::TriggerState;
+    let how = match tr.state {
+        TriggerState::Enabled => "ENABLE",
+        TriggerState::Disabled => "DISABLE",
+        TriggerState::Replica => "ENABLE REPLICA",
+        TriggerState::Always => "ENABLE ALWAYS",
+    };
+    format!("ALTER TABLE {table} {how} TRIGGER {}", q(&tr.name))
+}
+
+/// The trigger from its definition (`CREATE [CONSTRAINT] TRIGGER …` as the
+/// catalog printed it, the tenant's own schema left out), in the state the
+/// template has it.
+fn create_trigger(table: &str, tr: &crate::schema::Trigger, object: &str) -> SyncStep {
+    let definition = tr.definition.trim().trim_end_matches(';');
+    if !definition.starts_with("CREATE TRIGGER ")
+        && !definition.starts_with("CREATE CONSTRAINT TRIGGER ")
+    {
+        return SyncStep::manual(
+            object.to_owned(),
+            format!(
+                "trigger {}: its definition is not a CREATE TRIGGER statement",
+                tr.name
+            ),
+        );
+    }
+    let mut sql = vec![definition.to_owned()];
+    if tr.state != crate::schema::TriggerState::Enabled {
+        sql.push(trigger_state_sql(table, tr));
+    }
+    SyncStep::new(
+        ADD_LINKS,
+        StepClass::Safe,
+        object.to_owned(),
+        format!("create the trigger {}", tr.name),
+        sql,
+    )
+}
+
+fn create_policy(table: &str, p: &crate::schema::Policy, object: &str) -> SyncStep {
+    let roles = if p.roles.is_empty() {
+        "PUBLIC".to_owned()
+    } else {
+        p.roles
+            .iter()
+            .map(|r| {
+                if r == "public" {
+                    "PUBLIC".to_owned()
+                } else {
+                    q(r)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sql = format!(
+        "CREATE POLICY {} ON {table} AS {} FOR {} TO {roles}",
+        q(&p.name),
+        if p.permissive {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        },
+        p.command.to_ascii_uppercase()
+    );
+    if let Some(u) = &p.using {
+        sql.push_str(&format!(" USING ({u})"));
+    }
+    if let Some(c) = &p.with_check {
+        sql.push_str(&format!(" WITH CHECK ({c})"));
+    }
+    SyncStep::new(
+        ADD_LINKS,
+        StepClass::Safe,
+        object.to_owned(),
+        format!("create the policy {}", p.name),
+        vec![sql],
+    )
+}
+
+/// Row-level security enabled and forced as the template's table `a` has
+/// it (`b`: the tenant's, `None` for a table created empty).
+fn row_security_steps(table: &str, a: &Table, b: Option<&Table>, object: &str) -> Vec<SyncStep> {
+    let has = |t: &Table, o: &str| t.options.iter().any(|x| x == o);
+    let mut out = Vec::new();
+    for (option, on, off) in [
+        ("row_security=enabled", "ENABLE", "DISABLE"),
+        ("row_security=forced", "FORCE", "NO FORCE"),
+    ] {
+        let want = has(a, option);
+        if Some(want) == b.map(|b| has(b, option)) || (b.is_none() && !want) {
+            continue;
+        }
+        out.push(SyncStep::new(
+            ADD_LINKS,
+            StepClass::Safe,
+            object.to_owned(),
+            format!(
+                "{} row-level security{}",
+                if want {
+                    on.to_ascii_lowercase()
+                } else {
+                    off.to_ascii_lowercase()
+                },
+                " as the template has it"
+            ),
+            vec![format!(
+                "ALTER TABLE {table} {} ROW LEVEL SECURITY",
+                if want { on } else { off }
+            )],
+        ));
+    }
+    out
 }
 
 fn only_unique(u: &UniqueConstraint) -> Table {
