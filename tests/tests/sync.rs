@@ -1190,7 +1190,7 @@ async fn a_mariadb_sync_stopped_mid_way_says_what_ran_and_the_resume_finishes_it
 
 /// A template with code and row-level security: a trigger function, a
 /// SQL function reading a table, triggers (one disabled), policies, RLS
-/// enabled on one table and forced on another.
+/// enabled on one table and forced on another, grants to PUBLIC.
 const CODE_TEMPLATE: &str = r#"
 CREATE TABLE notes (id int PRIMARY KEY, owner text NOT NULL, body text, updated_at timestamptz);
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -1211,6 +1211,8 @@ CREATE TRIGGER archive_touch BEFORE UPDATE ON archive FOR EACH ROW EXECUTE FUNCT
 ALTER TABLE archive ENABLE ROW LEVEL SECURITY;
 ALTER TABLE archive FORCE ROW LEVEL SECURITY;
 CREATE POLICY archive_insert ON archive AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (owner <> '');
+GRANT SELECT ON notes TO PUBLIC;
+GRANT SELECT (id, owner) ON archive TO PUBLIC;
 "#;
 
 #[tokio::test]
@@ -1243,6 +1245,8 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
         ALTER POLICY notes_owner ON notes USING (true);
         CREATE POLICY "custom; all" ON notes USING (true);
         ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+        REVOKE SELECT ON notes FROM PUBLIC;
+        GRANT INSERT, UPDATE (body) ON notes TO PUBLIC;
         DROP TABLE archive;
         "#,
     )
@@ -1290,6 +1294,10 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     has("create the missing table");
     has("create the policy archive_insert");
     has("force row-level security");
+    has("grant SELECT to public as the template does");
+    has("undo the custom grant of INSERT to public");
+    has("undo the custom grant of UPDATE (body) to public");
+    has("grant SELECT (id) to public");
     let done = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
         .await
         .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));

@@ -530,10 +530,7 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
                 .iter()
                 .any(|(c, _)| o.starts_with(&format!("identity({c})=AS ")))
     });
-    let unsupported = t.kind == TableKind::Partitioned
-        || other_options
-        || !t.grants.is_empty()
-        || t.owner.is_some();
+    let unsupported = t.kind == TableKind::Partitioned || other_options || t.owner.is_some();
     let mut lines = Vec::new();
     for c in &t.columns {
         let identity = identities
@@ -544,7 +541,7 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
         match line {
             Some(l) if !unsupported => lines.push(l),
             _ => {
-                steps.push(SyncStep::manual(object, "the missing table has options, grants, an owner or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
+                steps.push(SyncStep::manual(object, "the missing table has options, an owner or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
                 return;
             }
         }
@@ -603,6 +600,13 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
         ));
     }
     let table = q(&t.name);
+    match grant_steps(&format!("TABLE {table}"), &t.grants, &[], &object) {
+        Some(g) => steps.extend(g),
+        None => steps.push(SyncStep::manual(
+            object.clone(),
+            "the missing table has grants for the owner or a role named after the tenant; grant them by hand after the sync".into(),
+        )),
+    }
     steps.extend(
         t.triggers
             .iter()
@@ -975,12 +979,108 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
             .cloned()
             .collect()
     };
-    if other(a) != other(b) || a.grants != b.grants || a.owner != b.owner || a.kind != b.kind {
+    if a.grants != b.grants {
+        match grant_steps(&format!("TABLE {t}"), &a.grants, &b.grants, object) {
+            Some(g) => steps.extend(g),
+            None => steps.push(SyncStep::manual(
+                obj(),
+                "the table's grants differ for the owner or a role named after the tenant; grant or revoke by hand".into(),
+            )),
+        }
+    }
+    if other(a) != other(b) || a.owner != b.owner || a.kind != b.kind {
         steps.push(SyncStep::manual(
             obj(),
-            "the table's options, grants or owner differ".into(),
+            "the table's options or owner differ".into(),
         ));
     }
+}
+
+/// A grantee as SQL: `PUBLIC`, or the role quoted; `None` for the role
+/// rule's placeholders (`{owner}`, `{tenant}_…`), which name a different
+/// role on every tenant.
+fn grantee_sql(grantee: &str) -> Option<String> {
+    if grantee == "public" {
+        Some("PUBLIC".into())
+    } else if grantee.contains('{') {
+        None
+    } else {
+        Some(q(grantee))
+    }
+}
+
+/// `GRANT`/`REVOKE` statements that give `on` (`TABLE "t"`) the template's
+/// privileges `a` where the tenant has `b`: what the tenant has beyond the
+/// template is undone first, then what it lacks is given. `None` when a
+/// grantee is a placeholder of the role rule.
+fn grant_steps(
+    on: &str,
+    a: &[crate::schema::Grant],
+    b: &[crate::schema::Grant],
+    object: &str,
+) -> Option<Vec<SyncStep>> {
+    let statement = |g: &crate::schema::Grant, give: bool| -> Option<String> {
+        let who = grantee_sql(&g.grantee)?;
+        let column = g
+            .column
+            .as_ref()
+            .map(|c| format!(" ({})", q(c)))
+            .unwrap_or_default();
+        // `give`: reach the state `g` describes; otherwise undo it.
+        Some(if g.revoked != give {
+            format!(
+                "GRANT {}{column} ON {on} TO {who}{}",
+                g.privilege,
+                if give && g.grantable {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!("REVOKE {}{column} ON {on} FROM {who} CASCADE", g.privilege)
+        })
+    };
+    let describe = |g: &crate::schema::Grant| {
+        format!(
+            "{}{} {} {}",
+            g.privilege,
+            g.column
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            if g.revoked { "from" } else { "to" },
+            g.grantee
+        )
+    };
+    let mut out = Vec::new();
+    for g in b.iter().filter(|g| !a.contains(g)) {
+        out.push(SyncStep::new(
+            DROP_LINKS,
+            StepClass::Safe,
+            object.to_owned(),
+            format!(
+                "undo the custom {} of {}",
+                if g.revoked { "revocation" } else { "grant" },
+                describe(g)
+            ),
+            vec![statement(g, false)?],
+        ));
+    }
+    for g in a.iter().filter(|g| !b.contains(g)) {
+        out.push(SyncStep::new(
+            ADD_LINKS,
+            StepClass::Safe,
+            object.to_owned(),
+            format!(
+                "{} {} as the template does",
+                if g.revoked { "revoke" } else { "grant" },
+                describe(g)
+            ),
+            vec![statement(g, true)?],
+        ));
+    }
+    Some(out)
 }
 
 /// A missing function or procedure created, or a changed one replaced,
