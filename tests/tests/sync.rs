@@ -1315,3 +1315,83 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     .unwrap();
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
+
+/// MariaDB code: triggers (one changed, one missing), a function and a
+/// procedure, an event.
+const MY_CODE_TEMPLATE: &str = "
+CREATE TABLE notes (id INT PRIMARY KEY, body TEXT, updated_at DATETIME NULL) ENGINE=InnoDB;
+CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW SET NEW.updated_at = NOW();
+CREATE TRIGGER notes_ins BEFORE INSERT ON notes FOR EACH ROW SET NEW.body = COALESCE(NEW.body, '');
+CREATE FUNCTION note_count() RETURNS INT READS SQL DATA RETURN (SELECT COUNT(*) FROM notes);
+CREATE PROCEDURE purge_notes() MODIFIES SQL DATA DELETE FROM notes WHERE body = '';
+CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM notes WHERE body = '';
+";
+
+#[tokio::test]
+async fn mariadb_triggers_routines_and_events_are_brought_back_by_the_sync() {
+    let e = TestFleet::new().await;
+    let my = MysqlDatabase::create().await;
+    let code = Template {
+        name: "saas".into(),
+        engine: Engine::Mysql,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: MY_CODE_TEMPLATE.into(),
+            }],
+        }],
+    };
+    e.register(&code, &my.url()).await;
+    e.add("stark", &my.url(), None, "1.0.0").await;
+    let g = e.guard("stark").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    my.apply(
+        "INSERT INTO notes (id, body) VALUES (1, 'a'), (2, NULL), (3, 'c');
+         DROP TRIGGER notes_touch;
+         DROP TRIGGER notes_ins;
+         CREATE TRIGGER notes_ins BEFORE INSERT ON notes FOR EACH ROW SET NEW.body = 'x';
+         CREATE TRIGGER custom_trg AFTER INSERT ON notes FOR EACH ROW SET @seen = 1;
+         DROP FUNCTION note_count;
+         DROP PROCEDURE purge_notes;
+         CREATE PROCEDURE purge_notes() DELETE FROM notes;
+         DROP EVENT nightly;",
+    )
+    .await;
+    let before: Vec<(i32, Option<String>)> =
+        sqlx::query_as("SELECT id, body FROM notes ORDER BY id")
+            .fetch_all(&mut my.connect().await)
+            .await
+            .unwrap();
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "stark",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let done = execute_sync(&e.registry, &e.vault, &plan, "stark", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    let after: Vec<(i32, Option<String>)> =
+        sqlx::query_as("SELECT id, body FROM notes ORDER BY id")
+            .fetch_all(&mut my.connect().await)
+            .await
+            .unwrap();
+    assert_eq!(after, before);
+    let again = plan_sync(
+        &e.registry,
+        &e.vault,
+        "stark",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}

@@ -26,7 +26,7 @@ use crate::quote::mysql as q;
 use crate::schema::{Column, ForeignKey, Index, IndexKeyTarget, SchemaSnapshot, Table, View};
 use crate::sync::{
     check_body, StepClass, SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS, CREATE_TABLES,
-    DROP_COLUMNS, DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
+    CREATE_TYPES, DROP_COLUMNS, DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
 };
 
 /// Plans the sync of the MySQL/MariaDB database `database` (`tenant`) to
@@ -108,6 +108,38 @@ pub fn plan_mysql(
                     vec![format!("DROP {what} IF EXISTS {}", p.table(&r.name))],
                 ));
             }
+            ObjectKind::Routine => {
+                let r = template
+                    .routines
+                    .iter()
+                    .find(|r| r.key() == o.name)
+                    .expect("diff names a template routine");
+                let what = if r.kind == "procedure" {
+                    "PROCEDURE"
+                } else {
+                    "FUNCTION"
+                };
+                let mut sql = Vec::new();
+                if o.presence == Presence::Changed {
+                    sql.push(format!("DROP {what} IF EXISTS {}", p.table(&r.name)));
+                }
+                sql.push(r.definition.trim().trim_end_matches(';').to_owned());
+                steps.push(SyncStep::new(
+                    CREATE_TYPES,
+                    StepClass::Safe,
+                    object,
+                    format!(
+                        "{} the {} from the template's definition",
+                        if o.presence == Presence::Changed {
+                            "drop the changed one and create"
+                        } else {
+                            "create"
+                        },
+                        r.kind
+                    ),
+                    sql,
+                ));
+            }
             ObjectKind::Event if o.presence == Presence::Added => steps.push(SyncStep::new(
                 DROP_TYPES,
                 StepClass::Safe,
@@ -115,6 +147,25 @@ pub fn plan_mysql(
                 "drop the custom event".into(),
                 vec![format!("DROP EVENT IF EXISTS {}", p.table(&o.name))],
             )),
+            ObjectKind::Event => {
+                let e = template
+                    .events
+                    .iter()
+                    .find(|e| e.name == o.name)
+                    .expect("diff names a template event");
+                let mut sql = Vec::new();
+                if o.presence == Presence::Changed {
+                    sql.push(format!("DROP EVENT IF EXISTS {}", p.table(&e.name)));
+                }
+                sql.push(e.definition.trim().trim_end_matches(';').to_owned());
+                steps.push(SyncStep::new(
+                    DROP_TYPES,
+                    StepClass::Safe,
+                    object,
+                    "create the event from the template's definition (a recurring one starts now)".into(),
+                    sql,
+                ));
+            }
             _ => steps.push(SyncStep::manual(
                 object,
                 format!(
@@ -381,13 +432,13 @@ impl Planner<'_> {
         let refuse = |steps: &mut Vec<SyncStep>| {
             steps.push(SyncStep::manual(
                 object.clone(),
-                "the missing table has options, triggers or an index kind the planner does not create; `tenantry repair` creates it from the template, or reset the tenant".into(),
+                "the missing table has options, grants or an index kind the planner does not create; `tenantry repair` creates it from the template, or reset the tenant".into(),
             ))
         };
         let Some(options) = table_options(t) else {
             return refuse(steps);
         };
-        if !t.triggers.is_empty() || !t.grants.is_empty() {
+        if !t.grants.is_empty() {
             return refuse(steps);
         }
         let mut lines: Vec<String> = t.columns.iter().map(|c| column_sql(t, c)).collect();
@@ -418,6 +469,15 @@ impl Planner<'_> {
                 if options.is_empty() { "" } else { " " }
             )],
         ));
+        for tr in &t.triggers {
+            steps.push(SyncStep::new(
+                ADD_LINKS,
+                StepClass::Safe,
+                object.clone(),
+                format!("create the trigger {}", tr.name),
+                vec![tr.definition.trim().trim_end_matches(';').to_owned()],
+            ));
+        }
         for fk in &t.foreign_keys {
             steps.push(SyncStep::new(
                 ADD_LINKS,
@@ -866,13 +926,23 @@ impl Planner<'_> {
             });
         }
         // Triggers: custom ones are dropped; missing or changed ones are
-        // left to a reset for now.
+        // created from the template's definition (the catalog's text, run
+        // with the tenant's database as the default).
         for tr in &b.triggers {
             match a.triggers.iter().find(|x| x.name == tr.name) {
                 Some(x) if x == tr => {}
-                Some(_) => steps.push(SyncStep::manual(
+                Some(x) => steps.push(SyncStep::new(
+                    ADD_LINKS,
+                    StepClass::Safe,
                     obj(),
-                    format!("trigger {} differs from the template's", tr.name),
+                    format!(
+                        "drop the changed trigger {} and create the template's",
+                        tr.name
+                    ),
+                    vec![
+                        format!("DROP TRIGGER IF EXISTS {}", self.table(&tr.name)),
+                        x.definition.trim().trim_end_matches(';').to_owned(),
+                    ],
                 )),
                 None => steps.push(SyncStep::new(
                     DROP_LINKS,
@@ -891,9 +961,12 @@ impl Planner<'_> {
             .iter()
             .filter(|x| !b.triggers.iter().any(|y| y.name == x.name))
         {
-            steps.push(SyncStep::manual(
+            steps.push(SyncStep::new(
+                ADD_LINKS,
+                StepClass::Safe,
                 obj(),
-                format!("missing trigger {}", tr.name),
+                format!("create the trigger {}", tr.name),
+                vec![tr.definition.trim().trim_end_matches(';').to_owned()],
             ));
         }
         let table_level = |x: &Table| -> Vec<String> {
