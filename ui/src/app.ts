@@ -713,6 +713,27 @@ async function tenantScreen(slug: string): Promise<void> {
     if (t.status === "customized") parts.push(el("label", { for: "allow-customized" }, allow, " even if customized"));
     sections.push(el("div", { class: "toolbar" }, ...parts, upgrade));
   }
+  // The drift timeline: every status or hash change, newest first.
+  const timeline = d.timeline.length
+    ? el(
+        "ol",
+        { class: "timeline", "aria-label": "Drift timeline" },
+        ...d.timeline.map((c) =>
+          el(
+            "li",
+            {},
+            el("span", { class: "mono when" }, when(c.at)),
+            " ",
+            badge(c.from),
+            " → ",
+            badge(c.to),
+            c.hash ? el("span", { class: "mono muted" }, ` ${shortHash(c.hash)}`) : "",
+            c.reason ? el("span", { class: "muted" }, ` — ${c.reason}`) : "",
+            el("span", { class: "muted" }, ` (${c.actor})`),
+          ),
+        ),
+      )
+    : el("p", { class: "muted", id: "no-timeline" }, "No change recorded yet: a scan, guard, sync or reset records one whenever this tenant's status or schema hash changes.");
   const audit = el("table", { class: "tenants", "aria-label": "History" });
   for (const a of d.audit) audit.append(el("tr", {}, el("td", { class: "mono" }, when(a.at)), el("td", {}, a.actor), el("td", {}, a.action), el("td", {}, resultBadge(a.result)), el("td", {}, a.detail)));
   const backups = el("ul");
@@ -725,6 +746,8 @@ async function tenantScreen(slug: string): Promise<void> {
     healthBox,
     el("h3", {}, "Actions"),
     ...(sections.length ? sections : [el("p", { class: "muted", id: "no-actions" }, t.status === "synced" ? "Synced with its template: nothing to repair, accept or reset." : t.status === "failed" ? "The tenant could not be read; run the health check to see why." : "No action applies to this tenant.")]),
+    el("h3", {}, "Drift timeline"),
+    timeline,
     el("h3", {}, "History"),
     audit,
     el("h3", {}, "Backups"),
@@ -1038,6 +1061,7 @@ function captureForm(all: TemplateView[]): HTMLElement {
   const name = el("input", { type: "text", id: "c-name", required: "", autocomplete: "off", spellcheck: "false", placeholder: all[0]?.summary.name ?? "saas", list: "c-names" });
   const names = el("datalist", { id: "c-names" }, ...all.map((t) => el("option", { value: t.summary.name })));
   const version = el("input", { type: "text", id: "c-version", required: "", autocomplete: "off", spellcheck: "false", placeholder: "1.0.0" });
+  const scratchName = el("input", { type: "text", id: "c-scratch-name", autocomplete: "off", spellcheck: "false", placeholder: "tenantry_scratch_… (a fresh name)" });
   const out = el("div", { id: "capture-result", "aria-live": "polite" });
   const go = el("button", { type: "submit", class: "primary", id: "capture" }, "Capture");
   const form = el(
@@ -1049,6 +1073,12 @@ function captureForm(all: TemplateView[]): HTMLElement {
     field("Template name", name, "an existing name adds the next version (only the difference is written)"),
     names,
     field("Version", version),
+    el(
+      "details",
+      { class: "advanced" },
+      el("summary", {}, "Where it is proven"),
+      field("Scratch schema or database", scratchName, "for an account that may create only this name: the capture builds it there, measures it, and drops it"),
+    ),
     el("div", { class: "toolbar" }, go),
     out,
   );
@@ -1060,6 +1090,7 @@ function captureForm(all: TemplateView[]): HTMLElement {
       schema: schema.value.trim() || null,
       name: name.value.trim(),
       version: version.value.trim(),
+      scratch_name: scratchName.value.trim() || null,
     };
     go.setAttribute("disabled", "");
     out.replaceChildren(el("p", { class: "muted" }, "Reading the reference, writing its SQL and proving it in a scratch schema…"));

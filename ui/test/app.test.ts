@@ -186,10 +186,11 @@ describe("capture a template", () => {
     set("c-schema", "tpl");
     set("c-name", "saas");
     set("c-version", "1.0.0");
+    set("c-scratch-name", "dba_scratch");
     (document.getElementById("capture") as HTMLButtonElement).click();
     await settle();
     const sent = calls.find((c) => c.cmd === "capture_template")!.args as { workspace: string; form: Record<string, unknown> };
-    expect(sent).toMatchObject({ workspace: "own", form: { url: "postgres://admin@db1/app", password: CANARY, schema: "tpl", name: "saas", version: "1.0.0" } });
+    expect(sent).toMatchObject({ workspace: "own", form: { url: "postgres://admin@db1/app", password: CANARY, schema: "tpl", name: "saas", version: "1.0.0", scratch_name: "dba_scratch" } });
     expect(document.body.textContent).toContain("Captured saas version 1.0.0: 20 statements");
     expect(document.body.textContent).toContain("v7:" + "a".repeat(64));
     expect(document.documentElement.outerHTML).not.toContain(CANARY);
@@ -225,13 +226,38 @@ describe("fleet filters", () => {
   });
 });
 
+describe("drift timeline", () => {
+  it("lists status and hash changes newest first, with their badges, hash and reason", async () => {
+    const timeline = [
+      { at: "2026-12-02T08:00:00Z", actor: "dba", from: "customized", to: "synced", hash: "v7:" + "b".repeat(64), reason: null },
+      { at: "2026-12-01T08:00:00Z", actor: "nightly", from: "synced", to: "customized", hash: "v7:" + "c".repeat(64), reason: "1 added: table partner_feed" },
+    ];
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: tenant(1, "synced"), audit: [], backups: [], stopped_sync: false, timeline } : null));
+    location.hash = "#/tenant/t00001";
+    await route();
+    const items = [...document.querySelectorAll('[aria-label="Drift timeline"] li')];
+    expect(items).toHaveLength(2);
+    expect([...items[1].querySelectorAll(".badge")].map((b) => b.className)).toEqual(["badge status-synced", "badge status-customized"]);
+    expect(items[1].textContent).toContain("table partner_feed");
+    expect(items[1].textContent).toContain("(nightly)");
+    expect(document.getElementById("no-timeline")).toBeNull();
+  });
+
+  it("says how a timeline starts when there is none", async () => {
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: tenant(1, "unknown"), audit: [], backups: [], stopped_sync: false, timeline: [] } : null));
+    location.hash = "#/tenant/t00001";
+    await route();
+    expect(document.getElementById("no-timeline")!.textContent).toContain("records one whenever");
+  });
+});
+
 describe("badges keep their meaning", () => {
   it("audit results are outlined results, not tenant statuses", async () => {
     const audit = (id: number, result: "ok" | "refused" | "failed") => ({
       id, at: "2026-11-23T10:00:00Z", actor: "dba", host: "desk", tenant_slug: "t00001", action: "scan", detail: "", result,
     });
     mockIPC((cmd) => {
-      if (cmd === "tenant_detail") return { tenant: tenant(1, "synced"), audit: [audit(1, "ok"), audit(2, "refused"), audit(3, "failed")], backups: [] };
+      if (cmd === "tenant_detail") return { tenant: tenant(1, "synced"), audit: [audit(1, "ok"), audit(2, "refused"), audit(3, "failed")], backups: [], stopped_sync: false, timeline: [] };
       return null;
     });
     location.hash = "#/tenant/t00001";
@@ -375,7 +401,7 @@ describe("add a tenant", () => {
 describe("tenant actions follow the status", () => {
   const templates = [{ summary: { name: "saas", engine: "postgres", versions: ["1.0.0", "1.1.0", "1.2.0"].map((version) => ({ version, migrations: 1, hash: null, measured_at: null })) }, lint: [] }];
   const open = async (t: TenantRecord): Promise<string> => {
-    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: t, audit: [], backups: [] } : cmd === "list_templates" ? templates : null));
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: t, audit: [], backups: [], stopped_sync: false, timeline: [] } : cmd === "list_templates" ? templates : null));
     location.hash = `#/tenant/${t.slug}`;
     await route();
     return document.getElementById("view")!.textContent!;
@@ -629,12 +655,12 @@ describe("sync wizard", () => {
 
   it("a MySQL tenant is offered the sync; one whose sync stopped is offered to finish it", async () => {
     const mysql = { ...tenant(1, "customized"), engine: "mysql" as const, location: "mysql://app:•••@db1:3306/t1" };
-    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: mysql, audit: [], backups: [], stopped_sync: false } : null));
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: mysql, audit: [], backups: [], stopped_sync: false, timeline: [] } : null));
     location.hash = "#/tenant/t00001";
     await route();
     expect(document.getElementById("sync-link")!.textContent).toBe("Sync, keeping data…");
     clearMocks();
-    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: { ...mysql, status: "failed" }, audit: [], backups: [], stopped_sync: true } : null));
+    mockIPC((cmd) => (cmd === "tenant_detail" ? { tenant: { ...mysql, status: "failed" }, audit: [], backups: [], stopped_sync: true, timeline: [] } : null));
     await route();
     expect(document.getElementById("sync-link")!.textContent).toBe("Finish the stopped sync…");
   });

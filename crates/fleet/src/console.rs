@@ -135,6 +135,10 @@ pub struct CaptureForm {
     pub schema: Option<String>,
     pub name: String,
     pub version: String,
+    /// The scratch schema (PostgreSQL) or database (MySQL/MariaDB) the
+    /// capture is proven in, for an account that may create only that
+    /// name; empty: a fresh `tenantry_scratch_…`.
+    pub scratch_name: Option<String>,
 }
 
 impl TenantForm {
@@ -176,6 +180,8 @@ pub struct TenantDetail {
     /// Its last sync (MySQL/MariaDB) stopped part-way: the sync screen
     /// plans the rest.
     pub stopped_sync: bool,
+    /// Its status and hash changes, newest first: the drift timeline.
+    pub timeline: Vec<tenantry_registry::templates::StatusChange>,
 }
 
 /// Where the data key is kept and whether it could be opened.
@@ -315,6 +321,7 @@ impl Fleet {
         }
         let url = form_url(&form.url, &form.password)?;
         let schema = non_empty(&form.schema);
+        let scratch_name = non_empty(&form.scratch_name);
         crate::capture::capture_template(
             &self.own.registry,
             &crate::capture::CaptureRequest {
@@ -323,7 +330,7 @@ impl Fleet {
                 name: form.name.trim(),
                 version: form.version.trim(),
                 scratch: None,
-                scratch_name: None,
+                scratch_name: scratch_name.as_deref(),
                 timeouts: Timeouts::default(),
             },
         )
@@ -380,6 +387,7 @@ impl Fleet {
             audit: registry.audit_log(Some(slug), 50).await?,
             backups: registry.backups(Some(slug)).await?,
             stopped_sync: crate::sync::can_resume(registry, slug).await?,
+            timeline: registry.status_changes(slug, 100).await?,
         })
     }
 

@@ -1464,7 +1464,7 @@ fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, Registry
 
 /// Appends one audit row inside `tx` (which holds the write lock): the row
 /// commits with whatever else the transaction does, or not at all.
-async fn audit_in(
+pub(crate) async fn audit_in(
     tx: &mut sqlx::SqliteConnection,
     tenant: Option<&str>,
     action: &str,

@@ -301,10 +301,50 @@ impl Registry {
         self.record_checks(std::slice::from_ref(check)).await
     }
 
-    /// Records many check outcomes in one transaction (a fleet scan).
+    /// Records many check outcomes in one transaction (a fleet scan). A
+    /// tenant whose status or hash changes gets a `tenant.status` row in
+    /// the audit log (`customized → synced; hash v7:… → v7:…`): its drift
+    /// timeline. Unchanged tenants cost one batched read, no write.
     pub async fn record_checks(&self, checks: &[TenantCheck]) -> Result<(), RegistryError> {
         let mut tx = self.write_tx().await?;
+        let slugs: Vec<&str> = checks.iter().map(|c| c.slug.as_str()).collect();
+        let before: std::collections::HashMap<String, (String, Option<String>)> =
+            sqlx::query_as::<_, (String, String, Option<String>)>(
+                "SELECT slug, status, current_hash FROM tenants
+                  WHERE slug IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(serde_json::to_string(&slugs).unwrap_or_default())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(slug, status, hash)| (slug, (status, hash)))
+            .collect();
         for c in checks {
+            if let Some((status, hash)) = before.get(&c.slug) {
+                let new_hash = c.hash.map(|h| h.to_string());
+                let hash_changed = new_hash.is_some() && new_hash != *hash;
+                if status != c.status.as_str() || hash_changed {
+                    let mut detail = format!("{status} → {}", c.status.as_str());
+                    if hash_changed {
+                        detail.push_str(&format!(
+                            "; hash {} → {}",
+                            hash.as_deref().unwrap_or("none"),
+                            new_hash.as_deref().unwrap_or("none")
+                        ));
+                    }
+                    if let Some(reason) = &c.reason {
+                        detail.push_str(&format!("; why: {reason}"));
+                    }
+                    crate::audit_in(
+                        &mut tx,
+                        Some(&c.slug),
+                        STATUS_CHANGE,
+                        &detail,
+                        crate::AuditResult::Ok,
+                    )
+                    .await?;
+                }
+            }
             sqlx::query(
                 "UPDATE tenants SET status = ?2, status_reason = ?3,
                         current_hash = COALESCE(?4, current_hash),
@@ -327,6 +367,9 @@ impl Registry {
         Ok(())
     }
 }
+
+/// The audit action of a tenant's status or hash change.
+pub const STATUS_CHANGE: &str = "tenant.status";
 
 impl TenantCheck {
     /// A check that failed for `reason` (the hash is left as it was).
@@ -450,5 +493,109 @@ impl Registry {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+}
+
+/// One change of a tenant's status or hash, as a scan, guard, sync, reset
+/// or upgrade recorded it in the audit log: the tenant's drift timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct StatusChange {
+    pub at: String,
+    pub actor: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub from: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub to: String,
+    /// The new hash, when it changed.
+    pub hash: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl StatusChange {
+    /// Reads a `tenant.status` row's detail back
+    /// (`from → to[; hash a → b][; why: reason]`), as
+    /// [`Registry::record_checks`] writes it.
+    fn parse(at: String, actor: String, detail: &str) -> Option<Self> {
+        let (head, reason) = match detail.split_once("; why: ") {
+            Some((head, reason)) => (head, Some(reason.to_owned())),
+            None => (detail, None),
+        };
+        let (statuses, hash) = match head.split_once("; hash ") {
+            Some((statuses, hashes)) => (
+                statuses,
+                hashes.split_once(" → ").map(|(_, new)| new.to_owned()),
+            ),
+            None => (head, None),
+        };
+        let (from, to) = statuses.split_once(" → ")?;
+        Some(Self {
+            at,
+            actor,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            hash,
+            reason,
+        })
+    }
+}
+
+impl Registry {
+    /// The tenant's status and hash changes, newest first.
+    pub async fn status_changes(
+        &self,
+        slug: &str,
+        limit: u32,
+    ) -> Result<Vec<StatusChange>, RegistryError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT at, actor, detail FROM audit_log
+              WHERE tenant_id = (SELECT id FROM tenants WHERE slug = ?1) AND action = ?2
+              ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(slug)
+        .bind(STATUS_CHANGE)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(at, actor, detail)| StatusChange::parse(at, actor, &detail))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod status_change_tests {
+    use super::StatusChange;
+
+    #[test]
+    fn a_status_change_is_read_back_as_written() {
+        let c = StatusChange::parse(
+            "t".into(),
+            "ann".into(),
+            "synced → customized; hash v7:a → v7:b; why: accepted; with a semicolon",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.from.as_str(),
+                c.to.as_str(),
+                c.hash.as_deref(),
+                c.reason.as_deref()
+            ),
+            (
+                "synced",
+                "customized",
+                Some("v7:b"),
+                Some("accepted; with a semicolon")
+            )
+        );
+        let c = StatusChange::parse(
+            "t".into(),
+            "ann".into(),
+            "customized → failed; why: hash mismatch",
+        )
+        .unwrap();
+        assert_eq!((c.hash, c.reason.as_deref()), (None, Some("hash mismatch")));
     }
 }

@@ -1080,3 +1080,84 @@ async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
     assert_eq!(last_two[1].counts.failed, 1);
     assert!(!last_two[1].actor.is_empty());
 }
+
+/// Issue 15: a tenant's drift timeline. A check that changes its status or
+/// hash leaves one `tenant.status` row in the audit log (the chain stays
+/// valid); a check that changes nothing leaves none.
+#[tokio::test]
+async fn status_and_hash_changes_make_the_drift_timeline() {
+    use tenantry_model::{DriftHash, SchemaStatus};
+    use tenantry_registry::templates::TenantCheck;
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    f.registry
+        .add_tenant(
+            &vault,
+            new_tenant("acme", &sqlite_tenant_file(&f.dir, "acme")),
+        )
+        .await
+        .unwrap();
+    let hash =
+        |c: char| -> DriftHash { format!("v7:{}", c.to_string().repeat(64)).parse().unwrap() };
+    let check = |status, h: Option<DriftHash>, reason: Option<&str>| TenantCheck {
+        slug: "acme".into(),
+        status,
+        reason: reason.map(str::to_owned),
+        hash: h,
+        provisioned: false,
+        fingerprint: None,
+    };
+    f.registry
+        .record_checks(&[check(SchemaStatus::Synced, Some(hash('a')), None)])
+        .await
+        .unwrap();
+    // Unchanged: nothing new.
+    f.registry
+        .record_checks(&[check(SchemaStatus::Synced, Some(hash('a')), None)])
+        .await
+        .unwrap();
+    f.registry
+        .record_checks(&[check(
+            SchemaStatus::Customized,
+            Some(hash('b')),
+            Some("1 added: table partner_feed"),
+        )])
+        .await
+        .unwrap();
+    // A failed read keeps the hash: the status alone changes.
+    f.registry
+        .record_checks(&[check(
+            SchemaStatus::Failed,
+            None,
+            Some("connection refused"),
+        )])
+        .await
+        .unwrap();
+    let timeline = f.registry.status_changes("acme", 10).await.unwrap();
+    let seen: Vec<(&str, &str, Option<&str>, Option<&str>)> = timeline
+        .iter()
+        .map(|c| {
+            (
+                c.from.as_str(),
+                c.to.as_str(),
+                c.hash.as_deref(),
+                c.reason.as_deref(),
+            )
+        })
+        .collect();
+    let (a, b) = (hash('a').to_string(), hash('b').to_string());
+    assert_eq!(
+        seen,
+        vec![
+            ("customized", "failed", None, Some("connection refused")),
+            (
+                "synced",
+                "customized",
+                Some(b.as_str()),
+                Some("1 added: table partner_feed")
+            ),
+            ("unknown", "synced", Some(a.as_str()), None),
+        ]
+    );
+    assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
+}

@@ -11,4 +11,10 @@ url: string, password: string | null,
 /**
  * PostgreSQL: the reference schema (empty: `public`).
  */
-schema: string | null, name: string, version: string, };
+schema: string | null, name: string, version: string, 
+/**
+ * The scratch schema (PostgreSQL) or database (MySQL/MariaDB) the
+ * capture is proven in, for an account that may create only that
+ * name; empty: a fresh `tenantry_scratch_…`.
+ */
+scratch_name: string | null, };
