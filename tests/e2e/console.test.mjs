@@ -317,6 +317,14 @@ test("the tenant screen runs a health check and shows the history", async () => 
   const history = await browser.$("table[aria-label=History]").getText();
   assert.match(history, /reset/);
   await shoot("tenant");
+  // Its drift timeline: provisioned synced, customized by the scan, synced
+  // again by the reset.
+  const timeline = await browser.$("ol[aria-label='Drift timeline']");
+  const changes = await timeline.getText();
+  assert.match(changes, /synced\s*→\s*customized/);
+  assert.match(changes, /customized\s*→\s*synced/);
+  await timeline.scrollIntoView();
+  await shoot("tenant-timeline");
   await noCanary("the tenant screen");
 });
 

@@ -268,7 +268,7 @@ function summary(rows: { status: Status }[]): HTMLElement {
 /** A virtualised list: only the rows in view are in the DOM. */
 export function tenantList(rows: TenantRecord[]): HTMLElement {
   const viewport = el("div", { class: "list", role: "grid", "aria-label": "Tenants", "aria-rowcount": String(rows.length) });
-  const spacer = el("div", { class: "spacer" });
+  const spacer = el("div", { class: "spacer", role: "rowgroup" });
   spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
   // Column headers; the sortable ones sort on click (and say how they sort).
   const head = el("div", { class: "head", role: "row" });
@@ -293,15 +293,20 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
     const slice = rows.slice(first, first + count);
     spacer.replaceChildren(
       ...slice.map((r, i) => {
+        // A row of grid cells; the tenant's link stretches over the whole
+        // row (CSS), so a click anywhere opens it and the keys move
+        // between the links.
+        const cell = (attrs: Record<string, string>, ...children: (Node | string)[]): HTMLElement =>
+          el("span", { role: "gridcell", ...attrs, class: `cell ${attrs.class ?? ""}`.trim() }, ...children);
         const row = el(
-          "a",
-          { class: "row", href: link("tenant", r.slug), role: "row", "data-slug": r.slug, "data-status": r.status },
-          el("span", { class: "cell name" }, el("strong", {}, r.display_name), el("small", {}, r.slug)),
-          el("span", { class: "cell status", title: r.status_reason ?? r.status }, badge(r.status), r.status_reason ? el("small", { class: "reason" }, r.status_reason) : ""),
-          el("span", { class: "cell" }, `${r.template ?? "—"} ${r.template_version ?? ""}`),
-          el("span", { class: "cell mono" }, shortHash(r.current_hash)),
-          el("span", { class: "cell" }, when(r.last_sync_at)),
-          el("span", { class: "cell mono muted", title: r.location }, middle(r.location)),
+          "div",
+          { class: "row", role: "row", "data-slug": r.slug, "data-status": r.status },
+          cell({ class: "name" }, el("a", { class: "row-link", href: link("tenant", r.slug) }, el("strong", {}, r.display_name), el("small", {}, r.slug))),
+          cell({ class: "status", title: r.status_reason ?? r.status }, badge(r.status), r.status_reason ? el("small", { class: "reason" }, r.status_reason) : ""),
+          cell({}, `${r.template ?? "—"} ${r.template_version ?? ""}`),
+          cell({ class: "mono" }, shortHash(r.current_hash)),
+          cell({}, when(r.last_sync_at)),
+          cell({ class: "mono muted", title: r.location }, middle(r.location)),
         );
         row.style.top = `${(first + i) * ROW_HEIGHT}px`;
         return row;
@@ -310,7 +315,7 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
   };
   viewport.addEventListener("scroll", render);
   viewport.addEventListener("keydown", (ev) => {
-    const rowsInView = [...viewport.querySelectorAll<HTMLAnchorElement>("a.row")];
+    const rowsInView = [...viewport.querySelectorAll<HTMLAnchorElement>("a.row-link")];
     const at = rowsInView.indexOf(document.activeElement as HTMLAnchorElement);
     if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
       ev.preventDefault();

@@ -334,7 +334,7 @@ describe("first run and the demo", () => {
     await settle();
     expect(calls.find((c) => c.cmd === "registry_tenants")!.args).toMatchObject({ workspace: "demo" });
     expect(document.querySelector(".demo-banner")!.textContent).toContain("nothing here touches your registry");
-    expect(document.querySelector(".row")!.getAttribute("href")).toBe("#/demo/tenant/t00001");
+    expect(document.querySelector(".row a")!.getAttribute("href")).toBe("#/demo/tenant/t00001");
     expect(document.querySelector('nav a[data-screen="templates"]')!.getAttribute("href")).toBe("#/demo/templates");
     expect(document.querySelector('nav a[data-workspace="demo"]')!.getAttribute("aria-current")).toBe("page");
     expect(document.body.dataset.workspace).toBe("demo");
