@@ -719,69 +719,50 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
     }
     // Uniques, checks, foreign keys and indexes, matched by their canonical
     // line (which leaves server-generated names out).
-    let same = |x: &str, ys: &[String]| ys.iter().any(|y| y == x);
-    let ua: Vec<String> = a
-        .uniques
-        .iter()
-        .map(|u| ddl::table_body_lines(&only_unique(u)).join(""))
-        .collect();
-    let ub: Vec<String> = b
-        .uniques
-        .iter()
-        .map(|u| ddl::table_body_lines(&only_unique(u)).join(""))
-        .collect();
-    for (u, line) in b.uniques.iter().zip(&ub) {
-        if !same(line, &ua) {
-            steps.push(SyncStep::new(
-                DROP_RULES,
-                StepClass::Safe,
+    let (custom_uniques, missing_uniques) = unmatched(&a.uniques, &b.uniques, |u| {
+        ddl::table_body_lines(&only_unique(u)).join("")
+    });
+    for u in custom_uniques {
+        steps.push(SyncStep::new(
+            DROP_RULES,
+            StepClass::Safe,
+            obj(),
+            format!("drop the custom unique constraint {}", u.name.name),
+            vec![format!(
+                "ALTER TABLE {t} DROP CONSTRAINT {}",
+                q(&u.name.name)
+            )],
+        ));
+    }
+    for u in missing_uniques {
+        steps.push(
+            SyncStep::new(
+                ADD_RULES,
+                StepClass::Checked,
                 obj(),
-                format!("drop the custom unique constraint {}", u.name.name),
-                vec![format!(
-                    "ALTER TABLE {t} DROP CONSTRAINT {}",
-                    q(&u.name.name)
-                )],
-            ));
-        }
+                format!("add the unique constraint on ({})", u.columns.join(", ")),
+                vec![format!("ALTER TABLE {t} ADD {}", unique_sql(u))],
+            )
+            .probe(
+                duplicates_probe(&b.name, &u.columns),
+                "rows sharing a value that must be unique".into(),
+            ),
+        );
     }
-    for (u, line) in a.uniques.iter().zip(&ua) {
-        if !same(line, &ub) {
-            steps.push(
-                SyncStep::new(
-                    ADD_RULES,
-                    StepClass::Checked,
-                    obj(),
-                    format!("add the unique constraint on ({})", u.columns.join(", ")),
-                    vec![format!("ALTER TABLE {t} ADD {}", unique_sql(u))],
-                )
-                .probe(
-                    duplicates_probe(&b.name, &u.columns),
-                    "rows sharing a value that must be unique".into(),
-                ),
-            );
-        }
+    let (custom_checks, missing_checks) = unmatched(&a.checks, &b.checks, check_line);
+    for c in custom_checks {
+        steps.push(SyncStep::new(
+            DROP_RULES,
+            StepClass::Safe,
+            obj(),
+            format!("drop the custom check {}", c.name.name),
+            vec![format!(
+                "ALTER TABLE {t} DROP CONSTRAINT {}",
+                q(&c.name.name)
+            )],
+        ));
     }
-    let check_line = |c: &CheckConstraint| ddl::table_body_lines(&only_check(c)).join("");
-    let ca_: Vec<String> = a.checks.iter().map(check_line).collect();
-    let cb_: Vec<String> = b.checks.iter().map(check_line).collect();
-    for (c, line) in b.checks.iter().zip(&cb_) {
-        if !same(line, &ca_) {
-            steps.push(SyncStep::new(
-                DROP_RULES,
-                StepClass::Safe,
-                obj(),
-                format!("drop the custom check {}", c.name.name),
-                vec![format!(
-                    "ALTER TABLE {t} DROP CONSTRAINT {}",
-                    q(&c.name.name)
-                )],
-            ));
-        }
-    }
-    for (c, line) in a.checks.iter().zip(&ca_) {
-        if same(line, &cb_) {
-            continue;
-        }
+    for c in missing_checks {
         match check_body(c) {
             Some(body) => steps.push(
                 SyncStep::new(
@@ -805,68 +786,51 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
             )),
         }
     }
-    let fa: Vec<String> = a.foreign_keys.iter().map(ddl::foreign_key_line).collect();
-    let fb: Vec<String> = b.foreign_keys.iter().map(ddl::foreign_key_line).collect();
-    for (fk, line) in b.foreign_keys.iter().zip(&fb) {
-        if !same(line, &fa) {
-            steps.push(SyncStep::new(
-                DROP_LINKS,
-                StepClass::Safe,
-                obj(),
-                format!("drop the custom or changed foreign key {}", fk.name.name),
-                vec![format!(
-                    "ALTER TABLE {t} DROP CONSTRAINT {}",
-                    q(&fk.name.name)
-                )],
-            ));
-        }
+    let (custom_foreign_keys, missing_foreign_keys) =
+        unmatched(&a.foreign_keys, &b.foreign_keys, ddl::foreign_key_line);
+    for fk in custom_foreign_keys {
+        steps.push(SyncStep::new(
+            DROP_LINKS,
+            StepClass::Safe,
+            obj(),
+            format!("drop the custom or changed foreign key {}", fk.name.name),
+            vec![format!(
+                "ALTER TABLE {t} DROP CONSTRAINT {}",
+                q(&fk.name.name)
+            )],
+        ));
     }
-    for (fk, line) in a.foreign_keys.iter().zip(&fa) {
-        if !same(line, &fb) {
-            steps.push(
-                SyncStep::new(
-                    ADD_LINKS,
-                    StepClass::Checked,
-                    obj(),
-                    format!(
-                        "add the foreign key ({}) to {}",
-                        fk.columns.join(", "),
-                        fk.target_table
-                    ),
-                    vec![format!("ALTER TABLE {t} ADD {}", foreign_key_sql(fk))],
-                )
-                .probe(
-                    orphans_probe(&b.name, fk),
-                    "rows whose reference has no target".into(),
+    for fk in missing_foreign_keys {
+        steps.push(
+            SyncStep::new(
+                ADD_LINKS,
+                StepClass::Checked,
+                obj(),
+                format!(
+                    "add the foreign key ({}) to {}",
+                    fk.columns.join(", "),
+                    fk.target_table
                 ),
-            );
-        }
+                vec![format!("ALTER TABLE {t} ADD {}", foreign_key_sql(fk))],
+            )
+            .probe(
+                orphans_probe(&b.name, fk),
+                "rows whose reference has no target".into(),
+            ),
+        );
     }
-    let ia: Vec<String> = a
-        .indexes
-        .iter()
-        .map(|i| ddl::index_line(&a.name, i))
-        .collect();
-    let ib: Vec<String> = b
-        .indexes
-        .iter()
-        .map(|i| ddl::index_line(&b.name, i))
-        .collect();
-    for (i, line) in b.indexes.iter().zip(&ib) {
-        if !same(line, &ia) {
-            steps.push(SyncStep::new(
-                DROP_RULES,
-                StepClass::Safe,
-                obj(),
-                format!("drop the custom or changed index {}", i.name.name),
-                vec![format!("DROP INDEX {}", q(&i.name.name))],
-            ));
-        }
+    let (custom_indexes, missing_indexes) =
+        unmatched(&a.indexes, &b.indexes, |i| ddl::index_line(&a.name, i));
+    for i in custom_indexes {
+        steps.push(SyncStep::new(
+            DROP_RULES,
+            StepClass::Safe,
+            obj(),
+            format!("drop the custom or changed index {}", i.name.name),
+            vec![format!("DROP INDEX {}", q(&i.name.name))],
+        ));
     }
-    for (i, line) in a.indexes.iter().zip(&ia) {
-        if same(line, &ib) {
-            continue;
-        }
+    for i in missing_indexes {
         let plain_columns: Option<Vec<String>> = i
             .keys
             .iter()
@@ -1266,6 +1230,32 @@ fn only_unique(u: &UniqueConstraint) -> Table {
     let mut t = Table::new("");
     t.uniques.push(u.clone());
     t
+}
+
+/// The items of the template's `a` and the tenant's `b` that the other
+/// lacks, matched by their canonical `line` (which leaves server-generated
+/// names out): the tenant's custom or changed ones, then the template's
+/// missing or changed ones.
+pub(crate) fn unmatched<'x, T>(
+    a: &'x [T],
+    b: &'x [T],
+    line: impl Fn(&T) -> String,
+) -> (Vec<&'x T>, Vec<&'x T>) {
+    let la: Vec<String> = a.iter().map(&line).collect();
+    let lb: Vec<String> = b.iter().map(&line).collect();
+    let only = |xs: &'x [T], mine: &[String], theirs: &[String]| -> Vec<&'x T> {
+        xs.iter()
+            .zip(mine)
+            .filter(|(_, l)| !theirs.contains(l))
+            .map(|(x, _)| x)
+            .collect()
+    };
+    (only(b, &lb, &la), only(a, &la, &lb))
+}
+
+/// A check's canonical line, for matching.
+pub(crate) fn check_line(c: &CheckConstraint) -> String {
+    ddl::table_body_lines(&only_check(c)).join("")
 }
 
 fn only_check(c: &CheckConstraint) -> Table {

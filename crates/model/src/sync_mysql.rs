@@ -25,8 +25,8 @@ use crate::hash::ObjectKind;
 use crate::quote::mysql as q;
 use crate::schema::{Column, ForeignKey, Index, IndexKeyTarget, SchemaSnapshot, Table, View};
 use crate::sync::{
-    check_body, StepClass, SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS, CREATE_TABLES,
-    CREATE_TYPES, DROP_COLUMNS, DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
+    check_body, check_line, unmatched, StepClass, SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS,
+    CREATE_TABLES, CREATE_TYPES, DROP_COLUMNS, DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
 };
 
 /// Plans the sync of the MySQL/MariaDB database `database` (`tenant`) to
@@ -758,57 +758,42 @@ impl Planner<'_> {
                 "the primary key differs; changing it is left to a reset or a DBA".into(),
             ));
         }
-        let same = |x: &str, ys: &[String]| ys.iter().any(|y| y == x);
-        // Foreign keys, matched by their canonical line.
-        let fa: Vec<String> = a.foreign_keys.iter().map(ddl::foreign_key_line).collect();
-        let fb: Vec<String> = b.foreign_keys.iter().map(ddl::foreign_key_line).collect();
-        for (fk, line) in b.foreign_keys.iter().zip(&fb) {
-            if !same(line, &fa) {
-                steps.push(SyncStep::new(
-                    DROP_LINKS,
-                    StepClass::Safe,
-                    obj(),
-                    format!("drop the custom or changed foreign key {}", fk.name.name),
-                    vec![format!(
-                        "ALTER TABLE {t} DROP FOREIGN KEY {}",
-                        q(&fk.name.name)
-                    )],
-                ));
-            }
+        let (custom_foreign_keys, missing_foreign_keys) =
+            unmatched(&a.foreign_keys, &b.foreign_keys, ddl::foreign_key_line);
+        for fk in custom_foreign_keys {
+            steps.push(SyncStep::new(
+                DROP_LINKS,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom or changed foreign key {}", fk.name.name),
+                vec![format!(
+                    "ALTER TABLE {t} DROP FOREIGN KEY {}",
+                    q(&fk.name.name)
+                )],
+            ));
         }
-        for (fk, line) in a.foreign_keys.iter().zip(&fa) {
-            if !same(line, &fb) {
-                steps.push(
-                    SyncStep::new(
-                        ADD_LINKS,
-                        StepClass::Checked,
-                        obj(),
-                        format!(
-                            "add the foreign key ({}) to {}",
-                            fk.columns.join(", "),
-                            fk.target_table
-                        ),
-                        vec![format!("ALTER TABLE {t} ADD {}", self.foreign_key_sql(fk))],
-                    )
-                    .probe(
-                        self.orphans_probe(&b.name, fk),
-                        "rows whose reference has no target".into(),
+        for fk in missing_foreign_keys {
+            steps.push(
+                SyncStep::new(
+                    ADD_LINKS,
+                    StepClass::Checked,
+                    obj(),
+                    format!(
+                        "add the foreign key ({}) to {}",
+                        fk.columns.join(", "),
+                        fk.target_table
                     ),
-                );
-            }
+                    vec![format!("ALTER TABLE {t} ADD {}", self.foreign_key_sql(fk))],
+                )
+                .probe(
+                    self.orphans_probe(&b.name, fk),
+                    "rows whose reference has no target".into(),
+                ),
+            );
         }
         // Checks.
-        let check_line = |c: &crate::schema::CheckConstraint| {
-            let mut only = Table::new("");
-            only.checks.push(c.clone());
-            ddl::table_body_lines(&only).join("")
-        };
-        let ca_: Vec<String> = a.checks.iter().map(check_line).collect();
-        let cb_: Vec<String> = b.checks.iter().map(check_line).collect();
-        for (c, line) in b.checks.iter().zip(&cb_) {
-            if same(line, &ca_) {
-                continue;
-            }
+        let (custom_checks, missing_checks) = unmatched(&a.checks, &b.checks, check_line);
+        for c in custom_checks {
             if let Some(col) = b.column(&c.name.name) {
                 // Column-level: it goes with a definition of the column
                 // without it.
@@ -838,10 +823,7 @@ impl Planner<'_> {
                 ));
             }
         }
-        for (c, line) in a.checks.iter().zip(&ca_) {
-            if same(line, &cb_) {
-                continue;
-            }
+        for c in missing_checks {
             match (check_clause(c), check_body(c)) {
                 (Some(clause), Some(body)) => steps.push(
                     SyncStep::new(
@@ -863,31 +845,18 @@ impl Planner<'_> {
             }
         }
         // Indexes (unique ones included), matched by their canonical line.
-        let ia: Vec<String> = a
-            .indexes
-            .iter()
-            .map(|i| ddl::index_line(&a.name, i))
-            .collect();
-        let ib: Vec<String> = b
-            .indexes
-            .iter()
-            .map(|i| ddl::index_line(&b.name, i))
-            .collect();
-        for (i, line) in b.indexes.iter().zip(&ib) {
-            if !same(line, &ia) {
-                steps.push(SyncStep::new(
-                    DROP_RULES,
-                    StepClass::Safe,
-                    obj(),
-                    format!("drop the custom or changed index {}", i.name.name),
-                    vec![format!("DROP INDEX {} ON {t}", q(&i.name.name))],
-                ));
-            }
+        let (custom_indexes, missing_indexes) =
+            unmatched(&a.indexes, &b.indexes, |i| ddl::index_line(&a.name, i));
+        for i in custom_indexes {
+            steps.push(SyncStep::new(
+                DROP_RULES,
+                StepClass::Safe,
+                obj(),
+                format!("drop the custom or changed index {}", i.name.name),
+                vec![format!("DROP INDEX {} ON {t}", q(&i.name.name))],
+            ));
         }
-        for (i, line) in a.indexes.iter().zip(&ia) {
-            if same(line, &ib) {
-                continue;
-            }
+        for i in missing_indexes {
             let Some(clause) = index_clause(a, i) else {
                 steps.push(SyncStep::manual(
                     obj(),
