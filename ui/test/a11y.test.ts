@@ -10,31 +10,16 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import axe from "axe-core";
 import { forgetFleets, route } from "../src/app";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
+import { tenant as base } from "./fixtures";
 
-function tenant(i: number, status: TenantRecord["status"]): TenantRecord {
-  return {
-    id: i,
-    slug: `t${String(i).padStart(5, "0")}`,
-    display_name: `Tenant ${i}`,
-    engine: "postgres",
-    isolation: "schema",
-    schema_name: `t${i}`,
-    location: "postgres://app:•••@db1:5432/fleet",
-    template: "saas",
+const tenant = (i: number, status: TenantRecord["status"]): TenantRecord =>
+  base(i, status, {
     template_version: "1.0.0",
-    status,
     status_reason: status === "customized" ? "1 added: table partner_feed" : null,
     initial_hash: `v7:${"a".repeat(64)}`,
     current_hash: `v7:${"b".repeat(64)}`,
     last_sync_at: "2026-12-01T08:00:00Z",
-    notes: "",
-    domains: [],
-    created_at: "2026-11-23T00:00:00Z",
-    updated_at: "2026-11-23T00:00:00Z",
-    accepted_hash: null,
-    accepted_note: null,
-  };
-}
+  });
 
 const hash = (c: string): string => `v7:${c.repeat(64)}`;
 const object = (name: string, presence: "added" | "missing" | "changed" | "identical") => ({
