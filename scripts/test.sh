@@ -37,7 +37,7 @@ run_tests cargo test --workspace --lib --bins --tests
 say "the data key in the real OS keyring, across processes (Secret Service)"
 run_tests bash scripts/with-keyring.sh cargo test -p tenantry-cli --test keyring -- --ignored
 
-say "end to end: the real window, tauri-driver + WebKitWebDriver + WebdriverIO, real PostgreSQL"
+say "end to end: the real window, tauri-driver + WebKitWebDriver + WebdriverIO, real PostgreSQL and MariaDB"
 run_tests bash scripts/e2e.sh
 
 say "IPC bindings are up to date"
