@@ -693,11 +693,16 @@ pub async fn tenant(
             }
         }
         TenantCommand::List { json } => {
-            let all = registry.list_tenants().await?;
+            // Streamed from the registry to a buffered output: a fleet of
+            // 100,000 is never held in memory, nor written a line per call.
+            let mut out = std::io::BufWriter::new(out);
+            let rows = registry.tenants_by_slug();
             if json {
-                return write_json(out, &all);
+                write_json_stream(&mut out, rows).await?;
+            } else {
+                print_list(&mut out, rows).await?;
             }
-            print_list(out, &all).map_err(CliError::output)
+            out.flush().map_err(CliError::output)
         }
         TenantCommand::Show { slug, json } => {
             let record = registry.tenant(&slug).await?;
@@ -963,19 +968,24 @@ pub async fn health(
     }
 }
 
-fn print_list(out: &mut impl Write, all: &[TenantRecord]) -> std::io::Result<()> {
-    if all.is_empty() {
-        return writeln!(
-            out,
-            "no tenants registered; add one with `tenantry tenant add`"
-        );
-    }
-    writeln!(
-        out,
-        "{:<20} {:<28} {:<10} {:<9} {:<11} {:<16} LOCATION",
-        "SLUG", "PLACE", "ENGINE", "ISOLATION", "STATUS", "TEMPLATE"
-    )?;
-    for t in all {
+async fn print_list(
+    out: &mut impl Write,
+    rows: impl futures_util::Stream<Item = Result<TenantRecord, RegistryError>>,
+) -> Result<(), CliError> {
+    use futures_util::StreamExt;
+    let mut rows = std::pin::pin!(rows);
+    let mut any = false;
+    while let Some(t) = rows.next().await {
+        let t = t?;
+        if !any {
+            any = true;
+            writeln!(
+                out,
+                "{:<20} {:<28} {:<10} {:<9} {:<11} {:<16} LOCATION",
+                "SLUG", "PLACE", "ENGINE", "ISOLATION", "STATUS", "TEMPLATE"
+            )
+            .map_err(CliError::output)?;
+        }
         let template = match (&t.template, &t.template_version) {
             (Some(n), Some(v)) => format!("{n} {v}"),
             (Some(n), None) => n.clone(),
@@ -991,9 +1001,39 @@ fn print_list(out: &mut impl Write, all: &[TenantRecord]) -> std::io::Result<()>
             t.status.as_str(),
             template,
             t.location
-        )?;
+        )
+        .map_err(CliError::output)?;
+    }
+    if !any {
+        writeln!(
+            out,
+            "no tenants registered; add one with `tenantry tenant add`"
+        )
+        .map_err(CliError::output)?;
     }
     Ok(())
+}
+
+/// A JSON array written element by element as `rows` yields them: the same
+/// text as [`write_json`] of the whole list.
+async fn write_json_stream<T: Serialize>(
+    out: &mut impl Write,
+    rows: impl futures_util::Stream<Item = Result<T, RegistryError>>,
+) -> Result<(), CliError> {
+    use futures_util::StreamExt;
+    use serde::ser::{SerializeSeq, Serializer as _};
+    let json_error = |e: serde_json::Error| match e.io_error_kind() {
+        Some(kind) => CliError::output(std::io::Error::from(kind)),
+        None => CliError::new("output", format!("cannot write JSON: {e}")),
+    };
+    let mut rows = std::pin::pin!(rows);
+    let mut ser = serde_json::Serializer::pretty(&mut *out);
+    let mut seq = ser.serialize_seq(None).map_err(json_error)?;
+    while let Some(row) = rows.next().await {
+        seq.serialize_element(&row?).map_err(json_error)?;
+    }
+    seq.end().map_err(json_error)?;
+    writeln!(out).map_err(CliError::output)
 }
 
 fn print_show(out: &mut impl Write, t: &TenantRecord, audit: &[AuditEntry]) -> std::io::Result<()> {

@@ -55,28 +55,7 @@ pub struct ScanResult {
     fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, TS)]
-#[ts(export)]
-pub struct StatusCounts {
-    pub synced: u32,
-    pub outdated: u32,
-    pub customized: u32,
-    pub unknown: u32,
-    pub failed: u32,
-}
-
-impl StatusCounts {
-    fn add(&mut self, s: SchemaStatus) {
-        let slot = match s {
-            SchemaStatus::Synced => &mut self.synced,
-            SchemaStatus::Outdated => &mut self.outdated,
-            SchemaStatus::Customized => &mut self.customized,
-            SchemaStatus::Unknown => &mut self.unknown,
-            SchemaStatus::Failed => &mut self.failed,
-        };
-        *slot += 1;
-    }
-}
+pub use tenantry_registry::page::StatusCounts;
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]

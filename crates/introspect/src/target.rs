@@ -208,24 +208,9 @@ impl ConnectionUrl {
     /// credentials.
     pub fn place_key(&self, schema: Option<&str>) -> String {
         if self.engine == Engine::Sqlite {
-            let path = self.sqlite_path();
-            let resolved = std::fs::canonicalize(&path).ok().or_else(|| {
-                let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
-                Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
-            });
-            return format!("sqlite:{}", resolved.unwrap_or(path).display());
+            return format!("sqlite:{}", self.sqlite_resolved().display());
         }
-        let (host, port) = match url::Url::parse(self.expose_secret()) {
-            Ok(u) => (
-                u.host_str().unwrap_or("localhost").to_ascii_lowercase(),
-                u.port(),
-            ),
-            Err(_) => (String::new(), None),
-        };
-        let port = port.unwrap_or(match self.engine {
-            Engine::Postgres => 5432,
-            _ => 3306,
-        });
+        let (host, port) = self.host_port();
         let named = self.database().unwrap_or_default();
         // On MySQL/MariaDB the schema is a database: the one in the path
         // matters only when no schema is given.
@@ -242,6 +227,49 @@ impl ConnectionUrl {
             database.len(),
             schema.len()
         )
+    }
+
+    /// The server a tenant lives on, as one comparable key with no
+    /// credentials and no database: `postgres://host:port`,
+    /// `mysql://host:port`, or `sqlite:` and the directory of the file
+    /// (resolved as [`ConnectionUrl::place_key`] resolves it). What the
+    /// fleet screen filters by and `scan --shard` splits the fleet by.
+    pub fn server_key(&self) -> String {
+        if self.engine == Engine::Sqlite {
+            let file = self.sqlite_resolved();
+            let dir = file.parent().unwrap_or(std::path::Path::new(""));
+            return format!("sqlite:{}", dir.display());
+        }
+        let (host, port) = self.host_port();
+        format!("{}://{host}:{port}", self.engine.as_str())
+    }
+
+    /// The SQLite file, resolved as far as it exists.
+    fn sqlite_resolved(&self) -> PathBuf {
+        let path = self.sqlite_path();
+        std::fs::canonicalize(&path)
+            .ok()
+            .or_else(|| {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+                Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+            })
+            .unwrap_or(path)
+    }
+
+    /// The host (lower case) and port, with the engine's default port.
+    fn host_port(&self) -> (String, u16) {
+        let (host, port) = match url::Url::parse(self.expose_secret()) {
+            Ok(u) => (
+                u.host_str().unwrap_or("localhost").to_ascii_lowercase(),
+                u.port(),
+            ),
+            Err(_) => (String::new(), None),
+        };
+        let port = port.unwrap_or(match self.engine {
+            Engine::Postgres => 5432,
+            _ => 3306,
+        });
+        (host, port)
     }
 
     /// The database named in the path, if any.
@@ -687,5 +715,41 @@ mod tests {
         assert!(ConnectionUrl::parse("hello").is_err());
         assert!(ConnectionUrl::parse("postgres://").is_err());
         assert!(ConnectionUrl::parse("postgres://h/x\0y").is_err());
+    }
+
+    #[test]
+    fn server_keys_name_the_server_only() {
+        let key = |u: &str| ConnectionUrl::parse(u).unwrap().server_key();
+        let canary = "pw-CANARY-7";
+        for (url, want) in [
+            (
+                format!("postgres://app:{canary}@DB1.example:6432/fleet?sslmode=require"),
+                "postgres://db1.example:6432",
+            ),
+            (
+                format!("postgres://app:{canary}@db1.example/other"),
+                "postgres://db1.example:5432",
+            ),
+            (
+                format!("mariadb://root:{canary}@db2/t1"),
+                "mysql://db2:3306",
+            ),
+            (
+                format!("mysql://root@db2:3307/t1?password={canary}"),
+                "mysql://db2:3307",
+            ),
+        ] {
+            let got = key(&url);
+            assert_eq!(got, want);
+            assert!(!got.contains(canary));
+        }
+        assert_eq!(
+            key("sqlite:///nonexistent-dir/t.db"),
+            "sqlite:/nonexistent-dir"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let resolved = std::fs::canonicalize(dir.path()).unwrap();
+        let url = format!("sqlite://{}/./t.db", dir.path().display());
+        assert_eq!(key(&url), format!("sqlite:{}", resolved.display()));
     }
 }

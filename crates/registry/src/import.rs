@@ -658,8 +658,8 @@ async fn update_tenant(
     sqlx::query(
         "UPDATE tenants SET display_name = ?1, isolation = ?2, schema_name = ?3,
                 location = ?4, template = ?5, template_version = ?6, notes = ?7, place_key = ?8,
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ?9",
+                server = ?9, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ?10",
     )
     .bind(&checked.name)
     .bind(checked.isolation.as_str())
@@ -669,6 +669,7 @@ async fn update_tenant(
     .bind(&new.template_version)
     .bind(&new.notes)
     .bind(&checked.place)
+    .bind(&checked.server)
     .bind(id)
     .execute(&mut *tx)
     .await?;

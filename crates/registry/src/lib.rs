@@ -10,10 +10,26 @@
 
 mod actor;
 mod error;
+/// The columns of a [`TenantRecord`], as a literal so that statements can
+/// be built with `concat!` at compile time.
+macro_rules! tenant_select {
+    () => {
+        "
+SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
+       t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
+       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
+       t.accepted_hash, t.accepted_note,
+       COALESCE((SELECT group_concat(domain, ' ') FROM
+                   (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '') AS domains
+  FROM tenants t"
+    };
+}
+
 pub mod health;
 pub mod history;
 pub mod import;
 pub mod journal;
+pub mod page;
 pub mod pools;
 pub mod templates;
 mod validate;
@@ -34,6 +50,7 @@ use tenantry_vault::{
 use ts_rs::TS;
 
 pub use error::RegistryError;
+pub use page::{StatusCounts, TenantPage, TenantQuery, TenantSort};
 pub use validate::{display_name, escape_controls, Domain, Slug};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -233,7 +250,7 @@ pub(crate) fn parse_engine(s: &str) -> Engine {
     }
 }
 
-fn parse_status(s: &str) -> SchemaStatus {
+pub(crate) fn parse_status(s: &str) -> SchemaStatus {
     match s {
         "synced" => SchemaStatus::Synced,
         "customized" => SchemaStatus::Customized,
@@ -345,7 +362,7 @@ impl Registry {
     /// open fills them.
     async fn fill_place_keys(&self) {
         let rows: Vec<(i64, String, Option<String>)> = match sqlx::query_as(
-            "SELECT id, location, schema_name FROM tenants WHERE place_key IS NULL",
+            "SELECT id, location, schema_name FROM tenants WHERE place_key IS NULL OR server IS NULL",
         )
         .fetch_all(&self.pool)
         .await
@@ -359,8 +376,9 @@ impl Registry {
                 let Ok(url) = ConnectionUrl::parse(location) else {
                     continue;
                 };
-                sqlx::query("UPDATE tenants SET place_key = ?1 WHERE id = ?2")
+                sqlx::query("UPDATE tenants SET place_key = ?1, server = ?2 WHERE id = ?3")
                     .bind(url.place_key(schema.as_deref()))
+                    .bind(url.server_key())
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -802,6 +820,17 @@ impl Registry {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// Every tenant, by slug, one at a time as the registry reads them: a
+    /// fleet of 100,000 is listed without holding it in memory.
+    pub fn tenants_by_slug(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<TenantRecord, RegistryError>> + Send + '_ {
+        use futures_util::StreamExt;
+        sqlx::query(concat!(tenant_select!(), " ORDER BY t.slug"))
+            .fetch(&self.pool)
+            .map(|row| record_from_row(&row?))
+    }
+
     pub async fn tenant(&self, slug: &str) -> Result<TenantRecord, RegistryError> {
         let row = sqlx::query(&format!("{TENANT_SELECT} WHERE t.slug = ?1"))
             .bind(slug)
@@ -1185,6 +1214,8 @@ pub(crate) struct CheckedTenant {
     pub schema: Option<String>,
     pub isolation: Isolation,
     pub place: String,
+    /// The server it lives on (`ConnectionUrl::server_key`).
+    pub server: String,
 }
 
 pub(crate) fn check_tenant(new: &NewTenant) -> Result<CheckedTenant, RegistryError> {
@@ -1246,6 +1277,7 @@ pub(crate) fn check_tenant(new: &NewTenant) -> Result<CheckedTenant, RegistryErr
         schema,
         isolation,
         place,
+        server: new.url.server_key(),
     })
 }
 
@@ -1314,10 +1346,10 @@ pub(crate) async fn insert_tenant(
     check_conflicts(&mut *tx, &checked, &new.url, None).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tenants (id, slug, display_name, engine, isolation, schema_name, location,
-                              connection_ct, template, template_version, notes, place_key)
+                              connection_ct, template, template_version, notes, place_key, server)
          VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM tenants
                                           UNION ALL SELECT COALESCE(MAX(id), 0) FROM tenant_ids_used)),
-                 ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9, ?10) RETURNING id",
+                 ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9, ?10, ?11) RETURNING id",
     )
     .bind(slug.as_str())
     .bind(&checked.name)
@@ -1329,6 +1361,7 @@ pub(crate) async fn insert_tenant(
     .bind(&new.template_version)
     .bind(&new.notes)
     .bind(&checked.place)
+    .bind(&checked.server)
     .fetch_one(&mut *tx)
     .await?;
     let ct = vault.encrypt(id, &url_secret(&new.url))?;
@@ -1422,16 +1455,9 @@ fn url_secret(url: &ConnectionUrl) -> SecretString {
     url.to_secret()
 }
 
-const TENANT_SELECT: &str = "
-SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
-       t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
-       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
-       t.accepted_hash, t.accepted_note,
-       COALESCE((SELECT group_concat(domain, ' ') FROM
-                   (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '') AS domains
-  FROM tenants t";
+pub(crate) const TENANT_SELECT: &str = tenant_select!();
 
-fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, RegistryError> {
+pub(crate) fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, RegistryError> {
     let domains: String = r.try_get("domains")?;
     Ok(TenantRecord {
         id: r.try_get("id")?,

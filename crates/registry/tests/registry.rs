@@ -1161,3 +1161,196 @@ async fn status_and_hash_changes_make_the_drift_timeline() {
     );
     assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
 }
+
+/// Issue 18 (scale): the fleet screen's page is filtered, searched, counted
+/// and sorted by the registry, so only a page crosses IPC; hostile search
+/// text is a plain substring; a registry from before the server column gets
+/// it filled on open.
+#[tokio::test]
+async fn the_fleet_page_is_filtered_counted_and_sorted_by_the_registry() {
+    use tenantry_model::{DriftHash, SchemaStatus};
+    use tenantry_registry::templates::TenantCheck;
+    use tenantry_registry::{TenantQuery, TenantSort};
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    for slug in ["acme", "globex", "initech"] {
+        f.registry
+            .add_tenant(&vault, new_tenant(slug, &pg_url_with_canary(slug)))
+            .await
+            .unwrap();
+    }
+    let mut umbrella = new_tenant(
+        "umbrella",
+        &format!("postgres://app:{CANARY}@DB2.internal:6432/fleet"),
+    );
+    umbrella.schema = Some("t_umbrella".into());
+    umbrella.display_name = "Umbrella Corporation".into();
+    f.registry.add_tenant(&vault, umbrella).await.unwrap();
+    let mut lite = new_tenant("lite", &sqlite_tenant_file(&f.dir, "lite"));
+    lite.template = None;
+    lite.template_version = None;
+    f.registry.add_tenant(&vault, lite).await.unwrap();
+
+    let hash =
+        |c: char| -> DriftHash { format!("v7:{}", c.to_string().repeat(64)).parse().unwrap() };
+    let check = |slug: &str, status, h: Option<DriftHash>| TenantCheck {
+        slug: slug.into(),
+        status,
+        reason: None,
+        hash: h,
+        provisioned: false,
+        fingerprint: None,
+    };
+    f.registry
+        .record_checks(&[
+            check("acme", SchemaStatus::Synced, Some(hash('a'))),
+            check("globex", SchemaStatus::Customized, Some(hash('b'))),
+            check("initech", SchemaStatus::Failed, None),
+            check("umbrella", SchemaStatus::Synced, Some(hash('a'))),
+        ])
+        .await
+        .unwrap();
+
+    let page = |q: TenantQuery| {
+        let r = &f.registry;
+        async move { r.tenant_page(&q).await.unwrap() }
+    };
+    let slugs = |p: &tenantry_registry::TenantPage| {
+        p.rows.iter().map(|r| r.slug.clone()).collect::<Vec<_>>()
+    };
+
+    // Worst first, then by slug; the counts are the whole fleet's.
+    let all = page(TenantQuery::default()).await;
+    assert_eq!(
+        slugs(&all),
+        ["initech", "globex", "lite", "acme", "umbrella"]
+    );
+    assert_eq!(all.total, 5);
+    assert_eq!(
+        (
+            all.counts.synced,
+            all.counts.customized,
+            all.counts.failed,
+            all.counts.unknown
+        ),
+        (2, 1, 1, 1)
+    );
+    let lite_dir = std::fs::canonicalize(&f.dir).unwrap();
+    assert_eq!(
+        all.servers,
+        [
+            "postgres://db1.internal:5432".to_owned(),
+            "postgres://db2.internal:6432".to_owned(),
+            format!("sqlite:{}", lite_dir.display()),
+        ]
+    );
+    assert_eq!(all.templates, ["none", "saas 1.1.0"]);
+    assert!(
+        !format!("{all:?}").contains(CANARY),
+        "a page carries no password"
+    );
+
+    // Each filter, and all of them together.
+    let customized = page(TenantQuery {
+        status: Some(SchemaStatus::Customized),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (slugs(&customized), customized.total),
+        (vec!["globex".to_owned()], 1)
+    );
+    assert_eq!(customized.counts, all.counts);
+    let on_db1 = page(TenantQuery {
+        server: Some("postgres://db1.internal:5432".into()),
+        sort: TenantSort::Slug,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(slugs(&on_db1), ["acme", "globex", "initech"]);
+    let untemplated = page(TenantQuery {
+        template: Some("none".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(slugs(&untemplated), ["lite"]);
+    let synced_on_db1 = page(TenantQuery {
+        status: Some(SchemaStatus::Synced),
+        server: Some("postgres://db1.internal:5432".into()),
+        template: Some("saas 1.1.0".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(slugs(&synced_on_db1), ["acme"]);
+
+    // Search: slug, display name in any ASCII case, location, exact hash.
+    for (text, want) in [
+        ("UMBRELLA CORP", vec!["umbrella"]),
+        ("glob", vec!["globex"]),
+        ("db2.internal", vec!["umbrella"]),
+        (&*hash('a').to_string(), vec!["acme", "umbrella"]),
+    ] {
+        let p = page(TenantQuery {
+            search: text.into(),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(slugs(&p), want, "search {text:?}");
+    }
+    // Hostile text is a substring like any other: no wildcard, no SQL.
+    for text in [
+        "%",
+        "_",
+        "' OR 1=1 --",
+        "\"; DROP TABLE tenants; --",
+        "\0",
+        CANARY,
+    ] {
+        let p = page(TenantQuery {
+            search: text.into(),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(p.total, 0, "search {text:?}");
+    }
+    assert_eq!(f.registry.list_tenants().await.unwrap().len(), 5);
+
+    // Paging: offset and limit, in a stable order; the limit is capped.
+    let second = page(TenantQuery {
+        sort: TenantSort::Slug,
+        offset: 2,
+        limit: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (slugs(&second), second.offset, second.total),
+        (vec!["initech".to_owned(), "lite".to_owned()], 2, 5)
+    );
+    let past = page(TenantQuery {
+        offset: 10,
+        ..Default::default()
+    })
+    .await;
+    assert!(past.rows.is_empty());
+    assert_eq!(past.total, 5);
+    // Most recently checked first, never checked last.
+    let recent = page(TenantQuery {
+        sort: TenantSort::LastSync,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(&slugs(&recent)[3..], ["initech", "lite"]);
+
+    // A registry from before the server column: filled on open.
+    let path = f.registry.path().to_owned();
+    let mut c = sqlx_conn(&path).await;
+    sqlx::query("UPDATE tenants SET server = NULL")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    let reopened = Registry::open(&path).await.unwrap();
+    let again = reopened.tenant_page(&TenantQuery::default()).await.unwrap();
+    assert_eq!(again.servers, all.servers);
+}

@@ -1,0 +1,188 @@
+//! One page of the fleet, filtered, searched and sorted by the registry.
+//!
+//! The console's fleet screen shows a window of a fleet that can hold
+//! 100,000 tenants: it asks for the rows it can show, and the registry does
+//! the filtering, counting and sorting in SQL, so what crosses IPC is a page,
+//! never the whole fleet.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use tenantry_model::SchemaStatus;
+use ts_rs::TS;
+
+use crate::{parse_status, record_from_row, Registry, RegistryError, TenantRecord, TENANT_SELECT};
+
+/// How many rows a page holds when the query does not say, and at most.
+pub const DEFAULT_PAGE: u32 = 200;
+pub const MAX_PAGE: u32 = 1000;
+
+/// How many tenants have each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct StatusCounts {
+    pub synced: u32,
+    pub outdated: u32,
+    pub customized: u32,
+    pub unknown: u32,
+    pub failed: u32,
+}
+
+impl StatusCounts {
+    pub fn add(&mut self, s: SchemaStatus) {
+        *self.slot(s) += 1;
+    }
+
+    fn slot(&mut self, s: SchemaStatus) -> &mut u32 {
+        match s {
+            SchemaStatus::Synced => &mut self.synced,
+            SchemaStatus::Outdated => &mut self.outdated,
+            SchemaStatus::Customized => &mut self.customized,
+            SchemaStatus::Unknown => &mut self.unknown,
+            SchemaStatus::Failed => &mut self.failed,
+        }
+    }
+}
+
+/// The order of a page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum TenantSort {
+    /// Worst first (failed, customized, outdated, unknown, synced), then by
+    /// slug: what needs attention on top.
+    #[default]
+    Status,
+    Slug,
+    /// Most recently checked first; never checked last.
+    LastSync,
+}
+
+/// Which tenants a page shows. Every filter left empty matches all.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+#[serde(default)]
+#[ts(export)]
+pub struct TenantQuery {
+    /// Matches a slug, display name or location containing it (ignoring
+    /// ASCII case), or a tenant whose current hash is exactly it.
+    pub search: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\" | null")]
+    pub status: Option<SchemaStatus>,
+    /// A server as [`TenantPage::servers`] lists it.
+    pub server: Option<String>,
+    /// A template as [`TenantPage::templates`] lists it: `name version`, or
+    /// `none` for tenants without one.
+    pub template: Option<String>,
+    pub sort: TenantSort,
+    pub offset: u32,
+    /// Rows wanted: 0 means [`DEFAULT_PAGE`]; at most [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// One page of the fleet, with what the fleet screen shows around it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TenantPage {
+    /// Tenants `offset ..` of those matching, in the query's order.
+    pub rows: Vec<TenantRecord>,
+    pub offset: u32,
+    /// How many tenants match the query.
+    pub total: u32,
+    /// The whole fleet's statuses (not only the matching tenants').
+    pub counts: StatusCounts,
+    /// Every server and template in the fleet, sorted: the filters' choices.
+    pub servers: Vec<String>,
+    pub templates: Vec<String>,
+}
+
+/// A tenant's template as the filter names it.
+const TEMPLATE_LABEL: &str = "CASE WHEN t.template IS NULL THEN 'none'
+      ELSE rtrim(t.template || ' ' || COALESCE(t.template_version, '')) END";
+
+/// The filter, as a WHERE clause over `tenants t` with its parameters
+/// ?1 search (lower case), ?2 status, ?3 server, ?4 template.
+fn filter() -> String {
+    format!(
+        "WHERE (?1 = '' OR instr(t.slug, ?1) > 0 OR instr(lower(t.display_name), ?1) > 0
+                OR instr(lower(t.location), ?1) > 0 OR t.current_hash = ?1)
+           AND (?2 IS NULL OR t.status = ?2)
+           AND (?3 IS NULL OR t.server = ?3)
+           AND (?4 IS NULL OR ({TEMPLATE_LABEL}) = ?4)"
+    )
+}
+
+fn order(sort: TenantSort) -> &'static str {
+    match sort {
+        TenantSort::Status => {
+            "ORDER BY CASE t.status WHEN 'failed' THEN 0 WHEN 'customized' THEN 1
+                       WHEN 'outdated' THEN 2 WHEN 'unknown' THEN 3 ELSE 4 END, t.slug"
+        }
+        TenantSort::Slug => "ORDER BY t.slug",
+        TenantSort::LastSync => "ORDER BY t.last_sync_at IS NULL, t.last_sync_at DESC, t.slug",
+    }
+}
+
+impl Registry {
+    /// One page of the tenants `q` matches, with the fleet's counts and
+    /// the filters' choices; read in one snapshot of the registry.
+    pub async fn tenant_page(&self, q: &TenantQuery) -> Result<TenantPage, RegistryError> {
+        let search = q.search.trim().to_lowercase();
+        let status = q.status.map(|s| s.as_str());
+        let limit = match q.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let mut tx = self.pool().begin().await?;
+        let where_ = filter();
+        let rows = sqlx::query(&format!(
+            "{TENANT_SELECT} {where_} {} LIMIT ?5 OFFSET ?6",
+            order(q.sort)
+        ))
+        .bind(&search)
+        .bind(status)
+        .bind(&q.server)
+        .bind(&q.template)
+        .bind(limit)
+        .bind(q.offset)
+        .fetch_all(&mut *tx)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM tenants t {where_}"))
+            .bind(&search)
+            .bind(status)
+            .bind(&q.server)
+            .bind(&q.template)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut counts = StatusCounts::default();
+        for r in sqlx::query("SELECT status, count(*) AS n FROM tenants GROUP BY status")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let n: i64 = r.try_get("n")?;
+            *counts.slot(parse_status(&r.try_get::<String, _>("status")?)) +=
+                u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        let servers: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT server FROM tenants WHERE server IS NOT NULL ORDER BY server",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let templates: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT {TEMPLATE_LABEL} AS label FROM tenants t ORDER BY label"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TenantPage {
+            rows,
+            offset: q.offset,
+            total: u32::try_from(total).unwrap_or(u32::MAX),
+            counts,
+            servers,
+            templates,
+        })
+    }
+}
