@@ -17,7 +17,7 @@ use tenantry_fleet::{
 use tenantry_registry::health::HealthReport;
 use tenantry_registry::history::ScanSummary;
 use tenantry_registry::journal::Operation;
-use tenantry_registry::TenantRecord;
+use tenantry_registry::{TenantPage, TenantQuery, TenantRecord};
 
 use crate::ipc::IpcError;
 use crate::AppState;
@@ -51,13 +51,14 @@ pub async fn key_status(
     Ok(state.fleet.key_status(workspace).await?)
 }
 
-/// Every registered tenant.
+/// One page of the fleet screen (the registry filters, counts and sorts).
 #[tauri::command]
-pub async fn registry_tenants(
+pub async fn registry_tenant_page(
     state: State<'_, AppState>,
     workspace: Workspace,
-) -> Result<Vec<TenantRecord>, IpcError> {
-    Ok(state.fleet.tenants(workspace).await?)
+    query: TenantQuery,
+) -> Result<TenantPage, IpcError> {
+    Ok(state.fleet.tenant_page(workspace, &query).await?)
 }
 
 /// One tenant's record, recent operations and backups.

@@ -32,7 +32,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::tenant_health,
             commands::key_status,
             commands::unfinished_operations,
-            commands::registry_tenants,
+            commands::registry_tenant_page,
             commands::tenant_detail,
             commands::scan_fleet,
             commands::cancel_scan,

@@ -14,7 +14,11 @@ import type { ScanSummary } from "./bindings/ScanSummary";
 import type { TemplateView } from "./bindings/TemplateView";
 import type { TenantDetail } from "./bindings/TenantDetail";
 import type { TenantDiff } from "./bindings/TenantDiff";
+import type { TenantPage } from "./bindings/TenantPage";
+import type { TenantQuery } from "./bindings/TenantQuery";
 import type { TenantRecord } from "./bindings/TenantRecord";
+import type { TenantSort } from "./bindings/TenantSort";
+import type { StatusCounts } from "./bindings/StatusCounts";
 import type { HealthReport } from "./bindings/HealthReport";
 import type { ResetOutcome } from "./bindings/ResetOutcome";
 import type { SyncPlan } from "./bindings/SyncPlan";
@@ -188,13 +192,27 @@ function wizardConfirmation(
 
 // ------------------------------------------------------------------ fleet
 
+/** Rows per page fetched over IPC; the list asks for the pages in view. */
+const PAGE = 200;
+
 interface FleetState {
-  rows: TenantRecord[];
   query: string;
   status: Status | "all";
   server: string;
   template: string;
-  sort: "status" | "slug" | "last_sync";
+  sort: TenantSort;
+  /** Loaded pages of the current query, by page number. */
+  pages: Map<number, TenantRecord[]>;
+  /** Pages asked for and not yet answered. */
+  loading: Set<number>;
+  /** Bumped when the query changes: answers to an older query are dropped. */
+  generation: number;
+  /** Tenants matching the query. */
+  total: number;
+  /** The whole fleet's statuses. */
+  counts: StatusCounts;
+  servers: string[];
+  templates: string[];
   scanning: boolean;
   /** Tenants scanned so far, while a scan runs. */
   progress: { done: number; total: number } | null;
@@ -215,7 +233,25 @@ function showProgress(f: FleetState): void {
   if (text) text.textContent = `${f.progress.done.toLocaleString("en")} / ${f.progress.total.toLocaleString("en")} tenants`;
 }
 
-const newFleet = (): FleetState => ({ rows: [], query: "", status: "all", server: "all", template: "all", sort: "status", scanning: false, progress: null, history: [], report: null });
+const noCounts = (): StatusCounts => ({ synced: 0, outdated: 0, customized: 0, unknown: 0, failed: 0 });
+const newFleet = (): FleetState => ({
+  query: "",
+  status: "all",
+  server: "all",
+  template: "all",
+  sort: "status",
+  pages: new Map(),
+  loading: new Set(),
+  generation: 0,
+  total: 0,
+  counts: noCounts(),
+  servers: [],
+  templates: [],
+  scanning: false,
+  progress: null,
+  history: [],
+  report: null,
+});
 /** Each workspace keeps its own list, filters and last scan. */
 const fleets: Record<Workspace, FleetState> = { own: newFleet(), demo: newFleet() };
 let fleet = fleets.own;
@@ -227,78 +263,111 @@ export function forgetFleets(): void {
   fleet = fleets.own;
 }
 
-/** `host:port` of a redacted location, or the file's folder for SQLite. */
-function serverOf(r: TenantRecord): string {
-  const m = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?]+)/.exec(r.location);
-  return m ? m[1] : r.location.replace(/^sqlite:/, "").replace(/[^/]*$/, "");
+/** The registry's query for the fleet's current filters. */
+function queryOf(f: FleetState, page: number): TenantQuery {
+  return {
+    search: f.query.trim(),
+    status: f.status === "all" ? null : f.status,
+    server: f.server === "all" ? null : f.server,
+    template: f.template === "all" ? null : f.template,
+    sort: f.sort,
+    offset: page * PAGE,
+    limit: PAGE,
+  };
 }
 
-function templateOf(r: TenantRecord): string {
-  return r.template ? `${r.template} ${r.template_version ?? ""}`.trim() : "none";
-}
-
-function visibleRows(): TenantRecord[] {
-  const q = fleet.query.trim().toLowerCase();
-  const rows = fleet.rows.filter(
-    (r) =>
-      (fleet.status === "all" || r.status === fleet.status) &&
-      (fleet.server === "all" || serverOf(r) === fleet.server) &&
-      (fleet.template === "all" || templateOf(r) === fleet.template) &&
-      (q === "" || r.slug.includes(q) || r.display_name.toLowerCase().includes(q) || r.location.toLowerCase().includes(q) || r.current_hash === q),
-  );
-  const by = fleet.sort;
-  return rows.sort((a, b) =>
-    by === "slug"
-      ? a.slug.localeCompare(b.slug)
-      : by === "last_sync"
-        ? (b.last_sync_at ?? "").localeCompare(a.last_sync_at ?? "")
-        : STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) || a.slug.localeCompare(b.slug),
-  );
-}
-
-function summary(rows: { status: Status }[]): HTMLElement {
-  const box = el("section", { class: "summary", "aria-live": "polite" });
-  for (const s of STATUS_ORDER) {
-    const n = rows.filter((r) => r.status === s).length;
-    box.append(el("span", { class: `chip status-${s}` }, el("strong", {}, String(n)), ` ${s}`));
+/**
+ * Loads one page of the fleet's current query from the registry (which
+ * filters, counts and sorts; the console never holds the whole fleet).
+ * Resolves when the page is in (or was already); an answer to a query the
+ * user has since changed is dropped.
+ */
+async function loadPage(mine: Workspace, page: number): Promise<void> {
+  const f = fleets[mine];
+  if (f.pages.has(page) || f.loading.has(page)) return;
+  const generation = f.generation;
+  f.loading.add(page);
+  try {
+    const p = await invoke<TenantPage>("registry_tenant_page", { workspace: mine, query: queryOf(f, page) });
+    if (f.generation !== generation) return;
+    f.pages.set(page, p.rows);
+    f.total = p.total;
+    f.counts = p.counts;
+    f.servers = p.servers;
+    f.templates = p.templates;
+  } finally {
+    if (f.generation === generation) f.loading.delete(page);
   }
+}
+
+/** Starts the current query over: drops the loaded pages and loads the first. */
+async function reloadFleet(mine: Workspace): Promise<void> {
+  const f = fleets[mine];
+  f.generation += 1;
+  f.pages.clear();
+  f.loading.clear();
+  await loadPage(mine, 0);
+}
+
+/** Row `i` of the query, if its page is loaded. */
+function rowAt(f: FleetState, i: number): TenantRecord | undefined {
+  return f.pages.get(Math.floor(i / PAGE))?.[i % PAGE];
+}
+
+function summary(counts: StatusCounts): HTMLElement {
+  const box = el("section", { class: "summary", "aria-live": "polite" });
+  for (const s of STATUS_ORDER) box.append(el("span", { class: `chip status-${s}` }, el("strong", {}, counts[s].toLocaleString("en")), ` ${s}`));
   return box;
 }
 
-/** A virtualised list: only the rows in view are in the DOM. */
-export function tenantList(rows: TenantRecord[]): HTMLElement {
-  const viewport = el("div", { class: "list", role: "grid", "aria-label": "Tenants", "aria-rowcount": String(rows.length) });
+/** Redraws the rows in view of the list on screen (after a page or scan batch arrives). */
+let redrawList: () => void = () => {};
+
+/**
+ * A virtualised list over the registry's pages: only the rows in view are
+ * in the DOM, and only their pages are fetched; a row whose page is on its
+ * way shows as a placeholder.
+ */
+export function tenantList(f: FleetState, mine: Workspace = ws): HTMLElement {
+  const viewport = el("div", { class: "list", role: "grid", "aria-label": "Tenants", "aria-rowcount": String(f.total) });
   const spacer = el("div", { class: "spacer", role: "rowgroup" });
-  spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
+  spacer.style.height = `${f.total * ROW_HEIGHT}px`;
   // Column headers; the sortable ones sort on click (and say how they sort).
   const head = el("div", { class: "head", role: "row" });
-  const columns: [string, FleetState["sort"] | null][] = [["Tenant", "slug"], ["Status", "status"], ["Template", null], ["Hash", null], ["Last sync", "last_sync"], ["Location", null]];
+  const columns: [string, TenantSort | null][] = [["Tenant", "slug"], ["Status", "status"], ["Template", null], ["Hash", null], ["Last sync", "last_sync"], ["Location", null]];
   for (const [label, key] of columns) {
     if (!key) {
       head.append(el("span", { class: "cell", role: "columnheader" }, label));
       continue;
     }
-    const on = fleet.sort === key;
+    const on = f.sort === key;
     const button = el("button", { type: "button", class: "sort", "data-sort": key }, label, on ? " ▾" : "");
     button.addEventListener("click", () => {
-      fleet.sort = key;
-      renderFleet();
+      f.sort = key;
+      void refilter(mine);
     });
     head.append(el("span", { class: "cell", role: "columnheader", "aria-sort": on ? (key === "last_sync" ? "descending" : "ascending") : "none" }, button));
   }
   viewport.append(head, spacer);
+  const cell = (attrs: Record<string, string>, ...children: (Node | string)[]): HTMLElement =>
+    el("span", { role: "gridcell", ...attrs, class: `cell ${attrs.class ?? ""}`.trim() }, ...children);
   const render = (): void => {
     const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - 5);
-    const count = Math.ceil(viewport.clientHeight / ROW_HEIGHT) + 10;
-    const slice = rows.slice(first, first + count);
-    spacer.replaceChildren(
-      ...slice.map((r, i) => {
+    const count = Math.min(f.total - first, Math.ceil(Math.max(viewport.clientHeight, 800) / ROW_HEIGHT) + 10);
+    const focused = (document.activeElement as HTMLElement | null)?.closest?.(".row")?.getAttribute("data-slug");
+    const rows: HTMLElement[] = [];
+    const missing = new Set<number>();
+    for (let i = first; i < first + count; i++) {
+      const r = rowAt(f, i);
+      let row: HTMLElement;
+      if (!r) {
+        missing.add(Math.floor(i / PAGE));
+        row = el("div", { class: "row placeholder", role: "row", "aria-busy": "true" }, cell({ class: "name muted" }, "Loading…"));
+      } else {
         // A row of grid cells; the tenant's link stretches over the whole
         // row (CSS), so a click anywhere opens it and the keys move
         // between the links.
-        const cell = (attrs: Record<string, string>, ...children: (Node | string)[]): HTMLElement =>
-          el("span", { role: "gridcell", ...attrs, class: `cell ${attrs.class ?? ""}`.trim() }, ...children);
-        const row = el(
+        row = el(
           "div",
           { class: "row", role: "row", "data-slug": r.slug, "data-status": r.status },
           cell({ class: "name" }, el("a", { class: "row-link", href: link("tenant", r.slug) }, el("strong", {}, r.display_name), el("small", {}, r.slug))),
@@ -308,10 +377,23 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
           cell({}, when(r.last_sync_at)),
           cell({ class: "mono muted", title: r.location }, middle(r.location)),
         );
-        row.style.top = `${(first + i) * ROW_HEIGHT}px`;
-        return row;
-      }),
-    );
+      }
+      row.setAttribute("aria-rowindex", String(i + 2));
+      row.style.top = `${i * ROW_HEIGHT}px`;
+      rows.push(row);
+    }
+    spacer.replaceChildren(...rows);
+    // Keep the keyboard where it was when rows are redrawn under it.
+    if (focused) spacer.querySelector<HTMLAnchorElement>(`.row[data-slug="${CSS.escape(focused)}"] a.row-link`)?.focus({ preventScroll: true });
+    for (const page of missing) {
+      void loadPage(mine, page)
+        .then(() => {
+          if (viewport.isConnected) render();
+        })
+        .catch((e: unknown) => {
+          lastError = `Could not load the tenants: ${errorText(e)}`;
+        });
+    }
   };
   viewport.addEventListener("scroll", render);
   viewport.addEventListener("keydown", (ev) => {
@@ -324,8 +406,19 @@ export function tenantList(rows: TenantRecord[]): HTMLElement {
       next?.scrollIntoView({ block: "nearest" });
     }
   });
-  requestAnimationFrame(render);
+  redrawList = render;
+  render();
   return viewport;
+}
+
+/** After a filter, search or sort change: load the first page, then redraw the list. */
+async function refilter(mine: Workspace): Promise<void> {
+  try {
+    await reloadFleet(mine);
+  } catch (e) {
+    alertError("Could not load the tenants", e);
+  }
+  if (ws === mine && location.hash.replace(/^#\/?(demo\/?)?/, "") === "") renderFleet();
 }
 
 async function scanFleet(): Promise<void> {
@@ -338,36 +431,39 @@ async function scanFleet(): Promise<void> {
   fleet.scanning = true;
   renderFleet();
   const channel = new Channel<ScanProgressEvent>();
-  const bySlug = new Map(fleet.rows.map((r) => [r.slug, r]));
   channel.onmessage = (p) => {
     fleet.progress = { done: p.done, total: p.total };
+    fleet.counts = p.fleet;
     showProgress(fleet);
-    for (const r of p.finished) {
-      const row = bySlug.get(r.slug);
-      if (row) {
+    if (p.finished.length === 0) return;
+    // Results stream in: update the loaded rows and the counts in place,
+    // keeping the user's place (and focus) in the list.
+    const bySlug = new Map(p.finished.map((r) => [r.slug, r]));
+    for (const rows of fleet.pages.values()) {
+      for (const row of rows) {
+        const r = bySlug.get(row.slug);
+        if (!r) continue;
         row.status = r.status;
         row.status_reason = r.reason;
         row.current_hash = r.hash ?? row.current_hash;
       }
     }
-    // Results stream in: redraw the list and the counts as batches finish,
-    // keeping the user's place in the list.
-    if (p.finished.length > 0 && here()) {
-      const old = document.querySelector<HTMLElement>(".list");
-      const top = old?.scrollTop ?? 0;
-      const fresh = tenantList(visibleRows());
-      old?.replaceWith(fresh);
-      fresh.scrollTop = top;
-      document.querySelector(".summary")?.replaceWith(summary(fleet.rows));
+    if (here()) {
+      redrawList();
+      document.querySelector(".summary")?.replaceWith(summary(fleet.counts));
     }
   };
   try {
     fleet.report = await invoke<ScanReport>("scan_fleet", { workspace: mine, onProgress: channel });
-    fleet.rows = await invoke<TenantRecord[]>("registry_tenants", { workspace: mine });
-    fleet.history = (await invoke<ScanSummary[] | null>("scan_history", { workspace: mine, limit: 60 }).catch(() => null)) ?? fleet.history;
   } catch (e) {
     fleet.report = null;
     alertError("The scan failed", e);
+  }
+  try {
+    fleet.history = (await invoke<ScanSummary[] | null>("scan_history", { workspace: mine, limit: 60 }).catch(() => null)) ?? fleet.history;
+    await reloadFleet(mine);
+  } catch (e) {
+    alertError("Could not reload the tenants", e);
   } finally {
     fleet.scanning = false;
     fleet.progress = null;
@@ -430,35 +526,63 @@ export function historyChart(history: ScanSummary[]): HTMLElement {
   return box;
 }
 
+/** How many tenants the list holds, and of how many when filtered. */
+function matchText(f: FleetState): string {
+  const all = STATUS_ORDER.reduce((n, s) => n + f.counts[s], 0);
+  return f.total === all ? `${all.toLocaleString("en")} tenants` : `${f.total.toLocaleString("en")} of ${all.toLocaleString("en")} tenants`;
+}
+
 function renderFleet(): void {
-  const rows = visibleRows();
+  const mine = ws;
   const search = el("input", { type: "search", placeholder: "Search tenants (/)", "aria-label": "Search tenants", id: "search" });
   search.value = fleet.query;
+  // The registry searches; ask once typing pauses, then swap the list only
+  // (the box keeps its focus and caret).
+  let typing: ReturnType<typeof setTimeout> | undefined;
   search.addEventListener("input", () => {
     fleet.query = search.value;
-    const list = document.querySelector(".list");
-    list?.replaceWith(tenantList(visibleRows()));
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      const f = fleets[mine];
+      void reloadFleet(mine)
+        .catch((e: unknown) => alertError("Could not search the tenants", e))
+        .then(() => {
+          if (ws !== mine || f.query !== search.value) return;
+          document.querySelector(".list")?.replaceWith(tenantList(f, mine));
+          const n = document.getElementById("match-count");
+          if (n) n.textContent = matchText(f);
+        });
+    }, 120);
+  });
+  // Down (or Enter) from the search box goes into the list.
+  search.addEventListener("keydown", (ev) => {
+    if (ev.key !== "ArrowDown" && ev.key !== "Enter") return;
+    const first = document.querySelector<HTMLAnchorElement>(".list a.row-link");
+    if (!first) return;
+    ev.preventDefault();
+    if (ev.key === "Enter") location.hash = first.getAttribute("href") ?? "#/";
+    else first.focus();
   });
   const status = el("select", { "aria-label": "Filter by status" });
   for (const s of ["all", ...STATUS_ORDER]) status.append(el("option", { value: s }, s === "all" ? "All statuses" : s));
   status.value = fleet.status;
   status.addEventListener("change", () => {
     fleet.status = status.value as FleetState["status"];
-    renderFleet();
+    void refilter(mine);
   });
   const choice = (label: string, values: string[], current: string, set: (v: string) => void): HTMLSelectElement => {
     const select = el("select", { "aria-label": label });
     select.append(el("option", { value: "all" }, `All ${label.toLowerCase()}s`));
-    for (const v of [...new Set(values)].sort()) select.append(el("option", { value: v }, v));
+    for (const v of values) select.append(el("option", { value: v }, v));
     select.value = current;
     select.addEventListener("change", () => {
       set(select.value);
-      renderFleet();
+      void refilter(mine);
     });
     return select;
   };
-  const server = choice("Server", fleet.rows.map(serverOf), fleet.server, (v) => (fleet.server = v));
-  const template = choice("Template", fleet.rows.map(templateOf), fleet.template, (v) => (fleet.template = v));
+  const server = choice("Server", fleet.servers, fleet.server, (v) => (fleet.server = v));
+  const template = choice("Template", fleet.templates, fleet.template, (v) => (fleet.template = v));
   const scan = el("button", { type: "button", id: "scan", class: "primary" }, fleet.scanning ? "Scanning…" : "Scan fleet");
   scan.toggleAttribute("disabled", fleet.scanning);
   scan.addEventListener("click", () => void scanFleet());
@@ -469,8 +593,9 @@ function renderFleet(): void {
   progress.hidden = !fleet.scanning;
   const count = el("span", { id: "scan-count", class: "muted num", "aria-live": "polite" });
   count.hidden = !fleet.scanning;
-  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, scan, cancel, progress, count);
-  const nodes: Node[] = [el("div", { class: "overview" }, summary(fleet.rows), historyChart(fleet.history)), toolbar];
+  const matching = el("span", { id: "match-count", class: "muted num" }, matchText(fleet));
+  const toolbar = el("div", { class: "toolbar" }, search, status, server, template, scan, cancel, progress, count, matching);
+  const nodes: Node[] = [el("div", { class: "overview" }, summary(fleet.counts), historyChart(fleet.history)), toolbar];
   for (const o of unfinished) {
     nodes.push(
       banner(
@@ -495,12 +620,12 @@ function renderFleet(): void {
       const only = el("button", { type: "button", class: "link" }, "Show only these in the list");
       only.addEventListener("click", () => {
         fleet.query = g.hash;
-        renderFleet();
+        void refilter(mine);
       });
       nodes.push(el("details", { class: "group" }, el("summary", {}, `${g.tenants.length.toLocaleString("en")} tenants share customisation ${shortHash(g.hash)}`), names, only));
     }
   }
-  nodes.push(tenantList(rows));
+  nodes.push(tenantList(fleet, mine));
   show(...nodes);
   showProgress(fleet);
 }
@@ -512,12 +637,15 @@ async function fleetScreen(): Promise<void> {
   unfinished = (await call<Operation[] | null>("unfinished_operations").catch(() => null)) ?? [];
   fleet.history = (await call<ScanSummary[] | null>("scan_history", { limit: 60 }).catch(() => null)) ?? [];
   try {
-    fleet.rows = await call<TenantRecord[]>("registry_tenants");
+    // Whatever was loaded may be stale (a tenant screen may have changed
+    // one): the first page again, with the user's filters kept.
+    await reloadFleet(ws);
   } catch (e) {
-    fleet.rows = [];
+    fleet.total = 0;
     if (ws === "demo") throw e;
   }
-  if (fleet.rows.length > 0 || ws === "demo") {
+  const empty = fleet.total === 0 && STATUS_ORDER.every((s) => fleet.counts[s] === 0);
+  if (!empty || ws === "demo") {
     renderFleet();
     return;
   }

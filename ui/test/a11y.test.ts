@@ -10,7 +10,7 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import axe from "axe-core";
 import { forgetFleets, route } from "../src/app";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
-import { tenant as base } from "./fixtures";
+import { fleetPage, tenant as base } from "./fixtures";
 
 const tenant = (i: number, status: TenantRecord["status"]): TenantRecord =>
   base(i, status, {
@@ -39,10 +39,10 @@ const templates = [
   },
 ];
 
-function answer(cmd: string): unknown {
+function answer(cmd: string, args: unknown): unknown {
   switch (cmd) {
-    case "registry_tenants":
-      return [tenant(1, "synced"), tenant(2, "customized"), tenant(3, "failed"), tenant(4, "outdated")];
+    case "registry_tenant_page":
+      return fleetPage([tenant(1, "synced"), tenant(2, "customized"), tenant(3, "failed"), tenant(4, "outdated")], args);
     case "scan_history":
       return [];
     case "unfinished_operations":
@@ -112,7 +112,7 @@ beforeEach(() => {
   document.documentElement.lang = "en";
   document.body.innerHTML = shell;
   forgetFleets();
-  mockIPC((cmd) => answer(cmd));
+  mockIPC((cmd, args) => answer(cmd, args));
 });
 
 afterEach(() => {

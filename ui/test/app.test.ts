@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { forgetFleets, historyChart, middle, route, when } from "../src/app";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
-import { tenant } from "./fixtures";
+import { fleetPage, tenant } from "./fixtures";
+import type { TenantQuery } from "../src/bindings/TenantQuery";
 
 const calls: { cmd: string; args: unknown }[] = [];
 
@@ -21,18 +22,18 @@ afterEach(() => {
 
 /** Lets pending IPC promises and the list's animation frame run. */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 8; i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 describe("fleet", () => {
   it("renders 10,000 tenants through a virtualised list", async () => {
     const rows = Array.from({ length: 10_000 }, (_, i) => tenant(i, i % 10 === 0 ? "customized" : "synced"));
-    mockIPC((cmd) => (cmd === "registry_tenants" ? rows : null));
+    mockIPC((cmd, args) => (cmd === "registry_tenant_page" ? fleetPage(rows, args) : null));
     await route();
     await settle();
     const chips = document.querySelector(".summary")!.textContent!;
-    expect(chips).toContain("1000 customized");
-    expect(chips).toContain("9000 synced");
+    expect(chips).toContain("1,000 customized");
+    expect(chips).toContain("9,000 synced");
     const list = document.querySelector(".list")!;
     expect(list.getAttribute("aria-rowcount")).toBe("10000");
     const rendered = document.querySelectorAll(".row").length;
@@ -40,9 +41,43 @@ describe("fleet", () => {
     expect(rendered).toBeLessThan(100);
   });
 
+  it("asks the registry for the pages in view only, and for a search once typing pauses", async () => {
+    const rows = Array.from({ length: 100_000 }, (_, i) => tenant(i, "synced"));
+    const asked: TenantQuery[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "registry_tenant_page") return null;
+      asked.push((args as { query: TenantQuery }).query);
+      return fleetPage(rows, args);
+    });
+    await route();
+    await settle();
+    expect(asked.map((q) => [q.offset, q.limit])).toEqual([[0, 200]]);
+    expect(document.getElementById("match-count")!.textContent).toBe("100,000 tenants");
+    const list = document.querySelector<HTMLElement>(".list")!;
+    list.scrollTop = 50_000 * 48;
+    list.dispatchEvent(new Event("scroll"));
+    expect(document.querySelector(".row.placeholder")).not.toBeNull();
+    await settle();
+    expect(asked.map((q) => q.offset)).toEqual([0, 49_800, 50_000]);
+    expect(document.querySelector(".row.placeholder")).toBeNull();
+    expect(document.querySelector(".row[data-slug]")!.getAttribute("data-slug")).toBe("t49995");
+    const search = document.getElementById("search") as HTMLInputElement;
+    search.focus();
+    for (const text of ["0", "04", "0420"]) {
+      search.value = text;
+      search.dispatchEvent(new Event("input"));
+    }
+    await settle();
+    expect(asked.slice(3).map((q) => q.search)).toEqual(["0420"]);
+    expect(document.getElementById("match-count")!.textContent).toBe("20 of 100,000 tenants");
+    expect(document.activeElement).toBe(search);
+    search.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    expect((document.activeElement as HTMLElement).closest(".row")!.getAttribute("data-slug")).toBe("t00420");
+  });
+
   it("warns about an operation that never finished, with its backup", async () => {
-    mockIPC((cmd) => {
-      if (cmd === "registry_tenants") return [tenant(1, "synced")];
+    mockIPC((cmd, args) => {
+      if (cmd === "registry_tenant_page") return fleetPage([tenant(1, "synced")], args);
       if (cmd === "unfinished_operations")
         return [{ id: 7, tenant_slug: "t00001", tenant_id: 1, kind: "reset", backup: "schema tenantry_q_t1_1 in fleet", actor: "ops", host: "desk", started_at: "2026-11-30T10:00:00Z", finished_at: null, outcome: null, detail: null, last_step: "migration started: 1.0.0/0002.sql", running: false }];
       return null;
@@ -57,7 +92,7 @@ describe("fleet", () => {
   });
 
   it("filters by search text", async () => {
-    mockIPC((cmd) => (cmd === "registry_tenants" ? [tenant(1, "synced"), tenant(2, "failed")] : null));
+    mockIPC((cmd, args) => (cmd === "registry_tenant_page" ? fleetPage([tenant(1, "synced"), tenant(2, "failed")], args) : null));
     await route();
     const search = document.getElementById("search") as HTMLInputElement;
     search.value = "t00002";
@@ -191,7 +226,7 @@ describe("fleet filters", () => {
   it("filter by server and template", async () => {
     const a = tenant(1, "synced");
     const b = { ...tenant(2, "synced"), location: "postgres://app:•••@db2:5432/fleet", template_version: "1.0.0" };
-    mockIPC((cmd) => (cmd === "registry_tenants" ? [a, b] : null));
+    mockIPC((cmd, args) => (cmd === "registry_tenant_page" ? fleetPage([a, b], args) : null));
     await route();
     const server = document.querySelector("select[aria-label=Server]") as HTMLSelectElement;
     expect([...server.options].map((o) => o.value)).toEqual(["all", "db1:5432", "db2:5432"]);
@@ -286,7 +321,7 @@ describe("first run and the demo", () => {
   it("an empty registry opens on the welcome screen, which says why the keyring matters", async () => {
     mockIPC((cmd, args) => {
       calls.push({ cmd, args });
-      if (cmd === "registry_tenants") return [];
+      if (cmd === "registry_tenant_page") return fleetPage([], args);
       if (cmd === "key_status") return { store: "Secret Service", key_id: null, entry: null, error_code: "keyring_unavailable", error_message: "the OS keyring is not available", registry: "/data/registry.db" };
       return null;
     });
@@ -303,12 +338,12 @@ describe("first run and the demo", () => {
     document.body.innerHTML = '<nav><a data-screen="" href="#/">Fleet</a><a data-screen="templates" href="#/templates">Templates</a></nav><nav><a data-workspace="own" href="#/">Yours</a><a data-workspace="demo" href="#/demo">Demo</a></nav><main id="view"></main>';
     mockIPC((cmd, args) => {
       calls.push({ cmd, args });
-      return cmd === "registry_tenants" ? [tenant(1, "customized")] : null;
+      return cmd === "registry_tenant_page" ? fleetPage([tenant(1, "customized")], args) : null;
     });
     location.hash = "#/demo";
     await route();
     await settle();
-    expect(calls.find((c) => c.cmd === "registry_tenants")!.args).toMatchObject({ workspace: "demo" });
+    expect(calls.find((c) => c.cmd === "registry_tenant_page")!.args).toMatchObject({ workspace: "demo" });
     expect(document.querySelector(".demo-banner")!.textContent).toContain("nothing here touches your registry");
     expect(document.querySelector(".row a")!.getAttribute("href")).toBe("#/demo/tenant/t00001");
     expect(document.querySelector('nav a[data-screen="templates"]')!.getAttribute("href")).toBe("#/demo/templates");
@@ -443,7 +478,7 @@ describe("fleet list details", () => {
   it("sorts from the column headers and says how", async () => {
     const a = { ...tenant(1, "synced"), slug: "zeta", last_sync_at: "2026-11-01T10:00:00Z" };
     const b = { ...tenant(2, "failed"), slug: "alpha", last_sync_at: "2026-12-01T10:00:00Z", status_reason: "cannot connect: connection refused" };
-    mockIPC((cmd) => (cmd === "registry_tenants" ? [a, b] : null));
+    mockIPC((cmd, args) => (cmd === "registry_tenant_page" ? fleetPage([a, b], args) : null));
     await route();
     await settle();
     const order = (): (string | null)[] => [...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"));
@@ -477,7 +512,7 @@ describe("scan", () => {
     let send: ((m: unknown) => void) | null = null;
     let finish: (v: unknown) => void = () => {};
     mockIPC((cmd, args) => {
-      if (cmd === "registry_tenants") return rows.map((r) => ({ ...r }));
+      if (cmd === "registry_tenant_page") return fleetPage(rows.map((r) => ({ ...r })), args);
       if (cmd === "scan_fleet") {
         const id = (args as { onProgress: { id: number } }).onProgress.id;
         let index = 0;
@@ -492,7 +527,7 @@ describe("scan", () => {
     await settle();
     const list = document.querySelector<HTMLElement>(".list")!;
     list.scrollTop = 4800;
-    send!({ done: 500, total: 2000, finished: [{ slug: "t00003", place: "schema t3", status: "customized", hash: "v1:" + "e".repeat(64), reason: "matches no version", template: "saas", template_version: "1.1.0", reused: false, accepted: false }] });
+    send!({ done: 500, total: 2000, fleet: { synced: 1999, outdated: 0, customized: 1, unknown: 0, failed: 0 }, finished: [{ slug: "t00003", place: "schema t3", status: "customized", hash: "v1:" + "e".repeat(64), reason: "matches no version", template: "saas", template_version: "1.1.0", reused: false, accepted: false }] });
     await settle();
     expect(document.getElementById("scan-count")!.textContent).toBe("500 / 2,000 tenants");
     expect(document.querySelector<HTMLElement>(".list")!.scrollTop).toBe(4800);
@@ -568,7 +603,7 @@ describe("fleet over time", () => {
     expect(historyChart([]).textContent).toContain("starts with the first scan");
     mockIPC((cmd, args) => {
       calls.push({ cmd, args });
-      if (cmd === "registry_tenants") return [tenant(1, "synced")];
+      if (cmd === "registry_tenant_page") return fleetPage([tenant(1, "synced")], args);
       if (cmd === "scan_history") return [scan("2026-12-01T08:00:00Z", 1, 0, 0)];
       return null;
     });

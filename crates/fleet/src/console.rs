@@ -17,7 +17,7 @@ use ts_rs::TS;
 
 use tenantry_introspect::Timeouts;
 use tenantry_registry::templates::{Backup, TemplateSummary};
-use tenantry_registry::{AuditEntry, TenantRecord};
+use tenantry_registry::{AuditEntry, TenantPage, TenantQuery, TenantRecord};
 
 use crate::demo::DemoFleet;
 use crate::drift::{accept_customisation, diff_tenant, TenantDiff};
@@ -374,6 +374,16 @@ impl Fleet {
     /// Every registered tenant.
     pub async fn tenants(&self, w: Workspace) -> Result<Vec<TenantRecord>, FleetError> {
         Ok(self.side(w)?.registry.list_tenants().await?)
+    }
+
+    /// One page of the fleet screen: the tenants `q` matches, with the
+    /// fleet's counts and the filters' choices.
+    pub async fn tenant_page(
+        &self,
+        w: Workspace,
+        q: &TenantQuery,
+    ) -> Result<TenantPage, FleetError> {
+        Ok(self.side(w)?.registry.tenant_page(q).await?)
     }
 
     pub async fn tenant_detail(
@@ -784,8 +794,44 @@ mod tests {
         assert!(fleet.health(Workspace::Demo, "acme").await.unwrap().healthy);
         let diff = fleet.diff(Workspace::Demo, "initech").await.unwrap();
         assert!(!diff.diff.objects.is_empty());
-        let report = fleet.scan(Workspace::Demo, &|_| {}).await.unwrap();
+        // The progress carries the whole fleet's counts as results stream in
+        // (the console's summary while its list shows one page).
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = fleet
+            .scan(Workspace::Demo, &|p| {
+                seen.lock().unwrap().push((p.done, p.fleet));
+            })
+            .await
+            .unwrap();
         assert_eq!(report.tenants.len(), 7);
+        let seen = seen.into_inner().unwrap();
+        let (done, counts) = *seen.last().unwrap();
+        assert_eq!(done, 7);
+        assert_eq!(
+            (
+                counts.synced,
+                counts.customized,
+                counts.outdated,
+                counts.unknown,
+                counts.failed
+            ),
+            (3, 2, 1, 1, 0)
+        );
+        assert!(seen
+            .iter()
+            .all(|(_, c)| { c.synced + c.customized + c.outdated + c.unknown + c.failed == 7 }));
+        // The fleet screen's page, answered by the demo's registry.
+        let page = fleet
+            .tenant_page(
+                Workspace::Demo,
+                &TenantQuery {
+                    limit: 5,
+                    ..TenantQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((page.rows.len(), page.total, page.counts), (5, 7, counts));
         // The first scan at open and this one, each with the whole fleet.
         let history = fleet.scan_history(Workspace::Demo, 10).await.unwrap();
         assert_eq!(history.len(), 2, "{history:#?}");

@@ -132,6 +132,9 @@ pub struct ScanProgress<'a> {
     pub done: usize,
     pub total: usize,
     pub finished: &'a [ScanResult],
+    /// The whole fleet's statuses so far: what this scan has read, and the
+    /// stored status of every tenant it has not (yet).
+    pub fleet: StatusCounts,
 }
 
 /// What the console's progress bar receives after each batch.
@@ -141,6 +144,9 @@ pub struct ScanProgressEvent {
     pub done: u32,
     pub total: u32,
     pub finished: Vec<ScanResult>,
+    /// The whole fleet's statuses so far (the console's summary while the
+    /// list shows only a page).
+    pub fleet: StatusCounts,
 }
 
 impl From<&ScanProgress<'_>> for ScanProgressEvent {
@@ -149,6 +155,7 @@ impl From<&ScanProgress<'_>> for ScanProgressEvent {
             done: u32::try_from(p.done).unwrap_or(u32::MAX),
             total: u32::try_from(p.total).unwrap_or(u32::MAX),
             finished: p.finished.to_vec(),
+            fleet: p.fleet,
         }
     }
 }
@@ -544,6 +551,24 @@ pub async fn scan(
     // Every tenant's stored status, for the history's whole-fleet counts.
     let all_records: Vec<(String, SchemaStatus)> =
         records.iter().map(|r| (r.slug.clone(), r.status)).collect();
+    let stored: HashMap<&str, SchemaStatus> = all_records
+        .iter()
+        .map(|(slug, status)| (slug.as_str(), *status))
+        .collect();
+    let mut live = StatusCounts::default();
+    for (_, status) in &all_records {
+        live.add(*status);
+    }
+    // Moves each newly read tenant from its stored status to the one read.
+    let mut count_read = |done: &[ScanResult]| {
+        for r in done {
+            if let Some(before) = stored.get(r.slug.as_str()) {
+                live.remove(*before);
+            }
+            live.add(r.status);
+        }
+        live
+    };
     if let Some(only) = &options.tenants {
         for slug in only {
             if !records.iter().any(|r| &r.slug == slug) {
@@ -610,6 +635,7 @@ pub async fn scan(
         done: results.len(),
         total,
         finished: &results,
+        fleet: count_read(&results),
     });
 
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
@@ -667,6 +693,7 @@ pub async fn scan(
                 done: results.len(),
                 total,
                 finished: &results[from..],
+                fleet: count_read(&results[from..]),
             });
         }
     }
@@ -678,6 +705,7 @@ pub async fn scan(
                 done: results.len(),
                 total,
                 finished: &results[from..],
+                fleet: count_read(&results[from..]),
             });
         }
     }

@@ -32,6 +32,12 @@ impl StatusCounts {
         *self.slot(s) += 1;
     }
 
+    /// Takes one away (a tenant leaving status `s`); never below zero.
+    pub fn remove(&mut self, s: SchemaStatus) {
+        let n = self.slot(s);
+        *n = n.saturating_sub(1);
+    }
+
     fn slot(&mut self, s: SchemaStatus) -> &mut u32 {
         match s {
             SchemaStatus::Synced => &mut self.synced,
