@@ -4,7 +4,7 @@ fn main() {
             "tenant_health",
             "key_status",
             "unfinished_operations",
-            "registry_tenants",
+            "registry_tenant_page",
             "tenant_detail",
             "scan_fleet",
             "cancel_scan",

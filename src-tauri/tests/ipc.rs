@@ -42,12 +42,37 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
         .build()
         .unwrap();
     // The demo has its own registry and works without a keyring.
-    let demo = serde_json::json!({ "workspace": "demo" });
     let own = serde_json::json!({ "workspace": "own" });
-    let body = get_ipc_response(&main, request("registry_tenants", demo.clone())).unwrap();
-    let rows: serde_json::Value = body.deserialize().unwrap();
-    let rows = rows.as_array().unwrap();
+    // The fleet screen's page: an empty query is the whole fleet, worst first.
+    let page = |workspace: &str, query: serde_json::Value| -> serde_json::Value {
+        get_ipc_response(
+            &main,
+            request(
+                "registry_tenant_page",
+                serde_json::json!({ "workspace": workspace, "query": query }),
+            ),
+        )
+        .unwrap()
+        .deserialize()
+        .unwrap()
+    };
+    let first = page("demo", serde_json::json!({}));
+    assert_eq!(first["total"], 7, "{first}");
+    assert_eq!(first["counts"]["customized"], 2, "{first}");
+    let rows = first["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 7);
+    let customized = page(
+        "demo",
+        serde_json::json!({ "status": "customized", "sort": "slug", "limit": 1 }),
+    );
+    assert_eq!(
+        (
+            customized["total"].as_u64(),
+            customized["rows"][0]["slug"].as_str()
+        ),
+        (Some(2), Some("initech")),
+        "{customized}"
+    );
     let status_of = |slug: &str| {
         rows.iter()
             .find(|r| r["slug"] == slug)
@@ -71,7 +96,7 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     .unwrap();
     assert_eq!(health["healthy"], true, "{health}");
 
-    let status: serde_json::Value = get_ipc_response(&main, request("key_status", own.clone()))
+    let status: serde_json::Value = get_ipc_response(&main, request("key_status", own))
         .unwrap()
         .deserialize()
         .unwrap();
@@ -84,9 +109,8 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     // The user's registry is empty (the demo never goes into it), and
     // without a key a health check there says the keyring is the reason,
     // as a {code, message} error.
-    let body = get_ipc_response(&main, request("registry_tenants", own)).unwrap();
-    let rows: serde_json::Value = body.deserialize().unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 0, "{rows}");
+    let mine = page("own", serde_json::json!({}));
+    assert_eq!(mine["total"], 0, "{mine}");
     let err = get_ipc_response(
         &main,
         request(
@@ -108,12 +132,53 @@ fn the_main_window_lists_the_demo_fleet_and_other_windows_may_not() {
     let denied = get_ipc_response(
         &other,
         request(
-            "registry_tenants",
-            serde_json::json!({ "workspace": "demo" }),
+            "registry_tenant_page",
+            serde_json::json!({ "workspace": "demo", "query": {} }),
         ),
     );
     assert!(
         denied.is_err(),
         "a window other than main must not list tenants"
+    );
+}
+
+/// Every command is registered three times (the handler, the build
+/// script's app manifest and the main window's capability); a command
+/// missing from one is refused at run time, so the lists must agree.
+#[test]
+fn every_command_is_registered_allowed_and_granted() {
+    let read = |p: &str| {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
+    };
+    let between = |text: &str, from: &str, to: &str| -> String {
+        let start = text.find(from).unwrap() + from.len();
+        text[start..][..text[start..].find(to).unwrap()].to_owned()
+    };
+    let mut handler: Vec<String> = between(&read("src/lib.rs"), "generate_handler![", "]")
+        .split(',')
+        .map(|c| c.trim().trim_start_matches("commands::").to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut manifest: Vec<String> = between(&read("build.rs"), "commands(&[", "]")
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let capability: serde_json::Value =
+        serde_json::from_str(&read("capabilities/main.json")).unwrap();
+    let mut granted: Vec<String> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
+        .map(|p| p.replace('-', "_"))
+        .collect();
+    handler.sort();
+    manifest.sort();
+    granted.sort();
+    assert_eq!(handler, manifest, "src/lib.rs against build.rs");
+    assert_eq!(
+        handler, granted,
+        "src/lib.rs against capabilities/main.json"
     );
 }
