@@ -95,12 +95,12 @@ fn no_command_payload_carries_a_password() {
             serde_json::json!({ "workspace": "demo", "slug": "acme" }),
         ),
         (
-            "registry_tenants",
-            serde_json::json!({ "workspace": "demo" }),
+            "registry_tenant_page",
+            serde_json::json!({ "workspace": "demo", "query": {} }),
         ),
         (
-            "registry_tenants",
-            serde_json::json!({ "workspace": "own" }),
+            "registry_tenant_page",
+            serde_json::json!({ "workspace": "own", "query": {} }),
         ),
         (
             "tenant_detail",

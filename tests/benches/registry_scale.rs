@@ -20,7 +20,8 @@
 //!
 //! Run: `cargo build --release -p tenantry-cli &&
 //!       cargo bench -p tenantry-tests --bench registry_scale`
-//! Sizes: `TENANTRY_BENCH_REGISTRY=10000,100000`.
+//! Sizes: `TENANTRY_BENCH_REGISTRY=10000,100000`; `TENANTRY_BENCH_KEEP=/dir` keeps
+//! the registries there.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -128,7 +129,16 @@ fn median(mut v: Vec<(f64, f64)>) -> (f64, f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
+    // `TENANTRY_BENCH_KEEP=/dir` keeps the registries there (to profile a
+    // command or open one in the console); otherwise a scratch folder.
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("TENANTRY_BENCH_KEEP") {
+        Some(keep) => {
+            std::fs::create_dir_all(&keep).unwrap();
+            PathBuf::from(keep)
+        }
+        None => scratch.path().to_owned(),
+    };
     let keys = MemoryKeyStore::default();
     println!("registry at scale: schema-per-tenant PostgreSQL tenants on {SERVERS} servers");
     println!(
@@ -136,7 +146,10 @@ async fn main() {
         "step", "tenants", "seconds", "peak MB"
     );
     for n in sizes() {
-        let path = dir.path().join(format!("registry-{n}.db"));
+        let path = dir.join(format!("registry-{n}.db"));
+        for end in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{end}", path.display()));
+        }
         let registry = Registry::create(&path).await.unwrap();
         let vault = registry.open_vault(&keys).await.unwrap();
         let t = Instant::now();
@@ -235,7 +248,7 @@ async fn main() {
         // A binary labelled `base…` is the previous main, which refuses a
         // registry with migrations it does not know: it reads a copy that
         // does not record them (their columns are left, unread).
-        let older = dir.path().join(format!("registry-{n}-older.db"));
+        let older = dir.join(format!("registry-{n}-older.db"));
         std::fs::copy(&path, &older).unwrap();
         let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
             "sqlite:{}",

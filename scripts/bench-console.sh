@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmark: the console's fleet screen in the real window (debug build,
+# under Xvfb, driven by tauri-driver) over registries of 10,000 and 100,000
+# tenants, made by the registry_scale bench. Prints window start to first
+# rows, the screen reopened, a jump to the middle, a search and a filter.
+# Sizes: TENANTRY_BENCH_REGISTRY=10000,100000. Not part of the test suite.
+source "$(dirname "$0")/lib.sh"
+ensure_apt "${APP_APT_PACKAGES[@]}" xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring
+ensure_rust
+ensure_node
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  say "installing tauri-driver (crates.io)"
+  cargo install tauri-driver --locked --quiet
+fi
+if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
+  npm_install tests/e2e
+fi
+build_ui
+cargo build -q -p tenantry-app
+
+sizes="${TENANTRY_BENCH_REGISTRY:-10000,100000}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+say "building registries of $sizes tenants (registry_scale)"
+TENANTRY_BENCH_KEEP="$work/registries" TENANTRY_BENCH_REGISTRY="$sizes" TENANTRY_BENCH_CLI="" \
+  cargo bench -q -p tenantry-tests --bench registry_scale >/dev/null
+for n in ${sizes//,/ }; do
+  data="$work/data-$n"
+  mkdir -p "$data"
+  for end in "" -wal -shm; do
+    [ -e "$work/registries/registry-$n.db$end" ] && cp "$work/registries/registry-$n.db$end" "$data/registry.db$end"
+  done
+  # A throwaway keyring session: the console never reaches the user's own.
+  TENANTRY_DATA_DIR="$data" TENANTRY_KEYRING_SERVICE="dev.tenantry.bench.$$" \
+    TENANTRY_E2E_APP="$REPO_ROOT/target/debug/tenantry-console" TENANTRY_BENCH_TENANTS="$n" \
+    scripts/with-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24" node tests/e2e/fleet-scale.bench.mjs
+done
