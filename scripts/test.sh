@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
 ensure_apt "${APP_APT_PACKAGES[@]}" xvfb xauth imagemagick x11-utils postgresql-client mariadb-client \
-  dbus dbus-x11 gnome-keyring
+  dbus dbus-x11 gnome-keyring systemd
 ensure_rust
 ensure_postgres
 ensure_mariadb

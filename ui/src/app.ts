@@ -505,7 +505,7 @@ export function historyChart(history: ScanSummary[]): HTMLElement {
   history.forEach((h, i) => {
     const g = document.createElementNS(SVG, "g");
     const title = document.createElementNS(SVG, "title");
-    title.textContent = `${when(h.at)} by ${h.actor}: ${CHART_ORDER.map((s) => `${h[s]} ${s}`).join(", ")} (${h.scanned} of ${h.tenants} read${h.cancelled ? ", cancelled" : ""})`;
+    title.textContent = `${when(h.at)} by ${h.actor}${h.shard ? ` (shard ${h.shard})` : ""}: ${CHART_ORDER.map((s) => `${h[s]} ${s}`).join(", ")} (${h.scanned} of ${h.tenants} read${h.cancelled ? ", cancelled" : ""})`;
     g.append(title);
     let y = height;
     for (const s of CHART_ORDER) {

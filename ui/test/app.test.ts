@@ -585,17 +585,18 @@ describe("drift view", () => {
 });
 
 describe("fleet over time", () => {
-  const scan = (at: string, synced: number, customized: number, failed: number) => ({
-    at, actor: "dba", tenants: synced + customized + failed, scanned: synced + customized + failed, synced, outdated: 0, customized, unknown: 0, failed, elapsed_ms: 900, cancelled: false,
+  const scan = (at: string, synced: number, customized: number, failed: number, shard: string | null = null) => ({
+    at, actor: "dba", shard, tenants: synced + customized + failed, scanned: synced + customized + failed, synced, outdated: 0, customized, unknown: 0, failed, elapsed_ms: 900, cancelled: false,
   });
   it("draws one stacked bar per scan, each status its share, with the counts on hover", () => {
-    const chart = historyChart([scan("2026-12-01T08:00:00Z", 5, 2, 0), scan("2026-12-02T08:00:00Z", 6, 0, 1)]);
+    const chart = historyChart([scan("2026-12-01T08:00:00Z", 5, 2, 0), scan("2026-12-02T08:00:00Z", 6, 0, 1, "2/3")]);
     const bars = chart.querySelectorAll("svg > g");
     expect(bars.length).toBe(2);
     expect([...bars[0].querySelectorAll("rect")].map((r) => r.getAttribute("class"))).toEqual(["fill-synced", "fill-customized"]);
     const heights = [...bars[1].querySelectorAll("rect")].map((r) => Number(r.getAttribute("height")));
     expect(heights[0] + heights[1]).toBeCloseTo(56, 0);
-    expect(bars[1].querySelector("title")!.textContent).toContain("6 synced, 0 outdated, 0 customized, 0 unknown, 1 failed");
+    expect(bars[1].querySelector("title")!.textContent).toContain("by dba (shard 2/3): 6 synced, 0 outdated, 0 customized, 0 unknown, 1 failed");
+    expect(bars[0].querySelector("title")!.textContent).not.toContain("shard");
     expect(chart.querySelector("svg")!.getAttribute("aria-label")).toContain("synced went from 5 of 7 to 6 of 7");
   });
 

@@ -447,6 +447,7 @@ pub struct ScanArgs {
     pub fail_on: Vec<FailOn>,
     pub connect_timeout: u64,
     pub full: bool,
+    pub shard: Option<tenantry_fleet::scan::Shard>,
 }
 
 /// How many slugs the one-line summary on stderr names.
@@ -474,6 +475,7 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
         concurrency: a.concurrency,
         full: a.full,
         tenants: (!a.tenants.is_empty()).then_some(a.tenants),
+        shard: a.shard,
         timeouts: Timeouts {
             connect: Duration::from_secs(a.connect_timeout),
             ..Timeouts::default()

@@ -141,6 +141,11 @@ enum Command {
         /// Read every schema, even those whose catalog is unchanged since the last check.
         #[arg(long)]
         full: bool,
+        /// Scan only shard I of N (e.g. 2/4): the fleet is split by server,
+        /// the same way on every machine, so N machines sharing one registry
+        /// scan it in parallel, each server by one of them.
+        #[arg(long, value_name = "I/N", env = "TENANTRY_SCAN_SHARD")]
+        shard: Option<tenantry_fleet::scan::Shard>,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -506,6 +511,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             fail_on,
             connect_timeout,
             full,
+            shard,
             registry,
         } => {
             let a = drift::ScanArgs {
@@ -515,6 +521,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 fail_on,
                 connect_timeout,
                 full,
+                shard,
             };
             drift::scan(a, &registry, &mut out).await
         }

@@ -283,3 +283,62 @@ async fn a_closed_pipe_ends_the_command_quietly() {
         assert!(err.is_empty(), "{args:?}: {err}");
     }
 }
+
+/// Issue 18: the systemd units in `deploy/systemd/` pass `systemd-analyze
+/// verify` with not a single warning (it exits 0 on unknown keys, so any
+/// output fails), pointed at this build of `tenantry`, and the command line
+/// they run is one the CLI accepts.
+#[test]
+fn the_systemd_scan_units_verify_clean() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_tenantry");
+    let verify = |service: &str, timer: &str| -> Output {
+        let s = dir.path().join("tenantry-scan.service");
+        let t = dir.path().join("tenantry-scan.timer");
+        std::fs::write(&s, service.replace("/usr/bin/tenantry", bin)).unwrap();
+        std::fs::write(&t, timer).unwrap();
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&s)
+            .arg(&t)
+            .env("SYSTEMD_LOG_COLOR", "0")
+            .output()
+            .expect("systemd-analyze (apt: systemd) is needed; scripts/test.sh installs it")
+    };
+    let service = std::fs::read_to_string(deploy.join("tenantry-scan.service")).unwrap();
+    let timer = std::fs::read_to_string(deploy.join("tenantry-scan.timer")).unwrap();
+    let o = verify(&service, &timer);
+    let (out, err) = text(&o);
+    assert!(
+        o.status.success() && out.is_empty() && err.is_empty(),
+        "{out}{err}"
+    );
+    // The check catches a mistake (else it proves nothing).
+    let o = verify(
+        &service.replace("Type=oneshot", "Type=oneshot\nKeyringMode=nonsense"),
+        &timer,
+    );
+    assert!(!text(&o).1.is_empty(), "a bad key must be reported");
+
+    // The unit's command line, as the unit gives it (environment included):
+    // not a usage error (exit 2), but the clear "no registry" of a fresh
+    // machine.
+    let line = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/tenantry "))
+        .unwrap();
+    let shard = service
+        .lines()
+        .find_map(|l| l.strip_prefix("Environment=TENANTRY_SCAN_SHARD="))
+        .unwrap();
+    let o = Command::new(bin)
+        .args(line.split_whitespace())
+        .env("TENANTRY_REGISTRY", dir.path().join("none/registry.db"))
+        .env("TENANTRY_SCAN_SHARD", shard)
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("there is no registry"), "{err}");
+}

@@ -633,6 +633,89 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
     assert_no_canary_in_dir(dir);
 }
 
+/// Issue 18: `scan --shard I/N` on N machines sharing one registry. The
+/// shards split the fleet by server (here a SQLite tenant's folder): each
+/// tenant is read by exactly one shard, a server's tenants all by the same
+/// one, and the shard is named in the audit log.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn a_fleet_split_by_server_is_scanned_once_across_its_shards() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+    std::fs::write(
+        dir.join("tpl/1.0.0/0001_init.sql"),
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    let o = env.run(&[
+        "template",
+        "add",
+        dir.join("tpl").to_str().unwrap(),
+        "--name",
+        "saas",
+        "--engine",
+        "sqlite",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut rows = String::from("slug,url,template,template_version\n");
+    let mut server_of = std::collections::HashMap::new();
+    for i in 0..16 {
+        let server = format!("srv{}", i % 8);
+        std::fs::create_dir_all(dir.join(&server)).unwrap();
+        rows.push_str(&format!(
+            "t{i:02},sqlite:{}/t{i:02}.db,saas,1.0.0\n",
+            dir.join(&server).display()
+        ));
+        server_of.insert(format!("t{i:02}"), server);
+    }
+    let csv = dir.join("tenants.csv");
+    std::fs::write(&csv, rows).unwrap();
+    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["guard", "--all"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut shard_of_server = std::collections::HashMap::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let o = env.run(&["scan", "--shard", &shard, "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for t in report["tenants"].as_array().unwrap() {
+            let slug = t["slug"].as_str().unwrap().to_owned();
+            assert_eq!(t["status"], "synced", "{t}");
+            let server = server_of[&slug].clone();
+            assert_eq!(
+                *shard_of_server.entry(server).or_insert(i),
+                i,
+                "a server's tenants are all in one shard"
+            );
+            seen.push(slug);
+        }
+    }
+    seen.sort();
+    let all: Vec<String> = (0..16).map(|i| format!("t{i:02}")).collect();
+    assert_eq!(seen, all, "every tenant read once across the shards");
+    assert!(
+        shard_of_server
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1,
+        "8 servers do not all land in one of 3 shards"
+    );
+    let o = env.run(&["audit", "log", "--json"]);
+    assert!(text(&o).contains("(shard 2/3)"), "{}", text(&o));
+
+    for bad in ["0/3", "4/3", "1/0", "two/3", "3"] {
+        let o = env.run(&["scan", "--shard", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("shard"), "{bad}: {}", text(&o));
+    }
+}
+
 /// Issue 13, item 1: two registries on one keyring service, and a copy of
 /// one's file: rotating one never takes another's key, and `key status`
 /// names the entry it uses.

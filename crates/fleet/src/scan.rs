@@ -113,7 +113,67 @@ pub struct ScanOptions {
     pub full: bool,
     /// Only these slugs (all tenants when `None`).
     pub tenants: Option<Vec<String>>,
+    /// Only the tenants on this shard's servers (all when `None`).
+    pub shard: Option<Shard>,
     pub timeouts: Timeouts,
+}
+
+/// One of `count` parts of the fleet, split by server, so several machines
+/// can scan one shared registry in parallel (`tenantry scan --shard I/N`).
+///
+/// A server's shard is a pure function of its name (`postgres://host:port`
+/// as the registry stores it) and `count`: every machine computes the same
+/// split without talking to the others, and a server stays in its shard
+/// as tenants and servers come and go. Whole servers go together, so two
+/// machines never open connections to one server at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based, as written.
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    pub fn new(index: u32, count: u32) -> Result<Self, String> {
+        if count == 0 || count > 1024 {
+            return Err(format!(
+                "a fleet is split into 1 to 1024 shards, not {count}"
+            ));
+        }
+        if index == 0 || index > count {
+            return Err(format!(
+                "shard {index} of {count}: the first is 1, the last {count}"
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether the tenants on `server` belong to this shard.
+    pub fn holds(&self, server: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(server.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(first) % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a shard: write I/N, e.g. 2/4 for the second of four");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        Self::new(
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        )
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Default for ScanOptions {
@@ -122,6 +182,7 @@ impl Default for ScanOptions {
             concurrency: 8,
             full: false,
             tenants: None,
+            shard: None,
             timeouts: Timeouts::default(),
         }
     }
@@ -580,6 +641,10 @@ pub async fn scan(
         }
         records.retain(|r| only.contains(&r.slug));
     }
+    if let Some(shard) = options.shard {
+        let servers = registry.servers_by_slug().await?;
+        records.retain(|r| servers.get(&r.slug).is_some_and(|s| shard.holds(s)));
+    }
     let total = records.len();
     let mut results: Vec<ScanResult> = Vec::with_capacity(total);
     let mut lineages: HashMap<(String, Engine), Arc<Vec<TemplateVersionHash>>> = HashMap::new();
@@ -750,25 +815,32 @@ pub async fn scan(
         cancelled,
     };
     registry
-        .record_scan(ScanCounts {
-            tenants: u32::try_from(all_records.len()).unwrap_or(u32::MAX),
-            scanned: u32::try_from(report.tenants.len()).unwrap_or(u32::MAX),
-            synced: fleet.synced,
-            outdated: fleet.outdated,
-            customized: fleet.customized,
-            unknown: fleet.unknown,
-            failed: fleet.failed,
-            elapsed_ms: report.elapsed_ms,
-            cancelled,
-        })
+        .record_scan(
+            ScanCounts {
+                tenants: u32::try_from(all_records.len()).unwrap_or(u32::MAX),
+                scanned: u32::try_from(report.tenants.len()).unwrap_or(u32::MAX),
+                synced: fleet.synced,
+                outdated: fleet.outdated,
+                customized: fleet.customized,
+                unknown: fleet.unknown,
+                failed: fleet.failed,
+                elapsed_ms: report.elapsed_ms,
+                cancelled,
+            },
+            options.shard.map(|s| s.to_string()).as_deref(),
+        )
         .await?;
     registry
         .audit(
             None,
             "scan",
             &format!(
-                "{} tenants{}: {} synced, {} outdated, {} customized, {} unknown, {} failed",
+                "{} tenants{}{}: {} synced, {} outdated, {} customized, {} unknown, {} failed",
                 report.tenants.len(),
+                match options.shard {
+                    Some(s) => format!(" (shard {s})"),
+                    None => String::new(),
+                },
                 if cancelled { " (cancelled)" } else { "" },
                 counts.synced,
                 counts.outdated,
@@ -879,6 +951,45 @@ mod tests {
             (5000, 500),
         ] {
             assert_eq!(schemas_per_task(n), per_task, "{n} tenants");
+        }
+    }
+
+    #[test]
+    fn shards_cover_every_server_once_and_never_move() {
+        use super::Shard;
+        let servers: Vec<String> = (0..200)
+            .map(|i| format!("postgres://db{i:03}.example.internal:5432"))
+            .collect();
+        for n in 1..=8 {
+            let shards: Vec<Shard> = (1..=n).map(|i| Shard::new(i, n).unwrap()).collect();
+            let mut sizes = vec![0usize; n as usize];
+            for s in &servers {
+                let holders: Vec<usize> =
+                    (0..shards.len()).filter(|&k| shards[k].holds(s)).collect();
+                assert_eq!(holders.len(), 1, "{s} in {n} shards");
+                sizes[holders[0]] += 1;
+            }
+            // Spread, not piled up: every shard has a fair part of 200 servers.
+            assert!(
+                sizes.iter().all(|&k| k * 2 >= 200 / n as usize),
+                "{n}: {sizes:?}"
+            );
+        }
+        // The split is part of the contract between machines (and versions)
+        // sharing a registry: it must not change.
+        let pinned: Vec<u32> = (0..8)
+            .map(|i| {
+                let s = &servers[i];
+                (1..=4)
+                    .find(|&k| Shard::new(k, 4).unwrap().holds(s))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(pinned, [4, 3, 3, 1, 4, 4, 3, 2]);
+        assert_eq!("2/4".parse::<Shard>().unwrap().to_string(), "2/4");
+        assert_eq!(" 3 / 7 ".parse::<Shard>().unwrap().to_string(), "3/7");
+        for bad in ["0/4", "5/4", "1/0", "x/4", "4", "", "1/2000"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
     }
 }

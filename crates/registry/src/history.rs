@@ -20,6 +20,8 @@ pub struct ScanSummary {
     /// When the scan finished (UTC, ISO 8601).
     pub at: String,
     pub actor: String,
+    /// `I/N` when the scan read one shard of the fleet (`scan --shard`).
+    pub shard: Option<String>,
     #[serde(flatten)]
     #[ts(flatten)]
     pub counts: ScanCounts,
@@ -44,12 +46,16 @@ pub struct ScanCounts {
 
 impl Registry {
     /// Records a finished scan, dropping the oldest beyond [`KEPT_SCANS`].
-    pub async fn record_scan(&self, c: ScanCounts) -> Result<(), RegistryError> {
+    pub async fn record_scan(
+        &self,
+        c: ScanCounts,
+        shard: Option<&str>,
+    ) -> Result<(), RegistryError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO scan_history (at, actor, tenants, scanned, synced, outdated, customized,
-                                       unknown, failed, elapsed_ms, cancelled)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                       unknown, failed, elapsed_ms, cancelled, shard)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .bind(current_actor().account)
         .bind(c.tenants)
@@ -61,6 +67,7 @@ impl Registry {
         .bind(c.failed)
         .bind(i64::try_from(c.elapsed_ms).unwrap_or(i64::MAX))
         .bind(c.cancelled)
+        .bind(shard)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM scan_history WHERE id <= (SELECT max(id) FROM scan_history) - ?1")
@@ -75,7 +82,7 @@ impl Registry {
     pub async fn scan_history(&self, limit: u32) -> Result<Vec<ScanSummary>, RegistryError> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT id, at, actor, tenants, scanned, synced, outdated, customized,
-                                   unknown, failed, elapsed_ms, cancelled
+                                   unknown, failed, elapsed_ms, cancelled, shard
                               FROM scan_history ORDER BY id DESC LIMIT ?1)
               ORDER BY id",
         )
@@ -90,6 +97,7 @@ impl Registry {
                 Ok(ScanSummary {
                     at: r.try_get("at")?,
                     actor: r.try_get("actor")?,
+                    shard: r.try_get("shard")?,
                     counts: ScanCounts {
                         tenants: n("tenants")?,
                         scanned: n("scanned")?,

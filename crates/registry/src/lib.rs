@@ -861,6 +861,21 @@ impl Registry {
         .boxed()
     }
 
+    /// Every tenant's server (`postgres://host:port`, `mysql://host:port`,
+    /// `sqlite:<dir>`), by slug: what `scan --shard` splits the fleet by.
+    /// One JSON value from SQLite, not a row per tenant.
+    pub async fn servers_by_slug(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, RegistryError> {
+        let json: String =
+            sqlx::query_scalar("SELECT json_group_object(slug, COALESCE(server, '')) FROM tenants")
+                .fetch_one(&self.pool)
+                .await?;
+        serde_json::from_str(&json).map_err(|e| RegistryError::Database {
+            reason: format!("the tenants' servers could not be read: {e}"),
+        })
+    }
+
     pub async fn tenant(&self, slug: &str) -> Result<TenantRecord, RegistryError> {
         let row = sqlx::query(&format!("{TENANT_SELECT} WHERE t.slug = ?1"))
             .bind(slug)

@@ -1056,16 +1056,19 @@ async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
         .await
         .unwrap();
     }
-    for synced in [7, 8] {
+    for (synced, shard) in [(7, None), (8, Some("2/3"))] {
         f.registry
-            .record_scan(ScanCounts {
-                tenants: 9,
-                scanned: 9,
-                synced,
-                failed: 9 - synced,
-                elapsed_ms: 42,
-                ..ScanCounts::default()
-            })
+            .record_scan(
+                ScanCounts {
+                    tenants: 9,
+                    scanned: 9,
+                    synced,
+                    failed: 9 - synced,
+                    elapsed_ms: 42,
+                    ..ScanCounts::default()
+                },
+                shard,
+            )
             .await
             .unwrap();
     }
@@ -1079,6 +1082,10 @@ async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
     );
     assert_eq!(last_two[1].counts.failed, 1);
     assert!(!last_two[1].actor.is_empty());
+    assert_eq!(
+        (last_two[0].shard.as_deref(), last_two[1].shard.as_deref()),
+        (None, Some("2/3"))
+    );
 }
 
 /// Issue 15: a tenant's drift timeline. A check that changes its status or

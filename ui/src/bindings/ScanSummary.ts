@@ -9,6 +9,10 @@ export type ScanSummary = {
  */
 at: string, actor: string, 
 /**
+ * `I/N` when the scan read one shard of the fleet (`scan --shard`).
+ */
+shard: string | null, 
+/**
  * Tenants in the registry; `scanned` of them were read by this scan.
  */
 tenants: number, scanned: number, synced: number, outdated: number, customized: number, unknown: number, failed: number, elapsed_ms: number, cancelled: boolean, };
