@@ -106,8 +106,14 @@ pub fn run() {
     tenantry_vault::harden_process();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tenantry_fleet::alert::SILENCED_LOG_TARGETS.iter().fold(
+                tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                |filter, target| match format!("{target}=off").parse() {
+                    Ok(off) => filter.add_directive(off),
+                    Err(_) => filter,
+                },
+            ),
         )
         .init();
     let result = app(tauri::Builder::default()).run(tauri::generate_context!());

@@ -41,58 +41,106 @@ try {
     const shown = await browser.execute(() => document.getElementById("match-count")?.textContent ?? "");
     if (!shown.includes(tenants.toLocaleString("en"))) throw new Error(`the fleet screen says "${shown}", expected ${tenants} tenants`);
 
-    /** Runs `act` in the page, then waits there until `done()` holds; seconds. */
-    const timed = async (act, done) =>
-      browser.executeAsync(
-        (actSrc, doneSrc, finish) => {
-          const t = performance.now();
-          new Function(actSrc)();
-          const poll = () => (new Function(`return (${doneSrc})`)() ? finish((performance.now() - t) / 1000) : requestAnimationFrame(poll));
-          poll();
-        },
-        act,
-        done,
-      );
-    const holds = (src) => browser.execute((c) => !!new Function(`return (${c})`)(), src);
-    /** Three runs of `act` from the state `prepare` leads to (`ready` says when it is there). */
-    const runs = async (step, prepare, ready, act, done) => {
+    // The page's CSP allows no eval: every step is a function WebDriver
+    // sends as it is. `ready` waits for the state a step starts from;
+    // `timed` runs the action and polls until its result is on screen,
+    // timed in the page.
+    const runs = async (step, prepare, ready, timed, arg) => {
       const times = [];
       for (let i = 0; i < 3; i++) {
-        await browser.execute((c) => new Function(c)(), prepare);
-        await browser.waitUntil(() => holds(ready), { timeout: 30000, interval: 20 });
-        times.push(await timed(act, done));
+        await browser.execute(prepare, arg ?? null);
+        await browser.waitUntil(() => browser.execute(ready, arg ?? null), { timeout: 30000, interval: 20 });
+        times.push(await browser.executeAsync(timed, arg ?? null));
       }
       report(step, median(times));
     };
-    const loaded = "document.querySelector('.row[data-slug]') !== null && document.querySelector('.row.placeholder') === null";
-    const away = "location.hash = '#/templates'";
-    const onTemplates = "document.querySelector('.list') === null && document.querySelector('h2') !== null";
-    const fresh = "location.hash = '#/templates'; setTimeout(() => (location.hash = '#/'), 50);";
-    const top = `${loaded} && document.querySelector('.list').scrollTop === 0 && document.getElementById('search').value === ''`;
-    await runs("fleet screen again (from Templates)", away, onTemplates, "location.hash = '#/'", `!!document.querySelector('#match-count') && ${loaded}`);
     const middle = Math.floor(tenants / 2);
     await runs(
-      `scroll to row ${middle.toLocaleString("en")}`,
-      fresh,
-      top,
-      `document.querySelector('.list').scrollTop = ${middle} * 48;`,
-      `${loaded} && Number(document.querySelector('.row[data-slug]').getAttribute('aria-rowindex')) > ${middle - 20}`,
+      "fleet screen again (from Templates)",
+      () => (location.hash = "#/templates"),
+      () => document.querySelector(".list") === null && document.querySelector("h2") !== null,
+      (_, finish) => {
+        const t = performance.now();
+        location.hash = "#/";
+        const poll = () =>
+          document.querySelector("#match-count") && document.querySelector(".row[data-slug]") && !document.querySelector(".row.placeholder")
+            ? finish((performance.now() - t) / 1000)
+            : requestAnimationFrame(poll);
+        poll();
+      },
     );
-    const slugs = "[...document.querySelectorAll('.row[data-slug]')]";
+    await runs(
+      `scroll to row ${middle.toLocaleString("en")}`,
+      () => {
+        location.hash = "#/templates";
+        setTimeout(() => (location.hash = "#/"), 50);
+      },
+      () => {
+        const l = document.querySelector(".list");
+        return !!l && l.scrollTop === 0 && !!document.querySelector(".row[data-slug]") && !document.querySelector(".row.placeholder");
+      },
+      (row, finish) => {
+        const t = performance.now();
+        document.querySelector(".list").scrollTop = row * 48;
+        const poll = () => {
+          const first = document.querySelector(".row[data-slug]");
+          return first && !document.querySelector(".row.placeholder") && Number(first.getAttribute("aria-rowindex")) > row - 20
+            ? finish((performance.now() - t) / 1000)
+            : requestAnimationFrame(poll);
+        };
+        poll();
+      },
+      middle,
+    );
     await runs(
       "search (last key to matching rows shown)",
-      "const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input'));",
-      `${loaded} && !${slugs}.every((r) => r.getAttribute('data-slug').includes('4242'))`,
-      "const s = document.getElementById('search'); s.value = '4242'; s.dispatchEvent(new Event('input'));",
-      `${loaded} && ${slugs}.every((r) => r.getAttribute('data-slug').includes('4242'))`,
+      () => {
+        const s = document.getElementById("search");
+        s.value = "";
+        s.dispatchEvent(new Event("input"));
+      },
+      () => {
+        const rows = [...document.querySelectorAll(".row[data-slug]")];
+        return rows.length > 0 && !rows.every((r) => r.getAttribute("data-slug").includes("4242"));
+      },
+      (_, finish) => {
+        const t = performance.now();
+        const s = document.getElementById("search");
+        s.value = "4242";
+        s.dispatchEvent(new Event("input"));
+        const poll = () => {
+          const rows = [...document.querySelectorAll(".row[data-slug]")];
+          return rows.length > 0 && rows.every((r) => r.getAttribute("data-slug").includes("4242"))
+            ? finish((performance.now() - t) / 1000)
+            : requestAnimationFrame(poll);
+        };
+        poll();
+      },
     );
-    const status = "document.querySelector('select[aria-label=\"Filter by status\"]')";
     await runs(
       "status filter (failed)",
-      `const s = ${status}; s.value = 'all'; s.dispatchEvent(new Event('change'));`,
-      `${loaded} && !${slugs}.every((r) => r.getAttribute('data-status') === 'failed')`,
-      `const s = ${status}; s.value = 'failed'; s.dispatchEvent(new Event('change'));`,
-      `${loaded} && ${slugs}.every((r) => r.getAttribute('data-status') === 'failed')`,
+      () => {
+        const s = document.querySelector('select[aria-label="Filter by status"]');
+        s.value = "all";
+        s.dispatchEvent(new Event("change"));
+      },
+      () => {
+        const rows = [...document.querySelectorAll(".row[data-slug]")];
+        return rows.length > 0 && !rows.every((r) => r.getAttribute("data-status") === "failed");
+      },
+      (_, finish) => {
+        const t = performance.now();
+        const s = document.querySelector('select[aria-label="Filter by status"]');
+        s.value = "failed";
+        s.dispatchEvent(new Event("change"));
+        const poll = () => {
+          const rows = [...document.querySelectorAll(".row[data-slug]")];
+          return rows.length > 0 && rows.every((r) => r.getAttribute("data-status") === "failed")
+            ? finish((performance.now() - t) / 1000)
+            : requestAnimationFrame(poll);
+        };
+        poll();
+      },
     );
   } finally {
     await browser.deleteSession().catch(() => {});

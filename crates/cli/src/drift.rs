@@ -448,6 +448,8 @@ pub struct ScanArgs {
     pub connect_timeout: u64,
     pub full: bool,
     pub shard: Option<tenantry_fleet::scan::Shard>,
+    /// Where to POST an alert about tenants newly customized or failed.
+    pub alert_webhook: Option<secrecy::SecretString>,
 }
 
 /// How many slugs the one-line summary on stderr names.
@@ -489,6 +491,14 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
             on_ctrl_c.cancel();
         }
     });
+    // A bad webhook URL is refused before the scan, not after an hour of it.
+    let webhook = match a.alert_webhook {
+        Some(url) => Some(
+            tenantry_fleet::alert::Webhook::new(url)
+                .map_err(|e| CliError::new(e.code(), e.to_string()))?,
+        ),
+        None => None,
+    };
     let report = run_scan(
         &registry,
         &vault,
@@ -509,6 +519,9 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
         write_json(out, &report)?;
     } else {
         print_report(out, &report).map_err(CliError::output)?;
+    }
+    if let Some(webhook) = &webhook {
+        send_alert(&registry, webhook, &report, a.shard).await?;
     }
     let flagged: Vec<&str> = report
         .tenants
@@ -535,6 +548,48 @@ pub async fn scan(a: ScanArgs, args: &RegistryArgs, out: &mut impl Write) -> Res
     } else {
         Err(CliError::finding("drift", attention(&flagged)))
     }
+}
+
+/// Alerts on tenants the scan found newly customized or failed, and
+/// audits the delivery (never the URL beyond its host).
+async fn send_alert(
+    registry: &tenantry_registry::Registry,
+    webhook: &tenantry_fleet::alert::Webhook,
+    report: &ScanReport,
+    shard: Option<tenantry_fleet::scan::Shard>,
+) -> Result<(), CliError> {
+    use tenantry_fleet::alert::{alert_for, deliver, RetryPolicy};
+    use tenantry_registry::AuditResult;
+    let Some(alert) = alert_for(report, shard) else {
+        return Ok(());
+    };
+    let mut policy = RetryPolicy::default();
+    // Tests shorten the waits between attempts.
+    if let Some(ms) = std::env::var("TENANTRY_ALERT_FIRST_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        policy.first_wait = Duration::from_millis(ms);
+    }
+    let result = deliver(webhook, &alert, policy).await;
+    let (detail, outcome) = match &result {
+        Ok(attempts) => (
+            format!(
+                "{} tenant(s) newly customized or failed, sent to {} ({attempts} attempt(s))",
+                alert.total,
+                webhook.shown()
+            ),
+            AuditResult::Ok,
+        ),
+        Err(e) => (e.to_string(), AuditResult::Failed),
+    };
+    registry
+        .audit(None, "alert", &detail, outcome)
+        .await
+        .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    result
+        .map(|_| ())
+        .map_err(|e| CliError::new(e.code(), e.to_string()))
 }
 
 fn print_report(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {

@@ -146,6 +146,17 @@ enum Command {
         /// scan it in parallel, each server by one of them.
         #[arg(long, value_name = "I/N", env = "TENANTRY_SCAN_SHARD")]
         shard: Option<tenantry_fleet::scan::Shard>,
+        /// POST an alert (Slack-compatible JSON) about tenants this scan
+        /// finds newly customized or failed to this webhook, with retries.
+        /// Prefer the environment variable: a URL on the command line is
+        /// visible to other users of the machine.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "TENANTRY_ALERT_WEBHOOK",
+            hide_env_values = true
+        )]
+        alert_webhook: Option<String>,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -372,8 +383,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tenantry_fleet::alert::SILENCED_LOG_TARGETS.iter().fold(
+                tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                |filter, target| match format!("{target}=off").parse() {
+                    Ok(off) => filter.add_directive(off),
+                    Err(_) => filter,
+                },
+            ),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -512,6 +529,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             connect_timeout,
             full,
             shard,
+            alert_webhook,
             registry,
         } => {
             let a = drift::ScanArgs {
@@ -522,6 +540,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 connect_timeout,
                 full,
                 shard,
+                alert_webhook: alert_webhook.map(secrecy::SecretString::from),
             };
             drift::scan(a, &registry, &mut out).await
         }

@@ -4,6 +4,7 @@
 //! Architecture invariant: no tauri here. The desktop app and the CLI both
 //! call this crate; what they show is what it returns.
 
+pub mod alert;
 pub mod backup;
 pub mod capture;
 mod console;

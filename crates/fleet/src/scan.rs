@@ -71,6 +71,24 @@ pub struct ScanReport {
     /// Customized tenants grouped by shared customisation (same hash),
     /// largest group first.
     pub groups: Vec<CustomisationGroup>,
+    /// Tenants this scan found in another status than the one stored
+    /// before it, by slug: what the alerts are about.
+    pub moved: Vec<StatusMove>,
+}
+
+/// A tenant whose status this scan changed.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct StatusMove {
+    pub slug: String,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub from: SchemaStatus,
+    #[ts(type = "\"unknown\" | \"synced\" | \"customized\" | \"outdated\" | \"failed\"")]
+    pub to: SchemaStatus,
+    pub reason: Option<String>,
+    pub hash: Option<String>,
+    /// Customized, but as accepted for this tenant: not alerted on.
+    pub accepted: bool,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -805,11 +823,26 @@ pub async fn scan(
         }
     }
     results.sort_by(|a, b| a.slug.cmp(&b.slug));
+    let moved: Vec<StatusMove> = results
+        .iter()
+        .filter_map(|r| {
+            let from = *stored.get(r.slug.as_str())?;
+            (from != r.status).then(|| StatusMove {
+                slug: r.slug.clone(),
+                from,
+                to: r.status,
+                reason: r.reason.clone(),
+                hash: r.hash.clone(),
+                accepted: r.accepted,
+            })
+        })
+        .collect();
     let reused = u32::try_from(results.iter().filter(|r| r.reused).count()).unwrap_or(u32::MAX);
     let report = ScanReport {
         counts,
         reused,
         groups: group_customisations(&results),
+        moved,
         tenants: results,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled,

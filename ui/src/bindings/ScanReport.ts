@@ -2,6 +2,7 @@
 import type { CustomisationGroup } from "./CustomisationGroup";
 import type { ScanResult } from "./ScanResult";
 import type { StatusCounts } from "./StatusCounts";
+import type { StatusMove } from "./StatusMove";
 
 export type ScanReport = { counts: StatusCounts, tenants: Array<ScanResult>, elapsed_ms: number, 
 /**
@@ -16,4 +17,9 @@ reused: number,
  * Customized tenants grouped by shared customisation (same hash),
  * largest group first.
  */
-groups: Array<CustomisationGroup>, };
+groups: Array<CustomisationGroup>, 
+/**
+ * Tenants this scan found in another status than the one stored
+ * before it, by slug: what the alerts are about.
+ */
+moved: Array<StatusMove>, };
