@@ -203,8 +203,8 @@ interface FleetState {
   sort: TenantSort;
   /** Loaded pages of the current query, by page number. */
   pages: Map<number, TenantRecord[]>;
-  /** Pages asked for and not yet answered. */
-  loading: Set<number>;
+  /** Pages asked for and not yet answered, with the answer to wait on. */
+  loading: Map<number, Promise<void>>;
   /** Bumped when the query changes: answers to an older query are dropped. */
   generation: number;
   /** Tenants matching the query. */
@@ -241,7 +241,7 @@ const newFleet = (): FleetState => ({
   template: "all",
   sort: "status",
   pages: new Map(),
-  loading: new Set(),
+  loading: new Map(),
   generation: 0,
   total: 0,
   counts: noCounts(),
@@ -279,25 +279,32 @@ function queryOf(f: FleetState, page: number): TenantQuery {
 /**
  * Loads one page of the fleet's current query from the registry (which
  * filters, counts and sorts; the console never holds the whole fleet).
- * Resolves when the page is in (or was already); an answer to a query the
- * user has since changed is dropped.
+ * Resolves when the page is in (or was already). A page already on its way
+ * is waited for, never asked again, and never resolves at once: a list
+ * redrawing when its page arrives must not redraw in a loop while it is on
+ * its way. An answer to a query the user has since changed is dropped.
  */
-async function loadPage(mine: Workspace, page: number): Promise<void> {
+function loadPage(mine: Workspace, page: number): Promise<void> {
   const f = fleets[mine];
-  if (f.pages.has(page) || f.loading.has(page)) return;
+  if (f.pages.has(page)) return Promise.resolve();
+  const pending = f.loading.get(page);
+  if (pending) return pending;
   const generation = f.generation;
-  f.loading.add(page);
-  try {
-    const p = await invoke<TenantPage>("registry_tenant_page", { workspace: mine, query: queryOf(f, page) });
-    if (f.generation !== generation) return;
-    f.pages.set(page, p.rows);
-    f.total = p.total;
-    f.counts = p.counts;
-    f.servers = p.servers;
-    f.templates = p.templates;
-  } finally {
-    if (f.generation === generation) f.loading.delete(page);
-  }
+  const load = (async () => {
+    try {
+      const p = await invoke<TenantPage>("registry_tenant_page", { workspace: mine, query: queryOf(f, page) });
+      if (f.generation !== generation) return;
+      f.pages.set(page, p.rows);
+      f.total = p.total;
+      f.counts = p.counts;
+      f.servers = p.servers;
+      f.templates = p.templates;
+    } finally {
+      if (f.generation === generation) f.loading.delete(page);
+    }
+  })();
+  f.loading.set(page, load);
+  return load;
 }
 
 /** Starts the current query over: drops the loaded pages and loads the first. */
@@ -361,7 +368,9 @@ export function tenantList(f: FleetState, mine: Workspace = ws): HTMLElement {
       const r = rowAt(f, i);
       let row: HTMLElement;
       if (!r) {
-        missing.add(Math.floor(i / PAGE));
+        // A loaded page short of this row (the fleet shrank since) is not
+        // asked again: the next reload answers it.
+        if (!f.pages.has(Math.floor(i / PAGE))) missing.add(Math.floor(i / PAGE));
         row = el("div", { class: "row placeholder", role: "row", "aria-busy": "true" }, cell({ class: "name muted" }, "Loading…"));
       } else {
         // A row of grid cells; the tenant's link stretches over the whole

@@ -47,7 +47,9 @@ describe("fleet", () => {
     mockIPC((cmd, args) => {
       if (cmd !== "registry_tenant_page") return null;
       asked.push((args as { query: TenantQuery }).query);
-      return fleetPage(rows, args);
+      // Answered a little later, as over real IPC: the list must wait
+      // without spinning (a loop of redraws would starve this timer).
+      return new Promise((resolve) => setTimeout(() => resolve(fleetPage(rows, args)), 15));
     });
     await route();
     await settle();
