@@ -8,13 +8,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_apt "${APP_APT_PACKAGES[@]}" xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring
 ensure_rust
 ensure_node
-if ! command -v tauri-driver >/dev/null 2>&1; then
-  say "installing tauri-driver (crates.io)"
-  cargo install tauri-driver --locked --quiet
-fi
-if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
-  npm_install tests/e2e
-fi
+ensure_e2e_tools
 build_ui
 cargo build -q -p tenantry-app
 

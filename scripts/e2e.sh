@@ -10,14 +10,7 @@ ensure_rust
 ensure_node
 ensure_postgres
 ensure_mariadb
-if ! command -v tauri-driver >/dev/null 2>&1; then
-  say "installing tauri-driver (crates.io)"
-  cargo install tauri-driver --locked --quiet
-fi
-if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
-  say "installing npm packages for tests/e2e"
-  npm_install tests/e2e
-fi
+ensure_e2e_tools
 build_ui
 cargo build -q -p tenantry-app -p tenantry-cli
 

@@ -68,3 +68,15 @@ build_ui() {
   say "building ui/dist"
   npm --prefix ui run --silent build
 }
+
+# The end-to-end tools: tauri-driver (crates.io) and tests/e2e's npm packages.
+ensure_e2e_tools() {
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    say "installing tauri-driver (crates.io)"
+    cargo install tauri-driver --locked --quiet
+  fi
+  if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
+    say "installing npm packages for tests/e2e"
+    npm_install tests/e2e
+  fi
+}

@@ -46,6 +46,29 @@ impl Env {
         self.command(args).output().unwrap()
     }
 
+    /// Registers template `saas` 1.0.0 (one SQLite table), from a folder
+    /// under this environment's directory.
+    fn sqlite_template(&self) {
+        let dir = self.dir.path();
+        std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
+        std::fs::write(
+            dir.join("tpl/1.0.0/0001_init.sql"),
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+        )
+        .unwrap();
+        let tpl = dir.join("tpl");
+        let o = self.run(&[
+            "template",
+            "add",
+            tpl.to_str().unwrap(),
+            "--name",
+            "saas",
+            "--engine",
+            "sqlite",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
     /// A command as a headless server runs it: no session bus (pointed
     /// nowhere), no display.
     fn headless(&self, args: &[&str]) -> Command {
@@ -642,22 +665,7 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
 fn a_fleet_split_by_server_is_scanned_once_across_its_shards() {
     let env = Env::new();
     let dir = env.dir.path();
-    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
-    std::fs::write(
-        dir.join("tpl/1.0.0/0001_init.sql"),
-        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
-    )
-    .unwrap();
-    let o = env.run(&[
-        "template",
-        "add",
-        dir.join("tpl").to_str().unwrap(),
-        "--name",
-        "saas",
-        "--engine",
-        "sqlite",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    env.sqlite_template();
     let mut rows = String::from("slug,url,template,template_version\n");
     let mut server_of = std::collections::HashMap::new();
     for i in 0..16 {
@@ -772,22 +780,7 @@ const HOOK_CANARY: &str = "Canary-Hook-Token-77";
 fn a_scan_alerts_a_webhook_about_tenants_newly_customized_or_failed() {
     let env = Env::new();
     let dir = env.dir.path();
-    std::fs::create_dir_all(dir.join("tpl/1.0.0")).unwrap();
-    std::fs::write(
-        dir.join("tpl/1.0.0/0001_init.sql"),
-        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
-    )
-    .unwrap();
-    let o = env.run(&[
-        "template",
-        "add",
-        dir.join("tpl").to_str().unwrap(),
-        "--name",
-        "saas",
-        "--engine",
-        "sqlite",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    env.sqlite_template();
     let mut rows = String::from("slug,url,template,template_version\n");
     for s in ["alpha", "beta", "gamma"] {
         rows.push_str(&format!("{s},sqlite:{}/{s}.db,saas,1.0.0\n", dir.display()));

@@ -322,7 +322,14 @@ impl DemoFleet {
     pub async fn retire_from(&self, registry: &Registry) -> Result<Vec<String>, FleetError> {
         let folder = self.root.join("tenants");
         let mut retired = Vec::new();
-        for t in registry.list_tenants().await? {
+        // Only the demo's own slugs can be demo tenants: seven lookups, not
+        // a read of a fleet that may hold 100,000 (this runs at every start).
+        for demo in tenants() {
+            let t = match registry.tenant(demo.slug).await {
+                Ok(t) => t,
+                Err(tenantry_registry::RegistryError::TenantNotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
             let ours = t.notes == DEMO_NOTE
                 && t.engine == Engine::Sqlite
                 && t.domains == [demo_domain(&t.slug)]
