@@ -2,8 +2,9 @@
 # Sets up everything that is missing and runs the whole Tenantry test suite:
 # formatting, lints, the Rust tests against the real PostgreSQL, MariaDB and
 # SQLite, the TypeScript type check, the IPC-bindings freshness check, and a
-# real-window smoke run of the console under Xvfb, and the end-to-end tests
-# that drive the real window over real PostgreSQL tenants.
+# real-window smoke run of the console under Xvfb, the end-to-end tests
+# that drive the real window over real PostgreSQL tenants, and the packages
+# (.deb and .rpm built, the .deb installed and its console started).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
@@ -55,6 +56,9 @@ run_tests env NO_COLOR=1 npm --prefix ui test --silent
 
 say "the console opens a real window (Xvfb)"
 bash scripts/smoke-window.sh || status=1
+
+say "the packages: .deb and .rpm built, the .deb installed, its console started (Xvfb)"
+bash scripts/smoke-package.sh || status=1
 
 # cargo's "test result: ok. N passed; M failed", vitest's "Tests  N passed"
 # and node's "# pass N" / "# fail M".
