@@ -811,17 +811,9 @@ pub async fn scan(
         counts.add(r.status);
     }
     // The whole fleet after this scan, for the history: what it read, and
-    // the stored status of every tenant it did not.
-    let mut fleet = StatusCounts::default();
-    {
-        let read: HashMap<&str, SchemaStatus> = results
-            .iter()
-            .map(|r| (r.slug.as_str(), r.status))
-            .collect();
-        for (slug, stored) in &all_records {
-            fleet.add(read.get(slug.as_str()).copied().unwrap_or(*stored));
-        }
-    }
+    // the stored status of every tenant it did not — the counts the
+    // progress kept as results came in (each result was counted once).
+    let fleet = live;
     results.sort_by(|a, b| a.slug.cmp(&b.slug));
     let moved: Vec<StatusMove> = results
         .iter()
