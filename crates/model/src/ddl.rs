@@ -116,10 +116,13 @@ pub fn index_line(table: &str, i: &Index) -> String {
     s
 }
 
-/// The lines inside a table's parentheses, in canonical order.
+/// The lines inside a table's parentheses: columns in table order, then the
+/// keys and constraints in canonical order.
 pub fn table_body_lines(t: &Table) -> Vec<String> {
+    // Columns in the table's own order (what a DBA reads in \d or SHOW
+    // CREATE TABLE); the name decides only between equal positions.
     let mut columns: Vec<&Column> = t.columns.iter().collect();
-    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    columns.sort_by(|a, b| (a.ordinal, &a.name).cmp(&(b.ordinal, &b.name)));
     let mut lines: Vec<String> = columns.into_iter().map(column_line).collect();
     if let Some(pk) = &t.primary_key {
         lines.push(format!(

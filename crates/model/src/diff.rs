@@ -409,6 +409,18 @@ mod tests {
     }
 
     #[test]
+    fn the_ddl_lists_columns_in_table_order() {
+        let mut s = snap();
+        s.tables[0].columns.push(Column::new("badge_no", 3, "text"));
+        let ddl = ddl_of(&s, ObjectKind::Table, "users").unwrap();
+        let at = |c: &str| ddl.find(&format!("    {c} ")).unwrap();
+        assert!(
+            at("id") < at("email") && at("email") < at("badge_no"),
+            "{ddl}"
+        );
+    }
+
+    #[test]
     fn identical_schemas_have_no_changes() {
         let d = diff_schemas(&snap(), &snap());
         assert!(d.is_identical());
