@@ -22,6 +22,8 @@ fn main() {
             "test_connection",
             "add_tenant",
             "capture_template",
+            "import_tenants",
+            "add_template",
             "scan_history",
         ]),
     ))

@@ -12,10 +12,12 @@ use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::sync::{KeepChoice, SyncOutcome, SyncPlan};
 use tenantry_fleet::upgrade::UpgradeOutcome;
 use tenantry_fleet::{
-    CaptureForm, KeyStatus, SyncRequest, TemplateView, TenantDetail, TenantForm, Workspace,
+    CaptureForm, ImportForm, KeyStatus, SyncRequest, TemplateFolderForm, TemplateView,
+    TenantDetail, TenantForm, Workspace,
 };
 use tenantry_registry::health::HealthReport;
 use tenantry_registry::history::ScanSummary;
+use tenantry_registry::import::ImportReport;
 use tenantry_registry::journal::Operation;
 use tenantry_registry::{TenantPage, TenantQuery, TenantRecord};
 
@@ -200,8 +202,12 @@ pub async fn export_diff_report(
     workspace: Workspace,
     slug: String,
     format: String,
+    path: Option<String>,
 ) -> Result<String, IpcError> {
-    Ok(state.fleet.export_diff(workspace, &slug, &format).await?)
+    Ok(state
+        .fleet
+        .export_diff(workspace, &slug, &format, path.as_deref())
+        .await?)
 }
 
 /// Re-encrypts every connection string under a new data key; returns the new key id.
@@ -251,4 +257,24 @@ pub async fn scan_history(
     limit: u32,
 ) -> Result<Vec<ScanSummary>, IpcError> {
     Ok(state.fleet.scan_history(workspace, limit).await?)
+}
+
+/// Imports tenants (file, pasted text or a central query), or previews it.
+#[tauri::command]
+pub async fn import_tenants(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    form: ImportForm,
+) -> Result<ImportReport, IpcError> {
+    Ok(state.fleet.import_tenants(workspace, &form).await?)
+}
+
+/// Measures, lints and stores a folder of migrations as a template.
+#[tauri::command]
+pub async fn add_template(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    form: TemplateFolderForm,
+) -> Result<TemplateView, IpcError> {
+    Ok(state.fleet.add_template(workspace, &form).await?)
 }

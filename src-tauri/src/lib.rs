@@ -28,6 +28,7 @@ fn data_dir<R: Runtime>(app: &tauri::App<R>) -> Result<PathBuf, Box<dyn std::err
 /// shared by `run` and the tests, which use Tauri's mock runtime.
 pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             commands::tenant_health,
             commands::key_status,
@@ -50,6 +51,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::test_connection,
             commands::add_tenant,
             commands::capture_template,
+            commands::import_tenants,
+            commands::add_template,
             commands::scan_history
         ])
         .setup(|app| open_fleet(app))

@@ -137,10 +137,7 @@ pub enum TemplateCommand {
 fn scratch_url(engine: Engine, scratch: Option<&str>) -> Result<ConnectionUrl, CliError> {
     match (engine, scratch) {
         (_, Some(s)) => read_url(Some(s), None),
-        (Engine::Sqlite, None) => Ok(ConnectionUrl::parse(&format!(
-            "sqlite:{}",
-            std::env::temp_dir().join("tenantry-scratch.db").display()
-        ))?),
+        (Engine::Sqlite, None) => tenantry_fleet::guard::default_scratch(engine).map_err(fleet_err),
         (_, None) => Err(CliError::new(
             "usage",
             format!("measuring a {engine} template needs --scratch URL (a database Tenantry may create and drop scratch objects in)"),

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tenantry_introspect::ConnectionUrl;
 use tenantry_registry::health::{check_connection, check_tenant, HealthReport};
+use tenantry_registry::import::{ImportMode, ImportReport, ImportRow};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
 use tenantry_registry::{NewTenant, Registry, RegistryError};
 use tenantry_vault::{KeyStore, KeyStoreKind, Vault};
@@ -160,6 +161,60 @@ fn non_empty(field: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+/// The console's *Import tenants* form: where the tenants come from, what
+/// to do with slugs the registry already has, and whether to only preview.
+#[derive(Deserialize, TS)]
+#[ts(export)]
+pub struct ImportForm {
+    pub source: ImportSource,
+    pub mode: ImportMode,
+    /// Report what the import would do and write nothing.
+    pub dry_run: bool,
+}
+
+/// Where an import's tenants come from. (No pasted text: a pasted list
+/// would put its connection strings on the screen.)
+#[derive(Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[ts(export)]
+pub enum ImportSource {
+    /// A `.csv` or `.json` file on this machine.
+    File { path: String },
+    /// A read-only query on a central database; `pattern` makes each row's
+    /// connection URL from its columns (`postgres://app:{password}@{host}/…`).
+    Query {
+        #[ts(type = "string")]
+        url: Sensitive,
+        #[ts(type = "string | null")]
+        password: Option<Sensitive>,
+        sql: String,
+        #[ts(type = "string")]
+        pattern: Sensitive,
+    },
+}
+
+/// The console's *Add a template from a folder* form: the folder of
+/// versioned migrations, and where to measure them.
+#[derive(Deserialize, TS)]
+#[ts(export)]
+pub struct TemplateFolderForm {
+    pub dir: String,
+    pub name: String,
+    #[ts(type = "\"postgres\" | \"mysql\" | \"sqlite\"")]
+    pub engine: tenantry_model::Engine,
+    /// A database Tenantry may create and drop scratch objects in; empty
+    /// for SQLite (a scratch file).
+    #[ts(type = "string | null")]
+    pub scratch: Option<Sensitive>,
+    #[ts(type = "string | null")]
+    pub password: Option<Sensitive>,
+    /// The scratch schema or database to measure in (empty: a fresh one).
+    pub scratch_name: Option<String>,
+    /// Why SQL that reaches outside the tenant is intended (empty: such a
+    /// template is refused).
+    pub allow_outside: Option<String>,
 }
 
 /// A template as the console shows it: versions and lint findings.
@@ -371,6 +426,86 @@ impl Fleet {
         Ok(record)
     }
 
+    /// Imports tenants into the user's own registry (never the demo's), all
+    /// or nothing, or with `dry_run` only says what it would do; see
+    /// [`Registry::import_as`] (audited, never removes a tenant).
+    pub async fn import_tenants(
+        &self,
+        w: Workspace,
+        form: &ImportForm,
+    ) -> Result<ImportReport, FleetError> {
+        if w == Workspace::Demo {
+            return Err(FleetError::DemoReadOnly {
+                what: "importing tenants",
+            });
+        }
+        let rows: Vec<ImportRow> = match &form.source {
+            ImportSource::File { path } => {
+                tenantry_registry::import::read_file(Path::new(path.trim()))?
+            }
+            ImportSource::Query {
+                url,
+                password,
+                sql,
+                pattern,
+            } => {
+                tenantry_registry::import::rows_from_query(
+                    &form_url(url, password)?,
+                    sql,
+                    pattern.0.expose_secret(),
+                    Timeouts::default(),
+                )
+                .await?
+            }
+        };
+        let vault = self.vault(w).await?;
+        Ok(self
+            .own
+            .registry
+            .import_as(&vault, rows, form.mode, form.dry_run)
+            .await?)
+    }
+
+    /// Measures a folder of versioned migrations in a scratch target, lints
+    /// it and stores it as a template of the user's own registry (never the
+    /// demo's), as `tenantry template add` does; returns it as the
+    /// Templates screen shows it.
+    pub async fn add_template(
+        &self,
+        w: Workspace,
+        form: &TemplateFolderForm,
+    ) -> Result<TemplateView, FleetError> {
+        if w == Workspace::Demo {
+            return Err(FleetError::DemoReadOnly {
+                what: "adding a template",
+            });
+        }
+        let name = form.name.trim();
+        let template = crate::Template::load_dir(Path::new(form.dir.trim()), name, form.engine)?;
+        let scratch = match &form.scratch {
+            Some(url) if !url.0.expose_secret().trim().is_empty() => form_url(url, &form.password)?,
+            _ => crate::guard::default_scratch(form.engine)?,
+        };
+        let scratch_name = non_empty(&form.scratch_name);
+        let allow_outside = non_empty(&form.allow_outside);
+        crate::guard::register_template_allowing(
+            &self.own.registry,
+            &template,
+            &scratch,
+            scratch_name.as_deref(),
+            Timeouts::default(),
+            allow_outside.as_deref(),
+        )
+        .await?;
+        self.templates(w)
+            .await?
+            .into_iter()
+            .find(|t| t.summary.name == name && t.summary.engine == form.engine)
+            .ok_or_else(|| FleetError::InvalidTemplate {
+                reason: format!("template {name} was stored but cannot be read back"),
+            })
+    }
+
     /// Every registered tenant.
     pub async fn tenants(&self, w: Workspace) -> Result<Vec<TenantRecord>, FleetError> {
         Ok(self.side(w)?.registry.list_tenants().await?)
@@ -576,13 +711,15 @@ impl Fleet {
         .await
     }
 
-    /// Writes the tenant's drift report (`markdown` or `html`) under
-    /// `<data dir>/reports/` and returns its path.
+    /// Writes the tenant's drift report (`markdown` or `html`) to `path`
+    /// (the console's save dialog), or under `<data dir>/reports/` when it
+    /// names none, and returns where it went.
     pub async fn export_diff(
         &self,
         w: Workspace,
         slug: &str,
         format: &str,
+        path: Option<&str>,
     ) -> Result<String, FleetError> {
         let d = self.diff(w, slug).await?;
         let (text, ext) = match format {
@@ -594,6 +731,15 @@ impl Fleet {
                 })
             }
         };
+        if let Some(chosen) = path.map(str::trim).filter(|p| !p.is_empty()) {
+            let path = std::path::PathBuf::from(chosen);
+            std::fs::write(&path, text).map_err(|source| FleetError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            })?;
+            return Ok(path.display().to_string());
+        }
         let root = self.demo_files.root();
         let dir = root.parent().unwrap_or(root).join("reports");
         std::fs::create_dir_all(&dir).map_err(|source| FleetError::Io {
@@ -987,5 +1133,197 @@ mod tests {
         assert!(!format!("{:?}", with_pw.password).contains(CANARY));
         let url = with_pw.connection_url().unwrap();
         assert_eq!(url.redacted(), "postgres://app:•••@db1/acme");
+    }
+
+    #[tokio::test]
+    async fn the_import_form_previews_then_imports_into_the_users_registry_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        let csv = dir.path().join("tenants.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "slug,url,display_name\nacme,postgres://app:{CANARY}@db1/acme,Acme\nglobex,postgres://app:{CANARY}@db1/globex,\n"
+            ),
+        )
+        .unwrap();
+        let import = |dry_run, mode| ImportForm {
+            source: ImportSource::File {
+                path: format!(" {} ", csv.display()),
+            },
+            mode,
+            dry_run,
+        };
+        let e = fleet
+            .import_tenants(Workspace::Demo, &import(false, ImportMode::Add))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "demo_read_only");
+
+        let preview = fleet
+            .import_tenants(Workspace::Own, &import(true, ImportMode::Add))
+            .await
+            .unwrap();
+        assert_eq!(preview.added, ["acme", "globex"]);
+        assert!(preview.dry_run);
+        assert!(fleet.tenants(Workspace::Own).await.unwrap().is_empty());
+
+        let done = fleet
+            .import_tenants(Workspace::Own, &import(false, ImportMode::Add))
+            .await
+            .unwrap();
+        assert_eq!(done.added, ["acme", "globex"]);
+        assert_eq!(fleet.tenants(Workspace::Own).await.unwrap().len(), 2);
+        assert_eq!(fleet.tenants(Workspace::Demo).await.unwrap().len(), 7);
+        // Again: every slug exists, so "add" refuses the whole import and
+        // "skip-existing" writes nothing.
+        let e = fleet
+            .import_tenants(Workspace::Own, &import(false, ImportMode::Add))
+            .await
+            .unwrap_err();
+        assert!(!e.to_string().contains(CANARY), "{e}");
+        let skipped = fleet
+            .import_tenants(Workspace::Own, &import(false, ImportMode::SkipExisting))
+            .await
+            .unwrap();
+        assert_eq!(skipped.skipped, ["acme", "globex"]);
+
+        let registry = fleet.registry(Workspace::Own).unwrap();
+        let log = registry.audit_log(None, 50).await.unwrap();
+        assert!(log.iter().any(|a| a.action == "tenant.import"));
+        assert!(!format!("{log:?}").contains(CANARY));
+        assert!(!serde_json::to_string(&done).unwrap().contains(CANARY));
+
+        let missing = ImportForm {
+            source: ImportSource::File {
+                path: dir.path().join("nope.csv").display().to_string(),
+            },
+            mode: ImportMode::Add,
+            dry_run: true,
+        };
+        let e = fleet
+            .import_tenants(Workspace::Own, &missing)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("nope.csv"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_template_folder_is_measured_and_stored_from_the_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        let folder = dir.path().join("billing");
+        for (version, sql) in [
+            (
+                "1.0.0",
+                "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER NOT NULL);",
+            ),
+            ("1.1.0", "ALTER TABLE invoices ADD COLUMN note TEXT;"),
+        ] {
+            std::fs::create_dir_all(folder.join(version)).unwrap();
+            std::fs::write(folder.join(version).join("0001.sql"), sql).unwrap();
+        }
+        let form = |dir: &Path| TemplateFolderForm {
+            dir: dir.display().to_string(),
+            name: " billing ".into(),
+            engine: tenantry_model::Engine::Sqlite,
+            scratch: None,
+            password: None,
+            scratch_name: None,
+            allow_outside: None,
+        };
+        let e = fleet
+            .add_template(Workspace::Demo, &form(&folder))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "demo_read_only");
+        let e = fleet
+            .add_template(Workspace::Own, &form(&dir.path().join("absent")))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("absent"), "{e}");
+
+        let view = fleet
+            .add_template(Workspace::Own, &form(&folder))
+            .await
+            .unwrap();
+        assert_eq!(view.summary.name, "billing");
+        let versions: Vec<_> = view
+            .summary
+            .versions
+            .iter()
+            .map(|v| (v.version.as_str(), v.hash.is_some()))
+            .collect();
+        assert_eq!(versions, [("1.0.0", true), ("1.1.0", true)]);
+        assert!(fleet
+            .templates(Workspace::Demo)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.summary.name != "billing"));
+
+        // PostgreSQL needs a scratch target: a clear refusal, nothing stored.
+        let e = fleet
+            .add_template(
+                Workspace::Own,
+                &TemplateFolderForm {
+                    name: "pg".into(),
+                    engine: tenantry_model::Engine::Postgres,
+                    ..form(&folder)
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("scratch URL"), "{e}");
+        assert_eq!(fleet.templates(Workspace::Own).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_drift_report_goes_where_the_save_dialog_says_or_to_the_reports_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        let chosen = dir.path().join("chosen report.html");
+        let wrote = fleet
+            .export_diff(
+                Workspace::Demo,
+                "initech",
+                "html",
+                Some(&chosen.display().to_string()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(wrote, chosen.display().to_string());
+        assert!(std::fs::read_to_string(&chosen)
+            .unwrap()
+            .contains("initech"));
+        let default = fleet
+            .export_diff(Workspace::Demo, "initech", "markdown", Some("  "))
+            .await
+            .unwrap();
+        assert!(
+            default.ends_with(".md") && default.contains("reports"),
+            "{default}"
+        );
+        let e = fleet
+            .export_diff(Workspace::Demo, "initech", "pdf", None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("markdown or html"), "{e}");
+        let e = fleet
+            .export_diff(
+                Workspace::Demo,
+                "initech",
+                "html",
+                Some(&dir.path().join("no/such/dir/r.html").display().to_string()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "io");
     }
 }

@@ -467,6 +467,21 @@ pub(crate) async fn drop_scratch(url: &ConnectionUrl, schema: &str, timeouts: Ti
     }
 }
 
+/// Where a template is measured when the user names no scratch target:
+/// SQLite measures in a scratch file; PostgreSQL and MySQL/MariaDB need a
+/// database Tenantry may create and drop scratch objects in.
+pub fn default_scratch(engine: Engine) -> Result<ConnectionUrl, FleetError> {
+    match engine {
+        Engine::Sqlite => Ok(ConnectionUrl::parse(&format!(
+            "sqlite:{}",
+            std::env::temp_dir().join("tenantry-scratch.db").display()
+        ))?),
+        _ => Err(FleetError::InvalidTemplate {
+            reason: format!("measuring a {engine} template needs a scratch URL (a database Tenantry may create and drop scratch objects in)"),
+        }),
+    }
+}
+
 /// Measures a template, lints it, and stores it with its version hashes in
 /// the registry. Returns the lint findings. A template whose SQL reaches
 /// outside the tenant's schema is refused before anything runs.

@@ -34,8 +34,8 @@ use tenantry_model::{
 use ts_rs::TS;
 
 pub use console::{
-    CaptureForm, Fleet, KeyStatus, Sensitive, SyncRequest, TemplateView, TenantDetail, TenantForm,
-    Workspace,
+    CaptureForm, Fleet, ImportForm, ImportSource, KeyStatus, Sensitive, SyncRequest,
+    TemplateFolderForm, TemplateView, TenantDetail, TenantForm, Workspace,
 };
 pub use sqlite_apply::apply_sqlite_migrations;
 pub use template::{Migration, Template, TemplateVersion};

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Column, Connection, Row};
 use tenantry_introspect::{mysql, postgres, sqlite, ConnectionUrl, Timeouts};
 use tenantry_model::Engine;
@@ -44,7 +44,7 @@ pub struct Fields {
 }
 
 /// What an import does with a row whose slug the registry already has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
 #[ts(export)]
 pub enum ImportMode {
