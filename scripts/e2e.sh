@@ -44,16 +44,20 @@ mkdir -p "$TENANTRY_DATA_DIR"
 export TENANTRY_E2E_CLI="$REPO_ROOT/target/debug/tenantry"
 export TENANTRY_E2E_DB="$db"
 export TENANTRY_E2E_MYDB="$mydb"
+# The PostgreSQL template's folder: added through the console's Templates
+# screen; the test writes its import file under the work directory.
+export TENANTRY_E2E_TEMPLATE="$work/template"
+export TENANTRY_E2E_WORK="$work"
 
 # Everything that needs the key runs inside one throwaway keyring session.
-# Only the template is prepared here: the console opens on its first-run
-# screen, the test adds the first tenant through the console's form and the
-# others with the CLI (both on the same registry, at the same time).
+# Only the MariaDB template is prepared here: the console opens on its
+# first-run screen, the test adds the PostgreSQL template from its folder
+# and the first tenant through the console's forms, imports three more from
+# a CSV file, and uses the CLI beside it (the same registry, at the same time).
 scripts/with-keyring.sh bash -c '
   set -euo pipefail
   cli="$0"; db="$1"; tpl="$2"; mydb="$3"; tplmy="$4"
   url="postgres://postgres:${TENANTRY_E2E_CANARY}@127.0.0.1:5432/$db"
-  "$cli" template add "$tpl" --name saas --engine postgres --scratch "$url" >/dev/null
   "$cli" template add "$tplmy" --name saas-my --engine mysql --scratch "mysql://root@127.0.0.1:3306/$mydb" >/dev/null
   xvfb-run -a -s "-screen 0 1280x800x24" npm --prefix tests/e2e test
 ' "$REPO_ROOT/target/debug/tenantry" "$db" "$work/template" "$mydb" "$work/template-my"

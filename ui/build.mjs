@@ -1,6 +1,7 @@
-// Builds the static frontend into dist/: one bundled script, the page and
-// its stylesheet. No dev server: the app loads dist/ as its frontendDist.
+// Builds the static frontend into dist/: one bundled script (TypeScript and
+// Svelte components), the page and its stylesheet. No dev server: the app loads dist/ as its frontendDist.
 import { build } from "esbuild";
+import sveltePlugin from "esbuild-svelte";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 
 rmSync("dist", { recursive: true, force: true });
@@ -14,6 +15,11 @@ await build({
   minify: true,
   sourcemap: false,
   logLevel: "warning",
+  // Svelte screens: compiled for the browser; they style themselves with
+  // the global stylesheet's classes, so no component CSS is emitted.
+  mainFields: ["svelte", "browser", "module", "main"],
+  conditions: ["svelte", "browser"],
+  plugins: [sveltePlugin({ compilerOptions: { css: "injected" } })],
 });
 copyFileSync("index.html", "dist/index.html");
 copyFileSync("src/styles.css", "dist/styles.css");

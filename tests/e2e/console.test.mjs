@@ -1,19 +1,21 @@
 // End-to-end: the real console window (under Xvfb) driven through
 // tauri-driver + WebKitWebDriver + WebdriverIO, walking a newcomer's path:
-// the first-run screen, the demo, a tenant added through the console's form,
-// then a real PostgreSQL fleet (the other tenants added with the CLI beside
-// the running console), a scan, a drift, a reset and a sync, and a MariaDB
+// the first-run screen, the demo, a template added from its folder and a
+// tenant added through the console's forms, then a real PostgreSQL fleet
+// (three more imported from a CSV file, guarded by the CLI beside the
+// running console), a scan, a drift, a reset and a sync, and a MariaDB
 // tenant whose sync is stopped by a lock and finished from the console. Saves a screenshot of
 // every screen in light and dark to target/screenshots/ (1280x800).
 //
 // Needs (set by scripts/e2e.sh): TENANTRY_E2E_APP (the console binary),
 // TENANTRY_E2E_CLI, TENANTRY_E2E_DB (an empty PostgreSQL database),
 // TENANTRY_DATA_DIR, TENANTRY_KEYRING_SERVICE, TENANTRY_E2E_CANARY,
-// TENANTRY_E2E_CUSTOMIZED (the slug of the tenant the test customizes).
+// TENANTRY_E2E_CUSTOMIZED (the slug of the tenant the test customizes),
+// TENANTRY_E2E_MYDB, TENANTRY_E2E_TEMPLATE (a template folder), TENANTRY_E2E_WORK.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { remote } from "webdriverio";
 
 const app = process.env.TENANTRY_E2E_APP;
@@ -22,6 +24,8 @@ const db = process.env.TENANTRY_E2E_DB;
 const canary = process.env.TENANTRY_E2E_CANARY;
 const customized = process.env.TENANTRY_E2E_CUSTOMIZED;
 const mydb = process.env.TENANTRY_E2E_MYDB;
+const templateDir = process.env.TENANTRY_E2E_TEMPLATE;
+const work = process.env.TENANTRY_E2E_WORK;
 const shots = new URL("../../target/screenshots/", import.meta.url).pathname;
 mkdirSync(shots, { recursive: true });
 
@@ -29,7 +33,7 @@ let driver;
 let browser;
 
 before(async () => {
-  assert.ok(app && cli && db && canary && customized && mydb, "run through scripts/e2e.sh");
+  assert.ok(app && cli && db && canary && customized && mydb && templateDir && work, "run through scripts/e2e.sh");
   driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", [], { stdio: ["ignore", "inherit", "inherit"] });
   for (let i = 0; i < 50; i++) {
     try {
@@ -147,6 +151,28 @@ test("the demo opens in its own registry, marked, with every status", async () =
   await browser.waitUntil(async () => (await browser.$("h2").getText()) === "Welcome to Tenantry", { timeout: 20000 });
 });
 
+test("the PostgreSQL template is added from its folder on the Templates screen, measured", async () => {
+  await go("#/");
+  await browser.$("#add-template").waitForExist({ timeout: 20000 });
+  await browser.$("#add-template").click();
+  await browser.$("#t-dir").waitForExist({ timeout: 20000 });
+  await browser.$("#t-dir").setValue(templateDir);
+  await browser.$("#t-name").setValue("saas");
+  await browser.$("#t-engine").selectByAttribute("value", "postgres");
+  await browser.$("#t-scratch").setValue(`postgres://postgres@127.0.0.1:5432/${db}`);
+  await browser.$("#t-password").setValue(canary);
+  await shoot("template-folder");
+  await browser.$("#t-add").click();
+  const view = () => browser.execute(() => document.getElementById("view").innerText);
+  await browser.waitUntil(async () => (await view()).includes("Added saas") || (await browser.$("#template-result [role=alert]").isExisting()), { timeout: 60000 });
+  assert.match(await view(), /Added saas \(postgres\): 1 version measured; no lint findings\./);
+  assert.match(await browser.$("table[aria-label='Versions of saas']").getText(), /1\.0\.0/);
+  await shoot("template-added");
+  await noCanary("the Templates screen after adding a template");
+  await go("#/");
+  await browser.$("#add-tenant").waitForExist({ timeout: 20000 });
+});
+
 test("a tenant is added through the form, its connection tested first", async () => {
   await browser.$("#add-tenant").click();
   await browser.$("#f-slug").waitForExist({ timeout: 20000 });
@@ -168,11 +194,23 @@ test("a tenant is added through the form, its connection tested first", async ()
   await noCanary("the new tenant's screen");
 });
 
-test("the CLI adds the rest beside the running console, and a scan finds the customized one", async () => {
+test("three more are imported from a CSV file after a preview, and the CLI guards them beside the running console", async () => {
   const url = `postgres://postgres:${canary}@127.0.0.1:5432/${db}`;
-  for (const t of ["beta", "gamma", "delta"]) {
-    execFileSync(cli, ["tenant", "add", t, "--url", "-", "--schema", `tenant_${t}`, "--template", "saas", "--template-version", "1.0.0"], { input: `${url}\n`, stdio: ["pipe", "ignore", "inherit"] });
-  }
+  const csv = `${work}/tenants.csv`;
+  writeFileSync(csv, ["slug,url,schema,template,template_version", ...["beta", "gamma", "delta"].map((t) => `${t},${url},tenant_${t},saas,1.0.0`)].join("\n") + "\n");
+  await go("#/");
+  await browser.$("#fleet-import").waitForExist({ timeout: 20000 });
+  await browser.$("#fleet-import").click();
+  await browser.$("#i-path").waitForExist({ timeout: 20000 });
+  await browser.$("#i-path").setValue(csv);
+  await browser.$("#i-preview").click();
+  await browser.waitUntil(async () => (await browser.$("#i-import").getText()) === "Import 3 tenants", { timeout: 20000 });
+  assert.match(await browser.$("table[aria-label='Import preview']").getText(), /beta, gamma, delta/);
+  await shoot("import-preview");
+  await noCanary("the import preview");
+  await browser.$("#i-import").click();
+  await browser.waitUntil(async () => (await browser.$("#import-result").getText()).includes("Imported: 3 new"), { timeout: 20000 });
+  await noCanary("the import's result");
   tenantry("guard", "--all");
   psql(`CREATE TABLE tenant_${customized}.partner_feed (id int); INSERT INTO tenant_${customized}.partner_feed VALUES (1), (2);`);
   await go("#/");

@@ -127,6 +127,7 @@ const screens: [string, string][] = [
   ["reset", "#/reset/t00002"],
   ["sync", "#/sync/t00002"],
   ["add a tenant", "#/add"],
+  ["import tenants", "#/import"],
   ["templates", "#/templates"],
   ["settings", "#/settings"],
 ];

@@ -2,6 +2,7 @@
 // window. The real window is covered by tests/e2e.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { tick } from "svelte";
 import { forgetFleets, historyChart, middle, route, when } from "../src/app";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
 import { fleetPage, tenant } from "./fixtures";
@@ -139,10 +140,12 @@ describe("reset wizard", () => {
     for (const nearMiss of ["acme ", "ACME", "аcme", "acm"]) {
       input.value = nearMiss;
       input.dispatchEvent(new Event("input"));
+      await tick();
       expect(button.disabled).toBe(true);
     }
     input.value = "acme";
     input.dispatchEvent(new Event("input"));
+    await tick();
     expect(button.disabled).toBe(false);
     button.click();
     await settle();
@@ -192,7 +195,9 @@ describe("capture a template", () => {
     await settle();
     expect(document.body.textContent).toContain("Use an existing database as the template");
     const set = (id: string, v: string): void => {
-      (document.getElementById(id) as HTMLInputElement).value = v;
+      const input = document.getElementById(id) as HTMLInputElement;
+      input.value = v;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
     };
     set("c-url", "postgres://admin@db1/app");
     set("c-password", CANARY);
@@ -304,9 +309,11 @@ describe("badges keep their meaning", () => {
     const hide = document.getElementById("hide-identical") as HTMLInputElement;
     hide.checked = false;
     hide.dispatchEvent(new Event("change"));
+    await tick();
     const shown: string[] = [];
     for (const item of document.querySelectorAll<HTMLElement>('[role="option"]')) {
       item.click();
+      await tick();
       const b = document.querySelector(".detail h3 .badge")!;
       shown.push(`${b.textContent}:${b.className}`);
     }
@@ -369,16 +376,19 @@ describe("add a tenant", () => {
     location.hash = "#/add";
     await route();
     await settle();
+    // As a user types: text fields fire input, selects change (Svelte's
+    // bindings listen to those).
     const set = (id: string, v: string): void => {
       const i = document.getElementById(id) as HTMLInputElement | HTMLSelectElement;
       i.value = v;
-      i.dispatchEvent(new Event("change"));
+      i.dispatchEvent(new Event(i instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
     };
     set("f-slug", "acme");
     set("f-url", "postgres://app@db1:5432/fleet");
     set("f-password", CANARY);
     set("f-schema", "tenant_acme");
     set("f-template", "saas");
+    await settle();
     expect([...(document.getElementById("f-version") as HTMLSelectElement).options].map((o) => o.value)).toEqual(["1.1.0", "1.0.0"]);
     (document.getElementById("test-connection") as HTMLButtonElement).click();
     await settle();
@@ -402,8 +412,11 @@ describe("add a tenant", () => {
     });
     location.hash = "#/add";
     await route();
-    (document.getElementById("f-slug") as HTMLInputElement).value = "acme";
-    (document.getElementById("f-url") as HTMLInputElement).value = "sqlite:/tmp/acme.db";
+    for (const [id, v] of [["f-slug", "acme"], ["f-url", "sqlite:/tmp/acme.db"]]) {
+      const input = document.getElementById(id) as HTMLInputElement;
+      input.value = v;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }
     (document.getElementById("save-tenant") as HTMLButtonElement).click();
     await settle();
     expect(document.querySelector("[role=alert]")!.textContent).toContain("slug_taken");
@@ -577,12 +590,39 @@ describe("drift view", () => {
     expect(change.getAttribute("title")).toContain("x".repeat(200));
     const list = document.querySelector<HTMLElement>('[role="listbox"]')!;
     list.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    await tick();
     expect(document.querySelector(".detail h3")!.textContent).toContain("table extra");
     expect(list.querySelector('[aria-selected="true"]')!.getAttribute("data-key")).toBe("table extra");
     list.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    await tick();
     expect(document.querySelector(".detail h3")!.textContent).toContain("table extra"); // identical is hidden: the end
     list.dispatchEvent(new KeyboardEvent("keydown", { key: "Home", bubbles: true }));
+    await tick();
     expect(document.querySelector(".detail h3")!.textContent).toContain("table users");
+  });
+
+  it("exports the report where the save dialog says, and writes nothing when it is cancelled", async () => {
+    let chosen: string | null = null;
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "plugin:dialog|save") return chosen;
+      if (cmd === "export_diff_report") return (args as { path: string }).path;
+      if (cmd === "tenant_diff")
+        return { slug: "umbrella", location: "sqlite:/d/umbrella.db", template: "saas", template_version: "1.1.0", diff: { template_hash: "v1:" + "b".repeat(64), tenant_hash: "v1:" + "c".repeat(64), objects: [] } };
+      return null;
+    });
+    location.hash = "#/drift/umbrella";
+    await route();
+    (document.getElementById("export-html") as HTMLButtonElement).click();
+    await settle();
+    const asked = calls.find((c) => c.cmd === "plugin:dialog|save")!.args as { options: { defaultPath: string } };
+    expect(asked.options.defaultPath).toBe("umbrella-drift.html");
+    expect(calls.some((c) => c.cmd === "export_diff_report")).toBe(false);
+    chosen = "/home/dba/reports/umbrella.html";
+    (document.getElementById("export-html") as HTMLButtonElement).click();
+    await settle();
+    expect(calls.find((c) => c.cmd === "export_diff_report")!.args).toMatchObject({ slug: "umbrella", format: "html", path: "/home/dba/reports/umbrella.html" });
+    expect(document.getElementById("view")!.textContent).toContain("Saved to /home/dba/reports/umbrella.html");
   });
 });
 
@@ -659,6 +699,7 @@ describe("sync wizard", () => {
     const typed = document.getElementById("confirm-slug") as HTMLInputElement;
     typed.value = "acme";
     typed.dispatchEvent(new Event("input"));
+    await tick();
     (document.getElementById("do-sync") as HTMLButtonElement).click();
     await settle();
     const request = calls.find((c) => c.cmd === "sync_tenant")!.args as { request: { planned_quarantine: string; planned_hash: string } };

@@ -1,0 +1,211 @@
+// Component tests of the Svelte screens (import tenants, add a template from
+// a folder) with the IPC mocked, through the console's own router.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { forgetFleets, route } from "../src/app";
+import type { ImportReport } from "../src/bindings/ImportReport";
+
+const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+
+beforeEach(() => {
+  document.body.innerHTML = '<nav><a href="#/">Fleet</a></nav><main id="view"></main>';
+  calls.length = 0;
+  forgetFleets();
+});
+
+afterEach(() => {
+  clearMocks();
+  location.hash = "";
+});
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 6; i++) await new Promise((r) => setTimeout(r, 15));
+}
+
+/** Types into a field as a user would (Svelte's bindings listen for input). */
+function type(id: string, value: string): void {
+  const input = document.getElementById(id) as HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+  input.value = value;
+  input.dispatchEvent(new Event(input instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
+}
+
+function click(id: string): void {
+  (document.getElementById(id) as HTMLElement).click();
+}
+
+const button = (id: string): HTMLButtonElement => document.getElementById(id) as HTMLButtonElement;
+const text = (): string => document.getElementById("view")!.textContent ?? "";
+
+const report = (over: Partial<ImportReport>): ImportReport => ({
+  mode: "add",
+  dry_run: true,
+  added: [],
+  changed: [],
+  unchanged: [],
+  skipped: [],
+  missing_from_source: [],
+  ...over,
+});
+
+describe("import tenants", () => {
+  it("previews first, imports only what was previewed, and says what happened", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args: args as Record<string, unknown> });
+      if (cmd !== "import_tenants") return null;
+      const form = (args as { form: { dry_run: boolean; mode: string } }).form;
+      return report({
+        mode: form.mode as ImportReport["mode"],
+        dry_run: form.dry_run,
+        added: Array.from({ length: 30 }, (_, i) => `new${i}`),
+        changed: [{ slug: "acme", fields: ["display_name", "connection"] }],
+        missing_from_source: ["old-one"],
+      });
+    });
+    location.hash = "#/import";
+    await route();
+    await settle();
+    expect(text()).toContain("Import tenants");
+    expect(button("i-import").disabled).toBe(true);
+    type("i-path", " /srv/fleet/tenants.csv ");
+    type("i-mode", "upsert");
+    click("i-preview");
+    await settle();
+    expect(calls.at(-1)!.args).toMatchObject({ workspace: "own", form: { source: { kind: "file", path: "/srv/fleet/tenants.csv" }, mode: "upsert", dry_run: true } });
+    const table = document.querySelector("table[aria-label='Import preview']")!.textContent!;
+    expect(table).toContain("New30");
+    expect(table).toContain("new0, new1");
+    expect(table).toContain("and 18 more");
+    expect(table).toContain("acme (display_name, connection)");
+    expect(table).toContain("old-one");
+    expect(text()).toContain("never removed");
+    expect(button("i-import").textContent!.trim()).toBe("Import 31 tenants");
+    expect(button("i-import").disabled).toBe(false);
+
+    // A changed form is previewed again before anything is written.
+    type("i-path", "/srv/fleet/other.csv");
+    await settle();
+    expect(button("i-import").disabled).toBe(true);
+    expect(text()).toContain("preview again");
+    type("i-path", "/srv/fleet/tenants.csv");
+    await settle();
+    click("i-import");
+    await settle();
+    expect(calls.filter((c) => c.cmd === "import_tenants").map((c) => (c.args.form as { dry_run: boolean }).dry_run)).toEqual([true, false]);
+    expect(document.getElementById("import-result")!.textContent).toContain("Imported: 30 new, 1 changed");
+  });
+
+  it("reads a central query with a masked password and pattern that never reach the page", async () => {
+    const CANARY = "Canary-Import-5f1c";
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args: args as Record<string, unknown> });
+      return cmd === "import_tenants" ? report({ added: ["acme"] }) : null;
+    });
+    location.hash = "#/import";
+    await route();
+    await settle();
+    click("i-kind-query");
+    await settle();
+    expect((document.getElementById("i-password") as HTMLInputElement).type).toBe("password");
+    expect((document.getElementById("i-pattern") as HTMLInputElement).type).toBe("password");
+    type("i-url", "postgres://reader@central/billing");
+    type("i-password", CANARY);
+    type("i-sql", "SELECT slug, host FROM customers");
+    type("i-pattern", `postgres://app:${CANARY}@{host}/app`);
+    click("i-preview");
+    await settle();
+    expect(calls.at(-1)!.args).toMatchObject({
+      form: { source: { kind: "query", url: "postgres://reader@central/billing", password: CANARY, sql: "SELECT slug, host FROM customers", pattern: `postgres://app:${CANARY}@{host}/app` }, mode: "add", dry_run: true },
+    });
+    click("i-import");
+    await settle();
+    expect(text()).toContain("Imported: 1 new");
+    expect(document.documentElement.outerHTML).not.toContain(CANARY);
+    expect((document.getElementById("i-password") as HTMLInputElement).value).toBe("");
+  });
+
+  it("shows the engine's refusal and writes nothing", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "import_tenants") throw { code: "import", message: "row 3 (slug \"acme\"): the source lists it twice (row 1 too)" };
+      return null;
+    });
+    location.hash = "#/import";
+    await route();
+    await settle();
+    type("i-path", "/tmp/t.csv");
+    click("i-preview");
+    await settle();
+    expect(document.querySelector("#import-result [role=alert]")!.textContent).toContain("the source lists it twice");
+    expect(button("i-import").disabled).toBe(true);
+  });
+
+  it("is not offered in the demo, and the fleet links to it", async () => {
+    mockIPC(() => null);
+    location.hash = "#/demo/import";
+    await route();
+    await settle();
+    expect(document.getElementById("i-path")).toBeNull();
+    expect(text()).toContain("Import tenants into your registry");
+  });
+});
+
+describe("add a template from a folder", () => {
+  const CANARY = "Canary-Scratch-91ab";
+  const view = {
+    summary: { name: "billing", engine: "postgres", versions: [{ version: "1.0.0", migrations: 2, hash: `v7:${"c".repeat(64)}`, measured_at: "2026-12-06T10:00:00Z" }, { version: "1.1.0", migrations: 1, hash: `v7:${"d".repeat(64)}`, measured_at: "2026-12-06T10:00:00Z" }] },
+    lint: [{ kind: "not_transactional", location: "1.1.0/0001.sql", message: "drops a column", reaches_outside: false }],
+  };
+
+  it("picks the folder with the dialog, measures it, and shows it with its lint findings", async () => {
+    let added = false;
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args: args as Record<string, unknown> });
+      if (cmd === "plugin:dialog|open") return "/srv/templates/billing";
+      if (cmd === "list_templates") return added ? [view] : [];
+      if (cmd === "add_template") {
+        added = true;
+        return view;
+      }
+      return null;
+    });
+    location.hash = "#/templates";
+    await route();
+    await settle();
+    expect(text()).toContain("No templates yet");
+    click("t-choose");
+    await settle();
+    expect((document.getElementById("t-dir") as HTMLInputElement).value).toBe("/srv/templates/billing");
+    expect((document.getElementById("t-name") as HTMLInputElement).value).toBe("billing");
+    type("t-scratch", "postgres://admin@db1/scratch");
+    type("t-password", CANARY);
+    click("t-add");
+    await settle();
+    expect(calls.find((c) => c.cmd === "add_template")!.args).toMatchObject({
+      workspace: "own",
+      form: { dir: "/srv/templates/billing", name: "billing", engine: "postgres", scratch: "postgres://admin@db1/scratch", password: CANARY, scratch_name: null, allow_outside: null },
+    });
+    expect(text()).toContain("Added billing (postgres): 2 versions measured; 1 lint finding, listed below.");
+    expect(text()).toContain("drops a column");
+    expect(document.documentElement.outerHTML).not.toContain(CANARY);
+  });
+
+  it("measures SQLite in a scratch file, and shows a refusal with nothing stored", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args: args as Record<string, unknown> });
+      if (cmd === "list_templates") return [];
+      if (cmd === "add_template") throw { code: "outside_tenant", message: "template billing 1.0.0 reaches outside the tenant: CREATE EXTENSION" };
+      return null;
+    });
+    location.hash = "#/templates";
+    await route();
+    await settle();
+    type("t-engine", "sqlite");
+    await settle();
+    expect(document.getElementById("t-scratch")).toBeNull();
+    type("t-dir", "/srv/templates/billing");
+    type("t-name", "billing");
+    click("t-add");
+    await settle();
+    expect(calls.find((c) => c.cmd === "add_template")!.args).toMatchObject({ form: { engine: "sqlite", scratch: null, password: null } });
+    expect(document.querySelector("#template-result [role=alert]")!.textContent).toContain("reaches outside the tenant");
+  });
+});
