@@ -59,6 +59,7 @@ describe("fleet", () => {
     const list = document.querySelector<HTMLElement>(".list")!;
     list.scrollTop = 50_000 * 48;
     list.dispatchEvent(new Event("scroll"));
+    await tick();
     expect(document.querySelector(".row.placeholder")).not.toBeNull();
     await settle();
     expect(asked.map((q) => q.offset)).toEqual([0, 49_800, 50_000]);
@@ -68,13 +69,13 @@ describe("fleet", () => {
     search.focus();
     for (const text of ["0", "04", "0420"]) {
       search.value = text;
-      search.dispatchEvent(new Event("input"));
+      search.dispatchEvent(new Event("input", { bubbles: true }));
     }
     await settle();
     expect(asked.slice(3).map((q) => q.search)).toEqual(["0420"]);
     expect(document.getElementById("match-count")!.textContent).toBe("20 of 100,000 tenants");
     expect(document.activeElement).toBe(search);
-    search.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    search.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
     expect((document.activeElement as HTMLElement).closest(".row")!.getAttribute("data-slug")).toBe("t00420");
   });
 
@@ -99,7 +100,7 @@ describe("fleet", () => {
     await route();
     const search = document.getElementById("search") as HTMLInputElement;
     search.value = "t00002";
-    search.dispatchEvent(new Event("input"));
+    search.dispatchEvent(new Event("input", { bubbles: true }));
     await settle();
     const slugs = [...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"));
     expect(slugs).toEqual(["t00002"]);
@@ -238,7 +239,7 @@ describe("fleet filters", () => {
     const server = document.querySelector("select[aria-label=Server]") as HTMLSelectElement;
     expect([...server.options].map((o) => o.value)).toEqual(["all", "db1:5432", "db2:5432"]);
     server.value = "db2:5432";
-    server.dispatchEvent(new Event("change"));
+    server.dispatchEvent(new Event("change", { bubbles: true }));
     await settle();
     expect([...document.querySelectorAll(".row")].map((r) => r.getAttribute("data-slug"))).toEqual(["t00002"]);
   });
