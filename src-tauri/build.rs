@@ -24,6 +24,8 @@ fn main() {
             "capture_template",
             "import_tenants",
             "add_template",
+            "guard_tenant",
+            "guard_fleet",
             "scan_history",
         ]),
     ))

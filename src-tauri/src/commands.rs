@@ -6,6 +6,7 @@ use tauri::ipc::Channel;
 use tauri::State;
 use tenantry_fleet::capture::CaptureReport;
 use tenantry_fleet::drift::TenantDiff;
+use tenantry_fleet::guard::GuardReport;
 use tenantry_fleet::repair::RepairOutcome;
 use tenantry_fleet::reset::{ResetOutcome, ResetPlan};
 use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
@@ -18,7 +19,7 @@ use tenantry_fleet::{
 use tenantry_registry::health::HealthReport;
 use tenantry_registry::history::ScanSummary;
 use tenantry_registry::import::ImportReport;
-use tenantry_registry::journal::Operation;
+use tenantry_registry::journal::{JournalEvent, Operation};
 use tenantry_registry::{TenantPage, TenantQuery, TenantRecord};
 
 use crate::ipc::IpcError;
@@ -122,10 +123,13 @@ pub async fn reset_tenant(
     slug: String,
     planned_hash: String,
     confirmation: String,
+    on_step: Channel<JournalEvent>,
 ) -> Result<ResetOutcome, IpcError> {
     Ok(state
         .fleet
-        .reset(workspace, &slug, &planned_hash, &confirmation)
+        .reset(workspace, &slug, &planned_hash, &confirmation, &|e| {
+            drop(on_step.send(e.clone()))
+        })
         .await?)
 }
 
@@ -146,8 +150,12 @@ pub async fn sync_tenant(
     state: State<'_, AppState>,
     workspace: Workspace,
     request: SyncRequest,
+    on_step: Channel<JournalEvent>,
 ) -> Result<SyncOutcome, IpcError> {
-    Ok(state.fleet.sync(workspace, &request).await?)
+    Ok(state
+        .fleet
+        .sync(workspace, &request, &|e| drop(on_step.send(e.clone())))
+        .await?)
 }
 
 /// Creates the template objects the tenant is missing.
@@ -277,4 +285,27 @@ pub async fn add_template(
     form: TemplateFolderForm,
 ) -> Result<TemplateView, IpcError> {
     Ok(state.fleet.add_template(workspace, &form).await?)
+}
+
+/// Runs the schema guard on one tenant.
+#[tauri::command]
+pub async fn guard_tenant(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    slug: String,
+) -> Result<GuardReport, IpcError> {
+    Ok(state.fleet.guard(workspace, &slug).await?)
+}
+
+/// Runs the guard on every tenant with a template, streaming each report.
+#[tauri::command]
+pub async fn guard_fleet(
+    state: State<'_, AppState>,
+    workspace: Workspace,
+    on_report: Channel<GuardReport>,
+) -> Result<Vec<GuardReport>, IpcError> {
+    Ok(state
+        .fleet
+        .guard_fleet(workspace, &|r| drop(on_report.send(r.clone())))
+        .await?)
 }

@@ -53,6 +53,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::capture_template,
             commands::import_tenants,
             commands::add_template,
+            commands::guard_tenant,
+            commands::guard_fleet,
             commands::scan_history
         ])
         .setup(|app| open_fleet(app))

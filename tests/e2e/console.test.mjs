@@ -260,6 +260,8 @@ test("a synced tenant offers no reset; the customized one's reset needs the exac
   await browser.$("#do-reset").click();
   await browser.waitUntil(async () => (await browser.$("#reset-result").getText()).includes("Reset finished"), { timeout: 30000 });
   assert.match(await browser.$("#reset-result").getText(), /Reset finished: synced/);
+  // The journal's entries, streamed from the engine as it wrote them.
+  assert.match(await browser.$("#reset-result").getText(), /reset started; backup: schema tenantry_q_[\s\S]*in one transaction[\s\S]*finished: ok/);
   const inView = await browser.execute(() => {
     const r = document.getElementById("reset-result").getBoundingClientRect();
     return r.top >= 0 && r.bottom <= window.innerHeight;

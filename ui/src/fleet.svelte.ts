@@ -3,6 +3,7 @@
 // (the console never holds the whole fleet), the whole fleet's counts, and
 // a scan that keeps running when the user looks elsewhere.
 import { Channel, invoke } from "@tauri-apps/api/core";
+import type { GuardReport } from "./bindings/GuardReport";
 import type { ScanProgressEvent } from "./bindings/ScanProgressEvent";
 import type { ScanReport } from "./bindings/ScanReport";
 import type { ScanSummary } from "./bindings/ScanSummary";
@@ -41,6 +42,9 @@ export class FleetState {
   /** The last scans' whole-fleet counts, oldest first. */
   history: ScanSummary[] = $state.raw([]);
   report: ScanReport | null = $state.raw(null);
+  /** The guard's run over the fleet: how far it is, and what it did. */
+  guarding: { done: number; total: number } | null = $state.raw(null);
+  guarded: GuardReport[] | null = $state.raw(null);
   /** The last failure to load or scan, said on the screen. */
   error: string | null = $state(null);
   /** Bumped whenever a page arrives or loaded rows change in place. */
@@ -170,6 +174,33 @@ export class FleetState {
       this.scanning = false;
       this.progress = null;
     }
+  }
+}
+
+/**
+ * Runs the schema guard on every tenant with a template (create /
+ * initialise / skip, then measure), counting as each finishes, then shows
+ * the list again.
+ */
+export async function guardFleet(f: FleetState): Promise<void> {
+  if (f.guarding || f.scanning) return;
+  const total = STATUS_ORDER.reduce((n, s) => n + f.counts[s], 0);
+  f.guarding = { done: 0, total };
+  f.guarded = null;
+  const channel = new Channel<GuardReport>();
+  let done = 0;
+  channel.onmessage = () => {
+    done += 1;
+    f.guarding = { done, total };
+  };
+  try {
+    f.guarded = await invoke<GuardReport[]>("guard_fleet", { workspace: f.workspace, onReport: channel });
+    f.error = null;
+  } catch (e) {
+    f.error = `The guard failed: ${errorText(e)}`;
+  } finally {
+    f.guarding = null;
+    await f.refilter();
   }
 }
 

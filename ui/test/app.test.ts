@@ -1,30 +1,15 @@
 // Component tests of the console screens with the IPC mocked: no Rust, no
 // window. The real window is covered by tests/e2e.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { tick } from "svelte";
-import { forgetFleets, historyChart, middle, route, when } from "../src/app";
+import { historyChart, middle, route, when } from "../src/app";
+import { calls, freshPage, settle } from "./harness";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
 import { fleetPage, tenant } from "./fixtures";
 import type { TenantQuery } from "../src/bindings/TenantQuery";
 
-const calls: { cmd: string; args: unknown }[] = [];
-
-beforeEach(() => {
-  document.body.innerHTML = '<nav><a href="#/">Fleet</a></nav><main id="view"></main>';
-  calls.length = 0;
-  forgetFleets();
-});
-
-afterEach(() => {
-  clearMocks();
-  location.hash = "";
-});
-
-/** Lets pending IPC promises and the list's animation frame run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 8; i++) await new Promise((r) => setTimeout(r, 20));
-}
+freshPage();
 
 describe("fleet", () => {
   it("renders 10,000 tenants through a virtualised list", async () => {
@@ -129,7 +114,15 @@ describe("reset wizard", () => {
           backup: "schema `acme` is renamed to a quarantine schema",
         };
       }
-      if (cmd === "reset_tenant") return { slug: "acme", backup: "schema tenantry_q_acme_1", hash_after: "v1:" + "b".repeat(64), status: "synced", applied: [] };
+      if (cmd === "reset_tenant") {
+        // The engine's journal entries arrive on the channel while it runs.
+        const id = (args as { onStep: { id: number } }).onStep.id;
+        const runCallback = (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, d: unknown) => void } }).__TAURI_INTERNALS__.runCallback;
+        ["reset started; backup: schema tenantry_q_acme_1 in fleet", "in one transaction: the tables move to the backup", "finished: ok; status synced"].forEach((step, index) =>
+          runCallback(id, { index, message: { operation: 4, tenant_slug: "acme", step } }),
+        );
+        return { slug: "acme", backup: "schema tenantry_q_acme_1", hash_after: "v1:" + "b".repeat(64), status: "synced", applied: [] };
+      }
       return null;
     });
     location.hash = "#/reset/acme";
@@ -154,6 +147,8 @@ describe("reset wizard", () => {
     expect(sent.plannedHash).toBe("v1:" + "c".repeat(64));
     expect(sent.confirmation).toBe("acme");
     expect(document.getElementById("reset-result")!.textContent).toContain("Reset finished: synced");
+    const live = [...document.querySelectorAll('#reset-result [aria-label="Progress"] li')].map((li) => li.textContent);
+    expect(live).toEqual(["reset started; backup: schema tenantry_q_acme_1 in fleet", "in one transaction: the tables move to the backup", "finished: ok; status synced"]);
   });
 });
 

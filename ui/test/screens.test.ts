@@ -1,26 +1,14 @@
 // Component tests of the Svelte screens (import tenants, add a template from
 // a folder) with the IPC mocked, through the console's own router.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { forgetFleets, route } from "../src/app";
+import { describe, expect, it } from "vitest";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { route } from "../src/app";
+import { calls, freshPage, settle } from "./harness";
 import type { ImportReport } from "../src/bindings/ImportReport";
+import type { TenantRecord } from "../src/bindings/TenantRecord";
+import { fleetPage, tenant } from "./fixtures";
 
-const calls: { cmd: string; args: Record<string, unknown> }[] = [];
-
-beforeEach(() => {
-  document.body.innerHTML = '<nav><a href="#/">Fleet</a></nav><main id="view"></main>';
-  calls.length = 0;
-  forgetFleets();
-});
-
-afterEach(() => {
-  clearMocks();
-  location.hash = "";
-});
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 6; i++) await new Promise((r) => setTimeout(r, 15));
-}
+freshPage();
 
 /** Types into a field as a user would (Svelte's bindings listen for input). */
 function type(id: string, value: string): void {
@@ -50,7 +38,7 @@ const report = (over: Partial<ImportReport>): ImportReport => ({
 describe("import tenants", () => {
   it("previews first, imports only what was previewed, and says what happened", async () => {
     mockIPC((cmd, args) => {
-      calls.push({ cmd, args: args as Record<string, unknown> });
+      calls.push({ cmd, args });
       if (cmd !== "import_tenants") return null;
       const form = (args as { form: { dry_run: boolean; mode: string } }).form;
       return report({
@@ -90,14 +78,14 @@ describe("import tenants", () => {
     await settle();
     click("i-import");
     await settle();
-    expect(calls.filter((c) => c.cmd === "import_tenants").map((c) => (c.args.form as { dry_run: boolean }).dry_run)).toEqual([true, false]);
+    expect(calls.filter((c) => c.cmd === "import_tenants").map((c) => (c.args as { form: { dry_run: boolean } }).form.dry_run)).toEqual([true, false]);
     expect(document.getElementById("import-result")!.textContent).toContain("Imported: 30 new, 1 changed");
   });
 
   it("reads a central query with a masked password and pattern that never reach the page", async () => {
     const CANARY = "Canary-Import-5f1c";
     mockIPC((cmd, args) => {
-      calls.push({ cmd, args: args as Record<string, unknown> });
+      calls.push({ cmd, args });
       return cmd === "import_tenants" ? report({ added: ["acme"] }) : null;
     });
     location.hash = "#/import";
@@ -158,7 +146,7 @@ describe("add a template from a folder", () => {
   it("picks the folder with the dialog, measures it, and shows it with its lint findings", async () => {
     let added = false;
     mockIPC((cmd, args) => {
-      calls.push({ cmd, args: args as Record<string, unknown> });
+      calls.push({ cmd, args });
       if (cmd === "plugin:dialog|open") return "/srv/templates/billing";
       if (cmd === "list_templates") return added ? [view] : [];
       if (cmd === "add_template") {
@@ -190,7 +178,7 @@ describe("add a template from a folder", () => {
 
   it("measures SQLite in a scratch file, and shows a refusal with nothing stored", async () => {
     mockIPC((cmd, args) => {
-      calls.push({ cmd, args: args as Record<string, unknown> });
+      calls.push({ cmd, args });
       if (cmd === "list_templates") return [];
       if (cmd === "add_template") throw { code: "outside_tenant", message: "template billing 1.0.0 reaches outside the tenant: CREATE EXTENSION" };
       return null;
@@ -207,5 +195,63 @@ describe("add a template from a folder", () => {
     await settle();
     expect(calls.find((c) => c.cmd === "add_template")!.args).toMatchObject({ form: { engine: "sqlite", scratch: null, password: null } });
     expect(document.querySelector("#template-result [role=alert]")!.textContent).toContain("reaches outside the tenant");
+  });
+});
+
+describe("the guard from the console", () => {
+  const report = (slug: string, action: string | null, error: string | null = null) => ({ slug, action, applied: action === "initialised" ? ["1.0.0/0001.sql"] : [], status: error ? "failed" : "synced", hash: null, error_code: error ? "connect" : null, error });
+
+  it("runs over the fleet, counting as each tenant finishes, then says what it did and reloads the list", async () => {
+    let rows: TenantRecord[] = [tenant(1, "unknown"), tenant(2, "synced"), tenant(3, "failed")];
+    let send: (m: unknown) => void = () => {};
+    let finish: (v: unknown) => void = () => {};
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "registry_tenant_page") return fleetPage(rows, args);
+      if (cmd === "guard_fleet") {
+        const id = (args as { onReport: { id: number } }).onReport.id;
+        let index = 0;
+        send = (message) => (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, d: unknown) => void } }).__TAURI_INTERNALS__.runCallback(id, { index: index++, message });
+        return new Promise((resolve) => (finish = resolve));
+      }
+      return null;
+    });
+    await route();
+    await settle();
+    click("guard-fleet");
+    await settle();
+    expect(button("guard-fleet").disabled).toBe(true);
+    expect(button("scan").disabled).toBe(true);
+    send(report("t00001", "initialised"));
+    await settle();
+    expect(button("guard-fleet").textContent).toBe("Guarding 1 / 3…");
+    rows = [tenant(1, "synced"), tenant(2, "synced"), tenant(3, "failed")];
+    finish([report("t00001", "initialised"), report("t00002", "already_provisioned"), report("t00003", null, "cannot connect: connection refused")]);
+    await settle();
+    expect(text()).toContain("Guard: 0 created, 1 initialised, 1 already provisioned, 1 failed. t00003: cannot connect: connection refused");
+    expect(button("guard-fleet").disabled).toBe(false);
+    expect(document.querySelector('.row[data-slug="t00001"]')!.getAttribute("data-status")).toBe("synced");
+  });
+
+  it("is offered on a tenant never initialised, and shows the tenant as the guard left it", async () => {
+    let status: TenantRecord["status"] = "unknown";
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "tenant_detail") return { tenant: tenant(1, status), audit: [], backups: [], stopped_sync: false, timeline: [] };
+      if (cmd === "guard_tenant") {
+        status = "synced";
+        return report("t00001", "initialised");
+      }
+      return null;
+    });
+    location.hash = "#/tenant/t00001";
+    await route();
+    await settle();
+    click("run-guard");
+    await settle();
+    expect(calls.find((c) => c.cmd === "guard_tenant")!.args).toMatchObject({ workspace: "own", slug: "t00001" });
+    expect(document.getElementById("guard-result")!.textContent).toContain("Initialised (1.0.0/0001.sql); status synced.");
+    expect(document.querySelector(".facts .badge")!.className).toBe("badge status-synced");
+    expect(document.getElementById("run-guard")).toBeNull();
   });
 });

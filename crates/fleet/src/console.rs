@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tenantry_introspect::ConnectionUrl;
 use tenantry_registry::health::{check_connection, check_tenant, HealthReport};
 use tenantry_registry::import::{ImportMode, ImportReport, ImportRow};
+use tenantry_registry::journal::JournalEvent;
 use tenantry_registry::pools::{PoolSettings, TenantPools};
 use tenantry_registry::{NewTenant, Registry, RegistryError};
 use tenantry_vault::{KeyStore, KeyStoreKind, Vault};
@@ -22,6 +23,7 @@ use tenantry_registry::{AuditEntry, TenantPage, TenantQuery, TenantRecord};
 
 use crate::demo::DemoFleet;
 use crate::drift::{accept_customisation, diff_tenant, TenantDiff};
+use crate::guard::{guard_tenant, GuardReport};
 use crate::repair::{repair_tenant, RepairOutcome};
 use crate::reset::{execute_reset, plan_reset, ResetOutcome, ResetPlan};
 use crate::scan::{scan, CancelScan, ScanOptions, ScanProgress, ScanReport};
@@ -215,6 +217,45 @@ pub struct TemplateFolderForm {
     /// Why SQL that reaches outside the tenant is intended (empty: such a
     /// template is refused).
     pub allow_outside: Option<String>,
+}
+
+/// Runs `work` (a reset or sync of `slug`), telling `on_step` of each
+/// journal entry written for that tenant meanwhile: the wizard's live
+/// progress, in the order the journal holds it.
+async fn with_steps<T>(
+    registry: &Registry,
+    slug: &str,
+    work: impl std::future::Future<Output = Result<T, FleetError>>,
+    on_step: &(dyn Fn(&JournalEvent) + Sync),
+) -> Result<T, FleetError> {
+    let mut events = registry.journal_events();
+    let tell = |events: &mut tokio::sync::broadcast::Receiver<JournalEvent>| {
+        while let Ok(e) = events.try_recv() {
+            if e.tenant_slug == slug {
+                on_step(&e);
+            }
+        }
+    };
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => {
+                tell(&mut events);
+                return done;
+            }
+            got = events.recv() => match got {
+                Ok(e) if e.tenant_slug == slug => on_step(&e),
+                // Another tenant's entry, or entries lost by a slow reader:
+                // the journal itself keeps them all.
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    let done = work.await;
+                    tell(&mut events);
+                    return done;
+                }
+            },
+        }
+    }
 }
 
 /// A template as the console shows it: versions and lint findings.
@@ -506,6 +547,41 @@ impl Fleet {
             })
     }
 
+    /// Runs the schema guard on one tenant (create / initialise / skip,
+    /// then measure), as `tenantry guard SLUG` does; audited.
+    pub async fn guard(&self, w: Workspace, slug: &str) -> Result<GuardReport, FleetError> {
+        let side = self.side(w)?;
+        let vault = self.vault(w).await?;
+        guard_tenant(&side.registry, &vault, slug, Timeouts::default()).await
+    }
+
+    /// Runs the guard on every tenant that has a template, one after the
+    /// other, telling `on_report` as each finishes (as `tenantry guard
+    /// --all`). A tenant that fails is reported and the others still run.
+    pub async fn guard_fleet(
+        &self,
+        w: Workspace,
+        on_report: &(dyn Fn(&GuardReport) + Sync),
+    ) -> Result<Vec<GuardReport>, FleetError> {
+        let side = self.side(w)?;
+        let vault = self.vault(w).await?;
+        let slugs: Vec<String> = side
+            .registry
+            .list_tenants()
+            .await?
+            .into_iter()
+            .filter(|t| t.template.is_some())
+            .map(|t| t.slug)
+            .collect();
+        let mut reports = Vec::with_capacity(slugs.len());
+        for slug in &slugs {
+            let report = guard_tenant(&side.registry, &vault, slug, Timeouts::default()).await?;
+            on_report(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
     /// Every registered tenant.
     pub async fn tenants(&self, w: Workspace) -> Result<Vec<TenantRecord>, FleetError> {
         Ok(self.side(w)?.registry.list_tenants().await?)
@@ -620,6 +696,7 @@ impl Fleet {
         slug: &str,
         planned_hash: &str,
         typed: &str,
+        on_step: &(dyn Fn(&JournalEvent) + Sync),
     ) -> Result<ResetOutcome, FleetError> {
         let registry = &self.side(w)?.registry;
         let vault = self.vault(w).await?;
@@ -629,7 +706,8 @@ impl Fleet {
             // refuse (and audit the refusal) as a stale plan.
             plan.drift_hash = planned_hash.to_owned();
         }
-        execute_reset(registry, &vault, &plan, typed, Timeouts::default()).await
+        let run = execute_reset(registry, &vault, &plan, typed, Timeouts::default());
+        with_steps(registry, slug, run, on_step).await
     }
 
     pub async fn sync_plan(
@@ -651,7 +729,12 @@ impl Fleet {
     /// Re-plans and applies the sync the user confirmed, refusing (in the
     /// engine, audited) when the tenant's hash is no longer the one the
     /// user saw in the plan.
-    pub async fn sync(&self, w: Workspace, r: &SyncRequest) -> Result<SyncOutcome, FleetError> {
+    pub async fn sync(
+        &self,
+        w: Workspace,
+        r: &SyncRequest,
+        on_step: &(dyn Fn(&JournalEvent) + Sync),
+    ) -> Result<SyncOutcome, FleetError> {
         let registry = &self.side(w)?.registry;
         let vault = self.vault(w).await?;
         let keep = KeepChoice {
@@ -662,14 +745,14 @@ impl Fleet {
         r.planned_hash.clone_into(&mut plan.drift_hash);
         // Checked by the engine: used only if it is this tenant's kind of name.
         r.planned_quarantine.clone_into(&mut plan.quarantine);
-        execute_sync(
+        let run = execute_sync(
             registry,
             &vault,
             &plan,
             &r.confirmation,
             Timeouts::default(),
-        )
-        .await
+        );
+        with_steps(registry, &r.slug, run, on_step).await
     }
 
     pub async fn repair(&self, w: Workspace, slug: &str) -> Result<RepairOutcome, FleetError> {
@@ -1325,5 +1408,112 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code(), "io");
+    }
+
+    #[tokio::test]
+    async fn the_console_guard_initialises_what_is_empty_and_skips_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let reports = fleet
+            .guard_fleet(Workspace::Demo, &|r| {
+                seen.lock().unwrap().push(r.slug.clone())
+            })
+            .await
+            .unwrap();
+        assert_eq!(reports.len(), 7);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            reports.iter().map(|r| r.slug.clone()).collect::<Vec<_>>()
+        );
+        let stark = reports.iter().find(|r| r.slug == "stark").unwrap();
+        assert_eq!(
+            (stark.action, stark.status),
+            (
+                Some(crate::provision::GuardAction::Initialised),
+                tenantry_model::SchemaStatus::Synced
+            ),
+            "{stark:?}"
+        );
+        let acme = fleet.guard(Workspace::Demo, "acme").await.unwrap();
+        assert_eq!(
+            acme.action,
+            Some(crate::provision::GuardAction::AlreadyProvisioned)
+        );
+        let e = fleet.guard(Workspace::Demo, "nobody").await.unwrap_err();
+        assert_eq!(e.code(), "tenant_not_found", "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_reset_and_a_sync_tell_their_journal_steps_as_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), Box::<MemoryKeyStore>::default())
+            .await
+            .unwrap();
+        let steps = std::sync::Mutex::new(Vec::<String>::new());
+        let plan = fleet.reset_plan(Workspace::Demo, "initech").await.unwrap();
+        let out = fleet
+            .reset(
+                Workspace::Demo,
+                "initech",
+                &plan.drift_hash,
+                "initech",
+                &|e| {
+                    assert_eq!(e.tenant_slug, "initech");
+                    steps.lock().unwrap().push(e.step.clone());
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.status, tenantry_model::SchemaStatus::Synced);
+        let seen = std::mem::take(&mut *steps.lock().unwrap());
+        assert_eq!(seen.len(), 3, "{seen:#?}");
+        assert!(
+            seen[0].starts_with("reset started; backup: file "),
+            "{seen:#?}"
+        );
+        assert!(
+            seen[1].starts_with("in one transaction: the tables move to the backup"),
+            "{seen:#?}"
+        );
+        assert!(
+            seen[2].starts_with("finished: ok; status synced"),
+            "{seen:#?}"
+        );
+        // What was told is what the journal holds.
+        let registry = fleet.registry(Workspace::Demo).unwrap();
+        let op = registry.operations(1).await.unwrap().remove(0);
+        assert_eq!(
+            registry.operation_steps(op.id).await.unwrap(),
+            [seen[1].clone()]
+        );
+
+        let plan = fleet
+            .sync_plan(Workspace::Demo, "umbrella", &KeepChoice::default())
+            .await
+            .unwrap();
+        let request = SyncRequest {
+            slug: "umbrella".into(),
+            planned_hash: plan.drift_hash.clone(),
+            planned_quarantine: plan.quarantine.clone(),
+            keep: Vec::new(),
+            note: String::new(),
+            confirmation: "umbrella".into(),
+        };
+        fleet
+            .sync(Workspace::Demo, &request, &|e| {
+                steps.lock().unwrap().push(e.step.clone())
+            })
+            .await
+            .unwrap();
+        let seen = steps.lock().unwrap().clone();
+        assert!(seen[0].starts_with("sync started"), "{seen:#?}");
+        assert!(seen[1].contains("run in one transaction"), "{seen:#?}");
+        assert!(
+            seen.last().unwrap().starts_with("finished: ok"),
+            "{seen:#?}"
+        );
     }
 }

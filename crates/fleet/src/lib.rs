@@ -396,6 +396,11 @@ pub(crate) fn explain(
     }
 }
 
+/// `1 step`, `3 steps`: a count with its noun.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod send_tests {
     fn assert_send<T: Send>(_: &T) {}

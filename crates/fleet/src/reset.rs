@@ -28,7 +28,7 @@ use ts_rs::TS;
 use crate::guard::{read_tenant, tenant_schema};
 use crate::provision::{mysql_lock, mysql_unlock};
 use crate::template::{Migration, Template};
-use crate::{catalog, FleetError};
+use crate::{catalog, plural, FleetError};
 
 /// One object the reset will drop (and, if the template has it, recreate).
 #[derive(Debug, Clone, Serialize, TS)]
@@ -336,6 +336,13 @@ pub async fn execute_reset(
         };
         let op = registry.begin_operation(&plan.slug, "reset", Some(&planned)).await?;
         let run = async {
+            if ctx.record.engine != Engine::Mysql {
+                // One transaction: its progress is this step and the end
+                // (MySQL/MariaDB journal each migration as they run).
+                registry
+                    .record_step(op, &format!("in one transaction: the tables move to the backup ({planned}) and the template's {} applied", plural(migrations.len(), "migration is", "migrations are")))
+                    .await?;
+            }
             let (applied, after) = match ctx.record.engine {
                 Engine::Postgres => reset_postgres(&ctx, &migrations, expected, template_hash, &quarantine, timeouts).await?,
                 Engine::Mysql => reset_mysql(registry, op, &ctx, &migrations, expected, &quarantine, &planned, timeouts).await?,

@@ -41,7 +41,7 @@ use crate::backup::SYNC_QUARANTINE;
 use crate::reset::{
     check_confirmation, context, quarantine_name, quarantine_stem, stale, unix_secs, Context,
 };
-use crate::{catalog, FleetError};
+use crate::{catalog, plural, FleetError};
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
@@ -401,7 +401,13 @@ pub async fn execute_sync(
             let backup = free_backup_path(&ctx.url.sqlite_path());
             let location = format!("file {}", backup.display());
             let op = registry.begin_operation(&plan.slug, "sync", Some(&location)).await?;
-            let (applied, after) = match crate::sync_sqlite::apply(&ctx, expected, &plan.kept, &backup, timeouts).await {
+            let applied = async {
+                registry
+                    .record_step(op, &format!("the file is backed up, then {} run in one transaction", plural(plan.steps.len(), "step", "steps")))
+                    .await?;
+                crate::sync_sqlite::apply(&ctx, expected, &plan.kept, &backup, timeouts).await
+            };
+            let (applied, after) = match applied.await {
                 Ok(done) => done,
                 Err(e) => {
                     crate::end_operation_with(registry, op, &e).await;
@@ -430,7 +436,13 @@ pub async fn execute_sync(
         let op = registry
             .begin_operation(&plan.slug, "sync", moves_data.then_some(location.as_str()))
             .await?;
-        let run = apply_postgres(&ctx, expected, &plan.kept, &quarantine, timeouts).await;
+        let run = async {
+            registry
+                .record_step(op, &format!("{} run in one transaction{}", plural(plan.steps.len(), "step", "steps"), if moves_data { format!("; removed data goes to {place} first") } else { String::new() }))
+                .await?;
+            apply_postgres(&ctx, expected, &plan.kept, &quarantine, timeouts).await
+        }
+        .await;
         let (applied, moved, after) = match run {
             Ok(done) => done,
             Err(e) => {

@@ -46,7 +46,47 @@ pub enum OperationEnd {
     Failed,
 }
 
+/// A journal entry as this process writes it: an operation begun, a step
+/// recorded, or the operation's end. Sent to [`Registry::journal_events`]
+/// subscribers after it is stored (never before: what is shown is what the
+/// journal holds).
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct JournalEvent {
+    pub operation: i64,
+    pub tenant_slug: String,
+    pub step: String,
+}
+
 impl Registry {
+    /// Subscribes to the journal entries this process writes from now on
+    /// (a subscriber that falls behind by more than 256 loses the oldest).
+    pub fn journal_events(&self) -> tokio::sync::broadcast::Receiver<JournalEvent> {
+        self.journal_events.subscribe()
+    }
+
+    /// Tells subscribers, if any, of a stored journal entry.
+    async fn announce(&self, operation: i64, step: String) {
+        if self.journal_events.receiver_count() == 0 {
+            return;
+        }
+        let slug: Option<String> =
+            sqlx::query_scalar("SELECT tenant_slug FROM operations WHERE id = ?1")
+                .bind(operation)
+                .fetch_optional(&self.pool)
+                .await
+                .ok()
+                .flatten();
+        if let Some(tenant_slug) = slug {
+            // No subscriber left is not an error.
+            drop(self.journal_events.send(JournalEvent {
+                operation,
+                tenant_slug,
+                step,
+            }));
+        }
+    }
+
     /// Records that `kind` is about to run on tenant `slug`, with its backup
     /// going to `backup`. Call it before anything is changed; if it fails,
     /// change nothing.
@@ -84,6 +124,11 @@ impl Registry {
             AuditResult::Ok,
         )
         .await?;
+        self.announce(
+            id,
+            format!("{kind} started; backup: {}", backup.unwrap_or("none")),
+        )
+        .await;
         Ok(id)
     }
 
@@ -99,7 +144,10 @@ impl Registry {
             OperationEnd::Refused => "refused",
             OperationEnd::Failed => "failed",
         };
-        self.close_operation(id, outcome, detail).await
+        self.close_operation(id, outcome, detail).await?;
+        self.announce(id, format!("finished: {outcome}; {detail}"))
+            .await;
+        Ok(())
     }
 
     async fn close_operation(
@@ -137,6 +185,7 @@ impl Registry {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.announce(id, escape_controls(step)).await;
         Ok(())
     }
 

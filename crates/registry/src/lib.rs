@@ -186,6 +186,9 @@ pub struct Registry {
     path: PathBuf,
     /// The file the registry was opened as (device and inode on Unix).
     identity: FileIdentity,
+    /// Every journal entry this process writes, as it is written: the
+    /// console's live progress of a reset or sync.
+    journal_events: tokio::sync::broadcast::Sender<journal::JournalEvent>,
 }
 
 /// How long a registry write waits for another process's write lock.
@@ -341,6 +344,7 @@ impl Registry {
             pool,
             path: path.to_owned(),
             identity,
+            journal_events: tokio::sync::broadcast::channel(256).0,
         };
         if created {
             registry
