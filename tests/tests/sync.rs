@@ -210,6 +210,100 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
 }
 
 #[tokio::test]
+async fn changed_and_missing_primary_keys_are_swapped_back_with_the_rows_kept() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "umbrella").await;
+    db.apply(
+        "umbrella",
+        r#"INSERT INTO settings (key, value) VALUES ('theme', '"dark"'), ('lang', '"en"');
+        ALTER TABLE comments DROP CONSTRAINT comments_pkey;
+        ALTER TABLE comments ADD CONSTRAINT "by task" PRIMARY KEY (task_id, id);
+        ALTER TABLE settings DROP CONSTRAINT settings_pkey;"#,
+    )
+    .await;
+    let before = contents(&db, "umbrella").await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "umbrella",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let adds: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.starts_with("add the primary key"))
+        .map(|s| (s.object.as_str(), s.class, s.count))
+        .collect();
+    assert_eq!(
+        adds,
+        [
+            ("table comments", StepClass::Checked, Some(0)),
+            ("table settings", StepClass::Checked, Some(0))
+        ],
+        "{:#?}",
+        plan.steps
+    );
+    let done = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "umbrella",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(contents(&db, "umbrella").await, before);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM umbrella.settings").await,
+        2
+    );
+
+    // A repeated key blocks the sync with its number, and nothing changes.
+    db.apply(
+        "umbrella",
+        r#"ALTER TABLE settings DROP CONSTRAINT settings_pkey;
+         INSERT INTO settings (key, value) VALUES ('theme', '"light"');"#,
+    )
+    .await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "umbrella",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let blockers = plan.blockers();
+    assert!(
+        blockers
+            .iter()
+            .any(|b| b.contains("2 rows with no value or a repeated value in the primary key")),
+        "{blockers:#?}"
+    );
+    let err = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "umbrella",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "sync_refused");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM umbrella.settings").await,
+        3
+    );
+}
+
+#[tokio::test]
 async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_nothing() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
@@ -1014,6 +1108,70 @@ async fn a_customized_mariadb_tenant_is_synced_step_by_step_with_every_row_kept(
     .await
     .unwrap();
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}
+
+#[tokio::test]
+async fn mariadb_primary_keys_are_swapped_back_in_one_statement_with_the_rows_kept() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "pied").await;
+    my.apply(
+        "ALTER TABLE settings DROP PRIMARY KEY;
+         ALTER TABLE invoice_lines DROP PRIMARY KEY, ADD PRIMARY KEY (invoice_id, line_no, quantity);",
+    )
+    .await;
+    let before = my_contents(&my).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "pied",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let keys: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.contains("the primary key"))
+        .map(|s| (s.object.as_str(), s.sql.concat(), s.count))
+        .collect();
+    assert_eq!(keys.len(), 2, "{:#?}", plan.steps);
+    assert!(keys.iter().any(|(o, sql, n)| *o == "table invoice_lines"
+        && sql.contains("DROP PRIMARY KEY, ADD PRIMARY KEY (`invoice_id`, `line_no`)")
+        && *n == Some(0)));
+    let done = execute_sync(&e.registry, &e.vault, &plan, "pied", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(my_contents(&my).await, before);
+
+    // Two rows with one key: the sync refuses with the number, untouched.
+    my.apply(
+        "ALTER TABLE settings DROP PRIMARY KEY;
+         INSERT INTO settings (`key`, value) VALUES ('theme', 'light');",
+    )
+    .await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "pied",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let blockers = plan.blockers();
+    assert!(
+        blockers
+            .iter()
+            .any(|b| b.contains("2 rows with no value or a repeated value in the primary key")),
+        "{blockers:#?}"
+    );
+    let refused = execute_sync(&e.registry, &e.vault, &plan, "pied", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "sync_refused");
 }
 
 #[tokio::test]

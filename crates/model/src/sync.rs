@@ -174,7 +174,14 @@ pub fn plan_postgres(
                         template.table(&o.name).expect("template table"),
                         tenant.table(&o.name).expect("tenant table"),
                     );
-                    table_changes(a, b, quarantine, &mut steps, &object);
+                    // A primary key other tables' foreign keys lean on is
+                    // not swapped in place (dropping it would fail).
+                    let referenced = tenant.tables.iter().any(|t| {
+                        t.foreign_keys
+                            .iter()
+                            .any(|fk| fk.target_table == o.name && fk.target_schema.is_none())
+                    });
+                    table_changes(a, b, quarantine, referenced, &mut steps, &object);
                 }
             },
             ObjectKind::View => {
@@ -616,7 +623,14 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
     steps.extend(row_security_steps(&table, t, None, &object));
 }
 
-fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncStep>, object: &str) {
+fn table_changes(
+    a: &Table,
+    b: &Table,
+    quarantine: &str,
+    referenced: bool,
+    steps: &mut Vec<SyncStep>,
+    object: &str,
+) {
     let t = q(&b.name);
     let obj = || object.to_owned();
     // Columns.
@@ -712,10 +726,63 @@ fn table_changes(a: &Table, b: &Table, quarantine: &str, steps: &mut Vec<SyncSte
         })
     };
     if pk_line(a) != pk_line(b) {
-        steps.push(SyncStep::manual(
-            obj(),
-            "the primary key differs; changing it is left to a reset or a DBA".into(),
-        ));
+        if referenced && b.primary_key.is_some() {
+            steps.push(SyncStep::manual(
+                obj(),
+                "the primary key differs and foreign keys reference the table; changing it is left to a reset or a DBA".into(),
+            ));
+        } else {
+            // The tenant's key goes first (with the rules), the template's
+            // comes back after the columns are, checked for rows it refuses.
+            if let Some(pk) = &b.primary_key {
+                steps.push(SyncStep::new(
+                    DROP_RULES,
+                    StepClass::Safe,
+                    obj(),
+                    format!(
+                        "drop the {} primary key ({})",
+                        if a.primary_key.is_some() {
+                            "changed"
+                        } else {
+                            "custom"
+                        },
+                        pk.columns.join(", ")
+                    ),
+                    vec![format!(
+                        "ALTER TABLE {t} DROP CONSTRAINT {}",
+                        q(&pk.name.name)
+                    )],
+                ));
+            }
+            if let Some(pk) = &a.primary_key {
+                let no_value = pk
+                    .columns
+                    .iter()
+                    .map(|c| format!("{} IS NULL", q(c)))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                steps.push(
+                    SyncStep::new(
+                        ADD_RULES,
+                        StepClass::Checked,
+                        obj(),
+                        format!("add the primary key ({})", pk.columns.join(", ")),
+                        vec![format!(
+                            "ALTER TABLE {t} ADD {}PRIMARY KEY ({})",
+                            constraint_name(&pk.name),
+                            names(&pk.columns)
+                        )],
+                    )
+                    .probe(
+                        format!(
+                            "SELECT (SELECT count(*) FROM {t} WHERE {no_value}) + ({})",
+                            duplicates_probe(&b.name, &pk.columns)
+                        ),
+                        "rows with no value or a repeated value in the primary key".into(),
+                    ),
+                );
+            }
+        }
     }
     // Uniques, checks, foreign keys and indexes, matched by their canonical
     // line (which leaves server-generated names out).
@@ -1570,7 +1637,7 @@ pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, Engine};
+    use crate::schema::{Column, Deferrable, Engine, ObjectName, PrimaryKey, ReferentialAction};
 
     fn snap(tables: Vec<Table>) -> SchemaSnapshot {
         let mut s = SchemaSnapshot::new(Engine::Postgres);
@@ -1720,6 +1787,72 @@ mod tests {
         template.sequences = vec![seq];
         let steps = plan_postgres(&template, &snap(vec![]), "q");
         assert!(steps.iter().any(|s| s.class == StepClass::Manual));
+    }
+
+    #[test]
+    fn a_changed_or_missing_primary_key_is_swapped_unless_foreign_keys_lean_on_it() {
+        let pk = |name: &str, cols: &[&str]| PrimaryKey {
+            name: ObjectName::new(name, name.ends_with("_pkey")),
+            columns: cols.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        let cols = &[("id", "integer", false), ("co de", "text", false)];
+        let mut template = snap(vec![table("orders", cols)]);
+        template.tables[0].primary_key = Some(pk("orders_pkey", &["id"]));
+        let mut tenant = snap(vec![table("orders", cols)]);
+        tenant.tables[0].primary_key = Some(pk("by code", &["id", "co de"]));
+        let steps = plan_postgres(&template, &tenant, "q");
+        let sql: Vec<&str> = steps
+            .iter()
+            .flat_map(|s| s.sql.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            sql,
+            [
+                "ALTER TABLE \"orders\" DROP CONSTRAINT \"by code\"",
+                "ALTER TABLE \"orders\" ADD PRIMARY KEY (\"id\")"
+            ],
+            "{steps:#?}"
+        );
+        assert_eq!(steps[1].class, StepClass::Checked);
+        assert!(
+            steps[1]
+                .probe
+                .as_deref()
+                .unwrap()
+                .contains("\"id\" IS NULL"),
+            "{steps:#?}"
+        );
+        // A tenant that lost its key gets it back; one with a key the
+        // template has not, loses it.
+        tenant.tables[0].primary_key = None;
+        let steps = plan_postgres(&template, &tenant, "q");
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert!(
+            steps[0].action.starts_with("add the primary key"),
+            "{steps:#?}"
+        );
+        let steps = plan_postgres(&tenant, &template, "q");
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert_eq!(steps[0].class, StepClass::Safe);
+        // Referenced by another table: left to a person.
+        let mut lines = table("lines", &[("order_id", "integer", false)]);
+        lines.foreign_keys.push(ForeignKey {
+            name: ObjectName::new("lines_order_id_fkey", true),
+            columns: vec!["order_id".into()],
+            target_schema: None,
+            target_table: "orders".into(),
+            target_columns: vec!["id".into()],
+            on_update: ReferentialAction::NoAction,
+            on_delete: ReferentialAction::NoAction,
+            match_full: false,
+            deferrable: Deferrable::NotDeferrable,
+        });
+        tenant.tables[0].primary_key = Some(pk("by code", &["id", "co de"]));
+        tenant.tables.push(lines.clone());
+        template.tables.push(lines);
+        let steps = plan_postgres(&template, &tenant, "q");
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert!(steps[0].blocks());
     }
 
     #[test]

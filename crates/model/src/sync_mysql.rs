@@ -65,7 +65,14 @@ pub fn plan_mysql(
                         template.table(&o.name).expect("template table"),
                         tenant.table(&o.name).expect("tenant table"),
                     );
-                    p.table_changes(a, b, &mut steps, &object);
+                    // A primary key other tables' foreign keys lean on is
+                    // not swapped in place (InnoDB refuses to drop it).
+                    let referenced = tenant.tables.iter().any(|t| {
+                        t.foreign_keys
+                            .iter()
+                            .any(|fk| fk.target_table == o.name && fk.target_schema.is_none())
+                    });
+                    p.table_changes(a, b, referenced, &mut steps, &object);
                 }
             },
             ObjectKind::View => {
@@ -588,7 +595,14 @@ impl Planner<'_> {
         )
     }
 
-    fn table_changes(&self, a: &Table, b: &Table, steps: &mut Vec<SyncStep>, object: &str) {
+    fn table_changes(
+        &self,
+        a: &Table,
+        b: &Table,
+        referenced: bool,
+        steps: &mut Vec<SyncStep>,
+        object: &str,
+    ) {
         let t = self.table(&b.name);
         let obj = || object.to_owned();
         // Custom columns: the whole table is copied to the quarantine
@@ -750,13 +764,57 @@ impl Planner<'_> {
                 )
             });
         }
-        // Primary key.
+        // Primary key: swapped in one statement (MySQL/MariaDB commit each
+        // statement; one ALTER drops and adds together, or neither), after
+        // the columns, checked for rows the new key refuses.
         if a.primary_key.as_ref().map(|p| &p.columns) != b.primary_key.as_ref().map(|p| &p.columns)
         {
-            steps.push(SyncStep::manual(
-                obj(),
-                "the primary key differs; changing it is left to a reset or a DBA".into(),
-            ));
+            match (&a.primary_key, &b.primary_key) {
+                (_, Some(_)) if referenced => steps.push(SyncStep::manual(
+                    obj(),
+                    "the primary key differs and foreign keys reference the table; changing it is left to a reset or a DBA".into(),
+                )),
+                (Some(pk), had) => {
+                    let no_value = pk
+                        .columns
+                        .iter()
+                        .map(|c| format!("{} IS NULL", q(c)))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    steps.push(
+                        SyncStep::new(
+                            ADD_RULES,
+                            StepClass::Checked,
+                            obj(),
+                            format!(
+                                "{}the primary key ({})",
+                                if had.is_some() { "swap back " } else { "add " },
+                                pk.columns.join(", ")
+                            ),
+                            vec![format!(
+                                "ALTER TABLE {t} {}ADD PRIMARY KEY ({})",
+                                if had.is_some() { "DROP PRIMARY KEY, " } else { "" },
+                                names(&pk.columns)
+                            )],
+                        )
+                        .probe(
+                            format!(
+                                "SELECT (SELECT COUNT(*) FROM {t} WHERE {no_value}) + ({})",
+                                self.duplicates_probe(&b.name, &pk.columns)
+                            ),
+                            "rows with no value or a repeated value in the primary key".into(),
+                        ),
+                    );
+                }
+                (None, Some(pk)) => steps.push(SyncStep::new(
+                    ADD_RULES,
+                    StepClass::Safe,
+                    obj(),
+                    format!("drop the custom primary key ({})", pk.columns.join(", ")),
+                    vec![format!("ALTER TABLE {t} DROP PRIMARY KEY")],
+                )),
+                (None, None) => {}
+            }
         }
         let (custom_foreign_keys, missing_foreign_keys) =
             unmatched(&a.foreign_keys, &b.foreign_keys, ddl::foreign_key_line);
