@@ -304,6 +304,52 @@ async fn changed_and_missing_primary_keys_are_swapped_back_with_the_rows_kept() 
 }
 
 #[tokio::test]
+async fn an_enum_missing_labels_gets_them_back_in_place() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "soylent").await;
+    db.apply(
+        "soylent",
+        "DROP VIEW open_tasks;
+         ALTER TYPE task_state RENAME TO old_state;
+         CREATE TYPE task_state AS ENUM ('todo', 'done');
+         ALTER TABLE tasks ALTER COLUMN state DROP DEFAULT;
+         ALTER TABLE tasks ALTER COLUMN state TYPE task_state USING state::text::task_state;
+         ALTER TABLE tasks ALTER COLUMN state SET DEFAULT 'todo';
+         DROP TYPE old_state;
+         CREATE VIEW open_tasks AS
+             SELECT t.id, t.title, p.name AS project
+               FROM tasks t JOIN projects p ON p.id = t.project_id
+              WHERE t.state <> 'done';
+         UPDATE tasks SET state = 'done' WHERE id <= 10;",
+    )
+    .await;
+    let before = contents(&db, "soylent").await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "soylent",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.steps.len(), 1, "{:#?}", plan.steps);
+    assert_eq!(
+        (plan.steps[0].class, plan.steps[0].sql.concat()),
+        (
+            StepClass::Safe,
+            "ALTER TYPE \"task_state\" ADD VALUE E'doing' AFTER E'todo'".to_owned()
+        )
+    );
+    let done = execute_sync(&e.registry, &e.vault, &plan, "soylent", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(contents(&db, "soylent").await, before);
+}
+
+#[tokio::test]
 async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_nothing() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;

@@ -216,7 +216,8 @@ pub fn plan_postgres(
                         "drop the custom enum (after what used it)".into(),
                         vec![format!("DROP TYPE {}", q(&b.name))],
                     ),
-                    _ => SyncStep::manual(object, "the enum's labels, owner or grants differ; enum labels cannot be removed in place".into()),
+                    (Some(a), Some(b)) if only_missing_labels(a, b) => add_enum_labels(a, b, object),
+                    _ => SyncStep::manual(object, "the enum has labels the template has not (or in another order), or its owner or grants differ; enum labels cannot be removed or moved in place".into()),
                 });
             }
             ObjectKind::Sequence => {
@@ -1445,6 +1446,50 @@ fn create_view(v: &View, object: String) -> SyncStep {
     )
 }
 
+/// The tenant's enum is the template's with labels missing: the same
+/// owner, grants and comment, and its labels in the template's order.
+fn only_missing_labels(a: &EnumType, b: &EnumType) -> bool {
+    let mut template = a.labels.iter();
+    a.owner == b.owner
+        && a.grants == b.grants
+        && a.comment == b.comment
+        && b.labels.iter().all(|l| template.any(|t| t == l))
+}
+
+/// Adds the template's labels the tenant's enum lacks, each in its place
+/// (`ADD VALUE … BEFORE/AFTER`), in the template's order. No data changes.
+fn add_enum_labels(a: &EnumType, b: &EnumType, object: String) -> SyncStep {
+    let e = q(&a.name);
+    let mut sql = Vec::new();
+    let mut missing = Vec::new();
+    for (i, label) in a.labels.iter().enumerate() {
+        if b.labels.contains(label) {
+            continue;
+        }
+        let place = match (i, b.labels.first()) {
+            (0, Some(first)) => format!(" BEFORE {}", postgres_literal(first)),
+            (0, None) => String::new(),
+            _ => format!(" AFTER {}", postgres_literal(&a.labels[i - 1])),
+        };
+        sql.push(format!(
+            "ALTER TYPE {e} ADD VALUE {}{place}",
+            postgres_literal(label)
+        ));
+        missing.push(label.as_str());
+    }
+    SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Safe,
+        object,
+        format!(
+            "add the missing label{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        ),
+        sql,
+    )
+}
+
 fn create_enum(e: &EnumType, object: String) -> SyncStep {
     if !e.grants.is_empty() || e.owner.is_some() || e.comment.is_some() {
         return SyncStep::manual(
@@ -1637,7 +1682,9 @@ pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, Deferrable, Engine, ObjectName, PrimaryKey, ReferentialAction};
+    use crate::schema::{
+        Column, Deferrable, Engine, EnumType, ObjectName, PrimaryKey, ReferentialAction,
+    };
 
     fn snap(tables: Vec<Table>) -> SchemaSnapshot {
         let mut s = SchemaSnapshot::new(Engine::Postgres);
@@ -1853,6 +1900,37 @@ mod tests {
         let steps = plan_postgres(&template, &tenant, "q");
         assert_eq!(steps.len(), 1, "{steps:#?}");
         assert!(steps[0].blocks());
+    }
+
+    #[test]
+    fn an_enum_missing_labels_gets_them_in_place_and_one_with_extra_labels_is_manual() {
+        let e = |labels: &[&str]| EnumType {
+            name: "st'ate".into(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            grants: vec![],
+            owner: None,
+            comment: None,
+        };
+        let mut template = snap(vec![]);
+        template
+            .enums
+            .push(e(&["new", "todo", "doing", "done", "gone"]));
+        let mut tenant = snap(vec![]);
+        tenant.enums.push(e(&["todo", "done"]));
+        let steps = plan_postgres(&template, &tenant, "q");
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert_eq!(
+            steps[0].sql,
+            [
+                "ALTER TYPE \"st'ate\" ADD VALUE E'new' BEFORE E'todo'",
+                "ALTER TYPE \"st'ate\" ADD VALUE E'doing' AFTER E'todo'",
+                "ALTER TYPE \"st'ate\" ADD VALUE E'gone' AFTER E'done'"
+            ]
+        );
+        tenant.enums[0] = e(&["done", "todo"]);
+        assert!(plan_postgres(&template, &tenant, "q")[0].blocks());
+        tenant.enums[0] = e(&["todo", "custom"]);
+        assert!(plan_postgres(&template, &tenant, "q")[0].blocks());
     }
 
     #[test]
