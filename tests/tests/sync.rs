@@ -350,6 +350,46 @@ async fn an_enum_missing_labels_gets_them_back_in_place() {
 }
 
 #[tokio::test]
+async fn a_sequence_gets_the_templates_settings_back_and_keeps_its_current_value() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "cyberdyne").await;
+    db.apply(
+        "cyberdyne",
+        "SELECT nextval('invoice_number_seq') FROM generate_series(1, 7);
+         ALTER SEQUENCE invoice_number_seq INCREMENT BY 5 MAXVALUE 500000 CACHE 10 CYCLE;",
+    )
+    .await;
+    let last = "SELECT last_value FROM cyberdyne.invoice_number_seq";
+    let value = count(&db, last).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "cyberdyne",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.steps.len(), 1, "{:#?}", plan.steps);
+    assert_eq!(
+        (plan.steps[0].class, plan.steps[0].count),
+        (StepClass::Checked, Some(0))
+    );
+    let done = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "cyberdyne",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(count(&db, last).await, value);
+}
+
+#[tokio::test]
 async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_nothing() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;

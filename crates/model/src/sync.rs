@@ -232,7 +232,10 @@ pub fn plan_postgres(
                         "move the custom sequence (and its current value) to the quarantine, unless it already moved with its table".into(),
                         vec![format!("ALTER SEQUENCE IF EXISTS {} SET SCHEMA {}", q(&b.name), q(quarantine))],
                     )),
-                    _ => steps.push(SyncStep::manual(object, "the sequence's settings differ".into())),
+                    (Some(a), Some(b)) if a.owned_by == b.owned_by && a.grants == b.grants && a.comment == b.comment => {
+                        steps.push(alter_sequence(a, object));
+                    }
+                    _ => steps.push(SyncStep::manual(object, "the sequence's owner column, grants or comment differ".into())),
                 }
             }
             ObjectKind::Routine if o.presence == Presence::Added => {
@@ -1517,6 +1520,35 @@ fn create_enum(e: &EnumType, object: String) -> SyncStep {
 /// A missing sequence; one a `serial` column owns is created before its
 /// table and tied to the column after it (the owning column is found among
 /// the template's tables, never by splitting the name at a dot).
+/// The template's settings on the tenant's sequence, its current value
+/// kept: checked first that the value is inside the template's range.
+fn alter_sequence(s: &Sequence, object: String) -> SyncStep {
+    let name = q(&s.name);
+    SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Checked,
+        object,
+        "the template's type, increment, range, start, cache and cycle; the current value stays".into(),
+        vec![format!(
+            "ALTER SEQUENCE {name} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+            s.data_type,
+            s.increment,
+            s.min_value,
+            s.max_value,
+            s.start,
+            s.cache,
+            if s.cycle { " CYCLE" } else { " NO CYCLE" }
+        )],
+    )
+    .probe(
+        format!(
+            "SELECT count(*) FROM {name} WHERE last_value > {} OR last_value < {}",
+            s.max_value, s.min_value
+        ),
+        "sequences whose current value is outside the template's range".into(),
+    )
+}
+
 fn create_sequence(s: &Sequence, template: &SchemaSnapshot, object: String) -> Vec<SyncStep> {
     let owner = match &s.owned_by {
         None => None,
