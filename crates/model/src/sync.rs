@@ -1348,12 +1348,65 @@ fn column_change(table: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>,
     let t = q(table);
     let c = q(&a.name);
     let obj = || object.to_owned();
-    if a.identity != b.identity || a.generated != b.generated || a.on_update != b.on_update {
+    if a.on_update != b.on_update {
         steps.push(SyncStep::manual(
             obj(),
-            format!("column {}: identity or generation differs", a.name),
+            format!("column {}: ON UPDATE differs", a.name),
         ));
         return;
+    }
+    if a.generated != b.generated {
+        generation_change(&t, a, b, steps, object);
+        return;
+    }
+    if a.identity != b.identity {
+        match (a.identity, b.identity) {
+            // Values stay; only who may write them changes.
+            (
+                Some(mode @ (Identity::Always | Identity::ByDefault)),
+                Some(Identity::Always | Identity::ByDefault),
+            ) => {
+                steps.push(SyncStep::new(
+                    ALTER_COLUMNS,
+                    StepClass::Safe,
+                    obj(),
+                    format!(
+                        "column {}: identity generated {} again",
+                        a.name,
+                        if mode == Identity::Always {
+                            "always"
+                        } else {
+                            "by default"
+                        }
+                    ),
+                    vec![format!(
+                        "ALTER TABLE {t} ALTER COLUMN {c} SET GENERATED {}",
+                        if mode == Identity::Always {
+                            "ALWAYS"
+                        } else {
+                            "BY DEFAULT"
+                        }
+                    )],
+                ));
+            }
+            (None, Some(Identity::Always | Identity::ByDefault)) => steps.push(SyncStep::new(
+                ALTER_COLUMNS,
+                StepClass::Safe,
+                obj(),
+                format!(
+                    "column {}: drop the custom identity (its values stay)",
+                    a.name
+                ),
+                vec![format!("ALTER TABLE {t} ALTER COLUMN {c} DROP IDENTITY")],
+            )),
+            _ => {
+                steps.push(SyncStep::manual(
+                    obj(),
+                    format!("column {}: the template's identity is missing (its sequence would have to start past the existing values)", a.name),
+                ));
+                return;
+            }
+        }
     }
     if a.data_type != b.data_type || a.collation != b.collation {
         let mut sql = format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {}", a.data_type);
@@ -1421,6 +1474,71 @@ fn column_change(table: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>,
                 ),
             );
         }
+    }
+}
+
+/// A generated column that differs. Dropping the generation keeps the
+/// values; a column the template computes (and the tenant does not, or
+/// differently) is dropped and added again, computed by the template's
+/// expression — checked first for rows whose value that would change.
+fn generation_change(t: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>, object: &str) {
+    let c = q(&a.name);
+    match (&a.generated, &b.generated) {
+        (None, Some(_)) if a.data_type == b.data_type => steps.push(SyncStep::new(
+            ALTER_COLUMNS,
+            StepClass::Safe,
+            object.to_owned(),
+            format!("column {}: no longer generated (its values stay)", a.name),
+            vec![format!("ALTER TABLE {t} ALTER COLUMN {c} DROP EXPRESSION")],
+        )),
+        (Some(g), _) if g.stored => match column_sql(a) {
+            Some(def) => {
+                // Computed differently, the values are derived: nothing of
+                // the tenant's own is lost.
+                let mut step = SyncStep::new(
+                    ALTER_COLUMNS,
+                    if b.generated.is_some() {
+                        StepClass::Safe
+                    } else {
+                        StepClass::Checked
+                    },
+                    object.to_owned(),
+                    format!(
+                        "column {}: computed again by the template's expression ({})",
+                        a.name, g.expression
+                    ),
+                    vec![
+                        format!("ALTER TABLE {t} DROP COLUMN {c}"),
+                        format!("ALTER TABLE {t} ADD COLUMN {def}"),
+                    ],
+                );
+                if b.generated.is_none() {
+                    // Values the tenant wrote itself are replaced: counted.
+                    step = step.probe(
+                        format!(
+                            "SELECT count(*) FROM {t} WHERE {c} IS DISTINCT FROM ({})",
+                            g.expression
+                        ),
+                        format!(
+                            "rows whose {} differs from what the template computes",
+                            a.name
+                        ),
+                    );
+                }
+                steps.push(step);
+            }
+            None => steps.push(SyncStep::manual(
+                object.to_owned(),
+                format!("column {}: a generation the planner does not write", a.name),
+            )),
+        },
+        _ => steps.push(SyncStep::manual(
+            object.to_owned(),
+            format!(
+                "column {}: its generation differs in a way the planner does not bring back",
+                a.name
+            ),
+        )),
     }
 }
 
@@ -1715,7 +1833,8 @@ pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String
 mod tests {
     use super::*;
     use crate::schema::{
-        Column, Deferrable, Engine, EnumType, ObjectName, PrimaryKey, ReferentialAction,
+        Column, Deferrable, Engine, EnumType, GeneratedColumn, Identity, ObjectName, PrimaryKey,
+        ReferentialAction,
     };
 
     fn snap(tables: Vec<Table>) -> SchemaSnapshot {
@@ -1963,6 +2082,45 @@ mod tests {
         assert!(plan_postgres(&template, &tenant, "q")[0].blocks());
         tenant.enums[0] = e(&["todo", "custom"]);
         assert!(plan_postgres(&template, &tenant, "q")[0].blocks());
+    }
+
+    #[test]
+    fn identities_and_generations_are_brought_back_where_the_values_allow() {
+        let plan = |a: Column, b: Column| {
+            let mut template = snap(vec![table("t", &[])]);
+            template.tables[0].columns.push(a);
+            let mut tenant = snap(vec![table("t", &[])]);
+            tenant.tables[0].columns.push(b);
+            plan_postgres(&template, &tenant, "q")
+        };
+        let plain = Column::new("n", 1, "bigint");
+        let mut identity = plain.clone();
+        identity.identity = Some(Identity::ByDefault);
+        let steps = plan(plain.clone(), identity.clone());
+        assert_eq!(
+            steps[0].sql,
+            ["ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP IDENTITY"]
+        );
+        assert_eq!(steps[0].class, StepClass::Safe);
+        // The template's identity on a plain column: its sequence would
+        // start under the existing values; left to a person.
+        assert!(plan(identity, plain.clone())[0].blocks());
+        let generated = |e: &str| {
+            let mut c = plain.clone();
+            c.generated = Some(GeneratedColumn {
+                expression: e.into(),
+                stored: true,
+            });
+            c
+        };
+        let steps = plan(generated("a * 2"), generated("a * 3"));
+        assert_eq!(steps[0].class, StepClass::Safe);
+        assert_eq!(steps[0].sql.len(), 2, "{steps:#?}");
+        let steps = plan(plain.clone(), generated("a * 3"));
+        assert_eq!(
+            steps[0].sql,
+            ["ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP EXPRESSION"]
+        );
     }
 
     #[test]
