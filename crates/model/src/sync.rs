@@ -131,6 +131,35 @@ impl SyncStep {
     }
 }
 
+/// Whether a foreign key of the schema references `table`: its primary key
+/// is then not swapped in place (dropping it would fail).
+pub(crate) fn referenced_by_foreign_keys(tenant: &SchemaSnapshot, table: &str) -> bool {
+    tenant.tables.iter().any(|t| {
+        t.foreign_keys
+            .iter()
+            .any(|fk| fk.target_table == table && fk.target_schema.is_none())
+    })
+}
+
+/// The probe of a primary key about to be added: rows with no value in one
+/// of its columns, plus rows sharing one (`duplicates`), quoted by `quote`.
+pub(crate) fn primary_key_probe(
+    table: &str,
+    columns: &[String],
+    quote: fn(&str) -> String,
+    duplicates: &str,
+) -> (String, String) {
+    let no_value = columns
+        .iter()
+        .map(|c| format!("{} IS NULL", quote(c)))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    (
+        format!("SELECT (SELECT count(*) FROM {table} WHERE {no_value}) + ({duplicates})"),
+        "rows with no value or a repeated value in the primary key".into(),
+    )
+}
+
 // Phases, in execution order.
 pub(crate) const DROP_LINKS: u8 = 1; // custom foreign keys, views, triggers, policies
 pub(crate) const DROP_RULES: u8 = 2; // custom checks, uniques, indexes
@@ -174,13 +203,7 @@ pub fn plan_postgres(
                         template.table(&o.name).expect("template table"),
                         tenant.table(&o.name).expect("tenant table"),
                     );
-                    // A primary key other tables' foreign keys lean on is
-                    // not swapped in place (dropping it would fail).
-                    let referenced = tenant.tables.iter().any(|t| {
-                        t.foreign_keys
-                            .iter()
-                            .any(|fk| fk.target_table == o.name && fk.target_schema.is_none())
-                    });
+                    let referenced = referenced_by_foreign_keys(tenant, &o.name);
                     table_changes(a, b, quarantine, referenced, &mut steps, &object);
                 }
             },
@@ -759,12 +782,8 @@ fn table_changes(
                 ));
             }
             if let Some(pk) = &a.primary_key {
-                let no_value = pk
-                    .columns
-                    .iter()
-                    .map(|c| format!("{} IS NULL", q(c)))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
+                let (probe, meaning) =
+                    primary_key_probe(&t, &pk.columns, q, &duplicates_probe(&b.name, &pk.columns));
                 steps.push(
                     SyncStep::new(
                         ADD_RULES,
@@ -777,13 +796,7 @@ fn table_changes(
                             names(&pk.columns)
                         )],
                     )
-                    .probe(
-                        format!(
-                            "SELECT (SELECT count(*) FROM {t} WHERE {no_value}) + ({})",
-                            duplicates_probe(&b.name, &pk.columns)
-                        ),
-                        "rows with no value or a repeated value in the primary key".into(),
-                    ),
+                    .probe(probe, meaning),
                 );
             }
         }
@@ -1638,6 +1651,21 @@ fn create_enum(e: &EnumType, object: String) -> SyncStep {
 /// A missing sequence; one a `serial` column owns is created before its
 /// table and tied to the column after it (the owning column is found among
 /// the template's tables, never by splitting the name at a dot).
+/// `AS bigint INCREMENT BY 1 MINVALUE 1 … NO CYCLE`: a sequence's settings
+/// as `CREATE SEQUENCE` and `ALTER SEQUENCE` take them.
+fn sequence_settings(s: &Sequence) -> String {
+    format!(
+        "AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+        s.data_type,
+        s.increment,
+        s.min_value,
+        s.max_value,
+        s.start,
+        s.cache,
+        if s.cycle { " CYCLE" } else { " NO CYCLE" }
+    )
+}
+
 /// The template's settings on the tenant's sequence, its current value
 /// kept: checked first that the value is inside the template's range.
 fn alter_sequence(s: &Sequence, object: String) -> SyncStep {
@@ -1646,17 +1674,9 @@ fn alter_sequence(s: &Sequence, object: String) -> SyncStep {
         CREATE_TYPES,
         StepClass::Checked,
         object,
-        "the template's type, increment, range, start, cache and cycle; the current value stays".into(),
-        vec![format!(
-            "ALTER SEQUENCE {name} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
-            s.data_type,
-            s.increment,
-            s.min_value,
-            s.max_value,
-            s.start,
-            s.cache,
-            if s.cycle { " CYCLE" } else { " NO CYCLE" }
-        )],
+        "the template's type, increment, range, start, cache and cycle; the current value stays"
+            .into(),
+        vec![format!("ALTER SEQUENCE {name} {}", sequence_settings(s))],
     )
     .probe(
         format!(
@@ -1702,15 +1722,9 @@ fn create_sequence(s: &Sequence, template: &SchemaSnapshot, object: String) -> V
         object.clone(),
         "create the missing sequence".into(),
         vec![format!(
-            "CREATE SEQUENCE {} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+            "CREATE SEQUENCE {} {}",
             q(&s.name),
-            s.data_type,
-            s.increment,
-            s.min_value,
-            s.max_value,
-            s.start,
-            s.cache,
-            if s.cycle { " CYCLE" } else { " NO CYCLE" }
+            sequence_settings(s)
         )],
     )];
     if let Some((table, column)) = owner {

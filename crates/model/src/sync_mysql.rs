@@ -25,8 +25,9 @@ use crate::hash::ObjectKind;
 use crate::quote::mysql as q;
 use crate::schema::{Column, ForeignKey, Index, IndexKeyTarget, SchemaSnapshot, Table, View};
 use crate::sync::{
-    check_body, check_line, unmatched, StepClass, SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS,
-    CREATE_TABLES, CREATE_TYPES, DROP_COLUMNS, DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
+    check_body, check_line, primary_key_probe, referenced_by_foreign_keys, unmatched, StepClass,
+    SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS, CREATE_TABLES, CREATE_TYPES, DROP_COLUMNS,
+    DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
 };
 
 /// Plans the sync of the MySQL/MariaDB database `database` (`tenant`) to
@@ -65,13 +66,7 @@ pub fn plan_mysql(
                         template.table(&o.name).expect("template table"),
                         tenant.table(&o.name).expect("tenant table"),
                     );
-                    // A primary key other tables' foreign keys lean on is
-                    // not swapped in place (InnoDB refuses to drop it).
-                    let referenced = tenant.tables.iter().any(|t| {
-                        t.foreign_keys
-                            .iter()
-                            .any(|fk| fk.target_table == o.name && fk.target_schema.is_none())
-                    });
+                    let referenced = referenced_by_foreign_keys(tenant, &o.name);
                     p.table_changes(a, b, referenced, &mut steps, &object);
                 }
             },
@@ -775,12 +770,12 @@ impl Planner<'_> {
                     "the primary key differs and foreign keys reference the table; changing it is left to a reset or a DBA".into(),
                 )),
                 (Some(pk), had) => {
-                    let no_value = pk
-                        .columns
-                        .iter()
-                        .map(|c| format!("{} IS NULL", q(c)))
-                        .collect::<Vec<_>>()
-                        .join(" OR ");
+                    let (probe, meaning) = primary_key_probe(
+                        &t,
+                        &pk.columns,
+                        q,
+                        &self.duplicates_probe(&b.name, &pk.columns),
+                    );
                     steps.push(
                         SyncStep::new(
                             ADD_RULES,
@@ -797,13 +792,7 @@ impl Planner<'_> {
                                 names(&pk.columns)
                             )],
                         )
-                        .probe(
-                            format!(
-                                "SELECT (SELECT COUNT(*) FROM {t} WHERE {no_value}) + ({})",
-                                self.duplicates_probe(&b.name, &pk.columns)
-                            ),
-                            "rows with no value or a repeated value in the primary key".into(),
-                        ),
+                        .probe(probe, meaning),
                     );
                 }
                 (None, Some(pk)) => steps.push(SyncStep::new(
