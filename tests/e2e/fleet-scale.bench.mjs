@@ -12,7 +12,8 @@
 // (start to rows in the DOM) except the start, timed here.
 //
 // Needs (set by scripts/bench-console.sh): TENANTRY_E2E_APP,
-// TENANTRY_BENCH_TENANTS (how many tenants the registry holds).
+// TENANTRY_BENCH_TENANTS (how many tenants the registry holds); optional
+// TENANTRY_BENCH_LABEL (which build, when two are compared).
 import { spawn } from "node:child_process";
 import { remote } from "webdriverio";
 
@@ -31,7 +32,8 @@ for (let i = 0; i < 50; i++) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`console fleet screen, ${tenants.toLocaleString("en")} tenants in the registry (debug build, Xvfb)`);
+const label = process.env.TENANTRY_BENCH_LABEL ? ` [${process.env.TENANTRY_BENCH_LABEL}]` : "";
+console.log(`console fleet screen${label}, ${tenants.toLocaleString("en")} tenants in the registry (debug build, Xvfb)`);
 console.log(`${"step".padEnd(44)} ${"seconds".padStart(8)}`);
 const report = (step, secs) => console.log(`${step.padEnd(44)} ${secs.toFixed(3).padStart(8)}`);
 
@@ -118,7 +120,7 @@ try {
       () => {
         const s = document.querySelector('select[aria-label="Filter by status"]');
         s.value = "all";
-        s.dispatchEvent(new Event("change"));
+        s.dispatchEvent(new Event("change", { bubbles: true }));
       },
       () => {
         const rows = [...document.querySelectorAll(".row[data-slug]")];
@@ -128,7 +130,7 @@ try {
         const t = performance.now();
         const s = document.querySelector('select[aria-label="Filter by status"]');
         s.value = "customized";
-        s.dispatchEvent(new Event("change"));
+        s.dispatchEvent(new Event("change", { bubbles: true }));
         const poll = () => {
           const rows = [...document.querySelectorAll(".row[data-slug]")];
           return rows.length > 0 && rows.every((r) => r.getAttribute("data-status") === "customized")
@@ -144,10 +146,10 @@ try {
         // The whole fleet again: no search, every status.
         const s = document.getElementById("search");
         s.value = "";
-        s.dispatchEvent(new Event("input"));
+        s.dispatchEvent(new Event("input", { bubbles: true }));
         const status = document.querySelector('select[aria-label="Filter by status"]');
         status.value = "all";
-        status.dispatchEvent(new Event("change"));
+        status.dispatchEvent(new Event("change", { bubbles: true }));
       },
       () => {
         const rows = [...document.querySelectorAll(".row[data-slug]")];
@@ -157,7 +159,7 @@ try {
         const t = performance.now();
         const s = document.getElementById("search");
         s.value = "4242";
-        s.dispatchEvent(new Event("input"));
+        s.dispatchEvent(new Event("input", { bubbles: true }));
         const poll = () => {
           const rows = [...document.querySelectorAll(".row[data-slug]")];
           return rows.length > 0 && rows.every((r) => r.getAttribute("data-slug").includes("4242"))
