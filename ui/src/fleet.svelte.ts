@@ -49,6 +49,8 @@ export class FleetState {
   error: string | null = $state(null);
   /** Bumped whenever a page arrives or loaded rows change in place. */
   revision = $state(0);
+  /** Bumped when the user changes the query: the list goes back to its top. */
+  queries = $state(0);
   /** Loaded pages of the current query, by page number (`revision` says when they change). */
   readonly pages = new Map<number, TenantRecord[]>();
   /** Pages asked for and not yet answered, with the answer to wait on. */
@@ -119,6 +121,7 @@ export class FleetState {
 
   /** After a filter, search or sort change: the first page again; a failure is said on the screen. */
   async refilter(): Promise<void> {
+    this.queries += 1;
     try {
       await this.reload();
       this.error = null;

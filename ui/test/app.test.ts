@@ -59,6 +59,8 @@ describe("fleet", () => {
     await settle();
     expect(asked.slice(3).map((q) => q.search)).toEqual(["0420"]);
     expect(document.getElementById("match-count")!.textContent).toBe("20 of 100,000 tenants");
+    // Another query starts at its top.
+    expect(document.querySelector<HTMLElement>(".list")!.scrollTop).toBe(0);
     expect(document.activeElement).toBe(search);
     search.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
     expect((document.activeElement as HTMLElement).closest(".row")!.getAttribute("data-slug")).toBe("t00420");

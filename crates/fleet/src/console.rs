@@ -809,13 +809,32 @@ impl Fleet {
             "html" => (crate::drift::to_html(&d), "html"),
             "markdown" => (crate::drift::to_markdown(&d), "md"),
             other => {
-                return Err(FleetError::InvalidTemplate {
+                return Err(FleetError::ReportRefused {
                     reason: format!("unknown report format {other:?}; use markdown or html"),
                 })
             }
         };
         if let Some(chosen) = path.map(str::trim).filter(|p| !p.is_empty()) {
             let path = std::path::PathBuf::from(chosen);
+            // A report is written only as a report: the path the save
+            // dialog gave, with the format's own extension.
+            let allowed: &[&str] = if ext == "html" {
+                &["html", "htm"]
+            } else {
+                &["md", "markdown"]
+            };
+            let fits = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| allowed.iter().any(|a| e.eq_ignore_ascii_case(a)));
+            if !fits {
+                return Err(FleetError::ReportRefused {
+                    reason: format!(
+                        "a {format} report is saved as .{}; choose a file name that ends so",
+                        allowed.join(" or .")
+                    ),
+                });
+            }
             std::fs::write(&path, text).map_err(|source| FleetError::Io {
                 action: "write",
                 path: path.clone(),
@@ -1408,6 +1427,20 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code(), "io");
+        // Only as a report: never over a file of another kind.
+        let bashrc = dir.path().join(".bashrc");
+        std::fs::write(&bashrc, "keep me").unwrap();
+        let e = fleet
+            .export_diff(
+                Workspace::Demo,
+                "initech",
+                "markdown",
+                Some(&bashrc.display().to_string()),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(".md or .markdown"), "{e}");
+        assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "keep me");
     }
 
     #[tokio::test]

@@ -66,6 +66,8 @@ pub enum FleetError {
     InvalidTemplate { reason: String },
     #[error("the reference was not captured: {reason}")]
     CaptureRefused { reason: String },
+    #[error("the report was not written: {reason}")]
+    ReportRefused { reason: String },
     #[error("the scratch {what} `{name}` already holds objects; a template is measured only in an empty or missing one, which Tenantry drops afterwards: choose another --scratch-name, or empty it")]
     ScratchNotEmpty { what: &'static str, name: String },
     #[error("another process created the same database or schema at the same moment; run the guard again")]
@@ -161,6 +163,7 @@ impl FleetError {
             FleetError::UnknownVersion { .. } => "unknown_template_version",
             FleetError::InvalidTemplate { .. } => "invalid_template",
             FleetError::CaptureRefused { .. } => "capture_refused",
+            FleetError::ReportRefused { .. } => "report_refused",
             FleetError::ScratchNotEmpty { .. } => "scratch_not_empty",
             FleetError::Raced => "raced",
             FleetError::Locked { .. } => "locked",
