@@ -1318,6 +1318,45 @@ async fn mariadb_primary_keys_are_swapped_back_in_one_statement_with_the_rows_ke
 }
 
 #[tokio::test]
+async fn mariadb_table_options_go_back_to_the_templates_with_the_rows_kept() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "massive").await;
+    my.apply("ALTER TABLE settings ENGINE=MyISAM COMMENT='ours' ROW_FORMAT=FIXED;")
+        .await;
+    let before = my_contents(&my).await;
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "massive",
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.steps.len(), 1, "{:#?}", plan.steps);
+    let sql = plan.steps[0].sql.concat();
+    assert!(
+        sql.contains("ENGINE=InnoDB")
+            && sql.contains("COMMENT=''")
+            && sql.contains("ROW_FORMAT=DEFAULT"),
+        "{sql}"
+    );
+    let done = execute_sync(&e.registry, &e.vault, &plan, "massive", Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(my_contents(&my).await, before);
+    assert_eq!(
+        my_count(
+            &my.name,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'settings' AND ENGINE = 'InnoDB'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_mariadb_checked_step_with_violating_rows_refuses_with_its_numbers() {
     let e = TestFleet::new().await;
     let my = my_tenant(&e, "hooli").await;

@@ -278,37 +278,81 @@ fn names(cols: &[String]) -> String {
 fn table_options(t: &Table) -> Option<String> {
     let mut out = Vec::new();
     for o in &t.options {
-        if o.starts_with("comment(") || o.starts_with("index_comment(") {
-            continue;
-        }
-        let (key, value) = o.split_once('=')?;
-        match key {
-            "engine" => out.push(format!("ENGINE={value}")),
-            "collation" => out.push(format!("COLLATE={value}")),
-            "comment" => out.push(format!("COMMENT={value}")),
-            "row_format"
-            | "key_block_size"
-            | "checksum"
-            | "pack_keys"
-            | "delay_key_write"
-            | "stats_persistent"
-            | "stats_auto_recalc"
-            | "stats_sample_pages"
-            | "page_compressed"
-            | "page_compression_level"
-            | "avg_row_length"
-            | "max_rows"
-            | "min_rows"
-                if value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
-            {
-                out.push(format!("{}={value}", key.to_ascii_uppercase()))
-            }
-            _ => return None,
+        if let Some(sql) = option_sql(o)? {
+            out.push(sql);
         }
     }
     Some(out.join(" "))
+}
+
+/// One table option as SQL (`ENGINE=InnoDB`); `Some(None)` for a comment
+/// kept elsewhere (a column's, an index's), `None` for one the planner
+/// does not write.
+fn option_sql(o: &str) -> Option<Option<String>> {
+    if o.starts_with("comment(") || o.starts_with("index_comment(") {
+        return Some(None);
+    }
+    let (key, value) = o.split_once('=')?;
+    Some(Some(match key {
+        "engine" => format!("ENGINE={value}"),
+        "collation" => format!("COLLATE={value}"),
+        "comment" => format!("COMMENT={value}"),
+        "row_format"
+        | "key_block_size"
+        | "checksum"
+        | "pack_keys"
+        | "delay_key_write"
+        | "stats_persistent"
+        | "stats_auto_recalc"
+        | "stats_sample_pages"
+        | "page_compressed"
+        | "page_compression_level"
+        | "avg_row_length"
+        | "max_rows"
+        | "min_rows"
+            if value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            format!("{}={value}", key.to_ascii_uppercase())
+        }
+        _ => return None,
+    }))
+}
+
+/// The table options that take the tenant's table `b` back to the
+/// template's `a`: the template's own (as `CREATE TABLE` writes them), and
+/// the server's default for a comment or row format only the tenant set.
+/// `None` for an option the planner does not write or cannot undo.
+fn options_back(a: &Table, b: &Table) -> Option<String> {
+    let key = |o: &str| o.split_once('=').map(|(k, _)| k.to_owned());
+    let mut clause = Vec::new();
+    // The template's options the tenant does not have as they are.
+    for o in a.options.iter().filter(|o| !b.options.contains(o)) {
+        clause.extend(option_sql(o)?);
+    }
+    // Options only the tenant set go back to the server's default.
+    for o in &b.options {
+        if option_sql(o)?.is_none() {
+            continue;
+        }
+        let k = key(o)?;
+        if a.options
+            .iter()
+            .any(|x| key(x).as_deref() == Some(k.as_str()))
+        {
+            continue;
+        }
+        clause.push(
+            match k.as_str() {
+                "comment" => "COMMENT=''",
+                "row_format" => "ROW_FORMAT=DEFAULT",
+                _ => return None,
+            }
+            .to_owned(),
+        );
+    }
+    (!clause.is_empty()).then(|| clause.join(" "))
 }
 
 /// An index's clause in `CREATE TABLE` (`UNIQUE KEY `n` (`a`, `b`(10)))`;
@@ -992,12 +1036,25 @@ impl Planner<'_> {
                 .cloned()
                 .collect()
         };
-        if table_level(a) != table_level(b) || a.grants != b.grants || a.kind != b.kind {
+        if a.grants != b.grants || a.kind != b.kind {
             steps.push(SyncStep::manual(
                 obj(),
-                "the table's options (engine, collation, comment, row format, partitioning) differ"
-                    .into(),
+                "the table's grants or kind (partitioning) differ".into(),
             ));
+        } else if table_level(a) != table_level(b) {
+            match options_back(a, b) {
+                Some(clause) => steps.push(SyncStep::new(
+                    ALTER_COLUMNS,
+                    StepClass::Safe,
+                    obj(),
+                    format!("the template's table options again ({clause}); an ENGINE change rebuilds the table with its rows"),
+                    vec![format!("ALTER TABLE {t} {clause}")],
+                )),
+                None => steps.push(SyncStep::manual(
+                    obj(),
+                    "the table's options differ in a way the planner does not bring back (partitioning, or an option without a default to return to)".into(),
+                )),
+            }
         }
     }
 }
@@ -1117,6 +1174,39 @@ mod tests {
         assert_eq!(default_sql("-1.5"), "-1.5");
         assert_eq!(default_sql("current_timestamp()"), "current_timestamp()");
         assert_eq!(default_sql("uuid()"), "(uuid())");
+    }
+
+    #[test]
+    fn changed_table_options_go_back_to_the_templates_and_only_those() {
+        let mut template = accounts();
+        template.options = vec![
+            "engine=InnoDB".into(),
+            "collation=utf8mb4_general_ci".into(),
+            "comment='Customer accounts'".into(),
+        ];
+        let mut tenant = template.clone();
+        tenant.options = vec![
+            "engine=MyISAM".into(),
+            "collation=utf8mb4_general_ci".into(),
+            "row_format=COMPRESSED".into(),
+        ];
+        let steps = plan_mysql(
+            &snap(vec![template.clone()]),
+            &snap(vec![tenant.clone()]),
+            "acme",
+            "q",
+        );
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert_eq!(steps[0].class, StepClass::Safe);
+        assert_eq!(
+            steps[0].sql,
+            ["ALTER TABLE `acme`.`accounts` COMMENT='Customer accounts' ENGINE=InnoDB ROW_FORMAT=DEFAULT"]
+        );
+        // An option with no default to go back to stays with a person.
+        tenant.options = vec!["engine=InnoDB".into(), "max_rows=100".into()];
+        template.options = vec!["engine=InnoDB".into()];
+        let steps = plan_mysql(&snap(vec![template]), &snap(vec![tenant]), "acme", "q");
+        assert!(steps[0].blocks(), "{steps:#?}");
     }
 
     #[test]
