@@ -1553,6 +1553,7 @@ ALTER TABLE archive FORCE ROW LEVEL SECURITY;
 CREATE POLICY archive_insert ON archive AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (owner <> '');
 GRANT SELECT ON notes TO PUBLIC;
 GRANT SELECT (id, owner) ON archive TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION note_count(text) FROM PUBLIC;
 "#;
 
 #[tokio::test]
@@ -1582,6 +1583,7 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
         ALTER TABLE notes ENABLE TRIGGER notes_touch_insert;
         DROP FUNCTION note_count(text);
         CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+        REVOKE EXECUTE ON FUNCTION touch() FROM PUBLIC;
         ALTER POLICY notes_owner ON notes USING (true);
         CREATE POLICY "custom; all" ON notes USING (true);
         ALTER TABLE notes FORCE ROW LEVEL SECURITY;
@@ -1616,6 +1618,18 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     .await
     .unwrap();
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    // A routine's privileges: the template's revocation given to the one
+    // recreated, the tenant's own revocation undone on the one replaced.
+    let sql = plan.script();
+    assert!(
+        sql.contains("REVOKE EXECUTE ON ROUTINE \"note_count\"(who text) FROM PUBLIC")
+            || sql.contains("REVOKE EXECUTE ON ROUTINE \"note_count\"(text) FROM PUBLIC"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("GRANT EXECUTE ON ROUTINE \"touch\"() TO PUBLIC"),
+        "{sql}"
+    );
     let has = |needle: &str| {
         assert!(
             plan.steps.iter().any(|s| s.action.contains(needle)),

@@ -283,7 +283,7 @@ pub fn plan_postgres(
                     .find(|r| r.key() == o.name)
                     .expect("diff names a template routine");
                 let b = tenant.routines.iter().find(|x| x.key() == o.name);
-                steps.push(create_routine(r, b, object));
+                steps.extend(create_routine(r, b, object));
             }
             _ => steps.push(SyncStep::manual(
                 object,
@@ -1142,7 +1142,7 @@ fn create_routine(
     r: &crate::schema::Routine,
     tenant: Option<&crate::schema::Routine>,
     object: String,
-) -> SyncStep {
+) -> Vec<SyncStep> {
     let kind = match r.kind.as_str() {
         "procedure" => "PROCEDURE",
         "aggregate" => "AGGREGATE",
@@ -1151,20 +1151,28 @@ fn create_routine(
     let definition = r.definition.trim();
     let prefix = format!("CREATE {kind} ");
     let manual = |why: &str| {
-        SyncStep::manual(
+        vec![SyncStep::manual(
             object.clone(),
             format!(
                 "{} {}: {why}; reset the tenant or accept it as a customisation",
                 r.kind, r.name
             ),
-        )
+        )]
     };
-    if !r.grants.is_empty()
-        || r.owner.is_some()
-        || tenant.is_some_and(|b| !b.grants.is_empty() || b.owner.is_some())
-    {
-        return manual("its grants or owner differ from the defaults");
+    if r.owner.is_some() || tenant.is_some_and(|b| b.owner.is_some()) {
+        return manual("its owner differs from the schema's");
     }
+    // Privileges: a replaced routine keeps its own (CREATE OR REPLACE
+    // leaves them), a created one starts from the defaults; either way the
+    // differences from the template's are granted or revoked.
+    let Some(grants) = grant_steps(
+        &format!("ROUTINE {}({})", q(&r.name), r.arguments),
+        &r.grants,
+        tenant.map(|b| b.grants.as_slice()).unwrap_or_default(),
+        &object,
+    ) else {
+        return manual("its grants name a role by the role rule (the owner's or the tenant's)");
+    };
     // `{tenant}` stands for the tenant's schema in a `SET search_path`.
     let Some(rest) = definition
         .strip_prefix(prefix.as_str())
@@ -1180,7 +1188,7 @@ fn create_routine(
             format!("replace the changed {} with the template's (a changed result type stops the sync and changes nothing)", r.kind),
         ),
     };
-    SyncStep::new(
+    let mut steps = vec![SyncStep::new(
         CREATE_TYPES,
         StepClass::Safe,
         object,
@@ -1190,7 +1198,9 @@ fn create_routine(
             format!("{create}{}", rest.trim_end_matches(';')),
             "SET LOCAL check_function_bodies = DEFAULT".into(),
         ],
-    )
+    )];
+    steps.extend(grants);
+    steps
 }
 
 /// `ALTER TABLE … ENABLE|DISABLE [REPLICA|ALWAYS] TRIGGER`, as `tr` is.
