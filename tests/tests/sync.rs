@@ -447,6 +447,68 @@ async fn identity_modes_and_generated_columns_are_brought_back() {
 }
 
 #[tokio::test]
+async fn one_kept_column_stays_with_its_values_while_the_rest_of_its_table_comes_back() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "vandelay").await;
+    db.apply(
+        "vandelay",
+        "ALTER TABLE users ADD COLUMN badge text; UPDATE users SET badge = 'gold' WHERE id <= 9;
+         ALTER TABLE users ADD COLUMN nickname text;
+         ALTER TABLE users ALTER COLUMN full_name DROP NOT NULL;",
+    )
+    .await;
+    let keep = KeepChoice {
+        objects: vec!["column users.badge".into()],
+        note: "loyalty programme, ticket 77".into(),
+    };
+    let plan = plan_sync(
+        &e.registry,
+        &e.vault,
+        "vandelay",
+        &keep,
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    let actions: Vec<&str> = plan.steps.iter().map(|s| s.action.as_str()).collect();
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.contains("drop the custom column nickname")),
+        "{actions:#?}"
+    );
+    assert!(!actions.iter().any(|a| a.contains("badge")), "{actions:#?}");
+    let done = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "vandelay",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.hash_after, plan.target_hash);
+    assert_eq!(
+        count(&db, "SELECT count(badge) FROM vandelay.users").await,
+        9
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'vandelay' AND table_name = 'users' AND column_name = 'nickname'"
+        )
+        .await,
+        0
+    );
+    let record = e.registry.tenant("vandelay").await.unwrap();
+    assert_eq!(
+        record.accepted_hash.as_deref(),
+        Some(plan.target_hash.as_str())
+    );
+}
+
+#[tokio::test]
 async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_nothing() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;

@@ -218,9 +218,9 @@ enum Command {
         /// Print the plan as one SQL script (for running by hand) and stop.
         #[arg(long, conflicts_with = "json")]
         sql: bool,
-        /// Keep this difference (as the plan names it, `table custom_reports`;
-        /// repeatable): it is not undone, and becomes the tenant's accepted
-        /// customisation. Needs --note.
+        /// Keep this difference (as the plan names it, `table custom_reports`,
+        /// or one column, `column users.badge`; repeatable): it is not
+        /// undone, and becomes the tenant's accepted customisation. Needs --note.
         #[arg(long, value_name = "OBJECT", requires = "note")]
         keep: Vec<String>,
         /// Why the kept differences stay (recorded with the acceptance).

@@ -274,10 +274,20 @@ pub(crate) fn target_for(
     tenant: &tenantry_model::SchemaSnapshot,
     kept: &[String],
 ) -> Result<tenantry_model::SchemaSnapshot, FleetError> {
-    target_keeping(&ctx.template_snapshot, tenant, kept).map_err(|reason| FleetError::SyncRefused {
+    let refuse = |reason: String| FleetError::SyncRefused {
         slug: ctx.record.slug.clone(),
         reason,
-    })
+    };
+    if ctx.record.engine == Engine::Sqlite {
+        if let Some(k) = kept.iter().find(|k| k.starts_with("column ")) {
+            // SQLite's changed tables are rebuilt from the template's own
+            // statements: one column of one cannot stay as the tenant has it.
+            return Err(refuse(format!(
+                "`{k}`: on SQLite a changed table is rebuilt from the template's statement, so one column cannot be kept; keep the whole table instead"
+            )));
+        }
+    }
+    target_keeping(&ctx.template_snapshot, tenant, kept).map_err(refuse)
 }
 
 /// Runs every step's probe on `conn` and stores its count in the step.

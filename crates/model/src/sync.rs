@@ -1770,6 +1770,10 @@ pub fn target_keeping(
     }
     let diff = diff_schemas(template, tenant);
     for k in keep {
+        if let Some(column) = k.strip_prefix("column ") {
+            keep_column(&mut target, template, tenant, column)?;
+            continue;
+        }
         let Some(o) = diff.objects.iter().find(|o| {
             o.presence != Presence::Identical && format!("{} {}", o.kind.as_str(), o.name) == *k
         }) else {
@@ -1802,6 +1806,47 @@ pub fn target_keeping(
     }
     target.canonicalize();
     Ok(target)
+}
+
+/// Keeps one column as the tenant has it (`column users.badge`): a custom
+/// column stays, a changed one keeps the tenant's definition; the rest of
+/// its table is still brought back to the template.
+fn keep_column(
+    target: &mut SchemaSnapshot,
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    wanted: &str,
+) -> Result<(), String> {
+    let not_one = || {
+        format!("`column {wanted}` is not a column that differs from the template (name it as `column TABLE.COLUMN`)")
+    };
+    // Table names may hold dots: the table is the one whose name and a dot
+    // start `wanted` and whose rest names one of its columns.
+    let (table, column) = tenant
+        .tables
+        .iter()
+        .find_map(|t| {
+            let rest = wanted.strip_prefix(t.name.as_str())?.strip_prefix('.')?;
+            t.column(rest).map(|c| (t, c))
+        })
+        .ok_or_else(not_one)?;
+    let in_template = template.table(&table.name).ok_or_else(|| {
+        format!(
+            "`column {wanted}`: the whole table is custom; keep `table {}` instead",
+            table.name
+        )
+    })?;
+    if in_template.column(&column.name) == Some(column) {
+        return Err(not_one());
+    }
+    let into = target
+        .tables
+        .iter_mut()
+        .find(|t| t.name == table.name)
+        .ok_or_else(not_one)?;
+    into.columns.retain(|c| c.name != column.name);
+    into.columns.push(column.clone());
+    Ok(())
 }
 
 /// The whole plan as one script, for a DBA who runs it by hand.
@@ -2145,6 +2190,36 @@ mod tests {
             steps[0].sql,
             ["ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP EXPRESSION"]
         );
+    }
+
+    #[test]
+    fn one_column_is_kept_while_the_rest_of_its_table_comes_back() {
+        let template = snap(vec![table(
+            "us.ers",
+            &[("id", "integer", false), ("email", "text", true)],
+        )]);
+        let mut tenant = snap(vec![table(
+            "us.ers",
+            &[
+                ("id", "integer", false),
+                ("email", "text", false),
+                ("badge", "text", true),
+            ],
+        )]);
+        tenant.tables[0].columns[2].ordinal = 3;
+        let target =
+            target_keeping(&template, &tenant, &["column us.ers.badge".to_owned()]).unwrap();
+        let steps = plan_postgres(&target, &tenant, "q");
+        // The custom column stays; email still becomes nullable again.
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert!(
+            steps[0].action.contains("allow NULL in email"),
+            "{steps:#?}"
+        );
+        let err = target_keeping(&template, &tenant, &["column us.ers.id".to_owned()]).unwrap_err();
+        assert!(err.contains("not a column that differs"), "{err}");
+        let err = target_keeping(&template, &tenant, &["column nope.x".to_owned()]).unwrap_err();
+        assert!(err.contains("not a column that differs"), "{err}");
     }
 
     #[test]
