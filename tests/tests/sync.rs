@@ -454,8 +454,7 @@ async fn one_kept_column_stays_with_its_values_while_the_rest_of_its_table_comes
     db.apply(
         "vandelay",
         "ALTER TABLE users ADD COLUMN badge text; UPDATE users SET badge = 'gold' WHERE id <= 9;
-         ALTER TABLE users ADD COLUMN nickname text;
-         ALTER TABLE users ALTER COLUMN full_name DROP NOT NULL;",
+         ALTER TABLE users ADD COLUMN nickname text;",
     )
     .await;
     let keep = KeepChoice {
@@ -471,6 +470,11 @@ async fn one_kept_column_stays_with_its_values_while_the_rest_of_its_table_comes
     )
     .await
     .unwrap();
+    // The console offers each differing column to keep on its own.
+    assert_eq!(
+        plan.keepable_columns,
+        ["column users.badge", "column users.nickname"]
+    );
     let actions: Vec<&str> = plan.steps.iter().map(|s| s.action.as_str()).collect();
     assert!(
         actions

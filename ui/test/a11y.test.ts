@@ -75,7 +75,7 @@ function answer(cmd: string, args: unknown): unknown {
     case "sync_plan":
       return {
         slug: "t00002", engine: "postgres", server: "db1:5432/fleet", schema: "t2", template: "saas", template_version: "1.0.0",
-        template_hash: hash("a"), drift_hash: hash("b"), quarantine: "tenantry_q_t2_1", kept: [], keep_note: null, target_hash: hash("a"),
+        template_hash: hash("a"), drift_hash: hash("b"), quarantine: "tenantry_q_t2_1", kept: [], keep_note: null, keepable_columns: ["column users.badge"], target_hash: hash("a"),
         steps: [
           { class: "destructive", object: "table partner_feed", action: "move the custom table to the quarantine", sql: ["ALTER TABLE partner_feed SET SCHEMA tenantry_q_t2_1"], probe: "SELECT 1", probe_meaning: "rows moved to the quarantine", count: 4 },
           { class: "checked", object: "table users", action: "make name NOT NULL again", sql: ["ALTER TABLE users ALTER COLUMN name SET NOT NULL"], probe: "SELECT 0", probe_meaning: "rows where name is NULL", count: 0 },

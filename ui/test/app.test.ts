@@ -664,7 +664,7 @@ describe("sync wizard", () => {
   const plan = (over: Record<string, unknown>) => ({
     slug: "acme", engine: "mysql", server: "db1:3306/acme", schema: "acme", template: "saas", template_version: "1.0.0",
     template_hash: "v7:" + "b".repeat(64), drift_hash: "v7:" + "c".repeat(64), quarantine: "tenantry_q_acme_1",
-    kept: [], keep_note: null, target_hash: "v7:" + "b".repeat(64), steps: [step({})], resumes: null, ...over,
+    kept: [], keep_note: null, keepable_columns: ["column invoices.memo"], target_hash: "v7:" + "b".repeat(64), steps: [step({})], resumes: null, ...over,
   });
   const open = async (p: ReturnType<typeof plan>, apply: () => unknown): Promise<string> => {
     mockIPC((cmd, args) => {
@@ -681,6 +681,8 @@ describe("sync wizard", () => {
 
   it("a MySQL plan says its steps commit one by one, and names the database", async () => {
     const text = await open(plan({}), () => null);
+    // One column may be kept on its own, besides the objects the steps are about.
+    expect([...document.querySelectorAll("#keep label.keep")].map((l) => l.textContent!.trim())).toEqual(["table invoices", "column invoices.memo"]);
     expect(text).toContain("database acme");
     expect(text).toContain("the steps run one by one");
     expect(text).not.toContain("one transaction");

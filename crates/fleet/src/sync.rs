@@ -28,7 +28,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use tenantry_introspect::{mysql, postgres, sqlite, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::postgres as quote_pg;
-use tenantry_model::sync::{plan_postgres, target_keeping, StepClass, SyncStep};
+use tenantry_model::sync::{keepable_columns, plan_postgres, target_keeping, StepClass, SyncStep};
 use tenantry_model::sync_mysql::plan_mysql;
 use tenantry_model::{hash_schema, DriftHash, Engine, SchemaStatus};
 use tenantry_registry::journal::OperationEnd;
@@ -70,6 +70,9 @@ pub struct SyncPlan {
     /// Set when this plan finishes a MySQL/MariaDB sync that stopped
     /// part-way ([`plan_resume`]).
     pub resumes: Option<ResumedSync>,
+    /// The columns that differ from the template's (`column users.badge`),
+    /// each of which may be kept on its own.
+    pub keepable_columns: Vec<String>,
 }
 
 /// The MySQL/MariaDB sync a plan finishes: its journal's operation and the
@@ -254,11 +257,14 @@ async fn plan_in(
         now: hash_schema(&tenant).root,
         steps,
         target,
+        tenant,
     })
 }
 
 /// A plan made inside a transaction.
 pub(crate) struct Planned {
+    /// The tenant as read.
+    pub(crate) tenant: tenantry_model::SchemaSnapshot,
     /// The tenant's hash.
     pub(crate) now: DriftHash,
     pub(crate) steps: Vec<SyncStep>,
@@ -336,7 +342,15 @@ pub async fn plan_sync(
                 .into(),
         });
     }
-    let (quarantine, Planned { now, steps, target }) = if ctx.record.engine == Engine::Sqlite {
+    let (
+        quarantine,
+        Planned {
+            now,
+            steps,
+            target,
+            tenant,
+        },
+    ) = if ctx.record.engine == Engine::Sqlite {
         let sql = crate::sync_sqlite::TemplateSql::read(&ctx, timeouts).await?;
         let mut conn = sqlite::open_read_only(&ctx.url.sqlite_path()).await?;
         let planned = crate::sync_sqlite::plan_on(&mut conn, &ctx, &sql, &keep.objects).await;
@@ -379,6 +393,12 @@ pub async fn plan_sync(
         target_hash: hash_schema(&target).root.to_string(),
         steps,
         resumes: None,
+        // SQLite rebuilds a changed table whole: no column is kept alone.
+        keepable_columns: if ctx.record.engine == Engine::Sqlite {
+            Vec::new()
+        } else {
+            keepable_columns(&ctx.template_snapshot, &tenant)
+        },
     })
 }
 
@@ -569,7 +589,9 @@ async fn apply_postgres(
         let mut tx = crate::provision::locked_tx(&mut conn, url, &ctx.schema).await?;
         // Planned again on what is there now, with this run's quarantine:
         // the same schema gives the same steps.
-        let Planned { now, steps, target } = plan_in(&mut tx, ctx, kept, quarantine).await?;
+        let Planned {
+            now, steps, target, ..
+        } = plan_in(&mut tx, ctx, kept, quarantine).await?;
         if now != expected {
             return Err(stale(slug, now));
         }
@@ -620,6 +642,7 @@ async fn plan_mysql_on(
         now: hash_schema(&tenant).root,
         steps,
         target,
+        tenant,
     })
 }
 
@@ -742,8 +765,9 @@ async fn apply_mysql(
     let mut conn = mysql::connect(&url.with_database(&ctx.schema)?, timeouts).await?;
     let result = async {
         crate::provision::mysql_lock(&mut conn, url, &ctx.schema).await?;
-        let Planned { now, steps, target } =
-            plan_mysql_on(&mut conn, ctx, kept, quarantine).await?;
+        let Planned {
+            now, steps, target, ..
+        } = plan_mysql_on(&mut conn, ctx, kept, quarantine).await?;
         if now != expected {
             return Err(stale(slug, now));
         }

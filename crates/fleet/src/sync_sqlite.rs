@@ -309,6 +309,7 @@ pub(crate) async fn plan_on(
         now: hash_schema(&tenant).root,
         steps,
         target,
+        tenant,
     })
 }
 
@@ -339,7 +340,9 @@ pub(crate) async fn apply(
         conn.execute("BEGIN IMMEDIATE")
             .await
             .map_err(|e| catalog(url, &e))?;
-        let Planned { now, steps, target } = plan_on(&mut conn, ctx, &sql, kept).await?;
+        let Planned {
+            now, steps, target, ..
+        } = plan_on(&mut conn, ctx, &sql, kept).await?;
         if now != expected {
             return Err(stale(slug, now));
         }

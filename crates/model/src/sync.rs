@@ -1808,6 +1808,22 @@ pub fn target_keeping(
     Ok(target)
 }
 
+/// The columns of tables both sides have that differ from the template's
+/// (custom or changed), as `--keep` names them: `column users.badge`.
+pub fn keepable_columns(template: &SchemaSnapshot, tenant: &SchemaSnapshot) -> Vec<String> {
+    tenant
+        .tables
+        .iter()
+        .filter_map(|b| template.table(&b.name).map(|a| (a, b)))
+        .flat_map(|(a, b)| {
+            b.columns
+                .iter()
+                .filter(move |c| a.column(&c.name) != Some(*c))
+                .map(move |c| format!("column {}.{}", b.name, c.name))
+        })
+        .collect()
+}
+
 /// Keeps one column as the tenant has it (`column users.badge`): a custom
 /// column stays, a changed one keeps the tenant's definition; the rest of
 /// its table is still brought back to the template.

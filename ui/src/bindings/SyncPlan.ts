@@ -29,4 +29,9 @@ target_hash: string, steps: Array<SyncStep>,
  * Set when this plan finishes a MySQL/MariaDB sync that stopped
  * part-way ([`plan_resume`]).
  */
-resumes: ResumedSync | null, };
+resumes: ResumedSync | null, 
+/**
+ * The columns that differ from the template's (`column users.badge`),
+ * each of which may be kept on its own.
+ */
+keepable_columns: Array<string>, };
