@@ -76,6 +76,19 @@ async fn count(db: &PgDatabase, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// The tenant's sync plan towards its template, keeping nothing.
+async fn plan_of(e: &TestFleet, slug: &str) -> tenantry_fleet::sync::SyncPlan {
+    plan_sync(
+        &e.registry,
+        &e.vault,
+        slug,
+        &KeepChoice::default(),
+        Timeouts::default(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn tenant(e: &TestFleet, db: &PgDatabase, slug: &str) {
     e.register(&template(Engine::Postgres), &db.url()).await;
     e.add(slug, &db.url(), Some(slug), "1.0.0").await;
@@ -112,15 +125,7 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
     )
     .await;
 
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "acme",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "acme").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let step = |needle: &str| {
         plan.steps
@@ -197,15 +202,7 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
         && a.detail.contains("removed data")));
     assert!(audit.iter().any(|a| a.action == "sync.start"));
     // A second plan has nothing left to do.
-    let again = plan_sync(
-        &e.registry,
-        &e.vault,
-        "acme",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let again = plan_of(&e, "acme").await;
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
@@ -223,15 +220,7 @@ async fn changed_and_missing_primary_keys_are_swapped_back_with_the_rows_kept() 
     )
     .await;
     let before = contents(&db, "umbrella").await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "umbrella",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "umbrella").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let adds: Vec<_> = plan
         .steps
@@ -271,15 +260,7 @@ async fn changed_and_missing_primary_keys_are_swapped_back_with_the_rows_kept() 
          INSERT INTO settings (key, value) VALUES ('theme', '"light"');"#,
     )
     .await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "umbrella",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "umbrella").await;
     let blockers = plan.blockers();
     assert!(
         blockers
@@ -325,15 +306,7 @@ async fn an_enum_missing_labels_gets_them_back_in_place() {
     )
     .await;
     let before = contents(&db, "soylent").await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "soylent",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "soylent").await;
     assert_eq!(plan.steps.len(), 1, "{:#?}", plan.steps);
     assert_eq!(
         (plan.steps[0].class, plan.steps[0].sql.concat()),
@@ -362,15 +335,7 @@ async fn a_sequence_gets_the_templates_settings_back_and_keeps_its_current_value
     .await;
     let last = "SELECT last_value FROM cyberdyne.invoice_number_seq";
     let value = count(&db, last).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "cyberdyne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "cyberdyne").await;
     assert_eq!(plan.steps.len(), 1, "{:#?}", plan.steps);
     assert_eq!(
         (plan.steps[0].class, plan.steps[0].count),
@@ -529,15 +494,7 @@ async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_
     )
     .await;
     let before = contents(&db, "globex").await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "globex",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "globex").await;
     let blockers = plan.blockers();
     assert_eq!(blockers.len(), 3, "{blockers:#?}");
     assert!(
@@ -566,15 +523,7 @@ async fn checked_steps_with_violating_rows_refuse_with_their_numbers_and_change_
         err.to_string().contains("12 rows where name is NULL"),
         "{err}"
     );
-    let after = plan_sync(
-        &e.registry,
-        &e.vault,
-        "globex",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let after = plan_of(&e, "globex").await;
     assert_eq!(after.drift_hash, plan.drift_hash);
     assert_eq!(contents(&db, "globex").await, before);
     assert_eq!(
@@ -610,15 +559,7 @@ async fn a_connection_killed_mid_sync_leaves_the_tenant_exactly_as_it_was() {
     )
     .await;
     let before = contents(&db, "umbrella").await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "umbrella",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "umbrella").await;
 
     // Another session reads `users`, so the sync's ALTER on it waits after
     // it has already moved custom_reports; that is where it is killed.
@@ -663,15 +604,7 @@ async fn a_connection_killed_mid_sync_leaves_the_tenant_exactly_as_it_was() {
         matches!(err.code(), "sync_step_failed" | "catalog_failed"),
         "{err}"
     );
-    let after = plan_sync(
-        &e.registry,
-        &e.vault,
-        "umbrella",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let after = plan_of(&e, "umbrella").await;
     assert_eq!(after.drift_hash, plan.drift_hash, "exactly as it was");
     assert_eq!(contents(&db, "umbrella").await, before);
     assert_eq!(
@@ -915,15 +848,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
         }
     };
     let before = read(checksum).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "wayne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "wayne").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let dropped = plan
         .steps
@@ -973,15 +898,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
          CREATE INDEX idx_projects_live ON projects (account_id) WHERE archived_at IS NULL; DROP TABLE t2;
          INSERT INTO projects (account_id, name) VALUES (1, NULL), (2, 'ok');")
         .await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "wayne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "wayne").await;
     let blockers = plan.blockers();
     assert!(
         blockers
@@ -1005,15 +922,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
          UPDATE accounts SET plan = 'gold' WHERE id = 2;")
         .await;
     let before = read(checksum).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "wayne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "wayne").await;
     let hash_before = plan.drift_hash.clone();
     let baks = || {
         std::fs::read_dir(&e.dir)
@@ -1034,15 +943,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
     assert_eq!(err.code(), "sync_step_failed", "{err}");
     assert!(err.to_string().contains("CHECK"), "{err}");
     assert_eq!(read(checksum).await, before);
-    let again = plan_sync(
-        &e.registry,
-        &e.vault,
-        "wayne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let again = plan_of(&e, "wayne").await;
     assert_eq!(again.drift_hash, hash_before);
     assert_eq!(baks(), baks_before);
 
@@ -1073,15 +974,7 @@ async fn a_sync_whose_intent_cannot_be_journaled_changes_nothing() {
         "CREATE TABLE ledger (id int); INSERT INTO ledger VALUES (1);",
     )
     .await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "acme",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "acme").await;
     std::fs::rename(e.dir.join("registry.db"), e.dir.join("moved.db")).unwrap();
     let err = execute_sync(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
         .await
@@ -1209,15 +1102,7 @@ async fn a_customized_mariadb_tenant_is_synced_step_by_step_with_every_row_kept(
     )
     .await;
 
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "initech",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "initech").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let step = |needle: &str| {
         plan.steps
@@ -1307,15 +1192,7 @@ async fn a_customized_mariadb_tenant_is_synced_step_by_step_with_every_row_kept(
         .iter()
         .any(|a| a.action == "sync" && a.result == AuditResult::Ok));
     // A second plan has nothing left to do.
-    let again = plan_sync(
-        &e.registry,
-        &e.vault,
-        "initech",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let again = plan_of(&e, "initech").await;
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
@@ -1329,15 +1206,7 @@ async fn mariadb_primary_keys_are_swapped_back_in_one_statement_with_the_rows_ke
     )
     .await;
     let before = my_contents(&my).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "pied",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "pied").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let keys: Vec<_> = plan
         .steps
@@ -1361,15 +1230,7 @@ async fn mariadb_primary_keys_are_swapped_back_in_one_statement_with_the_rows_ke
          INSERT INTO settings (`key`, value) VALUES ('theme', 'light');",
     )
     .await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "pied",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "pied").await;
     let blockers = plan.blockers();
     assert!(
         blockers
@@ -1390,15 +1251,7 @@ async fn mariadb_table_options_go_back_to_the_templates_with_the_rows_kept() {
     my.apply("ALTER TABLE settings ENGINE=MyISAM COMMENT='ours' ROW_FORMAT=FIXED;")
         .await;
     let before = my_contents(&my).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "massive",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "massive").await;
     assert_eq!(plan.steps.len(), 1, "{:#?}", plan.steps);
     let sql = plan.steps[0].sql.concat();
     assert!(
@@ -1433,15 +1286,7 @@ async fn a_mariadb_checked_step_with_violating_rows_refuses_with_its_numbers() {
     )
     .await;
     let before = my_contents(&my).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "hooli",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "hooli").await;
     let blockers = plan.blockers();
     assert_eq!(blockers.len(), 1, "{blockers:?}");
     assert!(
@@ -1468,15 +1313,7 @@ async fn a_mariadb_sync_stopped_mid_way_says_what_ran_and_the_resume_finishes_it
     )
     .await;
     let before = my_contents(&my).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "umbrella",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "umbrella").await;
     let total = plan.steps.len();
     let invoices = plan
         .steps
@@ -1674,15 +1511,7 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     };
     use sqlx::Connection;
     let before = rows(&db).await;
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "wayne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "wayne").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     // A routine's privileges: the template's revocation given to the one
     // recreated, the tenant's own revocation undone on the one replaced.
@@ -1724,15 +1553,7 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     assert_eq!(done.status, SchemaStatus::Synced);
     assert_eq!(done.hash_after, plan.template_hash);
     assert_eq!(rows(&db).await, before);
-    let again = plan_sync(
-        &e.registry,
-        &e.vault,
-        "wayne",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let again = plan_of(&e, "wayne").await;
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
@@ -1783,15 +1604,7 @@ async fn mariadb_triggers_routines_and_events_are_brought_back_by_the_sync() {
             .fetch_all(&mut my.connect().await)
             .await
             .unwrap();
-    let plan = plan_sync(
-        &e.registry,
-        &e.vault,
-        "stark",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let plan = plan_of(&e, "stark").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
     let done = execute_sync(&e.registry, &e.vault, &plan, "stark", Timeouts::default())
         .await
@@ -1804,14 +1617,6 @@ async fn mariadb_triggers_routines_and_events_are_brought_back_by_the_sync() {
             .await
             .unwrap();
     assert_eq!(after, before);
-    let again = plan_sync(
-        &e.registry,
-        &e.vault,
-        "stark",
-        &KeepChoice::default(),
-        Timeouts::default(),
-    )
-    .await
-    .unwrap();
+    let again = plan_of(&e, "stark").await;
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { tick } from "svelte";
 import { historyChart, middle, route, when } from "../src/app";
-import { calls, freshPage, settle } from "./harness";
+import { calls, channelOf, freshPage, settle } from "./harness";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
 import { fleetPage, tenant } from "./fixtures";
 import type { TenantQuery } from "../src/bindings/TenantQuery";
@@ -118,11 +118,10 @@ describe("reset wizard", () => {
       }
       if (cmd === "reset_tenant") {
         // The engine's journal entries arrive on the channel while it runs.
-        const id = (args as { onStep: { id: number } }).onStep.id;
-        const runCallback = (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, d: unknown) => void } }).__TAURI_INTERNALS__.runCallback;
-        ["reset started; backup: schema tenantry_q_acme_1 in fleet", "in one transaction: the tables move to the backup", "finished: ok; status synced"].forEach((step, index) =>
-          runCallback(id, { index, message: { operation: 4, tenant_slug: "acme", step } }),
-        );
+        const send = channelOf(args, "onStep");
+        for (const step of ["reset started; backup: schema tenantry_q_acme_1 in fleet", "in one transaction: the tables move to the backup", "finished: ok; status synced"]) {
+          send({ operation: 4, tenant_slug: "acme", step });
+        }
         return { slug: "acme", backup: "schema tenantry_q_acme_1", hash_after: "v1:" + "b".repeat(64), status: "synced", applied: [] };
       }
       return null;
@@ -527,9 +526,7 @@ describe("scan", () => {
     mockIPC((cmd, args) => {
       if (cmd === "registry_tenant_page") return fleetPage(rows.map((r) => ({ ...r })), args);
       if (cmd === "scan_fleet") {
-        const id = (args as { onProgress: { id: number } }).onProgress.id;
-        let index = 0;
-        send = (message) => (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, d: unknown) => void } }).__TAURI_INTERNALS__.runCallback(id, { index: index++, message });
+        send = channelOf(args, "onProgress");
         return new Promise((resolve) => (finish = resolve));
       }
       return null;

@@ -24,3 +24,14 @@ export function freshPage(): void {
 export async function settle(): Promise<void> {
   for (let i = 0; i < 8; i++) await new Promise((r) => setTimeout(r, 20));
 }
+
+/**
+ * The channel a mocked command was given (`onProgress`, `onStep`, …): a
+ * function that sends it messages in order, as the engine does.
+ */
+export function channelOf(args: unknown, name: string): (message: unknown) => void {
+  const id = (args as Record<string, { id: number }>)[name].id;
+  const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, data: unknown) => void } }).__TAURI_INTERNALS__;
+  let index = 0;
+  return (message) => internals.runCallback(id, { index: index++, message });
+}

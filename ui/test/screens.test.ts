@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { route } from "../src/app";
-import { calls, freshPage, settle } from "./harness";
+import { calls, channelOf, freshPage, settle } from "./harness";
 import type { ImportReport } from "../src/bindings/ImportReport";
 import type { TenantRecord } from "../src/bindings/TenantRecord";
 import { fleetPage, tenant } from "./fixtures";
@@ -209,9 +209,7 @@ describe("the guard from the console", () => {
       calls.push({ cmd, args });
       if (cmd === "registry_tenant_page") return fleetPage(rows, args);
       if (cmd === "guard_fleet") {
-        const id = (args as { onReport: { id: number } }).onReport.id;
-        let index = 0;
-        send = (message) => (window as unknown as { __TAURI_INTERNALS__: { runCallback: (id: number, d: unknown) => void } }).__TAURI_INTERNALS__.runCallback(id, { index: index++, message });
+        send = channelOf(args, "onReport");
         return new Promise((resolve) => (finish = resolve));
       }
       return null;
