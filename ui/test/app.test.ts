@@ -336,6 +336,9 @@ describe("first run and the demo", () => {
     expect(document.querySelector("h2")!.textContent).toBe("Welcome to Tenantry");
     expect(document.getElementById("open-demo")!.getAttribute("href")).toBe("#/demo");
     expect(document.getElementById("add-tenant")!.getAttribute("href")).toBe("#/add");
+    expect(document.getElementById("import-tenants")!.getAttribute("href")).toBe("#/import");
+    expect(document.getElementById("add-template")!.getAttribute("href")).toBe("#/templates");
+    expect(document.getElementById("try-guard")!.getAttribute("href")).toBe("#/demo");
     expect(document.querySelector("[role=alert]")!.textContent).toContain("The demo works without it");
     expect(calls.every((c) => (c.args as { workspace?: string }).workspace === "own")).toBe(true);
   });
