@@ -89,6 +89,21 @@ async fn plan_of(e: &TestFleet, slug: &str) -> tenantry_fleet::sync::SyncPlan {
     .unwrap()
 }
 
+/// Plans the tenant's sync, finds a blocker saying `blocker`, and checks
+/// the apply is refused (before anything runs).
+async fn refused_with(e: &TestFleet, slug: &str, blocker: &str) {
+    let plan = plan_of(e, slug).await;
+    let blockers = plan.blockers();
+    assert!(
+        blockers.iter().any(|b| b.contains(blocker)),
+        "{blockers:#?}"
+    );
+    let err = execute_sync(&e.registry, &e.vault, &plan, slug, Timeouts::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "sync_refused");
+}
+
 async fn tenant(e: &TestFleet, db: &PgDatabase, slug: &str) {
     e.register(&template(Engine::Postgres), &db.url()).await;
     e.add(slug, &db.url(), Some(slug), "1.0.0").await;
@@ -260,24 +275,12 @@ async fn changed_and_missing_primary_keys_are_swapped_back_with_the_rows_kept() 
          INSERT INTO settings (key, value) VALUES ('theme', '"light"');"#,
     )
     .await;
-    let plan = plan_of(&e, "umbrella").await;
-    let blockers = plan.blockers();
-    assert!(
-        blockers
-            .iter()
-            .any(|b| b.contains("2 rows with no value or a repeated value in the primary key")),
-        "{blockers:#?}"
-    );
-    let err = execute_sync(
-        &e.registry,
-        &e.vault,
-        &plan,
+    refused_with(
+        &e,
         "umbrella",
-        Timeouts::default(),
+        "2 rows with no value or a repeated value in the primary key",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), "sync_refused");
+    .await;
     assert_eq!(
         count(&db, "SELECT count(*) FROM umbrella.settings").await,
         3
@@ -898,18 +901,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
          CREATE INDEX idx_projects_live ON projects (account_id) WHERE archived_at IS NULL; DROP TABLE t2;
          INSERT INTO projects (account_id, name) VALUES (1, NULL), (2, 'ok');")
         .await;
-    let plan = plan_of(&e, "wayne").await;
-    let blockers = plan.blockers();
-    assert!(
-        blockers
-            .iter()
-            .any(|b| b.contains("1 rows where name is NULL")),
-        "{blockers:#?}"
-    );
-    let err = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "sync_refused");
+    refused_with(&e, "wayne", "1 rows where name is NULL").await;
     assert_eq!(read("SELECT count(*) || '' FROM projects").await, "2");
 
     // A value the template's CHECK refuses makes the copy fail mid-sync:
@@ -1230,18 +1222,12 @@ async fn mariadb_primary_keys_are_swapped_back_in_one_statement_with_the_rows_ke
          INSERT INTO settings (`key`, value) VALUES ('theme', 'light');",
     )
     .await;
-    let plan = plan_of(&e, "pied").await;
-    let blockers = plan.blockers();
-    assert!(
-        blockers
-            .iter()
-            .any(|b| b.contains("2 rows with no value or a repeated value in the primary key")),
-        "{blockers:#?}"
-    );
-    let refused = execute_sync(&e.registry, &e.vault, &plan, "pied", Timeouts::default())
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), "sync_refused");
+    refused_with(
+        &e,
+        "pied",
+        "2 rows with no value or a repeated value in the primary key",
+    )
+    .await;
 }
 
 #[tokio::test]
