@@ -1325,8 +1325,10 @@ async fn a_mariadb_sync_stopped_mid_way_says_what_ran_and_the_resume_finishes_it
     let victim = loop {
         let waiting: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST
-              WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'",
+              WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'
+                AND DB = ?",
         )
+        .bind(&my.name)
         .fetch_optional(&mut admin)
         .await
         .unwrap();

@@ -1416,10 +1416,14 @@ impl StoppableSync {
             let id: Option<i64> = self
                 .rt
                 .block_on(
+                    // This test's database only: the other MariaDB sync test
+                    // runs beside it with a waiting ALTER of its own.
                     sqlx::query_scalar(
                         "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST
-                          WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'",
+                          WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE '%invoices%'
+                            AND DB = ?",
                     )
+                    .bind(&self.my.name)
                     .fetch_optional(&mut c),
                 )
                 .unwrap();

@@ -284,9 +284,13 @@ mod tests {
         }
     }
 
-    /// A server answering every request with `status`; counts them.
+    /// A server answering every request with `status`; counts the whole
+    /// alert POSTs it read. It reads each request to its end before it
+    /// answers (closing on an unread body would reset the connection), and a
+    /// stray connection to its port (another test's probe of a port it
+    /// thought closed) is not counted as a delivery.
     fn server(status: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
-        use std::io::{Read, Write};
+        use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://{}/hook/Canary-Secret",
@@ -296,12 +300,32 @@ mod tests {
         let seen = hits.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(stream) = stream else { return };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(&stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(n) if n > 0 && line != "\r\n" => {
+                            if let Some((name, value)) = line.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let whole = reader.read_exact(&mut body).is_ok();
+                if request_line.starts_with("POST /hook/Canary-Secret ") && whole && length > 0 {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 let _ = write!(
-                    stream,
+                    &stream,
                     "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                 );
             }
