@@ -35,7 +35,7 @@ use sqlx::{Connection, Row};
 use tenantry_introspect::{introspect, ConnectionUrl, Timeouts};
 use tenantry_model::diff::{diff_schemas, Presence};
 use tenantry_model::quote::{postgres as q, postgres_literal};
-use tenantry_model::sync::{plan_postgres, StepClass};
+use tenantry_model::sync::{plan_postgres, StepClass, TenantRoles};
 use tenantry_model::{hash_schema, Engine, SchemaSnapshot, TemplateVersionHash};
 use tenantry_registry::{AuditResult, Registry};
 
@@ -316,6 +316,37 @@ fn structural(snapshot: &SchemaSnapshot) -> SchemaSnapshot {
     s
 }
 
+/// The reference's objects owned by a role other than its schema's usual
+/// owner, as the plan names them.
+fn owned_objects(s: &SchemaSnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    out.extend(
+        s.tables
+            .iter()
+            .filter(|t| t.owner.is_some())
+            .map(|t| format!("table {}", t.name)),
+    );
+    out.extend(
+        s.views
+            .iter()
+            .filter(|v| v.owner.is_some())
+            .map(|v| format!("view {}", v.name)),
+    );
+    out.extend(
+        s.enums
+            .iter()
+            .filter(|e| e.owner.is_some())
+            .map(|e| format!("enum {}", e.name)),
+    );
+    out.extend(
+        s.types
+            .iter()
+            .filter(|t| t.owner.is_some())
+            .map(|t| format!("type {}", t.name)),
+    );
+    out
+}
+
 fn captured_option(o: &str) -> bool {
     o.starts_with("row_security=")
         || o.starts_with("comment=")
@@ -333,12 +364,23 @@ async fn postgres_statements(
 ) -> Result<Vec<String>, FleetError> {
     let empty = SchemaSnapshot::new(Engine::Postgres);
     let from = previous.map(structural).unwrap_or(empty);
-    let steps = plan_postgres(&structural(reference), &from, "tenantry_capture_unused");
+    // Every role the session's: a captured migration names no owner
+    // (an owned object is listed below as one it cannot write).
+    let roles = TenantRoles::uniform(schema, "");
+    let steps = plan_postgres(
+        &structural(reference),
+        &from,
+        "tenantry_capture_unused",
+        &roles,
+    );
     let mut blocked: Vec<String> = steps
         .iter()
         .filter(|s| matches!(s.class, StepClass::Manual | StepClass::Destructive))
         .map(|s| format!("{}: {}", s.object, s.action))
         .collect();
+    blocked.extend(owned_objects(reference).into_iter().map(|o| {
+        format!("{o}: owned by a role other than the schema's usual owner; capture does not write owners")
+    }));
     let catalog = read_catalog(req.source, schema, req.timeouts).await?;
     let before = match previous {
         Some(_) => Some(previous_catalog(req, template).await?),

@@ -238,15 +238,20 @@ async fn plan_in(
 ) -> Result<Planned, FleetError> {
     let url = &ctx.url;
     let schemas = [ctx.schema.clone()];
-    let snaps = postgres::introspect_schemas(&mut *conn, &schemas)
+    let mut reads = postgres::read_schemas(&mut *conn, &schemas)
         .await
         .map_err(|e| catalog(url, &e))?;
-    let tenant = snaps
-        .get(&ctx.schema)
-        .cloned()
+    let read = reads.remove(&ctx.schema);
+    // The roles the plan writes (`{owner}`, `{tenant}_app`, owners) by
+    // their names in this tenant, read in the plan's transaction.
+    let roles = postgres::tenant_roles(&mut *conn, &ctx.schema, read.as_ref())
+        .await
+        .map_err(|e| catalog(url, &e))?;
+    let tenant = read
+        .map(|r| r.snapshot)
         .unwrap_or_else(|| tenantry_model::SchemaSnapshot::new(Engine::Postgres));
     let target = target_for(ctx, &tenant, kept)?;
-    let mut steps = plan_postgres(&target, &tenant, quarantine);
+    let mut steps = plan_postgres(&target, &tenant, quarantine, &roles);
     sqlx::query("SELECT set_config('search_path', $1, true)")
         .bind(quote_pg(&ctx.schema))
         .execute(&mut *conn)

@@ -20,6 +20,7 @@ use sqlx::{ConnectOptions, Connection};
 use tenantry_model::naming::postgres as naming;
 use tenantry_model::normalize::{collapse_whitespace, postgres_expression};
 use tenantry_model::own_schema::{strip_own_schema, TextKind};
+use tenantry_model::sync::TenantRoles;
 use tenantry_model::{
     CheckConstraint, Column, Deferrable, EnumType, Extension, ForeignKey, GeneratedColumn, Grant,
     Identity, Index, IndexKey, ObjectName, Policy, PrimaryKey, ReferentialAction, Routine,
@@ -105,6 +106,40 @@ pub async fn close(conn: PgConnection) {
     let _ = conn.close().await;
 }
 
+/// Who the role rule's placeholders stand for in `schema`, read as `read`
+/// saw it: what a sync plan needs to write real role names
+/// ([`TenantRoles`]).
+pub async fn tenant_roles(
+    conn: &mut PgConnection,
+    schema: &str,
+    read: Option<&SchemaRead>,
+) -> Result<TenantRoles, sqlx::Error> {
+    let (schema_owner, usual_owner, current_user, database): (String, String, String, String) =
+        sqlx::query_as(
+            // A schema not there yet (a sync creates it) is the session's.
+            "SELECT coalesce(pg_get_userbyid(n.nspowner)::text, current_user::text),
+                    coalesce(pg_get_userbyid(coalesce($2::oid, n.nspowner))::text, current_user::text),
+                    current_user::text, current_database()::text
+               FROM (SELECT 1) one
+               LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1",
+        )
+        .bind(schema)
+        .bind(read.and_then(|r| r.usual_owner))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(TenantRoles {
+        schema: schema.to_owned(),
+        tenant: if schema == "public" {
+            database
+        } else {
+            schema.to_owned()
+        },
+        schema_owner,
+        usual_owner,
+        current_user,
+    })
+}
+
 /// Introspects one schema; a missing schema is [`IntrospectError::SchemaNotFound`].
 pub async fn introspect_one(
     conn: &mut PgConnection,
@@ -148,6 +183,9 @@ pub fn catalog_error(url: &ConnectionUrl, e: &sqlx::Error) -> IntrospectError {
 pub struct SchemaRead {
     pub snapshot: SchemaSnapshot,
     pub fingerprint: String,
+    /// The role (oid) owning most of the schema's objects, which the
+    /// snapshot's owners are relative to; `None` when it has none.
+    pub usual_owner: Option<i64>,
 }
 
 /// Introspects many schemas of one database. Schemas that do not exist are
@@ -2412,7 +2450,7 @@ async fn read_chunk(
         }
     }
 
-    mark_owners(conn, &mut chunk, &object_owners, &schema_owners, database).await?;
+    let usual = mark_owners(conn, &mut chunk, &object_owners, &schema_owners, database).await?;
 
     let Chunk {
         names,
@@ -2420,7 +2458,9 @@ async fn read_chunk(
         digests,
         ..
     } = chunk;
-    for ((name, mut snapshot), digest) in names.into_iter().zip(snaps).zip(digests) {
+    for (((name, mut snapshot), digest), usual_owner) in
+        names.into_iter().zip(snaps).zip(digests).zip(usual)
+    {
         snapshot.canonicalize();
         let fingerprint = digest.fingerprint();
         out.insert(
@@ -2428,6 +2468,7 @@ async fn read_chunk(
             SchemaRead {
                 snapshot,
                 fingerprint,
+                usual_owner,
             },
         );
     }
@@ -2460,7 +2501,7 @@ async fn mark_owners(
     owners: &[(usize, Owned, i64)],
     schema_owners: &[i64],
     database: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
     let mut counts: Vec<FxHashMap<i64, usize>> = vec![FxHashMap::default(); chunk.names.len()];
     for (s, _, owner) in owners {
         *counts[*s].entry(*owner).or_default() += 1;
@@ -2488,7 +2529,7 @@ async fn mark_owners(
         .filter(|(s, _, owner)| usual[*s] != Some(*owner))
         .collect();
     if odd.is_empty() {
-        return Ok(());
+        return Ok(usual);
     }
     let oids = distinct_oids(odd.iter().map(|(_, _, o)| *o));
     let roles: FxHashMap<i64, String> =
@@ -2517,7 +2558,7 @@ async fn mark_owners(
             *slot = name;
         }
     }
-    Ok(())
+    Ok(usual)
 }
 
 /// Schema and name, by oid, of the relations among `oids` that this chunk

@@ -131,6 +131,71 @@ impl SyncStep {
     }
 }
 
+/// Who the role rule's placeholders stand for in one PostgreSQL tenant.
+///
+/// Snapshots name roles relative to their tenant (ARCHITECTURE.md, the
+/// role rule): `{owner}` for an object's owner, `{tenant}_app` for a role
+/// named after the tenant, and an owner only where it is not the role that
+/// owns most of the schema's objects. A plan writes real names, so the
+/// fleet reads these from the tenant's catalog before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRoles {
+    /// The tenant's schema (`GRANT … ON SCHEMA …`).
+    pub schema: String,
+    /// What `{tenant}` stands for inside a role's name: the schema's name,
+    /// or the database's for a database-per-tenant tenant (schema
+    /// `public`), as the rule reads them.
+    pub tenant: String,
+    /// The schema's owner: the `{owner}` of the schema's own privileges.
+    pub schema_owner: String,
+    /// The role that owns most of the schema's objects: the owner of every
+    /// object whose snapshot names none.
+    pub usual_owner: String,
+    /// The role the sync runs as, which owns what it creates until the
+    /// plan gives it to its owner.
+    pub current_user: String,
+}
+
+impl TenantRoles {
+    /// Every role the same one: a schema whose objects, schema and session
+    /// all belong to `role` (a scratch database, a test).
+    pub fn uniform(schema: &str, role: &str) -> Self {
+        Self {
+            schema: schema.to_owned(),
+            tenant: schema.to_owned(),
+            schema_owner: role.to_owned(),
+            usual_owner: role.to_owned(),
+            current_user: role.to_owned(),
+        }
+    }
+
+    /// A role of the rule by its real name: `{tenant}_app` is this
+    /// tenant's `acme_app`. The placeholder is the rule's own token,
+    /// written where the introspection found the tenant's name as a whole
+    /// part of a role's name; this is its inverse, on a role name, never
+    /// on SQL text.
+    pub fn role(&self, rule: &str) -> String {
+        rule.replace("{tenant}", &self.tenant)
+    }
+
+    /// The owner an object has when its snapshot says `owner`.
+    pub fn owner(&self, owner: Option<&str>) -> String {
+        owner
+            .map(|o| self.role(o))
+            .unwrap_or_else(|| self.usual_owner.clone())
+    }
+
+    /// A grantee as SQL: `PUBLIC`, the object's `owner` for `{owner}`, or
+    /// the role by its real name, quoted.
+    fn grantee(&self, grantee: &str, owner: &str) -> String {
+        match grantee {
+            "public" => "PUBLIC".into(),
+            "{owner}" => q(owner),
+            role => q(&self.role(role)),
+        }
+    }
+}
+
 /// Whether a foreign key of the schema references `table`: its primary key
 /// is then not swapped in place (dropping it would fail).
 pub(crate) fn referenced_by_foreign_keys(tenant: &SchemaSnapshot, table: &str) -> bool {
@@ -179,8 +244,10 @@ pub fn plan_postgres(
     template: &SchemaSnapshot,
     tenant: &SchemaSnapshot,
     quarantine: &str,
+    roles: &TenantRoles,
 ) -> Vec<SyncStep> {
     let mut steps = Vec::new();
+    let mut rebuilt_enum = false;
     let diff = diff_schemas(template, tenant);
     for o in diff
         .objects
@@ -196,7 +263,7 @@ pub fn plan_postgres(
                 }
                 Presence::Missing => {
                     let t = template.table(&o.name).expect("diff names a template table");
-                    create_table(t, &mut steps, object);
+                    create_table(t, roles, &mut steps, object);
                 }
                 _ => {
                     let (a, b) = (
@@ -204,7 +271,7 @@ pub fn plan_postgres(
                         tenant.table(&o.name).expect("tenant table"),
                     );
                     let referenced = referenced_by_foreign_keys(tenant, &o.name);
-                    table_changes(a, b, quarantine, referenced, &mut steps, &object);
+                    table_changes(a, b, quarantine, referenced, roles, &mut steps, &object);
                 }
             },
             ObjectKind::View => {
@@ -224,30 +291,45 @@ pub fn plan_postgres(
                     ));
                 }
                 if let Some(a) = a {
-                    steps.push(create_view(a, object));
+                    steps.extend(create_view(a, roles, object));
                 }
             }
             ObjectKind::Enum => {
                 let a = template.enums.iter().find(|e| e.name == o.name);
                 let b = tenant.enums.iter().find(|e| e.name == o.name);
-                steps.push(match (a, b) {
-                    (Some(a), None) => create_enum(a, object),
-                    (None, Some(b)) if b.grants.is_empty() => SyncStep::new(
+                match (a, b) {
+                    (Some(a), None) => steps.extend(create_enum(a, roles, object)),
+                    (None, Some(b)) => steps.push(SyncStep::new(
                         DROP_TYPES,
                         StepClass::Safe,
                         object,
                         "drop the custom enum (after what used it)".into(),
                         vec![format!("DROP TYPE {}", q(&b.name))],
-                    ),
-                    (Some(a), Some(b)) if only_missing_labels(a, b) => add_enum_labels(a, b, object),
-                    _ => SyncStep::manual(object, "the enum has labels the template has not (or in another order), or its owner or grants differ; enum labels cannot be removed or moved in place".into()),
-                });
+                    )),
+                    (Some(a), Some(b)) if a.labels != b.labels && !only_missing_labels(a, b) => {
+                        steps.extend(rebuild_enum(a, b, template, tenant, roles, &object));
+                        rebuilt_enum = true;
+                    }
+                    (Some(a), Some(b)) => {
+                        if a.labels != b.labels {
+                            steps.push(add_enum_labels(a, b, object.clone()));
+                        }
+                        steps.extend(owned_extras(
+                            &Named::same(format!("TYPE {}", q(&a.name))),
+                            Extras::of(a.owner.as_deref(), &a.grants, a.comment.as_deref()),
+                            Some(Extras::of(b.owner.as_deref(), &b.grants, b.comment.as_deref())),
+                            roles,
+                            &object,
+                        ));
+                    }
+                    (None, None) => {}
+                }
             }
             ObjectKind::Sequence => {
                 let a = template.sequences.iter().find(|s| s.name == o.name);
                 let b = tenant.sequences.iter().find(|s| s.name == o.name);
                 match (a, b) {
-                    (Some(a), None) => steps.extend(create_sequence(a, template, object)),
+                    (Some(a), None) => steps.extend(create_sequence(a, template, roles, object)),
                     (None, Some(b)) => steps.push(SyncStep::new(
                         DROP_TYPES,
                         StepClass::Destructive,
@@ -255,10 +337,21 @@ pub fn plan_postgres(
                         "move the custom sequence (and its current value) to the quarantine, unless it already moved with its table".into(),
                         vec![format!("ALTER SEQUENCE IF EXISTS {} SET SCHEMA {}", q(&b.name), q(quarantine))],
                     )),
-                    (Some(a), Some(b)) if a.owned_by == b.owned_by && a.grants == b.grants && a.comment == b.comment => {
-                        steps.push(alter_sequence(a, object));
+                    (Some(a), Some(b)) if a.owned_by == b.owned_by => {
+                        if sequence_settings(a) != sequence_settings(b) {
+                            steps.push(alter_sequence(a, object.clone()));
+                        }
+                        let follows = Some(sequence_owner(a, template, roles));
+                        steps.extend(owned_extras(
+                            &Named::same(format!("SEQUENCE {}", q(&a.name))),
+                            Extras { follows: follows.clone(), ..Extras::of(None, &a.grants, a.comment.as_deref()) },
+                            Some(Extras { follows, ..Extras::of(None, &b.grants, b.comment.as_deref()) }),
+                            roles,
+                            &object,
+                        ));
                     }
-                    _ => steps.push(SyncStep::manual(object, "the sequence's owner column, grants or comment differ".into())),
+                    (Some(_), Some(_)) => steps.push(SyncStep::manual(object, "the sequence belongs to another column than the template's (OWNED BY)".into())),
+                    (None, None) => {}
                 }
             }
             ObjectKind::Routine if o.presence == Presence::Added => {
@@ -283,7 +376,33 @@ pub fn plan_postgres(
                     .find(|r| r.key() == o.name)
                     .expect("diff names a template routine");
                 let b = tenant.routines.iter().find(|x| x.key() == o.name);
-                steps.extend(create_routine(r, b, object));
+                steps.extend(create_routine(r, b, roles, object));
+            }
+            ObjectKind::Type => {
+                let a = template.types.iter().find(|t| t.name == o.name);
+                let b = tenant.types.iter().find(|t| t.name == o.name);
+                steps.extend(user_type_steps(a, b, tenant, roles, object));
+            }
+            ObjectKind::Extension => match o.presence {
+                Presence::Missing => steps.push(create_extension(&o.name, roles, object)),
+                _ => steps.push(SyncStep::new(
+                    DROP_TYPES,
+                    StepClass::Safe,
+                    object,
+                    "drop the custom extension (the server refuses, and nothing changes, while anything still uses it)".into(),
+                    vec![format!("DROP EXTENSION {}", q(&o.name))],
+                )),
+            },
+            ObjectKind::Schema => {
+                let on = format!("SCHEMA {}", q(&roles.schema));
+                steps.extend(grant_steps(
+                    &on,
+                    &template.grants,
+                    &tenant.grants,
+                    (&roles.schema_owner, &roles.schema_owner),
+                    roles,
+                    &object,
+                ));
             }
             _ => steps.push(SyncStep::manual(
                 object,
@@ -298,6 +417,9 @@ pub fn plan_postgres(
                 ),
             )),
         }
+    }
+    if rebuilt_enum {
+        steps.extend(recreate_views(template, tenant, roles));
     }
     if steps.iter().any(|s| s.class == StepClass::Destructive) {
         steps.push(SyncStep::new(
@@ -551,7 +673,7 @@ fn identity_options(t: &Table, column: &str) -> Option<String> {
     ))
 }
 
-fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
+fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, object: String) {
     let identities: Vec<(&str, String)> = t
         .columns
         .iter()
@@ -564,7 +686,7 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
                 .iter()
                 .any(|(c, _)| o.starts_with(&format!("identity({c})=AS ")))
     });
-    let unsupported = t.kind == TableKind::Partitioned || other_options || t.owner.is_some();
+    let unsupported = t.kind == TableKind::Partitioned || other_options;
     let mut lines = Vec::new();
     for c in &t.columns {
         let identity = identities
@@ -575,7 +697,7 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
         match line {
             Some(l) if !unsupported => lines.push(l),
             _ => {
-                steps.push(SyncStep::manual(object, "the missing table has options, an owner or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
+                steps.push(SyncStep::manual(object, "the missing table has options or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
                 return;
             }
         }
@@ -634,19 +756,23 @@ fn create_table(t: &Table, steps: &mut Vec<SyncStep>, object: String) {
         ));
     }
     let table = q(&t.name);
-    match grant_steps(&format!("TABLE {table}"), &t.grants, &[], &object) {
-        Some(g) => steps.extend(g),
-        None => steps.push(SyncStep::manual(
-            object.clone(),
-            "the missing table has grants for the owner or a role named after the tenant; grant them by hand after the sync".into(),
-        )),
-    }
+    steps.extend(owned_extras(
+        &Named::same(format!("TABLE {table}")),
+        Extras::of(t.owner.as_deref(), &t.grants, None),
+        None,
+        roles,
+        &object,
+    ));
     steps.extend(
         t.triggers
             .iter()
             .map(|tr| create_trigger(&table, tr, &object)),
     );
-    steps.extend(t.policies.iter().map(|p| create_policy(&table, p, &object)));
+    steps.extend(
+        t.policies
+            .iter()
+            .map(|p| create_policy(&table, p, roles, &object)),
+    );
     steps.extend(row_security_steps(&table, t, None, &object));
 }
 
@@ -655,6 +781,7 @@ fn table_changes(
     b: &Table,
     quarantine: &str,
     referenced: bool,
+    roles: &TenantRoles,
     steps: &mut Vec<SyncStep>,
     object: &str,
 ) {
@@ -738,7 +865,14 @@ fn table_changes(
             }
             continue;
         };
-        column_change(&b.name, ca, cb, steps, object);
+        column_change(
+            &b.name,
+            ca,
+            cb,
+            identity_options(a, &ca.name),
+            steps,
+            object,
+        );
     }
     // Primary key.
     let pk_line = |x: &Table| {
@@ -1000,7 +1134,7 @@ fn table_changes(
                     ),
                     vec![format!("DROP POLICY {} ON {t}", q(&p.name))],
                 ));
-                steps.push(create_policy(&t, x, object));
+                steps.push(create_policy(&t, x, roles, object));
             }
             None => steps.push(SyncStep::new(
                 DROP_LINKS,
@@ -1016,66 +1150,66 @@ fn table_changes(
         .iter()
         .filter(|x| !b.policies.iter().any(|y| y.name == x.name))
     {
-        steps.push(create_policy(&t, p, object));
+        steps.push(create_policy(&t, p, roles, object));
     }
     // Row-level security switched as the template has it.
     steps.extend(row_security_steps(&t, a, Some(b), object));
+    // An identity only one side has is added or dropped with its column
+    // (above), its sequence options with it.
+    let one_sided: Vec<String> = a
+        .columns
+        .iter()
+        .chain(&b.columns)
+        .filter(|c| {
+            let (x, y) = (a.column(&c.name), b.column(&c.name));
+            x.is_some_and(|x| x.identity.is_some()) != y.is_some_and(|y| y.identity.is_some())
+        })
+        .map(|c| format!("identity({})=AS ", c.name))
+        .collect();
     let other = |x: &Table| -> Vec<String> {
         x.options
             .iter()
             .filter(|o| !o.starts_with("row_security="))
+            .filter(|o| !one_sided.iter().any(|p| o.starts_with(p.as_str())))
             .cloned()
             .collect()
     };
-    if a.grants != b.grants {
-        match grant_steps(&format!("TABLE {t}"), &a.grants, &b.grants, object) {
-            Some(g) => steps.extend(g),
-            None => steps.push(SyncStep::manual(
-                obj(),
-                "the table's grants differ for the owner or a role named after the tenant; grant or revoke by hand".into(),
-            )),
-        }
-    }
-    if other(a) != other(b) || a.owner != b.owner || a.kind != b.kind {
+    steps.extend(owned_extras(
+        &Named::same(format!("TABLE {t}")),
+        Extras::of(a.owner.as_deref(), &a.grants, None),
+        Some(Extras::of(b.owner.as_deref(), &b.grants, None)),
+        roles,
+        object,
+    ));
+    if other(a) != other(b) || a.kind != b.kind {
         steps.push(SyncStep::manual(
             obj(),
-            "the table's options or owner differ".into(),
+            "the table's options or kind (partitioning) differ".into(),
         ));
-    }
-}
-
-/// A grantee as SQL: `PUBLIC`, or the role quoted; `None` for the role
-/// rule's placeholders (`{owner}`, `{tenant}_…`), which name a different
-/// role on every tenant.
-fn grantee_sql(grantee: &str) -> Option<String> {
-    if grantee == "public" {
-        Some("PUBLIC".into())
-    } else if grantee.contains('{') {
-        None
-    } else {
-        Some(q(grantee))
     }
 }
 
 /// `GRANT`/`REVOKE` statements that give `on` (`TABLE "t"`) the template's
 /// privileges `a` where the tenant has `b`: what the tenant has beyond the
-/// template is undone first, then what it lacks is given. `None` when a
-/// grantee is a placeholder of the role rule.
+/// template is undone first, then what it lacks is given. `owners`: who
+/// the object's `{owner}` is before the sync and after it.
 fn grant_steps(
     on: &str,
     a: &[crate::schema::Grant],
     b: &[crate::schema::Grant],
+    owners: (&str, &str),
+    roles: &TenantRoles,
     object: &str,
-) -> Option<Vec<SyncStep>> {
-    let statement = |g: &crate::schema::Grant, give: bool| -> Option<String> {
-        let who = grantee_sql(&g.grantee)?;
+) -> Vec<SyncStep> {
+    let statement = |g: &crate::schema::Grant, give: bool, owner: &str| -> String {
+        let who = roles.grantee(&g.grantee, owner);
         let column = g
             .column
             .as_ref()
             .map(|c| format!(" ({})", q(c)))
             .unwrap_or_default();
         // `give`: reach the state `g` describes; otherwise undo it.
-        Some(if g.revoked != give {
+        if g.revoked != give {
             format!(
                 "GRANT {}{column} ON {on} TO {who}{}",
                 g.privilege,
@@ -1087,7 +1221,7 @@ fn grant_steps(
             )
         } else {
             format!("REVOKE {}{column} ON {on} FROM {who} CASCADE", g.privilege)
-        })
+        }
     };
     let describe = |g: &crate::schema::Grant| {
         format!(
@@ -1112,7 +1246,7 @@ fn grant_steps(
                 if g.revoked { "revocation" } else { "grant" },
                 describe(g)
             ),
-            vec![statement(g, false)?],
+            vec![statement(g, false, owners.0)],
         ));
     }
     for g in a.iter().filter(|g| !b.contains(g)) {
@@ -1125,10 +1259,131 @@ fn grant_steps(
                 if g.revoked { "revoke" } else { "grant" },
                 describe(g)
             ),
-            vec![statement(g, true)?],
+            vec![statement(g, true, owners.1)],
         ));
     }
-    Some(out)
+    out
+}
+
+/// What an object carries besides its definition: its owner through the
+/// role rule (`None`: the schema's usual owner), its privileges and its
+/// comment.
+#[derive(Clone)]
+struct Extras<'a> {
+    owner: Option<&'a str>,
+    /// The owner's real name when the object follows another's ownership
+    /// (a sequence its table's): its owner is then not changed here.
+    follows: Option<String>,
+    grants: &'a [crate::schema::Grant],
+    comment: Option<&'a str>,
+}
+
+impl<'a> Extras<'a> {
+    fn of(
+        owner: Option<&'a str>,
+        grants: &'a [crate::schema::Grant],
+        comment: Option<&'a str>,
+    ) -> Self {
+        Self {
+            owner,
+            follows: None,
+            grants,
+            comment,
+        }
+    }
+
+    fn owner_role(&self, roles: &TenantRoles) -> String {
+        self.follows
+            .clone()
+            .unwrap_or_else(|| roles.owner(self.owner))
+    }
+}
+
+/// Statements naming an object: how `ALTER … OWNER TO`, `GRANT … ON` and
+/// `COMMENT ON` each spell it (`TABLE "v"` grants on a view, `FUNCTION`
+/// on an aggregate).
+struct Named {
+    alter: String,
+    grant: String,
+}
+
+impl Named {
+    fn same(on: String) -> Self {
+        Self {
+            alter: on.clone(),
+            grant: on,
+        }
+    }
+}
+
+/// The owner, privileges and comment of the template's object (`want`)
+/// on the tenant's (`have`; `None` for one this plan creates, owned by the
+/// role the sync runs as until it is given to its owner). Owners change
+/// with the columns, before the privileges that name them are given.
+fn owned_extras(
+    on: &Named,
+    want: Extras,
+    have: Option<Extras>,
+    roles: &TenantRoles,
+    object: &str,
+) -> Vec<SyncStep> {
+    let mut steps = Vec::new();
+    let target = want.owner_role(roles);
+    let current = match &have {
+        Some(h) => h.owner_role(roles),
+        None => roles.current_user.clone(),
+    };
+    let owner_differs = match &have {
+        Some(h) => want.follows.is_none() && h.owner != want.owner,
+        None => want.follows.is_none() && target != current,
+    };
+    if owner_differs {
+        steps.push(SyncStep::new(
+            if have.is_some() {
+                ALTER_COLUMNS
+            } else {
+                ADD_LINKS
+            },
+            StepClass::Safe,
+            object.to_owned(),
+            format!(
+                "give it to {} as the template does (its privileges go with it)",
+                want.owner.unwrap_or("the schema's usual owner")
+            ),
+            vec![format!("ALTER {} OWNER TO {}", on.alter, q(&target))],
+        ));
+    }
+    let had: &[crate::schema::Grant] = have.as_ref().map(|h| h.grants).unwrap_or_default();
+    if want.grants != had {
+        steps.extend(grant_steps(
+            &on.grant,
+            want.grants,
+            had,
+            (&current, &target),
+            roles,
+            object,
+        ));
+    }
+    let had_comment = have.as_ref().and_then(|h| h.comment);
+    if want.comment != had_comment {
+        steps.push(SyncStep::new(
+            ADD_LINKS,
+            StepClass::Safe,
+            object.to_owned(),
+            match want.comment {
+                Some(_) => "set the template's comment".to_owned(),
+                None => "remove the custom comment".to_owned(),
+            },
+            vec![format!(
+                "COMMENT ON {} IS {}",
+                on.alter,
+                want.comment
+                    .map(postgres_literal)
+                    .unwrap_or_else(|| "NULL".into())
+            )],
+        ));
+    }
+    steps
 }
 
 /// A missing function or procedure created, or a changed one replaced,
@@ -1141,6 +1396,7 @@ fn grant_steps(
 fn create_routine(
     r: &crate::schema::Routine,
     tenant: Option<&crate::schema::Routine>,
+    roles: &TenantRoles,
     object: String,
 ) -> Vec<SyncStep> {
     let kind = match r.kind.as_str() {
@@ -1159,20 +1415,36 @@ fn create_routine(
             ),
         )]
     };
-    if r.owner.is_some() || tenant.is_some_and(|b| b.owner.is_some()) {
-        return manual("its owner differs from the schema's");
-    }
-    // Privileges: a replaced routine keeps its own (CREATE OR REPLACE
-    // leaves them), a created one starts from the defaults; either way the
-    // differences from the template's are granted or revoked.
-    let Some(grants) = grant_steps(
-        &format!("ROUTINE {}({})", q(&r.name), r.arguments),
-        &r.grants,
-        tenant.map(|b| b.grants.as_slice()).unwrap_or_default(),
-        &object,
-    ) else {
-        return manual("its grants name a role by the role rule (the owner's or the tenant's)");
+    // Owner and privileges: a replaced routine keeps its own (CREATE OR
+    // REPLACE leaves them), a created one starts as the sync's role's with
+    // the defaults; either way the differences from the template's are
+    // given, granted or revoked.
+    let signature = format!("{}({})", q(&r.name), r.arguments);
+    let on = Named {
+        alter: format!(
+            "{} {signature}",
+            if kind == "AGGREGATE" {
+                "AGGREGATE"
+            } else {
+                "ROUTINE"
+            }
+        ),
+        grant: format!(
+            "{} {signature}",
+            if kind == "AGGREGATE" {
+                "FUNCTION"
+            } else {
+                "ROUTINE"
+            }
+        ),
     };
+    let grants = owned_extras(
+        &on,
+        Extras::of(r.owner.as_deref(), &r.grants, None),
+        tenant.map(|b| Extras::of(b.owner.as_deref(), &b.grants, None)),
+        roles,
+        &object,
+    );
     // `{tenant}` stands for the tenant's schema in a `SET search_path`.
     let Some(rest) = definition
         .strip_prefix(prefix.as_str())
@@ -1244,19 +1516,20 @@ fn create_trigger(table: &str, tr: &crate::schema::Trigger, object: &str) -> Syn
     )
 }
 
-fn create_policy(table: &str, p: &crate::schema::Policy, object: &str) -> SyncStep {
+fn create_policy(
+    table: &str,
+    p: &crate::schema::Policy,
+    tenant: &TenantRoles,
+    object: &str,
+) -> SyncStep {
+    // A policy's roles go through the role rule like a grantee's
+    // (`{tenant}_app`); `{owner}` never stands in one.
     let roles = if p.roles.is_empty() {
         "PUBLIC".to_owned()
     } else {
         p.roles
             .iter()
-            .map(|r| {
-                if r == "public" {
-                    "PUBLIC".to_owned()
-                } else {
-                    q(r)
-                }
-            })
+            .map(|r| tenant.grantee(r, &tenant.usual_owner))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -1367,8 +1640,18 @@ fn max_length(data_type: &str) -> Option<u32> {
     rest.strip_suffix(')')?.parse().ok()
 }
 
-fn column_change(table: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>, object: &str) {
+/// `identity`: the sequence options of the template's identity column
+/// (`(START WITH …)`), for one the tenant's lacks.
+fn column_change(
+    table: &str,
+    a: &Column,
+    b: &Column,
+    identity: Option<String>,
+    steps: &mut Vec<SyncStep>,
+    object: &str,
+) {
     let t = q(table);
+    let mut add_identity = None;
     let c = q(&a.name);
     let obj = || object.to_owned();
     if a.on_update != b.on_update {
@@ -1422,10 +1705,17 @@ fn column_change(table: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>,
                 ),
                 vec![format!("ALTER TABLE {t} ALTER COLUMN {c} DROP IDENTITY")],
             )),
+            (Some(mode @ (Identity::Always | Identity::ByDefault)), None) if identity.is_some() => {
+                // Added after the default and NULLs are gone (below).
+                add_identity = Some(mode);
+            }
             _ => {
                 steps.push(SyncStep::manual(
                     obj(),
-                    format!("column {}: the template's identity is missing (its sequence would have to start past the existing values)", a.name),
+                    format!(
+                        "column {}: its identity differs in a way the planner does not bring back",
+                        a.name
+                    ),
                 ));
                 return;
             }
@@ -1498,6 +1788,76 @@ fn column_change(table: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>,
             );
         }
     }
+    if let (Some(mode), Some(options)) = (add_identity, identity) {
+        steps.push(add_identity_step(table, a, mode, &options, object));
+    }
+}
+
+/// The template's identity on a column the tenant fills itself: added
+/// with the template's sequence options (after its default is dropped and
+/// NOT NULL is set), then its sequence moved past the values already
+/// there, so the next row does not collide with one of them. Checked
+/// first for values the identity's range cannot hold.
+fn add_identity_step(
+    table: &str,
+    a: &Column,
+    mode: Identity,
+    options: &str,
+    object: &str,
+) -> SyncStep {
+    let (t, c) = (q(table), q(&a.name));
+    // `(START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE … CACHE 1)`.
+    let words: Vec<&str> = options
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split_whitespace()
+        .collect();
+    let setting = |name: &str| {
+        let at = words.iter().position(|w| *w == name)? + 1;
+        let at = if matches!(words.get(at), Some(&"BY" | &"WITH")) {
+            at + 1
+        } else {
+            at
+        };
+        words.get(at)?.parse::<i64>().ok()
+    };
+    let (min, max, increment) = (
+        setting("MINVALUE").unwrap_or(i64::MIN),
+        setting("MAXVALUE").unwrap_or(i64::MAX),
+        setting("INCREMENT").unwrap_or(1),
+    );
+    let sequence = format!(
+        "pg_catalog.pg_get_serial_sequence({}, {})",
+        postgres_literal(&t),
+        postgres_literal(&a.name)
+    );
+    // Past the highest value for an ascending sequence, the lowest for a
+    // descending one; nothing to move when the table is empty.
+    let edge = if increment < 0 { "min" } else { "max" };
+    SyncStep::new(
+        ALTER_COLUMNS,
+        StepClass::Checked,
+        object.to_owned(),
+        format!(
+            "column {}: identity generated {} again, its sequence continuing after the values already there",
+            a.name,
+            if mode == Identity::Always { "always" } else { "by default" }
+        ),
+        vec![
+            format!(
+                "ALTER TABLE {t} ALTER COLUMN {c} ADD GENERATED {} AS IDENTITY{options}",
+                if mode == Identity::Always { "ALWAYS" } else { "BY DEFAULT" }
+            ),
+            format!(
+                "SELECT pg_catalog.setval({sequence}, v) FROM (SELECT {edge}({c}) AS v FROM {t}) e WHERE v IS NOT NULL"
+            ),
+        ],
+    )
+    .probe(
+        format!("SELECT count(*) FROM {t} WHERE {c} > {max} OR {c} < {min}"),
+        format!("values of {} outside the identity's range", a.name),
+    )
 }
 
 /// A generated column that differs. Dropping the generation keeps the
@@ -1565,39 +1925,41 @@ fn generation_change(t: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>,
     }
 }
 
-fn create_view(v: &View, object: String) -> SyncStep {
-    if v.materialized
-        || !v.options.is_empty()
-        || !v.grants.is_empty()
-        || !v.indexes.is_empty()
-        || v.owner.is_some()
-    {
-        return SyncStep::manual(
+/// A view from the template's query, then given its owner and privileges
+/// (a view's are granted `ON TABLE`).
+fn create_view(v: &View, roles: &TenantRoles, object: String) -> Vec<SyncStep> {
+    if v.materialized || !v.options.is_empty() || !v.indexes.is_empty() {
+        return vec![SyncStep::manual(
             object,
-            "a view with options, grants, indexes or an owner: reset the tenant".into(),
-        );
+            "a materialized view, or a view with options or indexes: reset the tenant".into(),
+        )];
     }
-    SyncStep::new(
+    let name = q(&v.name);
+    let mut steps = vec![SyncStep::new(
         ADD_LINKS,
         StepClass::Safe,
-        object,
+        object.clone(),
         "create the view".into(),
         vec![format!(
-            "CREATE VIEW {} AS {}",
-            q(&v.name),
+            "CREATE VIEW {name} AS {}",
             v.definition.trim_end_matches(';')
         )],
-    )
+    )];
+    steps.extend(owned_extras(
+        &Named::same(format!("TABLE {name}")),
+        Extras::of(v.owner.as_deref(), &v.grants, None),
+        None,
+        roles,
+        &object,
+    ));
+    steps
 }
 
-/// The tenant's enum is the template's with labels missing: the same
-/// owner, grants and comment, and its labels in the template's order.
+/// The tenant's enum labels are the template's with some missing, the
+/// rest in the template's order.
 fn only_missing_labels(a: &EnumType, b: &EnumType) -> bool {
     let mut template = a.labels.iter();
-    a.owner == b.owner
-        && a.grants == b.grants
-        && a.comment == b.comment
-        && b.labels.iter().all(|l| template.any(|t| t == l))
+    b.labels.iter().all(|l| template.any(|t| t == l))
 }
 
 /// Adds the template's labels the tenant's enum lacks, each in its place
@@ -1634,27 +1996,296 @@ fn add_enum_labels(a: &EnumType, b: &EnumType, object: String) -> SyncStep {
     )
 }
 
-fn create_enum(e: &EnumType, object: String) -> SyncStep {
-    if !e.grants.is_empty() || e.owner.is_some() || e.comment.is_some() {
-        return SyncStep::manual(
-            object,
-            "a missing enum with grants, an owner or a comment".into(),
-        );
+/// An enum whose labels the tenant added to or reordered, rebuilt: the
+/// tenant's is renamed aside, the template's created, each column that
+/// used it converted through its text (its default taken off and put back
+/// around the conversion), and the old type dropped. Checked first for
+/// values that are not among the template's labels. A column of a custom
+/// table or a custom column that uses it, or an array of it, is left to a
+/// DBA.
+fn rebuild_enum(
+    a: &EnumType,
+    b: &EnumType,
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    roles: &TenantRoles,
+    object: &str,
+) -> Vec<SyncStep> {
+    let name = q(&a.name);
+    let is_it = |data_type: &str| data_type == a.name || data_type == name;
+    let mut columns: Vec<(&Table, &Column)> = Vec::new();
+    for t in &tenant.tables {
+        for c in &t.columns {
+            let array = c.data_type.strip_suffix("[]").is_some_and(is_it);
+            let kept = template
+                .table(&t.name)
+                .is_some_and(|x| x.column(&c.name).is_some());
+            if array || (is_it(&c.data_type) && !kept) {
+                return vec![SyncStep::manual(
+                    object.to_owned(),
+                    format!(
+                        "the enum has labels the template has not, or in another order, and {}.{} uses it as {}; rebuild it by hand",
+                        t.name,
+                        c.name,
+                        if array { "an array" } else { "a custom column" }
+                    ),
+                )];
+            }
+            if is_it(&c.data_type) {
+                columns.push((t, c));
+            }
+        }
     }
-    SyncStep::new(
+    let old = q(&format!("{}_tenantry_old", a.name));
+    let labels = a
+        .labels
+        .iter()
+        .map(|l| postgres_literal(l))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = vec![
+        format!("ALTER TYPE {name} RENAME TO {old}"),
+        format!("CREATE TYPE {name} AS ENUM ({labels})"),
+    ];
+    for (t, c) in &columns {
+        let (tq, cq) = (q(&t.name), q(&c.name));
+        if c.default.is_some() {
+            sql.push(format!("ALTER TABLE {tq} ALTER COLUMN {cq} DROP DEFAULT"));
+        }
+        sql.push(format!(
+            "ALTER TABLE {tq} ALTER COLUMN {cq} TYPE {name} USING {cq}::text::{name}"
+        ));
+        if let Some(d) = &c.default {
+            sql.push(format!(
+                "ALTER TABLE {tq} ALTER COLUMN {cq} SET DEFAULT {d}"
+            ));
+        }
+    }
+    sql.push(format!("DROP TYPE {old}"));
+    let probe = if columns.is_empty() {
+        "SELECT 0".to_owned()
+    } else {
+        format!(
+            "SELECT {}",
+            columns
+                .iter()
+                .map(|(t, c)| format!(
+                    "(SELECT count(*) FROM {} WHERE {}::text NOT IN ({labels}))",
+                    q(&t.name),
+                    q(&c.name)
+                ))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        )
+    };
+    let mut steps = vec![SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Checked,
+        object.to_owned(),
+        format!(
+            "rebuild the enum with the template's labels ({}; the tenant has {}) and convert {} column{} that use it",
+            a.labels.join(", "),
+            b.labels.join(", "),
+            columns.len(),
+            if columns.len() == 1 { "" } else { "s" }
+        ),
+        sql,
+    )
+    .probe(
+        probe,
+        "values that are not among the template's labels".into(),
+    )];
+    steps.extend(owned_extras(
+        &Named::same(format!("TYPE {name}")),
+        Extras::of(a.owner.as_deref(), &a.grants, a.comment.as_deref()),
+        None,
+        roles,
+        object,
+    ));
+    steps
+}
+
+/// The views both sides have alike, dropped before an enum is rebuilt (a
+/// view holds no rows, and one that reads a converted column would stop
+/// the conversion) and created again after, with their owner and
+/// privileges. A materialized view is left alone (it holds rows): one
+/// that reads a converted column stops the sync, which then changes
+/// nothing.
+fn recreate_views(
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    roles: &TenantRoles,
+) -> Vec<SyncStep> {
+    let alike: Vec<&View> = template
+        .views
+        .iter()
+        .filter(|v| !v.materialized && tenant.views.iter().any(|w| w == *v))
+        .collect();
+    let mut steps = Vec::new();
+    if !alike.is_empty() {
+        steps.push(SyncStep::new(
+            DROP_LINKS,
+            StepClass::Safe,
+            "views".to_owned(),
+            "drop the views while the enum is rebuilt (they are created again below)".into(),
+            vec![format!(
+                "DROP VIEW {}",
+                alike
+                    .iter()
+                    .map(|v| q(&v.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+        ));
+    }
+    for v in alike {
+        steps.extend(create_view(v, roles, format!("view {}", v.name)));
+    }
+    steps
+}
+
+fn create_enum(e: &EnumType, roles: &TenantRoles, object: String) -> Vec<SyncStep> {
+    let name = q(&e.name);
+    let mut steps = vec![SyncStep::new(
         CREATE_TYPES,
         StepClass::Safe,
-        object,
+        object.clone(),
         "create the missing enum".into(),
         vec![format!(
-            "CREATE TYPE {} AS ENUM ({})",
-            q(&e.name),
+            "CREATE TYPE {name} AS ENUM ({})",
             e.labels
                 .iter()
                 .map(|l| postgres_literal(l))
                 .collect::<Vec<_>>()
                 .join(", ")
         )],
+    )];
+    steps.extend(owned_extras(
+        &Named::same(format!("TYPE {name}")),
+        Extras::of(e.owner.as_deref(), &e.grants, e.comment.as_deref()),
+        None,
+        roles,
+        &object,
+    ));
+    steps
+}
+
+/// How `CREATE`, `DROP`, `ALTER … OWNER` and `GRANT` name a domain,
+/// composite or range type.
+fn user_type_named(t: &crate::schema::UserType) -> (Named, String) {
+    let name = q(&t.name);
+    let on = if t.kind == "domain" {
+        format!("DOMAIN {name}")
+    } else {
+        format!("TYPE {name}")
+    };
+    let create = match t.kind.as_str() {
+        "domain" => format!("CREATE DOMAIN {name} AS {}", t.definition),
+        "range" => format!("CREATE TYPE {name} AS RANGE ({})", t.definition),
+        _ => format!("CREATE TYPE {name} AS ({})", t.definition),
+    };
+    (Named::same(on), create)
+}
+
+/// Whether a column of the tenant's tables is of type `name` (or an
+/// array of it).
+fn type_in_use(tenant: &SchemaSnapshot, name: &str) -> bool {
+    let quoted = q(name);
+    tenant.tables.iter().any(|t| {
+        t.columns.iter().any(|c| {
+            let base = c.data_type.trim_end_matches("[]");
+            base == name || base == quoted
+        })
+    })
+}
+
+/// A domain, composite or range type: created from the template's
+/// definition, dropped when only the tenant has it (after the columns that
+/// used it changed), or replaced when no column uses it. One that columns
+/// use is changed by hand: its values would have to be converted.
+fn user_type_steps(
+    a: Option<&crate::schema::UserType>,
+    b: Option<&crate::schema::UserType>,
+    tenant: &SchemaSnapshot,
+    roles: &TenantRoles,
+    object: String,
+) -> Vec<SyncStep> {
+    fn extras(t: &crate::schema::UserType) -> Extras<'_> {
+        Extras::of(t.owner.as_deref(), &t.grants, t.comment.as_deref())
+    }
+    match (a, b) {
+        (None, Some(b)) => {
+            let (on, _) = user_type_named(b);
+            vec![SyncStep::new(
+                DROP_TYPES,
+                StepClass::Safe,
+                object,
+                format!("drop the custom {} (after what used it)", b.kind),
+                vec![format!("DROP {}", on.alter)],
+            )]
+        }
+        (Some(a), b) => {
+            let (on, create) = user_type_named(a);
+            let same = b.is_some_and(|b| b.kind == a.kind && b.definition == a.definition);
+            if same {
+                return owned_extras(&on, extras(a), b.map(extras), roles, &object);
+            }
+            let mut sql = Vec::new();
+            if let Some(b) = b {
+                if type_in_use(tenant, &b.name) {
+                    return vec![SyncStep::manual(
+                        object,
+                        format!(
+                            "the {} differs from the template's and columns use it: their values would have to be converted; reset the tenant or accept it as a customisation",
+                            b.kind
+                        ),
+                    )];
+                }
+                sql.push(format!("DROP {}", user_type_named(b).0.alter));
+            }
+            sql.push(create);
+            let mut steps = vec![SyncStep::new(
+                CREATE_TYPES,
+                StepClass::Safe,
+                object.clone(),
+                if b.is_some() {
+                    format!("replace the changed {} (no column uses it)", a.kind)
+                } else {
+                    format!("create the missing {}", a.kind)
+                },
+                sql,
+            )];
+            steps.extend(owned_extras(&on, extras(a), None, roles, &object));
+            steps
+        }
+        (None, None) => Vec::new(),
+    }
+}
+
+/// A missing extension, installed into the tenant's schema. Checked first:
+/// an extension lives in one schema per database, and the server must
+/// offer it.
+fn create_extension(name: &str, roles: &TenantRoles, object: String) -> SyncStep {
+    let literal = postgres_literal(name);
+    SyncStep::new(
+        CREATE_TYPES,
+        StepClass::Checked,
+        object,
+        "install the missing extension into the tenant's schema".into(),
+        vec![format!(
+            "CREATE EXTENSION {} SCHEMA {}",
+            q(name),
+            q(&roles.schema)
+        )],
+    )
+    .probe(
+        format!(
+            "SELECT (SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = {literal})
+                  + (SELECT count(*) FROM (SELECT 1) one WHERE NOT EXISTS
+                       (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = {literal}))"
+        ),
+        "the extension installed in another schema of the database, or not offered by the server"
+            .into(),
     )
 }
 
@@ -1697,7 +2328,26 @@ fn alter_sequence(s: &Sequence, object: String) -> SyncStep {
     )
 }
 
-fn create_sequence(s: &Sequence, template: &SchemaSnapshot, object: String) -> Vec<SyncStep> {
+/// The real owner of the template's sequence `s`: its table's (a sequence
+/// follows the table that owns it), else the schema's usual owner.
+fn sequence_owner(s: &Sequence, template: &SchemaSnapshot, roles: &TenantRoles) -> String {
+    let table = s.owned_by.as_ref().and_then(|owned_by| {
+        template.tables.iter().find(|t| {
+            owned_by
+                .strip_prefix(t.name.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|c| t.column(c).is_some())
+        })
+    });
+    roles.owner(table.and_then(|t| t.owner.as_deref()))
+}
+
+fn create_sequence(
+    s: &Sequence,
+    template: &SchemaSnapshot,
+    roles: &TenantRoles,
+    object: String,
+) -> Vec<SyncStep> {
     let owner = match &s.owned_by {
         None => None,
         Some(owned_by) => {
@@ -1719,13 +2369,6 @@ fn create_sequence(s: &Sequence, template: &SchemaSnapshot, object: String) -> V
             }
         }
     };
-    if !s.grants.is_empty() || s.comment.is_some() {
-        return vec![SyncStep::manual(
-            object,
-            "a missing sequence with grants or a comment: reset the tenant, or `tenantry repair`"
-                .into(),
-        )];
-    }
     let mut steps = vec![SyncStep::new(
         CREATE_TYPES,
         StepClass::Safe,
@@ -1737,20 +2380,50 @@ fn create_sequence(s: &Sequence, template: &SchemaSnapshot, object: String) -> V
             sequence_settings(s)
         )],
     )];
+    let tied = owner.is_some();
     if let Some((table, column)) = owner {
+        // A sequence and the table that owns it have one owner: the
+        // table's (given to it earlier in this phase when it is new).
+        let role = sequence_owner(s, template, roles);
+        let mut sql = Vec::new();
+        if role != roles.current_user {
+            sql.push(format!(
+                "ALTER SEQUENCE {} OWNER TO {}",
+                q(&s.name),
+                q(&role)
+            ));
+        }
+        sql.push(format!(
+            "ALTER SEQUENCE {} OWNED BY {}.{}",
+            q(&s.name),
+            q(&table),
+            q(&column)
+        ));
         steps.push(SyncStep::new(
             ADD_LINKS,
             StepClass::Safe,
-            object,
+            object.clone(),
             format!("tie the sequence to {table}.{column}, which owns it"),
-            vec![format!(
-                "ALTER SEQUENCE {} OWNED BY {}.{}",
-                q(&s.name),
-                q(&table),
-                q(&column)
-            )],
+            sql,
         ));
     }
+    // A sequence is owned as its table is: one that no table owns is
+    // given to the schema's usual owner, like any other object.
+    let extras = Extras::of(None, &s.grants, s.comment.as_deref());
+    steps.extend(owned_extras(
+        &Named::same(format!("SEQUENCE {}", q(&s.name))),
+        if tied {
+            Extras {
+                follows: Some(sequence_owner(s, template, roles)),
+                ..extras
+            }
+        } else {
+            extras
+        },
+        None,
+        roles,
+        &object,
+    ));
     steps
 }
 
@@ -1916,6 +2589,10 @@ pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String
 
 #[cfg(test)]
 mod tests {
+    /// A tenant `acme` whose objects, schema and session are `postgres`'s.
+    fn roles() -> TenantRoles {
+        TenantRoles::uniform("acme", "postgres")
+    }
     use super::*;
     use crate::schema::{
         Column, Deferrable, Engine, EnumType, GeneratedColumn, Identity, ObjectName, PrimaryKey,
@@ -1942,7 +2619,7 @@ mod tests {
     #[test]
     fn identical_schemas_need_no_step() {
         let a = snap(vec![table("orders", &[("id", "integer", false)])]);
-        assert!(plan_postgres(&a, &a.clone(), "q").is_empty());
+        assert!(plan_postgres(&a, &a.clone(), "q", &roles()).is_empty());
     }
 
     #[test]
@@ -1965,7 +2642,7 @@ mod tests {
             ),
             table("extra", &[("id", "integer", true)]),
         ]);
-        let steps = plan_postgres(&template, &tenant, "tenantry_q_t");
+        let steps = plan_postgres(&template, &tenant, "tenantry_q_t", &roles());
         let classes: Vec<(StepClass, &str)> =
             steps.iter().map(|s| (s.class, s.action.as_str())).collect();
         assert_eq!(
@@ -2021,7 +2698,7 @@ mod tests {
             crate::hash_schema(&target).root,
             crate::hash_schema(&tenant).root
         );
-        assert!(plan_postgres(&target, &tenant, "q").is_empty());
+        assert!(plan_postgres(&target, &tenant, "q", &roles()).is_empty());
         let err = target_keeping(&template, &tenant, &["table orders".to_owned()]).unwrap_err();
         assert!(err.contains("not one of the differences"), "{err}");
     }
@@ -2049,7 +2726,7 @@ mod tests {
         };
         let mut template = snap(vec![t]);
         template.sequences.push(seq.clone());
-        let steps = plan_postgres(&template, &snap(vec![]), "q");
+        let steps = plan_postgres(&template, &snap(vec![]), "q", &roles());
         assert!(
             steps.iter().all(|s| s.class == StepClass::Safe),
             "{steps:#?}"
@@ -2068,7 +2745,7 @@ mod tests {
         // An owner the template does not have is left to a person.
         seq.owned_by = Some("o.rders.missing".into());
         template.sequences = vec![seq];
-        let steps = plan_postgres(&template, &snap(vec![]), "q");
+        let steps = plan_postgres(&template, &snap(vec![]), "q", &roles());
         assert!(steps.iter().any(|s| s.class == StepClass::Manual));
     }
 
@@ -2083,7 +2760,7 @@ mod tests {
         template.tables[0].primary_key = Some(pk("orders_pkey", &["id"]));
         let mut tenant = snap(vec![table("orders", cols)]);
         tenant.tables[0].primary_key = Some(pk("by code", &["id", "co de"]));
-        let steps = plan_postgres(&template, &tenant, "q");
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
         let sql: Vec<&str> = steps
             .iter()
             .flat_map(|s| s.sql.iter().map(String::as_str))
@@ -2108,13 +2785,13 @@ mod tests {
         // A tenant that lost its key gets it back; one with a key the
         // template has not, loses it.
         tenant.tables[0].primary_key = None;
-        let steps = plan_postgres(&template, &tenant, "q");
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
         assert_eq!(steps.len(), 1, "{steps:#?}");
         assert!(
             steps[0].action.starts_with("add the primary key"),
             "{steps:#?}"
         );
-        let steps = plan_postgres(&tenant, &template, "q");
+        let steps = plan_postgres(&tenant, &template, "q", &roles());
         assert_eq!(steps.len(), 1, "{steps:#?}");
         assert_eq!(steps[0].class, StepClass::Safe);
         // Referenced by another table: left to a person.
@@ -2133,13 +2810,13 @@ mod tests {
         tenant.tables[0].primary_key = Some(pk("by code", &["id", "co de"]));
         tenant.tables.push(lines.clone());
         template.tables.push(lines);
-        let steps = plan_postgres(&template, &tenant, "q");
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
         assert_eq!(steps.len(), 1, "{steps:#?}");
         assert!(steps[0].blocks());
     }
 
     #[test]
-    fn an_enum_missing_labels_gets_them_in_place_and_one_with_extra_labels_is_manual() {
+    fn an_enum_missing_labels_gets_them_in_place_and_one_with_extra_labels_is_rebuilt() {
         let e = |labels: &[&str]| EnumType {
             name: "st'ate".into(),
             labels: labels.iter().map(|l| (*l).to_owned()).collect(),
@@ -2153,7 +2830,7 @@ mod tests {
             .push(e(&["new", "todo", "doing", "done", "gone"]));
         let mut tenant = snap(vec![]);
         tenant.enums.push(e(&["todo", "done"]));
-        let steps = plan_postgres(&template, &tenant, "q");
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
         assert_eq!(steps.len(), 1, "{steps:#?}");
         assert_eq!(
             steps[0].sql,
@@ -2163,10 +2840,30 @@ mod tests {
                 "ALTER TYPE \"st'ate\" ADD VALUE E'gone' AFTER E'done'"
             ]
         );
+        // Reordered or with a label of its own: rebuilt, checked first
+        // (no column uses it here, so nothing is converted).
         tenant.enums[0] = e(&["done", "todo"]);
-        assert!(plan_postgres(&template, &tenant, "q")[0].blocks());
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
+        assert_eq!(steps[0].class, StepClass::Checked, "{steps:#?}");
+        assert_eq!(
+            steps[0].sql,
+            [
+                "ALTER TYPE \"st'ate\" RENAME TO \"st'ate_tenantry_old\"",
+                "CREATE TYPE \"st'ate\" AS ENUM (E'new', E'todo', E'doing', E'done', E'gone')",
+                "DROP TYPE \"st'ate_tenantry_old\""
+            ]
+        );
+        // An array column of it is left to a DBA.
         tenant.enums[0] = e(&["todo", "custom"]);
-        assert!(plan_postgres(&template, &tenant, "q")[0].blocks());
+        tenant
+            .tables
+            .push(table("t", &[("s", "\"st'ate\"[]", true)]));
+        template.tables = tenant.tables.clone();
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
+        assert!(
+            steps[0].blocks() && steps[0].action.contains("as an array"),
+            "{steps:#?}"
+        );
     }
 
     #[test]
@@ -2176,7 +2873,7 @@ mod tests {
             template.tables[0].columns.push(a);
             let mut tenant = snap(vec![table("t", &[])]);
             tenant.tables[0].columns.push(b);
-            plan_postgres(&template, &tenant, "q")
+            plan_postgres(&template, &tenant, "q", &roles())
         };
         let plain = Column::new("n", 1, "bigint");
         let mut identity = plain.clone();
@@ -2225,7 +2922,7 @@ mod tests {
         tenant.tables[0].columns[2].ordinal = 3;
         let target =
             target_keeping(&template, &tenant, &["column us.ers.badge".to_owned()]).unwrap();
-        let steps = plan_postgres(&target, &tenant, "q");
+        let steps = plan_postgres(&target, &tenant, "q", &roles());
         // The custom column stays; email still becomes nullable again.
         assert_eq!(steps.len(), 1, "{steps:#?}");
         assert!(
@@ -2239,13 +2936,118 @@ mod tests {
     }
 
     #[test]
+    fn role_rule_placeholders_are_written_as_the_tenants_real_roles() {
+        use crate::schema::{Grant, Policy};
+        let roles = TenantRoles {
+            schema: "acme".into(),
+            tenant: "acme".into(),
+            schema_owner: "fleet".into(),
+            usual_owner: "acme_owner".into(),
+            current_user: "tenantry".into(),
+        };
+        let mut orders = table("orders", &[("id", "integer", false)]);
+        orders.owner = Some("{tenant}_admin".into());
+        let tenant = snap(vec![orders.clone()]);
+        orders.grants.push(Grant {
+            revoked: true,
+            privilege: "DELETE".into(),
+            column: None,
+            grantee: "{owner}".into(),
+            grantable: false,
+        });
+        orders.policies.push(Policy {
+            name: "mine".into(),
+            command: "all".into(),
+            permissive: true,
+            roles: vec!["public".into(), "{tenant}_app".into()],
+            using: Some("true".into()),
+            with_check: None,
+        });
+        let mut template = snap(vec![orders, table("audit", &[("id", "integer", false)])]);
+        template.grants.push(Grant {
+            revoked: false,
+            privilege: "USAGE".into(),
+            column: None,
+            grantee: "{tenant}_ro".into(),
+            grantable: false,
+        });
+        let steps = plan_postgres(&template, &tenant, "q", &roles);
+        let sql: Vec<String> = steps.iter().flat_map(|s| s.sql.clone()).collect();
+        // The table the sync creates is the session's until it is given
+        // to the schema's usual owner; the existing one's owner, `{owner}`,
+        // is its `acme_admin`.
+        assert!(
+            sql.contains(&"ALTER TABLE \"audit\" OWNER TO \"acme_owner\"".to_owned()),
+            "{sql:#?}"
+        );
+        assert!(
+            sql.contains(
+                &"REVOKE DELETE ON TABLE \"orders\" FROM \"acme_admin\" CASCADE".to_owned()
+            ),
+            "{sql:#?}"
+        );
+        assert!(sql.iter().any(|s| s.starts_with("CREATE POLICY \"mine\" ON \"orders\" AS PERMISSIVE FOR ALL TO PUBLIC, \"acme_app\"")), "{sql:#?}");
+        assert!(
+            sql.contains(&"GRANT USAGE ON SCHEMA \"acme\" TO \"acme_ro\"".to_owned()),
+            "{sql:#?}"
+        );
+        assert!(steps.iter().all(|s| !s.blocks()), "{steps:#?}");
+        // An owner given away in the tenant comes back; the usual owner
+        // is named for an object the template leaves to it.
+        let mut given = tenant.clone();
+        given.tables[0].owner = None;
+        let steps = plan_postgres(&tenant, &given, "q", &roles);
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert_eq!(
+            steps[0].sql,
+            ["ALTER TABLE \"orders\" OWNER TO \"acme_admin\""]
+        );
+        let steps = plan_postgres(&given, &tenant, "q", &roles);
+        assert_eq!(
+            steps[0].sql,
+            ["ALTER TABLE \"orders\" OWNER TO \"acme_owner\""]
+        );
+    }
+
+    #[test]
+    fn a_changed_type_that_columns_use_is_manual_and_an_unused_one_is_replaced() {
+        use crate::schema::UserType;
+        let domain = |definition: &str| UserType {
+            name: "positive".into(),
+            kind: "domain".into(),
+            definition: definition.into(),
+            grants: vec![],
+            owner: None,
+            comment: None,
+        };
+        let mut template = snap(vec![]);
+        template.types.push(domain("integer CHECK (VALUE > 0)"));
+        let mut tenant = snap(vec![table("items", &[("qty", "positive", true)])]);
+        template.tables = tenant.tables.clone();
+        tenant.types.push(domain("integer CHECK (VALUE >= 0)"));
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
+        assert_eq!(steps.len(), 1, "{steps:#?}");
+        assert!(steps[0].blocks() && steps[0].action.contains("columns use it"));
+        tenant.tables[0].columns[0].data_type = "integer".into();
+        template.tables = tenant.tables.clone();
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
+        assert_eq!(
+            steps[0].sql,
+            [
+                "DROP DOMAIN \"positive\"",
+                "CREATE DOMAIN \"positive\" AS integer CHECK (VALUE > 0)"
+            ]
+        );
+    }
+
+    #[test]
     fn what_the_planner_cannot_do_is_manual_and_blocks() {
         let mut template = snap(vec![table("orders", &[("id", "integer", false)])]);
         let tenant = snap(vec![table("orders", &[("id", "integer", false)])]);
         template.tables[0]
             .options
             .push("persistence=unlogged".into());
-        let steps = plan_postgres(&template, &tenant, "q");
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
         assert_eq!(steps.len(), 1);
         assert!(steps[0].blocks());
         let mut checked = SyncStep::new(1, StepClass::Checked, "t".into(), "a".into(), vec![]);
