@@ -1928,3 +1928,133 @@ async fn an_enum_with_an_extra_label_is_rebuilt_once_no_row_uses_it() {
         .await
     );
 }
+
+/// MariaDB sequences: a missing one is created with the template's
+/// settings, a changed one gets them back with its current value kept, a
+/// custom one moves to the quarantine database with its value.
+#[tokio::test]
+async fn mariadb_sequences_are_brought_back_and_a_custom_one_is_quarantined() {
+    let e = TestFleet::new().await;
+    let my = MysqlDatabase::create().await;
+    let seqs = Template {
+        name: "saas".into(),
+        engine: Engine::Mysql,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+                      CREATE SEQUENCE ticket_no START WITH 1000 INCREMENT BY 1 MINVALUE 1 MAXVALUE 999999 CACHE 10 NOCYCLE;
+                      CREATE SEQUENCE batch_no START WITH 1 INCREMENT BY 5 NOCACHE;"
+                    .into(),
+            }],
+        }],
+    };
+    e.register(&seqs, &my.url()).await;
+    e.add("umbrella", &my.url(), None, "1.0.0").await;
+    let g = e.guard("umbrella").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    my.apply(
+        "SELECT NEXT VALUE FOR ticket_no; SELECT NEXT VALUE FOR ticket_no;
+         ALTER SEQUENCE ticket_no INCREMENT BY 7 MAXVALUE 5000000 CACHE 50;
+         DROP SEQUENCE batch_no;
+         CREATE SEQUENCE custom_no START WITH 40;
+         SELECT NEXT VALUE FOR custom_no;",
+    )
+    .await;
+    let next = |sql: &'static str| {
+        let url = my.url();
+        async move {
+            use sqlx::Connection;
+            let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
+            let v: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+            v
+        }
+    };
+    let value = next("SELECT CAST(next_not_cached_value AS SIGNED) FROM ticket_no").await;
+    let plan = plan_of(&e, "umbrella").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let has = |needle: &str| {
+        assert!(
+            plan.steps.iter().any(|s| s.action.contains(needle)),
+            "no step {needle:?} in {:#?}",
+            plan.steps
+        )
+    };
+    has("create the missing sequence");
+    has("the current value stays");
+    has("move the custom sequence, with its current value");
+    let done = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "umbrella",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(
+        next("SELECT CAST(next_not_cached_value AS SIGNED) FROM ticket_no").await,
+        value
+    );
+    let quarantine = my_quarantines(&my).await;
+    assert_eq!(quarantine.len(), 1);
+    let kept: i64 = sqlx::query_scalar(&format!(
+        "SELECT CAST(next_not_cached_value AS SIGNED) FROM `{}`.custom_no",
+        quarantine[0].name
+    ))
+    .fetch_one(&mut my.connect().await)
+    .await
+    .unwrap();
+    assert!(kept > 40, "{kept}");
+    let again = plan_of(&e, "umbrella").await;
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}
+
+/// One kept column on MariaDB: it stays with its values, the other custom
+/// column of its table goes to the quarantine copy.
+#[tokio::test]
+async fn a_mariadb_kept_column_stays_with_its_values() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "wonka").await;
+    my.apply(
+        "ALTER TABLE users ADD COLUMN badge VARCHAR(20) NULL;
+         UPDATE users SET badge = 'gold' WHERE id <= 9;
+         ALTER TABLE users ADD COLUMN nickname VARCHAR(20) NULL;",
+    )
+    .await;
+    let keep = KeepChoice {
+        objects: vec!["column users.badge".into()],
+        note: "loyalty programme".into(),
+    };
+    let plan = plan_sync(&e.registry, &e.vault, "wonka", &keep, Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.keepable_columns,
+        ["column users.badge", "column users.nickname"]
+    );
+    let actions: Vec<&str> = plan.steps.iter().map(|s| s.action.as_str()).collect();
+    assert!(!actions.iter().any(|a| a.contains("badge")), "{actions:#?}");
+    let before = my_contents(&my).await;
+    let done = execute_sync(&e.registry, &e.vault, &plan, "wonka", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.hash_after, plan.target_hash);
+    assert_eq!(my_contents(&my).await, before);
+    assert_eq!(
+        my_count(&my.name, "SELECT count(badge) FROM users").await,
+        9
+    );
+    assert_eq!(
+        my_count(
+            &my.name,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'users' AND column_name = 'nickname'"
+        )
+        .await,
+        0
+    );
+    let _quarantines = my_quarantines(&my).await;
+}

@@ -23,7 +23,9 @@ use crate::ddl;
 use crate::diff::{diff_schemas, Presence};
 use crate::hash::ObjectKind;
 use crate::quote::mysql as q;
-use crate::schema::{Column, ForeignKey, Index, IndexKeyTarget, SchemaSnapshot, Table, View};
+use crate::schema::{
+    Column, ForeignKey, Index, IndexKeyTarget, SchemaSnapshot, Sequence, Table, View,
+};
 use crate::sync::{
     check_body, check_line, primary_key_probe, referenced_by_foreign_keys, unmatched, StepClass,
     SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS, CREATE_TABLES, CREATE_TYPES, DROP_COLUMNS,
@@ -168,6 +170,11 @@ pub fn plan_mysql(
                     sql,
                 ));
             }
+            ObjectKind::Sequence => {
+                let a = template.sequences.iter().find(|x| x.name == o.name);
+                let b = tenant.sequences.iter().find(|x| x.name == o.name);
+                steps.extend(p.sequence_steps(a, b, object));
+            }
             _ => steps.push(SyncStep::manual(
                 object,
                 format!(
@@ -193,6 +200,24 @@ pub fn plan_mysql(
     }
     steps.sort_by_key(|s| s.phase);
     steps
+}
+
+/// A MariaDB sequence's settings as `CREATE SEQUENCE` and `ALTER SEQUENCE`
+/// take them.
+fn sequence_settings(s: &Sequence) -> String {
+    format!(
+        "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} {} {}",
+        s.increment,
+        s.min_value,
+        s.max_value,
+        s.start,
+        if s.cache > 0 {
+            format!("CACHE {}", s.cache)
+        } else {
+            "NOCACHE".to_owned()
+        },
+        if s.cycle { "CYCLE" } else { "NOCYCLE" }
+    )
 }
 
 struct Planner<'a> {
@@ -437,6 +462,64 @@ impl Planner<'_> {
     /// `` `db`.`name` ``.
     fn table(&self, name: &str) -> String {
         format!("{}.{}", q(self.db), q(name))
+    }
+
+    /// A MariaDB sequence: created with the template's settings, moved to
+    /// the quarantine database with its current value when only the tenant
+    /// has it (a sequence is a one-row table there), or given the
+    /// template's settings with its current value kept — checked first that
+    /// the value lies inside the template's range.
+    fn sequence_steps(
+        &self,
+        a: Option<&Sequence>,
+        b: Option<&Sequence>,
+        object: String,
+    ) -> Vec<SyncStep> {
+        match (a, b) {
+            (Some(a), None) => vec![SyncStep::new(
+                CREATE_TYPES,
+                StepClass::Safe,
+                object,
+                "create the missing sequence".into(),
+                vec![format!(
+                    "CREATE SEQUENCE IF NOT EXISTS {} {}",
+                    self.table(&a.name),
+                    sequence_settings(a)
+                )],
+            )],
+            (None, Some(b)) => vec![SyncStep::new(
+                MOVE_TABLES,
+                StepClass::Destructive,
+                object,
+                "move the custom sequence, with its current value, to the quarantine database"
+                    .into(),
+                vec![format!(
+                    "RENAME TABLE {} TO {}.{}",
+                    self.table(&b.name),
+                    q(self.quarantine),
+                    q(&b.name)
+                )],
+            )],
+            (Some(a), Some(_)) => {
+                let name = self.table(&a.name);
+                vec![SyncStep::new(
+                    CREATE_TYPES,
+                    StepClass::Checked,
+                    object,
+                    "the template's increment, range, start, cache and cycle; the current value stays"
+                        .into(),
+                    vec![format!("ALTER SEQUENCE {name} {}", sequence_settings(a))],
+                )
+                .probe(
+                    format!(
+                        "SELECT count(*) FROM {name} WHERE next_not_cached_value > {} OR next_not_cached_value < {}",
+                        a.max_value, a.min_value
+                    ),
+                    "sequences whose current value is outside the template's range".into(),
+                )]
+            }
+            (None, None) => Vec::new(),
+        }
     }
 
     fn move_table(&self, t: &Table, object: String) -> SyncStep {
