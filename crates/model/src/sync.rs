@@ -680,13 +680,7 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
         .filter(|c| c.identity.is_some())
         .filter_map(|c| identity_options(t, &c.name).map(|o| (c.name.as_str(), o)))
         .collect();
-    let other_options = t.options.iter().any(|o| {
-        !o.starts_with("row_security=")
-            && !identities
-                .iter()
-                .any(|(c, _)| o.starts_with(&format!("identity({c})=AS ")))
-    });
-    let unsupported = t.kind == TableKind::Partitioned || other_options;
+    let unsupported = t.kind == TableKind::Partitioned;
     let mut lines = Vec::new();
     for c in &t.columns {
         let identity = identities
@@ -697,7 +691,7 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
         match line {
             Some(l) if !unsupported => lines.push(l),
             _ => {
-                steps.push(SyncStep::manual(object, "the missing table has options or a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
+                steps.push(SyncStep::manual(object, "the missing table is partitioned or has a column kind the planner does not create; reset the tenant, or `tenantry repair` creates it from the template".into()));
                 return;
             }
         }
@@ -728,7 +722,12 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
         object.clone(),
         "create the missing table (empty)".into(),
         vec![format!(
-            "CREATE TABLE {} (\n    {}\n)",
+            "CREATE {}TABLE {} (\n    {}\n)",
+            if t.options.iter().any(|o| o == "persistence=unlogged") {
+                "UNLOGGED "
+            } else {
+                ""
+            },
             q(&t.name),
             lines.join(",\n    ")
         )],
@@ -774,6 +773,7 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
             .map(|p| create_policy(&table, p, roles, &object)),
     );
     steps.extend(row_security_steps(&table, t, None, &object));
+    steps.extend(table_option_steps(t, None, &object));
 }
 
 fn table_changes(
@@ -1154,26 +1154,7 @@ fn table_changes(
     }
     // Row-level security switched as the template has it.
     steps.extend(row_security_steps(&t, a, Some(b), object));
-    // An identity only one side has is added or dropped with its column
-    // (above), its sequence options with it.
-    let one_sided: Vec<String> = a
-        .columns
-        .iter()
-        .chain(&b.columns)
-        .filter(|c| {
-            let (x, y) = (a.column(&c.name), b.column(&c.name));
-            x.is_some_and(|x| x.identity.is_some()) != y.is_some_and(|y| y.identity.is_some())
-        })
-        .map(|c| format!("identity({})=AS ", c.name))
-        .collect();
-    let other = |x: &Table| -> Vec<String> {
-        x.options
-            .iter()
-            .filter(|o| !o.starts_with("row_security="))
-            .filter(|o| !one_sided.iter().any(|p| o.starts_with(p.as_str())))
-            .cloned()
-            .collect()
-    };
+    steps.extend(table_option_steps(a, Some(b), object));
     steps.extend(owned_extras(
         &Named::same(format!("TABLE {t}")),
         Extras::of(a.owner.as_deref(), &a.grants, None),
@@ -1181,12 +1162,425 @@ fn table_changes(
         roles,
         object,
     ));
-    if other(a) != other(b) || a.kind != b.kind {
+    if a.kind != b.kind {
         steps.push(SyncStep::manual(
             obj(),
-            "the table's options or kind (partitioning) differ".into(),
+            "the table is partitioned on one side only".into(),
         ));
     }
+}
+
+/// One of a PostgreSQL table's options (`Table::options`), told apart by
+/// the names of the table's own columns and indexes, never by parsing a
+/// name out of the option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TableOption<'a> {
+    /// A storage parameter, `fillfactor=70`.
+    Storage {
+        key: &'a str,
+        value: &'a str,
+    },
+    Unlogged,
+    /// `full`, `nothing`, or `index <name>`.
+    ReplicaIdentity(&'a str),
+    /// The table's comment, as a literal.
+    Comment(&'a str),
+    ColumnComment {
+        column: &'a str,
+        literal: &'a str,
+    },
+    IndexComment {
+        index: &'a str,
+        literal: &'a str,
+    },
+    /// An index's storage parameters, `fillfactor=70,deduplicate_items=off`.
+    IndexStorage {
+        index: &'a str,
+        list: &'a str,
+    },
+    Compression {
+        column: &'a str,
+        method: &'a str,
+    },
+    ColumnStorage {
+        column: &'a str,
+        kind: &'a str,
+    },
+    /// An identity column's sequence options, `AS bigint START 1 …`.
+    Identity {
+        column: &'a str,
+        settings: &'a str,
+    },
+    RowSecurity,
+    /// Partitioning, rules, or an option of no known shape.
+    Other(&'a str),
+}
+
+impl<'a> TableOption<'a> {
+    /// What pairs the template's option with the tenant's.
+    fn key(&self) -> String {
+        match self {
+            TableOption::Storage { key, .. } => format!("storage {key}"),
+            TableOption::Unlogged => "unlogged".into(),
+            TableOption::ReplicaIdentity(_) => "replica identity".into(),
+            TableOption::Comment(_) => "comment".into(),
+            TableOption::ColumnComment { column, .. } => format!("comment on column {column}"),
+            TableOption::IndexComment { index, .. } => format!("comment on index {index}"),
+            TableOption::IndexStorage { index, .. } => format!("storage of index {index}"),
+            TableOption::Compression { column, .. } => format!("compression of {column}"),
+            TableOption::ColumnStorage { column, .. } => format!("storage of {column}"),
+            TableOption::Identity { column, .. } => format!("identity of {column}"),
+            TableOption::RowSecurity => "row security".into(),
+            TableOption::Other(o) => format!("option {o}"),
+        }
+    }
+}
+
+fn table_option<'a>(o: &'a str, columns: &[&str], indexes: &[&str]) -> TableOption<'a> {
+    let named = |kind: &str, names: &[&str]| {
+        names.iter().find_map(|n| {
+            o.strip_prefix(kind)
+                .and_then(|r| r.strip_prefix('('))
+                .and_then(|r| r.strip_prefix(*n))
+                .and_then(|r| r.strip_prefix(")="))
+                .map(|rest| (&o[kind.len() + 1..kind.len() + 1 + n.len()], rest))
+        })
+    };
+    if o.starts_with("row_security=") {
+        return TableOption::RowSecurity;
+    }
+    if o == "persistence=unlogged" {
+        return TableOption::Unlogged;
+    }
+    if o.starts_with("partition_by=") || o.starts_with("partition_of=") {
+        return TableOption::Other(o);
+    }
+    if let Some(v) = o.strip_prefix("replica_identity=") {
+        return TableOption::ReplicaIdentity(v);
+    }
+    if let Some(v) = o.strip_prefix("comment=") {
+        return TableOption::Comment(v);
+    }
+    if let Some((column, literal)) = named("comment", columns) {
+        return TableOption::ColumnComment { column, literal };
+    }
+    if let Some((index, literal)) = named("index_comment", indexes) {
+        return TableOption::IndexComment { index, literal };
+    }
+    if let Some((index, list)) = named("index_options", indexes) {
+        return TableOption::IndexStorage { index, list };
+    }
+    if let Some((column, method)) = named("compression", columns) {
+        return TableOption::Compression { column, method };
+    }
+    if let Some((column, kind)) = named("storage", columns) {
+        return TableOption::ColumnStorage { column, kind };
+    }
+    if let Some((column, settings)) = named("identity", columns) {
+        return TableOption::Identity { column, settings };
+    }
+    match o.split_once('=') {
+        Some((key, value))
+            if !key.is_empty()
+                && key.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'
+                }) =>
+        {
+            TableOption::Storage { key, value }
+        }
+        _ => TableOption::Other(o),
+    }
+}
+
+/// A storage parameter's value as a literal (`'70'`): the server parses
+/// it for the parameter's type.
+fn parameter_value(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// The statements that give the table the template's options (`a`) where
+/// the tenant's (`b`; `None` for a table this plan creates, whose
+/// identities are in its columns) differ: storage parameters, UNLOGGED,
+/// replica identity, comments, index storage, compression and storage of
+/// columns, an identity's sequence options (checked). Partitioning, rules,
+/// and a column's storage the template leaves at its type's default stay
+/// manual. Row security has steps of its own.
+fn table_option_steps(a: &Table, b: Option<&Table>, object: &str) -> Vec<SyncStep> {
+    let t = q(&a.name);
+    let mut columns: Vec<&str> = a.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut indexes: Vec<&str> = a.indexes.iter().map(|i| i.name.name.as_str()).collect();
+    if let Some(b) = b {
+        columns.extend(b.columns.iter().map(|c| c.name.as_str()));
+        indexes.extend(b.indexes.iter().map(|i| i.name.name.as_str()));
+        indexes.extend(b.uniques.iter().map(|u| u.name.name.as_str()));
+        indexes.extend(b.primary_key.iter().map(|p| p.name.name.as_str()));
+    }
+    indexes.extend(a.uniques.iter().map(|u| u.name.name.as_str()));
+    indexes.extend(a.primary_key.iter().map(|p| p.name.name.as_str()));
+    // Longest first: `a_b` is not taken for `a`.
+    columns.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    indexes.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let read = |x: &'_ Table| -> Vec<(String, String)> {
+        x.options
+            .iter()
+            .map(|o| {
+                let opt = table_option(o, &columns, &indexes);
+                (opt.key(), o.clone())
+            })
+            .collect()
+    };
+    let want = read(a);
+    let have = b.map(read).unwrap_or_default();
+    let mut keys: Vec<&String> = want.iter().chain(&have).map(|(k, _)| k).collect();
+    keys.sort();
+    keys.dedup();
+    let mut steps = Vec::new();
+    let step = |phase: u8, action: String, sql: Vec<String>| {
+        SyncStep::new(phase, StepClass::Safe, object.to_owned(), action, sql)
+    };
+    let manual = |why: String| SyncStep::manual(object.to_owned(), why);
+    let in_template_column = |c: &str| a.column(c).is_some();
+    let in_template_index = |i: &str| {
+        a.indexes.iter().any(|x| x.name.name == i)
+            || a.uniques.iter().any(|x| x.name.name == i)
+            || a.primary_key.as_ref().is_some_and(|p| p.name.name == i)
+    };
+    for key in keys {
+        let w = want.iter().find(|(k, _)| k == key).map(|(_, o)| o.as_str());
+        let h = have.iter().find(|(k, _)| k == key).map(|(_, o)| o.as_str());
+        if w == h {
+            continue;
+        }
+        let (w, h) = (
+            w.map(|o| table_option(o, &columns, &indexes)),
+            h.map(|o| table_option(o, &columns, &indexes)),
+        );
+        match (w.as_ref().or(h.as_ref()).expect("a key of either side"), &w) {
+            (TableOption::RowSecurity, _) => {}
+            // Created with the table's columns, or added/dropped with one.
+            (TableOption::Identity { .. }, _) if b.is_none() => {}
+            (TableOption::Identity { column, .. }, _)
+                if !(a.column(column).is_some_and(|c| c.identity.is_some())
+                    && b.and_then(|b| b.column(column)).is_some_and(|c| c.identity.is_some())) => {}
+            (TableOption::Storage { key: k, .. }, Some(TableOption::Storage { value, .. })) => steps.push(step(
+                ADD_LINKS,
+                format!("storage parameter {k} as the template has it"),
+                vec![format!("ALTER TABLE {t} SET ({k} = {})", parameter_value(value))],
+            )),
+            (TableOption::Storage { key: k, .. }, None) => steps.push(step(
+                ADD_LINKS,
+                format!("reset the custom storage parameter {k}"),
+                vec![format!("ALTER TABLE {t} RESET ({k})")],
+            )),
+            // A table this plan creates is created UNLOGGED.
+            (TableOption::Unlogged, _) if b.is_none() => {}
+            (TableOption::Unlogged, w) => steps.push(step(
+                ALTER_COLUMNS,
+                format!("{} again (the table is rewritten, its rows kept)", if w.is_some() { "unlogged" } else { "logged" }),
+                vec![format!("ALTER TABLE {t} SET {}", if w.is_some() { "UNLOGGED" } else { "LOGGED" })],
+            )),
+            (TableOption::ReplicaIdentity(_), w) => {
+                let how = match w {
+                    Some(TableOption::ReplicaIdentity("full")) => "FULL".to_owned(),
+                    Some(TableOption::ReplicaIdentity("nothing")) => "NOTHING".to_owned(),
+                    Some(TableOption::ReplicaIdentity(v)) => match v.strip_prefix("index ") {
+                        Some(index) => format!("USING INDEX {}", q(index)),
+                        None => {
+                            steps.push(manual(format!("replica identity {v}")));
+                            continue;
+                        }
+                    },
+                    _ => "DEFAULT".to_owned(),
+                };
+                steps.push(step(
+                    ADD_LINKS,
+                    "replica identity as the template has it".into(),
+                    vec![format!("ALTER TABLE {t} REPLICA IDENTITY {how}")],
+                ));
+            }
+            (TableOption::Comment(_), w) => steps.push(step(
+                ADD_LINKS,
+                "the table's comment as the template has it".into(),
+                vec![format!(
+                    "COMMENT ON TABLE {t} IS {}",
+                    match w {
+                        Some(TableOption::Comment(l)) => *l,
+                        _ => "NULL",
+                    }
+                )],
+            )),
+            (TableOption::ColumnComment { column, .. }, w) if in_template_column(column) => steps.push(step(
+                ADD_LINKS,
+                format!("the comment of column {column} as the template has it"),
+                vec![format!(
+                    "COMMENT ON COLUMN {t}.{} IS {}",
+                    q(column),
+                    match w {
+                        Some(TableOption::ColumnComment { literal, .. }) => *literal,
+                        _ => "NULL",
+                    }
+                )],
+            )),
+            (TableOption::IndexComment { index, .. }, w) if in_template_index(index) => steps.push(step(
+                ADD_LINKS,
+                format!("the comment of index {index} as the template has it"),
+                vec![format!(
+                    "COMMENT ON INDEX {} IS {}",
+                    q(index),
+                    match w {
+                        Some(TableOption::IndexComment { literal, .. }) => *literal,
+                        _ => "NULL",
+                    }
+                )],
+            )),
+            (TableOption::IndexStorage { index, .. }, w) if in_template_index(index) => {
+                let pairs = |x: &Option<TableOption>| -> Vec<(String, String)> {
+                    match x {
+                        Some(TableOption::IndexStorage { list, .. }) => list
+                            .split(',')
+                            .filter_map(|p| p.split_once('='))
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                let (set, had) = (pairs(w), pairs(&h));
+                let valid = |k: &str| k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !set.iter().chain(&had).all(|(k, _)| valid(k)) {
+                    steps.push(manual(format!("index {index}: storage parameters the planner cannot write")));
+                    continue;
+                }
+                let mut sql = Vec::new();
+                let reset: Vec<&str> = had
+                    .iter()
+                    .filter(|(k, _)| !set.iter().any(|(x, _)| x == k))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                if !reset.is_empty() {
+                    sql.push(format!("ALTER INDEX {} RESET ({})", q(index), reset.join(", ")));
+                }
+                if !set.is_empty() {
+                    sql.push(format!(
+                        "ALTER INDEX {} SET ({})",
+                        q(index),
+                        set.iter()
+                            .map(|(k, v)| format!("{k} = {}", parameter_value(v)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                steps.push(step(ADD_LINKS, format!("index {index}: storage parameters as the template has them"), sql));
+            }
+            (TableOption::Compression { column, .. }, w) if in_template_column(column) => {
+                let method = match w {
+                    Some(TableOption::Compression { method, .. }) if method.bytes().all(|b| b.is_ascii_alphanumeric()) => method.to_string(),
+                    Some(_) => {
+                        steps.push(manual(format!("column {column}: a compression the planner cannot write")));
+                        continue;
+                    }
+                    None => "DEFAULT".into(),
+                };
+                steps.push(step(
+                    ADD_LINKS,
+                    format!("column {column}: compression as the template has it (for values written from now on)"),
+                    vec![format!("ALTER TABLE {t} ALTER COLUMN {} SET COMPRESSION {method}", q(column))],
+                ));
+            }
+            (TableOption::ColumnStorage { column, .. }, Some(TableOption::ColumnStorage { kind, .. }))
+                if in_template_column(column) && matches!(*kind, "plain" | "external" | "extended" | "main") =>
+            {
+                steps.push(step(
+                    ADD_LINKS,
+                    format!("column {column}: storage {kind} as the template has it"),
+                    vec![format!("ALTER TABLE {t} ALTER COLUMN {} SET STORAGE {}", q(column), kind.to_ascii_uppercase())],
+                ));
+            }
+            (TableOption::Identity { column, .. }, Some(TableOption::Identity { settings, .. })) => {
+                match identity_settings_step(&t, column, settings, h.as_ref(), object) {
+                    Some(s) => steps.push(s),
+                    None => steps.push(manual(format!("column {column}: its identity's type differs"))),
+                }
+            }
+            // Options of a custom column or index go with it.
+            (TableOption::ColumnComment { .. } | TableOption::Compression { .. } | TableOption::ColumnStorage { .. }, _)
+                if w.is_none() && h.as_ref().is_some_and(|h| match h {
+                    TableOption::ColumnComment { column, .. } | TableOption::Compression { column, .. } | TableOption::ColumnStorage { column, .. } => !in_template_column(column),
+                    _ => false,
+                }) => {}
+            (TableOption::IndexComment { .. } | TableOption::IndexStorage { .. }, _)
+                if w.is_none() && h.as_ref().is_some_and(|h| match h {
+                    TableOption::IndexComment { index, .. } | TableOption::IndexStorage { index, .. } => !in_template_index(index),
+                    _ => false,
+                }) => {}
+            (TableOption::ColumnStorage { column, .. }, _) => steps.push(manual(format!(
+                "column {column}: its storage differs and goes back to its type's default, which the planner does not know"
+            ))),
+            (opt, _) => steps.push(manual(format!(
+                "the table's {} differs (partitioning, a rule or an option the planner does not write)",
+                opt.key()
+            ))),
+        }
+    }
+    steps
+}
+
+/// `ALTER COLUMN … SET INCREMENT BY … SET MINVALUE …`: an identity's
+/// sequence options as the template has them (`settings`, `AS bigint START
+/// 1 INCREMENT 1 …`), its current value kept, checked first to lie inside
+/// the template's range. `None` when the identity's type differs.
+fn identity_settings_step(
+    t: &str,
+    column: &str,
+    settings: &str,
+    have: Option<&TableOption>,
+    object: &str,
+) -> Option<SyncStep> {
+    let type_of = |s: &str| s.split(" START ").next().map(str::to_owned);
+    if let Some(TableOption::Identity { settings: had, .. }) = have {
+        if type_of(had) != type_of(settings) {
+            return None;
+        }
+    }
+    let words: Vec<&str> = settings.split(' ').collect();
+    let value = |name: &str| {
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let (start, increment, min, max, cache) = (
+        value("START")?,
+        value("INCREMENT")?,
+        value("MINVALUE")?,
+        value("MAXVALUE")?,
+        value("CACHE")?,
+    );
+    let cycle = words.last() == Some(&"CYCLE");
+    let c = q(column);
+    let sequence = format!(
+        "pg_catalog.pg_get_serial_sequence({}, {})",
+        postgres_literal(t),
+        postgres_literal(column)
+    );
+    Some(
+        SyncStep::new(
+            ALTER_COLUMNS,
+            StepClass::Checked,
+            object.to_owned(),
+            format!("column {column}: the identity's increment, range, start, cache and cycle as the template has them; the current value stays"),
+            vec![format!(
+                "ALTER TABLE {t} ALTER COLUMN {c} SET INCREMENT BY {increment} SET MINVALUE {min} SET MAXVALUE {max} SET START WITH {start} SET CACHE {cache} SET {}",
+                if cycle { "CYCLE" } else { "NO CYCLE" }
+            )],
+        )
+        .probe(
+            format!(
+                "SELECT count(*) FROM (SELECT pg_catalog.pg_sequence_last_value({sequence}::regclass) AS v) s WHERE v > {max} OR v < {min}"
+            ),
+            "identity sequences whose current value is outside the template's range".into(),
+        ),
+    )
 }
 
 /// `GRANT`/`REVOKE` statements that give `on` (`TABLE "t"`) the template's
@@ -1925,28 +2319,69 @@ fn generation_change(t: &str, a: &Column, b: &Column, steps: &mut Vec<SyncStep>,
     }
 }
 
-/// A view from the template's query, then given its owner and privileges
-/// (a view's are granted `ON TABLE`).
+/// A view from the template's query, with its options (`WITH (…)`) and
+/// comment, then given its owner and privileges (a view's are granted `ON
+/// TABLE`). A materialized view is filled as it is created (its rows are
+/// the query's, nothing of the tenant's own) and gets its indexes. Column
+/// comments and index options of a view are left to a reset.
 fn create_view(v: &View, roles: &TenantRoles, object: String) -> Vec<SyncStep> {
-    if v.materialized || !v.options.is_empty() || !v.indexes.is_empty() {
-        return vec![SyncStep::manual(
-            object,
-            "a materialized view, or a view with options or indexes: reset the tenant".into(),
-        )];
-    }
     let name = q(&v.name);
+    let kind = if v.materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    };
+    let mut with = Vec::new();
+    let mut comment = None;
+    for o in &v.options {
+        if let Some(literal) = o.strip_prefix("comment=") {
+            comment = Some(literal);
+            continue;
+        }
+        match table_option(o, &[], &[]) {
+            TableOption::Storage { key, value } => {
+                with.push(format!("{key} = {}", parameter_value(value)))
+            }
+            _ => {
+                return vec![SyncStep::manual(
+                    object,
+                    format!(
+                        "a view with a column comment or an index option ({o}): reset the tenant"
+                    ),
+                )]
+            }
+        }
+    }
+    let with = if with.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", with.join(", "))
+    };
+    let mut sql = vec![format!(
+        "CREATE {kind} {name}{with} AS {}{}",
+        v.definition.trim_end_matches(';'),
+        if v.materialized { " WITH DATA" } else { "" }
+    )];
+    sql.extend(v.indexes.iter().map(|i| index_sql(&v.name, i)));
+    if let Some(c) = comment {
+        sql.push(format!("COMMENT ON {kind} {name} IS {c}"));
+    }
     let mut steps = vec![SyncStep::new(
         ADD_LINKS,
         StepClass::Safe,
         object.clone(),
-        "create the view".into(),
-        vec![format!(
-            "CREATE VIEW {name} AS {}",
-            v.definition.trim_end_matches(';')
-        )],
+        if v.materialized {
+            "create the materialized view, filled by its query".into()
+        } else {
+            "create the view".into()
+        },
+        sql,
     )];
     steps.extend(owned_extras(
-        &Named::same(format!("TABLE {name}")),
+        &Named {
+            alter: format!("{kind} {name}"),
+            grant: format!("TABLE {name}"),
+        },
         Extras::of(v.owner.as_deref(), &v.grants, None),
         None,
         roles,
@@ -3046,10 +3481,30 @@ mod tests {
         let tenant = snap(vec![table("orders", &[("id", "integer", false)])]);
         template.tables[0]
             .options
-            .push("persistence=unlogged".into());
+            .push("rule r_log=CREATE RULE r_log AS ON DELETE TO orders DO NOTHING".into());
         let steps = plan_postgres(&template, &tenant, "q", &roles());
         assert_eq!(steps.len(), 1);
         assert!(steps[0].blocks());
+        // UNLOGGED, storage parameters and comments are written.
+        template.tables[0].options = vec![
+            "persistence=unlogged".into(),
+            "fillfactor=70".into(),
+            "comment(id)=E'the key'".into(),
+        ];
+        let steps = plan_postgres(&template, &tenant, "q", &roles());
+        let sql: Vec<&str> = steps
+            .iter()
+            .flat_map(|s| &s.sql)
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            sql,
+            [
+                "ALTER TABLE \"orders\" SET UNLOGGED",
+                "COMMENT ON COLUMN \"orders\".\"id\" IS E'the key'",
+                "ALTER TABLE \"orders\" SET (fillfactor = '70')"
+            ]
+        );
         let mut checked = SyncStep::new(1, StepClass::Checked, "t".into(), "a".into(), vec![]);
         assert!(!checked.blocks());
         checked.count = Some(3);
