@@ -2174,3 +2174,76 @@ async fn views_with_options_and_materialized_views_come_back() {
     let again = plan_of(&e, "soylent").await;
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
+
+/// MariaDB generated columns: an expression changed in the tenant, a
+/// stored column made virtual, a generation the tenant dropped (its values
+/// checked first) and one it added to a plain column all come back, the
+/// rows kept.
+#[tokio::test]
+async fn mariadb_generated_columns_come_back() {
+    let e = TestFleet::new().await;
+    let my = MysqlDatabase::create().await;
+    let gen = Template {
+        name: "saas".into(),
+        engine: Engine::Mysql,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: "CREATE TABLE line_items (
+                          id INT PRIMARY KEY,
+                          qty INT NOT NULL,
+                          price INT NOT NULL,
+                          total INT AS (qty * price) STORED,
+                          half INT AS (price DIV 2) STORED,
+                          doubled INT AS (qty * 2) VIRTUAL,
+                          note_len INT NULL
+                      ) ENGINE=InnoDB;"
+                    .into(),
+            }],
+        }],
+    };
+    e.register(&gen, &my.url()).await;
+    e.add("acme", &my.url(), None, "1.0.0").await;
+    let g = e.guard("acme").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    my.apply(
+        "INSERT INTO line_items (id, qty, price, note_len) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 50) SELECT n, n % 7, n * 3, NULL FROM g;
+         ALTER TABLE line_items MODIFY COLUMN total INT AS (qty * price + 1) STORED;
+         ALTER TABLE line_items DROP COLUMN half, ADD COLUMN half INT AS (price DIV 2) VIRTUAL AFTER total;
+         ALTER TABLE line_items DROP COLUMN doubled, ADD COLUMN doubled INT NULL AFTER half;
+         UPDATE line_items SET doubled = qty * 2;
+         ALTER TABLE line_items MODIFY COLUMN note_len INT AS (qty + 1) STORED;",
+    )
+    .await;
+    let rows =
+        "SELECT CAST(COUNT(*) + SUM(qty) + SUM(price) + SUM(note_len) AS SIGNED) FROM line_items";
+    let before = my_count(&my.name, rows).await;
+    let plan = plan_of(&e, "acme").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let doubled = plan
+        .steps
+        .iter()
+        .find(|s| s.action.contains("column doubled"))
+        .unwrap();
+    assert_eq!(
+        (doubled.class, doubled.count),
+        (StepClass::Checked, Some(0))
+    );
+    let done = execute_sync(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(my_count(&my.name, rows).await, before);
+    assert_eq!(
+        my_count(
+            &my.name,
+            "SELECT CAST(SUM(total) - SUM(qty * price) AS SIGNED) FROM line_items"
+        )
+        .await,
+        0
+    );
+    let again = plan_of(&e, "acme").await;
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}

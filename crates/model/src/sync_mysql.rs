@@ -293,6 +293,132 @@ fn column_sql_without_check(t: &Table, c: &Column) -> String {
     s
 }
 
+/// A generated column that differs, on MySQL/MariaDB. Computed by
+/// another expression of the same kind: `MODIFY` with the template's (its
+/// values are derived). Stored where the template's is virtual or the
+/// other way round: dropped and added again in its place in one statement
+/// (refused by hand when an index holds it). A plain column the template
+/// computes: `MODIFY`, checked first for rows whose value would change. A
+/// stored generated column the template keeps plain: `MODIFY`, its values
+/// stay; a virtual one has no values to keep and is left to a DBA.
+fn generation_step(
+    a: &Table,
+    b: &Table,
+    ca: &Column,
+    cb: &Column,
+    t: &str,
+    def: &str,
+    object: &str,
+) -> SyncStep {
+    let c = q(&ca.name);
+    let modify = vec![format!("ALTER TABLE {t} MODIFY COLUMN {def}")];
+    match (&ca.generated, &cb.generated) {
+        (Some(g), Some(h)) if g.stored == h.stored => SyncStep::new(
+            ALTER_COLUMNS,
+            StepClass::Safe,
+            object.to_owned(),
+            format!(
+                "column {}: computed again by the template's expression ({})",
+                ca.name, g.expression
+            ),
+            modify,
+        ),
+        (Some(g), h) => {
+            // A plain column made stored is a MODIFY; otherwise the server
+            // cannot switch the kind in place (error 1907).
+            let sql = if h.is_none() && g.stored {
+                modify
+            } else {
+                match replace_in_place(a, b, ca, t, def) {
+                    Some(sql) => vec![sql],
+                    None => {
+                        return SyncStep::manual(
+                            object.to_owned(),
+                            format!(
+                                "column {}: its generation differs in kind, and an index holds it",
+                                ca.name
+                            ),
+                        )
+                    }
+                }
+            };
+            let step = SyncStep::new(
+                ALTER_COLUMNS,
+                if h.is_some() {
+                    StepClass::Safe
+                } else {
+                    StepClass::Checked
+                },
+                object.to_owned(),
+                format!(
+                    "column {}: {} again, computed by the template's expression ({})",
+                    ca.name,
+                    if g.stored { "stored" } else { "virtual" },
+                    g.expression
+                ),
+                sql,
+            );
+            if h.is_some() {
+                step
+            } else {
+                // Values the tenant wrote itself would be replaced: counted.
+                step.probe(
+                    format!(
+                        "SELECT COUNT(*) FROM {t} WHERE NOT ({c} <=> ({}))",
+                        g.expression
+                    ),
+                    format!(
+                        "rows whose {} differs from what the template computes",
+                        ca.name
+                    ),
+                )
+            }
+        }
+        (None, Some(h)) if h.stored => SyncStep::new(
+            ALTER_COLUMNS,
+            StepClass::Safe,
+            object.to_owned(),
+            format!("column {}: no longer generated (its values stay)", ca.name),
+            modify,
+        ),
+        _ => SyncStep::manual(
+            object.to_owned(),
+            format!(
+                "column {}: virtual in the tenant, a plain column in the template (a virtual column has no values to keep)",
+                ca.name
+            ),
+        ),
+    }
+}
+
+/// `DROP COLUMN c, ADD COLUMN <def> AFTER <previous>` in one statement:
+/// the column again in its place. `None` when an index of the tenant's
+/// table holds it (dropping the column would change the index).
+fn replace_in_place(a: &Table, b: &Table, ca: &Column, t: &str, def: &str) -> Option<String> {
+    let indexed = b.indexes.iter().any(|i| {
+        i.keys
+            .iter()
+            .any(|k| matches!(&k.target, IndexKeyTarget::Column { name } if *name == ca.name))
+    }) || b.uniques.iter().any(|u| u.columns.contains(&ca.name))
+        || b.primary_key
+            .as_ref()
+            .is_some_and(|p| p.columns.contains(&ca.name));
+    if indexed {
+        return None;
+    }
+    let place = a
+        .columns
+        .iter()
+        .filter(|x| x.ordinal < ca.ordinal)
+        .max_by_key(|x| x.ordinal)
+        .map(|p| format!("AFTER {}", q(&p.name)))
+        .unwrap_or_else(|| "FIRST".into());
+    Some(format!(
+        "ALTER TABLE {t} DROP COLUMN {}, ADD COLUMN {def} {place}",
+        q(&ca.name)
+    ))
+}
+
 fn names(cols: &[String]) -> String {
     cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
 }
@@ -818,10 +944,7 @@ impl Planner<'_> {
                 continue;
             }
             if ca.generated != cb.generated {
-                steps.push(SyncStep::manual(
-                    obj(),
-                    format!("column {}: its generation expression differs", ca.name),
-                ));
+                steps.push(generation_step(a, b, ca, cb, &t, &def, object));
                 continue;
             }
             let retype = ca.data_type != cb.data_type || ca.collation != cb.collation;
