@@ -2247,3 +2247,59 @@ async fn mariadb_generated_columns_come_back() {
     let again = plan_of(&e, "acme").await;
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
+
+/// Exclusion constraints come back: one the tenant dropped, and one on a
+/// table the sync creates; a conflicting row stops the sync, which then
+/// changes nothing.
+#[tokio::test]
+async fn exclusion_constraints_come_back_and_a_conflict_changes_nothing() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    let excl = Template {
+        name: "saas".into(),
+        engine: Engine::Postgres,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: "
+                CREATE TABLE bookings (id int PRIMARY KEY, during int4range NOT NULL,
+                    CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&));
+                CREATE TABLE holds (id int PRIMARY KEY, span int4range,
+                    EXCLUDE USING gist (span WITH &&));
+                "
+                .into(),
+            }],
+        }],
+    };
+    e.register(&excl, &db.url()).await;
+    e.add("initrode", &db.url(), Some("initrode"), "1.0.0").await;
+    let g = e.guard("initrode").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    db.apply(
+        "initrode",
+        "ALTER TABLE bookings DROP CONSTRAINT no_overlap;
+         INSERT INTO bookings SELECT g, int4range(g * 10, g * 10 + 5) FROM generate_series(1, 30) g;
+         INSERT INTO bookings VALUES (100, int4range(11, 12));
+         DROP TABLE holds;",
+    )
+    .await;
+    let rows = "SELECT count(*) FROM initrode.bookings";
+    let plan = plan_of(&e, "initrode").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let err = execute_sync(&e.registry, &e.vault, &plan, "initrode", Timeouts::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no_overlap"), "{err}");
+    assert_eq!(count(&db, rows).await, 31);
+    let plan = plan_of(&e, "initrode").await;
+    assert_eq!(plan.steps.len(), 3, "{:#?}", plan.steps);
+    db.apply("initrode", "DELETE FROM bookings WHERE id = 100;").await;
+    let plan = plan_of(&e, "initrode").await;
+    let done = execute_sync(&e.registry, &e.vault, &plan, "initrode", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(count(&db, rows).await, 30);
+}

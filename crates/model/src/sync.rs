@@ -704,16 +704,12 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
         ));
     }
     lines.extend(t.uniques.iter().map(unique_sql));
+    let mut exclusions = Vec::new();
     for c in &t.checks {
         match check_body(c) {
             Some(body) => lines.push(format!("{}CHECK {body}", constraint_name(&c.name))),
-            None => {
-                steps.push(SyncStep::manual(
-                    object,
-                    "the missing table has an exclusion constraint; reset the tenant".into(),
-                ));
-                return;
-            }
+            // An exclusion constraint's index is built in its own step.
+            None => exclusions.push(c),
         }
     }
     steps.push(SyncStep::new(
@@ -741,6 +737,7 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
             vec![index_sql(&t.name, i)],
         ));
     }
+    steps.extend(exclusions.into_iter().map(|c| exclusion_step(&q(&t.name), c, &object)));
     for fk in &t.foreign_keys {
         steps.push(SyncStep::new(
             ADD_LINKS,
@@ -998,10 +995,7 @@ fn table_changes(
                     "rows that violate the check".into(),
                 ),
             ),
-            None => steps.push(SyncStep::manual(
-                obj(),
-                "a missing exclusion constraint".into(),
-            )),
+            None => steps.push(exclusion_step(&t, c, object)),
         }
     }
     let (custom_foreign_keys, missing_foreign_keys) =
@@ -1522,6 +1516,24 @@ fn table_option_steps(a: &Table, b: Option<&Table>, object: &str) -> Vec<SyncSte
         }
     }
     steps
+}
+
+/// A missing exclusion constraint (`EXCLUDE USING gist (…)` as the catalog
+/// prints it), added with the index it builds. Rows that conflict make the
+/// server refuse it, and the sync then changes nothing: there is no probe
+/// that counts them short of the operator's own comparison.
+fn exclusion_step(t: &str, c: &CheckConstraint, object: &str) -> SyncStep {
+    let definition = c.expression.trim();
+    SyncStep::new(
+        ADD_RULES,
+        StepClass::Safe,
+        object.to_owned(),
+        format!(
+            "add the exclusion constraint {} (rows that conflict stop the sync, which then changes nothing)",
+            c.name.name
+        ),
+        vec![format!("ALTER TABLE {t} ADD {}{definition}", constraint_name(&c.name))],
+    )
 }
 
 /// `ALTER COLUMN … SET INCREMENT BY … SET MINVALUE …`: an identity's
