@@ -2273,7 +2273,8 @@ async fn exclusion_constraints_come_back_and_a_conflict_changes_nothing() {
         }],
     };
     e.register(&excl, &db.url()).await;
-    e.add("initrode", &db.url(), Some("initrode"), "1.0.0").await;
+    e.add("initrode", &db.url(), Some("initrode"), "1.0.0")
+        .await;
     let g = e.guard("initrode").await;
     assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
     db.apply(
@@ -2287,19 +2288,96 @@ async fn exclusion_constraints_come_back_and_a_conflict_changes_nothing() {
     let rows = "SELECT count(*) FROM initrode.bookings";
     let plan = plan_of(&e, "initrode").await;
     assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
-    let err = execute_sync(&e.registry, &e.vault, &plan, "initrode", Timeouts::default())
-        .await
-        .unwrap_err();
+    let err = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "initrode",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no_overlap"), "{err}");
     assert_eq!(count(&db, rows).await, 31);
     let plan = plan_of(&e, "initrode").await;
     assert_eq!(plan.steps.len(), 3, "{:#?}", plan.steps);
-    db.apply("initrode", "DELETE FROM bookings WHERE id = 100;").await;
+    db.apply("initrode", "DELETE FROM bookings WHERE id = 100;")
+        .await;
     let plan = plan_of(&e, "initrode").await;
-    let done = execute_sync(&e.registry, &e.vault, &plan, "initrode", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    let done = execute_sync(
+        &e.registry,
+        &e.vault,
+        &plan,
+        "initrode",
+        Timeouts::default(),
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
     assert_eq!(done.status, SchemaStatus::Synced);
     assert_eq!(done.hash_after, plan.template_hash);
     assert_eq!(count(&db, rows).await, 30);
+}
+
+/// A primary key that foreign keys reference is swapped back too: the
+/// keys that name it are dropped first and added again after, the rows
+/// untouched.
+#[tokio::test]
+async fn a_referenced_primary_key_is_swapped_with_its_foreign_keys_added_again() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    tenant(&e, &db, "oceanic").await;
+    db.apply(
+        "oceanic",
+        "ALTER TABLE accounts RENAME CONSTRAINT accounts_pkey TO accounts_pk;",
+    )
+    .await;
+    let before = contents(&db, "oceanic").await;
+    let plan = plan_of(&e, "oceanic").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let again: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == "add the foreign key to accounts again")
+        .map(|s| s.object.as_str())
+        .collect();
+    assert_eq!(
+        again,
+        ["table invoices", "table projects", "table users"],
+        "{:#?}",
+        plan.steps
+    );
+    let done = execute_sync(&e.registry, &e.vault, &plan, "oceanic", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(contents(&db, "oceanic").await, before);
+    assert!(plan_of(&e, "oceanic").await.steps.is_empty());
+}
+
+/// MariaDB: a primary key that foreign keys reference is swapped back in
+/// one statement, the foreign keys dropped first and added again after.
+#[tokio::test]
+async fn a_mariadb_referenced_primary_key_is_swapped_with_its_foreign_keys_added_again() {
+    let e = TestFleet::new().await;
+    let my = my_tenant(&e, "oceanic").await;
+    my.apply(
+        "ALTER TABLE accounts ADD UNIQUE KEY account_id_only (id), DROP PRIMARY KEY, ADD PRIMARY KEY (id, name);",
+    )
+    .await;
+    let before = my_contents(&my).await;
+    let plan = plan_of(&e, "oceanic").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| s.action == "add the foreign key to accounts again"),
+        "{:#?}",
+        plan.steps
+    );
+    let done = execute_sync(&e.registry, &e.vault, &plan, "oceanic", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(my_contents(&my).await, before);
+    assert!(plan_of(&e, "oceanic").await.steps.is_empty());
 }

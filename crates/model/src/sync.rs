@@ -248,6 +248,7 @@ pub fn plan_postgres(
 ) -> Vec<SyncStep> {
     let mut steps = Vec::new();
     let mut rebuilt_enum = false;
+    let mut swapped: Vec<String> = Vec::new();
     let diff = diff_schemas(template, tenant);
     for o in diff
         .objects
@@ -270,8 +271,12 @@ pub fn plan_postgres(
                         template.table(&o.name).expect("template table"),
                         tenant.table(&o.name).expect("tenant table"),
                     );
-                    let referenced = referenced_by_foreign_keys(tenant, &o.name);
-                    table_changes(a, b, quarantine, referenced, roles, &mut steps, &object);
+                    // A referenced key is swapped with the foreign keys that
+                    // name it dropped first and added again after.
+                    if key_swapped(a, b) && referenced_by_foreign_keys(tenant, &o.name) {
+                        swapped.push(o.name.clone());
+                    }
+                    table_changes(a, b, quarantine, roles, &mut steps, &object);
                 }
             },
             ObjectKind::View => {
@@ -421,6 +426,7 @@ pub fn plan_postgres(
     if rebuilt_enum {
         steps.extend(recreate_views(template, tenant, roles));
     }
+    steps.extend(refer_again(template, tenant, &swapped));
     if steps.iter().any(|s| s.class == StepClass::Destructive) {
         steps.push(SyncStep::new(
             0,
@@ -737,7 +743,11 @@ fn create_table(t: &Table, roles: &TenantRoles, steps: &mut Vec<SyncStep>, objec
             vec![index_sql(&t.name, i)],
         ));
     }
-    steps.extend(exclusions.into_iter().map(|c| exclusion_step(&q(&t.name), c, &object)));
+    steps.extend(
+        exclusions
+            .into_iter()
+            .map(|c| exclusion_step(&q(&t.name), c, &object)),
+    );
     for fk in &t.foreign_keys {
         steps.push(SyncStep::new(
             ADD_LINKS,
@@ -777,7 +787,6 @@ fn table_changes(
     a: &Table,
     b: &Table,
     quarantine: &str,
-    referenced: bool,
     roles: &TenantRoles,
     steps: &mut Vec<SyncStep>,
     object: &str,
@@ -884,12 +893,9 @@ fn table_changes(
         })
     };
     if pk_line(a) != pk_line(b) {
-        if referenced && b.primary_key.is_some() {
-            steps.push(SyncStep::manual(
-                obj(),
-                "the primary key differs and foreign keys reference the table; changing it is left to a reset or a DBA".into(),
-            ));
-        } else {
+        // Foreign keys that reference the table are dropped and added again
+        // around the swap ([`refer_again`]).
+        {
             // The tenant's key goes first (with the rules), the template's
             // comes back after the columns are, checked for rows it refuses.
             if let Some(pk) = &b.primary_key {
@@ -2552,6 +2558,82 @@ fn rebuild_enum(
     steps
 }
 
+/// Whether the table's primary key differs from the template's (its name,
+/// when not the server's, or its columns) and the tenant has one.
+fn key_swapped(a: &Table, b: &Table) -> bool {
+    let line = |x: &Table| {
+        x.primary_key.as_ref().map(|p| {
+            (
+                (!p.name.server_generated).then(|| p.name.name.clone()),
+                p.columns.clone(),
+            )
+        })
+    };
+    b.primary_key.is_some() && line(a) != line(b)
+}
+
+/// The foreign keys that reference a table whose primary key is swapped:
+/// dropped before the key goes (the server refuses to drop a key they
+/// need) and, where the template has them alike, added again after the
+/// template's key is back — the rows did not change, so none is orphaned.
+/// A custom table's goes for good (the table moves to the quarantine
+/// without it); a custom or changed one has steps of its own already.
+fn refer_again(
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    swapped: &[String],
+) -> Vec<SyncStep> {
+    let mut steps = Vec::new();
+    for tb in &tenant.tables {
+        let ta = template.table(&tb.name);
+        for fk in tb
+            .foreign_keys
+            .iter()
+            .filter(|fk| fk.target_schema.is_none() && swapped.contains(&fk.target_table))
+        {
+            let line = ddl::foreign_key_line(fk);
+            let alike = ta.is_some_and(|ta| {
+                ta.foreign_keys
+                    .iter()
+                    .any(|x| ddl::foreign_key_line(x) == line)
+            });
+            if ta.is_some() && !alike {
+                continue;
+            }
+            let t = q(&tb.name);
+            let object = format!("table {}", tb.name);
+            steps.push(SyncStep::new(
+                DROP_LINKS,
+                StepClass::Safe,
+                object.clone(),
+                format!(
+                    "drop the foreign key to {} while its primary key is swapped{}",
+                    fk.target_table,
+                    if alike {
+                        " (it is added again below)"
+                    } else {
+                        " (a custom table's, which moves to the quarantine without it)"
+                    }
+                ),
+                vec![format!(
+                    "ALTER TABLE {t} DROP CONSTRAINT {}",
+                    q(&fk.name.name)
+                )],
+            ));
+            if alike {
+                steps.push(SyncStep::new(
+                    ADD_LINKS,
+                    StepClass::Safe,
+                    object,
+                    format!("add the foreign key to {} again", fk.target_table),
+                    vec![format!("ALTER TABLE {t} ADD {}", foreign_key_sql(fk))],
+                ));
+            }
+        }
+    }
+    steps
+}
+
 /// The views both sides have alike, dropped before an enum is rebuilt (a
 /// view holds no rows, and one that reads a converted column would stop
 /// the conversion) and created again after, with their owner and
@@ -3197,7 +3279,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_or_missing_primary_key_is_swapped_unless_foreign_keys_lean_on_it() {
+    fn a_changed_or_missing_primary_key_is_swapped_around_the_foreign_keys_that_lean_on_it() {
         let pk = |name: &str, cols: &[&str]| PrimaryKey {
             name: ObjectName::new(name, name.ends_with("_pkey")),
             columns: cols.iter().map(|c| (*c).to_owned()).collect(),
@@ -3257,9 +3339,23 @@ mod tests {
         tenant.tables[0].primary_key = Some(pk("by code", &["id", "co de"]));
         tenant.tables.push(lines.clone());
         template.tables.push(lines);
+        // Referenced by another table: its foreign key is dropped around
+        // the swap and added again.
         let steps = plan_postgres(&template, &tenant, "q", &roles());
-        assert_eq!(steps.len(), 1, "{steps:#?}");
-        assert!(steps[0].blocks());
+        let sql: Vec<&str> = steps
+            .iter()
+            .flat_map(|s| s.sql.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            sql,
+            [
+                "ALTER TABLE \"lines\" DROP CONSTRAINT \"lines_order_id_fkey\"",
+                "ALTER TABLE \"orders\" DROP CONSTRAINT \"by code\"",
+                "ALTER TABLE \"orders\" ADD PRIMARY KEY (\"id\")",
+                "ALTER TABLE \"lines\" ADD FOREIGN KEY (\"order_id\") REFERENCES \"orders\" (\"id\") ON UPDATE NO ACTION ON DELETE NO ACTION"
+            ],
+            "{steps:#?}"
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn plan_mysql(
         quarantine,
     };
     let mut steps = Vec::new();
+    let mut swapped: Vec<String> = Vec::new();
     let diff = diff_schemas(template, tenant);
     for o in diff
         .objects
@@ -68,8 +69,16 @@ pub fn plan_mysql(
                         template.table(&o.name).expect("template table"),
                         tenant.table(&o.name).expect("tenant table"),
                     );
-                    let referenced = referenced_by_foreign_keys(tenant, &o.name);
-                    p.table_changes(a, b, referenced, &mut steps, &object);
+                    // A referenced key is swapped with the foreign keys that
+                    // name it dropped first and added again after.
+                    let columns = |x: &Table| x.primary_key.as_ref().map(|k| k.columns.clone());
+                    if b.primary_key.is_some()
+                        && columns(a) != columns(b)
+                        && referenced_by_foreign_keys(tenant, &o.name)
+                    {
+                        swapped.push(o.name.clone());
+                    }
+                    p.table_changes(a, b, &mut steps, &object);
                 }
             },
             ObjectKind::View => {
@@ -189,6 +198,7 @@ pub fn plan_mysql(
             )),
         }
     }
+    steps.extend(p.refer_again(template, tenant, &swapped));
     if steps.iter().any(|s| s.class == StepClass::Destructive) {
         steps.push(SyncStep::new(
             0,
@@ -648,6 +658,69 @@ impl Planner<'_> {
         }
     }
 
+    /// The foreign keys that reference a table whose primary key is
+    /// swapped: dropped before the swap (InnoDB needs an index for each)
+    /// and, where the template has them alike, added again after it. A
+    /// custom table's goes for good (the table moves to the quarantine
+    /// without it). Interrupted in between, planning again finds them
+    /// missing and adds them like any missing foreign key.
+    fn refer_again(
+        &self,
+        template: &SchemaSnapshot,
+        tenant: &SchemaSnapshot,
+        swapped: &[String],
+    ) -> Vec<SyncStep> {
+        let mut steps = Vec::new();
+        for tb in &tenant.tables {
+            let ta = template.table(&tb.name);
+            for fk in tb
+                .foreign_keys
+                .iter()
+                .filter(|fk| fk.target_schema.is_none() && swapped.contains(&fk.target_table))
+            {
+                let line = ddl::foreign_key_line(fk);
+                let alike = ta.is_some_and(|ta| {
+                    ta.foreign_keys
+                        .iter()
+                        .any(|x| ddl::foreign_key_line(x) == line)
+                });
+                if ta.is_some() && !alike {
+                    continue;
+                }
+                let t = self.table(&tb.name);
+                let object = format!("table {}", tb.name);
+                steps.push(SyncStep::new(
+                    DROP_LINKS,
+                    StepClass::Safe,
+                    object.clone(),
+                    format!(
+                        "drop the foreign key to {} while its primary key is swapped{}",
+                        fk.target_table,
+                        if alike {
+                            " (it is added again below)"
+                        } else {
+                            " (a custom table's, which moves to the quarantine without it)"
+                        }
+                    ),
+                    vec![format!(
+                        "ALTER TABLE {t} DROP FOREIGN KEY {}",
+                        q(&fk.name.name)
+                    )],
+                ));
+                if alike {
+                    steps.push(SyncStep::new(
+                        ADD_LINKS,
+                        StepClass::Safe,
+                        object,
+                        format!("add the foreign key to {} again", fk.target_table),
+                        vec![format!("ALTER TABLE {t} ADD {}", self.foreign_key_sql(fk))],
+                    ));
+                }
+            }
+        }
+        steps
+    }
+
     fn move_table(&self, t: &Table, object: String) -> SyncStep {
         // A table with a trigger cannot move to another database (error
         // 1435): its (custom) triggers are dropped first.
@@ -843,14 +916,7 @@ impl Planner<'_> {
         )
     }
 
-    fn table_changes(
-        &self,
-        a: &Table,
-        b: &Table,
-        referenced: bool,
-        steps: &mut Vec<SyncStep>,
-        object: &str,
-    ) {
+    fn table_changes(&self, a: &Table, b: &Table, steps: &mut Vec<SyncStep>, object: &str) {
         let t = self.table(&b.name);
         let obj = || object.to_owned();
         // Custom columns: the whole table is copied to the quarantine
@@ -1015,10 +1081,6 @@ impl Planner<'_> {
         if a.primary_key.as_ref().map(|p| &p.columns) != b.primary_key.as_ref().map(|p| &p.columns)
         {
             match (&a.primary_key, &b.primary_key) {
-                (_, Some(_)) if referenced => steps.push(SyncStep::manual(
-                    obj(),
-                    "the primary key differs and foreign keys reference the table; changing it is left to a reset or a DBA".into(),
-                )),
                 (Some(pk), had) => {
                     let (probe, meaning) = primary_key_probe(
                         &t,
@@ -1038,7 +1100,11 @@ impl Planner<'_> {
                             ),
                             vec![format!(
                                 "ALTER TABLE {t} {}ADD PRIMARY KEY ({})",
-                                if had.is_some() { "DROP PRIMARY KEY, " } else { "" },
+                                if had.is_some() {
+                                    "DROP PRIMARY KEY, "
+                                } else {
+                                    ""
+                                },
                                 names(&pk.columns)
                             )],
                         )
