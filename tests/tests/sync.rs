@@ -2381,3 +2381,48 @@ async fn a_mariadb_referenced_primary_key_is_swapped_with_its_foreign_keys_added
     assert_eq!(my_contents(&my).await, before);
     assert!(plan_of(&e, "oceanic").await.steps.is_empty());
 }
+
+/// A changed aggregate is dropped and created again, and a sequence the
+/// tenant untied from its column is tied back.
+#[tokio::test]
+async fn a_changed_aggregate_and_a_sequence_owner_column_come_back() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    let agg = Template {
+        name: "saas".into(),
+        engine: Engine::Postgres,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: "
+                CREATE AGGREGATE joined(text) (SFUNC = textcat, STYPE = text, INITCOND = '');
+                CREATE TABLE tickets (id int NOT NULL, note text);
+                CREATE SEQUENCE tickets_seq OWNED BY tickets.id;
+                "
+                .into(),
+            }],
+        }],
+    };
+    e.register(&agg, &db.url()).await;
+    e.add("massive", &db.url(), Some("massive"), "1.0.0").await;
+    let g = e.guard("massive").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    db.apply(
+        "massive",
+        "INSERT INTO tickets SELECT g, 'n' || g FROM generate_series(1, 10) g;
+         DROP AGGREGATE joined(text);
+         CREATE AGGREGATE joined(text) (SFUNC = textcat, STYPE = text, INITCOND = '>');
+         ALTER SEQUENCE tickets_seq OWNED BY NONE;",
+    )
+    .await;
+    let plan = plan_of(&e, "massive").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let done = execute_sync(&e.registry, &e.vault, &plan, "massive", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    assert_eq!(count(&db, "SELECT count(*) FROM massive.tickets").await, 10);
+    assert!(plan_of(&e, "massive").await.steps.is_empty());
+}

@@ -342,9 +342,28 @@ pub fn plan_postgres(
                         "move the custom sequence (and its current value) to the quarantine, unless it already moved with its table".into(),
                         vec![format!("ALTER SEQUENCE IF EXISTS {} SET SCHEMA {}", q(&b.name), q(quarantine))],
                     )),
-                    (Some(a), Some(b)) if a.owned_by == b.owned_by => {
+                    (Some(a), Some(b)) => {
                         if sequence_settings(a) != sequence_settings(b) {
                             steps.push(alter_sequence(a, object.clone()));
+                        }
+                        if a.owned_by != b.owned_by {
+                            steps.push(match owning_column(a, template) {
+                                Some(owner) => SyncStep::new(
+                                    ADD_LINKS,
+                                    StepClass::Safe,
+                                    object.clone(),
+                                    match &owner {
+                                        Some((t, c)) => format!("tie the sequence to {t}.{c}, which owns it in the template"),
+                                        None => "untie the sequence from the column the tenant gave it".into(),
+                                    },
+                                    vec![format!(
+                                        "ALTER SEQUENCE {} OWNED BY {}",
+                                        q(&a.name),
+                                        owner.map(|(t, c)| format!("{}.{}", q(&t), q(&c))).unwrap_or_else(|| "NONE".into())
+                                    )],
+                                ),
+                                None => SyncStep::manual(object.clone(), "the sequence belongs to a column the template does not have".into()),
+                            });
                         }
                         let follows = Some(sequence_owner(a, template, roles));
                         steps.extend(owned_extras(
@@ -355,7 +374,6 @@ pub fn plan_postgres(
                             &object,
                         ));
                     }
-                    (Some(_), Some(_)) => steps.push(SyncStep::manual(object, "the sequence belongs to another column than the template's (OWNED BY)".into())),
                     (None, None) => {}
                 }
             }
@@ -1850,10 +1868,14 @@ fn create_routine(
             }
         ),
     };
+    // A replaced aggregate is a new one: the session's, with the defaults.
+    let replaced_aggregate = tenant.is_some() && kind == "AGGREGATE";
     let grants = owned_extras(
         &on,
         Extras::of(r.owner.as_deref(), &r.grants, None),
-        tenant.map(|b| Extras::of(b.owner.as_deref(), &b.grants, None)),
+        tenant
+            .filter(|_| !replaced_aggregate)
+            .map(|b| Extras::of(b.owner.as_deref(), &b.grants, None)),
         roles,
         &object,
     );
@@ -1866,7 +1888,10 @@ fn create_routine(
     };
     let (create, action) = match (tenant, kind) {
         (None, _) => (prefix, format!("create the missing {}", r.kind)),
-        (Some(_), "AGGREGATE") => return manual("an aggregate cannot be replaced in place"),
+        (Some(_), "AGGREGATE") => (
+            prefix,
+            "drop the changed aggregate and create the template's (a view that uses it stops the sync and changes nothing)".to_owned(),
+        ),
         (Some(_), _) => (
             format!("CREATE OR REPLACE {kind} "),
             format!("replace the changed {} with the template's (a changed result type stops the sync and changes nothing)", r.kind),
@@ -1877,11 +1902,20 @@ fn create_routine(
         StepClass::Safe,
         object,
         action,
-        vec![
-            "SET LOCAL check_function_bodies = off".into(),
-            format!("{create}{}", rest.trim_end_matches(';')),
-            "SET LOCAL check_function_bodies = DEFAULT".into(),
-        ],
+        [
+            vec!["SET LOCAL check_function_bodies = off".to_owned()],
+            // An aggregate cannot be replaced in place: dropped first.
+            if replaced_aggregate {
+                vec![format!("DROP AGGREGATE {signature}")]
+            } else {
+                Vec::new()
+            },
+            vec![
+                format!("{create}{}", rest.trim_end_matches(';')),
+                "SET LOCAL check_function_bodies = DEFAULT".into(),
+            ],
+        ]
+        .concat(),
     )];
     steps.extend(grants);
     steps
@@ -2869,6 +2903,26 @@ fn sequence_owner(s: &Sequence, template: &SchemaSnapshot, roles: &TenantRoles) 
         })
     });
     roles.owner(table.and_then(|t| t.owner.as_deref()))
+}
+
+/// The template's column that owns sequence `s` (`OWNED BY`), found among
+/// the template's tables, never by splitting the name at a dot: `Some(None)`
+/// for a sequence no column owns, `None` when no such column exists.
+fn owning_column(s: &Sequence, template: &SchemaSnapshot) -> Option<Option<(String, String)>> {
+    let Some(owned_by) = &s.owned_by else {
+        return Some(None);
+    };
+    template
+        .tables
+        .iter()
+        .find_map(|t| {
+            owned_by
+                .strip_prefix(t.name.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|c| t.columns.iter().find(|col| col.name == c))
+                .map(|col| (t.name.clone(), col.name.clone()))
+        })
+        .map(Some)
 }
 
 fn create_sequence(
