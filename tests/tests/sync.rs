@@ -2426,3 +2426,45 @@ async fn a_changed_aggregate_and_a_sequence_owner_column_come_back() {
     assert_eq!(count(&db, "SELECT count(*) FROM massive.tickets").await, 10);
     assert!(plan_of(&e, "massive").await.steps.is_empty());
 }
+
+/// A function pinned to its own schema (`SET search_path FROM CURRENT`,
+/// the usual hardening of a SECURITY DEFINER function) is created again
+/// with the tenant's schema in that setting.
+#[tokio::test]
+async fn a_function_pinned_to_its_schema_comes_back_pinned_to_the_tenants() {
+    let e = TestFleet::new().await;
+    let db = PgDatabase::create().await;
+    let pinned = Template {
+        name: "saas".into(),
+        engine: Engine::Postgres,
+        versions: vec![TemplateVersion {
+            version: "1.0.0".into(),
+            migrations: vec![Migration {
+                name: "1.0.0/0001_init.sql".into(),
+                sql: "
+                CREATE TABLE secrets (id int PRIMARY KEY, v text);
+                CREATE FUNCTION secret_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+                    SET search_path FROM CURRENT AS $$ SELECT count(*) FROM secrets $$;
+                "
+                .into(),
+            }],
+        }],
+    };
+    e.register(&pinned, &db.url()).await;
+    e.add("hooli-x", &db.url(), Some("Hooli-X"), "1.0.0").await;
+    let g = e.guard("hooli-x").await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    db.apply("Hooli-X", "DROP FUNCTION secret_count();").await;
+    let plan = plan_of(&e, "hooli-x").await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    assert!(
+        plan.script().contains("SET search_path = \"Hooli-X\""),
+        "{}",
+        plan.script()
+    );
+    let done = execute_sync(&e.registry, &e.vault, &plan, "hooli-x", Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+}

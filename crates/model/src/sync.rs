@@ -1880,11 +1880,13 @@ fn create_routine(
         &object,
     );
     // `{tenant}` stands for the tenant's schema in a `SET search_path`.
-    let Some(rest) = definition
-        .strip_prefix(prefix.as_str())
-        .filter(|_| !definition.contains("{tenant}"))
-    else {
-        return manual("its definition names the tenant's own schema in a setting");
+    let Some(definition) = tenant_search_path(definition, &roles.schema) else {
+        return manual(
+            "its definition names the tenant's own schema outside its search_path setting",
+        );
+    };
+    let Some(rest) = definition.strip_prefix(prefix.as_str()) else {
+        return manual("its definition is not a CREATE statement of its kind");
     };
     let (create, action) = match (tenant, kind) {
         (None, _) => (prefix, format!("create the missing {}", r.kind)),
@@ -1919,6 +1921,43 @@ fn create_routine(
     )];
     steps.extend(grants);
     steps
+}
+
+/// A routine's canonical definition with the `{tenant}` element of its
+/// `SET search_path = …` lines written as the tenant's schema, quoted.
+/// The canonical encoding puts each setting on a line of its own
+/// (`    SET key = value`) between the signature and the body; only those
+/// lines are read, element by element. `None` when `{tenant}` appears
+/// anywhere else (a body that spells it is left alone, and to a person).
+fn tenant_search_path(definition: &str, schema: &str) -> Option<String> {
+    if !definition.contains("{tenant}") {
+        return Some(definition.to_owned());
+    }
+    let lines: Vec<&str> = definition.split('\n').collect();
+    let first = lines.iter().position(|l| l.starts_with("    SET "))?;
+    let mut out: Vec<String> = lines[..first].iter().map(|l| (*l).to_owned()).collect();
+    let mut at = first;
+    while let Some(line) = lines.get(at).filter(|l| l.starts_with("    SET ")) {
+        out.push(match line.strip_prefix("    SET search_path = ") {
+            Some(value) => format!(
+                "    SET search_path = {}",
+                value
+                    .split(", ")
+                    .map(|e| if e == "{tenant}" {
+                        q(schema)
+                    } else {
+                        e.to_owned()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => (*line).to_owned(),
+        });
+        at += 1;
+    }
+    out.extend(lines[at..].iter().map(|l| (*l).to_owned()));
+    let written = out.join("\n");
+    (!written.contains("{tenant}")).then_some(written)
 }
 
 /// `ALTER TABLE … ENABLE|DISABLE [REPLICA|ALWAYS] TRIGGER`, as `tr` is.
@@ -3635,6 +3674,20 @@ mod tests {
                 "CREATE DOMAIN \"positive\" AS integer CHECK (VALUE > 0)"
             ]
         );
+    }
+
+    #[test]
+    fn only_a_search_path_setting_has_its_tenant_placeholder_written() {
+        let pinned = "CREATE FUNCTION f() RETURNS integer LANGUAGE sql\n    SET search_path = {tenant}, pg_temp\n    SET work_mem = 64MB\nAS $body$SELECT 1$body$";
+        assert_eq!(
+            tenant_search_path(pinned, "Acme \"Co\"").unwrap(),
+            "CREATE FUNCTION f() RETURNS integer LANGUAGE sql\n    SET search_path = \"Acme \"\"Co\"\"\", pg_temp\n    SET work_mem = 64MB\nAS $body$SELECT 1$body$"
+        );
+        // In the body it is the body's own text: left to a person.
+        let body = "CREATE FUNCTION f() RETURNS text LANGUAGE sql\n    SET search_path = {tenant}\nAS $body$SELECT '{tenant}'$body$";
+        assert_eq!(tenant_search_path(body, "acme"), None);
+        let plain = "CREATE FUNCTION f() RETURNS integer LANGUAGE sql\nAS $body$SELECT 1$body$";
+        assert_eq!(tenant_search_path(plain, "acme").unwrap(), plain);
     }
 
     #[test]
