@@ -1418,7 +1418,11 @@ fn table_option_steps(a: &Table, b: Option<&Table>, object: &str) -> Vec<SyncSte
             }
             (TableOption::Comment(_), w) => steps.push(step(
                 ADD_LINKS,
-                "the table's comment as the template has it".into(),
+                if w.is_some() {
+                    "the table's comment as the template has it".into()
+                } else {
+                    "remove the table's custom comment".into()
+                },
                 vec![format!(
                     "COMMENT ON TABLE {t} IS {}",
                     match w {
