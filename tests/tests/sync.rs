@@ -19,6 +19,11 @@ use tenantry_registry::AuditResult;
 use tenantry_tests::{fixture, MysqlDatabase, PgDatabase, TestFleet};
 
 fn template(engine: Engine) -> Template {
+    template_of(engine, &fixture(engine.as_str(), "template.sql"))
+}
+
+/// Template `saas` 1.0.0 of `engine`, one migration of `sql`.
+fn template_of(engine: Engine, sql: &str) -> Template {
     Template {
         name: "saas".into(),
         engine,
@@ -26,10 +31,37 @@ fn template(engine: Engine) -> Template {
             version: "1.0.0".into(),
             migrations: vec![Migration {
                 name: "1.0.0/0001_init.sql".into(),
-                sql: fixture(engine.as_str(), "template.sql").into(),
+                sql: sql.to_owned().into(),
             }],
         }],
     }
+}
+
+/// Registers `template` (measured on `url`) and tenant `slug` of it (in
+/// `schema`), guarded to `synced`.
+async fn provisioned(
+    e: &TestFleet,
+    template: &Template,
+    url: &str,
+    slug: &str,
+    schema: Option<&str>,
+) {
+    e.register(template, url).await;
+    e.add(slug, url, schema, "1.0.0").await;
+    let g = e.guard(slug).await;
+    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+}
+
+/// Runs `plan`, which must take the tenant to its template: `synced`, at
+/// the template's hash, with nothing left to plan.
+async fn synced_by(e: &TestFleet, plan: &tenantry_fleet::sync::SyncPlan, slug: &str) {
+    let done = execute_sync(&e.registry, &e.vault, plan, slug, Timeouts::default())
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
+    assert_eq!(done.status, SchemaStatus::Synced);
+    assert_eq!(done.hash_after, plan.template_hash);
+    let again = plan_of(e, slug).await;
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 const ROWS: &str = "
@@ -89,6 +121,13 @@ async fn plan_of(e: &TestFleet, slug: &str) -> tenantry_fleet::sync::SyncPlan {
     .unwrap()
 }
 
+/// The tenant's sync plan, which nothing blocks.
+async fn unblocked_plan(e: &TestFleet, slug: &str) -> tenantry_fleet::sync::SyncPlan {
+    let plan = plan_of(e, slug).await;
+    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    plan
+}
+
 /// Plans the tenant's sync, finds a blocker saying `blocker`, and checks
 /// the apply is refused (before anything runs).
 async fn refused_with(e: &TestFleet, slug: &str, blocker: &str) {
@@ -140,8 +179,7 @@ async fn a_customized_postgres_tenant_is_synced_with_every_row_kept() {
     )
     .await;
 
-    let plan = plan_of(&e, "acme").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "acme").await;
     let step = |needle: &str| {
         plan.steps
             .iter()
@@ -235,8 +273,7 @@ async fn changed_and_missing_primary_keys_are_swapped_back_with_the_rows_kept() 
     )
     .await;
     let before = contents(&db, "umbrella").await;
-    let plan = plan_of(&e, "umbrella").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "umbrella").await;
     let adds: Vec<_> = plan
         .steps
         .iter()
@@ -851,8 +888,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
         }
     };
     let before = read(checksum).await;
-    let plan = plan_of(&e, "wayne").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "wayne").await;
     let dropped = plan
         .steps
         .iter()
@@ -1094,8 +1130,7 @@ async fn a_customized_mariadb_tenant_is_synced_step_by_step_with_every_row_kept(
     )
     .await;
 
-    let plan = plan_of(&e, "initech").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "initech").await;
     let step = |needle: &str| {
         plan.steps
             .iter()
@@ -1198,8 +1233,7 @@ async fn mariadb_primary_keys_are_swapped_back_in_one_statement_with_the_rows_ke
     )
     .await;
     let before = my_contents(&my).await;
-    let plan = plan_of(&e, "pied").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "pied").await;
     let keys: Vec<_> = plan
         .steps
         .iter()
@@ -1451,21 +1485,8 @@ REVOKE EXECUTE ON FUNCTION note_count(text) FROM PUBLIC;
 async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_postgres_sync() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let code = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: CODE_TEMPLATE.into(),
-            }],
-        }],
-    };
-    e.register(&code, &db.url()).await;
-    e.add("wayne", &db.url(), Some("wayne"), "1.0.0").await;
-    let g = e.guard("wayne").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    let code = template_of(Engine::Postgres, CODE_TEMPLATE);
+    provisioned(&e, &code, &db.url(), "wayne", Some("wayne")).await;
     db.apply(
         "wayne",
         r#"
@@ -1499,8 +1520,7 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     };
     use sqlx::Connection;
     let before = rows(&db).await;
-    let plan = plan_of(&e, "wayne").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "wayne").await;
     // A routine's privileges: the template's revocation given to the one
     // recreated, the tenant's own revocation undone on the one replaced.
     let sql = plan.script();
@@ -1535,14 +1555,8 @@ async fn functions_triggers_policies_and_row_security_are_brought_back_by_the_po
     has("undo the custom grant of INSERT to public");
     has("undo the custom grant of UPDATE (body) to public");
     has("grant SELECT (id) to public");
-    let done = execute_sync(&e.registry, &e.vault, &plan, "wayne", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    synced_by(&e, &plan, "wayne").await;
     assert_eq!(rows(&db).await, before);
-    let again = plan_of(&e, "wayne").await;
-    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 /// MariaDB code: triggers (one changed, one missing), a function and a
@@ -1560,21 +1574,8 @@ CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM notes WHERE body = '
 async fn mariadb_triggers_routines_and_events_are_brought_back_by_the_sync() {
     let e = TestFleet::new().await;
     let my = MysqlDatabase::create().await;
-    let code = Template {
-        name: "saas".into(),
-        engine: Engine::Mysql,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: MY_CODE_TEMPLATE.into(),
-            }],
-        }],
-    };
-    e.register(&code, &my.url()).await;
-    e.add("stark", &my.url(), None, "1.0.0").await;
-    let g = e.guard("stark").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+    let code = template_of(Engine::Mysql, MY_CODE_TEMPLATE);
+    provisioned(&e, &code, &my.url(), "stark", None).await;
     my.apply(
         "INSERT INTO notes (id, body) VALUES (1, 'a'), (2, NULL), (3, 'c');
          DROP TRIGGER notes_touch;
@@ -1592,21 +1593,14 @@ async fn mariadb_triggers_routines_and_events_are_brought_back_by_the_sync() {
             .fetch_all(&mut my.connect().await)
             .await
             .unwrap();
-    let plan = plan_of(&e, "stark").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
-    let done = execute_sync(&e.registry, &e.vault, &plan, "stark", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    let plan = unblocked_plan(&e, "stark").await;
+    synced_by(&e, &plan, "stark").await;
     let after: Vec<(i32, Option<String>)> =
         sqlx::query_as("SELECT id, body FROM notes ORDER BY id")
             .fetch_all(&mut my.connect().await)
             .await
             .unwrap();
     assert_eq!(after, before);
-    let again = plan_of(&e, "stark").await;
-    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 /// Owners and privileges name real roles in the statements a sync runs:
@@ -1651,17 +1645,7 @@ async fn owners_and_privileges_come_back_under_the_tenants_real_role_names() {
         DO $$ BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), '{reader}'); END $$;
         "#
     );
-    let roles_template = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: sql.into(),
-            }],
-        }],
-    };
+    let roles_template = template_of(Engine::Postgres, &sql);
     // The schema's own grant is a DO block, which the template lint
     // refuses unless it is told why.
     tenantry_fleet::guard::register_template_allowing(
@@ -1712,8 +1696,7 @@ async fn owners_and_privileges_come_back_under_the_tenants_real_role_names() {
         out
     };
     let before = rows().await;
-    let plan = plan_of(&e, "initech").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "initech").await;
     let script = plan.script();
     for needle in [
         format!("ALTER TABLE \"audit_trail\" OWNER TO {o}"),
@@ -1754,29 +1737,18 @@ async fn owners_and_privileges_come_back_under_the_tenants_real_role_names() {
 async fn types_and_extensions_are_brought_back_by_the_postgres_sync() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let types = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "
+    let types = template_of(
+        Engine::Postgres,
+        "
                 CREATE EXTENSION citext;
                 CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
                 CREATE DOMAIN cents AS bigint NOT NULL DEFAULT 0;
                 CREATE TYPE pair AS (a integer, b text);
                 CREATE TYPE span AS RANGE (subtype = integer);
                 CREATE TABLE items (id int PRIMARY KEY, qty positive, price cents, code citext);
-                "
-                .into(),
-            }],
-        }],
-    };
-    e.register(&types, &db.url()).await;
-    e.add("hooli", &db.url(), Some("hooli"), "1.0.0").await;
-    let g = e.guard("hooli").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                ",
+    );
+    provisioned(&e, &types, &db.url(), "hooli", Some("hooli")).await;
     db.apply(
         "hooli",
         "INSERT INTO items SELECT g, g, g * 100, 'C' || g FROM generate_series(1, 40) g;
@@ -1798,8 +1770,7 @@ async fn types_and_extensions_are_brought_back_by_the_postgres_sync() {
         .await
     };
     let before = rows().await;
-    let plan = plan_of(&e, "hooli").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "hooli").await;
     let has = |needle: &str| {
         assert!(
             plan.steps.iter().any(|s| s.action.contains(needle)),
@@ -1822,14 +1793,8 @@ async fn types_and_extensions_are_brought_back_by_the_postgres_sync() {
         (install.class, install.count),
         (StepClass::Checked, Some(0))
     );
-    let done = execute_sync(&e.registry, &e.vault, &plan, "hooli", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    synced_by(&e, &plan, "hooli").await;
     assert_eq!(rows().await, before);
-    let again = plan_of(&e, "hooli").await;
-    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 /// A dropped identity comes back with the template's sequence options,
@@ -1905,8 +1870,7 @@ async fn an_enum_with_an_extra_label_is_rebuilt_once_no_row_uses_it() {
     )
     .await;
     let before = contents(&db, "vandelay").await;
-    let plan = plan_of(&e, "vandelay").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "vandelay").await;
     let done = execute_sync(
         &e.registry,
         &e.vault,
@@ -1936,24 +1900,10 @@ async fn an_enum_with_an_extra_label_is_rebuilt_once_no_row_uses_it() {
 async fn mariadb_sequences_are_brought_back_and_a_custom_one_is_quarantined() {
     let e = TestFleet::new().await;
     let my = MysqlDatabase::create().await;
-    let seqs = Template {
-        name: "saas".into(),
-        engine: Engine::Mysql,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+    let seqs = template_of(Engine::Mysql, "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
                       CREATE SEQUENCE ticket_no START WITH 1000 INCREMENT BY 1 MINVALUE 1 MAXVALUE 999999 CACHE 10 NOCYCLE;
-                      CREATE SEQUENCE batch_no START WITH 1 INCREMENT BY 5 NOCACHE;"
-                    .into(),
-            }],
-        }],
-    };
-    e.register(&seqs, &my.url()).await;
-    e.add("umbrella", &my.url(), None, "1.0.0").await;
-    let g = e.guard("umbrella").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                      CREATE SEQUENCE batch_no START WITH 1 INCREMENT BY 5 NOCACHE;");
+    provisioned(&e, &seqs, &my.url(), "umbrella", None).await;
     my.apply(
         "SELECT NEXT VALUE FOR ticket_no; SELECT NEXT VALUE FOR ticket_no;
          ALTER SEQUENCE ticket_no INCREMENT BY 7 MAXVALUE 5000000 CACHE 50;
@@ -1972,8 +1922,7 @@ async fn mariadb_sequences_are_brought_back_and_a_custom_one_is_quarantined() {
         }
     };
     let value = next("SELECT CAST(next_not_cached_value AS SIGNED) FROM ticket_no").await;
-    let plan = plan_of(&e, "umbrella").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "umbrella").await;
     let has = |needle: &str| {
         assert!(
             plan.steps.iter().any(|s| s.action.contains(needle)),
@@ -2068,14 +2017,7 @@ async fn a_mariadb_kept_column_stays_with_its_values() {
 async fn table_options_and_comments_are_brought_back_with_the_rows() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let opts = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "
+    let opts = template_of(Engine::Postgres, "
                 CREATE TABLE events (
                     id bigint GENERATED BY DEFAULT AS IDENTITY (INCREMENT BY 1 CACHE 1) PRIMARY KEY,
                     kind text NOT NULL,
@@ -2088,15 +2030,8 @@ async fn table_options_and_comments_are_brought_back_with_the_rows() {
                 ALTER TABLE events REPLICA IDENTITY FULL;
                 CREATE UNLOGGED TABLE scratchpad (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false);
                 COMMENT ON TABLE scratchpad IS 'temporary';
-                "
-                .into(),
-            }],
-        }],
-    };
-    e.register(&opts, &db.url()).await;
-    e.add("globex", &db.url(), Some("globex"), "1.0.0").await;
-    let g = e.guard("globex").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                ");
+    provisioned(&e, &opts, &db.url(), "globex", Some("globex")).await;
     db.apply(
         "globex",
         "INSERT INTO events (kind, payload) SELECT 'k' || (g % 7), repeat('x', g) FROM generate_series(1, 120) g;
@@ -2115,16 +2050,9 @@ async fn table_options_and_comments_are_brought_back_with_the_rows() {
     .await;
     let rows = "SELECT (count(*) + sum(length(payload)) + sum(id))::bigint FROM globex.events";
     let before = count(&db, rows).await;
-    let plan = plan_of(&e, "globex").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
-    let done = execute_sync(&e.registry, &e.vault, &plan, "globex", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    let plan = unblocked_plan(&e, "globex").await;
+    synced_by(&e, &plan, "globex").await;
     assert_eq!(count(&db, rows).await, before);
-    let again = plan_of(&e, "globex").await;
-    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 /// Views with options and a comment, and a materialized view with its
@@ -2133,28 +2061,14 @@ async fn table_options_and_comments_are_brought_back_with_the_rows() {
 async fn views_with_options_and_materialized_views_come_back() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let views = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "
+    let views = template_of(Engine::Postgres, "
                 CREATE TABLE orders (id int PRIMARY KEY, total int NOT NULL);
                 CREATE VIEW big_orders WITH (security_barrier = true) AS SELECT id, total FROM orders WHERE total > 100;
                 COMMENT ON VIEW big_orders IS 'orders over 100';
                 CREATE MATERIALIZED VIEW order_totals AS SELECT count(*) AS n, sum(total) AS total FROM orders;
                 CREATE UNIQUE INDEX order_totals_one ON order_totals (n);
-                "
-                .into(),
-            }],
-        }],
-    };
-    e.register(&views, &db.url()).await;
-    e.add("soylent", &db.url(), Some("soylent"), "1.0.0").await;
-    let g = e.guard("soylent").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                ");
+    provisioned(&e, &views, &db.url(), "soylent", Some("soylent")).await;
     db.apply(
         "soylent",
         "INSERT INTO orders SELECT g, g * 7 FROM generate_series(1, 60) g;
@@ -2163,16 +2077,9 @@ async fn views_with_options_and_materialized_views_come_back() {
          DROP MATERIALIZED VIEW order_totals;",
     )
     .await;
-    let plan = plan_of(&e, "soylent").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
-    let done = execute_sync(&e.registry, &e.vault, &plan, "soylent", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    let plan = unblocked_plan(&e, "soylent").await;
+    synced_by(&e, &plan, "soylent").await;
     assert_eq!(count(&db, "SELECT n FROM soylent.order_totals").await, 60);
-    let again = plan_of(&e, "soylent").await;
-    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 /// MariaDB generated columns: an expression changed in the tenant, a
@@ -2183,14 +2090,9 @@ async fn views_with_options_and_materialized_views_come_back() {
 async fn mariadb_generated_columns_come_back() {
     let e = TestFleet::new().await;
     let my = MysqlDatabase::create().await;
-    let gen = Template {
-        name: "saas".into(),
-        engine: Engine::Mysql,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "CREATE TABLE line_items (
+    let gen = template_of(
+        Engine::Mysql,
+        "CREATE TABLE line_items (
                           id INT PRIMARY KEY,
                           qty INT NOT NULL,
                           price INT NOT NULL,
@@ -2198,15 +2100,9 @@ async fn mariadb_generated_columns_come_back() {
                           half INT AS (price DIV 2) STORED,
                           doubled INT AS (qty * 2) VIRTUAL,
                           note_len INT NULL
-                      ) ENGINE=InnoDB;"
-                    .into(),
-            }],
-        }],
-    };
-    e.register(&gen, &my.url()).await;
-    e.add("acme", &my.url(), None, "1.0.0").await;
-    let g = e.guard("acme").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                      ) ENGINE=InnoDB;",
+    );
+    provisioned(&e, &gen, &my.url(), "acme", None).await;
     my.apply(
         "INSERT INTO line_items (id, qty, price, note_len) WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 50) SELECT n, n % 7, n * 3, NULL FROM g;
          ALTER TABLE line_items MODIFY COLUMN total INT AS (qty * price + 1) STORED;
@@ -2219,8 +2115,7 @@ async fn mariadb_generated_columns_come_back() {
     let rows =
         "SELECT CAST(COUNT(*) + SUM(qty) + SUM(price) + SUM(note_len) AS SIGNED) FROM line_items";
     let before = my_count(&my.name, rows).await;
-    let plan = plan_of(&e, "acme").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "acme").await;
     let doubled = plan
         .steps
         .iter()
@@ -2230,11 +2125,7 @@ async fn mariadb_generated_columns_come_back() {
         (doubled.class, doubled.count),
         (StepClass::Checked, Some(0))
     );
-    let done = execute_sync(&e.registry, &e.vault, &plan, "acme", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    synced_by(&e, &plan, "acme").await;
     assert_eq!(my_count(&my.name, rows).await, before);
     assert_eq!(
         my_count(
@@ -2244,8 +2135,6 @@ async fn mariadb_generated_columns_come_back() {
         .await,
         0
     );
-    let again = plan_of(&e, "acme").await;
-    assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
 /// Exclusion constraints come back: one the tenant dropped, and one on a
@@ -2255,28 +2144,16 @@ async fn mariadb_generated_columns_come_back() {
 async fn exclusion_constraints_come_back_and_a_conflict_changes_nothing() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let excl = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "
+    let excl = template_of(
+        Engine::Postgres,
+        "
                 CREATE TABLE bookings (id int PRIMARY KEY, during int4range NOT NULL,
                     CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&));
                 CREATE TABLE holds (id int PRIMARY KEY, span int4range,
                     EXCLUDE USING gist (span WITH &&));
-                "
-                .into(),
-            }],
-        }],
-    };
-    e.register(&excl, &db.url()).await;
-    e.add("initrode", &db.url(), Some("initrode"), "1.0.0")
-        .await;
-    let g = e.guard("initrode").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                ",
+    );
+    provisioned(&e, &excl, &db.url(), "initrode", Some("initrode")).await;
     db.apply(
         "initrode",
         "ALTER TABLE bookings DROP CONSTRAINT no_overlap;
@@ -2286,8 +2163,7 @@ async fn exclusion_constraints_come_back_and_a_conflict_changes_nothing() {
     )
     .await;
     let rows = "SELECT count(*) FROM initrode.bookings";
-    let plan = plan_of(&e, "initrode").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "initrode").await;
     let err = execute_sync(
         &e.registry,
         &e.vault,
@@ -2332,8 +2208,7 @@ async fn a_referenced_primary_key_is_swapped_with_its_foreign_keys_added_again()
     )
     .await;
     let before = contents(&db, "oceanic").await;
-    let plan = plan_of(&e, "oceanic").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "oceanic").await;
     let again: Vec<&str> = plan
         .steps
         .iter()
@@ -2365,8 +2240,7 @@ async fn a_mariadb_referenced_primary_key_is_swapped_with_its_foreign_keys_added
     )
     .await;
     let before = my_contents(&my).await;
-    let plan = plan_of(&e, "oceanic").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "oceanic").await;
     assert!(
         plan.steps
             .iter()
@@ -2388,26 +2262,15 @@ async fn a_mariadb_referenced_primary_key_is_swapped_with_its_foreign_keys_added
 async fn a_changed_aggregate_and_a_sequence_owner_column_come_back() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let agg = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "
+    let agg = template_of(
+        Engine::Postgres,
+        "
                 CREATE AGGREGATE joined(text) (SFUNC = textcat, STYPE = text, INITCOND = '');
                 CREATE TABLE tickets (id int NOT NULL, note text);
                 CREATE SEQUENCE tickets_seq OWNED BY tickets.id;
-                "
-                .into(),
-            }],
-        }],
-    };
-    e.register(&agg, &db.url()).await;
-    e.add("massive", &db.url(), Some("massive"), "1.0.0").await;
-    let g = e.guard("massive").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                ",
+    );
+    provisioned(&e, &agg, &db.url(), "massive", Some("massive")).await;
     db.apply(
         "massive",
         "INSERT INTO tickets SELECT g, 'n' || g FROM generate_series(1, 10) g;
@@ -2416,15 +2279,9 @@ async fn a_changed_aggregate_and_a_sequence_owner_column_come_back() {
          ALTER SEQUENCE tickets_seq OWNED BY NONE;",
     )
     .await;
-    let plan = plan_of(&e, "massive").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
-    let done = execute_sync(&e.registry, &e.vault, &plan, "massive", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    let plan = unblocked_plan(&e, "massive").await;
+    synced_by(&e, &plan, "massive").await;
     assert_eq!(count(&db, "SELECT count(*) FROM massive.tickets").await, 10);
-    assert!(plan_of(&e, "massive").await.steps.is_empty());
 }
 
 /// A function pinned to its own schema (`SET search_path FROM CURRENT`,
@@ -2434,37 +2291,21 @@ async fn a_changed_aggregate_and_a_sequence_owner_column_come_back() {
 async fn a_function_pinned_to_its_schema_comes_back_pinned_to_the_tenants() {
     let e = TestFleet::new().await;
     let db = PgDatabase::create().await;
-    let pinned = Template {
-        name: "saas".into(),
-        engine: Engine::Postgres,
-        versions: vec![TemplateVersion {
-            version: "1.0.0".into(),
-            migrations: vec![Migration {
-                name: "1.0.0/0001_init.sql".into(),
-                sql: "
+    let pinned = template_of(
+        Engine::Postgres,
+        "
                 CREATE TABLE secrets (id int PRIMARY KEY, v text);
                 CREATE FUNCTION secret_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER
                     SET search_path FROM CURRENT AS $$ SELECT count(*) FROM secrets $$;
-                "
-                .into(),
-            }],
-        }],
-    };
-    e.register(&pinned, &db.url()).await;
-    e.add("hooli-x", &db.url(), Some("Hooli-X"), "1.0.0").await;
-    let g = e.guard("hooli-x").await;
-    assert_eq!(g.status, SchemaStatus::Synced, "{g:?}");
+                ",
+    );
+    provisioned(&e, &pinned, &db.url(), "hooli-x", Some("Hooli-X")).await;
     db.apply("Hooli-X", "DROP FUNCTION secret_count();").await;
-    let plan = plan_of(&e, "hooli-x").await;
-    assert!(plan.blockers().is_empty(), "{:#?}", plan.steps);
+    let plan = unblocked_plan(&e, "hooli-x").await;
     assert!(
         plan.script().contains("SET search_path = \"Hooli-X\""),
         "{}",
         plan.script()
     );
-    let done = execute_sync(&e.registry, &e.vault, &plan, "hooli-x", Timeouts::default())
-        .await
-        .unwrap_or_else(|err| panic!("{err}\n{}", plan.script()));
-    assert_eq!(done.status, SchemaStatus::Synced);
-    assert_eq!(done.hash_after, plan.template_hash);
+    synced_by(&e, &plan, "hooli-x").await;
 }

@@ -2660,6 +2660,30 @@ fn refer_again(
     tenant: &SchemaSnapshot,
     swapped: &[String],
 ) -> Vec<SyncStep> {
+    refer_again_with(
+        template,
+        tenant,
+        swapped,
+        |table, fk| {
+            format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                q(table),
+                q(&fk.name.name)
+            )
+        },
+        |table, fk| format!("ALTER TABLE {} ADD {}", q(table), foreign_key_sql(fk)),
+    )
+}
+
+/// [`refer_again`] in an engine's own statements: `drop` and `add` write
+/// the statement for a table's foreign key.
+pub(crate) fn refer_again_with(
+    template: &SchemaSnapshot,
+    tenant: &SchemaSnapshot,
+    swapped: &[String],
+    drop: impl Fn(&str, &ForeignKey) -> String,
+    add: impl Fn(&str, &ForeignKey) -> String,
+) -> Vec<SyncStep> {
     let mut steps = Vec::new();
     for tb in &tenant.tables {
         let ta = template.table(&tb.name);
@@ -2677,7 +2701,6 @@ fn refer_again(
             if ta.is_some() && !alike {
                 continue;
             }
-            let t = q(&tb.name);
             let object = format!("table {}", tb.name);
             steps.push(SyncStep::new(
                 DROP_LINKS,
@@ -2692,10 +2715,7 @@ fn refer_again(
                         " (a custom table's, which moves to the quarantine without it)"
                     }
                 ),
-                vec![format!(
-                    "ALTER TABLE {t} DROP CONSTRAINT {}",
-                    q(&fk.name.name)
-                )],
+                vec![drop(&tb.name, fk)],
             ));
             if alike {
                 steps.push(SyncStep::new(
@@ -2703,7 +2723,7 @@ fn refer_again(
                     StepClass::Safe,
                     object,
                     format!("add the foreign key to {} again", fk.target_table),
-                    vec![format!("ALTER TABLE {t} ADD {}", foreign_key_sql(fk))],
+                    vec![add(&tb.name, fk)],
                 ));
             }
         }

@@ -27,9 +27,9 @@ use crate::schema::{
     Column, ForeignKey, Index, IndexKeyTarget, SchemaSnapshot, Sequence, Table, View,
 };
 use crate::sync::{
-    check_body, check_line, primary_key_probe, referenced_by_foreign_keys, unmatched, StepClass,
-    SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS, CREATE_TABLES, CREATE_TYPES, DROP_COLUMNS,
-    DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
+    check_body, check_line, primary_key_probe, refer_again_with, referenced_by_foreign_keys,
+    unmatched, StepClass, SyncStep, ADD_LINKS, ADD_RULES, ALTER_COLUMNS, CREATE_TABLES,
+    CREATE_TYPES, DROP_COLUMNS, DROP_LINKS, DROP_RULES, DROP_TYPES, MOVE_TABLES,
 };
 
 /// Plans the sync of the MySQL/MariaDB database `database` (`tenant`) to
@@ -670,55 +670,25 @@ impl Planner<'_> {
         tenant: &SchemaSnapshot,
         swapped: &[String],
     ) -> Vec<SyncStep> {
-        let mut steps = Vec::new();
-        for tb in &tenant.tables {
-            let ta = template.table(&tb.name);
-            for fk in tb
-                .foreign_keys
-                .iter()
-                .filter(|fk| fk.target_schema.is_none() && swapped.contains(&fk.target_table))
-            {
-                let line = ddl::foreign_key_line(fk);
-                let alike = ta.is_some_and(|ta| {
-                    ta.foreign_keys
-                        .iter()
-                        .any(|x| ddl::foreign_key_line(x) == line)
-                });
-                if ta.is_some() && !alike {
-                    continue;
-                }
-                let t = self.table(&tb.name);
-                let object = format!("table {}", tb.name);
-                steps.push(SyncStep::new(
-                    DROP_LINKS,
-                    StepClass::Safe,
-                    object.clone(),
-                    format!(
-                        "drop the foreign key to {} while its primary key is swapped{}",
-                        fk.target_table,
-                        if alike {
-                            " (it is added again below)"
-                        } else {
-                            " (a custom table's, which moves to the quarantine without it)"
-                        }
-                    ),
-                    vec![format!(
-                        "ALTER TABLE {t} DROP FOREIGN KEY {}",
-                        q(&fk.name.name)
-                    )],
-                ));
-                if alike {
-                    steps.push(SyncStep::new(
-                        ADD_LINKS,
-                        StepClass::Safe,
-                        object,
-                        format!("add the foreign key to {} again", fk.target_table),
-                        vec![format!("ALTER TABLE {t} ADD {}", self.foreign_key_sql(fk))],
-                    ));
-                }
-            }
-        }
-        steps
+        refer_again_with(
+            template,
+            tenant,
+            swapped,
+            |table, fk| {
+                format!(
+                    "ALTER TABLE {} DROP FOREIGN KEY {}",
+                    self.table(table),
+                    q(&fk.name.name)
+                )
+            },
+            |table, fk| {
+                format!(
+                    "ALTER TABLE {} ADD {}",
+                    self.table(table),
+                    self.foreign_key_sql(fk)
+                )
+            },
+        )
     }
 
     fn move_table(&self, t: &Table, object: String) -> SyncStep {
