@@ -2957,14 +2957,9 @@ fn alter_sequence(s: &Sequence, object: String) -> SyncStep {
 /// The real owner of the template's sequence `s`: its table's (a sequence
 /// follows the table that owns it), else the schema's usual owner.
 fn sequence_owner(s: &Sequence, template: &SchemaSnapshot, roles: &TenantRoles) -> String {
-    let table = s.owned_by.as_ref().and_then(|owned_by| {
-        template.tables.iter().find(|t| {
-            owned_by
-                .strip_prefix(t.name.as_str())
-                .and_then(|rest| rest.strip_prefix('.'))
-                .is_some_and(|c| t.column(c).is_some())
-        })
-    });
+    let table = owning_column(s, template)
+        .flatten()
+        .and_then(|(t, _)| template.table(&t));
     roles.owner(table.and_then(|t| t.owner.as_deref()))
 }
 
@@ -2994,26 +2989,11 @@ fn create_sequence(
     roles: &TenantRoles,
     object: String,
 ) -> Vec<SyncStep> {
-    let owner = match &s.owned_by {
-        None => None,
-        Some(owned_by) => {
-            let found = template.tables.iter().find_map(|t| {
-                owned_by
-                    .strip_prefix(t.name.as_str())
-                    .and_then(|rest| rest.strip_prefix('.'))
-                    .and_then(|c| t.columns.iter().find(|col| col.name == c))
-                    .map(|col| (t.name.clone(), col.name.clone()))
-            });
-            match found {
-                Some(o) => Some(o),
-                None => {
-                    return vec![SyncStep::manual(
-                        object,
-                        "a missing sequence owned by a column the template does not have".into(),
-                    )]
-                }
-            }
-        }
+    let Some(owner) = owning_column(s, template) else {
+        return vec![SyncStep::manual(
+            object,
+            "a missing sequence owned by a column the template does not have".into(),
+        )];
     };
     let mut steps = vec![SyncStep::new(
         CREATE_TYPES,
