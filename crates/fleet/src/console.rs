@@ -954,18 +954,18 @@ mod tests {
     struct SharedKeys(Arc<MemoryKeyStore>);
 
     impl KeyStore for SharedKeys {
-        fn load(
+        fn load_text(
             &self,
             e: &tenantry_vault::KeyEntry,
-        ) -> Result<Option<tenantry_vault::DataKey>, KeyStoreError> {
-            self.0.load(e)
+        ) -> Result<Option<SecretString>, KeyStoreError> {
+            self.0.load_text(e)
         }
-        fn save(
+        fn save_text(
             &self,
             e: &tenantry_vault::KeyEntry,
-            k: &tenantry_vault::DataKey,
+            t: &SecretString,
         ) -> Result<(), KeyStoreError> {
-            self.0.save(e, k)
+            self.0.save_text(e, t)
         }
         fn delete(&self, e: &tenantry_vault::KeyEntry) -> Result<(), KeyStoreError> {
             self.0.delete(e)

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
 use tenantry_registry::{NewTenant, Registry, RegistryError};
-use tenantry_vault::{DataKey, KeyEntry, KeyStore, KeyStoreError, Vault};
+use tenantry_vault::{KeyEntry, KeyStore, KeyStoreError, Vault};
 
 use crate::{
     apply_sqlite_migrations, assess, measure_sqlite_template, FleetError, Isolation, Migration,
@@ -193,18 +193,22 @@ impl DemoKeyFile {
 }
 
 impl KeyStore for DemoKeyFile {
-    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
-        self.entries()?
-            .iter()
+    fn load_text(&self, entry: &KeyEntry) -> Result<Option<SecretString>, KeyStoreError> {
+        Ok(self
+            .entries()?
+            .into_iter()
             .find(|(k, _)| k == entry.as_str())
-            .map(|(_, v)| DataKey::from_stored(v))
-            .transpose()
+            .map(|(_, v)| v))
     }
 
-    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+    fn save_text(&self, entry: &KeyEntry, text: &SecretString) -> Result<(), KeyStoreError> {
+        use secrecy::ExposeSecret;
         let mut all = self.entries()?;
         all.retain(|(k, _)| k != entry.as_str());
-        all.push((entry.as_str().to_owned(), key.to_stored()));
+        all.push((
+            entry.as_str().to_owned(),
+            SecretString::from(text.expose_secret().to_owned()),
+        ));
         self.write(&all)
     }
 

@@ -46,6 +46,16 @@ impl Vault {
         crate::escrow::seal(&self.key, registry_id, passphrase)
     }
 
+    /// This vault's key wrapped for a member of registry `registry_id`
+    /// (see [`crate::member`]).
+    pub fn wrap_for(
+        &self,
+        registry_id: &str,
+        member: &crate::MemberPublicKey,
+    ) -> Result<Vec<u8>, crate::MemberKeyError> {
+        crate::member::wrap(&self.key, registry_id, member)
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.key.bytes()))
     }

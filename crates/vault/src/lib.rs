@@ -10,16 +10,18 @@ mod cipher;
 mod error;
 pub mod escrow;
 mod key;
+pub mod member;
 mod process;
 mod store;
 
 pub use cipher::Vault;
 pub use error::{KeyStoreError, VaultError};
 pub use key::{key_memory_locked, DataKey, KeyId};
+pub use member::{MemberKeyError, MemberPublicKey, MemberSecret};
 pub use process::{harden_process, ProcessHardening};
 #[cfg(any(test, feature = "test-support"))]
 pub use store::MemoryKeyStore;
 pub use store::{
-    open_vault, save_verified, KeyEntry, KeyRecord, KeyStore, KeyStoreKind, OpenError, OpenedVault,
-    OsKeyring, DEFAULT_SERVICE,
+    open_vault, save_verified, save_verified_text, KeyEntry, KeyRecord, KeyStore, KeyStoreKind,
+    OpenError, OpenedVault, OsKeyring, DEFAULT_SERVICE,
 };

@@ -39,6 +39,12 @@ impl KeyEntry {
         Self(format!("registry-{registry}/key-{key}"))
     }
 
+    /// The entry holding this person's member key for the registry
+    /// `registry` (see [`crate::member`]).
+    pub fn member(registry: &str) -> Self {
+        Self(format!("registry-{registry}/member"))
+    }
+
     /// The entry all registries shared before entries were per registry.
     pub const LEGACY_CURRENT: &'static str = "data-key";
     /// Its rotation slot.
@@ -59,11 +65,23 @@ impl std::fmt::Display for KeyEntry {
     }
 }
 
+/// A store of secret texts, one per [`KeyEntry`]: a data key
+/// ([`DataKey::to_stored`]) or a member's private key
+/// ([`crate::MemberSecret::to_stored`]).
 pub trait KeyStore: Send + Sync {
     /// `Ok(None)` only when the store positively answered "no such entry".
-    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError>;
-    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError>;
+    fn load_text(&self, entry: &KeyEntry) -> Result<Option<SecretString>, KeyStoreError>;
+    fn save_text(&self, entry: &KeyEntry, text: &SecretString) -> Result<(), KeyStoreError>;
     fn delete(&self, entry: &KeyEntry) -> Result<(), KeyStoreError>;
+    /// The data key in `entry`.
+    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+        self.load_text(entry)?
+            .map(|t| DataKey::from_stored(&t))
+            .transpose()
+    }
+    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+        self.save_text(entry, &key.to_stored())
+    }
     /// For settings screens and messages: which store, which service name.
     fn describe(&self) -> String;
     /// Which OS store this is, to be recorded with the registry's key;
@@ -238,10 +256,10 @@ struct NoKernelKeyring;
 
 #[cfg(not(target_os = "linux"))]
 impl NoKernelKeyring {
-    fn load(&self, _: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+    fn load(&self, _: &KeyEntry) -> Result<Option<SecretString>, KeyStoreError> {
         Ok(None)
     }
-    fn save(&self, _: &KeyEntry, _: &DataKey) -> Result<(), KeyStoreError> {
+    fn save(&self, _: &KeyEntry, _: &SecretString) -> Result<(), KeyStoreError> {
         Ok(())
     }
     fn delete(&self, _: &KeyEntry) -> Result<(), KeyStoreError> {
@@ -270,7 +288,6 @@ mod kernel {
 
     use super::KeyEntry;
     use crate::error::KeyStoreError;
-    use crate::key::DataKey;
 
     pub(super) struct KernelKeyring {
         service: String,
@@ -305,7 +322,7 @@ mod kernel {
             KeyRing::get_persistent(KeyRingIdentifier::Process).map_err(failed)
         }
 
-        pub(super) fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+        pub(super) fn load(&self, entry: &KeyEntry) -> Result<Option<SecretString>, KeyStoreError> {
             let key = match self.keyring()?.search(&self.description(entry)) {
                 Ok(k) => k,
                 Err(KeyError::KeyDoesNotExist | KeyError::KeyExpired | KeyError::KeyRevoked) => {
@@ -317,7 +334,7 @@ mod kernel {
             let text = String::from_utf8(std::mem::take(&mut bytes));
             bytes.zeroize();
             match text {
-                Ok(t) => DataKey::from_stored(&SecretString::from(t)).map(Some),
+                Ok(t) => Ok(Some(SecretString::from(t))),
                 Err(e) => {
                     e.into_bytes().zeroize();
                     Err(KeyStoreError::Corrupt {
@@ -327,12 +344,13 @@ mod kernel {
             }
         }
 
-        pub(super) fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+        pub(super) fn save(
+            &self,
+            entry: &KeyEntry,
+            text: &SecretString,
+        ) -> Result<(), KeyStoreError> {
             self.keyring()?
-                .add_key(
-                    &self.description(entry),
-                    key.to_stored().expose_secret().as_bytes(),
-                )
+                .add_key(&self.description(entry), text.expose_secret().as_bytes())
                 .map(|_| ())
                 .map_err(failed)
         }
@@ -362,23 +380,23 @@ fn map_keyring_error(e: keyring::Error) -> KeyStoreError {
 }
 
 impl KeyStore for OsKeyring {
-    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
+    fn load_text(&self, entry: &KeyEntry) -> Result<Option<SecretString>, KeyStoreError> {
         if let Some(kernel) = self.kernel() {
             return kernel.load(entry);
         }
         match self.entry(entry)?.get_password() {
-            Ok(p) => DataKey::from_stored(&SecretString::from(p)).map(Some),
+            Ok(p) => Ok(Some(SecretString::from(p))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(map_keyring_error(e)),
         }
     }
 
-    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+    fn save_text(&self, entry: &KeyEntry, text: &SecretString) -> Result<(), KeyStoreError> {
         if let Some(kernel) = self.kernel() {
-            return kernel.save(entry, key);
+            return kernel.save(entry, text);
         }
         self.entry(entry)?
-            .set_password(key.to_stored().expose_secret())
+            .set_password(text.expose_secret())
             .map_err(map_keyring_error)
     }
 
@@ -454,19 +472,19 @@ impl MemoryKeyStore {
 
 #[cfg(any(test, feature = "test-support"))]
 impl KeyStore for MemoryKeyStore {
-    fn load(&self, entry: &KeyEntry) -> Result<Option<DataKey>, KeyStoreError> {
-        match self.with(|m| {
+    fn load_text(&self, entry: &KeyEntry) -> Result<Option<SecretString>, KeyStoreError> {
+        self.with(|m| {
             m.get(entry)
                 .map(|s| SecretString::from(s.expose_secret().to_owned()))
-        })? {
-            Some(s) => DataKey::from_stored(&s).map(Some),
-            None => Ok(None),
-        }
+        })
     }
 
-    fn save(&self, entry: &KeyEntry, key: &DataKey) -> Result<(), KeyStoreError> {
+    fn save_text(&self, entry: &KeyEntry, text: &SecretString) -> Result<(), KeyStoreError> {
         self.with(|m| {
-            m.insert(entry.clone(), key.to_stored());
+            m.insert(
+                entry.clone(),
+                SecretString::from(text.expose_secret().to_owned()),
+            );
         })
     }
 
@@ -487,7 +505,7 @@ pub enum OpenError {
     #[error(transparent)]
     KeyStore(#[from] KeyStoreError),
 
-    #[error("the registry holds encrypted connection strings but {store} has no entry {entry} (nor a shared Tenantry data key that opens them); restore the key they were made with (from its escrow file: `tenantry key import --from FILE`, or the keyring's own backup) — Tenantry will not create a new key over existing data")]
+    #[error("the registry holds encrypted connection strings but {store} has no entry {entry} (nor a shared Tenantry data key that opens them); restore the key they were made with (from its escrow file: `tenantry key import --from FILE`, or the keyring's own backup), or, if someone else made this registry, ask them to share it with you (`tenantry member key` here, then `tenantry member add` on theirs) — Tenantry will not create a new key over existing data")]
     KeyMissing { store: String, entry: String },
 
     #[error("the data key in {store}, entry {entry}, is not the one the registry was encrypted with ({reason}); restore the matching key — nothing was changed")]
@@ -547,6 +565,22 @@ pub fn save_verified(
     store.save(entry, key)?;
     match store.load(entry)? {
         Some(back) if back.id() == key.id() => Ok(()),
+        _ => Err(OpenError::NotPersisted {
+            store: store.describe(),
+            entry: entry.to_string(),
+        }),
+    }
+}
+
+/// Saves a secret text in `entry` and reads it back, as [`save_verified`].
+pub fn save_verified_text(
+    store: &dyn KeyStore,
+    entry: &KeyEntry,
+    text: &SecretString,
+) -> Result<(), OpenError> {
+    store.save_text(entry, text)?;
+    match store.load_text(entry)? {
+        Some(back) if back.expose_secret() == text.expose_secret() => Ok(()),
         _ => Err(OpenError::NotPersisted {
             store: store.describe(),
             entry: entry.to_string(),
