@@ -7,6 +7,7 @@
 
 mod drift;
 mod inspect;
+mod members;
 mod tenants;
 
 /// A fleet scan builds and drops millions of small strings and rows; the
@@ -93,6 +94,14 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: tenants::KeyCommand,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// The members of a shared registry, each opening it with a key pair of
+    /// their own (the data key wrapped for each member).
+    Member {
+        #[command(subcommand)]
+        command: members::MemberCommand,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -425,6 +434,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             tenants::tenant(command, &registry, &mut out).await
         }
         Command::Key { command, registry } => tenants::key(command, &registry, &mut out).await,
+        Command::Member { command, registry } => {
+            members::member(command, &registry, &mut out).await
+        }
         Command::Audit { command, registry } => tenants::audit(command, &registry, &mut out).await,
         Command::Operations {
             command,

@@ -827,6 +827,9 @@ pub async fn key(
             let kind = keys.kind().unwrap_or_else(KeyStoreKind::platform_default);
             let entry = registry.key_entry(vault.key_id()).await?;
             let registry_id = registry.registry_id().await?;
+            let members = registry.members(&keys).await?;
+            let you = members.iter().find(|m| m.you).map(|m| m.name.clone());
+            let in_keyring = matches!(keys.load(&entry), Ok(Some(_)));
             if json {
                 write_json(
                     out,
@@ -835,19 +838,36 @@ pub async fn key(
                         "key_store": kind.as_str(),
                         "retention": kind.retention(),
                         "entry": entry.as_str(),
+                        "in_keyring": in_keyring,
                         "key_id": vault.key_id().to_string(),
                         "registry": registry.path(),
                         "registry_id": registry_id,
+                        "members": members.len(),
+                        "member": you,
                     }),
                 )
             } else {
+                let source = if in_keyring {
+                    format!("in {store}, entry {entry}")
+                } else {
+                    format!("wrapped for your member key (in {store})")
+                };
                 writeln!(
                     out,
-                    "data key {} in {store}, entry {entry}\nregistry {} (id {registry_id})",
+                    "data key {} {source}\nregistry {} (id {registry_id})",
                     vault.key_id(),
                     registry.path().display()
                 )
                 .map_err(CliError::output)?;
+                if !members.is_empty() {
+                    writeln!(
+                        out,
+                        "shared with {} members{}",
+                        members.len(),
+                        you.map(|n| format!(" (you are `{n}`)")).unwrap_or_default()
+                    )
+                    .map_err(CliError::output)?;
+                }
                 if let Some(note) = kind.retention() {
                     writeln!(out, "note: {note}").map_err(CliError::output)?;
                 }

@@ -1580,3 +1580,301 @@ fn a_mariadb_sync_whose_process_is_killed_is_finished_by_the_resume() {
     assert_eq!(ops["unfinished"].as_array().unwrap().len(), 0, "{ops:#}");
     t.finish();
 }
+
+/// A second throwaway Secret Service, running beside this test's own: a
+/// member on another machine. Commands run in it with [`Env::as_member`].
+struct KeyringSession {
+    child: std::process::Child,
+    vars: Vec<(String, String)>,
+}
+
+impl KeyringSession {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/with-keyring.sh");
+        let mut child = Command::new("bash")
+            .args([
+                script,
+                "sh",
+                "-c",
+                "printf '%s\\n%s\\n%s\\n' \"$DBUS_SESSION_BUS_ADDRESS\" \"$XDG_RUNTIME_DIR\" \"$XDG_DATA_HOME\"; exec cat >/dev/null",
+            ])
+            .env_remove("TENANTRY_IN_KEYRING_SESSION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut vars = Vec::new();
+        for name in [
+            "DBUS_SESSION_BUS_ADDRESS",
+            "XDG_RUNTIME_DIR",
+            "XDG_DATA_HOME",
+        ] {
+            let value = lines.next().unwrap().unwrap();
+            assert!(!value.is_empty(), "{name} of the second keyring session");
+            vars.push((name.to_owned(), value));
+        }
+        assert_ne!(
+            Some(vars[0].1.as_str()),
+            std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().as_deref(),
+            "the second session has a bus of its own"
+        );
+        Self { child, vars }
+    }
+}
+
+impl Drop for KeyringSession {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+impl Env {
+    /// `args` run by a member whose keyring is `session`'s.
+    fn as_member(&self, session: &KeyringSession, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = self.command(args);
+        for (k, v) in &session.vars {
+            c.env(k, v);
+        }
+        run_with(c, stdin)
+    }
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn error_code(o: &Output) -> String {
+    assert!(!o.status.success(), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    err.split("error[")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Issue 18: a registry shared by three members, each with the private
+/// half of their member key in their own keyring (three D-Bus sessions).
+/// A member added opens the registry; a member removed does not, and the
+/// data key they held (exported to an escrow file while they were a
+/// member) no longer opens it; the others still do, through the re-wrapped
+/// key, also after a plain `key rotate`.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_cannot() {
+    let env = Env::new();
+    let db = env.dir.path().join("tenant.db");
+    std::fs::write(&db, b"").unwrap();
+    let add = env.run_with_stdin(
+        &["tenant", "add", "acme", "--url", "-"],
+        &format!("sqlite:{}?password={CANARY}", db.display()),
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let (bob, carol) = (KeyringSession::start(), KeyringSession::start());
+    let health = |session: Option<&KeyringSession>| match session {
+        Some(s) => env.as_member(s, &["health", "acme", "--json"], None),
+        None => env.run(&["health", "acme", "--json"]),
+    };
+
+    // Bob's and Carol's member keys, made in their own keyrings.
+    let key_of = |s: &KeyringSession| -> String {
+        let k = json(&env.as_member(s, &["member", "key", "--json"], None));
+        assert_eq!(k["created"], true);
+        k["public_key"].as_str().unwrap().to_owned()
+    };
+    let (bob_key, carol_key) = (key_of(&bob), key_of(&carol));
+    let again = json(&env.as_member(&bob, &["member", "key", "--json"], None));
+    assert_eq!(
+        (again["public_key"].as_str().unwrap(), &again["created"]),
+        (bob_key.as_str(), &serde_json::json!(false))
+    );
+    assert_ne!(bob_key, carol_key);
+
+    // Nobody shares the registry yet: Bob's keyring has no key for it.
+    let status_as = |s: &KeyringSession| env.as_member(s, &["key", "status", "--json"], None);
+    let refused = status_as(&bob);
+    assert_eq!(error_code(&refused), "key_missing", "{}", text(&refused));
+    assert!(
+        text(&refused).contains("tenantry member add"),
+        "{}",
+        text(&refused)
+    );
+    let o = health(Some(&bob));
+    assert_eq!(error_code(&o), "unhealthy");
+    assert!(!text(&o).contains(CANARY));
+
+    // The first add enrols Alice; hostile or repeated input is refused.
+    let added = json(&env.run(&[
+        "member",
+        "add",
+        "bob",
+        "--public-key",
+        &bob_key,
+        "--as",
+        "alice",
+        "--json",
+    ]));
+    assert_eq!(added["enrolled"]["name"], "alice");
+    assert_eq!(added["enrolled"]["you"], true);
+    assert_eq!(added["member"]["name"], "bob");
+    for (args, code) in [
+        (
+            vec!["member", "add", "bob2", "--public-key", bob_key.as_str()],
+            "member_taken",
+        ),
+        (
+            vec!["member", "add", "bob", "--public-key", carol_key.as_str()],
+            "member_taken",
+        ),
+        (
+            vec![
+                "member",
+                "add",
+                "x'; DROP TABLE members;--",
+                "--public-key",
+                carol_key.as_str(),
+            ],
+            "invalid_input",
+        ),
+        (
+            vec!["member", "add", "dave", "--public-key", "ssh-ed25519 AAAA"],
+            "member_key_invalid",
+        ),
+        (vec!["member", "remove", "nobody"], "member_not_found"),
+    ] {
+        let o = env.run(&args);
+        assert_eq!(error_code(&o), code, "{args:?}: {}", text(&o));
+    }
+    // A non-member cannot add themselves.
+    let dave = KeyringSession::start();
+    let dave_key = json(&env.as_member(&dave, &["member", "key", "--json"], None))["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = env.as_member(
+        &dave,
+        &["member", "add", "dave", "--public-key", &dave_key],
+        None,
+    );
+    assert_eq!(error_code(&o), "not_a_member", "{}", text(&o));
+    drop(dave);
+
+    // Bob, now a member, adds Carol; both open the registry.
+    json(&env.as_member(
+        &bob,
+        &[
+            "member",
+            "add",
+            "carol",
+            "--public-key",
+            &carol_key,
+            "--json",
+        ],
+        None,
+    ));
+    for s in [&bob, &carol] {
+        let report = json(&health(Some(s)));
+        assert_eq!(report["healthy"], true);
+    }
+    let listed = json(&env.as_member(&bob, &["member", "list", "--json"], None));
+    let names: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["you"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("alice", false), ("bob", true), ("carol", false)]);
+
+    // Bob keeps a copy of the data key while he can, then tries to leave
+    // on his own terms (refused: another member removes him).
+    let escrow = env.dir.path().join("bob.escrow");
+    let passphrase = "bob's passphrase, long enough";
+    let exported = env.as_member(
+        &bob,
+        &[
+            "key",
+            "export",
+            "--to",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some(passphrase),
+    );
+    assert!(exported.status.success(), "{}", text(&exported));
+    let o = env.as_member(&bob, &["member", "remove", "bob"], None);
+    assert_eq!(error_code(&o), "member_refused", "{}", text(&o));
+
+    let removed = json(&env.run(&["member", "remove", "bob", "--json"]));
+    assert_eq!(removed["reencrypted"], 1);
+    assert_eq!(removed["rewrapped"], 2);
+    assert_ne!(removed["old_key_id"], removed["new_key_id"]);
+
+    // Bob is out: his member key opens nothing, and neither does his copy
+    // of the old data key.
+    let o = status_as(&bob);
+    assert_eq!(error_code(&o), "not_a_member", "{}", text(&o));
+    assert!(text(&o).contains("not one of theirs"), "{}", text(&o));
+    let o = env.as_member(
+        &bob,
+        &[
+            "key",
+            "import",
+            "--from",
+            escrow.to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        Some(passphrase),
+    );
+    assert_eq!(error_code(&o), "invalid_input", "{}", text(&o));
+    assert!(text(&o).contains("rotated"), "{}", text(&o));
+    let o = status_as(&bob);
+    assert_eq!(error_code(&o), "not_a_member", "{}", text(&o));
+    let o = health(Some(&bob));
+    assert_eq!(error_code(&o), "unhealthy");
+    assert!(text(&o).contains("not one of theirs"), "{}", text(&o));
+    assert!(!text(&o).contains(CANARY));
+
+    // Carol opens through the key re-wrapped for her; a plain rotation by
+    // Carol re-wraps for Alice too, who then opens with her member key.
+    assert_eq!(json(&health(Some(&carol)))["healthy"], true);
+    let rotated = json(&env.as_member(&carol, &["key", "rotate", "--json"], None));
+    assert_eq!(json(&health(None))["healthy"], true);
+    assert_eq!(
+        json(&env.run(&["key", "status", "--json"]))["key_id"],
+        rotated["new_key_id"]
+    );
+
+    // Every step is in the audit log, whose chain holds.
+    let audit = env.run(&["audit", "verify"]);
+    assert!(audit.status.success(), "{}", text(&audit));
+    let log = json(&env.run(&["audit", "log", "--limit", "500", "--json"]));
+    let rows: Vec<String> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["action"].as_str().unwrap(),
+                r["result"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "member.key ok",
+        "member.add ok",
+        "member.add refused",
+        "member.remove refused",
+        "member.remove ok",
+        "key.rotate ok",
+    ] {
+        assert!(rows.iter().any(|r| r == expected), "{expected} in {rows:?}");
+    }
+    assert_no_canary_in_dir(env.dir.path());
+    assert_not_in_dir(env.dir.path(), "tenantry-member-key:");
+}

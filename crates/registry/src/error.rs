@@ -3,7 +3,7 @@
 
 use tenantry_introspect::IntrospectError;
 use tenantry_vault::escrow::EscrowError;
-use tenantry_vault::{KeyStoreError, OpenError, VaultError};
+use tenantry_vault::{KeyStoreError, MemberKeyError, OpenError, VaultError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -59,6 +59,21 @@ pub enum RegistryError {
         source: VaultError,
     },
 
+    #[error("this registry's data key is shared with its members ({members}), and {detail}; run `tenantry member key` on this machine and ask a member to add you with the key it prints (`tenantry member add NAME --public-key KEY`)")]
+    NotAMember { members: i64, detail: String },
+
+    #[error("no member named `{name}`; `tenantry member list` shows the members")]
+    MemberNotFound { name: String },
+
+    #[error("{what} is already a member of this registry")]
+    MemberTaken { what: String },
+
+    #[error("{reason}")]
+    MemberRefused { reason: String },
+
+    #[error(transparent)]
+    Member(#[from] MemberKeyError),
+
     #[error(transparent)]
     Vault(#[from] VaultError),
 
@@ -94,6 +109,11 @@ impl RegistryError {
             RegistryError::Database { .. } => "registry_failed",
             RegistryError::Import { .. } => "import_failed",
             RegistryError::Decrypt { source, .. } => source.code(),
+            RegistryError::NotAMember { .. } => "not_a_member",
+            RegistryError::MemberNotFound { .. } => "member_not_found",
+            RegistryError::MemberTaken { .. } => "member_taken",
+            RegistryError::MemberRefused { .. } => "member_refused",
+            RegistryError::Member(e) => e.code(),
             RegistryError::Vault(e) => e.code(),
             RegistryError::VaultOpen(e) => e.code(),
             RegistryError::KeyStore(e) => e.code(),

@@ -29,6 +29,7 @@ pub mod health;
 pub mod history;
 pub mod import;
 pub mod journal;
+pub mod members;
 pub mod page;
 pub mod pools;
 pub mod templates;
@@ -50,6 +51,7 @@ use tenantry_vault::{
 use ts_rs::TS;
 
 pub use error::RegistryError;
+pub use members::{member_name, MemberAdded, MemberRecord, MemberRemoved};
 pub use page::{StatusCounts, TenantPage, TenantQuery, TenantSort};
 pub use validate::{display_name, escape_controls, Domain, Slug};
 
@@ -655,7 +657,30 @@ impl Registry {
                 return Err(OpenError::StoreMismatch { recorded, chosen }.into());
             }
         }
-        let opened = open_vault(keys, &registry_id, record)?;
+        let key_id = record.as_ref().map(|r| r.key_id);
+        let check = record.as_ref().map(|r| r.check.to_vec());
+        let opened = match open_vault(keys, &registry_id, record) {
+            Err(OpenError::KeyMissing { store, entry }) => {
+                // A shared registry: the key is wrapped for each member.
+                let members = self.member_count().await?;
+                let (Some(key_id), Some(check), true) = (key_id, check, members > 0) else {
+                    return Err(OpenError::KeyMissing { store, entry }.into());
+                };
+                let key = self
+                    .open_as_member(keys, &registry_id, key_id, members)
+                    .await?;
+                let vault = Vault::new(key);
+                vault
+                    .verify_key_check(&check)
+                    .map_err(|reason| OpenError::WrongKey {
+                        store: "this registry's members".into(),
+                        entry: format!("the data key wrapped for you (key {key_id})"),
+                        reason,
+                    })?;
+                return Ok(vault);
+            }
+            other => other?,
+        };
         if opened.created {
             if let Some(kind) = keys.kind() {
                 self.record_key_store(kind).await?;
@@ -995,14 +1020,14 @@ impl Registry {
         keys: &dyn KeyStore,
         old: &Vault,
     ) -> Result<(Vault, usize), RegistryError> {
-        let result = self.rotate_key_inner(keys, old).await;
-        let (vault, n) = self.audited(None, "key.rotate", result).await?;
+        let result = self.rotate_key_inner(keys, old, None).await;
+        let (vault, n, members) = self.audited(None, "key.rotate", result).await?;
         let entry = self.key_entry(vault.key_id()).await?;
         self.audit(
             None,
             "key.rotate",
             &format!(
-                "{n} connection strings re-encrypted under key {} (entry {}); the previous key {} stays in its own entry for copies of the registry made before",
+                "{n} connection strings re-encrypted under key {} (entry {}), wrapped for {members} members; the previous key {} stays in its own entry for copies of the registry made before",
                 vault.key_id(),
                 entry,
                 old.key_id()
@@ -1013,17 +1038,28 @@ impl Registry {
         Ok((vault, n))
     }
 
-    async fn rotate_key_inner(
+    /// Rotates the data key; with `remove`, that member is removed in the
+    /// same transaction and the new key is wrapped for the others only.
+    /// Returns the new vault, the connection strings re-encrypted and the
+    /// members the new key was wrapped for.
+    pub(crate) async fn rotate_key_inner(
         &self,
         keys: &dyn KeyStore,
         old: &Vault,
-    ) -> Result<(Vault, usize), RegistryError> {
+        remove: Option<&str>,
+    ) -> Result<(Vault, usize, usize), RegistryError> {
+        let registry_id = self.registry_id().await?;
         let next = DataKey::generate();
-        let entry = self.key_entry(next.id()).await?;
+        let entry = KeyEntry::for_key(&registry_id, next.id());
         save_verified(keys, &entry, &next)?;
         let new = Vault::new(next);
         let outcome = async {
             let mut tx = self.write_tx().await?;
+            members::current_key(&mut tx, old.key_id()).await?;
+            if let Some(name) = remove {
+                members::delete_member(&mut tx, name).await?;
+            }
+            let wrapped = members::rewrap_all(&mut tx, &registry_id, &new).await?;
             let rows: Vec<(i64, String, Vec<u8>)> =
                 sqlx::query_as("SELECT id, slug, connection_ct FROM tenants ORDER BY id")
                     .fetch_all(&mut *tx)
@@ -1048,11 +1084,11 @@ impl Registry {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok::<usize, RegistryError>(rows.len())
+            Ok::<(usize, usize), RegistryError>((rows.len(), wrapped))
         }
         .await;
         match outcome {
-            Ok(n) => Ok((new, n)),
+            Ok((n, wrapped)) => Ok((new, n, wrapped)),
             Err(e) => {
                 // The registry still uses the old key; the new entry is void.
                 let _ = keys.delete(&entry);

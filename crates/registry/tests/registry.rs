@@ -1417,3 +1417,152 @@ async fn the_fleet_is_listed_in_chunks_exactly_as_tenants_read_one_by_one() {
     assert_eq!(odd.domains, ["a.example.com", "b.example.com"]);
     assert!(odd.notes.contains('\u{1b}'));
 }
+
+/// Issue 18: the member keys' failure paths, each of which must change
+/// nothing: a vault opened before a rotation, a tampered wrap, a removal
+/// whose re-encryption fails part way, and a keyring that refuses.
+#[tokio::test]
+async fn member_changes_that_fail_change_nothing() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    for slug in ["acme", "globex"] {
+        f.registry
+            .add_tenant(&vault, new_tenant(slug, &pg_url_with_canary(slug)))
+            .await
+            .unwrap();
+    }
+    let (bob, carol) = (MemoryKeyStore::default(), MemoryKeyStore::default());
+    let (bob_key, made) = f.registry.member_key(&bob).await.unwrap();
+    assert!(made);
+    let carol_key = f.registry.member_key(&carol).await.unwrap().0;
+    f.registry
+        .add_member(&f.keys, &vault, "bob", &bob_key.to_string(), "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.open_vault(&bob).await.unwrap().key_id(),
+        vault.key_id()
+    );
+
+    // A vault opened before a rotation cannot wrap for a new member.
+    let (rotated, _) = f.registry.rotate_key(&f.keys, &vault).await.unwrap();
+    let err = f
+        .registry
+        .add_member(&f.keys, &vault, "carol", &carol_key.to_string(), "alice")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "member_refused", "{err}");
+    assert_eq!(f.registry.members(&f.keys).await.unwrap().len(), 2);
+    // The rotation re-wrapped for Bob.
+    assert_eq!(
+        f.registry.open_vault(&bob).await.unwrap().key_id(),
+        rotated.key_id()
+    );
+    f.registry
+        .add_member(&f.keys, &rotated, "carol", &carol_key.to_string(), "alice")
+        .await
+        .unwrap();
+
+    let db = f.dir.join("registry.db");
+    let mut conn =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{}", db.display()))
+            .await
+            .unwrap();
+    // A tampered wrap opens nothing, with a typed error.
+    let good: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM members WHERE name = 'bob'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let mut bad = good.clone();
+    bad[50] ^= 0x40;
+    sqlx::query("UPDATE members SET wrapped_key = ?1 WHERE name = 'bob'")
+        .bind(&bad)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let err = f.registry.open_vault(&bob).await.unwrap_err();
+    assert_eq!(err.code(), "member_wrap_damaged", "{err}");
+    sqlx::query("UPDATE members SET wrapped_key = ?1 WHERE name = 'bob'")
+        .bind(&good)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    // A removal whose re-encryption fails on the second tenant: the
+    // rotation's transaction is rolled back, Bob is still a member on the
+    // old key, and the new key's keyring entry is removed again.
+    let entries_before = f.keys.entries();
+    sqlx::query("UPDATE tenants SET connection_ct = x'00' WHERE slug = 'globex'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let good_ct: Vec<u8> = {
+        let acme: Vec<u8> =
+            sqlx::query_scalar("SELECT connection_ct FROM tenants WHERE slug = 'acme'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        acme
+    };
+    let err = f
+        .registry
+        .remove_member(&f.keys, &rotated, "bob")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ciphertext_format_unknown", "{err}");
+    let names: Vec<String> = f
+        .registry
+        .members(&f.keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert_eq!(
+        f.registry.open_vault(&bob).await.unwrap().key_id(),
+        rotated.key_id()
+    );
+    assert_eq!(f.keys.entries(), entries_before);
+    let acme_after: Vec<u8> =
+        sqlx::query_scalar("SELECT connection_ct FROM tenants WHERE slug = 'acme'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        acme_after, good_ct,
+        "acme was re-encrypted only inside the rolled-back transaction"
+    );
+    f.registry.remove_tenant("globex").await.unwrap();
+
+    // A keyring that refuses the new key: nothing changes either.
+    f.keys.fail_with(Some(KeyStoreError::AccessDenied {
+        reason: "collection is locked".into(),
+    }));
+    let err = f
+        .registry
+        .remove_member(&f.keys, &rotated, "bob")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "keyring_access_denied", "{err}");
+    f.keys.fail_with(None);
+    assert_eq!(f.registry.members(&f.keys).await.unwrap().len(), 3);
+
+    // Removed: Bob's member key opens nothing; Carol opens the new key.
+    let (after, removed) = f
+        .registry
+        .remove_member(&f.keys, &rotated, "bob")
+        .await
+        .unwrap();
+    assert_eq!((removed.reencrypted, removed.rewrapped), (1, 2));
+    assert_eq!(
+        f.registry.open_vault(&bob).await.unwrap_err().code(),
+        "not_a_member"
+    );
+    assert_eq!(
+        f.registry.open_vault(&carol).await.unwrap().key_id(),
+        after.key_id()
+    );
+    assert!(f.registry.connection(&after, "acme").await.is_ok());
+    assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
+}

@@ -1,0 +1,155 @@
+//! `tenantry member`: a registry shared by a team, its data key wrapped
+//! once per member under each member's own key pair.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use tenantry_registry::{current_actor, MemberRecord};
+use tenantry_vault::KeyStore;
+
+use crate::tenants::{keys, open};
+use crate::{write_json, CliError, RegistryArgs};
+
+#[derive(Subcommand)]
+pub enum MemberCommand {
+    /// Print this machine's member key for the registry, made in the OS
+    /// keyring if there is none yet. Give the line it prints to a member,
+    /// who adds you with `tenantry member add`. The private half never
+    /// leaves the keyring.
+    Key {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wrap the registry's data key for a new member. On a registry with
+    /// no members yet, you are enrolled first (as --as NAME, by default your
+    /// OS account), with this machine's member key.
+    Add {
+        /// The member's name: letters, digits and . _ @ + - (up to 64).
+        name: String,
+        /// The line `tenantry member key` printed on the member's machine.
+        #[arg(long)]
+        public_key: String,
+        /// Your own member name, when you are enrolled as the first member.
+        #[arg(long = "as")]
+        me: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a member: the data key is rotated, every connection string
+    /// re-encrypted, and the new key wrapped for the other members only, in
+    /// one transaction; the removed member's copy opens nothing written
+    /// after. You cannot remove yourself.
+    Remove {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the members, marking you.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn line(m: &MemberRecord) -> String {
+    format!(
+        "{}{}\tkey {}\tadded {} by {}",
+        m.name,
+        if m.you { " (you)" } else { "" },
+        m.fingerprint,
+        m.added_at,
+        m.added_by
+    )
+}
+
+pub async fn member(
+    cmd: MemberCommand,
+    args: &RegistryArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let registry = open(args).await?;
+    let keys = keys(args, &registry).await?;
+    match cmd {
+        MemberCommand::Key { json } => {
+            let (public, created) = registry.member_key(&keys).await?;
+            if json {
+                return write_json(
+                    out,
+                    &serde_json::json!({
+                        "public_key": public.to_string(),
+                        "fingerprint": public.fingerprint(),
+                        "created": created,
+                        "registry": registry.path(),
+                    }),
+                );
+            }
+            writeln!(
+                out,
+                "{public}\n\n{} member key {} for the registry {} (private half in {}).\nGive the line above to a member of the registry; they add you with\n  tenantry member add NAME --public-key <that line>",
+                if created { "Made the" } else { "This machine's" },
+                public.fingerprint(),
+                registry.path().display(),
+                keys.describe()
+            )
+            .map_err(CliError::output)
+        }
+        MemberCommand::Add {
+            name,
+            public_key,
+            me,
+            json,
+        } => {
+            let vault = registry.open_vault(&keys).await?;
+            let me = me.unwrap_or_else(|| current_actor().account);
+            let added = registry
+                .add_member(&keys, &vault, &name, &public_key, &me)
+                .await?;
+            if json {
+                return write_json(out, &added);
+            }
+            if let Some(first) = &added.enrolled {
+                writeln!(
+                    out,
+                    "enrolled you as the registry's first member: {}",
+                    line(first)
+                )
+                .map_err(CliError::output)?;
+            }
+            writeln!(
+                out,
+                "added {}\nthe data key {} is wrapped for them; they can now open the registry from their own keyring",
+                line(&added.member),
+                vault.key_id()
+            )
+            .map_err(CliError::output)
+        }
+        MemberCommand::Remove { name, json } => {
+            let vault = registry.open_vault(&keys).await?;
+            let (_, removed) = registry.remove_member(&keys, &vault, &name).await?;
+            if json {
+                return write_json(out, &removed);
+            }
+            writeln!(
+                out,
+                "removed `{}`; the data key was rotated {} → {} ({} connection strings re-encrypted) and wrapped for the {} other members",
+                removed.name, removed.old_key_id, removed.new_key_id, removed.reencrypted, removed.rewrapped
+            )
+            .map_err(CliError::output)?;
+            writeln!(out, "export the new key if you keep escrow files: `tenantry key export --to FILE` (an escrow file of the old key no longer opens this registry)")
+                .map_err(CliError::output)
+        }
+        MemberCommand::List { json } => {
+            let members = registry.members(&keys).await?;
+            if json {
+                return write_json(out, &members);
+            }
+            if members.is_empty() {
+                return writeln!(out, "no members: the data key is in the keyring of whoever made the registry; `tenantry member add NAME --public-key KEY` shares it").map_err(CliError::output);
+            }
+            for m in &members {
+                writeln!(out, "{}", line(m)).map_err(CliError::output)?;
+            }
+            Ok(())
+        }
+    }
+}
