@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use tenantry_registry::{current_actor, MemberRecord};
+use tenantry_registry::{current_actor, MemberRecord, Role};
 use tenantry_vault::KeyStore;
 
 use crate::tenants::{keys, open};
@@ -29,7 +29,13 @@ pub enum MemberCommand {
         /// The line `tenantry member key` printed on the member's machine.
         #[arg(long)]
         public_key: String,
-        /// Your own member name, when you are enrolled as the first member.
+        /// What they may do: viewer (the fleet, health, drift, reports),
+        /// operator (also guard, scan, repair, accept, sync, upgrade) or admin
+        /// (also reset, backups, keys, members, templates, the tenant list).
+        #[arg(long, value_enum, default_value_t = RoleArg::Viewer)]
+        role: RoleArg,
+        /// Your own member name, when you are enrolled as the first member
+        /// (as admin).
         #[arg(long = "as")]
         me: Option<String>,
         #[arg(long)]
@@ -44,6 +50,12 @@ pub enum MemberCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a member another role (the registry always keeps an admin).
+    Role {
+        name: String,
+        #[arg(value_enum)]
+        role: RoleArg,
+    },
     /// List the members, marking you.
     List {
         #[arg(long)]
@@ -51,11 +63,29 @@ pub enum MemberCommand {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
 fn line(m: &MemberRecord) -> String {
     format!(
-        "{}{}\tkey {}\tadded {} by {}",
+        "{}{}\t{}\tkey {}\tadded {} by {}",
         m.name,
         if m.you { " (you)" } else { "" },
+        m.role,
         m.fingerprint,
         m.added_at,
         m.added_by
@@ -96,13 +126,14 @@ pub async fn member(
         MemberCommand::Add {
             name,
             public_key,
+            role,
             me,
             json,
         } => {
             let vault = registry.open_vault(&keys).await?;
             let me = me.unwrap_or_else(|| current_actor().account);
             let added = registry
-                .add_member(&keys, &vault, &name, &public_key, &me)
+                .add_member(&keys, &vault, &name, &public_key, role.into(), &me)
                 .await?;
             if json {
                 return write_json(out, &added);
@@ -137,6 +168,11 @@ pub async fn member(
             .map_err(CliError::output)?;
             writeln!(out, "export the new key if you keep escrow files: `tenantry key export --to FILE` (an escrow file of the old key no longer opens this registry)")
                 .map_err(CliError::output)
+        }
+        MemberCommand::Role { name, role } => {
+            let role = Role::from(role);
+            registry.set_member_role(&name, role).await?;
+            writeln!(out, "`{name}` is now {role}").map_err(CliError::output)
         }
         MemberCommand::List { json } => {
             let members = registry.members(&keys).await?;

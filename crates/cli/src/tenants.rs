@@ -390,6 +390,13 @@ pub(crate) async fn open_vault(
 /// operation the journal shows as unfinished is reported on stderr.
 pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
     let registry = Registry::open(&registry_path(args)?).await?;
+    // On a shared registry, act for the member whose key is in this
+    // keyring (no keyring is asked on a registry without members). If the
+    // keyring cannot say, the process acts for nobody: every command a role
+    // gates is then refused, with the reason.
+    if let Ok(keys) = keys(args, &registry).await {
+        let _ = registry.identify(&keys).await;
+    }
     report_unfinished(&registry).await;
     report_shared_places(&registry).await;
     Ok(registry)

@@ -1717,8 +1717,12 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
         &bob_key,
         "--as",
         "alice",
+        "--role",
+        "admin",
         "--json",
     ]));
+    assert_eq!(added["enrolled"]["role"], "admin");
+    assert_eq!(added["member"]["role"], "admin");
     assert_eq!(added["enrolled"]["name"], "alice");
     assert_eq!(added["enrolled"]["you"], true);
     assert_eq!(added["member"]["name"], "bob");
@@ -1781,6 +1785,25 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
         let report = json(&health(Some(s)));
         assert_eq!(report["healthy"], true);
     }
+    // Carol was added as a viewer (the default): she reads, and every
+    // command that changes something is refused by the engine, audited.
+    for args in [
+        &["scan", "--json"][..],
+        &["guard", "acme"][..],
+        &["key", "rotate"][..],
+        &["member", "add", "eve", "--public-key", &dave_key][..],
+        &["tenant", "remove", "acme", "--confirm", "acme"][..],
+    ] {
+        let o = env.as_member(&carol, args, None);
+        assert_eq!(error_code(&o), "role_refused", "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("`carol` is a viewer"), "{}", text(&o));
+    }
+    let listed = env.as_member(&carol, &["tenant", "list", "--json"], None);
+    assert_eq!(
+        json(&listed).as_array().unwrap().len(),
+        1,
+        "nothing was removed"
+    );
     let listed = json(&env.as_member(&bob, &["member", "list", "--json"], None));
     let names: Vec<(&str, bool)> = listed
         .as_array()
@@ -1830,14 +1853,47 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
         ],
         Some(passphrase),
     );
-    assert_eq!(error_code(&o), "invalid_input", "{}", text(&o));
-    assert!(text(&o).contains("rotated"), "{}", text(&o));
+    assert_eq!(error_code(&o), "not_a_member", "{}", text(&o));
+    // And were he let in, the key in his escrow file decrypts nothing the
+    // registry holds now.
+    let escrow_text = std::fs::read_to_string(&escrow).unwrap();
+    let (_, old_key) = tenantry_vault::escrow::open(
+        &escrow_text,
+        &secrecy::SecretString::from(passphrase.to_owned()),
+    )
+    .unwrap();
+    assert_eq!(
+        old_key.id().to_string(),
+        removed["old_key_id"].as_str().unwrap()
+    );
+    let (id, ct): (i64, Vec<u8>) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+            "sqlite:{}",
+            env.registry().display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = 'acme'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    });
+    let err = tenantry_vault::Vault::new(old_key)
+        .decrypt(id, &ct)
+        .unwrap_err();
+    assert_eq!(err.code(), "key_mismatch");
     let o = status_as(&bob);
     assert_eq!(error_code(&o), "not_a_member", "{}", text(&o));
     let o = health(Some(&bob));
     assert_eq!(error_code(&o), "unhealthy");
     assert!(text(&o).contains("not one of theirs"), "{}", text(&o));
     assert!(!text(&o).contains(CANARY));
+
+    // The registry keeps an admin; Carol becomes one.
+    let o = env.run(&["member", "role", "alice", "viewer"]);
+    assert_eq!(error_code(&o), "member_refused", "{}", text(&o));
+    let o = env.run(&["member", "role", "carol", "admin"]);
+    assert!(o.status.success(), "{}", text(&o));
 
     // Carol opens through the key re-wrapped for her; a plain rotation by
     // Carol re-wraps for Alice too, who then opens with her member key.
@@ -1865,7 +1921,36 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
             )
         })
         .collect();
+    let actor_of = |action: &str, result: &str| -> Vec<String> {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == action && r["result"] == result)
+            .map(|r| r["actor"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        actor_of("member.remove", "ok")
+            .iter()
+            .all(|a| a.starts_with("alice (")),
+        "{log}"
+    );
+    assert!(
+        actor_of("key.rotate", "ok")
+            .iter()
+            .any(|a| a.starts_with("carol (")),
+        "{log}"
+    );
+    assert!(
+        actor_of("scan", "refused")
+            .iter()
+            .any(|a| a.starts_with("carol (")),
+        "{log}"
+    );
     for expected in [
+        "member.role ok",
+        "member.role refused",
+        "scan refused",
         "member.key ok",
         "member.add ok",
         "member.add refused",

@@ -199,6 +199,9 @@ pub async fn put_back_interrupted(
     location: &str,
     timeouts: Timeouts,
 ) -> Result<Option<String>, FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::BackupRestore)
+        .await?;
     let Some(q) = location.strip_prefix("database ") else {
         return Ok(None);
     };
@@ -247,6 +250,9 @@ pub async fn purge_backup(
     typed: &str,
     timeouts: Timeouts,
 ) -> Result<(), FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::BackupPurge)
+        .await?;
     let b = find(registry, id).await?;
     let result = async {
         check_confirmation(&b.tenant_slug, typed)?;
@@ -343,6 +349,9 @@ pub async fn restore_backup(
     typed: &str,
     timeouts: Timeouts,
 ) -> Result<String, FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::BackupRestore)
+        .await?;
     let b = find(registry, id).await?;
     let result = async {
         check_confirmation(&b.tenant_slug, typed)?;
@@ -628,6 +637,9 @@ pub async fn adopt_orphan(
     location: &str,
     timeouts: Timeouts,
 ) -> Result<(), FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::BackupRestore)
+        .await?;
     let result = async {
         let orphans = discover_orphans(registry, vault, timeouts).await?;
         if !orphans.iter().any(|o| o.tenant_slug == slug && o.location == location) {

@@ -89,6 +89,9 @@ pub async fn capture_template(
     registry: &Registry,
     req: &CaptureRequest<'_>,
 ) -> Result<CaptureReport, FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::Templates)
+        .await?;
     let result = capture_inner(registry, req).await;
     let engine = req.source.engine();
     let (detail, outcome) = match &result {

@@ -328,6 +328,10 @@ impl Fleet {
         let demo_files = DemoFleet::new(data_dir);
         let registry = Registry::create(&data_dir.join("registry.db")).await?;
         let keys = keys(registry.key_store().await?);
+        // On a shared registry, act for the member whose key this is.
+        if let Err(e) = registry.identify(keys.as_ref()).await {
+            tracing::warn!(code = e.code(), "could not tell which member this is: {e}");
+        }
         match demo_files.retire_from(&registry).await {
             Ok(retired) if !retired.is_empty() => tracing::info!(
                 tenants = retired.len(),

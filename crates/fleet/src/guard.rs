@@ -86,6 +86,7 @@ pub async fn guard_tenant(
     slug: &str,
     timeouts: Timeouts,
 ) -> Result<GuardReport, FleetError> {
+    registry.authorize(tenantry_registry::Action::Guard).await?;
     let record = registry.tenant(slug).await?;
     let outcome = guard_inner(registry, vault, &record, timeouts).await;
     let mut report = GuardReport {

@@ -231,6 +231,10 @@ impl FleetError {
                 | FleetError::BackupRefused { .. }
                 | FleetError::SyncRefused { .. }
                 | FleetError::TemplateReachesOutside { .. }
+                | FleetError::Registry(
+                    tenantry_registry::RegistryError::RoleRefused { .. }
+                        | tenantry_registry::RegistryError::NotAMember { .. }
+                )
         )
     }
 }

@@ -106,6 +106,9 @@ pub async fn repair_tenant(
     slug: &str,
     timeouts: Timeouts,
 ) -> Result<RepairOutcome, FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::Repair)
+        .await?;
     let result = async {
         let record = registry.tenant(slug).await?;
         let (Some(name), Some(version)) =

@@ -311,6 +311,7 @@ pub async fn execute_reset(
     typed_confirmation: &str,
     timeouts: Timeouts,
 ) -> Result<ResetOutcome, FleetError> {
+    registry.authorize(tenantry_registry::Action::Reset).await?;
     let result = async {
         check_confirmation(&plan.slug, typed_confirmation)?;
         let ctx = context(registry, vault, &plan.slug).await?;

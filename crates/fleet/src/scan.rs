@@ -625,6 +625,7 @@ pub async fn scan(
     progress: &(dyn Fn(&ScanProgress<'_>) + Send + Sync),
     cancel: &CancelScan,
 ) -> Result<ScanReport, FleetError> {
+    registry.authorize(tenantry_registry::Action::Scan).await?;
     let started = Instant::now();
     let mut records = registry.list_tenants().await?;
     // Every tenant's stored status, for the history's whole-fleet counts.

@@ -416,6 +416,7 @@ pub async fn execute_sync(
     typed_confirmation: &str,
     timeouts: Timeouts,
 ) -> Result<SyncOutcome, FleetError> {
+    registry.authorize(tenantry_registry::Action::Sync).await?;
     let result = async {
         check_confirmation(&plan.slug, typed_confirmation)?;
         let ctx = context(registry, vault, &plan.slug).await?;
@@ -1060,6 +1061,7 @@ pub async fn sync_group(
     typed_confirmation: &str,
     timeouts: Timeouts,
 ) -> Result<Vec<GroupMember>, FleetError> {
+    registry.authorize(tenantry_registry::Action::Sync).await?;
     if typed_confirmation != drift_hash {
         return Err(FleetError::ConfirmationMismatch {
             slug: drift_hash.to_owned(),

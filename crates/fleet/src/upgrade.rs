@@ -49,6 +49,9 @@ pub async fn upgrade_tenant(
     allow_customized: bool,
     timeouts: Timeouts,
 ) -> Result<UpgradeOutcome, FleetError> {
+    registry
+        .authorize(tenantry_registry::Action::Upgrade)
+        .await?;
     let result = upgrade_inner(registry, vault, slug, target, allow_customized, timeouts).await;
     crate::audit_outcome(
         registry,

@@ -62,6 +62,14 @@ pub enum RegistryError {
     #[error("this registry's data key is shared with its members ({members}), and {detail}; run `tenantry member key` on this machine and ask a member to add you with the key it prints (`tenantry member add NAME --public-key KEY`)")]
     NotAMember { members: i64, detail: String },
 
+    #[error("`{name}` is a {role} of this registry and may not {doing} (it needs {needed}); ask an admin: `tenantry member role {name} {needed}`")]
+    RoleRefused {
+        name: String,
+        role: crate::Role,
+        needed: crate::Role,
+        doing: &'static str,
+    },
+
     #[error("no member named `{name}`; `tenantry member list` shows the members")]
     MemberNotFound { name: String },
 
@@ -110,6 +118,7 @@ impl RegistryError {
             RegistryError::Import { .. } => "import_failed",
             RegistryError::Decrypt { source, .. } => source.code(),
             RegistryError::NotAMember { .. } => "not_a_member",
+            RegistryError::RoleRefused { .. } => "role_refused",
             RegistryError::MemberNotFound { .. } => "member_not_found",
             RegistryError::MemberTaken { .. } => "member_taken",
             RegistryError::MemberRefused { .. } => "member_refused",

@@ -51,6 +51,7 @@ impl Registry {
         c: ScanCounts,
         shard: Option<&str>,
     ) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Scan).await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO scan_history (at, actor, tenants, scanned, synced, outdated, customized,

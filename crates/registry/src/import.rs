@@ -442,6 +442,7 @@ impl Registry {
         mode: ImportMode,
         dry_run: bool,
     ) -> Result<ImportReport, RegistryError> {
+        self.authorize(crate::Action::Tenants).await?;
         let count = rows.len();
         let result = self.import_inner(vault, rows, mode, dry_run).await;
         if dry_run {

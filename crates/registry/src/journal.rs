@@ -96,6 +96,15 @@ impl Registry {
         kind: &str,
         backup: Option<&str>,
     ) -> Result<i64, RegistryError> {
+        self.authorize(match kind {
+            "sync" => crate::Action::Sync,
+            "provision" => crate::Action::Guard,
+            "backup.restore" => crate::Action::BackupRestore,
+            "backup.purge" => crate::Action::BackupPurge,
+            // A reset, and any kind not named here: the most guarded.
+            _ => crate::Action::Reset,
+        })
+        .await?;
         let tenant = self.tenant(slug).await?;
         let actor = current_actor();
         let mut tx = self.write_tx().await?;

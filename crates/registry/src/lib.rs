@@ -32,6 +32,7 @@ pub mod journal;
 pub mod members;
 pub mod page;
 pub mod pools;
+mod roles;
 pub mod templates;
 mod validate;
 
@@ -53,6 +54,7 @@ use ts_rs::TS;
 pub use error::RegistryError;
 pub use members::{member_name, MemberAdded, MemberRecord, MemberRemoved};
 pub use page::{StatusCounts, TenantPage, TenantQuery, TenantSort};
+pub use roles::{Action, Caller, Role};
 pub use validate::{display_name, escape_controls, Domain, Slug};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -191,6 +193,8 @@ pub struct Registry {
     /// Every journal entry this process writes, as it is written: the
     /// console's live progress of a reset or sync.
     journal_events: tokio::sync::broadcast::Sender<journal::JournalEvent>,
+    /// The member this process acts for (see [`Registry::identify`]).
+    caller: std::sync::Mutex<Option<Caller>>,
 }
 
 /// How long a registry write waits for another process's write lock.
@@ -347,6 +351,7 @@ impl Registry {
             path: path.to_owned(),
             identity,
             journal_events: tokio::sync::broadcast::channel(256).0,
+            caller: std::sync::Mutex::new(None),
         };
         if created {
             registry
@@ -494,6 +499,7 @@ impl Registry {
         vault: &Vault,
         passphrase: &secrecy::SecretString,
     ) -> Result<String, RegistryError> {
+        self.authorize(crate::Action::Keys).await?;
         let text = vault.escrow(&self.registry_id().await?, passphrase)?;
         self.audit(
             None,
@@ -515,6 +521,7 @@ impl Registry {
         escrow_text: &str,
         passphrase: &secrecy::SecretString,
     ) -> Result<Vault, RegistryError> {
+        self.authorize(crate::Action::Keys).await?;
         let result = self.import_key_inner(keys, escrow_text, passphrase).await;
         let (detail, outcome) = match &result {
             Ok(v) => (
@@ -604,6 +611,10 @@ impl Registry {
     /// open its data, or nothing happens.
     pub async fn open_vault(&self, keys: &dyn KeyStore) -> Result<Vault, RegistryError> {
         let result = self.open_vault_inner(keys).await;
+        if result.is_ok() {
+            // On a shared registry, act for the member whose key this is.
+            self.identify(keys).await?;
+        }
         if let Err(e) = &result {
             // A keyring refusal is a refusal like any other: recorded, once
             // per run of identical failures (the console asks on every
@@ -722,7 +733,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         // The write lock first: rows are chained one after another.
         let mut tx = self.write_tx().await?;
-        audit_in(&mut tx, tenant, action, detail, result).await?;
+        audit_in(&mut tx, &self.actor_name(), tenant, action, detail, result).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -817,6 +828,7 @@ impl Registry {
         vault: &Vault,
         new: NewTenant,
     ) -> Result<TenantRecord, RegistryError> {
+        self.authorize(crate::Action::Tenants).await?;
         let slug_text = new.slug.clone();
         let result = self.add_tenant_inner(vault, new).await;
         let result = self.audited(Some(&slug_text), "tenant.add", result).await?;
@@ -933,6 +945,7 @@ impl Registry {
         action: &str,
         detail: &str,
     ) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Tenants).await?;
         let result = async {
             // The removal and its audit row commit together: no removal
             // goes unrecorded, whatever happens to the process.
@@ -944,7 +957,15 @@ impl Registry {
             tenant_touched(&done, slug)?;
             // After the DELETE, so the row names the slug alone, as rows
             // about a tenant that is gone do (`audit_log` finds it by slug).
-            audit_in(&mut tx, Some(slug), action, detail, AuditResult::Ok).await?;
+            audit_in(
+                &mut tx,
+                &self.actor_name(),
+                Some(slug),
+                action,
+                detail,
+                AuditResult::Ok,
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         }
@@ -955,6 +976,7 @@ impl Registry {
     /// Adds a domain to a tenant; a domain another tenant owns is refused,
     /// naming the owner.
     pub async fn add_domain(&self, slug: &str, domain: &str) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Tenants).await?;
         let result = async {
             let d = Domain::parse(domain)?;
             let id = self.tenant(slug).await?.id;
@@ -1020,6 +1042,7 @@ impl Registry {
         keys: &dyn KeyStore,
         old: &Vault,
     ) -> Result<(Vault, usize), RegistryError> {
+        self.authorize(crate::Action::Keys).await?;
         let result = self.rotate_key_inner(keys, old, None).await;
         let (vault, n, members) = self.audited(None, "key.rotate", result).await?;
         let entry = self.key_entry(vault.key_id()).await?;
@@ -1103,6 +1126,7 @@ impl Registry {
         slug: &str,
         version: &str,
     ) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Upgrade).await?;
         let done = sqlx::query(
             "UPDATE tenants SET template_version = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE slug = ?1",
         )
@@ -1121,6 +1145,7 @@ impl Registry {
         hash: &str,
         note: &str,
     ) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Accept).await?;
         let result = async {
             if note.trim().is_empty() || note.chars().count() > 1000 {
                 return Err(RegistryError::InvalidInput {
@@ -1659,6 +1684,7 @@ SELECT json_group_array(json_object(
 /// commits with whatever else the transaction does, or not at all.
 pub(crate) async fn audit_in(
     tx: &mut sqlx::SqliteConnection,
+    actor_name: &str,
     tenant: Option<&str>,
     action: &str,
     detail: &str,
@@ -1684,7 +1710,7 @@ pub(crate) async fn audit_in(
     let row = AuditRow {
         id: last.as_ref().map_or(1, |(id, _)| id + 1),
         at,
-        actor: validate::escape_controls(&actor.account),
+        actor: validate::escape_controls(actor_name),
         host: Some(validate::escape_controls(&actor.host)),
         tenant_slug: tenant.map(validate::escape_controls),
         tenant_id,

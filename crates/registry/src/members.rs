@@ -19,7 +19,7 @@ use tenantry_vault::{
 };
 use ts_rs::TS;
 
-use crate::{audit_in, AuditResult, Registry, RegistryError};
+use crate::{audit_in, Action, AuditResult, Registry, RegistryError, Role};
 
 /// One member of the registry, as `tenantry member list` shows it.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -30,6 +30,7 @@ pub struct MemberRecord {
     pub public_key: String,
     /// Its first 8 bytes of SHA-256, to compare by eye.
     pub fingerprint: String,
+    pub role: Role,
     /// The data key their wrap holds (the registry's current key).
     pub key_id: String,
     pub added_at: String,
@@ -85,13 +86,15 @@ pub fn member_name(input: &str) -> Result<String, RegistryError> {
     Ok(input.to_owned())
 }
 
-type MemberRow = (String, String, String, String, String);
+type MemberRow = (String, String, String, String, String, String);
 
 fn record(row: MemberRow, mine: Option<&MemberPublicKey>) -> MemberRecord {
-    let (name, public_key, key_id, added_at, added_by) = row;
+    let (name, public_key, key_id, added_at, added_by, role) = row;
     let parsed = MemberPublicKey::parse(&public_key).ok();
     MemberRecord {
         fingerprint: parsed.map(|k| k.fingerprint()).unwrap_or_default(),
+        // The table's CHECK allows only the three names.
+        role: Role::parse(&role).unwrap_or(Role::Viewer),
         you: parsed.is_some() && parsed.as_ref() == mine,
         name,
         public_key,
@@ -101,7 +104,8 @@ fn record(row: MemberRow, mine: Option<&MemberPublicKey>) -> MemberRecord {
     }
 }
 
-const MEMBER_COLUMNS: &str = "SELECT name, public_key, key_id, added_at, added_by FROM members";
+const MEMBER_COLUMNS: &str =
+    "SELECT name, public_key, key_id, added_at, added_by, role FROM members";
 
 /// Wraps the key of `vault` for every member and stores the wraps (inside
 /// the transaction that switches the registry to that key).
@@ -196,10 +200,12 @@ impl Registry {
         vault: &Vault,
         name: &str,
         public_key: &str,
+        role: Role,
         me: &str,
     ) -> Result<MemberAdded, RegistryError> {
+        self.authorize(Action::Members).await?;
         let result = self
-            .add_member_inner(keys, vault, name, public_key, me)
+            .add_member_inner(keys, vault, name, public_key, role, me)
             .await;
         let result = self.audited(None, "member.add", result).await?;
         Ok(result)
@@ -211,6 +217,7 @@ impl Registry {
         vault: &Vault,
         name: &str,
         public_key: &str,
+        role: Role,
         me: &str,
     ) -> Result<MemberAdded, RegistryError> {
         let name = member_name(name)?;
@@ -240,19 +247,20 @@ impl Registry {
                     ),
                 });
             }
-            insert(&mut tx, &registry_id, vault, &me, &mine, &me).await?;
+            insert(&mut tx, &registry_id, vault, &me, &mine, Role::Admin, &me).await?;
             enrolled = Some(me.clone());
             me
         } else {
             caller_name(&mut tx, keys, &entry, "add members").await?
         };
-        insert(&mut tx, &registry_id, vault, &name, &public, &caller).await?;
+        insert(&mut tx, &registry_id, vault, &name, &public, role, &caller).await?;
         audit_in(
             &mut tx,
+            &self.actor_name(),
             None,
             "member.add",
             &format!(
-                "{}member `{name}` added by `{caller}` (key {}); the data key {} is wrapped for them",
+                "{}member `{name}` added as {role} by `{caller}` (key {}); the data key {} is wrapped for them",
                 enrolled
                     .as_ref()
                     .map(|m| format!("`{m}` enrolled as the registry's first member; "))
@@ -270,6 +278,63 @@ impl Registry {
             member: find(&name).ok_or(RegistryError::MemberNotFound { name: name.clone() })?,
             enrolled: enrolled.as_deref().and_then(find),
         })
+        .inspect(|_| {
+            // The first add makes the caller a member: act for them now.
+            if self.caller().is_none() {
+                if let Some(me) = all.iter().find(|m| m.you) {
+                    self.set_caller(Some(crate::Caller {
+                        name: me.name.clone(),
+                        role: me.role,
+                    }));
+                }
+            }
+        })
+    }
+
+    /// Gives a member another role. The registry always keeps an admin.
+    pub async fn set_member_role(&self, name: &str, role: Role) -> Result<(), RegistryError> {
+        self.authorize(Action::Members).await?;
+        let result = self.set_member_role_inner(name, role).await;
+        self.audited(None, "member.role", result).await
+    }
+
+    async fn set_member_role_inner(&self, name: &str, role: Role) -> Result<(), RegistryError> {
+        let mut tx = self.write_tx().await?;
+        target_exists(&mut tx, name).await?;
+        let other_admins: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM members WHERE role = 'admin' AND name <> ?1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+        if role != Role::Admin && other_admins == 0 {
+            return Err(RegistryError::MemberRefused {
+                reason: format!(
+                    "`{name}` is the registry's only admin; make another member admin first"
+                ),
+            });
+        }
+        sqlx::query("UPDATE members SET role = ?1 WHERE name = ?2")
+            .bind(role.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        audit_in(
+            &mut tx,
+            &self.actor_name(),
+            None,
+            "member.role",
+            &format!("member `{name}` is now {role}"),
+            AuditResult::Ok,
+        )
+        .await?;
+        tx.commit().await?;
+        if self.caller().is_some_and(|c| c.name == name) {
+            self.set_caller(Some(crate::Caller {
+                name: name.to_owned(),
+                role,
+            }));
+        }
+        Ok(())
     }
 
     /// Removes a member: the data key is rotated (every connection string
@@ -281,6 +346,7 @@ impl Registry {
         vault: &Vault,
         name: &str,
     ) -> Result<(Vault, MemberRemoved), RegistryError> {
+        self.authorize(Action::Members).await?;
         let result = self.remove_member_inner(keys, vault, name).await;
         let (new, removed) = self.audited(None, "member.remove", result).await?;
         self.audit(
@@ -453,6 +519,7 @@ async fn insert(
     vault: &Vault,
     name: &str,
     public: &MemberPublicKey,
+    role: Role,
     added_by: &str,
 ) -> Result<(), RegistryError> {
     let taken: Option<String> =
@@ -472,12 +539,13 @@ async fn insert(
     }
     let wrapped = vault.wrap_for(registry_id, public)?;
     sqlx::query(
-        "INSERT INTO members (name, public_key, key_id, wrapped_key, added_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO members (name, public_key, key_id, wrapped_key, role, added_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .bind(name)
     .bind(public.to_string())
     .bind(vault.key_id().to_string())
     .bind(wrapped)
+    .bind(role.as_str())
     .bind(added_by)
     .execute(&mut *tx)
     .await?;

@@ -50,6 +50,7 @@ impl Registry {
     /// Replacing a version whose hash changed is refused: tenants were
     /// classified against it; publish a new version instead.
     pub async fn save_template(&self, t: &StoredTemplate) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Templates).await?;
         let result = self.save_template_inner(t).await;
         let label = format!("{} ({})", t.name, t.engine);
         self.audited(None, "template.save", result).await?;
@@ -306,6 +307,8 @@ impl Registry {
     /// the audit log (`customized → synced; hash v7:… → v7:…`): its drift
     /// timeline. Unchanged tenants cost one batched read, no write.
     pub async fn record_checks(&self, checks: &[TenantCheck]) -> Result<(), RegistryError> {
+        self.authorize(crate::Action::Scan).await?;
+        let actor = self.actor_name();
         let mut tx = self.write_tx().await?;
         let slugs: Vec<&str> = checks.iter().map(|c| c.slug.as_str()).collect();
         let before: std::collections::HashMap<String, (String, Option<String>)> =
@@ -337,6 +340,7 @@ impl Registry {
                     }
                     crate::audit_in(
                         &mut tx,
+                        &actor,
                         Some(&c.slug),
                         STATUS_CHANGE,
                         &detail,

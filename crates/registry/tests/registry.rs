@@ -11,7 +11,7 @@ use tenantry_introspect::{ConnectionUrl, Timeouts};
 use tenantry_registry::health::check_tenant;
 use tenantry_registry::import::{parse_csv, rows_from_query};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
-use tenantry_registry::{AuditResult, NewTenant, Registry};
+use tenantry_registry::{AuditResult, NewTenant, Registry, Role};
 use tenantry_vault::{KeyStoreError, MemoryKeyStore};
 
 const CANARY: &str = "Canary-Reg-91d2";
@@ -1418,6 +1418,14 @@ async fn the_fleet_is_listed_in_chunks_exactly_as_tenants_read_one_by_one() {
     assert!(odd.notes.contains('\u{1b}'));
 }
 
+/// The key `keys` opens the registry with; then the fixture acts for its
+/// own keyring's member again (a process acts for the last one identified).
+async fn opened_by(f: &Fixture, keys: &MemoryKeyStore) -> tenantry_vault::KeyId {
+    let id = f.registry.open_vault(keys).await.unwrap().key_id();
+    f.registry.identify(&f.keys).await.unwrap();
+    id
+}
+
 /// Issue 18: the member keys' failure paths, each of which must change
 /// nothing: a vault opened before a rotation, a tampered wrap, a removal
 /// whose re-encryption fails part way, and a keyring that refuses.
@@ -1436,30 +1444,45 @@ async fn member_changes_that_fail_change_nothing() {
     assert!(made);
     let carol_key = f.registry.member_key(&carol).await.unwrap().0;
     f.registry
-        .add_member(&f.keys, &vault, "bob", &bob_key.to_string(), "alice")
+        .add_member(
+            &f.keys,
+            &vault,
+            "bob",
+            &bob_key.to_string(),
+            Role::Operator,
+            "alice",
+        )
         .await
         .unwrap();
-    assert_eq!(
-        f.registry.open_vault(&bob).await.unwrap().key_id(),
-        vault.key_id()
-    );
+    assert_eq!(opened_by(&f, &bob).await, vault.key_id());
 
     // A vault opened before a rotation cannot wrap for a new member.
     let (rotated, _) = f.registry.rotate_key(&f.keys, &vault).await.unwrap();
     let err = f
         .registry
-        .add_member(&f.keys, &vault, "carol", &carol_key.to_string(), "alice")
+        .add_member(
+            &f.keys,
+            &vault,
+            "carol",
+            &carol_key.to_string(),
+            Role::Operator,
+            "alice",
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "member_refused", "{err}");
     assert_eq!(f.registry.members(&f.keys).await.unwrap().len(), 2);
     // The rotation re-wrapped for Bob.
-    assert_eq!(
-        f.registry.open_vault(&bob).await.unwrap().key_id(),
-        rotated.key_id()
-    );
+    assert_eq!(opened_by(&f, &bob).await, rotated.key_id());
     f.registry
-        .add_member(&f.keys, &rotated, "carol", &carol_key.to_string(), "alice")
+        .add_member(
+            &f.keys,
+            &rotated,
+            "carol",
+            &carol_key.to_string(),
+            Role::Operator,
+            "alice",
+        )
         .await
         .unwrap();
 
@@ -1519,10 +1542,7 @@ async fn member_changes_that_fail_change_nothing() {
         .map(|m| m.name)
         .collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
-    assert_eq!(
-        f.registry.open_vault(&bob).await.unwrap().key_id(),
-        rotated.key_id()
-    );
+    assert_eq!(opened_by(&f, &bob).await, rotated.key_id());
     assert_eq!(f.keys.entries(), entries_before);
     let acme_after: Vec<u8> =
         sqlx::query_scalar("SELECT connection_ct FROM tenants WHERE slug = 'acme'")
@@ -1559,10 +1579,7 @@ async fn member_changes_that_fail_change_nothing() {
         f.registry.open_vault(&bob).await.unwrap_err().code(),
         "not_a_member"
     );
-    assert_eq!(
-        f.registry.open_vault(&carol).await.unwrap().key_id(),
-        after.key_id()
-    );
+    assert_eq!(opened_by(&f, &carol).await, after.key_id());
     assert!(f.registry.connection(&after, "acme").await.is_ok());
     assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
 }
