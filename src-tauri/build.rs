@@ -3,6 +3,7 @@ fn main() {
         tauri_build::AppManifest::new().commands(&[
             "tenant_health",
             "key_status",
+            "access",
             "unfinished_operations",
             "registry_tenant_page",
             "tenant_detail",

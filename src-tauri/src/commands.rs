@@ -13,7 +13,7 @@ use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::sync::{KeepChoice, SyncOutcome, SyncPlan};
 use tenantry_fleet::upgrade::UpgradeOutcome;
 use tenantry_fleet::{
-    CaptureForm, ImportForm, KeyStatus, SyncRequest, TemplateFolderForm, TemplateView,
+    Access, CaptureForm, ImportForm, KeyStatus, SyncRequest, TemplateFolderForm, TemplateView,
     TenantDetail, TenantForm, Workspace,
 };
 use tenantry_registry::health::HealthReport;
@@ -52,6 +52,12 @@ pub async fn key_status(
     workspace: Workspace,
 ) -> Result<KeyStatus, IpcError> {
     Ok(state.fleet.key_status(workspace).await?)
+}
+
+/// Who the console acts for on a shared registry and what they may do.
+#[tauri::command]
+pub async fn access(state: State<'_, AppState>, workspace: Workspace) -> Result<Access, IpcError> {
+    Ok(state.fleet.access(workspace).await?)
 }
 
 /// One page of the fleet screen (the registry filters, counts and sorts).

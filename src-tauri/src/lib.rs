@@ -32,6 +32,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         .invoke_handler(tauri::generate_handler![
             commands::tenant_health,
             commands::key_status,
+            commands::access,
             commands::unfinished_operations,
             commands::registry_tenant_page,
             commands::tenant_detail,

@@ -14,6 +14,8 @@ import type { TenantDiff } from "./bindings/TenantDiff";
 import HistoryChart from "./components/HistoryChart.svelte";
 import { fleets, forgetFleets, STATUS_ORDER } from "./fleet.svelte";
 import { middle, when } from "./format";
+import type { Action } from "./bindings/Action";
+import { access, may, refreshAccess } from "./access.svelte";
 import { call, errorText, link, setWorkspace, workspace } from "./ipc";
 import AddTenant from "./screens/AddTenant.svelte";
 import Drift from "./screens/Drift.svelte";
@@ -123,6 +125,7 @@ async function addTenantScreen(): Promise<void> {
     show(banner("info", "The demo registry holds only the built-in tenants. "), el("p", {}, el("a", { href: "#/add" }, "Add a tenant to your registry")));
     return;
   }
+  if (refused("tenants", "adding tenants")) return;
   const templates = (await call<TemplateView[] | null>("list_templates").catch(() => null)) ?? [];
   show(component(AddTenant, { templates }));
 }
@@ -133,6 +136,7 @@ function importScreen(): void {
     show(banner("info", "The demo registry holds only the built-in tenants. "), el("p", {}, el("a", { href: "#/import" }, "Import tenants into your registry")));
     return;
   }
+  if (refused("tenants", "importing tenants")) return;
   show(component(ImportTenants, {}));
   document.getElementById("i-path")?.focus();
 }
@@ -150,13 +154,33 @@ async function driftScreen(slug: string): Promise<void> {
 
 // ------------------------------------------------------------------ reset
 
+/**
+ * On a shared registry, a screen whose action the member's role does not
+ * allow says so instead of loading (the engine would refuse it anyway).
+ */
+function refused(action: Action, doing: string): boolean {
+  if (may(action)) return false;
+  const who = access.now.caller;
+  show(
+    banner(
+      "info",
+      who
+        ? `You are ${who.name}, a ${who.role} of this shared registry: ${doing} is for ${action === "sync" ? "operators and admins" : "admins"}. Ask an admin for another role (tenantry member role ${who.name} …).`
+        : `This registry is shared by its members, and this machine's keyring holds no member key of theirs: ${doing} is for members. Run \`tenantry member key\` and ask an admin to add you.`,
+    ),
+  );
+  return true;
+}
+
 async function resetScreen(slug: string): Promise<void> {
+  if (refused("reset", "resetting a tenant")) return;
   show(component(Reset, { plan: await call<ResetPlan>("reset_plan", { slug }) }));
 }
 
 // ------------------------------------------------------------------- sync
 
 async function syncScreen(slug: string): Promise<void> {
+  if (refused("sync", "syncing a tenant")) return;
   show(component(Sync, { plan: await call<SyncPlan>("sync_plan", { slug, keep: { objects: [], note: "" } }) }));
 }
 
@@ -178,6 +202,7 @@ export async function route(): Promise<void> {
   const ws = workspace();
   if (ws === "demo") parts.shift();
   const [screen, slug] = parts;
+  await refreshAccess();
   document.body.dataset.workspace = ws;
   // The screen links follow the workspace; the switch marks which one is open.
   document.querySelectorAll<HTMLAnchorElement>("nav a[data-screen]").forEach((a) => {

@@ -253,3 +253,66 @@ describe("the guard from the console", () => {
     expect(document.getElementById("run-guard")).toBeNull();
   });
 });
+
+describe("roles on a shared registry", () => {
+  const members = [
+    { name: "alice", public_key: "tenantry-member-v1:aa", fingerprint: "aa11", role: "admin", key_id: "k1", added_at: "2026-12-07T02:00:00Z", added_by: "alice", you: false },
+    { name: "carol", public_key: "tenantry-member-v1:cc", fingerprint: "cc33", role: "viewer", key_id: "k1", added_at: "2026-12-07T02:05:00Z", added_by: "alice", you: true },
+  ];
+  const viewer = { caller: { name: "carol", role: "viewer" }, members, allowed: [] };
+  const operator = { caller: { name: "carol", role: "operator" }, members, allowed: ["guard", "scan", "repair", "accept", "sync", "upgrade"] };
+
+  function mockAs(access: unknown, status: TenantRecord["status"]): void {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "access") return access;
+      if (cmd === "registry_tenant_page") return fleetPage([tenant(1, status)], args);
+      if (cmd === "tenant_detail") return { tenant: tenant(1, status), audit: [], backups: [], stopped_sync: false, timeline: [] };
+      if (cmd === "key_status") return { store: "Secret Service", retention: null, key_id: "k1", entry: null, error_code: null, error_message: null, registry: "/r.db" };
+      return null;
+    });
+  }
+
+  it("offers a viewer only what they may do, and says why the rest is not there", async () => {
+    mockAs(viewer, "customized");
+    location.hash = "#/";
+    await route();
+    await settle();
+    for (const id of ["scan", "guard-fleet", "fleet-add", "fleet-import"]) expect(document.getElementById(id), id).toBeNull();
+    location.hash = "#/tenant/t00001";
+    await route();
+    await settle();
+    expect(document.getElementById("sync-link")).toBeNull();
+    expect(text()).not.toContain("Reset…");
+    expect(text()).not.toContain("Accept as baseline");
+    expect(document.getElementById("run-health")).not.toBeNull();
+    expect(document.getElementById("no-actions")!.textContent).toContain("As a viewer of this shared registry");
+    location.hash = "#/reset/t00001";
+    await route();
+    await settle();
+    expect(text()).toContain("You are carol, a viewer of this shared registry: resetting a tenant is for admins");
+    expect(calls.some((c) => c.cmd === "reset_plan")).toBe(false);
+    location.hash = "#/settings";
+    await route();
+    await settle();
+    expect(document.getElementById("you")!.textContent).toContain("You are carol, a viewer");
+    expect(document.querySelector("table[aria-label='Members']")!.textContent).toContain("carol (you)");
+    expect(document.getElementById("no-rotate")).not.toBeNull();
+  });
+
+  it("offers an operator scan, guard and sync but not reset or the tenant list", async () => {
+    mockAs(operator, "customized");
+    location.hash = "#/";
+    await route();
+    await settle();
+    expect(document.getElementById("scan")).not.toBeNull();
+    expect(document.getElementById("guard-fleet")).not.toBeNull();
+    expect(document.getElementById("fleet-add")).toBeNull();
+    location.hash = "#/tenant/t00001";
+    await route();
+    await settle();
+    expect(document.getElementById("sync-link")).not.toBeNull();
+    expect(text()).toContain("Accept as baseline");
+    expect(text()).not.toContain("Reset…");
+  });
+});

@@ -297,6 +297,16 @@ pub struct KeyStatus {
     pub registry: String,
 }
 
+/// Who the console acts for and what they may do: every action on a
+/// registry without members; on a shared one, the member's role's.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct Access {
+    pub caller: Option<tenantry_registry::Caller>,
+    pub members: Vec<tenantry_registry::MemberRecord>,
+    pub allowed: Vec<tenantry_registry::Action>,
+}
+
 /// A sync the user confirmed in the console: the plan they saw (its hash
 /// and quarantine), what they keep and why, and the slug they typed.
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -910,6 +920,15 @@ impl Fleet {
         w: Workspace,
     ) -> Result<Vec<tenantry_registry::journal::Operation>, FleetError> {
         Ok(self.side(w)?.registry.killed_operations().await?)
+    }
+
+    pub async fn access(&self, w: Workspace) -> Result<Access, FleetError> {
+        let side = self.side(w)?;
+        Ok(Access {
+            caller: side.registry.caller(),
+            members: side.registry.members(side.keys.as_ref()).await?,
+            allowed: side.registry.allowed_actions().await?,
+        })
     }
 
     pub async fn key_status(&self, w: Workspace) -> Result<KeyStatus, FleetError> {

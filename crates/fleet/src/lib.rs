@@ -34,7 +34,7 @@ use tenantry_model::{
 use ts_rs::TS;
 
 pub use console::{
-    CaptureForm, Fleet, ImportForm, ImportSource, KeyStatus, Sensitive, SyncRequest,
+    Access, CaptureForm, Fleet, ImportForm, ImportSource, KeyStatus, Sensitive, SyncRequest,
     TemplateFolderForm, TemplateView, TenantDetail, TenantForm, Workspace,
 };
 pub use sqlite_apply::apply_sqlite_migrations;

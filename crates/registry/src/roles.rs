@@ -59,7 +59,9 @@ impl std::fmt::Display for Role {
 
 /// Every command a role gates. Reading (the fleet, a tenant, health,
 /// drift, reports, the audit log) is open to every member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Action {
     Guard,
     Scan,
@@ -203,6 +205,22 @@ impl Registry {
         if let Ok(mut slot) = self.caller.lock() {
             *slot = caller;
         }
+    }
+
+    /// The actions this process may take: all of them on a registry
+    /// without members, the caller's role's on a shared one, none for a
+    /// caller who is not a member. For the console, which offers only these.
+    pub async fn allowed_actions(&self) -> Result<Vec<Action>, RegistryError> {
+        if self.member_count().await? == 0 {
+            return Ok(Action::ALL.to_vec());
+        }
+        Ok(match self.caller() {
+            Some(c) => Action::ALL
+                .into_iter()
+                .filter(|a| c.role >= a.role())
+                .collect(),
+            None => Vec::new(),
+        })
     }
 
     /// Refuses `action` unless the caller's role allows it (always allowed
