@@ -161,12 +161,10 @@ impl Registry {
         keys: &dyn KeyStore,
     ) -> Result<(MemberPublicKey, bool), RegistryError> {
         let entry = KeyEntry::member(&self.registry_id().await?);
-        if let Some(secret) = own_secret(keys, &entry)? {
-            return Ok((secret.public(), false));
+        let (public, made) = own_or_new_public(keys, &entry)?;
+        if !made {
+            return Ok((public, false));
         }
-        let secret = MemberSecret::generate();
-        save_verified_text(keys, &entry, &secret.to_stored())?;
-        let public = secret.public();
         self.audit(
             None,
             "member.key",
@@ -232,14 +230,7 @@ impl Registry {
         let mut enrolled = None;
         let caller = if count == 0 {
             let me = member_name(me)?;
-            let mine = match own_secret(keys, &entry)? {
-                Some(s) => s.public(),
-                None => {
-                    let secret = MemberSecret::generate();
-                    save_verified_text(keys, &entry, &secret.to_stored())?;
-                    secret.public()
-                }
-            };
+            let (mine, _) = own_or_new_public(keys, &entry)?;
             if me == name || mine == public {
                 return Err(RegistryError::MemberRefused {
                     reason: format!(
@@ -448,6 +439,20 @@ fn own_secret(
         .load_text(entry)?
         .map(|t| MemberSecret::from_stored(&t))
         .transpose()?)
+}
+
+/// The public half of this person's member key, made in `keys` (and read
+/// back) when there is none yet; `true` when it was made now.
+fn own_or_new_public(
+    keys: &dyn KeyStore,
+    entry: &KeyEntry,
+) -> Result<(MemberPublicKey, bool), RegistryError> {
+    if let Some(secret) = own_secret(keys, entry)? {
+        return Ok((secret.public(), false));
+    }
+    let secret = MemberSecret::generate();
+    save_verified_text(keys, entry, &secret.to_stored())?;
+    Ok((secret.public(), true))
 }
 
 /// The name of the member whose key is in `keys`, or a refusal naming what

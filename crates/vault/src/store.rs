@@ -562,14 +562,7 @@ pub fn save_verified(
     entry: &KeyEntry,
     key: &DataKey,
 ) -> Result<(), OpenError> {
-    store.save(entry, key)?;
-    match store.load(entry)? {
-        Some(back) if back.id() == key.id() => Ok(()),
-        _ => Err(OpenError::NotPersisted {
-            store: store.describe(),
-            entry: entry.to_string(),
-        }),
-    }
+    save_verified_text(store, entry, &key.to_stored())
 }
 
 /// Saves a secret text in `entry` and reads it back, as [`save_verified`].
