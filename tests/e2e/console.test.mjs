@@ -397,3 +397,45 @@ test("a reference schema is captured from the Templates screen as the template's
   const listed = tenantry("template", "list", "--json");
   assert.match(listed, /"1\.1\.0"/);
 });
+
+test("a shared registry: the console acts for its member, and a viewer is offered only reading", async () => {
+  // A second member's public key (X25519, as `tenantry member key` prints it).
+  const { generateKeyPairSync } = await import("node:crypto");
+  const raw = generateKeyPairSync("x25519").publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+  const bob = `tenantry-member-v1:${raw.toString("hex")}`;
+  // The console's user (same keyring) enrols as an admin, adds Bob as an
+  // admin, then makes themself a viewer.
+  tenantry("member", "add", "bob", "--public-key", bob, "--as", "dana", "--role", "admin");
+  tenantry("member", "role", "dana", "viewer");
+  assert.match(tenantry("member", "list"), /dana \(you\)\s+viewer/);
+
+  await go("#/settings");
+  await browser.$("#you").waitForExist({ timeout: 20000 });
+  assert.match(await browser.$("#you").getText(), /You are dana, a viewer/);
+  assert.match(await browser.$("table[aria-label=Members]").getText(), /bob\s*admin[\s\S]*dana \(you\)\s*viewer/);
+  assert.ok(await browser.$("#no-rotate").isExisting(), "rotation is not offered to a viewer");
+  await shoot("members-viewer");
+
+  await go("#/");
+  await browser.$("#match-count").waitForExist({ timeout: 20000 });
+  for (const id of ["scan", "guard-fleet", "fleet-add", "fleet-import"]) {
+    assert.ok(!(await browser.$(`#${id}`).isExisting()), `${id} is not offered to a viewer`);
+  }
+  await go(`#/tenant/${customized}`);
+  await browser.$("#run-health").waitForExist({ timeout: 20000 });
+  await browser.waitUntil(async () => (await browser.$("#no-actions").isExisting()), { timeout: 20000 });
+  assert.match(await browser.$("#no-actions").getText(), /As a viewer of this shared registry/);
+  await shoot("tenant-viewer");
+  await go(`#/reset/${customized}`);
+  await browser.waitUntil(async () => /resetting a tenant is for admins/.test(await browser.execute(() => document.body.innerText)), { timeout: 20000 });
+
+  // The engine refuses it too, from the CLI, and the audit log names dana.
+  let refused = "";
+  try {
+    tenantry("scan", "--fail-on", "never");
+  } catch (e) {
+    refused = String(e.stderr);
+  }
+  assert.match(refused, /role_refused/);
+  assert.match(tenantry("audit", "log", "--limit", "5"), /dana \(/);
+});

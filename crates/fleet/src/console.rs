@@ -924,6 +924,9 @@ impl Fleet {
 
     pub async fn access(&self, w: Workspace) -> Result<Access, FleetError> {
         let side = self.side(w)?;
+        // Asked again on every screen: members and roles change while the
+        // console runs (the engine's checks use what this finds).
+        side.registry.identify(side.keys.as_ref()).await?;
         Ok(Access {
             caller: side.registry.caller(),
             members: side.registry.members(side.keys.as_ref()).await?,
