@@ -394,8 +394,16 @@ pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
     // keyring (no keyring is asked on a registry without members). If the
     // keyring cannot say, the process acts for nobody: every command a role
     // gates is then refused, with the reason.
-    if let Ok(keys) = keys(args, &registry).await {
-        let _ = registry.identify(&keys).await;
+    let shared = registry.member_count().await.unwrap_or(0) > 0;
+    let identified = match keys(args, &registry).await {
+        Ok(keys) => registry.identify(&keys).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let (true, Err(e)) = (shared, identified) {
+        eprintln!(
+            "tenantry: warning[{}]: cannot tell which member of this shared registry you are: {e}",
+            e.code()
+        );
     }
     report_unfinished(&registry).await;
     report_shared_places(&registry).await;

@@ -1905,6 +1905,41 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
         rotated["new_key_id"]
     );
 
+    // A nightly scanner on a server: its member key in the kernel keyring
+    // (no D-Bus, not the store the registry's own key is in), added as an
+    // operator. It scans; it may not rotate the key.
+    let nightly = |args: &[&str]| run_with(env.headless(args), None);
+    let k = json(&nightly(&[
+        "member",
+        "key",
+        "--key-store",
+        "keyutils",
+        "--json",
+    ]));
+    let added = json(&env.run(&[
+        "member",
+        "add",
+        "nightly",
+        "--public-key",
+        k["public_key"].as_str().unwrap(),
+        "--role",
+        "operator",
+        "--json",
+    ]));
+    assert_eq!(added["member"]["role"], "operator");
+    let o = nightly(&[
+        "scan",
+        "--key-store",
+        "keyutils",
+        "--fail-on",
+        "never",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(CANARY));
+    let o = nightly(&["key", "rotate", "--key-store", "keyutils"]);
+    assert_eq!(error_code(&o), "role_refused", "{}", text(&o));
+
     // Every step is in the audit log, whose chain holds.
     let audit = env.run(&["audit", "verify"]);
     assert!(audit.status.success(), "{}", text(&audit));

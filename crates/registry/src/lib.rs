@@ -663,32 +663,47 @@ impl Registry {
                 None
             }
         };
-        if let (Some(recorded), Some(chosen)) = (self.key_store().await?, keys.kind()) {
-            if recorded != chosen {
-                return Err(OpenError::StoreMismatch { recorded, chosen }.into());
-            }
-        }
         let key_id = record.as_ref().map(|r| r.key_id);
         let check = record.as_ref().map(|r| r.check.to_vec());
+        // On a shared registry, a member opens the data key wrapped for
+        // them, with their member key from their own store.
+        let as_member = || async {
+            let members = self.member_count().await?;
+            match (key_id, &check, members > 0) {
+                (Some(key_id), Some(check), true) => {
+                    let key = self
+                        .open_as_member(keys, &registry_id, key_id, members)
+                        .await?;
+                    let vault = Vault::new(key);
+                    vault
+                        .verify_key_check(check)
+                        .map_err(|reason| OpenError::WrongKey {
+                            store: "this registry's members".into(),
+                            entry: format!("the data key wrapped for you (key {key_id})"),
+                            reason,
+                        })?;
+                    Ok(Some(vault))
+                }
+                _ => Ok::<_, RegistryError>(None),
+            }
+        };
+        if let (Some(recorded), Some(chosen)) = (self.key_store().await?, keys.kind()) {
+            if recorded != chosen {
+                // The store recorded is the one holding the registry's own
+                // data key; a member may keep their member key elsewhere (a
+                // server's kernel keyring).
+                return match as_member().await? {
+                    Some(vault) => Ok(vault),
+                    None => Err(OpenError::StoreMismatch { recorded, chosen }.into()),
+                };
+            }
+        }
         let opened = match open_vault(keys, &registry_id, record) {
             Err(OpenError::KeyMissing { store, entry }) => {
-                // A shared registry: the key is wrapped for each member.
-                let members = self.member_count().await?;
-                let (Some(key_id), Some(check), true) = (key_id, check, members > 0) else {
-                    return Err(OpenError::KeyMissing { store, entry }.into());
+                return match as_member().await? {
+                    Some(vault) => Ok(vault),
+                    None => Err(OpenError::KeyMissing { store, entry }.into()),
                 };
-                let key = self
-                    .open_as_member(keys, &registry_id, key_id, members)
-                    .await?;
-                let vault = Vault::new(key);
-                vault
-                    .verify_key_check(&check)
-                    .map_err(|reason| OpenError::WrongKey {
-                        store: "this registry's members".into(),
-                        entry: format!("the data key wrapped for you (key {key_id})"),
-                        reason,
-                    })?;
-                return Ok(vault);
             }
             other => other?,
         };
