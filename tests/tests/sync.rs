@@ -416,7 +416,7 @@ async fn identity_modes_and_generated_columns_are_brought_back() {
     let blockers = first.blockers();
     assert_eq!(blockers.len(), 1, "{:#?}", first.steps);
     assert!(
-        blockers[0].contains("1 rows whose line_cents differs from what the template computes"),
+        blockers[0].contains("1 row whose line_cents differs from what the template computes"),
         "{blockers:#?}"
     );
     assert!(first
@@ -720,7 +720,7 @@ async fn tenants_with_the_same_customisation_share_one_plan_and_sync_as_a_group(
     );
     assert!(plan.groups[0].blocked.is_empty());
     assert_eq!(plan.groups[1].blocked[0].slug, "b1");
-    assert!(plan.groups[1].blocked[0].reasons[0].contains("1 rows where name is NULL"));
+    assert!(plan.groups[1].blocked[0].reasons[0].contains("1 row where name is NULL"));
 
     let hash = plan.groups[0].drift_hash.clone();
     let wrong = sync_group(
@@ -937,7 +937,7 @@ async fn a_sqlite_tenant_is_synced_by_table_rebuilds_with_its_rows_kept() {
          CREATE INDEX idx_projects_live ON projects (account_id) WHERE archived_at IS NULL; DROP TABLE t2;
          INSERT INTO projects (account_id, name) VALUES (1, NULL), (2, 'ok');")
         .await;
-    refused_with(&e, "wayne", "1 rows where name is NULL").await;
+    refused_with(&e, "wayne", "1 row where name is NULL").await;
     assert_eq!(read("SELECT count(*) || '' FROM projects").await, "2");
 
     // A value the template's CHECK refuses makes the copy fail mid-sync:

@@ -29,6 +29,15 @@ export function shortHash(hash: string | null): string {
 }
 
 /** `1 version`, `3 versions`. */
+/**
+ * A sync probe's count and meaning ("rows where …", "values longer than …"),
+ * the meaning's first word singular for 1, as the engine's `counted` writes it.
+ */
+export function counted(n: number, meaning: string): string {
+  const m = n === 1 ? meaning.replace(/^(rows|values) /, (w) => `${w.slice(0, -2)} `) : meaning;
+  return `${n.toLocaleString("en")} ${m}`;
+}
+
 export function plural(n: number, noun: string): string {
   return `${n.toLocaleString("en")} ${noun}${n === 1 ? "" : "s"}`;
 }

@@ -868,10 +868,7 @@ pub async fn sync(
                 .map_err(CliError::output)?;
         }
         for (i, s) in plan.steps.iter().enumerate() {
-            let count = match (s.count, &s.probe_meaning) {
-                (Some(n), Some(m)) => format!(" [{n} {m}]"),
-                _ => String::new(),
-            };
+            let count = s.counted().map(|c| format!(" [{c}]")).unwrap_or_default();
             writeln!(
                 out,
                 "  {:>3}. {:<11} {}: {}{count}",

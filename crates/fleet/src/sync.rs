@@ -185,11 +185,13 @@ fn blockers(steps: &[SyncStep]) -> Vec<String> {
         .map(|s| match s.class {
             StepClass::Manual => format!("{}: {}", s.object, s.action),
             _ => format!(
-                "{}: {}: {} {}",
+                "{}: {}: {}",
                 s.object,
                 s.action,
-                s.count.unwrap_or(0),
-                s.probe_meaning.as_deref().unwrap_or("rows")
+                tenantry_model::sync::counted(
+                    s.count.unwrap_or(0),
+                    s.probe_meaning.as_deref().unwrap_or("rows")
+                )
             ),
         })
         .collect()

@@ -116,6 +116,13 @@ impl SyncStep {
         self
     }
 
+    /// What the probe counted, as a sentence: "4 rows where …", "1 row
+    /// where …" (the meanings name their plural noun first).
+    pub fn counted(&self) -> Option<String> {
+        let (n, meaning) = (self.count?, self.probe_meaning.as_deref()?);
+        Some(counted(n, meaning))
+    }
+
     pub fn manual(object: String, action: String) -> Self {
         Self::new(0, StepClass::Manual, object, action, Vec::new())
     }
@@ -3213,8 +3220,40 @@ pub fn script(engine: crate::Engine, steps: &[SyncStep], schema: &str) -> String
     s
 }
 
+/// `n` and a probe's meaning ("rows where …", "values longer than …"),
+/// with the meaning's first word singular when `n` is 1.
+pub fn counted(n: i64, meaning: &str) -> String {
+    let singular = match meaning.split_once(' ') {
+        Some((noun @ ("rows" | "values"), rest)) if n == 1 => {
+            format!("{} {rest}", &noun[..noun.len() - 1])
+        }
+        _ => meaning.to_owned(),
+    };
+    format!("{n} {singular}")
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_count_of_one_names_one_row() {
+        assert_eq!(
+            super::counted(1, "rows where a is NULL"),
+            "1 row where a is NULL"
+        );
+        assert_eq!(
+            super::counted(2, "rows where a is NULL"),
+            "2 rows where a is NULL"
+        );
+        assert_eq!(
+            super::counted(1, "values longer than 3 characters"),
+            "1 value longer than 3 characters"
+        );
+        assert_eq!(
+            super::counted(0, "rows kept only in the backup"),
+            "0 rows kept only in the backup"
+        );
+    }
     /// A tenant `acme` whose objects, schema and session are `postgres`'s.
     fn roles() -> TenantRoles {
         TenantRoles::uniform("acme", "postgres")
