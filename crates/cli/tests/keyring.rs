@@ -1633,6 +1633,16 @@ impl Drop for KeyringSession {
 }
 
 impl Env {
+    /// `tenantry member key --json` in `session`'s keyring: the public key,
+    /// and whether it was made now.
+    fn member_key(&self, session: &KeyringSession) -> (String, bool) {
+        let k = json(&self.as_member(session, &["member", "key", "--json"], None));
+        (
+            k["public_key"].as_str().unwrap().to_owned(),
+            k["created"].as_bool().unwrap(),
+        )
+    }
+
     /// `args` run by a member whose keyring is `session`'s.
     fn as_member(&self, session: &KeyringSession, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = self.command(args);
@@ -1682,16 +1692,13 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
     };
 
     // Bob's and Carol's member keys, made in their own keyrings.
-    let key_of = |s: &KeyringSession| -> String {
-        let k = json(&env.as_member(s, &["member", "key", "--json"], None));
-        assert_eq!(k["created"], true);
-        k["public_key"].as_str().unwrap().to_owned()
-    };
-    let (bob_key, carol_key) = (key_of(&bob), key_of(&carol));
-    let again = json(&env.as_member(&bob, &["member", "key", "--json"], None));
+    let ((bob_key, bob_made), (carol_key, carol_made)) =
+        (env.member_key(&bob), env.member_key(&carol));
+    assert!(bob_made && carol_made);
     assert_eq!(
-        (again["public_key"].as_str().unwrap(), &again["created"]),
-        (bob_key.as_str(), &serde_json::json!(false))
+        env.member_key(&bob),
+        (bob_key.clone(), false),
+        "made once, then kept"
     );
     assert_ne!(bob_key, carol_key);
 
@@ -1756,10 +1763,7 @@ fn members_open_a_shared_registry_with_their_own_keys_and_a_removed_member_canno
     }
     // A non-member cannot add themselves.
     let dave = KeyringSession::start();
-    let dave_key = json(&env.as_member(&dave, &["member", "key", "--json"], None))["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (dave_key, _) = env.member_key(&dave);
     let o = env.as_member(
         &dave,
         &["member", "add", "dave", "--public-key", &dave_key],
@@ -2024,13 +2028,7 @@ fn a_member_removal_killed_at_any_moment_leaves_one_state_or_the_other() {
     std::fs::remove_file(&csv).unwrap();
 
     let (bob, carol) = (KeyringSession::start(), KeyringSession::start());
-    let key_of = |s: &KeyringSession| -> String {
-        json(&env.as_member(s, &["member", "key", "--json"], None))["public_key"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let (bob_key, carol_key) = (key_of(&bob), key_of(&carol));
+    let ((bob_key, _), (carol_key, _)) = (env.member_key(&bob), env.member_key(&carol));
     let add_bob = || {
         json(&env.run(&[
             "member",
