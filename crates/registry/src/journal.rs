@@ -361,6 +361,9 @@ impl Registry {
         adopt_backup: Option<&str>,
         note: &str,
     ) -> Result<Operation, RegistryError> {
+        // Adopting or abandoning what a stopped reset, restore or purge
+        // left is an admin's call.
+        self.authorize(crate::Action::BackupRestore).await?;
         let op = self.unfinished_operation(id).await?;
         let tenant = self.tenant(&op.tenant_slug).await?;
         if tenant.id != op.tenant_id {

@@ -1581,5 +1581,43 @@ async fn member_changes_that_fail_change_nothing() {
     );
     assert_eq!(opened_by(&f, &carol).await, after.key_id());
     assert!(f.registry.connection(&after, "acme").await.is_ok());
+
+    // A viewer reads, and every write a role gates is refused, audited.
+    let vic = MemoryKeyStore::default();
+    let vic_key = f.registry.member_key(&vic).await.unwrap().0;
+    f.registry
+        .add_member(
+            &f.keys,
+            &after,
+            "vic",
+            &vic_key.to_string(),
+            Role::Viewer,
+            "alice",
+        )
+        .await
+        .unwrap();
+    f.registry.identify(&vic).await.unwrap();
+    assert!(f.registry.allowed_actions().await.unwrap().is_empty());
+    assert_eq!(f.registry.list_tenants().await.unwrap().len(), 1);
+    for err in [
+        f.registry
+            .resolve_operation(1, None, "x")
+            .await
+            .unwrap_err(),
+        f.registry.remove_tenant("acme").await.unwrap_err(),
+        f.registry.record_checks(&[]).await.unwrap_err(),
+        f.registry.rotate_key(&vic, &after).await.unwrap_err(),
+    ] {
+        assert_eq!(err.code(), "role_refused", "{err}");
+    }
+    let refusals = f
+        .registry
+        .audit_log(None, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.result == AuditResult::Refused && a.actor.starts_with("vic ("))
+        .count();
+    assert_eq!(refusals, 4);
     assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
 }
