@@ -175,7 +175,7 @@ pub async fn member(
             writeln!(out, "`{name}` is now {role}").map_err(CliError::output)
         }
         MemberCommand::List { json } => {
-            let members = registry.members(&keys).await?;
+            let members = registry.members().await?;
             if json {
                 return write_json(out, &members);
             }

@@ -842,7 +842,7 @@ pub async fn key(
             let kind = keys.kind().unwrap_or_else(KeyStoreKind::platform_default);
             let entry = registry.key_entry(vault.key_id()).await?;
             let registry_id = registry.registry_id().await?;
-            let members = registry.members(&keys).await?;
+            let members = registry.members().await?;
             let you = members.iter().find(|m| m.you).map(|m| m.name.clone());
             let in_keyring = matches!(keys.load(&entry), Ok(Some(_)));
             if json {

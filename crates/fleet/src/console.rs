@@ -929,7 +929,7 @@ impl Fleet {
         side.registry.identify(side.keys.as_ref()).await?;
         Ok(Access {
             caller: side.registry.caller(),
-            members: side.registry.members(side.keys.as_ref()).await?,
+            members: side.registry.members().await?,
             allowed: side.registry.allowed_actions().await?,
         })
     }

@@ -611,10 +611,6 @@ impl Registry {
     /// open its data, or nothing happens.
     pub async fn open_vault(&self, keys: &dyn KeyStore) -> Result<Vault, RegistryError> {
         let result = self.open_vault_inner(keys).await;
-        if result.is_ok() {
-            // On a shared registry, act for the member whose key this is.
-            self.identify(keys).await?;
-        }
         if let Err(e) = &result {
             // A keyring refusal is a refusal like any other: recorded, once
             // per run of identical failures (the console asks on every

@@ -88,14 +88,15 @@ pub fn member_name(input: &str) -> Result<String, RegistryError> {
 
 type MemberRow = (String, String, String, String, String, String);
 
-fn record(row: MemberRow, mine: Option<&MemberPublicKey>) -> MemberRecord {
+fn record(row: MemberRow, me: Option<&str>) -> MemberRecord {
     let (name, public_key, key_id, added_at, added_by, role) = row;
-    let parsed = MemberPublicKey::parse(&public_key).ok();
     MemberRecord {
-        fingerprint: parsed.map(|k| k.fingerprint()).unwrap_or_default(),
+        fingerprint: MemberPublicKey::parse(&public_key)
+            .map(|k| k.fingerprint())
+            .unwrap_or_default(),
         // The table's CHECK allows only the three names.
         role: Role::parse(&role).unwrap_or(Role::Viewer),
-        you: parsed.is_some() && parsed.as_ref() == mine,
+        you: me == Some(name.as_str()),
         name,
         public_key,
         key_id,
@@ -179,14 +180,14 @@ impl Registry {
         Ok((public, true))
     }
 
-    /// The members, by name; `you` marks the one whose key is in `keys`.
-    pub async fn members(&self, keys: &dyn KeyStore) -> Result<Vec<MemberRecord>, RegistryError> {
-        let entry = KeyEntry::member(&self.registry_id().await?);
-        let mine = own_secret(keys, &entry).ok().flatten().map(|s| s.public());
+    /// The members, by name; `you` marks the member this process acts for
+    /// (see [`Registry::identify`]).
+    pub async fn members(&self) -> Result<Vec<MemberRecord>, RegistryError> {
+        let me = self.caller().map(|c| c.name);
         let rows: Vec<MemberRow> = sqlx::query_as(&format!("{MEMBER_COLUMNS} ORDER BY name"))
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.into_iter().map(|r| record(r, mine.as_ref())).collect())
+        Ok(rows.into_iter().map(|r| record(r, me.as_deref())).collect())
     }
 
     /// Wraps the data key for a new member. On a registry with no members
@@ -263,22 +264,18 @@ impl Registry {
         )
         .await?;
         tx.commit().await?;
-        let all = self.members(keys).await?;
+        if let Some(me) = &enrolled {
+            // The first add makes the caller a member: act for them now.
+            self.set_caller(Some(crate::Caller {
+                name: me.clone(),
+                role: Role::Admin,
+            }));
+        }
+        let all = self.members().await?;
         let find = |n: &str| all.iter().find(|m| m.name == n).cloned();
         Ok(MemberAdded {
             member: find(&name).ok_or(RegistryError::MemberNotFound { name: name.clone() })?,
             enrolled: enrolled.as_deref().and_then(find),
-        })
-        .inspect(|_| {
-            // The first add makes the caller a member: act for them now.
-            if self.caller().is_none() {
-                if let Some(me) = all.iter().find(|m| m.you) {
-                    self.set_caller(Some(crate::Caller {
-                        name: me.name.clone(),
-                        role: me.role,
-                    }));
-                }
-            }
         })
     }
 
