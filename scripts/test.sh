@@ -35,6 +35,9 @@ run_tests() {
 }
 run_tests cargo test --workspace --lib --bins --tests
 
+say "the registry suite again, on a PostgreSQL registry (a team's shared registry)"
+run_tests env TENANTRY_TEST_REGISTRY=postgres cargo test -p tenantry-registry --test registry
+
 say "the data key in the real OS keyring, across processes (Secret Service)"
 run_tests bash scripts/with-keyring.sh cargo test -p tenantry-cli --test keyring -- --ignored
 

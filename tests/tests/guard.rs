@@ -928,6 +928,19 @@ async fn a_mariadb_guard_killed_part_way_is_reported_then_rebuilt_or_resumed() {
         .execute(&mut holder)
         .await;
     holder.close().await.unwrap();
+    // The task stood in for a process; a dead process is what the journal
+    // then holds (this process, alive, would keep the tenant busy).
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite:{}",
+        f.registry.file().unwrap().display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE operations SET pid = 2147483646 WHERE finished_at IS NULL")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
 
     let ops = f.registry.unfinished_operations().await.unwrap();
     assert_eq!(ops.len(), 1, "{ops:?}");

@@ -40,7 +40,9 @@ struct Cli {
 /// Where the registry is and which keyring entry holds its key.
 #[derive(clap::Args, Clone)]
 pub struct RegistryArgs {
-    /// The registry database (default: the console's, in the user data directory).
+    /// The registry: a SQLite file (default: the console's, in the user data
+    /// directory) or a team's PostgreSQL database, `postgres://…` (give its
+    /// password by `TENANTRY_REGISTRY` or PGPASSWORD, not on the command line).
     #[arg(long, env = "TENANTRY_REGISTRY", global = true)]
     registry: Option<PathBuf>,
     /// The keyring service name the data key is stored under.

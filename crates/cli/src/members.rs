@@ -109,7 +109,7 @@ pub async fn member(
                         "public_key": public.to_string(),
                         "fingerprint": public.fingerprint(),
                         "created": created,
-                        "registry": registry.path(),
+                        "registry": registry.shown(),
                     }),
                 );
             }
@@ -118,7 +118,7 @@ pub async fn member(
                 "{public}\n\n{} member key {} for the registry {} (private half in {}).\nGive the line above to a member of the registry; they add you with\n  tenantry member add NAME --public-key <that line>",
                 if created { "Made the" } else { "This machine's" },
                 public.fingerprint(),
-                registry.path().display(),
+                registry.shown(),
                 keys.describe()
             )
             .map_err(CliError::output)

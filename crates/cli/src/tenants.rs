@@ -13,7 +13,9 @@ use tenantry_registry::health::check_tenant;
 use tenantry_registry::import::{read_file, rows_from_query, ImportMode, ImportReport};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
 use tenantry_registry::RegistryError;
-use tenantry_registry::{default_registry_path, AuditEntry, NewTenant, Registry, TenantRecord};
+use tenantry_registry::{
+    default_registry_path, AuditEntry, NewTenant, Registry, RegistryPlace, TenantRecord,
+};
 use tenantry_vault::{KeyStore, KeyStoreKind, OsKeyring, Vault, DEFAULT_SERVICE};
 
 use crate::{write_json, CliError, RegistryArgs};
@@ -316,7 +318,7 @@ pub async fn audit(
         writeln!(
             out,
             "audit log of {}: {} rows chained and intact{}{}",
-            registry.path().display(),
+            registry.shown(),
             report.chained,
             if report.unchained > 0 {
                 format!(", {} older rows from before the chain", report.unchained)
@@ -346,13 +348,23 @@ pub async fn audit(
     }
 }
 
-fn registry_path(args: &RegistryArgs) -> Result<PathBuf, CliError> {
-    args.registry.clone().or_else(default_registry_path).ok_or_else(|| {
-        CliError::new(
-            "registry_path",
-            "cannot tell where the registry lives (no HOME or data directory); pass --registry PATH".into(),
-        )
-    })
+/// Where the registry lives: `--registry` / `TENANTRY_REGISTRY` (a file,
+/// or a team's `postgres://` URL), else the console's file.
+fn registry_place(args: &RegistryArgs) -> Result<RegistryPlace, CliError> {
+    match &args.registry {
+        Some(given) => match given.to_str() {
+            Some(text) => Ok(RegistryPlace::parse(text)?),
+            None => Ok(RegistryPlace::File(PathBuf::from(given))),
+        },
+        None => default_registry_path()
+            .map(RegistryPlace::File)
+            .ok_or_else(|| {
+                CliError::new(
+                    "registry_path",
+                    "cannot tell where the registry lives (no HOME or data directory); pass --registry PATH or a postgres:// URL".into(),
+                )
+            }),
+    }
 }
 
 /// The OS key store holding the registry's data key: `--key-store` if
@@ -389,7 +401,7 @@ pub(crate) async fn open_vault(
 /// Opens the existing registry; a missing or empty one is an error. Any
 /// operation the journal shows as unfinished is reported on stderr.
 pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
-    let registry = Registry::open(&registry_path(args)?).await?;
+    let registry = Registry::open_at(registry_place(args)?).await?;
     // On a shared registry, act for the member whose key is in this
     // keyring (no keyring is asked on a registry without members). If the
     // keyring cannot say, the process acts for nobody: every command a role
@@ -465,7 +477,7 @@ pub async fn operations(
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let registry = Registry::open(&registry_path(args)?).await?;
+    let registry = Registry::open_at(registry_place(args)?).await?;
     match cmd {
         None => {
             let unfinished = registry.unfinished_operations().await?;
@@ -585,7 +597,7 @@ pub async fn operations(
 /// For the commands that are a registry's first use (adding tenants or a
 /// template): opens it, making it when there is no file yet.
 pub(crate) async fn open_or_create(args: &RegistryArgs) -> Result<Registry, CliError> {
-    Ok(Registry::create(&registry_path(args)?).await?)
+    Ok(Registry::create_at(registry_place(args)?).await?)
 }
 
 /// Which secret input is read, for its messages.
@@ -855,7 +867,7 @@ pub async fn key(
                         "entry": entry.as_str(),
                         "in_keyring": in_keyring,
                         "key_id": vault.key_id().to_string(),
-                        "registry": registry.path(),
+                        "registry": registry.shown(),
                         "registry_id": registry_id,
                         "members": members.len(),
                         "member": you,
@@ -871,7 +883,7 @@ pub async fn key(
                     out,
                     "data key {} {source}\nregistry {} (id {registry_id})",
                     vault.key_id(),
-                    registry.path().display()
+                    registry.shown()
                 )
                 .map_err(CliError::output)?;
                 if !members.is_empty() {

@@ -16,6 +16,9 @@ const CANARY: &str = "Canary-Keyring-4b7e";
 struct Env {
     dir: tempfile::TempDir,
     service: String,
+    /// A team's registry in a scratch PostgreSQL database, instead of the
+    /// file: its URL and the database (dropped last).
+    shared: Option<(String, tenantry_tests::PgDatabase)>,
 }
 
 impl Env {
@@ -26,17 +29,40 @@ impl Env {
             std::process::id(),
             dir.path().file_name().unwrap().to_string_lossy()
         );
-        Self { dir, service }
+        Self {
+            dir,
+            service,
+            shared: None,
+        }
+    }
+
+    /// An environment whose registry is a PostgreSQL database.
+    fn on_postgres() -> Self {
+        let db = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(tenantry_tests::PgDatabase::create());
+        Self {
+            shared: Some((db.url(), db)),
+            ..Self::new()
+        }
     }
 
     fn registry(&self) -> std::path::PathBuf {
         self.dir.path().join("registry.db")
     }
 
+    /// `TENANTRY_REGISTRY`: the file, or the shared registry's URL.
+    fn registry_place(&self) -> std::ffi::OsString {
+        match &self.shared {
+            Some((url, _)) => url.into(),
+            None => self.registry().into(),
+        }
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tenantry"));
         c.args(args)
-            .env("TENANTRY_REGISTRY", self.registry())
+            .env("TENANTRY_REGISTRY", self.registry_place())
             .env("TENANTRY_KEYRING_SERVICE", &self.service)
             .env("TENANTRY_LOG", "trace");
         c
@@ -1666,6 +1692,113 @@ fn error_code(o: &Output) -> String {
         .and_then(|r| r.split(']').next())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Issue 18: a team's registry in PostgreSQL, used by two people on "two
+/// machines" (two keyring sessions). Alice makes it and adds Bob as an
+/// operator: Bob sees the same fleet, his scan is in the one scan history
+/// and audit log (under his name) that Alice reads, and a reset is refused
+/// to him. The tenant's password is nowhere in the database.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn a_team_shares_one_postgres_registry() {
+    let env = Env::on_postgres();
+    env.sqlite_template();
+    let db = env.dir.path().join("tenant.db");
+    std::fs::write(&db, b"").unwrap();
+    let add = env.run_with_stdin(
+        &[
+            "tenant",
+            "add",
+            "acme",
+            "--url",
+            "-",
+            "--template",
+            "saas",
+            "--template-version",
+            "1.0.0",
+        ],
+        &format!("sqlite:{}?password={CANARY}", db.display()),
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let status = json(&env.run(&["key", "status", "--json"]));
+    let shown = status["registry"].as_str().unwrap();
+    assert!(shown.starts_with("postgres://"), "{status}");
+
+    let bob = KeyringSession::start();
+    let (bob_key, _) = env.member_key(&bob);
+    let refused = env.as_member(&bob, &["tenant", "list", "--json"], None);
+    assert!(
+        !refused.status.success() || !text(&refused).contains(CANARY),
+        "{}",
+        text(&refused)
+    );
+    let added = json(&env.run(&[
+        "member",
+        "add",
+        "bob",
+        "--public-key",
+        &bob_key,
+        "--as",
+        "alice",
+        "--role",
+        "operator",
+        "--json",
+    ]));
+    assert_eq!(added["member"]["role"], "operator");
+
+    let listed = json(&env.as_member(&bob, &["tenant", "list", "--json"], None));
+    assert_eq!(listed[0]["slug"], "acme", "{listed}");
+    let guard = env.as_member(&bob, &["guard", "acme"], None);
+    assert!(guard.status.success(), "{}", text(&guard));
+    let scan = env.as_member(&bob, &["scan", "--json"], None);
+    assert!(scan.status.success(), "{}", text(&scan));
+    let tenant = json(&env.run(&["tenant", "show", "acme", "--json"]));
+    assert_eq!(tenant["tenant"]["status"], "synced", "{tenant}");
+    let reset = env.as_member(&bob, &["reset", "acme", "--confirm", "acme"], None);
+    assert_eq!(error_code(&reset), "role_refused", "{}", text(&reset));
+
+    // Alice reads what Bob did.
+    let log = json(&env.run(&["audit", "log", "--json"]));
+    let by_bob: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"].as_str().unwrap_or_default().starts_with("bob "))
+        .collect();
+    assert!(by_bob.iter().any(|e| e["result"] == "refused"), "{log}");
+    let verified = env.run(&["audit", "verify"]);
+    assert!(verified.status.success(), "{}", text(&verified));
+    for o in [&add, &scan, &reset] {
+        assert!(!text(o).contains(CANARY), "{}", text(o));
+    }
+
+    // Every row of every table, as PostgreSQL prints it.
+    let (url, _) = env.shared.as_ref().unwrap();
+    let everything: String = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        let mut all = String::new();
+        for t in tables {
+            let text: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT string_agg(x::text, ' ') FROM {} x",
+                tenantry_tests::pg_quote(&t)
+            ))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            all.push_str(&text.unwrap_or_default());
+        }
+        all
+    });
+    assert!(everything.contains("acme"));
+    assert!(!everything.contains(CANARY));
 }
 
 /// Issue 18: a registry shared by three members, each with the private

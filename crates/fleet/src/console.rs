@@ -952,7 +952,7 @@ impl Fleet {
             entry: entry.map(|e| e.to_string()),
             error_code: opened.as_ref().err().map(|e| e.code().to_owned()),
             error_message: opened.as_ref().err().map(ToString::to_string),
-            registry: side.registry.path().display().to_string(),
+            registry: side.registry.shown(),
         })
     }
 }

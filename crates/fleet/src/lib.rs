@@ -234,6 +234,7 @@ impl FleetError {
                 | FleetError::Registry(
                     tenantry_registry::RegistryError::RoleRefused { .. }
                         | tenantry_registry::RegistryError::NotAMember { .. }
+                        | tenantry_registry::RegistryError::TenantBusy { .. }
                 )
         )
     }

@@ -390,6 +390,12 @@ impl ConnectionUrl {
         self.secret.expose_secret()
     }
 
+    /// [`ConnectionUrl::driver_url`] as a typed secret, for a connection
+    /// made outside this crate (the registry's own PostgreSQL database).
+    pub fn driver_secret(&self) -> SecretString {
+        SecretString::from(self.driver_url())
+    }
+
     /// The URL text as the driver is given it: `mariadb://` spelled as the
     /// driver wants it, and only the query parameters the driver reads (an
     /// unknown one is dropped with a warning that names its key, never its

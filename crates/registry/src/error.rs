@@ -62,6 +62,14 @@ pub enum RegistryError {
     #[error("this registry's data key is shared with its members ({members}), and {detail}; run `tenantry member key` on this machine and ask a member to add you with the key it prints (`tenantry member add NAME --public-key KEY`)")]
     NotAMember { members: i64, detail: String },
 
+    #[error("tenant `{slug}` is busy: operation {operation} ({what}) has not finished; wait for it, or if it died, resolve it on that host or with `tenantry operations resolve {operation}`")]
+    TenantBusy {
+        slug: String,
+        operation: i64,
+        /// Its kind, when, by whom and where.
+        what: String,
+    },
+
     #[error("`{name}` is a {role} of this registry and may not {doing} (it needs {needed}); ask an admin: `tenantry member role {name} {needed}`")]
     RoleRefused {
         name: String,
@@ -119,6 +127,7 @@ impl RegistryError {
             RegistryError::Decrypt { source, .. } => source.code(),
             RegistryError::NotAMember { .. } => "not_a_member",
             RegistryError::RoleRefused { .. } => "role_refused",
+            RegistryError::TenantBusy { .. } => "tenant_busy",
             RegistryError::MemberNotFound { .. } => "member_not_found",
             RegistryError::MemberTaken { .. } => "member_taken",
             RegistryError::MemberRefused { .. } => "member_refused",

@@ -53,26 +53,27 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         self.authorize(crate::Action::Scan).await?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO scan_history (at, actor, tenants, scanned, synced, outdated, customized,
                                        unknown, failed, elapsed_ms, cancelled, shard)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
+             VALUES ({now}, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            now = self.backend.now()
+        ))
         .bind(current_actor().account)
-        .bind(c.tenants)
-        .bind(c.scanned)
-        .bind(c.synced)
-        .bind(c.outdated)
-        .bind(c.customized)
-        .bind(c.unknown)
-        .bind(c.failed)
+        .bind(i64::from(c.tenants))
+        .bind(i64::from(c.scanned))
+        .bind(i64::from(c.synced))
+        .bind(i64::from(c.outdated))
+        .bind(i64::from(c.customized))
+        .bind(i64::from(c.unknown))
+        .bind(i64::from(c.failed))
         .bind(i64::try_from(c.elapsed_ms).unwrap_or(i64::MAX))
-        .bind(c.cancelled)
+        .bind(i64::from(c.cancelled))
         .bind(shard)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM scan_history WHERE id <= (SELECT max(id) FROM scan_history) - ?1")
-            .bind(KEPT_SCANS)
+        sqlx::query("DELETE FROM scan_history WHERE id <= (SELECT max(id) FROM scan_history) - $1")
+            .bind(i64::from(KEPT_SCANS))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -84,10 +85,10 @@ impl Registry {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT id, at, actor, tenants, scanned, synced, outdated, customized,
                                    unknown, failed, elapsed_ms, cancelled, shard
-                              FROM scan_history ORDER BY id DESC LIMIT ?1)
+                              FROM scan_history ORDER BY id DESC LIMIT $1) AS recent
               ORDER BY id",
         )
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -108,7 +109,7 @@ impl Registry {
                         unknown: n("unknown")?,
                         failed: n("failed")?,
                         elapsed_ms: u64::try_from(r.try_get::<i64, _>("elapsed_ms")?).unwrap_or(0),
-                        cancelled: r.try_get("cancelled")?,
+                        cancelled: r.try_get::<i64, _>("cancelled")? != 0,
                     },
                 })
             })

@@ -505,7 +505,7 @@ impl Registry {
             let url =
                 ConnectionUrl::parse(row.url.expose_secret()).map_err(|e| located(e.into()))?;
             let existing: Option<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = ?1")
+                sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = $1")
                     .bind(&row.fields.slug)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -563,7 +563,7 @@ impl Registry {
 /// schema is another place: the tenant reads `unknown` until the next
 /// scan, and it is refused while an operation on the tenant is unfinished.
 async fn update_tenant(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     vault: &Vault,
     id: i64,
     ct: &[u8],
@@ -580,13 +580,13 @@ async fn update_tenant(
     );
     let (name, schema, template, version, notes, engine): Stored = sqlx::query_as(
         "SELECT display_name, schema_name, template, template_version, notes, engine
-           FROM tenants WHERE id = ?1",
+           FROM tenants WHERE id = $1",
     )
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
     let domains: Vec<String> = sqlx::query_scalar(
-        "SELECT domain FROM tenant_domains WHERE tenant_id = ?1 ORDER BY domain",
+        "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain",
     )
     .bind(id)
     .fetch_all(&mut *tx)
@@ -641,7 +641,7 @@ async fn update_tenant(
     let moved = moved_url || checked.schema != schema;
     if moved {
         let running: Option<(i64, String)> = sqlx::query_as(
-            "SELECT id, kind FROM operations WHERE tenant_id = ?1 AND finished_at IS NULL LIMIT 1",
+            "SELECT id, kind FROM operations WHERE tenant_id = $1 AND finished_at IS NULL LIMIT 1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -656,12 +656,13 @@ async fn update_tenant(
         }
     }
     crate::check_conflicts(&mut *tx, &checked, &new.url, Some(id)).await?;
-    sqlx::query(
-        "UPDATE tenants SET display_name = ?1, isolation = ?2, schema_name = ?3,
-                location = ?4, template = ?5, template_version = ?6, notes = ?7, place_key = ?8,
-                server = ?9, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ?10",
-    )
+    sqlx::query(&format!(
+        "UPDATE tenants SET display_name = $1, isolation = $2, schema_name = $3,
+                location = $4, template = $5, template_version = $6, notes = $7, place_key = $8,
+                server = $9, updated_at = {now}
+          WHERE id = $10",
+        now = crate::Backend::of(tx).now()
+    ))
     .bind(&checked.name)
     .bind(checked.isolation.as_str())
     .bind(&checked.schema)
@@ -676,7 +677,7 @@ async fn update_tenant(
     .await?;
     if moved_url {
         let ct = vault.encrypt(id, &new.url.to_secret())?;
-        sqlx::query("UPDATE tenants SET connection_ct = ?1 WHERE id = ?2")
+        sqlx::query("UPDATE tenants SET connection_ct = $1 WHERE id = $2")
             .bind(ct)
             .bind(id)
             .execute(&mut *tx)
@@ -687,14 +688,14 @@ async fn update_tenant(
         sqlx::query(
             "UPDATE tenants SET status = 'unknown', catalog_fingerprint = NULL,
                     status_reason = 'its connection was changed by an import: scan it again'
-              WHERE id = ?1",
+              WHERE id = $1",
         )
         .bind(id)
         .execute(&mut *tx)
         .await?;
     }
     if new_domains != domains {
-        sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = ?1")
+        sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -33,8 +33,9 @@ pub struct Operation {
     /// The last step recorded, for operations that record steps
     /// (`migration started: …`, `migration done: …`, `tables moved`).
     pub last_step: Option<String>,
-    /// Unfinished, and its process is alive on this host: in progress, not
-    /// killed.
+    /// Unfinished and possibly in progress: its process is alive on this
+    /// host, or it runs on another machine (where it cannot be checked).
+    /// Not running: killed, or lost its registry.
     pub running: bool,
 }
 
@@ -71,7 +72,7 @@ impl Registry {
             return;
         }
         let slug: Option<String> =
-            sqlx::query_scalar("SELECT tenant_slug FROM operations WHERE id = ?1")
+            sqlx::query_scalar("SELECT tenant_slug FROM operations WHERE id = $1")
                 .bind(operation)
                 .fetch_optional(&self.pool)
                 .await
@@ -108,9 +109,37 @@ impl Registry {
         let tenant = self.tenant(slug).await?;
         let actor = current_actor();
         let mut tx = self.write_tx().await?;
+        // The tenant's lock, which every console and CLI run sharing the
+        // registry sees: an unfinished operation that may still be running
+        // (here, or on another machine, where it cannot be checked) makes
+        // the tenant busy. Checked under the registry's write lock, so two
+        // runs cannot both pass it.
+        let here = escape_controls(&actor.host);
+        let unfinished: Vec<UnfinishedRow> = sqlx::query_as(
+            "SELECT id, kind, started_at, actor, host, pid FROM operations
+                  WHERE tenant_id = $1 AND finished_at IS NULL ORDER BY id",
+        )
+        .bind(tenant.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (operation, kind, started_at, by, host, pid) in unfinished {
+            if may_be_running(host.as_deref(), pid, &here) {
+                let host = host.unwrap_or_else(|| "an unknown host".into());
+                let elsewhere = if host == here {
+                    ""
+                } else {
+                    "; it runs on another machine, so whether it is alive cannot be told from here"
+                };
+                return Err(RegistryError::TenantBusy {
+                    slug: slug.to_owned(),
+                    operation,
+                    what: format!("{kind}, started {started_at} by {by} on {host}{elsewhere}"),
+                });
+            }
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO operations (tenant_id, tenant_slug, engine, kind, backup, actor, host, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(tenant.id)
         .bind(slug)
@@ -166,11 +195,12 @@ impl Registry {
         detail: &str,
     ) -> Result<(), RegistryError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE operations SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
-                    outcome = ?2, detail = ?3
-              WHERE id = ?1 AND finished_at IS NULL",
-        )
+        sqlx::query(&format!(
+            "UPDATE operations SET finished_at = {now},
+                    outcome = $2, detail = $3
+              WHERE id = $1 AND finished_at IS NULL",
+            now = self.backend.now()
+        ))
         .bind(id)
         .bind(outcome)
         .bind(escape_controls(detail))
@@ -187,7 +217,7 @@ impl Registry {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO operation_steps (operation_id, seq, step)
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2)",
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = $1), $2)",
         )
         .bind(id)
         .bind(escape_controls(step))
@@ -201,7 +231,7 @@ impl Registry {
     /// The steps of operation `id`, in order.
     pub async fn operation_steps(&self, id: i64) -> Result<Vec<String>, RegistryError> {
         Ok(sqlx::query_scalar(
-            "SELECT step FROM operation_steps WHERE operation_id = ?1 ORDER BY seq",
+            "SELECT step FROM operation_steps WHERE operation_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -216,10 +246,11 @@ impl Registry {
         kinds: &[&str],
     ) -> Result<Option<Operation>, RegistryError> {
         let tenant = self.tenant(slug).await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM operations WHERE tenant_id = ?1 AND kind IN (SELECT value FROM json_each(?2))
+        let id: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM operations WHERE tenant_id = $1 AND kind IN ({})
               ORDER BY id DESC LIMIT 1",
-        )
+            self.backend.json_strings("$2")
+        ))
         .bind(tenant.id)
         .bind(serde_json::to_string(kinds).unwrap_or_default())
         .fetch_optional(self.pool())
@@ -260,10 +291,11 @@ impl Registry {
 
     async fn record_killed(&self, o: &Operation) -> Result<(), RegistryError> {
         let mut tx = self.write_tx().await?;
-        let first = sqlx::query(
-            "UPDATE operations SET reported_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-              WHERE id = ?1 AND reported_at IS NULL",
-        )
+        let first = sqlx::query(&format!(
+            "UPDATE operations SET reported_at = {now}
+              WHERE id = $1 AND reported_at IS NULL",
+            now = self.backend.now()
+        ))
         .bind(o.id)
         .execute(&mut *tx)
         .await?
@@ -343,9 +375,7 @@ impl Registry {
                     running: false,
                 };
                 o.running = o.finished_at.is_none()
-                    && o.host.as_deref() == Some(here.as_str())
-                    && r.try_get::<Option<i64>, _>("pid")?
-                        .is_some_and(process_alive);
+                    && may_be_running(o.host.as_deref(), r.try_get("pid")?, &here);
                 Ok(o)
             })
             .collect()
@@ -402,6 +432,23 @@ impl Registry {
         )
         .await?;
         Ok(op)
+    }
+}
+
+/// An unfinished operation as the tenant lock reads it: id, kind, started
+/// at, actor, host, pid.
+type UnfinishedRow = (i64, String, String, String, Option<String>, Option<i64>);
+
+/// Whether an unfinished operation started on `host` by process `pid` may
+/// still be running, seen from host `here`: on this host, whether its
+/// process is alive; on another machine (a shared registry), it cannot be
+/// told, so it is never taken for dead. Rows from before hosts were
+/// recorded are not running.
+fn may_be_running(host: Option<&str>, pid: Option<i64>, here: &str) -> bool {
+    match host {
+        Some(h) if h == here => pid.is_some_and(process_alive),
+        Some(_) => true,
+        None => false,
     }
 }
 

@@ -9,22 +9,8 @@
 //! every refusal, appends to the audit log, which triggers keep append-only.
 
 mod actor;
+mod dialect;
 mod error;
-/// The columns of a [`TenantRecord`], as a literal so that statements can
-/// be built with `concat!` at compile time.
-macro_rules! tenant_select {
-    () => {
-        "
-SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
-       t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
-       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
-       t.accepted_hash, t.accepted_note,
-       COALESCE((SELECT group_concat(domain, ' ') FROM
-                   (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '') AS domains
-  FROM tenants t"
-    };
-}
-
 pub mod health;
 pub mod history;
 pub mod import;
@@ -41,8 +27,10 @@ use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::AnyPool;
+use sqlx::{ConnectOptions, Connection, Executor, Row};
 use tenantry_introspect::ConnectionUrl;
 use tenantry_model::{Engine, SchemaStatus};
 use tenantry_vault::{
@@ -51,6 +39,7 @@ use tenantry_vault::{
 };
 use ts_rs::TS;
 
+pub use dialect::Backend;
 pub use error::RegistryError;
 pub use members::{member_name, MemberAdded, MemberRecord, MemberRemoved};
 pub use page::{StatusCounts, TenantPage, TenantQuery, TenantSort};
@@ -58,6 +47,10 @@ pub use roles::{Action, Caller, Role};
 pub use validate::{display_name, escape_controls, Domain, Slug};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The same schema on PostgreSQL. A PostgreSQL registry starts at the
+/// SQLite registry's version 19 in one migration; every later migration is
+/// written for both backends, under the same version.
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
 
 pub use actor::{current_actor, Actor};
 
@@ -186,10 +179,12 @@ pub struct AuditEntry {
 }
 
 pub struct Registry {
-    pool: SqlitePool,
-    path: PathBuf,
-    /// The file the registry was opened as (device and inode on Unix).
-    identity: FileIdentity,
+    pool: AnyPool,
+    backend: Backend,
+    place: RegistryPlace,
+    /// The file the registry was opened as (device and inode on Unix); for
+    /// a SQLite registry only.
+    identity: Option<FileIdentity>,
     /// Every journal entry this process writes, as it is written: the
     /// console's live progress of a reset or sync.
     journal_events: tokio::sync::broadcast::Sender<journal::JournalEvent>,
@@ -197,8 +192,81 @@ pub struct Registry {
     caller: std::sync::Mutex<Option<Caller>>,
 }
 
+/// Where a registry lives: one person's SQLite file, or a team's
+/// PostgreSQL database. `Debug` shows the redacted form.
+pub enum RegistryPlace {
+    File(PathBuf),
+    /// The URL may hold a password: it is a typed secret.
+    Postgres(ConnectionUrl),
+}
+
+impl RegistryPlace {
+    /// A `--registry` value or `TENANTRY_REGISTRY`: a `postgres://` or
+    /// `postgresql://` URL, or a path to a SQLite file (`sqlite:` prefix
+    /// optional).
+    pub fn parse(text: &str) -> Result<Self, RegistryError> {
+        let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql") => {
+                let url = ConnectionUrl::parse(text).map_err(|e| RegistryError::Open {
+                    path: tenantry_introspect::redact(text),
+                    reason: e.to_string(),
+                })?;
+                Ok(RegistryPlace::Postgres(url))
+            }
+            Some(other) if other != "sqlite" && !other.contains(['/', '\\']) => {
+                Err(RegistryError::Open {
+                    path: tenantry_introspect::redact(text),
+                    reason: format!(
+                        "a registry lives in a SQLite file or a PostgreSQL database, not `{other}://`; pass a file path or a postgres:// URL"
+                    ),
+                })
+            }
+            _ => {
+                let path = text
+                    .strip_prefix("sqlite://")
+                    .or_else(|| text.strip_prefix("sqlite:"))
+                    .unwrap_or(text);
+                if path.is_empty() {
+                    return Err(RegistryError::Open {
+                        path: String::new(),
+                        reason: "the registry path is empty".into(),
+                    });
+                }
+                Ok(RegistryPlace::File(PathBuf::from(path)))
+            }
+        }
+    }
+
+    /// The place as people are shown it: the file's path, or the redacted
+    /// URL.
+    pub fn shown(&self) -> String {
+        match self {
+            RegistryPlace::File(p) => p.display().to_string(),
+            RegistryPlace::Postgres(url) => url.redacted().to_owned(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            RegistryPlace::File(_) => Backend::Sqlite,
+            RegistryPlace::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
 /// How long a registry write waits for another process's write lock.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The PostgreSQL advisory lock key every registry write takes ("TNRY" in
+/// its high bytes); see [`Registry::write_tx`].
+pub const REGISTRY_WRITE_LOCK: i64 = 0x544e_5259_0000_0001;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileIdentity(u64, u64);
@@ -217,10 +285,18 @@ fn file_identity(path: &Path) -> std::io::Result<FileIdentity> {
 
 /// Brings the registry's schema up to date. Another process may be doing
 /// the same: a migration that lost that race finds the work done.
-async fn run_migrations(pool: &SqlitePool, shown: &str) -> Result<(), RegistryError> {
+async fn run_migrations(
+    pool: &AnyPool,
+    backend: Backend,
+    shown: &str,
+) -> Result<(), RegistryError> {
+    let migrator = match backend {
+        Backend::Sqlite => &MIGRATOR,
+        Backend::Postgres => &PG_MIGRATOR,
+    };
     let mut last = None;
     for _ in 0..20 {
-        match MIGRATOR.run(pool).await {
+        match migrator.run(pool).await {
             Ok(()) => return Ok(()),
             Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
                 return Err(RegistryError::TooNew {
@@ -275,17 +351,36 @@ impl Registry {
     /// first use ([`Registry::create`]) makes a registry, so a registry that
     /// was deleted or truncated is never silently replaced by an empty one.
     pub async fn open(path: &Path) -> Result<Self, RegistryError> {
-        Self::open_with(path, false).await
+        Self::open_file(path, false).await
     }
 
     /// Opens the registry at `path`, making a new one if there is no file
     /// there: for the first use (adding a tenant or template, the console's
     /// first start). An existing empty file is still refused.
     pub async fn create(path: &Path) -> Result<Self, RegistryError> {
-        Self::open_with(path, true).await
+        Self::open_file(path, true).await
     }
 
-    async fn open_with(path: &Path, create: bool) -> Result<Self, RegistryError> {
+    /// [`Registry::open`] for a file or a PostgreSQL database. A database
+    /// that holds no registry is refused as a missing file is.
+    pub async fn open_at(place: RegistryPlace) -> Result<Self, RegistryError> {
+        match place {
+            RegistryPlace::File(path) => Self::open_file(&path, false).await,
+            RegistryPlace::Postgres(url) => Self::open_postgres(url, false).await,
+        }
+    }
+
+    /// [`Registry::create`] for a file or a PostgreSQL database: makes the
+    /// registry's tables in an existing database that has none yet.
+    pub async fn create_at(place: RegistryPlace) -> Result<Self, RegistryError> {
+        match place {
+            RegistryPlace::File(path) => Self::open_file(&path, true).await,
+            RegistryPlace::Postgres(url) => Self::open_postgres(url, true).await,
+        }
+    }
+
+    async fn open_file(path: &Path, create: bool) -> Result<Self, RegistryError> {
+        sqlx::any::install_default_drivers();
         let shown = path.display().to_string();
         let open_err = |reason: String| RegistryError::Open {
             path: shown.clone(),
@@ -311,19 +406,6 @@ impl Registry {
             }
             Err(e) => return Err(open_err(e.to_string())),
         };
-        let opts = connect_options(path).map_err(|e| open_err(e.to_string()))?;
-        if created {
-            // The one connection allowed to make the file; the pool's never
-            // do, so a registry removed while in use is an error, not a new
-            // empty file.
-            let c = opts
-                .clone()
-                .create_if_missing(true)
-                .connect()
-                .await
-                .map_err(|e| open_err(e.to_string()))?;
-            c.close().await.map_err(|e| open_err(e.to_string()))?;
-        }
         // SQLite's "not a database" and "malformed" mean the file's content
         // is damaged: say so, not merely that it could not be opened.
         let damaged_or = |reason: String| {
@@ -336,19 +418,92 @@ impl Registry {
                 open_err(reason)
             }
         };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts.create_if_missing(false))
+        // One native connection first: the only one allowed to make the
+        // file (the pool's never do, so a registry removed while in use is
+        // an error, not a new empty file), and the one that puts the file
+        // in WAL mode and finds a damaged file at once (the pool would
+        // retry a failing connection until its timeout).
+        let opts = connect_options(path).map_err(|e| open_err(e.to_string()))?;
+        let c = opts
+            .clone()
+            .create_if_missing(created)
+            .connect()
             .await
             .map_err(|e| damaged_or(e.to_string()))?;
-        run_migrations(&pool, &shown).await.map_err(|e| match e {
-            RegistryError::Open { reason, .. } => damaged_or(reason),
-            other => other,
-        })?;
+        c.close().await.map_err(|e| open_err(e.to_string()))?;
+        let any_opts = any_file_options(path).map_err(|e| open_err(e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // What `connect_options` sets on a native connection
+                    // and an `Any` URL cannot carry (the file is already in
+                    // WAL mode, and foreign keys are on by default).
+                    let busy = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+                    conn.execute(busy.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(any_opts)
+            .await
+            .map_err(|e| damaged_or(e.to_string()))?;
+        run_migrations(&pool, Backend::Sqlite, &shown)
+            .await
+            .map_err(|e| match e {
+                RegistryError::Open { reason, .. } => damaged_or(reason),
+                other => other,
+            })?;
         let identity = file_identity(path).map_err(|e| open_err(e.to_string()))?;
+        Self::opened(
+            pool,
+            RegistryPlace::File(path.to_owned()),
+            Some(identity),
+            created,
+        )
+        .await
+    }
+
+    async fn open_postgres(url: ConnectionUrl, create: bool) -> Result<Self, RegistryError> {
+        sqlx::any::install_default_drivers();
+        let shown = url.redacted().to_owned();
+        let open_err = |reason: String| RegistryError::Open {
+            path: shown.clone(),
+            reason,
+        };
+        let opts = AnyConnectOptions::from_str(url.driver_secret().expose_secret())
+            .map_err(|e| open_err(tenantry_introspect::redact(&e.to_string())))?
+            .disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(|e| open_err(tenantry_introspect::redact(&e.to_string())))?;
+        let existing: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables
+              WHERE table_schema = current_schema() AND table_name = 'registry_identity'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| open_err(e.to_string()))?;
+        if existing == 0 && !create {
+            pool.close().await;
+            return Err(RegistryError::Missing { path: shown });
+        }
+        run_migrations(&pool, Backend::Postgres, &shown).await?;
+        Self::opened(pool, RegistryPlace::Postgres(url), None, existing == 0).await
+    }
+
+    async fn opened(
+        pool: AnyPool,
+        place: RegistryPlace,
+        identity: Option<FileIdentity>,
+        created: bool,
+    ) -> Result<Self, RegistryError> {
         let registry = Self {
             pool,
-            path: path.to_owned(),
+            backend: place.backend(),
+            place,
             identity,
             journal_events: tokio::sync::broadcast::channel(256).0,
             caller: std::sync::Mutex::new(None),
@@ -358,7 +513,7 @@ impl Registry {
                 .audit(
                     None,
                     "registry.create",
-                    &format!("new registry at {shown}"),
+                    &format!("new registry at {}", registry.place.shown()),
                     AuditResult::Ok,
                 )
                 .await?;
@@ -387,7 +542,7 @@ impl Registry {
                 let Ok(url) = ConnectionUrl::parse(location) else {
                     continue;
                 };
-                sqlx::query("UPDATE tenants SET place_key = ?1, server = ?2 WHERE id = ?3")
+                sqlx::query("UPDATE tenants SET place_key = $1, server = $2 WHERE id = $3")
                     .bind(url.place_key(schema.as_deref()))
                     .bind(url.server_key())
                     .bind(id)
@@ -405,12 +560,13 @@ impl Registry {
     /// Tenants that share one schema with another tenant (registered before
     /// that was refused), as groups of slugs.
     pub async fn shared_places(&self) -> Result<Vec<Vec<String>>, RegistryError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT group_concat(slug, ' ') FROM (SELECT slug, place_key FROM tenants
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT {} FROM (SELECT slug, place_key FROM tenants
               WHERE place_key IN (SELECT place_key FROM tenants WHERE place_key IS NOT NULL
                                    GROUP BY place_key HAVING count(*) > 1)
-              ORDER BY place_key, slug) GROUP BY place_key",
-        )
+              ORDER BY place_key, slug) g GROUP BY place_key",
+            self.backend.joined_slugs()
+        ))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -422,31 +578,90 @@ impl Registry {
     /// Fails when the registry's file was removed or replaced since it was
     /// opened: writes would go to a file nobody will read again.
     fn check_file(&self) -> Result<(), RegistryError> {
-        match file_identity(&self.path) {
-            Ok(id) if id == self.identity => Ok(()),
+        let (Some(identity), RegistryPlace::File(path)) = (self.identity, &self.place) else {
+            return Ok(());
+        };
+        match file_identity(path) {
+            Ok(id) if id == identity => Ok(()),
             _ => Err(RegistryError::Vanished {
-                path: self.path.display().to_string(),
+                path: path.display().to_string(),
             }),
         }
     }
 
-    /// A write transaction that takes SQLite's write lock at its start
-    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another
-    /// writer: a deferred transaction that read first and then wanted to
-    /// write would fail at once with "database is locked" when another
-    /// process committed in between.
+    /// A write transaction that holds the registry's one write lock from
+    /// its start, waiting up to [`BUSY_TIMEOUT`] for another writer, so
+    /// that what it read before writing is still true when it commits.
+    ///
+    /// SQLite: `BEGIN IMMEDIATE` (a deferred transaction that read first
+    /// and then wanted to write would fail at once with "database is
+    /// locked" when another process committed in between). PostgreSQL: a
+    /// transaction-scoped advisory lock that every registry writer takes,
+    /// on every console and CLI run sharing the database.
     pub(crate) async fn write_tx(
         &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, RegistryError> {
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, RegistryError> {
         self.check_file()?;
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(&format!(
+                    "SET LOCAL lock_timeout = '{}s'",
+                    BUSY_TIMEOUT.as_secs()
+                ))
+                .execute(&mut *tx)
+                .await?;
+                let _: i64 = sqlx::query_scalar(
+                    "SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS locked",
+                )
+                .bind(REGISTRY_WRITE_LOCK)
+                .fetch_one(&mut *tx)
+                .await?;
+                Ok(tx)
+            }
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A read-only transaction that sees one snapshot of the registry from
+    /// its first read to its end, on both backends (PostgreSQL's default,
+    /// read committed, would take a new snapshot per statement).
+    pub(crate) async fn read_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, RegistryError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// Where the registry lives (a file, or a PostgreSQL database).
+    pub fn place(&self) -> &RegistryPlace {
+        &self.place
+    }
+
+    /// The registry's file, for a SQLite registry.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.place {
+            RegistryPlace::File(path) => Some(path),
+            RegistryPlace::Postgres(_) => None,
+        }
+    }
+
+    /// [`RegistryPlace::shown`]: the path, or the redacted URL.
+    pub fn shown(&self) -> String {
+        self.place.shown()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -463,8 +678,9 @@ impl Registry {
     /// the platform's default for a registry that has a key but predates
     /// the record, `None` for a registry with no key yet.
     pub async fn key_store(&self) -> Result<Option<KeyStoreKind>, RegistryError> {
-        let (recorded, has_key): (Option<String>, bool) = sqlx::query_as(
-            "SELECT key_store, EXISTS (SELECT 1 FROM vault_meta) FROM registry_identity WHERE id = 1",
+        let (recorded, has_key): (Option<String>, i64) = sqlx::query_as(
+            "SELECT key_store, CASE WHEN EXISTS (SELECT 1 FROM vault_meta) THEN 1 ELSE 0 END
+               FROM registry_identity WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -479,13 +695,13 @@ impl Registry {
                     ),
                     })
             }
-            None if has_key => Ok(Some(KeyStoreKind::platform_default())),
+            None if has_key != 0 => Ok(Some(KeyStoreKind::platform_default())),
             None => Ok(None),
         }
     }
 
     async fn record_key_store(&self, kind: KeyStoreKind) -> Result<(), RegistryError> {
-        sqlx::query("UPDATE registry_identity SET key_store = ?1 WHERE id = 1")
+        sqlx::query("UPDATE registry_identity SET key_store = $1 WHERE id = 1")
             .bind(kind.as_str())
             .execute(&self.pool)
             .await?;
@@ -708,7 +924,7 @@ impl Registry {
                 self.record_key_store(kind).await?;
             }
             sqlx::query(
-                "INSERT INTO vault_meta (id, key_id, key_check) VALUES (1, ?1, ?2)
+                "INSERT INTO vault_meta (id, key_id, key_check) VALUES (1, $1, $2)
                  ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, key_check = excluded.key_check",
             )
             .bind(opened.vault.key_id().to_string())
@@ -881,33 +1097,37 @@ impl Registry {
         &self,
     ) -> impl futures_util::Stream<Item = Result<TenantRecord, RegistryError>> + Send + '_ {
         use futures_util::{stream, StreamExt, TryStreamExt};
-        let start: Option<(sqlx::Transaction<'static, sqlx::Sqlite>, String)> = None;
-        stream::try_unfold((start, false), move |(state, done)| async move {
-            if done {
-                return Ok::<_, RegistryError>(None);
+        let start: Option<(sqlx::Transaction<'static, sqlx::Any>, String)> = None;
+        let chunk = tenant_chunk(self.backend);
+        stream::try_unfold((start, false), move |(state, done)| {
+            let chunk = chunk.clone();
+            async move {
+                if done {
+                    return Ok::<_, RegistryError>(None);
+                }
+                let (mut tx, after) = match state {
+                    Some(s) => s,
+                    None => (self.read_tx().await?, String::new()),
+                };
+                let json: String = sqlx::query_scalar(&chunk)
+                    .bind(&after)
+                    .bind(CHUNK)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut rows: Vec<StoredTenant> =
+                    serde_json::from_str(&json).map_err(|e| RegistryError::Database {
+                        reason: format!("a tenant row could not be read: {e}"),
+                    })?;
+                rows.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
+                let last = rows.len() < CHUNK as usize;
+                let next = match rows.last() {
+                    Some(r) if !last => Some((tx, r.slug.clone())),
+                    _ => None,
+                };
+                let records: Vec<Result<TenantRecord, RegistryError>> =
+                    rows.into_iter().map(|r| Ok(r.into_record())).collect();
+                Ok(Some((stream::iter(records), (next, last))))
             }
-            let (mut tx, after) = match state {
-                Some(s) => s,
-                None => (self.pool.begin().await?, String::new()),
-            };
-            let json: String = sqlx::query_scalar(TENANT_CHUNK)
-                .bind(&after)
-                .bind(CHUNK)
-                .fetch_one(&mut *tx)
-                .await?;
-            let mut rows: Vec<StoredTenant> =
-                serde_json::from_str(&json).map_err(|e| RegistryError::Database {
-                    reason: format!("a tenant row could not be read: {e}"),
-                })?;
-            rows.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
-            let last = rows.len() < CHUNK as usize;
-            let next = match rows.last() {
-                Some(r) if !last => Some((tx, r.slug.clone())),
-                _ => None,
-            };
-            let records: Vec<Result<TenantRecord, RegistryError>> =
-                rows.into_iter().map(|r| Ok(r.into_record())).collect();
-            Ok(Some((stream::iter(records), (next, last))))
         })
         .try_flatten()
         .boxed()
@@ -919,23 +1139,30 @@ impl Registry {
     pub async fn servers_by_slug(
         &self,
     ) -> Result<std::collections::HashMap<String, String>, RegistryError> {
-        let json: String =
-            sqlx::query_scalar("SELECT json_group_object(slug, COALESCE(server, '')) FROM tenants")
-                .fetch_one(&self.pool)
-                .await?;
+        let json: String = sqlx::query_scalar(match self.backend {
+            Backend::Sqlite => "SELECT json_group_object(slug, COALESCE(server, '')) FROM tenants",
+            Backend::Postgres => {
+                "SELECT CAST(COALESCE(json_object_agg(slug, COALESCE(server, '')), '{}') AS text) FROM tenants"
+            }
+        })
+        .fetch_one(&self.pool)
+        .await?;
         serde_json::from_str(&json).map_err(|e| RegistryError::Database {
             reason: format!("the tenants' servers could not be read: {e}"),
         })
     }
 
     pub async fn tenant(&self, slug: &str) -> Result<TenantRecord, RegistryError> {
-        let row = sqlx::query(&format!("{TENANT_SELECT} WHERE t.slug = ?1"))
-            .bind(slug)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| RegistryError::TenantNotFound {
-                slug: slug.to_owned(),
-            })?;
+        let row = sqlx::query(&format!(
+            "{} WHERE t.slug = $1",
+            tenant_select(self.backend)
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| RegistryError::TenantNotFound {
+            slug: slug.to_owned(),
+        })?;
         record_from_row(&row)
     }
 
@@ -961,7 +1188,7 @@ impl Registry {
             // The removal and its audit row commit together: no removal
             // goes unrecorded, whatever happens to the process.
             let mut tx = self.write_tx().await?;
-            let done = sqlx::query("DELETE FROM tenants WHERE slug = ?1")
+            let done = sqlx::query("DELETE FROM tenants WHERE slug = $1")
                 .bind(slug)
                 .execute(&mut *tx)
                 .await?;
@@ -992,7 +1219,7 @@ impl Registry {
             let d = Domain::parse(domain)?;
             let id = self.tenant(slug).await?.id;
             let owner: Option<String> = sqlx::query_scalar(
-                "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.domain = ?1",
+                "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.domain = $1",
             )
             .bind(d.as_str())
             .fetch_optional(&self.pool)
@@ -1004,7 +1231,7 @@ impl Registry {
                     owner,
                 }),
                 None => {
-                    sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
+                    sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES ($1, $2)")
                         .bind(d.as_str())
                         .bind(id)
                         .execute(&self.pool)
@@ -1028,7 +1255,7 @@ impl Registry {
         slug: &str,
     ) -> Result<ConnectionUrl, RegistryError> {
         let row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = ?1")
+            sqlx::query_as("SELECT id, connection_ct FROM tenants WHERE slug = $1")
                 .bind(slug)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -1101,18 +1328,22 @@ impl Registry {
             for (id, slug, ct) in &rows {
                 let plain = decrypt_connection(old, *id, ct, slug)?;
                 let re = new.encrypt(*id, &plain)?;
-                sqlx::query("UPDATE tenants SET connection_ct = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2")
-                    .bind(re)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(&format!(
+                    "UPDATE tenants SET connection_ct = $1, updated_at = {now} WHERE id = $2",
+                    now = self.backend.now()
+                ))
+                .bind(re)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
-            sqlx::query(
+            sqlx::query(&format!(
                 "INSERT INTO vault_meta (id, key_id, key_check, rotated_at)
-                 VALUES (1, ?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 VALUES (1, $1, $2, {now})
                  ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id,
                      key_check = excluded.key_check, rotated_at = excluded.rotated_at",
-            )
+                now = self.backend.now()
+            ))
             .bind(new.key_id().to_string())
             .bind(new.key_check()?)
             .execute(&mut *tx)
@@ -1138,9 +1369,10 @@ impl Registry {
         version: &str,
     ) -> Result<(), RegistryError> {
         self.authorize(crate::Action::Upgrade).await?;
-        let done = sqlx::query(
-            "UPDATE tenants SET template_version = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE slug = ?1",
-        )
+        let done = sqlx::query(&format!(
+            "UPDATE tenants SET template_version = $2, updated_at = {now} WHERE slug = $1",
+            now = self.backend.now()
+        ))
         .bind(slug)
         .bind(version)
         .execute(&self.pool)
@@ -1164,10 +1396,11 @@ impl Registry {
                     reason: "say in 1–1000 characters why this customisation is accepted".into(),
                 });
             }
-            let done = sqlx::query(
-                "UPDATE tenants SET accepted_hash = ?2, accepted_note = ?3,
-                        accepted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE slug = ?1",
-            )
+            let done = sqlx::query(&format!(
+                "UPDATE tenants SET accepted_hash = $2, accepted_note = $3,
+                        accepted_at = {now} WHERE slug = $1",
+                now = self.backend.now()
+            ))
             .bind(slug)
             .bind(hash)
             .bind(note.trim())
@@ -1194,12 +1427,12 @@ impl Registry {
     ) -> Result<Vec<AuditEntry>, RegistryError> {
         let rows = sqlx::query(
             "SELECT id, at, actor, host, tenant_slug, action, detail, result FROM audit_log
-              WHERE ?1 IS NULL
-                 OR tenant_id = (SELECT id FROM tenants WHERE slug = ?1)
-                 OR (tenant_id IS NULL AND tenant_slug = ?1
-                     AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.slug = ?1
+              WHERE $1 IS NULL
+                 OR tenant_id = (SELECT id FROM tenants WHERE slug = $1)
+                 OR (tenant_id IS NULL AND tenant_slug = $1
+                     AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.slug = $1
                                       AND t.created_at > audit_log.at))
-              ORDER BY id DESC LIMIT ?2",
+              ORDER BY id DESC LIMIT $2",
         )
         .bind(slug)
         .bind(i64::from(limit))
@@ -1232,7 +1465,10 @@ impl Registry {
     /// meanwhile is not recreated (`create_if_missing(false)`).
     pub async fn close(self) {
         self.pool.close().await;
-        let Ok(opts) = connect_options(&self.path) else {
+        let RegistryPlace::File(path) = &self.place else {
+            return;
+        };
+        let Ok(opts) = connect_options(path) else {
             return;
         };
         let opts = opts
@@ -1264,6 +1500,23 @@ fn connect_options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
 
 /// See [`connect_options`].
 const ROW_BUFFER: usize = 1024;
+
+/// The pool's connections to a registry file, through sqlx's `Any` driver
+/// (the statements are shared with PostgreSQL). The path is
+/// percent-encoded whole, so no character of it is read as URL syntax.
+fn any_file_options(path: &Path) -> Result<AnyConnectOptions, sqlx::Error> {
+    let absolute = std::path::absolute(path)?;
+    let text = absolute
+        .to_str()
+        .ok_or_else(|| sqlx::Error::Configuration("the registry path is not valid UTF-8".into()))?;
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.');
+    let encoded = percent_encoding::utf8_percent_encode(text, KEEP);
+    Ok(AnyConnectOptions::from_str(&format!("sqlite://{encoded}"))?.disable_statement_logging())
+}
 
 /// What `prev_hash` of the first chained audit row holds.
 const AUDIT_CHAIN_START: &str = "tenantry.audit.chain-start";
@@ -1413,7 +1666,7 @@ pub(crate) fn check_tenant(new: &NewTenant) -> Result<CheckedTenant, RegistryErr
 /// already answers on, or the place (database, schema, file) another
 /// tenant already has: refused, naming the owner.
 pub(crate) async fn check_conflicts(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     checked: &CheckedTenant,
     url: &ConnectionUrl,
     id: Option<i64>,
@@ -1422,7 +1675,7 @@ pub(crate) async fn check_conflicts(
     for d in &checked.domains {
         let owner: Option<String> = sqlx::query_scalar(
             "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id
-              WHERE d.domain = ?1 AND t.id <> ?2",
+              WHERE d.domain = $1 AND t.id <> $2",
         )
         .bind(d.as_str())
         .bind(me)
@@ -1436,7 +1689,7 @@ pub(crate) async fn check_conflicts(
         }
     }
     let owner: Option<String> =
-        sqlx::query_scalar("SELECT slug FROM tenants WHERE place_key = ?1 AND id <> ?2")
+        sqlx::query_scalar("SELECT slug FROM tenants WHERE place_key = $1 AND id <> $2")
             .bind(&checked.place)
             .bind(me)
             .fetch_optional(&mut *tx)
@@ -1456,13 +1709,13 @@ pub(crate) async fn check_conflicts(
 }
 
 pub(crate) async fn insert_tenant(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     vault: &Vault,
     new: NewTenant,
 ) -> Result<Slug, RegistryError> {
     let checked = check_tenant(&new)?;
     let slug = &checked.slug;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
         .bind(slug.as_str())
         .fetch_optional(&mut *tx)
         .await?;
@@ -1476,8 +1729,8 @@ pub(crate) async fn insert_tenant(
         "INSERT INTO tenants (id, slug, display_name, engine, isolation, schema_name, location,
                               connection_ct, template, template_version, notes, place_key, server)
          VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM tenants
-                                          UNION ALL SELECT COALESCE(MAX(id), 0) FROM tenant_ids_used)),
-                 ?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                                          UNION ALL SELECT COALESCE(MAX(id), 0) FROM tenant_ids_used) AS ids),
+                 $1, $2, $3, $4, $5, $6, $12, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(slug.as_str())
     .bind(&checked.name)
@@ -1490,10 +1743,11 @@ pub(crate) async fn insert_tenant(
     .bind(&new.notes)
     .bind(&checked.place)
     .bind(&checked.server)
+    .bind(Vec::<u8>::new())
     .fetch_one(&mut *tx)
     .await?;
     let ct = vault.encrypt(id, &url_secret(&new.url))?;
-    sqlx::query("UPDATE tenants SET connection_ct = ?1 WHERE id = ?2")
+    sqlx::query("UPDATE tenants SET connection_ct = $1 WHERE id = $2")
         .bind(ct)
         .bind(id)
         .execute(&mut *tx)
@@ -1505,12 +1759,12 @@ pub(crate) async fn insert_tenant(
 /// Records the domains tenant `id` answers on (checked by
 /// [`check_conflicts`] first).
 pub(crate) async fn insert_domains(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     id: i64,
     domains: impl Iterator<Item = &str>,
 ) -> Result<(), RegistryError> {
     for d in domains {
-        sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)")
+        sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES ($1, $2)")
             .bind(d)
             .bind(id)
             .execute(&mut *tx)
@@ -1553,7 +1807,7 @@ impl TenantRecord {
 }
 
 /// `TenantNotFound` when an update or delete by slug touched no row.
-fn tenant_touched(done: &sqlx::sqlite::SqliteQueryResult, slug: &str) -> Result<(), RegistryError> {
+fn tenant_touched(done: &sqlx::any::AnyQueryResult, slug: &str) -> Result<(), RegistryError> {
     if done.rows_affected() == 0 {
         return Err(RegistryError::TenantNotFound {
             slug: slug.to_owned(),
@@ -1583,9 +1837,19 @@ fn url_secret(url: &ConnectionUrl) -> SecretString {
     url.to_secret()
 }
 
-pub(crate) const TENANT_SELECT: &str = tenant_select!();
+/// The columns of a [`TenantRecord`], from `tenants t`.
+pub(crate) fn tenant_select(backend: Backend) -> String {
+    format!(
+        "SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
+       t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
+       t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
+       t.accepted_hash, t.accepted_note, {} AS domains
+  FROM tenants t",
+        backend.tenant_domains()
+    )
+}
 
-pub(crate) fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord, RegistryError> {
+pub(crate) fn record_from_row(r: &sqlx::any::AnyRow) -> Result<TenantRecord, RegistryError> {
     Ok(StoredTenant {
         id: r.try_get("id")?,
         slug: r.try_get("slug")?,
@@ -1612,8 +1876,8 @@ pub(crate) fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecor
     .into_record())
 }
 
-/// A `tenants` row as stored (the columns of [`TENANT_SELECT`]), read from
-/// a row or from the JSON of [`TENANT_CHUNK`].
+/// A `tenants` row as stored (the columns of [`tenant_select`]), read from
+/// a row or from the JSON of [`tenant_chunk`].
 #[derive(serde::Deserialize)]
 struct StoredTenant {
     id: i64,
@@ -1673,28 +1937,32 @@ impl StoredTenant {
 }
 
 /// Tenants per chunk of [`Registry::tenants_by_slug`].
-const CHUNK: u32 = 2000;
+const CHUNK: i64 = 2000;
 
-/// The next [`CHUNK`] tenants after slug ?1 (at most ?2), as one JSON array
+/// The next [`CHUNK`] tenants after slug $1 (at most $2), as one JSON array
 /// of [`StoredTenant`] objects (in no particular order).
-const TENANT_CHUNK: &str = "
-SELECT json_group_array(json_object(
-         'id', t.id, 'slug', t.slug, 'display_name', t.display_name, 'engine', t.engine,
+fn tenant_chunk(backend: Backend) -> String {
+    let pairs = format!(
+        "'id', t.id, 'slug', t.slug, 'display_name', t.display_name, 'engine', t.engine,
          'isolation', t.isolation, 'schema_name', t.schema_name, 'location', t.location,
          'template', t.template, 'template_version', t.template_version, 'status', t.status,
          'status_reason', t.status_reason, 'initial_hash', t.initial_hash,
          'current_hash', t.current_hash, 'last_sync_at', t.last_sync_at, 'notes', t.notes,
          'created_at', t.created_at, 'updated_at', t.updated_at,
          'catalog_fingerprint', t.catalog_fingerprint, 'accepted_hash', t.accepted_hash,
-         'accepted_note', t.accepted_note,
-         'domains', COALESCE((SELECT group_concat(domain, ' ') FROM
-                    (SELECT domain FROM tenant_domains d WHERE d.tenant_id = t.id ORDER BY domain)), '')))
-  FROM (SELECT * FROM tenants WHERE slug > ?1 ORDER BY slug LIMIT ?2) t";
+         'accepted_note', t.accepted_note, 'domains', {}",
+        backend.tenant_domains()
+    );
+    format!(
+        "SELECT {} FROM (SELECT * FROM tenants WHERE slug > $1 ORDER BY slug LIMIT $2) t",
+        backend.json_rows(&pairs)
+    )
+}
 
 /// Appends one audit row inside `tx` (which holds the write lock): the row
 /// commits with whatever else the transaction does, or not at all.
 pub(crate) async fn audit_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     actor_name: &str,
     tenant: Option<&str>,
     action: &str,
@@ -1706,12 +1974,12 @@ pub(crate) async fn audit_in(
         sqlx::query_as("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
-    let at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+    let at: String = sqlx::query_scalar(&format!("SELECT {}", Backend::of(tx).now()))
         .fetch_one(&mut *tx)
         .await?;
     let tenant_id: Option<i64> = match tenant {
         Some(slug) => {
-            sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1")
+            sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
                 .bind(slug)
                 .fetch_optional(&mut *tx)
                 .await?
@@ -1736,7 +2004,7 @@ pub(crate) async fn audit_in(
     let row_hash = row.hash();
     sqlx::query(
             "INSERT INTO audit_log (id, at, actor, host, tenant_slug, tenant_id, action, detail, result, prev_hash, row_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(row.id)
         .bind(&row.at)

@@ -12,7 +12,7 @@
 //! nothing written after it.
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use tenantry_vault::{
     member, save_verified_text, DataKey, KeyEntry, KeyId, KeyStore, MemberPublicKey, MemberSecret,
     Vault,
@@ -111,7 +111,7 @@ const MEMBER_COLUMNS: &str =
 /// Wraps the key of `vault` for every member and stores the wraps (inside
 /// the transaction that switches the registry to that key).
 pub(crate) async fn rewrap_all(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     registry_id: &str,
     vault: &Vault,
 ) -> Result<usize, RegistryError> {
@@ -120,7 +120,7 @@ pub(crate) async fn rewrap_all(
         .await?;
     for (id, public_key) in &members {
         let wrapped = vault.wrap_for(registry_id, &MemberPublicKey::parse(public_key)?)?;
-        sqlx::query("UPDATE members SET key_id = ?1, wrapped_key = ?2 WHERE id = ?3")
+        sqlx::query("UPDATE members SET key_id = $1, wrapped_key = $2 WHERE id = $3")
             .bind(vault.key_id().to_string())
             .bind(wrapped)
             .bind(id)
@@ -131,11 +131,8 @@ pub(crate) async fn rewrap_all(
 }
 
 /// Removes the member `name` inside the rotation's transaction.
-pub(crate) async fn delete_member(
-    tx: &mut SqliteConnection,
-    name: &str,
-) -> Result<(), RegistryError> {
-    let done = sqlx::query("DELETE FROM members WHERE name = ?1")
+pub(crate) async fn delete_member(tx: &mut AnyConnection, name: &str) -> Result<(), RegistryError> {
+    let done = sqlx::query("DELETE FROM members WHERE name = $1")
         .bind(name)
         .execute(&mut *tx)
         .await?;
@@ -290,7 +287,7 @@ impl Registry {
         let mut tx = self.write_tx().await?;
         target_exists(&mut tx, name).await?;
         let other_admins: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM members WHERE role = 'admin' AND name <> ?1")
+            sqlx::query_scalar("SELECT count(*) FROM members WHERE role = 'admin' AND name <> $1")
                 .bind(name)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -301,7 +298,7 @@ impl Registry {
                 ),
             });
         }
-        sqlx::query("UPDATE members SET role = ?1 WHERE name = ?2")
+        sqlx::query("UPDATE members SET role = $1 WHERE name = $2")
             .bind(role.as_str())
             .bind(name)
             .execute(&mut *tx)
@@ -403,7 +400,7 @@ impl Registry {
         };
         let public = secret.public();
         let row: Option<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT key_id, wrapped_key FROM members WHERE public_key = ?1")
+            sqlx::query_as("SELECT key_id, wrapped_key FROM members WHERE public_key = $1")
                 .bind(public.to_string())
                 .fetch_optional(self.pool())
                 .await?;
@@ -455,7 +452,7 @@ fn own_or_new_public(
 /// The name of the member whose key is in `keys`, or a refusal naming what
 /// they tried to do.
 async fn caller_name(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     keys: &dyn KeyStore,
     entry: &KeyEntry,
     doing: &str,
@@ -466,7 +463,7 @@ async fn caller_name(
     let mine = own_secret(keys, entry)?.map(|s| s.public());
     let name: Option<String> = match &mine {
         Some(public) => {
-            sqlx::query_scalar("SELECT name FROM members WHERE public_key = ?1")
+            sqlx::query_scalar("SELECT name FROM members WHERE public_key = $1")
                 .bind(public.to_string())
                 .fetch_optional(&mut *conn)
                 .await?
@@ -481,8 +478,8 @@ async fn caller_name(
     })
 }
 
-async fn target_exists(conn: &mut SqliteConnection, name: &str) -> Result<(), RegistryError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM members WHERE name = ?1")
+async fn target_exists(conn: &mut AnyConnection, name: &str) -> Result<(), RegistryError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM members WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?;
@@ -495,10 +492,7 @@ async fn target_exists(conn: &mut SqliteConnection, name: &str) -> Result<(), Re
 
 /// Refuses a vault whose key is no longer the registry's (rotated since it
 /// was opened): a wrap of it would open nothing.
-pub(crate) async fn current_key(
-    conn: &mut SqliteConnection,
-    key: KeyId,
-) -> Result<(), RegistryError> {
+pub(crate) async fn current_key(conn: &mut AnyConnection, key: KeyId) -> Result<(), RegistryError> {
     let current: Option<String> = sqlx::query_scalar("SELECT key_id FROM vault_meta WHERE id = 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -516,7 +510,7 @@ pub(crate) async fn current_key(
 }
 
 async fn insert(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     registry_id: &str,
     vault: &Vault,
     name: &str,
@@ -525,7 +519,7 @@ async fn insert(
     added_by: &str,
 ) -> Result<(), RegistryError> {
     let taken: Option<String> =
-        sqlx::query_scalar("SELECT name FROM members WHERE name = ?1 OR public_key = ?2")
+        sqlx::query_scalar("SELECT name FROM members WHERE name = $1 OR public_key = $2")
             .bind(name)
             .bind(public.to_string())
             .fetch_optional(&mut *tx)
@@ -541,7 +535,7 @@ async fn insert(
     }
     let wrapped = vault.wrap_for(registry_id, public)?;
     sqlx::query(
-        "INSERT INTO members (name, public_key, key_id, wrapped_key, role, added_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO members (name, public_key, key_id, wrapped_key, role, added_by) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(name)
     .bind(public.to_string())

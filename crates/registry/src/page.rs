@@ -10,7 +10,9 @@ use sqlx::Row;
 use tenantry_model::SchemaStatus;
 use ts_rs::TS;
 
-use crate::{parse_status, record_from_row, Registry, RegistryError, TenantRecord, TENANT_SELECT};
+use crate::{
+    parse_status, record_from_row, tenant_select, Backend, Registry, RegistryError, TenantRecord,
+};
 
 /// How many rows a page holds when the query does not say, and at most.
 pub const DEFAULT_PAGE: u32 = 200;
@@ -118,14 +120,18 @@ const TEMPLATE_LABEL: &str = "CASE WHEN t.template IS NULL THEN 'none'
       ELSE rtrim(t.template || ' ' || COALESCE(t.template_version, '')) END";
 
 /// The filter, as a WHERE clause over `tenants t` with its parameters
-/// ?1 search (lower case), ?2 status, ?3 server, ?4 template.
-fn filter() -> String {
+/// $1 search (lower case), $2 status, $3 server, $4 template.
+fn filter(backend: Backend) -> String {
+    let has = |column: &str| backend.contains(column, "$1");
     format!(
-        "WHERE (?1 = '' OR instr(t.slug, ?1) > 0 OR instr(lower(t.display_name), ?1) > 0
-                OR instr(lower(t.location), ?1) > 0 OR t.current_hash = ?1)
-           AND (?2 IS NULL OR t.status = ?2)
-           AND (?3 IS NULL OR t.server = ?3)
-           AND (?4 IS NULL OR ({TEMPLATE_LABEL}) = ?4)"
+        "WHERE ($1 = '' OR {} OR {}
+                OR {} OR t.current_hash = $1)
+           AND ($2 IS NULL OR t.status = $2)
+           AND ($3 IS NULL OR t.server = $3)
+           AND ($4 IS NULL OR ({TEMPLATE_LABEL}) = $4)",
+        has("t.slug"),
+        has("lower(t.display_name)"),
+        has("lower(t.location)")
     )
 }
 
@@ -152,20 +158,29 @@ impl Registry {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
-        let mut tx = self.pool().begin().await?;
-        let where_ = filter();
-        let rows = sqlx::query(&format!(
-            "{TENANT_SELECT} {where_} {} LIMIT ?5 OFFSET ?6",
-            order(q.sort)
-        ))
-        .bind(&search)
-        .bind(status)
-        .bind(&q.server)
-        .bind(&q.template)
-        .bind(limit)
-        .bind(q.offset)
-        .fetch_all(&mut *tx)
-        .await?;
+        // No registry text holds a NUL (names are checked on the way in,
+        // and PostgreSQL text cannot hold one), so a search for one matches
+        // nothing; PostgreSQL would refuse it as a parameter.
+        let impossible = search.contains('\0');
+        let mut tx = self.read_tx().await?;
+        let where_ = filter(self.backend);
+        let rows = if impossible {
+            Vec::new()
+        } else {
+            sqlx::query(&format!(
+                "{} {where_} {} LIMIT $5 OFFSET $6",
+                tenant_select(self.backend),
+                order(q.sort)
+            ))
+            .bind(&search)
+            .bind(status)
+            .bind(&q.server)
+            .bind(&q.template)
+            .bind(i64::from(limit))
+            .bind(i64::from(q.offset))
+            .fetch_all(&mut *tx)
+            .await?
+        };
         let rows = rows
             .iter()
             .map(record_from_row)
@@ -182,6 +197,7 @@ impl Registry {
         // Unfiltered, or by status alone, the counts already say how many
         // match (read in the same snapshot); otherwise they are counted.
         let total = match (search.is_empty(), &q.server, &q.template, q.status) {
+            _ if impossible => 0,
             (true, None, None, None) => counts.total(),
             (true, None, None, Some(s)) => *counts.slot(s),
             _ => {
@@ -260,8 +276,9 @@ mod tests {
             }
         };
         let page = plan(format!(
-            "{TENANT_SELECT} {} {ATTENTION_ORDER} LIMIT ?5 OFFSET ?6",
-            filter()
+            "{} {} {ATTENTION_ORDER} LIMIT $5 OFFSET $6",
+            tenant_select(Backend::Sqlite),
+            filter(Backend::Sqlite)
         ))
         .await;
         // (A temporary b-tree further on orders one tenant's domains.)

@@ -178,7 +178,7 @@ impl Registry {
         let caller = match public {
             Some(public) => {
                 let row: Option<(String, String)> =
-                    sqlx::query_as("SELECT name, role FROM members WHERE public_key = ?1")
+                    sqlx::query_as("SELECT name, role FROM members WHERE public_key = $1")
                         .bind(public.to_string())
                         .fetch_optional(self.pool())
                         .await?;

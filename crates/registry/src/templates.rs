@@ -66,20 +66,20 @@ impl Registry {
 
     async fn save_template_inner(&self, t: &StoredTemplate) -> Result<(), RegistryError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO templates (name, engine) VALUES (?1, ?2) ON CONFLICT (name, engine) DO NOTHING")
+        sqlx::query("INSERT INTO templates (name, engine) VALUES ($1, $2) ON CONFLICT (name, engine) DO NOTHING")
             .bind(&t.name)
             .bind(t.engine.as_str())
             .execute(&mut *tx)
             .await?;
         let id: i64 =
-            sqlx::query_scalar("SELECT id FROM templates WHERE name = ?1 AND engine = ?2")
+            sqlx::query_scalar("SELECT id FROM templates WHERE name = $1 AND engine = $2")
                 .bind(&t.name)
                 .bind(t.engine.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         for (position, v) in t.versions.iter().enumerate() {
             let existing: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT schema_hash FROM template_versions WHERE template_id = ?1 AND version = ?2",
+                "SELECT schema_hash FROM template_versions WHERE template_id = $1 AND version = $2",
             )
             .bind(id)
             .bind(&v.version)
@@ -115,14 +115,14 @@ impl Registry {
                 None => None,
             };
             sqlx::query(
-                "INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position, schema_json, outside_allowed)
-                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END, ?4, ?5, ?6)
+                &format!("INSERT INTO template_versions (template_id, version, schema_hash, measured_at, position, schema_json, outside_allowed)
+                 VALUES ($1, $2, $3, CASE WHEN $3 IS NULL THEN NULL ELSE {now} END, $4, $5, $6)
                  ON CONFLICT (template_id, version) DO UPDATE SET
                      schema_hash = COALESCE(excluded.schema_hash, template_versions.schema_hash),
                      measured_at = COALESCE(excluded.measured_at, template_versions.measured_at),
                      schema_json = COALESCE(excluded.schema_json, template_versions.schema_json),
                      position = excluded.position,
-                     outside_allowed = excluded.outside_allowed",
+                     outside_allowed = excluded.outside_allowed", now = self.backend.now()),
             )
             .bind(id)
             .bind(&v.version)
@@ -132,14 +132,14 @@ impl Registry {
             .bind(v.outside_allowed.as_deref().map(crate::escape_controls))
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM template_migrations WHERE template_id = ?1 AND version = ?2")
+            sqlx::query("DELETE FROM template_migrations WHERE template_id = $1 AND version = $2")
                 .bind(id)
                 .bind(&v.version)
                 .execute(&mut *tx)
                 .await?;
             for (seq, (name, sql)) in v.migrations.iter().enumerate() {
                 sqlx::query(
-                    "INSERT INTO template_migrations (template_id, version, seq, name, sql) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO template_migrations (template_id, version, seq, name, sql) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(id)
                 .bind(&v.version)
@@ -161,7 +161,7 @@ impl Registry {
         engine: Engine,
     ) -> Result<StoredTemplate, RegistryError> {
         let id: i64 =
-            sqlx::query_scalar("SELECT id FROM templates WHERE name = ?1 AND engine = ?2")
+            sqlx::query_scalar("SELECT id FROM templates WHERE name = $1 AND engine = $2")
                 .bind(name)
                 .bind(engine.as_str())
                 .fetch_optional(self.pool())
@@ -173,7 +173,7 @@ impl Registry {
                     ),
                 })?;
         let versions = sqlx::query(
-            "SELECT version, schema_hash, outside_allowed FROM template_versions WHERE template_id = ?1 ORDER BY position, version",
+            "SELECT version, schema_hash, outside_allowed FROM template_versions WHERE template_id = $1 ORDER BY position, version",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -184,7 +184,7 @@ impl Registry {
             let hash: Option<String> = v.try_get("schema_hash")?;
             let outside_allowed: Option<String> = v.try_get("outside_allowed")?;
             let migrations: Vec<(String, String)> = sqlx::query_as(
-                "SELECT name, sql FROM template_migrations WHERE template_id = ?1 AND version = ?2 ORDER BY seq",
+                "SELECT name, sql FROM template_migrations WHERE template_id = $1 AND version = $2 ORDER BY seq",
             )
             .bind(id)
             .bind(&version)
@@ -214,7 +214,7 @@ impl Registry {
     ) -> Result<SchemaSnapshot, RegistryError> {
         let json: Option<Option<String>> = sqlx::query_scalar(
             "SELECT v.schema_json FROM template_versions v JOIN templates t ON t.id = v.template_id
-              WHERE t.name = ?1 AND t.engine = ?2 AND v.version = ?3",
+              WHERE t.name = $1 AND t.engine = $2 AND v.version = $3",
         )
         .bind(name)
         .bind(engine.as_str())
@@ -243,7 +243,7 @@ impl Registry {
     ) -> Result<Vec<TemplateVersionHash>, RegistryError> {
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT v.version, v.schema_hash FROM template_versions v JOIN templates t ON t.id = v.template_id
-              WHERE t.name = ?1 AND t.engine = ?2 ORDER BY v.position, v.version",
+              WHERE t.name = $1 AND t.engine = $2 ORDER BY v.position, v.version",
         )
         .bind(name)
         .bind(engine.as_str())
@@ -312,10 +312,10 @@ impl Registry {
         let mut tx = self.write_tx().await?;
         let slugs: Vec<&str> = checks.iter().map(|c| c.slug.as_str()).collect();
         let before: std::collections::HashMap<String, (String, Option<String>)> =
-            sqlx::query_as::<_, (String, String, Option<String>)>(
-                "SELECT slug, status, current_hash FROM tenants
-                  WHERE slug IN (SELECT value FROM json_each(?1))",
-            )
+            sqlx::query_as::<_, (String, String, Option<String>)>(&format!(
+                "SELECT slug, status, current_hash FROM tenants WHERE slug IN ({})",
+                self.backend.json_strings("$1")
+            ))
             .bind(serde_json::to_string(&slugs).unwrap_or_default())
             .fetch_all(&mut *tx)
             .await?
@@ -361,7 +361,8 @@ impl Registry {
                     c.status.as_str(),
                     c.reason,
                     c.hash.map(|h| h.to_string()),
-                    c.provisioned,
+                    // Text, which both backends' `->>` read alike.
+                    if c.provisioned { "1" } else { "0" },
                     c.fingerprint,
                 ])
             })
@@ -369,21 +370,23 @@ impl Registry {
         let rows = serde_json::to_string(&rows).map_err(|e| RegistryError::Database {
             reason: format!("cannot encode the checks: {e}"),
         })?;
-        sqlx::query(
+        sqlx::query(&format!(
             "WITH c AS (SELECT value ->> 0 AS slug, value ->> 1 AS status, value ->> 2 AS reason,
                                value ->> 3 AS hash, value ->> 4 AS provisioned,
                                value ->> 5 AS fingerprint
-                          FROM json_each(?1))
+                          FROM {elements})
              UPDATE tenants SET status = c.status, status_reason = c.reason,
                     current_hash = COALESCE(c.hash, current_hash),
-                    initial_hash = CASE WHEN c.provisioned THEN COALESCE(initial_hash, c.hash)
+                    initial_hash = CASE WHEN c.provisioned = '1' THEN COALESCE(initial_hash, c.hash)
                                         ELSE initial_hash END,
                     last_sync_at = CASE WHEN c.hash IS NULL THEN last_sync_at
-                                        ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+                                        ELSE {now} END,
                     catalog_fingerprint = c.fingerprint,
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                    updated_at = {now}
                FROM c WHERE tenants.slug = c.slug",
-        )
+            now = self.backend.now(),
+            elements = self.backend.json_elements("$1")
+        ))
         .bind(rows)
         .execute(&mut *tx)
         .await?;
@@ -470,7 +473,7 @@ impl Registry {
         let tenant = self.tenant(slug).await?;
         Ok(sqlx::query_scalar(
             "INSERT INTO backups (tenant_slug, engine, location, drift_hash, tenant_id, tenant_place)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(slug)
         .bind(engine.as_str())
@@ -486,7 +489,7 @@ impl Registry {
         let rows = sqlx::query(
             "SELECT id, tenant_slug, engine, location, drift_hash, created_at, purged_at, tenant_id, tenant_place
                FROM backups
-              WHERE ?1 IS NULL OR tenant_id = (SELECT id FROM tenants WHERE slug = ?1)
+              WHERE $1 IS NULL OR tenant_id = (SELECT id FROM tenants WHERE slug = $1)
               ORDER BY id DESC",
         )
         .bind(slug)
@@ -510,9 +513,10 @@ impl Registry {
     }
 
     pub async fn mark_backup_purged(&self, id: i64) -> Result<(), RegistryError> {
-        sqlx::query(
-            "UPDATE backups SET purged_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-        )
+        sqlx::query(&format!(
+            "UPDATE backups SET purged_at = {now} WHERE id = $1",
+            now = self.backend.now()
+        ))
         .bind(id)
         .execute(self.pool())
         .await?;
@@ -573,8 +577,8 @@ impl Registry {
     ) -> Result<Vec<StatusChange>, RegistryError> {
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT at, actor, detail FROM audit_log
-              WHERE tenant_id = (SELECT id FROM tenants WHERE slug = ?1) AND action = ?2
-              ORDER BY id DESC LIMIT ?3",
+              WHERE tenant_id = (SELECT id FROM tenants WHERE slug = $1) AND action = $2
+              ORDER BY id DESC LIMIT $3",
         )
         .bind(slug)
         .bind(STATUS_CHANGE)

@@ -1,6 +1,11 @@
 //! The registry with an in-memory key store and real SQLite/PostgreSQL
 //! tenants: add, list, remove, domains, audit, encryption at rest, key
 //! rotation, imports, pools and health checks.
+//!
+//! The whole suite runs on a SQLite registry, and again on a PostgreSQL
+//! registry (a scratch database per test) with
+//! `TENANTRY_TEST_REGISTRY=postgres`; `scripts/test.sh` runs both. The
+//! few tests about the registry's file itself run on SQLite only.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -11,28 +16,77 @@ use tenantry_introspect::{ConnectionUrl, Timeouts};
 use tenantry_registry::health::check_tenant;
 use tenantry_registry::import::{parse_csv, rows_from_query};
 use tenantry_registry::pools::{PoolSettings, TenantPools};
-use tenantry_registry::{AuditResult, NewTenant, Registry, Role};
+use tenantry_registry::{AuditResult, Backend, NewTenant, Registry, RegistryPlace, Role};
+use tenantry_tests::PgDatabase;
 use tenantry_vault::{KeyStoreError, MemoryKeyStore};
 
 const CANARY: &str = "Canary-Reg-91d2";
+
+/// Whether this run's registries are PostgreSQL databases.
+fn on_postgres() -> bool {
+    std::env::var("TENANTRY_TEST_REGISTRY").is_ok_and(|v| v == "postgres")
+}
 
 struct Fixture {
     _dir: tempfile::TempDir,
     dir: PathBuf,
     registry: Registry,
     keys: MemoryKeyStore,
+    /// Where the registry is: its file, or its scratch database's URL.
+    place: String,
+    /// Declared last: dropped (and the database with it) after the
+    /// registry's pool.
+    _database: Option<PgDatabase>,
 }
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
-    let registry = Registry::create(&path.join("registry.db")).await.unwrap();
+    let (place, database) = if on_postgres() {
+        let db = PgDatabase::create().await;
+        (db.url(), Some(db))
+    } else {
+        (path.join("registry.db").display().to_string(), None)
+    };
+    let registry = Registry::create_at(RegistryPlace::parse(&place).unwrap())
+        .await
+        .unwrap();
     Fixture {
         _dir: dir,
         dir: path,
         registry,
         keys: MemoryKeyStore::default(),
+        place,
+        _database: database,
     }
+}
+
+impl Fixture {
+    /// The registry opened again, as another process would.
+    async fn reopen(&self) -> Registry {
+        Registry::open_at(RegistryPlace::parse(&self.place).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// A connection straight to the registry's database, behind
+    /// Tenantry's back.
+    async fn raw(&self) -> sqlx::AnyConnection {
+        raw_connection(&self.place).await
+    }
+}
+
+/// See [`Fixture::raw`].
+async fn raw_connection(place: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    let url = if on_postgres() {
+        place.to_owned()
+    } else {
+        format!("sqlite://{place}")
+    };
+    <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap()
 }
 
 fn sqlite_tenant_file(dir: &Path, name: &str) -> String {
@@ -220,18 +274,28 @@ async fn connection_strings_are_encrypted_at_rest_and_bound_to_their_tenant() {
             "plaintext password on disk"
         );
     }
-
-    // Copy acme's ciphertext onto globex: it must not decrypt there.
-    let db = f.dir.join("registry.db");
-    let mut conn =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{}", db.display()))
+    let mut conn = raw_connection(&f.place).await;
+    if on_postgres() {
+        // Every row of every table, as PostgreSQL prints it.
+        for table in ["tenants", "audit_log", "vault_meta", "registry_identity"] {
+            let text: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT CAST(string_agg(CAST(x AS text), ' ') AS text) FROM {table} x"
+            ))
+            .fetch_one(&mut conn)
             .await
             .unwrap();
+            assert!(!text.unwrap_or_default().contains(CANARY), "{table}");
+        }
+    }
+
+    // Copy acme's ciphertext onto globex: it must not decrypt there.
     sqlx::query("UPDATE tenants SET connection_ct = (SELECT connection_ct FROM tenants WHERE slug = 'acme') WHERE slug = 'globex'")
         .execute(&mut conn)
         .await
         .unwrap();
-    let registry = Registry::open(&db).await.unwrap();
+    let registry = Registry::open_at(RegistryPlace::parse(&f.place).unwrap())
+        .await
+        .unwrap();
     let vault = registry.open_vault(&f.keys).await.unwrap();
     let err = registry.connection(&vault, "globex").await.unwrap_err();
     assert_eq!(err.code(), "ciphertext_not_authentic", "{err}");
@@ -590,6 +654,9 @@ async fn health_of_a_sqlite_tenant_and_of_a_broken_one() {
 /// one registry (or a copy of its file) never takes another's key.
 #[tokio::test]
 async fn rotating_one_registry_or_a_copy_leaves_every_other_registry_openable() {
+    if on_postgres() {
+        return; // about the registry's file: SQLite only
+    }
     let keys = MemoryKeyStore::default();
     let dir = tempfile::tempdir().unwrap();
     let mut registries = Vec::new();
@@ -668,6 +735,9 @@ async fn a_key_in_the_shared_legacy_entry_is_migrated_to_the_registry_entry() {
 /// new empty registry; one removed while open refuses further writes.
 #[tokio::test]
 async fn a_missing_truncated_or_removed_registry_is_an_error_not_a_new_one() {
+    if on_postgres() {
+        return; // about the registry's file: SQLite only
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("registry.db");
     let err = Registry::open(&path).await.err().unwrap();
@@ -727,31 +797,131 @@ async fn a_missing_truncated_or_removed_registry_is_an_error_not_a_new_one() {
     assert!(!path.exists(), "nothing may recreate the removed registry");
 }
 
+/// A PostgreSQL database is a registry only once it is made one: opening
+/// a database without the registry's tables is `registry_missing` (and
+/// makes nothing), creating makes it, and a second creation opens it. The
+/// URL's password is in no error, and not in the registry's own rows.
+#[tokio::test]
+async fn a_postgres_database_is_a_registry_only_once_made_one() {
+    let db = PgDatabase::create().await;
+    let canary = "Canary-RegUrl-7c1e";
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{canary}'; GRANT ALL ON DATABASE {name} TO {role};
+         ALTER DATABASE {name} OWNER TO {role}",
+        role = tenantry_tests::pg_quote(&format!("{}_owner", db.name)),
+        name = tenantry_tests::pg_quote(&db.name),
+    ))
+    .execute(&mut db.connect().await)
+    .await
+    .unwrap();
+    let server = tenantry_tests::pg_server_url();
+    let authority = server.trim_start_matches("postgres://");
+    let host = authority.rsplit('@').next().unwrap();
+    let url = format!("postgres://{}_owner:{canary}@{host}/{}", db.name, db.name);
+
+    let err = Registry::open_at(RegistryPlace::parse(&url).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "registry_missing", "{err}");
+    assert!(!err.to_string().contains(canary), "{err}");
+    assert!(!format!("{err:?}").contains(canary));
+
+    let made = Registry::create_at(RegistryPlace::parse(&url).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(made.backend(), Backend::Postgres);
+    assert!(!made.shown().contains(canary), "{}", made.shown());
+    assert!(!format!("{:?}", made.place()).contains(canary));
+    let keys = MemoryKeyStore::default();
+    let vault = made.open_vault(&keys).await.unwrap();
+    made.add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    let again = Registry::create_at(RegistryPlace::parse(&url).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.list_tenants().await.unwrap().len(), 1);
+    assert_eq!(
+        again.registry_id().await.unwrap(),
+        made.registry_id().await.unwrap()
+    );
+    let log = again.audit_log(None, 50).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|e| e.action == "registry.create").count(),
+        1,
+        "{log:?}"
+    );
+    assert!(log.iter().all(|e| !e.detail.contains(canary)), "{log:?}");
+
+    // A server that is not there is an open failure that names no
+    // password (this server trusts local connections, so a wrong password
+    // would open).
+    let wrong = format!(
+        "postgres://nobody:Canary-Wrong-55ab@127.0.0.1:1/{}",
+        db.name
+    );
+    let err = Registry::open_at(RegistryPlace::parse(&wrong).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "registry_open_failed", "{err}");
+    assert!(!err.to_string().contains("Canary-Wrong-55ab"), "{err}");
+    made.close().await;
+    again.close().await;
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+    for statement in [
+        format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            tenantry_tests::pg_quote(&db.name)
+        ),
+        format!(
+            "DROP ROLE {}",
+            tenantry_tests::pg_quote(&format!("{}_owner", db.name))
+        ),
+    ] {
+        sqlx::raw_sql(&statement).execute(&mut admin).await.unwrap();
+    }
+}
+
 /// Issue 13, item 16: writers in separate connections (as two CLI processes
 /// are) wait for each other and all succeed, even when one holds the write
 /// lock for seconds.
 #[tokio::test]
 async fn concurrent_writers_wait_for_each_other_and_all_succeed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("registry.db");
-    let keys = MemoryKeyStore::default();
-    let first = Registry::create(&path).await.unwrap();
-    let vault = first.open_vault(&keys).await.unwrap();
-    let second = Registry::open(&path).await.unwrap();
+    let f = fixture().await;
+    let first = &f.registry;
+    let vault = first.open_vault(&f.keys).await.unwrap();
+    let second = f.reopen().await;
 
     // Another process holds the write lock for two seconds.
-    let mut holder = sqlx_conn(&path).await;
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let mut holder = f.raw().await;
+    match first.backend() {
+        Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut holder)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+            let _: i32 = sqlx::query_scalar("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) l")
+                .bind(tenantry_registry::REGISTRY_WRITE_LOCK)
+                .fetch_one(&mut holder)
+                .await
+                .unwrap();
+        }
+    }
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
         sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
     });
     let writes = (0..20).map(|i| {
         let (r, v) = if i % 2 == 0 {
-            (&first, &vault)
+            (first, &vault)
         } else {
             (&second, &vault)
         };
@@ -793,13 +963,12 @@ async fn the_audit_chain_detects_edits_and_deletions_in_the_file() {
         .unwrap()
         .id;
 
-    let path = f.dir.join("registry.db");
-    let mut raw = sqlx_conn(&path).await;
-    sqlx::query("DROP TRIGGER audit_log_append_only_update")
+    let mut raw = f.raw().await;
+    sqlx::query(drop_trigger(&f, "audit_log_append_only_update"))
         .execute(&mut raw)
         .await
         .unwrap();
-    sqlx::query("UPDATE audit_log SET detail = 'nothing happened' WHERE id = ?1")
+    sqlx::query("UPDATE audit_log SET detail = 'nothing happened' WHERE id = $1")
         .bind(target)
         .execute(&mut raw)
         .await
@@ -820,8 +989,8 @@ async fn the_audit_chain_detects_edits_and_deletions_in_the_file() {
             .await
             .unwrap();
     }
-    let mut raw = sqlx_conn(&fresh.dir.join("registry.db")).await;
-    sqlx::query("DROP TRIGGER audit_log_append_only_delete")
+    let mut raw = fresh.raw().await;
+    sqlx::query(drop_trigger(&fresh, "audit_log_append_only_delete"))
         .execute(&mut raw)
         .await
         .unwrap();
@@ -831,6 +1000,20 @@ async fn the_audit_chain_detects_edits_and_deletions_in_the_file() {
         .unwrap();
     let cut = fresh.registry.verify_audit().await.unwrap();
     assert_eq!(cut.broken.as_ref().map(|b| b.id), Some(3), "{cut:?}");
+}
+
+/// The statement that drops an audit log trigger.
+fn drop_trigger(f: &Fixture, name: &str) -> &'static str {
+    match (f.registry.backend(), name) {
+        (Backend::Sqlite, "audit_log_append_only_update") => {
+            "DROP TRIGGER audit_log_append_only_update"
+        }
+        (Backend::Sqlite, _) => "DROP TRIGGER audit_log_append_only_delete",
+        (Backend::Postgres, "audit_log_append_only_update") => {
+            "DROP TRIGGER audit_log_append_only_update ON audit_log"
+        }
+        (Backend::Postgres, _) => "DROP TRIGGER audit_log_append_only_delete ON audit_log",
+    }
 }
 
 /// Issue 13, items 12 and 17: the actor is the OS account (not `$USER`),
@@ -968,8 +1151,7 @@ async fn a_second_tenant_on_the_same_schema_is_refused_whatever_the_url_spelling
 
     // A registry from before place keys, with two tenants on one schema:
     // the keys are filled on open and the pair is reported.
-    let path = f.registry.path().to_owned();
-    let mut c = sqlx_conn(&path).await;
+    let mut c = f.raw().await;
     sqlx::query("UPDATE tenants SET place_key = NULL")
         .execute(&mut c)
         .await
@@ -979,7 +1161,7 @@ async fn a_second_tenant_on_the_same_schema_is_refused_whatever_the_url_spelling
         .await
         .unwrap();
     drop(c);
-    let reopened = Registry::open(&path).await.unwrap();
+    let reopened = f.reopen().await;
     assert_eq!(
         reopened.shared_places().await.unwrap(),
         [vec!["pg-a".to_owned(), "pg-c".to_owned()]]
@@ -1008,8 +1190,8 @@ async fn a_killed_operation_is_told_from_a_running_one_and_audited_once() {
     assert!(f.registry.killed_operations().await.unwrap().is_empty());
 
     // Its process dies: a pid no process has.
-    let mut c = sqlx_conn(f.registry.path()).await;
-    sqlx::query("UPDATE operations SET pid = 2147483646 WHERE id = ?1")
+    let mut c = f.raw().await;
+    sqlx::query("UPDATE operations SET pid = 2147483646 WHERE id = $1")
         .bind(id)
         .execute(&mut c)
         .await
@@ -1031,27 +1213,95 @@ async fn a_killed_operation_is_told_from_a_running_one_and_audited_once() {
     assert!(f.registry.verify_audit().await.unwrap().broken.is_none());
 }
 
+/// Issue 18: the journal is every run's tenant lock. While an operation on
+/// a tenant may be running — in this process, or on another machine
+/// sharing the registry, where it cannot be checked — no other run starts
+/// one there; one whose process died here does not hold the tenant.
+#[tokio::test]
+async fn an_unfinished_operation_keeps_its_tenant_busy_for_every_run() {
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    for slug in ["busy", "free"] {
+        let file = sqlite_tenant_file(&f.dir, slug);
+        f.registry
+            .add_tenant(&vault, new_tenant(slug, &file))
+            .await
+            .unwrap();
+    }
+    let first = f
+        .registry
+        .begin_operation("busy", "sync", Some("file x.bak"))
+        .await
+        .unwrap();
+    // Another console on the same registry.
+    let other = f.reopen().await;
+    let err = other
+        .begin_operation("busy", "reset", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tenant_busy", "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("operation {first} (sync")),
+        "{err}"
+    );
+    // Other tenants are not held.
+    let free = other.begin_operation("free", "reset", None).await.unwrap();
+    other
+        .finish_operation(free, tenantry_registry::journal::OperationEnd::Ok, "done")
+        .await
+        .unwrap();
+
+    // Started on another machine: alive or not, it cannot be told from
+    // here, so it holds the tenant and is never reported as killed.
+    let mut c = f.raw().await;
+    sqlx::query("UPDATE operations SET host = 'elsewhere', pid = 2147483646 WHERE id = $1")
+        .bind(first)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let err = other
+        .begin_operation("busy", "reset", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tenant_busy", "{err}");
+    assert!(err.to_string().contains("another machine"), "{err}");
+    assert!(other.killed_operations().await.unwrap().is_empty());
+    assert!(other.unfinished_operations().await.unwrap()[0].running);
+
+    // Started here by a process that died: the tenant is free again.
+    let here = tenantry_registry::current_actor().host;
+    sqlx::query("UPDATE operations SET host = $1 WHERE id = $2")
+        .bind(&here)
+        .bind(first)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(other.killed_operations().await.unwrap().len(), 1);
+    let next = other.begin_operation("busy", "reset", None).await.unwrap();
+    assert!(next > first);
+    let log = other.audit_log(Some("busy"), 50).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.action == "operation.unfinished"),
+        "{log:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
-    use sqlx::Connection;
     use tenantry_registry::history::{ScanCounts, KEPT_SCANS};
     let f = fixture().await;
     assert!(f.registry.scan_history(10).await.unwrap().is_empty());
     // A registry that has seen KEPT_SCANS scans already.
     {
-        let mut conn = sqlx::SqliteConnection::connect(&format!(
-            "sqlite:{}",
-            f.dir.join("registry.db").display()
-        ))
-        .await
-        .unwrap();
+        let mut conn = f.raw().await;
         sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
              INSERT INTO scan_history (at, actor, tenants, scanned, synced, outdated, customized,
                                        unknown, failed, elapsed_ms, cancelled)
              SELECT '2026-01-01T00:00:00Z', 'old', 1, 1, 1, 0, 0, 0, 0, 5, 0 FROM n",
         )
-        .bind(KEPT_SCANS)
+        .bind(i64::from(KEPT_SCANS))
         .execute(&mut conn)
         .await
         .unwrap();
@@ -1350,14 +1600,13 @@ async fn the_fleet_page_is_filtered_counted_and_sorted_by_the_registry() {
     assert_eq!(&slugs(&recent)[3..], ["initech", "lite"]);
 
     // A registry from before the server column: filled on open.
-    let path = f.registry.path().to_owned();
-    let mut c = sqlx_conn(&path).await;
+    let mut c = f.raw().await;
     sqlx::query("UPDATE tenants SET server = NULL")
         .execute(&mut c)
         .await
         .unwrap();
     drop(c);
-    let reopened = Registry::open(&path).await.unwrap();
+    let reopened = f.reopen().await;
     let again = reopened.tenant_page(&TenantQuery::default()).await.unwrap();
     assert_eq!(again.servers, all.servers);
 }
@@ -1486,11 +1735,7 @@ async fn member_changes_that_fail_change_nothing() {
         .await
         .unwrap();
 
-    let db = f.dir.join("registry.db");
-    let mut conn =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite:{}", db.display()))
-            .await
-            .unwrap();
+    let mut conn = f.raw().await;
     // A tampered wrap opens nothing, with a typed error.
     let good: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM members WHERE name = 'bob'")
         .fetch_one(&mut conn)
@@ -1498,14 +1743,14 @@ async fn member_changes_that_fail_change_nothing() {
         .unwrap();
     let mut bad = good.clone();
     bad[50] ^= 0x40;
-    sqlx::query("UPDATE members SET wrapped_key = ?1 WHERE name = 'bob'")
+    sqlx::query("UPDATE members SET wrapped_key = $1 WHERE name = 'bob'")
         .bind(&bad)
         .execute(&mut conn)
         .await
         .unwrap();
     let err = f.registry.open_vault(&bob).await.unwrap_err();
     assert_eq!(err.code(), "member_wrap_damaged", "{err}");
-    sqlx::query("UPDATE members SET wrapped_key = ?1 WHERE name = 'bob'")
+    sqlx::query("UPDATE members SET wrapped_key = $1 WHERE name = 'bob'")
         .bind(&good)
         .execute(&mut conn)
         .await
@@ -1515,7 +1760,8 @@ async fn member_changes_that_fail_change_nothing() {
     // rotation's transaction is rolled back, Bob is still a member on the
     // old key, and the new key's keyring entry is removed again.
     let entries_before = f.keys.entries();
-    sqlx::query("UPDATE tenants SET connection_ct = x'00' WHERE slug = 'globex'")
+    sqlx::query("UPDATE tenants SET connection_ct = $1 WHERE slug = 'globex'")
+        .bind(vec![0_u8])
         .execute(&mut conn)
         .await
         .unwrap();

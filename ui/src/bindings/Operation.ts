@@ -14,7 +14,8 @@ backup: string | null, actor: string, host: string | null, started_at: string, f
  */
 last_step: string | null, 
 /**
- * Unfinished, and its process is alive on this host: in progress, not
- * killed.
+ * Unfinished and possibly in progress: its process is alive on this
+ * host, or it runs on another machine (where it cannot be checked).
+ * Not running: killed, or lost its registry.
  */
 running: boolean, };
