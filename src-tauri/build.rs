@@ -3,6 +3,8 @@ fn main() {
         tauri_build::AppManifest::new().commands(&[
             "tenant_health",
             "key_status",
+            "choose_registry",
+            "restart_console",
             "access",
             "unfinished_operations",
             "registry_tenant_page",

@@ -13,8 +13,8 @@ use tenantry_fleet::scan::{ScanProgressEvent, ScanReport};
 use tenantry_fleet::sync::{KeepChoice, SyncOutcome, SyncPlan};
 use tenantry_fleet::upgrade::UpgradeOutcome;
 use tenantry_fleet::{
-    Access, CaptureForm, ImportForm, KeyStatus, SyncRequest, TemplateFolderForm, TemplateView,
-    TenantDetail, TenantForm, Workspace,
+    Access, CaptureForm, ImportForm, KeyStatus, RegistryForm, SyncRequest, TemplateFolderForm,
+    TemplateView, TenantDetail, TenantForm, Workspace,
 };
 use tenantry_registry::health::HealthReport;
 use tenantry_registry::history::ScanSummary;
@@ -52,6 +52,22 @@ pub async fn key_status(
     workspace: Workspace,
 ) -> Result<KeyStatus, IpcError> {
     Ok(state.fleet.key_status(workspace).await?)
+}
+
+/// Chooses the registry the console opens from its next start: a team's
+/// PostgreSQL registry, or (`None`) this computer's own file.
+#[tauri::command]
+pub async fn choose_registry(
+    state: State<'_, AppState>,
+    form: Option<RegistryForm>,
+) -> Result<String, IpcError> {
+    Ok(state.fleet.choose_registry(form).await?)
+}
+
+/// Restarts the console (to open the registry just chosen).
+#[tauri::command]
+pub fn restart_console<R: tauri::Runtime>(app: tauri::AppHandle<R>) {
+    app.restart();
 }
 
 /// Who the console acts for on a shared registry and what they may do.

@@ -32,6 +32,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         .invoke_handler(tauri::generate_handler![
             commands::tenant_health,
             commands::key_status,
+            commands::choose_registry,
+            commands::restart_console,
             commands::access,
             commands::unfinished_operations,
             commands::registry_tenant_page,
@@ -71,7 +73,8 @@ pub fn open_fleet<R: Runtime>(app: &tauri::App<R>) -> Result<(), Box<dyn std::er
     let service =
         std::env::var("TENANTRY_KEYRING_SERVICE").unwrap_or_else(|_| DEFAULT_SERVICE.to_owned());
     let dir = data_dir(app)?;
-    let fleet = tauri::async_runtime::block_on(Fleet::open_with(&dir, |recorded| {
+    let chosen = Fleet::chosen_registry(&OsKeyring::new(service.clone()));
+    let fleet = tauri::async_runtime::block_on(Fleet::open_at(&dir, chosen, |recorded| {
         os_keys(service, recorded)
     }))?;
     manage(app, &dir, fleet);

@@ -268,7 +268,7 @@ describe("roles on a shared registry", () => {
       if (cmd === "access") return access;
       if (cmd === "registry_tenant_page") return fleetPage([tenant(1, status)], args);
       if (cmd === "tenant_detail") return { tenant: tenant(1, status), audit: [], backups: [], stopped_sync: false, timeline: [] };
-      if (cmd === "key_status") return { store: "Secret Service", retention: null, key_id: "k1", entry: null, error_code: null, error_message: null, registry: "/r.db" };
+      if (cmd === "key_status") return { store: "Secret Service", retention: null, key_id: "k1", entry: null, error_code: null, error_message: null, registry: "/r.db", registry_backend: "sqlite", registry_source: "default", registry_problem: null };
       return null;
     });
   }
@@ -314,5 +314,64 @@ describe("roles on a shared registry", () => {
     expect(document.getElementById("sync-link")).not.toBeNull();
     expect(text()).toContain("Accept as baseline");
     expect(text()).not.toContain("Reset…");
+  });
+});
+
+describe("choosing the registry", () => {
+  const key = (over: Record<string, unknown>): Record<string, unknown> => ({
+    store: "Secret Service", retention: null, key_id: "k1", entry: null, error_code: null, error_message: null,
+    registry: "/r.db", registry_backend: "sqlite", registry_source: "default", registry_problem: null, ...over,
+  });
+
+  it("sends the URL and the password apart, clears the password, and offers a restart", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "key_status") return key({});
+      if (cmd === "access") return { caller: null, members: [], allowed: [] };
+      if (cmd === "choose_registry") return "postgres://alice:•••@db1:5432/tenantry";
+      return null;
+    });
+    location.hash = "#/settings";
+    await route();
+    await settle();
+    expect(document.getElementById("registry-kind")!.textContent).toContain("This computer's own registry");
+    expect(document.getElementById("use-own-registry")).toBeNull();
+    type("registry-url", " postgres://alice@db1:5432/tenantry ");
+    type("registry-password", "Canary-Ui-3f1");
+    (document.querySelector("form[aria-label='Use a team registry']") as HTMLFormElement).requestSubmit();
+    await settle();
+    const sent = calls.find((c) => c.cmd === "choose_registry")!;
+    expect(sent.args).toMatchObject({ form: { url: "postgres://alice@db1:5432/tenantry", password: "Canary-Ui-3f1" } });
+    expect((document.getElementById("registry-password") as HTMLInputElement).value).toBe("");
+    expect(text()).toContain("From its next start the console opens postgres://alice:•••@db1:5432/tenantry.");
+    expect(text()).not.toContain("Canary-Ui-3f1");
+    click("restart-console");
+    await settle();
+    expect(calls.some((c) => c.cmd === "restart_console")).toBe(true);
+  });
+
+  it("says why a chosen registry is not the one open, and defers to TENANTRY_REGISTRY", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "key_status") return key({ registry_problem: "The registry chosen in Settings (postgres://db1/tenantry) could not be opened: refused." });
+      if (cmd === "access") return { caller: null, members: [], allowed: [] };
+      return null;
+    });
+    location.hash = "#/settings";
+    await route();
+    await settle();
+    expect(text()).toContain("could not be opened: refused.");
+    mockIPC((cmd) => {
+      if (cmd === "key_status") return key({ registry: "postgres://db1/tenantry", registry_backend: "postgres", registry_source: "environment" });
+      if (cmd === "access") return { caller: null, members: [], allowed: [] };
+      return null;
+    });
+    location.hash = "#/";
+    await route();
+    location.hash = "#/settings";
+    await route();
+    await settle();
+    expect(document.getElementById("registry-kind")!.textContent).toContain("team registry");
+    expect(document.getElementById("registry-kind")!.textContent).toContain("TENANTRY_REGISTRY");
+    expect(document.getElementById("registry-url")).toBeNull();
   });
 });

@@ -12,8 +12,8 @@ use tenantry_registry::health::{check_connection, check_tenant, HealthReport};
 use tenantry_registry::import::{ImportMode, ImportReport, ImportRow};
 use tenantry_registry::journal::JournalEvent;
 use tenantry_registry::pools::{PoolSettings, TenantPools};
-use tenantry_registry::{NewTenant, Registry, RegistryError};
-use tenantry_vault::{KeyStore, KeyStoreKind, Vault};
+use tenantry_registry::{NewTenant, Registry, RegistryError, RegistryPlace};
+use tenantry_vault::{KeyEntry, KeyStore, KeyStoreKind, Vault};
 use tokio::sync::Mutex;
 use ts_rs::TS;
 
@@ -74,6 +74,24 @@ pub struct Fleet {
     /// opens on the user's registry).
     demo: Result<Side, String>,
     own: Side,
+    /// What chose the user's registry.
+    source: RegistrySource,
+    /// Why the chosen registry is not the one open (the console then opens
+    /// the file in its data directory rather than not at all).
+    registry_problem: Option<String>,
+}
+
+/// What chose the console's registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum RegistrySource {
+    /// The file in the console's data directory.
+    Default,
+    /// The registry chosen in Settings (kept in the OS keyring).
+    Settings,
+    /// `TENANTRY_REGISTRY`, which overrides Settings.
+    Environment,
 }
 
 /// A tenant as the console's *Add tenant* form gives it: the URL without
@@ -295,6 +313,11 @@ pub struct KeyStatus {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub registry: String,
+    /// `sqlite` (one person's file) or `postgres` (a team's database).
+    pub registry_backend: String,
+    pub registry_source: RegistrySource,
+    /// Why the registry chosen is not the one open, and what to do.
+    pub registry_problem: Option<String>,
 }
 
 /// Who the console acts for and what they may do: every action on a
@@ -335,8 +358,48 @@ impl Fleet {
         data_dir: &Path,
         keys: impl FnOnce(Option<KeyStoreKind>) -> Box<dyn KeyStore>,
     ) -> Result<Self, FleetError> {
+        Self::open_at(data_dir, None, keys).await
+    }
+
+    /// [`Fleet::open_with`] on a chosen registry (a team's, from Settings
+    /// or `TENANTRY_REGISTRY`) instead of the file in `data_dir`. A chosen
+    /// registry that cannot be opened does not stop the console: it opens
+    /// the file, and Settings says why and what to do.
+    pub async fn open_at(
+        data_dir: &Path,
+        chosen: Option<(RegistryPlace, RegistrySource)>,
+        keys: impl FnOnce(Option<KeyStoreKind>) -> Box<dyn KeyStore>,
+    ) -> Result<Self, FleetError> {
         let demo_files = DemoFleet::new(data_dir);
-        let registry = Registry::create(&data_dir.join("registry.db")).await?;
+        let own_path = data_dir.join("registry.db");
+        let own_file = || Registry::create(&own_path);
+        let (registry, source, registry_problem) = match chosen {
+            None => (own_file().await?, RegistrySource::Default, None),
+            Some((place, source)) => {
+                let shown = place.shown();
+                match Registry::open_at(place).await {
+                    Ok(r) => (r, source, None),
+                    Err(e) => {
+                        tracing::warn!(
+                            code = e.code(),
+                            "the chosen registry could not be opened: {e}"
+                        );
+                        let problem = format!(
+                            "The registry chosen {} ({shown}) could not be opened: {e}. This is your own registry on this computer until it can; {}",
+                            match source {
+                                RegistrySource::Environment => "by TENANTRY_REGISTRY",
+                                _ => "in Settings",
+                            },
+                            match source {
+                                RegistrySource::Environment => "fix or unset TENANTRY_REGISTRY and restart the console.",
+                                _ => "restart the console to try again, or choose another registry below.",
+                            }
+                        );
+                        (own_file().await?, RegistrySource::Default, Some(problem))
+                    }
+                }
+            }
+        };
         let keys = keys(registry.key_store().await?);
         // On a shared registry, act for the member whose key this is.
         if let Err(e) = registry.identify(keys.as_ref()).await {
@@ -361,6 +424,8 @@ impl Fleet {
             demo_files,
             demo,
             own: Side::new(registry, keys, None),
+            source,
+            registry_problem,
         };
         if let Err(e) = fleet.vault(Workspace::Own).await {
             tracing::warn!(code = e.code(), "data key not available: {e}");
@@ -953,8 +1018,131 @@ impl Fleet {
             error_code: opened.as_ref().err().map(|e| e.code().to_owned()),
             error_message: opened.as_ref().err().map(ToString::to_string),
             registry: side.registry.shown(),
+            registry_backend: side.registry.backend().as_str().to_owned(),
+            registry_source: match w {
+                Workspace::Own => self.source,
+                Workspace::Demo => RegistrySource::Default,
+            },
+            registry_problem: match w {
+                Workspace::Own => self.registry_problem.clone(),
+                Workspace::Demo => None,
+            },
         })
     }
+}
+
+/// Settings' *Team registry* form: a PostgreSQL URL without its password,
+/// and the password apart (typed in a masked field).
+#[derive(Deserialize, TS)]
+#[ts(export)]
+pub struct RegistryForm {
+    #[ts(type = "string")]
+    pub url: Sensitive,
+    #[ts(type = "string | null")]
+    pub password: Option<Sensitive>,
+}
+
+impl Fleet {
+    /// The registry the console opens: `TENANTRY_REGISTRY` when set, else
+    /// the team registry chosen in Settings (its URL, which may hold a
+    /// password, is kept in the OS keyring), else `None`: the file in the
+    /// data directory.
+    pub fn chosen_registry(keys: &dyn KeyStore) -> Option<(RegistryPlace, RegistrySource)> {
+        if let Some(text) = std::env::var_os("TENANTRY_REGISTRY") {
+            let place = match text.to_str() {
+                Some(t) => RegistryPlace::parse(t),
+                None => Ok(RegistryPlace::File(text.into())),
+            };
+            return match place {
+                Ok(p) => Some((p, RegistrySource::Environment)),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "TENANTRY_REGISTRY: {e}");
+                    None
+                }
+            };
+        }
+        match keys.load_text(&KeyEntry::console_registry()) {
+            Ok(Some(url)) => match RegistryPlace::parse(url.expose_secret()) {
+                Ok(p) => Some((p, RegistrySource::Settings)),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "the registry chosen in Settings: {e}");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "the registry chosen in Settings cannot be read: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Chooses the console's registry from the next start: a team's
+    /// PostgreSQL registry (checked first: it opens, or is made in an
+    /// empty database), or with `None` the console's own file again. The
+    /// URL goes to the OS keyring, never to a file. Audited in the registry
+    /// open now. Returns the registry as shown.
+    pub async fn choose_registry(&self, form: Option<RegistryForm>) -> Result<String, FleetError> {
+        if std::env::var_os("TENANTRY_REGISTRY").is_some() {
+            return Err(FleetError::Registry(RegistryError::InvalidInput {
+                field: "registry",
+                reason: "TENANTRY_REGISTRY is set in the console's environment and decides the registry; unset it to choose in Settings".into(),
+            }));
+        }
+        let side = &self.own;
+        let entry = KeyEntry::console_registry();
+        let (shown, detail) = match form {
+            Some(f) => {
+                let url = form_url(&f.url, &f.password)?;
+                if url.engine() != tenantry_model::Engine::Postgres {
+                    return Err(FleetError::Registry(RegistryError::InvalidInput {
+                        field: "registry",
+                        reason: "a team registry is a PostgreSQL database: give a postgres:// URL"
+                            .into(),
+                    }));
+                }
+                let secret = url.to_secret();
+                let shown = try_team_registry(url).await?;
+                side.keys
+                    .save_text(&entry, &secret)
+                    .map_err(RegistryError::from)?;
+                (
+                    shown.clone(),
+                    format!("the console opens the team registry {shown} from its next start"),
+                )
+            }
+            None => {
+                side.keys.delete(&entry).map_err(RegistryError::from)?;
+                let shown = "this computer's own registry".to_owned();
+                (
+                    shown,
+                    "the console opens this computer's own registry from its next start".to_owned(),
+                )
+            }
+        };
+        side.registry
+            .audit(
+                None,
+                "console.registry",
+                &detail,
+                tenantry_registry::AuditResult::Ok,
+            )
+            .await?;
+        Ok(shown)
+    }
+}
+
+/// Checks a team registry chosen in Settings before it is saved: a
+/// `postgres://` URL whose database is a registry or becomes one (its
+/// tables made, as any first use makes them). Returns the URL as shown.
+async fn try_team_registry(url: ConnectionUrl) -> Result<String, FleetError> {
+    let registry = Registry::create_at(RegistryPlace::Postgres(url)).await?;
+    let shown = registry.shown();
+    registry.close().await;
+    Ok(shown)
 }
 
 /// A side's vault, opened on first use and kept once it opens.

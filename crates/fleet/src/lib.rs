@@ -34,8 +34,8 @@ use tenantry_model::{
 use ts_rs::TS;
 
 pub use console::{
-    Access, CaptureForm, Fleet, ImportForm, ImportSource, KeyStatus, Sensitive, SyncRequest,
-    TemplateFolderForm, TemplateView, TenantDetail, TenantForm, Workspace,
+    Access, CaptureForm, Fleet, ImportForm, ImportSource, KeyStatus, RegistryForm, RegistrySource,
+    Sensitive, SyncRequest, TemplateFolderForm, TemplateView, TenantDetail, TenantForm, Workspace,
 };
 pub use sqlite_apply::apply_sqlite_migrations;
 pub use template::{Migration, Template, TemplateVersion};

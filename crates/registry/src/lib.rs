@@ -473,6 +473,17 @@ impl Registry {
         let opts = AnyConnectOptions::from_str(url.driver_secret().expose_secret())
             .map_err(|e| open_err(tenantry_introspect::redact(&e.to_string())))?
             .disable_statement_logging();
+        // One connection first, with a deadline: a server that refuses or
+        // is not there is said at once (the pool would retry it until its
+        // acquire timeout).
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            sqlx::AnyConnection::connect_with(&opts),
+        )
+        .await
+        .map_err(|_| open_err("the server did not answer within 10 s".into()))?
+        .map_err(|e| open_err(tenantry_introspect::redact(&e.to_string())))?;
+        let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(15))

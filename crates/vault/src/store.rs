@@ -45,6 +45,12 @@ impl KeyEntry {
         Self(format!("registry-{registry}/member"))
     }
 
+    /// The entry holding the console's chosen registry, when it is a
+    /// team's PostgreSQL registry: its URL, which may hold a password.
+    pub fn console_registry() -> Self {
+        Self("console/registry".to_owned())
+    }
+
     /// The entry all registries shared before entries were per registry.
     pub const LEGACY_CURRENT: &'static str = "data-key";
     /// Its rotation slot.
