@@ -21,7 +21,9 @@
 //! Run: `cargo build --release -p tenantry-cli &&
 //!       cargo bench -p tenantry-tests --bench registry_scale`
 //! Sizes: `TENANTRY_BENCH_REGISTRY=10000,100000`; `TENANTRY_BENCH_KEEP=/dir` keeps
-//! the registries there.
+//! the registries there. `TENANTRY_BENCH_REGISTRY_BACKEND=postgres` runs the
+//! in-process steps on a team's registry in a scratch PostgreSQL database
+//! instead (the commands, which read a file, are then skipped).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -32,7 +34,7 @@ use tenantry_model::hash::{CanonicalFormat, DriftHash};
 use tenantry_model::SchemaStatus;
 use tenantry_registry::import::{Fields, ImportRow};
 use tenantry_registry::templates::TenantCheck;
-use tenantry_registry::{Registry, TenantQuery};
+use tenantry_registry::{Registry, RegistryPlace, TenantQuery};
 use tenantry_vault::MemoryKeyStore;
 
 const SERVERS: usize = 20;
@@ -145,12 +147,27 @@ async fn main() {
         "{:<44} {:>8} {:>10} {:>8}",
         "step", "tenants", "seconds", "peak MB"
     );
+    let on_postgres =
+        std::env::var("TENANTRY_BENCH_REGISTRY_BACKEND").is_ok_and(|b| b == "postgres");
+    if on_postgres {
+        println!("(the registry: a PostgreSQL database)");
+    }
     for n in sizes() {
         let path = dir.join(format!("registry-{n}.db"));
         for end in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{end}", path.display()));
         }
-        let registry = Registry::create(&path).await.unwrap();
+        let database = if on_postgres {
+            Some(tenantry_tests::PgDatabase::create().await)
+        } else {
+            None
+        };
+        let registry = match &database {
+            Some(db) => Registry::create_at(RegistryPlace::parse(&db.url()).unwrap())
+                .await
+                .unwrap(),
+            None => Registry::create(&path).await.unwrap(),
+        };
         let vault = registry.open_vault(&keys).await.unwrap();
         let t = Instant::now();
         registry
@@ -244,6 +261,9 @@ async fn main() {
             println!("{label:<44} {n:>8} {secs:>10.3}");
         }
         registry.close().await;
+        if database.is_some() {
+            continue;
+        }
 
         // A binary labelled `base…` is the previous main, which refuses a
         // registry with migrations it does not know: it reads a copy that
