@@ -34,7 +34,11 @@ let browser;
 
 before(async () => {
   assert.ok(app && cli && db && canary && customized && mydb && templateDir && work, "run through scripts/e2e.sh");
-  driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", [], { stdio: ["ignore", "inherit", "inherit"] });
+  // The console opens the registry in its data directory as a user's does
+  // (the one TENANTRY_REGISTRY names for the CLI), so Settings offers the
+  // choice of a team registry as it would.
+  const { TENANTRY_REGISTRY: _cliOnly, ...consoleEnv } = process.env;
+  driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", [], { stdio: ["ignore", "inherit", "inherit"], env: consoleEnv });
   for (let i = 0; i < 50; i++) {
     try {
       const r = await fetch("http://127.0.0.1:4444/status");

@@ -1727,12 +1727,10 @@ fn a_team_shares_one_postgres_registry() {
 
     let bob = KeyringSession::start();
     let (bob_key, _) = env.member_key(&bob);
-    let refused = env.as_member(&bob, &["tenant", "list", "--json"], None);
-    assert!(
-        !refused.status.success() || !text(&refused).contains(CANARY),
-        "{}",
-        text(&refused)
-    );
+    // Before Bob is a member his keyring opens nothing: no connection.
+    let health = env.as_member(&bob, &["health", "acme", "--json"], None);
+    assert_eq!(error_code(&health), "unhealthy", "{}", text(&health));
+    assert!(!text(&health).contains(CANARY));
     let added = json(&env.run(&[
         "member",
         "add",
