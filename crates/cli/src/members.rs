@@ -56,6 +56,15 @@ pub enum MemberCommand {
         #[arg(value_enum)]
         role: RoleArg,
     },
+    /// On a registry in PostgreSQL: the member's own login to its database,
+    /// which gets exactly the privileges of their role (a viewer's login
+    /// cannot change the registry, even with psql); role changes and the
+    /// member's removal follow. Needs a login allowed to create roles.
+    DbUser {
+        name: String,
+        /// The PostgreSQL login (CREATE ROLE … LOGIN first).
+        login: String,
+    },
     /// List the members, marking you.
     List {
         #[arg(long)]
@@ -173,6 +182,15 @@ pub async fn member(
             let role = Role::from(role);
             registry.set_member_role(&name, role).await?;
             writeln!(out, "`{name}` is now {role}").map_err(CliError::output)
+        }
+        MemberCommand::DbUser { name, login } => {
+            registry.set_member_db_user(&name, &login).await?;
+            writeln!(
+                out,
+                "`{name}` logs in to the registry's database as `{}`, with the privileges of their role",
+                tenantry_registry::escape_controls(&login)
+            )
+            .map_err(CliError::output)
         }
         MemberCommand::List { json } => {
             let members = registry.members().await?;

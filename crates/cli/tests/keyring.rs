@@ -1745,15 +1745,47 @@ fn a_team_shares_one_postgres_registry() {
     ]));
     assert_eq!(added["member"]["role"], "operator");
 
-    let listed = json(&env.as_member(&bob, &["tenant", "list", "--json"], None));
+    // Bob logs in to the database as himself, with an operator's
+    // privileges there: enough for everything an operator does.
+    let (url, db) = env.shared.as_ref().unwrap();
+    let bob_login = format!("{}_bob", db.name);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(&format!(
+            "CREATE ROLE {} LOGIN",
+            tenantry_tests::pg_quote(&bob_login)
+        ))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    });
+    let o = env.run(&["member", "db-user", "bob", &bob_login]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bob_url = url.replacen(
+        "postgres://postgres@",
+        &format!("postgres://{bob_login}@"),
+        1,
+    );
+    let as_bob = |args: &[&str]| {
+        let mut c = env.command(args);
+        for (k, v) in &bob.vars {
+            c.env(k, v);
+        }
+        c.env("TENANTRY_REGISTRY", &bob_url);
+        run_with(c, None)
+    };
+
+    let listed = json(&as_bob(&["tenant", "list", "--json"]));
     assert_eq!(listed[0]["slug"], "acme", "{listed}");
-    let guard = env.as_member(&bob, &["guard", "acme"], None);
+    let guard = as_bob(&["guard", "acme"]);
     assert!(guard.status.success(), "{}", text(&guard));
-    let scan = env.as_member(&bob, &["scan", "--json"], None);
+    let scan = as_bob(&["scan", "--json"]);
     assert!(scan.status.success(), "{}", text(&scan));
     let tenant = json(&env.run(&["tenant", "show", "acme", "--json"]));
     assert_eq!(tenant["tenant"]["status"], "synced", "{tenant}");
-    let reset = env.as_member(&bob, &["reset", "acme", "--confirm", "acme"], None);
+    let reset = as_bob(&["reset", "acme", "--confirm", "acme"]);
     assert_eq!(error_code(&reset), "role_refused", "{}", text(&reset));
 
     // Alice reads what Bob did.
@@ -1797,6 +1829,33 @@ fn a_team_shares_one_postgres_registry() {
     });
     assert!(everything.contains("acme"));
     assert!(!everything.contains(CANARY));
+
+    // Roles outlive databases: Bob's login and the registry's groups go.
+    let short: String = status["registry_id"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take(16)
+        .collect();
+    drop(env);
+    rt.block_on(async {
+        use sqlx::Connection;
+        let admin = format!("{}/postgres", tenantry_tests::pg_server_url());
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        for role in ["admin", "operator", "viewer"]
+            .map(|r| format!("tenantry_{short}_{r}"))
+            .into_iter()
+            .chain([bob_login])
+        {
+            sqlx::raw_sql(&format!(
+                "DROP ROLE IF EXISTS {}",
+                tenantry_tests::pg_quote(&role)
+            ))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+    });
 }
 
 /// Issue 18: a registry shared by three members, each with the private

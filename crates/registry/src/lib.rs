@@ -11,6 +11,7 @@
 mod actor;
 mod dialect;
 mod error;
+mod grants;
 pub mod health;
 pub mod history;
 pub mod import;
@@ -501,7 +502,23 @@ impl Registry {
             pool.close().await;
             return Err(RegistryError::Missing { path: shown });
         }
-        run_migrations(&pool, Backend::Postgres, &shown).await?;
+        // A member's own login may read the registry without owning its
+        // tables (see `grants`): a registry already at this version is not
+        // migrated again, which would need the owner's rights.
+        let latest = PG_MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: i64 = if existing == 0 {
+            0
+        } else {
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+        };
+        if applied != latest {
+            run_migrations(&pool, Backend::Postgres, &shown).await?;
+        }
         Self::opened(pool, RegistryPlace::Postgres(url), None, existing == 0).await
     }
 

@@ -130,8 +130,19 @@ pub(crate) async fn rewrap_all(
     Ok(members.len())
 }
 
-/// Removes the member `name` inside the rotation's transaction.
+/// Removes the member `name` inside the rotation's transaction; on a
+/// PostgreSQL registry their database login loses the registry's groups in
+/// that same transaction.
 pub(crate) async fn delete_member(tx: &mut AnyConnection, name: &str) -> Result<(), RegistryError> {
+    if crate::Backend::of(tx) == crate::Backend::Postgres {
+        if let Some(login) = crate::grants::db_user_of(&mut *tx, name).await? {
+            let registry_id: String =
+                sqlx::query_scalar("SELECT registry_id FROM registry_identity WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            crate::grants::regrant(&mut *tx, &registry_id, &login, None).await?;
+        }
+    }
     let done = sqlx::query("DELETE FROM members WHERE name = $1")
         .bind(name)
         .execute(&mut *tx)
@@ -284,6 +295,7 @@ impl Registry {
     }
 
     async fn set_member_role_inner(&self, name: &str, role: Role) -> Result<(), RegistryError> {
+        let registry_id = self.registry_id().await?;
         let mut tx = self.write_tx().await?;
         target_exists(&mut tx, name).await?;
         let other_admins: i64 =
@@ -303,6 +315,12 @@ impl Registry {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Their database login follows, in the same transaction.
+        if self.backend == crate::Backend::Postgres {
+            if let Some(login) = crate::grants::db_user_of(&mut tx, name).await? {
+                crate::grants::regrant(&mut tx, &registry_id, &login, Some(role)).await?;
+            }
+        }
         audit_in(
             &mut tx,
             &self.actor_name(),

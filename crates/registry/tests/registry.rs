@@ -1675,6 +1675,176 @@ async fn opened_by(f: &Fixture, keys: &MemoryKeyStore) -> tenantry_vault::KeyId 
     id
 }
 
+/// Issue 18: on a PostgreSQL registry the database itself refuses what a
+/// member's role may not do. Each member's own login gets exactly their
+/// role's privileges: a viewer's login reads and cannot write, even
+/// straight in SQL; an operator's records checks but cannot remove tenants
+/// or touch the members; a role change and a removal follow, in the same
+/// transaction as the registry's own change.
+#[tokio::test]
+async fn a_members_database_login_has_exactly_the_privileges_of_their_role() {
+    if !on_postgres() {
+        return; // about the registry's database: PostgreSQL only
+    }
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    f.registry
+        .add_tenant(&vault, new_tenant("acme", &pg_url_with_canary("acme")))
+        .await
+        .unwrap();
+    let (bob, carol) = (MemoryKeyStore::default(), MemoryKeyStore::default());
+    for (name, keys, role) in [
+        ("bob", &bob, Role::Viewer),
+        ("carol", &carol, Role::Operator),
+    ] {
+        let (key, _) = f.registry.member_key(keys).await.unwrap();
+        f.registry
+            .add_member(&f.keys, &vault, name, &key.to_string(), role, "alice")
+            .await
+            .unwrap();
+    }
+    f.registry.identify(&f.keys).await.unwrap();
+
+    let db = f._database.as_ref().unwrap().name.clone();
+    let server = tenantry_tests::pg_server_url();
+    let host = server.rsplit('@').next().unwrap().to_owned();
+    let login = |who: &str| format!("{db}_{who}");
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+    for who in ["bob", "carol"] {
+        sqlx::raw_sql(&format!(
+            "CREATE ROLE {} LOGIN",
+            tenantry_tests::pg_quote(&login(who))
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    let err = f
+        .registry
+        .set_member_db_user("bob", "no_such_login_here")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    f.registry
+        .set_member_db_user("bob", &login("bob"))
+        .await
+        .unwrap();
+    f.registry
+        .set_member_db_user("carol", &login("carol"))
+        .await
+        .unwrap();
+    let err = f
+        .registry
+        .set_member_db_user("carol", &login("bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "member_taken", "{err}");
+
+    let as_login = |who: &str| {
+        let url = format!("postgres://{}@{host}/{db}", login(who));
+        async move {
+            <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap()
+        }
+    };
+    let denied = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
+        Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some("42501"),
+        _ => false,
+    };
+    let write = "UPDATE tenants SET status = 'synced' WHERE slug = 'acme'";
+
+    // Bob, a viewer: reads, and opens the registry; writes nothing.
+    let mut b = as_login("bob").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut b)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    for statement in [
+        write,
+        "DELETE FROM tenants",
+        "UPDATE members SET role = 'admin'",
+        "UPDATE vault_meta SET rotated_at = 'x'",
+    ] {
+        assert!(
+            denied(sqlx::query(statement).execute(&mut b).await),
+            "{statement}"
+        );
+    }
+    let opened = Registry::open_at(
+        RegistryPlace::parse(&format!("postgres://{}@{host}/{db}", login("bob"))).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.list_tenants().await.unwrap().len(), 1);
+    opened.close().await;
+
+    // Carol, an operator: records a check; removes no tenant, no member.
+    let mut c = as_login("carol").await;
+    sqlx::query(write).execute(&mut c).await.unwrap();
+    for statement in ["DELETE FROM tenants", "UPDATE members SET role = 'admin'"] {
+        assert!(
+            denied(sqlx::query(statement).execute(&mut c).await),
+            "{statement}"
+        );
+    }
+
+    // Bob becomes an operator: his login follows.
+    f.registry
+        .set_member_role("bob", Role::Operator)
+        .await
+        .unwrap();
+    sqlx::query(write).execute(&mut b).await.unwrap();
+    // Carol is removed: her login reads nothing any more.
+    let _ = f
+        .registry
+        .remove_member(&f.keys, &vault, "carol")
+        .await
+        .unwrap();
+    drop(c);
+    let mut c = as_login("carol").await;
+    assert!(denied(
+        sqlx::query("SELECT 1 FROM tenants").execute(&mut c).await
+    ));
+    let log = f.registry.audit_log(None, 50).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "member.db_user" && e.result == AuditResult::Ok)
+            .count(),
+        2,
+        "{log:?}"
+    );
+    drop((b, c));
+
+    // The logins and the registry's groups go with the scratch database.
+    let id = f.registry.registry_id().await.unwrap();
+    f.registry.close().await;
+    sqlx::raw_sql(&format!(
+        "DROP DATABASE {} WITH (FORCE)",
+        tenantry_tests::pg_quote(&db)
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let short: String = id.chars().take(16).collect();
+    for role in [
+        login("bob"),
+        login("carol"),
+        format!("tenantry_{short}_admin"),
+        format!("tenantry_{short}_operator"),
+        format!("tenantry_{short}_viewer"),
+    ] {
+        sqlx::raw_sql(&format!("DROP ROLE {}", tenantry_tests::pg_quote(&role)))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
 /// Issue 18: the member keys' failure paths, each of which must change
 /// nothing: a vault opened before a rotation, a tampered wrap, a removal
 /// whose re-encryption fails part way, and a keyring that refuses.
