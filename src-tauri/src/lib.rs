@@ -73,8 +73,10 @@ pub fn open_fleet<R: Runtime>(app: &tauri::App<R>) -> Result<(), Box<dyn std::er
     let service =
         std::env::var("TENANTRY_KEYRING_SERVICE").unwrap_or_else(|_| DEFAULT_SERVICE.to_owned());
     let dir = data_dir(app)?;
-    let chosen = Fleet::chosen_registry(&OsKeyring::new(service.clone()));
-    let fleet = tauri::async_runtime::block_on(Fleet::open_at(&dir, chosen, |recorded| {
+    // Settings' registry choice lives in the platform's default store
+    // whichever registry (and key store) it chooses.
+    let settings: Box<dyn KeyStore> = Box::new(OsKeyring::new(service.clone()));
+    let fleet = tauri::async_runtime::block_on(Fleet::open_at(&dir, Some(settings), |recorded| {
         os_keys(service, recorded)
     }))?;
     manage(app, &dir, fleet);

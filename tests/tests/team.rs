@@ -40,13 +40,17 @@ fn form(url: &str, password: Option<&str>) -> RegistryForm {
 #[tokio::test]
 async fn the_console_switches_to_a_team_registry_and_back() {
     let dir = tempfile::tempdir().unwrap();
+    // Settings keeps its choice in one store; each registry's data key is
+    // in the store that registry records (here another one), so the
+    // choice is found before any registry is open and wherever it points.
     let keys = Keys::default();
+    let registry_keys = Keys::default();
     let db = PgDatabase::create().await;
     let start = |keys: Keys| {
         let dir = dir.path().to_owned();
+        let registry_keys = registry_keys.clone();
         async move {
-            let chosen = Fleet::chosen_registry(&keys);
-            Fleet::open_at(&dir, chosen, |_| Box::new(keys))
+            Fleet::open_at(&dir, Some(Box::new(keys)), |_| Box::new(registry_keys))
                 .await
                 .unwrap()
         }
@@ -96,6 +100,10 @@ async fn the_console_switches_to_a_team_registry_and_back() {
         .unwrap()
         .unwrap();
     assert!(secrecy::ExposeSecret::expose_secret(&saved).contains(CANARY));
+    assert!(registry_keys
+        .load_text(&KeyEntry::console_registry())
+        .unwrap()
+        .is_none());
     let log = fleet
         .registry(Workspace::Own)
         .unwrap()

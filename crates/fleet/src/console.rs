@@ -79,6 +79,11 @@ pub struct Fleet {
     /// Why the chosen registry is not the one open (the console then opens
     /// the file in its data directory rather than not at all).
     registry_problem: Option<String>,
+    /// Where Settings keeps the registry choice: one store whichever
+    /// registry is open (each registry records its own key store, and the
+    /// choice must be found before any registry is). `None` when opened
+    /// without one (tests): choosing is then refused.
+    settings: Option<Box<dyn KeyStore>>,
 }
 
 /// What chose the console's registry.
@@ -361,15 +366,17 @@ impl Fleet {
         Self::open_at(data_dir, None, keys).await
     }
 
-    /// [`Fleet::open_with`] on a chosen registry (a team's, from Settings
-    /// or `TENANTRY_REGISTRY`) instead of the file in `data_dir`. A chosen
-    /// registry that cannot be opened does not stop the console: it opens
-    /// the file, and Settings says why and what to do.
+    /// [`Fleet::open_with`] on the registry chosen (a team's, from
+    /// `TENANTRY_REGISTRY` or from Settings, whose choice is kept in
+    /// `settings`) instead of the file in `data_dir`. A chosen registry
+    /// that cannot be opened does not stop the console: it opens the file,
+    /// and Settings says why and what to do.
     pub async fn open_at(
         data_dir: &Path,
-        chosen: Option<(RegistryPlace, RegistrySource)>,
+        settings: Option<Box<dyn KeyStore>>,
         keys: impl FnOnce(Option<KeyStoreKind>) -> Box<dyn KeyStore>,
     ) -> Result<Self, FleetError> {
+        let chosen = Self::chosen_registry(settings.as_deref());
         let demo_files = DemoFleet::new(data_dir);
         let own_path = data_dir.join("registry.db");
         let own_file = || Registry::create(&own_path);
@@ -426,6 +433,7 @@ impl Fleet {
             own: Side::new(registry, keys, None),
             source,
             registry_problem,
+            settings,
         };
         if let Err(e) = fleet.vault(Workspace::Own).await {
             tracing::warn!(code = e.code(), "data key not available: {e}");
@@ -1047,7 +1055,7 @@ impl Fleet {
     /// the team registry chosen in Settings (its URL, which may hold a
     /// password, is kept in the OS keyring), else `None`: the file in the
     /// data directory.
-    pub fn chosen_registry(keys: &dyn KeyStore) -> Option<(RegistryPlace, RegistrySource)> {
+    fn chosen_registry(settings: Option<&dyn KeyStore>) -> Option<(RegistryPlace, RegistrySource)> {
         if let Some(text) = std::env::var_os("TENANTRY_REGISTRY") {
             let place = match text.to_str() {
                 Some(t) => RegistryPlace::parse(t),
@@ -1061,7 +1069,7 @@ impl Fleet {
                 }
             };
         }
-        match keys.load_text(&KeyEntry::console_registry()) {
+        match settings?.load_text(&KeyEntry::console_registry()) {
             Ok(Some(url)) => match RegistryPlace::parse(url.expose_secret()) {
                 Ok(p) => Some((p, RegistrySource::Settings)),
                 Err(e) => {
@@ -1092,7 +1100,12 @@ impl Fleet {
                 reason: "TENANTRY_REGISTRY is set in the console's environment and decides the registry; unset it to choose in Settings".into(),
             }));
         }
-        let side = &self.own;
+        let settings = self.settings.as_deref().ok_or_else(|| {
+            FleetError::Registry(RegistryError::InvalidInput {
+                field: "registry",
+                reason: "this console was opened without a place for its settings; choose the registry with TENANTRY_REGISTRY".into(),
+            })
+        })?;
         let entry = KeyEntry::console_registry();
         let (shown, detail) = match form {
             Some(f) => {
@@ -1106,7 +1119,7 @@ impl Fleet {
                 }
                 let secret = url.to_secret();
                 let shown = try_team_registry(url).await?;
-                side.keys
+                settings
                     .save_text(&entry, &secret)
                     .map_err(RegistryError::from)?;
                 (
@@ -1115,7 +1128,7 @@ impl Fleet {
                 )
             }
             None => {
-                side.keys.delete(&entry).map_err(RegistryError::from)?;
+                settings.delete(&entry).map_err(RegistryError::from)?;
                 let shown = "this computer's own registry".to_owned();
                 (
                     shown,
@@ -1123,7 +1136,8 @@ impl Fleet {
                 )
             }
         };
-        side.registry
+        self.own
+            .registry
             .audit(
                 None,
                 "console.registry",
