@@ -36,10 +36,11 @@ run_tests() {
 run_tests cargo test --workspace --lib --bins --tests
 
 say "the registry suite again, on a PostgreSQL registry (a team's shared registry)"
-run_tests env TENANTRY_TEST_REGISTRY=postgres cargo test -p tenantry-registry --test registry
+# --workspace, as above: the same features, so nothing is compiled again.
+run_tests env TENANTRY_TEST_REGISTRY=postgres cargo test --workspace --test registry
 
 say "the data key in the real OS keyring, across processes (Secret Service)"
-run_tests bash scripts/with-keyring.sh cargo test -p tenantry-cli --test keyring -- --ignored
+run_tests bash scripts/with-keyring.sh cargo test --workspace --test keyring -- --ignored
 
 say "end to end: the real window, tauri-driver + WebKitWebDriver + WebdriverIO, real PostgreSQL and MariaDB"
 run_tests bash scripts/e2e.sh

@@ -1511,23 +1511,17 @@ impl Registry {
     }
 }
 
-/// How every connection to the registry file is made (the pool's, the one
-/// that creates the file, the one that folds the WAL in on close).
+/// The native connections to the registry file: the one that creates and
+/// checks it on open, the one that folds the WAL in on close (the pool's
+/// are [`any_file_options`]).
 fn connect_options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .foreign_keys(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(BUSY_TIMEOUT)
-        // Rows the SQLite worker thread may read ahead of the task taking
-        // them (default 50): a fleet of 100,000 streams without a thread
-        // switch per handful of rows.
-        .row_buffer_size(ROW_BUFFER)
         .disable_statement_logging())
 }
-
-/// See [`connect_options`].
-const ROW_BUFFER: usize = 1024;
 
 /// The pool's connections to a registry file, through sqlx's `Any` driver
 /// (the statements are shared with PostgreSQL). The path is
