@@ -55,6 +55,18 @@ pub struct RegistryArgs {
     /// remembered by the registry; a different store is refused.
     #[arg(long, env = "TENANTRY_KEY_STORE", global = true, value_parser = parse_key_store)]
     key_store: Option<tenantry_vault::KeyStoreKind>,
+    /// On a machine with no OS keyring (a Kubernetes CronJob, a container):
+    /// this member's private key, in a file the platform's secret store
+    /// mounts (mode 0400 or 0440; made by `tenantry member key --new-file`).
+    /// The member opens the data key wrapped for them; nothing is written
+    /// to the file.
+    #[arg(
+        long,
+        env = "TENANTRY_MEMBER_KEY_FILE",
+        global = true,
+        conflicts_with = "key_store"
+    )]
+    member_key_file: Option<PathBuf>,
 }
 
 fn parse_key_store(name: &str) -> Result<tenantry_vault::KeyStoreKind, String> {

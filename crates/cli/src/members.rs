@@ -4,10 +4,11 @@
 use std::io::Write;
 
 use clap::Subcommand;
+use secrecy::ExposeSecret;
 use tenantry_registry::{current_actor, MemberRecord, Role};
-use tenantry_vault::KeyStore;
+use tenantry_vault::MemberSecret;
 
-use crate::tenants::{keys, open};
+use crate::tenants::{keys, open, write_private_new};
 use crate::{write_json, CliError, RegistryArgs};
 
 #[derive(Subcommand)]
@@ -17,6 +18,13 @@ pub enum MemberCommand {
     /// who adds you with `tenantry member add`. The private half never
     /// leaves the keyring.
     Key {
+        /// Instead: make a new member key in this file (written 0600, never
+        /// over an existing file) for a machine with no OS keyring, whose
+        /// platform mounts it from its secret store (a Kubernetes Secret);
+        /// it then runs with `--member-key-file`. Put it in the secret store
+        /// at once and delete this copy.
+        #[arg(long, value_name = "FILE")]
+        new_file: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -89,6 +97,36 @@ impl From<RoleArg> for Role {
     }
 }
 
+/// `tenantry member key --new-file FILE`.
+fn new_key_file(path: &std::path::Path, json: bool, out: &mut impl Write) -> Result<(), CliError> {
+    let secret = MemberSecret::generate();
+    let public = secret.public();
+    write_private_new(
+        path,
+        &format!("{}\n", secret.to_stored().expose_secret()),
+        "member_key_file_write_failed",
+    )?;
+    if json {
+        return write_json(
+            out,
+            &serde_json::json!({
+                "public_key": public.to_string(),
+                "fingerprint": public.fingerprint(),
+                "file": path.display().to_string(),
+            }),
+        );
+    }
+    writeln!(
+        out,
+        "{public}\n\nMade the member key {} in {} (mode 0600; its private half is only there).\nPut it in the machine's secret store now and delete this copy, e.g.\n  kubectl create secret generic tenantry-member --from-file=member.key={}\n  shred -u {}\nAn admin adds the member with\n  tenantry member add NAME --public-key <the line above> --role operator\nand the machine runs with --member-key-file (TENANTRY_MEMBER_KEY_FILE) naming the mounted file.",
+        public.fingerprint(),
+        path.display(),
+        path.display(),
+        path.display(),
+    )
+    .map_err(CliError::output)
+}
+
 fn line(m: &MemberRecord) -> String {
     format!(
         "{}{}\t{}\tkey {}\tadded {} by {}",
@@ -106,11 +144,20 @@ pub async fn member(
     args: &RegistryArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    // A key for a keyring-less machine is made before any registry or
+    // keyring is asked: it belongs to no registry until a member adds it.
+    if let MemberCommand::Key {
+        new_file: Some(path),
+        json,
+    } = &cmd
+    {
+        return new_key_file(path, *json, out);
+    }
     let registry = open(args).await?;
     let keys = keys(args, &registry).await?;
     match cmd {
-        MemberCommand::Key { json } => {
-            let (public, created) = registry.member_key(&keys).await?;
+        MemberCommand::Key { json, .. } => {
+            let (public, created) = registry.member_key(keys.as_ref()).await?;
             if json {
                 return write_json(
                     out,
@@ -139,10 +186,10 @@ pub async fn member(
             me,
             json,
         } => {
-            let vault = registry.open_vault(&keys).await?;
+            let vault = registry.open_vault(keys.as_ref()).await?;
             let me = me.unwrap_or_else(|| current_actor().account);
             let added = registry
-                .add_member(&keys, &vault, &name, &public_key, role.into(), &me)
+                .add_member(keys.as_ref(), &vault, &name, &public_key, role.into(), &me)
                 .await?;
             if json {
                 return write_json(out, &added);
@@ -164,8 +211,8 @@ pub async fn member(
             .map_err(CliError::output)
         }
         MemberCommand::Remove { name, json } => {
-            let vault = registry.open_vault(&keys).await?;
-            let (_, removed) = registry.remove_member(&keys, &vault, &name).await?;
+            let vault = registry.open_vault(keys.as_ref()).await?;
+            let (_, removed) = registry.remove_member(keys.as_ref(), &vault, &name).await?;
             if json {
                 return write_json(out, &removed);
             }

@@ -16,7 +16,7 @@ use tenantry_registry::RegistryError;
 use tenantry_registry::{
     default_registry_path, AuditEntry, NewTenant, Registry, RegistryPlace, TenantRecord,
 };
-use tenantry_vault::{KeyStore, KeyStoreKind, OsKeyring, Vault, DEFAULT_SERVICE};
+use tenantry_vault::{KeyStore, KeyStoreKind, MemberKeyFile, OsKeyring, Vault, DEFAULT_SERVICE};
 
 use crate::{write_json, CliError, RegistryArgs};
 
@@ -373,7 +373,10 @@ fn registry_place(args: &RegistryArgs) -> Result<RegistryPlace, CliError> {
 pub(crate) async fn keys(
     args: &RegistryArgs,
     registry: &Registry,
-) -> Result<OsKeyring, RegistryError> {
+) -> Result<Box<dyn KeyStore>, RegistryError> {
+    if let Some(path) = &args.member_key_file {
+        return Ok(Box::new(MemberKeyFile::new(path)));
+    }
     let kind = match args.key_store {
         Some(kind) => kind,
         None => registry
@@ -381,7 +384,7 @@ pub(crate) async fn keys(
             .await?
             .unwrap_or_else(KeyStoreKind::platform_default),
     };
-    Ok(OsKeyring::with_kind(service(args), kind)?)
+    Ok(Box::new(OsKeyring::with_kind(service(args), kind)?))
 }
 
 fn service(args: &RegistryArgs) -> String {
@@ -395,7 +398,9 @@ pub(crate) async fn open_vault(
     args: &RegistryArgs,
     registry: &Registry,
 ) -> Result<Vault, CliError> {
-    Ok(registry.open_vault(&keys(args, registry).await?).await?)
+    Ok(registry
+        .open_vault(keys(args, registry).await?.as_ref())
+        .await?)
 }
 
 /// Opens the existing registry; a missing or empty one is an error. Any
@@ -408,7 +413,7 @@ pub(crate) async fn open(args: &RegistryArgs) -> Result<Registry, CliError> {
     // gates is then refused, with the reason.
     let shared = registry.member_count().await.unwrap_or(0) > 0;
     let identified = match keys(args, &registry).await {
-        Ok(keys) => registry.identify(&keys).await.map(|_| ()),
+        Ok(keys) => registry.identify(keys.as_ref()).await.map(|_| ()),
         Err(e) => Err(e),
     };
     if let (true, Err(e)) = (shared, identified) {
@@ -826,8 +831,8 @@ pub async fn key(
     match cmd {
         KeyCommand::Rotate { json } => {
             let keys = keys(args, &registry).await?;
-            let old = registry.open_vault(&keys).await?;
-            let (new, n) = registry.rotate_key(&keys, &old).await?;
+            let old = registry.open_vault(keys.as_ref()).await?;
+            let (new, n) = registry.rotate_key(keys.as_ref(), &old).await?;
             if json {
                 write_json(
                     out,
@@ -849,7 +854,7 @@ pub async fn key(
         }
         KeyCommand::Status { json } => {
             let keys = keys(args, &registry).await?;
-            let vault = registry.open_vault(&keys).await?;
+            let vault = registry.open_vault(keys.as_ref()).await?;
             let store = keys.describe();
             let kind = keys.kind().unwrap_or_else(KeyStoreKind::platform_default);
             let entry = registry.key_entry(vault.key_id()).await?;
@@ -917,7 +922,7 @@ pub async fn key(
             }
             let passphrase = read_passphrase(passphrase_stdin, true)?;
             let text = registry.export_key(&vault, &passphrase).await?;
-            write_private_new(&to, &text)?;
+            write_private_new(&to, &text, "escrow_write_failed")?;
             writeln!(
                 out,
                 "data key {} sealed into {} (readable by you only); keep the file and its passphrase apart — either alone opens nothing",
@@ -941,7 +946,9 @@ pub async fn key(
             // checked here; `import_key` records the store it wrote.
             let keys = keys(args, &registry).await?;
             let passphrase = read_passphrase(passphrase_stdin, false)?;
-            let vault = registry.import_key(&keys, &text, &passphrase).await?;
+            let vault = registry
+                .import_key(keys.as_ref(), &text, &passphrase)
+                .await?;
             writeln!(
                 out,
                 "data key {} loaded into {}; the registry now uses that store",
@@ -954,13 +961,14 @@ pub async fn key(
 }
 
 /// Writes a new file readable by its owner only; never replaces one.
-fn write_private_new(path: &std::path::Path, text: &str) -> Result<(), CliError> {
-    let failed = |e: std::io::Error| {
-        CliError::new(
-            "escrow_write_failed",
-            format!("cannot write {}: {e}", path.display()),
-        )
-    };
+/// `code` names the failure (what the file is).
+pub(crate) fn write_private_new(
+    path: &std::path::Path,
+    text: &str,
+    code: &'static str,
+) -> Result<(), CliError> {
+    let failed =
+        |e: std::io::Error| CliError::new(code, format!("cannot write {}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -978,7 +986,7 @@ pub async fn health(
 ) -> Result<(), CliError> {
     let registry = open(args).await?;
     let vault = match keys(args, &registry).await {
-        Ok(k) => registry.open_vault(&k).await,
+        Ok(k) => registry.open_vault(k.as_ref()).await,
         Err(e) => Err(e),
     };
     let pools = TenantPools::new(PoolSettings::default());

@@ -342,3 +342,84 @@ fn the_systemd_scan_units_verify_clean() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("there is no registry"), "{err}");
 }
+
+/// Issue 18: the Kubernetes CronJob in `deploy/kubernetes/` is valid YAML
+/// of the shape Kubernetes takes, holds together (one pod per shard, the
+/// shard count in its command equal to its completions, no overlapping
+/// nights), runs locked down (non-root, read-only root, no privilege, the
+/// member key's Secret readable by the pod's group only), keeps its secrets
+/// in Secrets, and names only environment variables the CLI reads. The
+/// keyring test `a_kubernetes_cronjob_pod_scans_…` runs its pods.
+#[test]
+fn the_kubernetes_cronjob_holds_together() {
+    use serde_norway::Value;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kubernetes/tenantry-scan-cronjob.yaml");
+    let cron: Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(cron["apiVersion"], "batch/v1");
+    assert_eq!(cron["kind"], "CronJob");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let schedule = cron["spec"]["schedule"].as_str().unwrap();
+    assert_eq!(schedule.split_whitespace().count(), 5, "{schedule}");
+    let job = &cron["spec"]["jobTemplate"]["spec"];
+    assert_eq!(job["completionMode"], "Indexed");
+    let shards = job["completions"].as_u64().unwrap();
+    assert_eq!(job["parallelism"].as_u64(), Some(shards));
+    let pod = &job["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let security = &pod["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true);
+    assert!(security["runAsUser"].as_u64().unwrap() > 0);
+    assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault");
+    let containers = pod["containers"].as_sequence().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let script = c["args"][0].as_str().unwrap();
+    assert!(
+        script.contains(&format!(
+            "--shard \"$((JOB_COMPLETION_INDEX + 1))/{shards}\""
+        )),
+        "{script}"
+    );
+
+    // Secrets come from Secrets; the member key file is a Secret volume
+    // no other user may read, mounted read-only where the env points.
+    let help = text(&tenantry(&["scan", "--help"])).0;
+    let mut key_file = None;
+    for e in c["env"].as_sequence().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        if name == "HOME" {
+            continue;
+        }
+        assert!(
+            help.contains(&format!("env: {name}")),
+            "{name} is not read by `tenantry scan`"
+        );
+        match name {
+            "TENANTRY_REGISTRY" | "TENANTRY_ALERT_WEBHOOK" => {
+                assert!(e["valueFrom"]["secretKeyRef"].is_mapping(), "{name}")
+            }
+            "TENANTRY_MEMBER_KEY_FILE" => key_file = e["value"].as_str(),
+            _ => {}
+        }
+    }
+    let key_file = std::path::Path::new(key_file.unwrap());
+    let mount = c["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| key_file.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(mount["readOnly"], true);
+    let volume = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let mode = volume["secret"]["defaultMode"].as_u64().unwrap();
+    assert_eq!(mode, 0o400, "mode {mode:o}");
+}

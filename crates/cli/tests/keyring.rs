@@ -1694,6 +1694,178 @@ fn error_code(o: &Output) -> String {
         .to_owned()
 }
 
+/// Issue 18: the pods of `deploy/kubernetes/tenantry-scan-cronjob.yaml`,
+/// run as Kubernetes would run them but without it: the manifest's own
+/// script and environment, one run per `JOB_COMPLETION_INDEX`, with no
+/// keyring at all, the registry a team's in PostgreSQL, and the member key
+/// a Secret volume as the kubelet lays it out (a symbolic link into
+/// `..data`, mode 0440). The key is made without a keyring and added by
+/// Alice as an operator; the shards cover the fleet once, the scans are
+/// recorded as the pod's member, a key file anyone may read is refused,
+/// and once the member is removed its key opens nothing.
+#[test]
+#[ignore = "needs a Secret Service in a D-Bus session: run through scripts/test.sh"]
+fn a_kubernetes_cronjob_pod_scans_with_its_member_key_from_a_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::on_postgres();
+    let dir = env.dir.path();
+    env.sqlite_template();
+    let mut rows = String::from("slug,url,template,template_version\n");
+    for i in 0..12 {
+        let server = dir.join(format!("srv{}", i % 6));
+        std::fs::create_dir_all(&server).unwrap();
+        rows.push_str(&format!(
+            "t{i:02},sqlite:{}/t{i:02}.db?password={CANARY},saas,1.0.0\n",
+            server.display()
+        ));
+    }
+    let csv = dir.join("tenants.csv");
+    std::fs::write(&csv, rows).unwrap();
+    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["guard", "--all"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The pod's member key, made where there is no keyring, never over a
+    // file, readable by its owner only.
+    let made_at = dir.join("scanner.key");
+    let new_key = |at: &Path| {
+        run_with(
+            env.headless(&[
+                "member",
+                "key",
+                "--new-file",
+                at.to_str().unwrap(),
+                "--json",
+            ]),
+            None,
+        )
+    };
+    let made = json(&new_key(&made_at));
+    let public = made["public_key"].as_str().unwrap().to_owned();
+    let key_text = std::fs::read_to_string(&made_at).unwrap();
+    assert_eq!(
+        std::fs::metadata(&made_at).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = new_key(&made_at);
+    assert_eq!(error_code(&again), "member_key_file_write_failed");
+    assert_eq!(std::fs::read_to_string(&made_at).unwrap(), key_text);
+    let added = json(&env.run(&[
+        "member",
+        "add",
+        "k8s-scanner",
+        "--public-key",
+        &public,
+        "--role",
+        "operator",
+        "--as",
+        "alice",
+        "--json",
+    ]));
+    assert_eq!(added["member"]["role"], "operator");
+
+    // The Secret volume: member.key -> ..data/member.key, 0440 (defaultMode
+    // 0400 with fsGroup).
+    let secret = dir.join("secret");
+    std::fs::create_dir_all(secret.join("..data")).unwrap();
+    let real = secret.join("..data/member.key");
+    std::fs::copy(&made_at, &real).unwrap();
+    std::fs::remove_file(&made_at).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o440)).unwrap();
+    std::os::unix::fs::symlink("..data/member.key", secret.join("member.key")).unwrap();
+
+    // The pod as the manifest describes it.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kubernetes/tenantry-scan-cronjob.yaml");
+    let cron: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    let job = &cron["spec"]["jobTemplate"]["spec"];
+    let shards = job["completions"].as_u64().unwrap();
+    let container = &job["template"]["spec"]["containers"][0];
+    let mount = container["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    let script = container["args"][0].as_str().unwrap().to_owned();
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_tenantry")).parent().unwrap();
+    let pod = |index: u64| -> Output {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(&script).env_clear();
+        c.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            // No keyring: no session bus, and one pointed nowhere.
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/tenantry-test-bus",
+            );
+        for e in container["env"].as_sequence().unwrap() {
+            let name = e["name"].as_str().unwrap();
+            let value = match (e["value"].as_str(), &e["valueFrom"]["secretKeyRef"]) {
+                (Some(_), _) if name == "HOME" => home.display().to_string(),
+                (Some(v), _) => v.replace(mount, secret.to_str().unwrap()),
+                (None, r) if r["name"] == "tenantry-registry" => {
+                    env.registry_place().into_string().unwrap()
+                }
+                // The webhook's Secret is optional: not made here.
+                (None, r) if r["optional"] == true => continue,
+                (None, r) => panic!("the test does not know the Secret {r:?}"),
+            };
+            c.env(name, value);
+        }
+        run_with(c, None)
+    };
+    let mut seen = Vec::new();
+    for index in 0..shards {
+        let o = pod(index);
+        assert_eq!(o.status.code(), Some(0), "pod {index}: {}", text(&o));
+        assert!(!text(&o).contains(CANARY), "{}", text(&o));
+        assert!(!text(&o).contains(key_text.trim()), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for t in report["tenants"].as_array().unwrap() {
+            assert_eq!(t["status"], "synced", "{t}");
+            seen.push(t["slug"].as_str().unwrap().to_owned());
+        }
+    }
+    seen.sort();
+    let all: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+    assert_eq!(seen, all, "every tenant scanned once across the pods");
+    let log = json(&env.run(&["audit", "log", "--json", "--limit", "200"]));
+    let scans_by_pod = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"].as_str().unwrap_or_default().starts_with("scan")
+                && e["actor"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("k8s-scanner")
+        })
+        .count();
+    assert!(scans_by_pod >= shards as usize, "{log}");
+
+    // A key file every user may read is refused, the key never shown.
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let o = pod(0);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("member_key_file_unusable"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains(key_text.trim()), "{}", text(&o));
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o440)).unwrap();
+
+    // Removed: the data key is rotated, and the pod's copy opens nothing.
+    let o = env.run(&["member", "remove", "k8s-scanner"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = pod(0);
+    assert_eq!(error_code(&o), "not_a_member", "{}", text(&o));
+    assert!(!text(&o).contains(CANARY), "{}", text(&o));
+    let verified = env.run(&["audit", "verify"]);
+    assert!(verified.status.success(), "{}", text(&verified));
+}
+
 /// Issue 18: a team's registry in PostgreSQL, used by two people on "two
 /// machines" (two keyring sessions). Alice makes it and adds Bob as an
 /// operator: Bob sees the same fleet, his scan is in the one scan history

@@ -53,6 +53,9 @@ pub enum KeyStoreError {
 
     #[error("the OS keyring failed: {reason}")]
     Other { reason: String },
+
+    #[error("the member key file {path} cannot be used: {reason}")]
+    KeyFile { path: String, reason: String },
 }
 
 impl KeyStoreError {
@@ -62,6 +65,7 @@ impl KeyStoreError {
             KeyStoreError::AccessDenied { .. } => "keyring_access_denied",
             KeyStoreError::Corrupt { .. } => "keyring_entry_corrupt",
             KeyStoreError::Other { .. } => "keyring_failed",
+            KeyStoreError::KeyFile { .. } => "member_key_file_unusable",
         }
     }
 }

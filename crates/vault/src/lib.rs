@@ -10,6 +10,7 @@ mod cipher;
 mod error;
 pub mod escrow;
 mod key;
+mod key_file;
 pub mod member;
 mod process;
 mod store;
@@ -17,6 +18,7 @@ mod store;
 pub use cipher::Vault;
 pub use error::{KeyStoreError, VaultError};
 pub use key::{key_memory_locked, DataKey, KeyId};
+pub use key_file::MemberKeyFile;
 pub use member::{MemberKeyError, MemberPublicKey, MemberSecret};
 pub use process::{harden_process, ProcessHardening};
 #[cfg(any(test, feature = "test-support"))]

@@ -45,6 +45,11 @@ impl KeyEntry {
         Self(format!("registry-{registry}/member"))
     }
 
+    /// Whether this is a member key's entry (of any registry).
+    pub fn is_member(&self) -> bool {
+        self.0.starts_with("registry-") && self.0.ends_with("/member")
+    }
+
     /// The entry holding the console's chosen registry, when it is a
     /// team's PostgreSQL registry: its URL, which may hold a password.
     pub fn console_registry() -> Self {
