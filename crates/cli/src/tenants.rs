@@ -82,6 +82,9 @@ pub enum TenantCommand {
     ///   domains           or `domain`: separated by commas or spaces (in JSON
     ///                     also an array)
     ///   notes
+    ///   revision          the tenant's revision the row was made from
+    ///                     (`tenant show --json`): if someone changed the
+    ///                     tenant since, the import is refused
     /// Nothing is written unless every row is valid; the connection strings
     /// are stored encrypted and never printed.
     #[command(verbatim_doc_comment)]
@@ -1144,6 +1147,12 @@ fn print_show(out: &mut impl Write, t: &TenantRecord, audit: &[AuditEntry]) -> s
     if !t.notes.is_empty() {
         writeln!(out, "  notes       {}", e(&t.notes))?;
     }
+    writeln!(
+        out,
+        "  revision    {} (updated {}; an import row with `revision` applies only to this one)",
+        t.revision,
+        e(&t.updated_at)
+    )?;
     writeln!(out, "  recent operations:")?;
     for a in audit {
         writeln!(

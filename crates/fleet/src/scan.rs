@@ -914,6 +914,7 @@ mod tests {
             updated_at: String::new(),
             accepted_hash: None,
             accepted_note: None,
+            revision: 1,
             catalog_fingerprint: fingerprint.map(str::to_owned),
         }
     }

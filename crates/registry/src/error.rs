@@ -70,6 +70,22 @@ pub enum RegistryError {
         what: String,
     },
 
+    #[error("{location}: tenant `{slug}` was changed since revision {expected}, the one this row was made from (it is at revision {current}, updated {updated_at}); nothing was imported — read it again (`tenantry tenant show {slug} --json`) and make the change on top of revision {current}")]
+    TenantChanged {
+        location: String,
+        slug: String,
+        expected: i64,
+        current: i64,
+        updated_at: String,
+    },
+
+    #[error("{location}: tenant `{slug}` is not registered any more, and the row was made from its revision {expected}; nothing was imported — leave `revision` out to register it again")]
+    TenantGone {
+        location: String,
+        slug: String,
+        expected: i64,
+    },
+
     #[error("`{name}` is a {role} of this registry and may not {doing} (it needs {needed}); ask an admin: `tenantry member role {name} {needed}`")]
     RoleRefused {
         name: String,
@@ -128,6 +144,8 @@ impl RegistryError {
             RegistryError::NotAMember { .. } => "not_a_member",
             RegistryError::RoleRefused { .. } => "role_refused",
             RegistryError::TenantBusy { .. } => "tenant_busy",
+            RegistryError::TenantChanged { .. } => "tenant_changed",
+            RegistryError::TenantGone { .. } => "tenant_gone",
             RegistryError::MemberNotFound { .. } => "member_not_found",
             RegistryError::MemberTaken { .. } => "member_taken",
             RegistryError::MemberRefused { .. } => "member_refused",

@@ -41,6 +41,10 @@ pub struct Fields {
     pub template_version: Option<String>,
     pub domains: Vec<String>,
     pub notes: Option<String>,
+    /// The tenant's revision the row was made from (column `revision`):
+    /// the row is refused if the tenant has changed since. Without it, the
+    /// row applies to whatever the tenant is now.
+    pub revision: Option<i64>,
 }
 
 /// What an import does with a row whose slug the registry already has.
@@ -124,6 +128,19 @@ fn split_domains(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A row's `revision`: a whole number from 1.
+fn revision(text: Option<String>, location: &str) -> Result<Option<i64>, RegistryError> {
+    text.map(|t| {
+        t.parse::<i64>().ok().filter(|r| *r >= 1).ok_or_else(|| {
+            import_err(
+                location,
+                format!("`revision` must be a whole number from 1 (the tenant's, as `tenantry tenant show --json` gives it), not {t:?}"),
+            )
+        })
+    })
+    .transpose()
+}
+
 fn non_empty(s: Option<&str>) -> Option<String> {
     s.map(str::trim)
         .filter(|v| !v.is_empty())
@@ -179,6 +196,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportRow>, RegistryError> {
         col(&["domains", "domain"]),
         col(&["notes"]),
     );
+    let revision_col = col(&["revision"]);
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         // Row 1 is the header.
@@ -194,6 +212,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportRow>, RegistryError> {
                 template_version: non_empty(get(version_col)),
                 domains: get(domains_col).map(split_domains).unwrap_or_default(),
                 notes: non_empty(get(notes_col)),
+                revision: revision(non_empty(get(revision_col)), &location)?,
             },
             url: SecretString::from(get(Some(url_col)).unwrap_or_default().to_owned()),
             location,
@@ -249,6 +268,7 @@ pub fn parse_json(text: &str) -> Result<Vec<ImportRow>, RegistryError> {
                 template_version: text_of(&["template_version", "version"])?,
                 domains,
                 notes: text_of(&["notes"])?,
+                revision: revision(text_of(&["revision"])?, &location)?,
             },
             url: SecretString::from(text_of(&["url", "connection_url"])?.unwrap_or_default()),
             location,
@@ -337,6 +357,7 @@ pub async fn rows_from_query(
                     .map(|d| split_domains(&d))
                     .unwrap_or_default(),
                 notes: get(&["notes"]),
+                revision: revision(get(&["revision"]), &location)?,
             },
             location,
         });
@@ -510,6 +531,13 @@ impl Registry {
                     .fetch_optional(&mut *tx)
                     .await?;
             match (existing, mode) {
+                (None, _) if row.fields.revision.is_some() => {
+                    return Err(RegistryError::TenantGone {
+                        location: row.location.clone(),
+                        slug: row.fields.slug.clone(),
+                        expected: row.fields.revision.unwrap_or_default(),
+                    });
+                }
                 (None, _) | (Some(_), ImportMode::Add) => {
                     let new = NewTenant {
                         display_name: row
@@ -530,9 +558,12 @@ impl Registry {
                 }
                 (Some(_), ImportMode::SkipExisting) => report.skipped.push(row.fields.slug.clone()),
                 (Some((id, ct)), ImportMode::Upsert) => {
-                    let fields = update_tenant(&mut tx, vault, id, &ct, &row.fields, url)
+                    let fields = update_tenant(&mut tx, vault, id, &ct, &row, url)
                         .await
-                        .map_err(located)?;
+                        .map_err(|e| match e {
+                            RegistryError::TenantChanged { .. } => e,
+                            other => located(other),
+                        })?;
                     if fields.is_empty() {
                         report.unchanged.push(row.fields.slug.clone());
                     } else {
@@ -567,9 +598,10 @@ async fn update_tenant(
     vault: &Vault,
     id: i64,
     ct: &[u8],
-    row: &Fields,
+    import: &ImportRow,
     url: ConnectionUrl,
 ) -> Result<Vec<String>, RegistryError> {
+    let row = &import.fields;
     type Stored = (
         String,
         Option<String>,
@@ -577,14 +609,29 @@ async fn update_tenant(
         Option<String>,
         String,
         String,
+        i64,
+        String,
     );
-    let (name, schema, template, version, notes, engine): Stored = sqlx::query_as(
-        "SELECT display_name, schema_name, template, template_version, notes, engine
-           FROM tenants WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (name, schema, template, version, notes, engine, revision, updated_at): Stored =
+        sqlx::query_as(
+            "SELECT display_name, schema_name, template, template_version, notes, engine,
+                    revision, updated_at
+               FROM tenants WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    // Read under the registry's write lock: nothing changes it before this
+    // transaction commits.
+    if let Some(expected) = row.revision.filter(|r| *r != revision) {
+        return Err(RegistryError::TenantChanged {
+            location: import.location.clone(),
+            slug: row.slug.clone(),
+            expected,
+            current: revision,
+            updated_at,
+        });
+    }
     let domains: Vec<String> = sqlx::query_scalar(
         "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain",
     )
@@ -659,7 +706,7 @@ async fn update_tenant(
     sqlx::query(&format!(
         "UPDATE tenants SET display_name = $1, isolation = $2, schema_name = $3,
                 location = $4, template = $5, template_version = $6, notes = $7, place_key = $8,
-                server = $9, updated_at = {now}
+                server = $9, updated_at = {now}, revision = revision + 1
           WHERE id = $10",
         now = crate::Backend::of(tx).now()
     ))

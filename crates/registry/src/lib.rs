@@ -131,6 +131,10 @@ pub struct TenantRecord {
     /// A customisation accepted as this tenant's baseline, and why.
     pub accepted_hash: Option<String>,
     pub accepted_note: Option<String>,
+    /// The revision of the registered details (migration 0021): an edit
+    /// made from revision N is refused once the tenant is past it.
+    #[ts(type = "number")]
+    pub revision: i64,
     /// See migration 0004; internal to the scan.
     #[serde(skip)]
     #[ts(skip)]
@@ -1390,7 +1394,9 @@ impl Registry {
         }
     }
 
-    /// Moves the tenant's record to another template version (after an upgrade).
+    /// Moves the tenant's record to another template version (after an
+    /// upgrade): a new revision, so an edit made before it cannot put the
+    /// old version back.
     pub async fn set_template_version(
         &self,
         slug: &str,
@@ -1398,7 +1404,8 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         self.authorize(crate::Action::Upgrade).await?;
         let done = sqlx::query(&format!(
-            "UPDATE tenants SET template_version = $2, updated_at = {now} WHERE slug = $1",
+            "UPDATE tenants SET template_version = $2, updated_at = {now}, revision = revision + 1
+              WHERE slug = $1",
             now = self.backend.now()
         ))
         .bind(slug)
@@ -1865,7 +1872,7 @@ pub(crate) fn tenant_select(backend: Backend) -> String {
         "SELECT t.id, t.slug, t.display_name, t.engine, t.isolation, t.schema_name, t.location,
        t.template, t.template_version, t.status, t.status_reason, t.initial_hash,
        t.current_hash, t.last_sync_at, t.notes, t.created_at, t.updated_at, t.catalog_fingerprint,
-       t.accepted_hash, t.accepted_note, {} AS domains
+       t.accepted_hash, t.accepted_note, t.revision, {} AS domains
   FROM tenants t",
         backend.tenant_domains()
     )
@@ -1894,6 +1901,7 @@ pub(crate) fn record_from_row(r: &sqlx::any::AnyRow) -> Result<TenantRecord, Reg
         catalog_fingerprint: r.try_get("catalog_fingerprint")?,
         accepted_hash: r.try_get("accepted_hash")?,
         accepted_note: r.try_get("accepted_note")?,
+        revision: r.try_get("revision")?,
     }
     .into_record())
 }
@@ -1924,6 +1932,7 @@ struct StoredTenant {
     catalog_fingerprint: Option<String>,
     accepted_hash: Option<String>,
     accepted_note: Option<String>,
+    revision: i64,
 }
 
 impl StoredTenant {
@@ -1954,6 +1963,7 @@ impl StoredTenant {
             catalog_fingerprint: self.catalog_fingerprint,
             accepted_hash: self.accepted_hash,
             accepted_note: self.accepted_note,
+            revision: self.revision,
         }
     }
 }
@@ -1972,7 +1982,7 @@ fn tenant_chunk(backend: Backend) -> String {
          'current_hash', t.current_hash, 'last_sync_at', t.last_sync_at, 'notes', t.notes,
          'created_at', t.created_at, 'updated_at', t.updated_at,
          'catalog_fingerprint', t.catalog_fingerprint, 'accepted_hash', t.accepted_hash,
-         'accepted_note', t.accepted_note, 'domains', {}",
+         'accepted_note', t.accepted_note, 'revision', t.revision, 'domains', {}",
         backend.tenant_domains()
     );
     format!(

@@ -542,6 +542,152 @@ async fn import_modes_refresh_the_tenant_list_from_a_changing_source() {
     assert!(err.to_string().contains("engine does not change"), "{err}");
 }
 
+/// Issue 18: two people edit the same tenant of a shared registry. Each
+/// import row names the revision it was made from; the second to arrive is
+/// refused (whole, nothing written) instead of silently undoing the first,
+/// and applies once made on top of the new revision. Two such imports at
+/// the same moment, from two handles: exactly one applies. A scan is not
+/// an edit; an upgrade of the template version is.
+#[tokio::test]
+async fn a_stale_edit_of_a_tenant_is_refused_not_lost() {
+    use tenantry_model::SchemaStatus;
+    use tenantry_registry::import::ImportMode;
+    use tenantry_registry::templates::TenantCheck;
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let url = pg_url_with_canary("pgt_0001");
+    f.registry
+        .import(
+            &vault,
+            parse_csv(&format!("slug,name,url\npgt_0001,One,{url}\n")).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.registry.tenant("pgt_0001").await.unwrap().revision, 1);
+    let upsert = |csv: String| {
+        let registry = &f.registry;
+        let vault = &vault;
+        async move {
+            registry
+                .import_as(vault, parse_csv(&csv).unwrap(), ImportMode::Upsert, false)
+                .await
+        }
+    };
+
+    // Alice renames it, from revision 1.
+    upsert(format!(
+        "slug,name,url,revision\npgt_0001,One Ltd,{url},1\n"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(f.registry.tenant("pgt_0001").await.unwrap().revision, 2);
+    // Bob's note, also made from revision 1, would put the old name back
+    // with his row: refused, naming both revisions, and nothing written.
+    let audit_before = f.registry.audit_log(None, 1000).await.unwrap().len();
+    let err = upsert(format!(
+        "slug,name,url,notes,revision\npgt_0001,One,{url},VIP,1\n"
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "tenant_changed", "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("row 2") && shown.contains("revision 1") && shown.contains("revision 2"),
+        "{shown}"
+    );
+    assert!(!shown.contains(CANARY), "{shown}");
+    let now = f.registry.tenant("pgt_0001").await.unwrap();
+    assert_eq!(
+        (now.display_name.as_str(), now.notes.as_str(), now.revision),
+        ("One Ltd", "", 2)
+    );
+    // The refusal is audited; nothing else was.
+    let audit = f.registry.audit_log(None, 1000).await.unwrap();
+    assert_eq!(audit.len(), audit_before + 1);
+    assert_eq!(audit[0].result, AuditResult::Refused, "{:?}", audit[0]);
+    // Made again on top of revision 2, it applies and keeps Alice's name.
+    upsert(format!("slug,url,notes,revision\npgt_0001,{url},VIP,2\n"))
+        .await
+        .unwrap();
+    let now = f.registry.tenant("pgt_0001").await.unwrap();
+    assert_eq!(
+        (now.display_name.as_str(), now.notes.as_str(), now.revision),
+        ("One Ltd", "VIP", 3)
+    );
+    // A row that changes nothing makes no revision; neither does a scan.
+    let same = upsert(format!("slug,url,revision\npgt_0001,{url},3\n"))
+        .await
+        .unwrap();
+    assert_eq!(same.unchanged, ["pgt_0001"]);
+    f.registry
+        .record_checks(&[TenantCheck {
+            slug: "pgt_0001".into(),
+            status: SchemaStatus::Failed,
+            reason: Some("connection refused".into()),
+            hash: None,
+            provisioned: false,
+            fingerprint: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(f.registry.tenant("pgt_0001").await.unwrap().revision, 3);
+    // An upgrade moves the template version: a new revision, so an edit
+    // made before cannot put the old version back.
+    f.registry
+        .set_template_version("pgt_0001", "2.0.0")
+        .await
+        .unwrap();
+    assert_eq!(f.registry.tenant("pgt_0001").await.unwrap().revision, 4);
+    let err = upsert(format!(
+        "slug,url,template_version,revision\npgt_0001,{url},1.0.0,3\n"
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "tenant_changed", "{err}");
+
+    // Two consoles at the same moment, both from revision 4: one applies,
+    // the other is refused.
+    let other = f.reopen().await;
+    let other_vault = other.open_vault(&f.keys).await.unwrap();
+    let a = format!("slug,url,notes,revision\npgt_0001,{url},from A,4\n");
+    let b = format!("slug,url,notes,revision\npgt_0001,{url},from B,4\n");
+    let (ra, rb) = tokio::join!(
+        f.registry
+            .import_as(&vault, parse_csv(&a).unwrap(), ImportMode::Upsert, false),
+        other.import_as(
+            &other_vault,
+            parse_csv(&b).unwrap(),
+            ImportMode::Upsert,
+            false
+        ),
+    );
+    assert_eq!(
+        [ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{ra:?} {rb:?}"
+    );
+    let now = f.registry.tenant("pgt_0001").await.unwrap();
+    assert_eq!(now.revision, 5);
+    assert_eq!(now.notes, if ra.is_ok() { "from A" } else { "from B" });
+    other.close().await;
+
+    // A revision of a tenant no longer registered, or not a revision.
+    let err = upsert(format!(
+        "slug,url,revision\npgt_0009,{},2\n",
+        pg_url_with_canary("pgt_0009")
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "tenant_gone", "{err}");
+    for bad in ["0", "x", "-1", "1.5"] {
+        let Err(err) = parse_csv(&format!("slug,url,revision\npgt_0001,{url},{bad}\n")) else {
+            panic!("{bad} was taken for a revision");
+        };
+        assert!(err.to_string().contains("`revision`"), "{bad}: {err}");
+    }
+    assert!(f.registry.tenant("pgt_0009").await.is_err());
+}
+
 #[tokio::test]
 async fn import_from_the_central_tenants_table_with_a_pattern() {
     let f = fixture().await;

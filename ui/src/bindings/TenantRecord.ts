@@ -9,4 +9,9 @@ export type TenantRecord = { id: number, slug: string, display_name: string, eng
 /**
  * A customisation accepted as this tenant's baseline, and why.
  */
-accepted_hash: string | null, accepted_note: string | null, };
+accepted_hash: string | null, accepted_note: string | null, 
+/**
+ * The revision of the registered details (migration 0021): an edit
+ * made from revision N is refused once the tenant is past it.
+ */
+revision: number, };
