@@ -21,9 +21,10 @@
 //! Run: `cargo build --release -p tenantry-cli &&
 //!       cargo bench -p tenantry-tests --bench registry_scale`
 //! Sizes: `TENANTRY_BENCH_REGISTRY=10000,100000`; `TENANTRY_BENCH_KEEP=/dir` keeps
-//! the registries there. `TENANTRY_BENCH_REGISTRY_BACKEND=postgres` runs the
+//! the registries there (a PostgreSQL one: its database, URL printed). `TENANTRY_BENCH_REGISTRY_BACKEND=postgres` runs the
 //! in-process steps on a team's registry in a scratch PostgreSQL database
-//! instead (the commands, which read a file, are then skipped).
+//! instead (the commands then run on it, `--registry postgres://…`, for the
+//! binaries not labelled `base`).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -92,7 +93,7 @@ fn row(i: usize) -> ImportRow {
 
 /// One process run: seconds from start to exit and peak resident memory in
 /// MB (the process's own high-water mark, read from `/proc` until it exits).
-fn run(bin: &Path, registry: &Path, args: &[&str]) -> (f64, f64) {
+fn run(bin: &Path, registry: &std::ffi::OsStr, args: &[&str]) -> (f64, f64) {
     let t = Instant::now();
     let mut child = std::process::Command::new(bin)
         .args(args)
@@ -261,7 +262,26 @@ async fn main() {
             println!("{label:<44} {n:>8} {secs:>10.3}");
         }
         registry.close().await;
-        if database.is_some() {
+        if let Some(db) = &database {
+            // The commands on the team's registry (`--registry postgres://…`);
+            // a previous main may not know the newest migrations, so only
+            // this build's.
+            for (label, bin) in binaries()
+                .into_iter()
+                .filter(|(l, _)| !l.starts_with("base"))
+            {
+                if !bin.exists() {
+                    println!("({label}: {} not built; skipped)", bin.display());
+                    continue;
+                }
+                list_commands(&label, &bin, db.url().as_ref(), n);
+            }
+        }
+        if let Some(db) = database {
+            if std::env::var_os("TENANTRY_BENCH_KEEP").is_some() {
+                println!("(kept: {})", db.url());
+                std::mem::forget(db);
+            }
             continue;
         }
 
@@ -296,13 +316,19 @@ async fn main() {
             } else {
                 &path
             };
-            for args in [&["tenant", "list"][..], &["tenant", "list", "--json"][..]] {
-                let (secs, mb) = median((0..3).map(|_| run(&bin, path, args)).collect());
-                println!(
-                    "{:<44} {n:>8} {secs:>10.3} {mb:>8.0}",
-                    format!("{label}: tenantry {}", args.join(" "))
-                );
-            }
+            list_commands(&label, &bin, path.as_os_str(), n);
         }
+    }
+}
+
+/// `tenantry tenant list` and `tenant list --json` on `registry`: the
+/// median of three runs, with peak memory.
+fn list_commands(label: &str, bin: &Path, registry: &std::ffi::OsStr, n: usize) {
+    for args in [&["tenant", "list"][..], &["tenant", "list", "--json"][..]] {
+        let (secs, mb) = median((0..3).map(|_| run(bin, registry, args)).collect());
+        println!(
+            "{:<44} {n:>8} {secs:>10.3} {mb:>8.0}",
+            format!("{label}: tenantry {}", args.join(" "))
+        );
     }
 }

@@ -93,15 +93,4 @@ impl Backend {
             Backend::Postgres => "string_agg(slug, ' ' ORDER BY slug)",
         }
     }
-
-    /// The JSON array of objects `pairs` (a `'name', value, …` list), one
-    /// per row, as text.
-    pub(crate) fn json_rows(self, pairs: &str) -> String {
-        match self {
-            Backend::Sqlite => format!("json_group_array(json_object({pairs}))"),
-            Backend::Postgres => {
-                format!("CAST(COALESCE(json_agg(json_build_object({pairs})), '[]') AS text)")
-            }
-        }
-    }
 }

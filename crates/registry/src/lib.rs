@@ -1121,10 +1121,11 @@ impl Registry {
     /// Every tenant, by slug, as the registry reads them, from one snapshot:
     /// a fleet of 100,000 is listed without holding it in memory.
     ///
-    /// Read [`CHUNK`] tenants at a time, each chunk one JSON value built by
-    /// SQLite: a row at a time costs a hand-off between SQLite's worker
-    /// thread and this task per tenant, which was most of the time of a
-    /// 100,000-tenant listing.
+    /// Read [`CHUNK`] tenants at a time ([`tenant_chunk`]): on SQLite each
+    /// chunk is one JSON value SQLite builds (a row at a time costs a
+    /// hand-off between SQLite's worker thread and this task per tenant,
+    /// which was most of the time of a 100,000-tenant listing); on
+    /// PostgreSQL plain rows, which it sends faster than it builds JSON.
     pub fn tenants_by_slug(
         &self,
     ) -> impl futures_util::Stream<Item = Result<TenantRecord, RegistryError>> + Send + '_ {
@@ -1141,23 +1142,36 @@ impl Registry {
                     Some(s) => s,
                     None => (self.read_tx().await?, String::new()),
                 };
-                let json: String = sqlx::query_scalar(&chunk)
-                    .bind(&after)
-                    .bind(CHUNK)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut rows: Vec<StoredTenant> =
-                    serde_json::from_str(&json).map_err(|e| RegistryError::Database {
-                        reason: format!("a tenant row could not be read: {e}"),
-                    })?;
-                rows.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
-                let last = rows.len() < CHUNK as usize;
-                let next = match rows.last() {
+                let records = match self.backend {
+                    Backend::Sqlite => {
+                        let json: String = sqlx::query_scalar(&chunk)
+                            .bind(&after)
+                            .bind(CHUNK)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let mut rows: Vec<StoredTenant> =
+                            serde_json::from_str(&json).map_err(|e| RegistryError::Database {
+                                reason: format!("a tenant row could not be read: {e}"),
+                            })?;
+                        rows.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
+                        rows.into_iter().map(StoredTenant::into_record).collect()
+                    }
+                    Backend::Postgres => sqlx::query(&chunk)
+                        .bind(&after)
+                        .bind(CHUNK)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(record_from_row)
+                        .collect::<Result<Vec<_>, _>>()?,
+                };
+                let last = records.len() < CHUNK as usize;
+                let next = match records.last() {
                     Some(r) if !last => Some((tx, r.slug.clone())),
                     _ => None,
                 };
                 let records: Vec<Result<TenantRecord, RegistryError>> =
-                    rows.into_iter().map(|r| Ok(r.into_record())).collect();
+                    records.into_iter().map(Ok).collect();
                 Ok(Some((stream::iter(records), (next, last))))
             }
         })
@@ -1971,24 +1985,29 @@ impl StoredTenant {
 /// Tenants per chunk of [`Registry::tenants_by_slug`].
 const CHUNK: i64 = 2000;
 
-/// The next [`CHUNK`] tenants after slug $1 (at most $2), as one JSON array
-/// of [`StoredTenant`] objects (in no particular order).
+/// The next [`CHUNK`] tenants after slug $1 (at most $2): on SQLite one
+/// JSON array of [`StoredTenant`] objects (in no particular order), on
+/// PostgreSQL rows of [`tenant_select`] in slug order.
 fn tenant_chunk(backend: Backend) -> String {
-    let pairs = format!(
-        "'id', t.id, 'slug', t.slug, 'display_name', t.display_name, 'engine', t.engine,
-         'isolation', t.isolation, 'schema_name', t.schema_name, 'location', t.location,
-         'template', t.template, 'template_version', t.template_version, 'status', t.status,
-         'status_reason', t.status_reason, 'initial_hash', t.initial_hash,
-         'current_hash', t.current_hash, 'last_sync_at', t.last_sync_at, 'notes', t.notes,
-         'created_at', t.created_at, 'updated_at', t.updated_at,
-         'catalog_fingerprint', t.catalog_fingerprint, 'accepted_hash', t.accepted_hash,
-         'accepted_note', t.accepted_note, 'revision', t.revision, 'domains', {}",
-        backend.tenant_domains()
-    );
-    format!(
-        "SELECT {} FROM (SELECT * FROM tenants WHERE slug > $1 ORDER BY slug LIMIT $2) t",
-        backend.json_rows(&pairs)
-    )
+    match backend {
+        Backend::Sqlite => format!(
+            "SELECT json_group_array(json_object(
+                 'id', t.id, 'slug', t.slug, 'display_name', t.display_name, 'engine', t.engine,
+                 'isolation', t.isolation, 'schema_name', t.schema_name, 'location', t.location,
+                 'template', t.template, 'template_version', t.template_version, 'status', t.status,
+                 'status_reason', t.status_reason, 'initial_hash', t.initial_hash,
+                 'current_hash', t.current_hash, 'last_sync_at', t.last_sync_at, 'notes', t.notes,
+                 'created_at', t.created_at, 'updated_at', t.updated_at,
+                 'catalog_fingerprint', t.catalog_fingerprint, 'accepted_hash', t.accepted_hash,
+                 'accepted_note', t.accepted_note, 'revision', t.revision, 'domains', {}))
+               FROM (SELECT * FROM tenants WHERE slug > $1 ORDER BY slug LIMIT $2) t",
+            backend.tenant_domains()
+        ),
+        Backend::Postgres => format!(
+            "{} WHERE t.slug > $1 ORDER BY t.slug LIMIT $2",
+            tenant_select(backend)
+        ),
+    }
 }
 
 /// Appends one audit row inside `tx` (which holds the write lock): the row
