@@ -322,6 +322,9 @@ impl Registry {
             .into_iter()
             .map(|(slug, status, hash)| (slug, (status, hash)))
             .collect();
+        // Each status or hash that moves is one audit row, all appended at
+        // once.
+        let mut changes: Vec<(&str, String)> = Vec::new();
         for c in checks {
             if let Some((status, hash)) = before.get(&c.slug) {
                 let new_hash = c.hash.map(|h| h.to_string());
@@ -338,18 +341,20 @@ impl Registry {
                     if let Some(reason) = &c.reason {
                         detail.push_str(&format!("; why: {reason}"));
                     }
-                    crate::audit_in(
-                        &mut tx,
-                        &actor,
-                        Some(&c.slug),
-                        STATUS_CHANGE,
-                        &detail,
-                        crate::AuditResult::Ok,
-                    )
-                    .await?;
+                    changes.push((&c.slug, detail));
                 }
             }
         }
+        let notes: Vec<crate::AuditNote> = changes
+            .iter()
+            .map(|(slug, detail)| crate::AuditNote {
+                tenant: Some(slug),
+                action: STATUS_CHANGE,
+                detail,
+                result: crate::AuditResult::Ok,
+            })
+            .collect();
+        crate::audit_many_in(&mut tx, &actor, &notes).await?;
         // One statement for the whole scan: at 100,000 tenants a statement
         // per tenant made the registry, not the servers, the cost of a
         // re-check.

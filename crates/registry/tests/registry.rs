@@ -1484,6 +1484,56 @@ async fn the_scan_history_keeps_the_newest_scans_oldest_first() {
     );
 }
 
+/// Issue 18: a scan that moves many statuses appends their audit rows in
+/// batches (more than one statement's worth here), in the scan's order,
+/// each naming its tenant (and its id, so a tenant's log finds them), and
+/// the chain verifies across the batches and the rows after.
+#[tokio::test]
+async fn a_scan_moving_many_statuses_chains_its_audit_rows_in_order() {
+    use tenantry_registry::templates::TenantCheck;
+    let f = fixture().await;
+    let vault = f.registry.open_vault(&f.keys).await.unwrap();
+    let n = 2100;
+    let csv = std::iter::once("slug,url".to_owned())
+        .chain((0..n).map(|i| format!("t{i:04},{}", pg_url_with_canary(&format!("t{i:04}")))))
+        .collect::<Vec<_>>()
+        .join("\n");
+    f.registry
+        .import(&vault, parse_csv(&csv).unwrap())
+        .await
+        .unwrap();
+    let before = f.registry.verify_audit().await.unwrap().chained;
+    // In reverse slug order, as a scan's results may come.
+    let checks: Vec<TenantCheck> = (0..n)
+        .rev()
+        .map(|i| TenantCheck::failed(&format!("t{i:04}"), format!("refused {i}")))
+        .collect();
+    f.registry.record_checks(&checks).await.unwrap();
+    f.registry
+        .audit(Some("t0007"), "note", "after the scan", AuditResult::Ok)
+        .await
+        .unwrap();
+    let verified = f.registry.verify_audit().await.unwrap();
+    assert!(verified.broken.is_none(), "{verified:?}");
+    assert_eq!(verified.chained, before + n as u64 + 1);
+    let log = f.registry.audit_log(None, n + 1).await.unwrap();
+    assert_eq!(log[0].action, "note");
+    let moved: Vec<&str> = log[1..]
+        .iter()
+        .rev()
+        .map(|e| e.tenant_slug.as_deref().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..n).rev().map(|i| format!("t{i:04}")).collect();
+    assert_eq!(moved, expected);
+    assert!(log[1..].iter().all(|e| e.action == "tenant.status"));
+    let one = f.registry.audit_log(Some("t0007"), 10).await.unwrap();
+    assert_eq!(
+        (one[0].action.as_str(), one[1].action.as_str()),
+        ("note", "tenant.status")
+    );
+    assert!(one[1].detail.contains("refused 7"), "{one:?}");
+}
+
 /// Issue 15: a tenant's drift timeline. A check that changes its status or
 /// hash leaves one `tenant.status` row in the audit log (the chain stays
 /// valid); a check that changes nothing leaves none.
