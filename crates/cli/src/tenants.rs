@@ -859,7 +859,8 @@ pub async fn key(
             let keys = keys(args, &registry).await?;
             let vault = registry.open_vault(keys.as_ref()).await?;
             let store = keys.describe();
-            let kind = keys.kind().unwrap_or_else(KeyStoreKind::platform_default);
+            // `None`: a member key file (`--member-key-file`), no OS store.
+            let kind = keys.kind();
             let entry = registry.key_entry(vault.key_id()).await?;
             let registry_id = registry.registry_id().await?;
             let members = registry.members().await?;
@@ -870,8 +871,8 @@ pub async fn key(
                     out,
                     &serde_json::json!({
                         "store": store,
-                        "key_store": kind.as_str(),
-                        "retention": kind.retention(),
+                        "key_store": kind.map_or("member-key-file", KeyStoreKind::as_str),
+                        "retention": kind.and_then(KeyStoreKind::retention),
                         "entry": entry.as_str(),
                         "in_keyring": in_keyring,
                         "key_id": vault.key_id().to_string(),
@@ -903,7 +904,7 @@ pub async fn key(
                     )
                     .map_err(CliError::output)?;
                 }
-                if let Some(note) = kind.retention() {
+                if let Some(note) = kind.and_then(KeyStoreKind::retention) {
                     writeln!(out, "note: {note}").map_err(CliError::output)?;
                 }
                 Ok(())

@@ -1843,6 +1843,12 @@ fn a_kubernetes_cronjob_pod_scans_with_its_member_key_from_a_secret() {
         })
         .count();
     assert!(scans_by_pod >= shards as usize, "{log}");
+    // `key status` from the pod names the file, not an OS store.
+    let mut c = env.headless(&["key", "status", "--json"]);
+    c.env("TENANTRY_MEMBER_KEY_FILE", secret.join("member.key"));
+    let status = json(&run_with(c, None));
+    assert_eq!(status["key_store"], "member-key-file", "{status}");
+    assert_eq!(status["member"], "k8s-scanner", "{status}");
 
     // A key file every user may read is refused, the key never shown.
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
