@@ -107,6 +107,15 @@ impl Env {
         c
     }
 
+    /// `tenant import` of the CSV `rows` (from a file, removed after).
+    fn import(&self, rows: &str) {
+        let csv = self.dir.path().join("tenants.csv");
+        std::fs::write(&csv, rows).unwrap();
+        let o = self.run(&["tenant", "import", csv.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::remove_file(&csv).unwrap();
+    }
+
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self
             .command(args)
@@ -574,7 +583,6 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("1.1.0"), "{}", text(&o));
 
-    let csv = dir.join("tenants.csv");
     let mut rows = String::from("slug,name,url,template,template_version\n");
     for s in ["alpha", "beta", "gamma"] {
         rows.push_str(&format!(
@@ -582,9 +590,7 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
             dir.display()
         ));
     }
-    std::fs::write(&csv, rows).unwrap();
-    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    env.import(&rows);
 
     let o = env.run(&["guard", "--all", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -683,7 +689,7 @@ fn a_nightly_run_template_guard_scan_with_exit_codes() {
     let backups: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(backups.as_array().unwrap().len(), 1);
 
-    std::fs::remove_file(&csv).unwrap(); // the input itself holds the canary
+    // The input itself held the canary: `import` removed it.
     assert_no_canary_in_dir(dir);
 }
 
@@ -708,10 +714,7 @@ fn a_fleet_split_by_server_is_scanned_once_across_its_shards() {
         ));
         server_of.insert(format!("t{i:02}"), server);
     }
-    let csv = dir.join("tenants.csv");
-    std::fs::write(&csv, rows).unwrap();
-    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    env.import(&rows);
     let o = env.run(&["guard", "--all"]);
     assert!(o.status.success(), "{}", text(&o));
 
@@ -1289,17 +1292,9 @@ fn sync_from_the_cli_plans_prints_its_script_and_applies_once_confirmed() {
         1,
     );
     assert!(url.contains(CANARY));
-    let csv = dir.join("tenants.csv");
-    std::fs::write(
-        &csv,
-        format!(
-            "slug,name,url,schema,template,template_version\nacme,Acme,{url},acme,saas,1.0.0\n"
-        ),
-    )
-    .unwrap();
-    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    std::fs::remove_file(&csv).unwrap();
+    env.import(&format!(
+        "slug,name,url,schema,template,template_version\nacme,Acme,{url},acme,saas,1.0.0\n"
+    ));
     let o = env.run(&["guard", "--all"]);
     assert!(o.status.success(), "{}", text(&o));
     rt.block_on(db.apply(
@@ -1719,10 +1714,7 @@ fn a_kubernetes_cronjob_pod_scans_with_its_member_key_from_a_secret() {
             server.display()
         ));
     }
-    let csv = dir.join("tenants.csv");
-    std::fs::write(&csv, rows).unwrap();
-    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    env.import(&rows);
     let o = env.run(&["guard", "--all"]);
     assert!(o.status.success(), "{}", text(&o));
 
@@ -2389,11 +2381,7 @@ fn a_member_removal_killed_at_any_moment_leaves_one_state_or_the_other() {
             dir.display()
         ));
     }
-    let csv = dir.join("tenants.csv");
-    std::fs::write(&csv, rows).unwrap();
-    let o = env.run(&["tenant", "import", csv.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    std::fs::remove_file(&csv).unwrap();
+    env.import(&rows);
 
     let (bob, carol) = (KeyringSession::start(), KeyringSession::start());
     let ((bob_key, _), (carol_key, _)) = (env.member_key(&bob), env.member_key(&carol));
