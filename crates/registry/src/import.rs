@@ -530,14 +530,14 @@ impl Registry {
                     .bind(&row.fields.slug)
                     .fetch_optional(&mut *tx)
                     .await?;
+            if let (None, Some(expected)) = (&existing, row.fields.revision) {
+                return Err(RegistryError::TenantGone {
+                    location: row.location.clone(),
+                    slug: row.fields.slug.clone(),
+                    expected,
+                });
+            }
             match (existing, mode) {
-                (None, _) if row.fields.revision.is_some() => {
-                    return Err(RegistryError::TenantGone {
-                        location: row.location.clone(),
-                        slug: row.fields.slug.clone(),
-                        expected: row.fields.revision.unwrap_or_default(),
-                    });
-                }
                 (None, _) | (Some(_), ImportMode::Add) => {
                     let new = NewTenant {
                         display_name: row
